@@ -1,0 +1,63 @@
+/**
+ * The one error catalog of the engine. Codes never change once shipped; the API layer alone
+ * turns them into HTTP statuses. `field` names the input the way the user wrote it
+ * (snake_case, with list indexes such as `datastore_ids[1]`).
+ */
+export type ErrorCode =
+  | "CF_NOT_FOUND"
+  | "CF_INVALID_FIELD"
+  | "CF_CONFLICT"
+  | "CF_INCOMPATIBLE"
+  | "CF_UNAUTHORIZED"
+  | "CF_PAYLOAD_TOO_LARGE"
+  | "CF_CANCELLED"
+  | "CF_INTERNAL";
+
+export class EngineError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    readonly statusCode: number,
+    message: string,
+    readonly field?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "EngineError";
+  }
+}
+
+/** An id the user named does not exist. */
+export function notFound(kind: string, id: string, field?: string): EngineError {
+  return new EngineError("CF_NOT_FOUND", 404, `${kind} ${JSON.stringify(id)} not found`, field);
+}
+
+/** An input is malformed or out of range; `field` says which. */
+export function invalidField(field: string, message: string): EngineError {
+  return new EngineError("CF_INVALID_FIELD", 400, `${field}: ${message}`, field);
+}
+
+/** The request clashes with the current state (duplicate name, object in use, job running). */
+export function conflict(message: string, field?: string): EngineError {
+  return new EngineError("CF_CONFLICT", 409, message, field);
+}
+
+/** The request asks to combine things that cannot work together. */
+export function incompatible(message: string, field?: string): EngineError {
+  return new EngineError("CF_INCOMPATIBLE", 409, message, field);
+}
+
+/** The operation was cancelled on request. */
+export function cancelled(message = "cancelled on request"): EngineError {
+  return new EngineError("CF_CANCELLED", 409, message);
+}
+
+/** A failure of the engine or the host, naming the step that failed; the cause is kept for logs. */
+export function internal(step: string, cause?: unknown): EngineError {
+  const detail = cause instanceof Error ? cause.message : cause === undefined ? "" : String(cause);
+  return new EngineError("CF_INTERNAL", 500, detail ? `${step}: ${detail}` : step, undefined, { cause });
+}
+
+/** True when `err` is an EngineError (also across module copies). */
+export function isEngineError(err: unknown): err is EngineError {
+  return err instanceof EngineError || (err instanceof Error && err.name === "EngineError" && "code" in err);
+}

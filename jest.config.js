@@ -1,0 +1,8 @@
+/** Tests run from TypeScript sources; `npm test` builds dist/ first for tests that spawn the binaries. */
+module.exports = {
+  testEnvironment: "node",
+  roots: ["<rootDir>/engine", "<rootDir>/provider", "<rootDir>/pulumi", "<rootDir>/test"],
+  testMatch: ["**/*.test.ts"],
+  transform: { "^.+\\.ts$": ["ts-jest", { isolatedModules: true }] },
+  testTimeout: 60000,
+};

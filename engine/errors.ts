@@ -6,11 +6,13 @@
 export type ErrorCode =
   | "CF_NOT_FOUND"
   | "CF_INVALID_FIELD"
+  | "CF_INVALID_BODY"
   | "CF_CONFLICT"
   | "CF_INCOMPATIBLE"
   | "CF_UNAUTHORIZED"
   | "CF_PAYLOAD_TOO_LARGE"
   | "CF_CANCELLED"
+  | "CF_INTERRUPTED"
   | "CF_INTERNAL";
 
 export class EngineError extends Error {

@@ -96,9 +96,17 @@ export interface Job {
   finishedAt: string | null;
 }
 
+/** The kinds of long work; job records carry one of these. */
+export const JOB_KINDS = {
+  importTemplate: "template.import",
+} as const;
+
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];
 
 /** True once a job can no longer change state. */
 export function isTerminal(state: JobState): boolean {
   return TERMINAL_JOB_STATES.includes(state);
 }
+
+export * from "./rules";
+export * from "./ids";

@@ -1,0 +1,82 @@
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import pino, { type Logger } from "pino";
+import { allHandlers, JobRunner, recoverAtStart, type RecoveryReport } from "../jobs";
+import { openSqliteStore, type Store } from "../store";
+import { loadOrCreateToken } from "./auth";
+import { buildApi } from "./server";
+import type { FastifyInstance } from "fastify";
+import { ENGINE_VERSION } from "../version";
+
+export interface EngineOptions {
+  /** Folder for the inventory (`inventory.sqlite`), the token and logs; created when missing. */
+  stateDir: string;
+  host: string;
+  port: number;
+  /** Serve without a token; allowed only on a loopback address, and logged as a warning. */
+  insecureNoAuth?: boolean;
+  jobConcurrency?: number;
+  log?: Logger;
+}
+
+/** A running engine. */
+export interface RunningEngine {
+  url: string;
+  token: string | null;
+  store: Store;
+  runner: JobRunner;
+  recovery: RecoveryReport;
+  app: FastifyInstance;
+  close(): Promise<void>;
+}
+
+
+const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
+
+/**
+ * Starts the engine on the embedded default (SQLite in the state folder): opens the
+ * inventory, recovers interrupted jobs and reconciles datastores before taking any request,
+ * then serves the API. Throws when the state folder cannot be used or the address is taken.
+ */
+export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
+  const log = opts.log ?? pino({ level: process.env.CLONEFLEET_LOG_LEVEL ?? "info" }, pino.destination(2));
+  if (opts.insecureNoAuth && !LOOPBACK.has(opts.host)) {
+    throw new Error(`--insecure-no-auth is only allowed on a loopback address, not ${opts.host}`);
+  }
+  const stateDir = path.resolve(opts.stateDir);
+  await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
+  const runner = new JobRunner(store, log, allHandlers, opts.jobConcurrency ?? 2);
+  try {
+    const recovery = await recoverAtStart(store, runner, log);
+    const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
+    if (token === null) log.warn("serving WITHOUT authentication (--insecure-no-auth): anyone on this host can use the API");
+    const app = await buildApi(
+      { store, runner, log, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none" },
+      token,
+    );
+    await app.listen({ host: opts.host, port: opts.port });
+    const addr = app.server.address();
+    const port = typeof addr === "object" && addr ? addr.port : opts.port;
+    const hostPart = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+    runner.start();
+    log.info({ url: `http://${hostPart}:${port}`, stateDir }, "engine listening");
+    return {
+      url: `http://${hostPart}:${port}`,
+      token,
+      store,
+      runner,
+      recovery,
+      app,
+      close: async () => {
+        await app.close();
+        await runner.close();
+        store.close();
+      },
+    };
+  } catch (err) {
+    await runner.close();
+    store.close();
+    throw err;
+  }
+}

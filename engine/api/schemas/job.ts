@@ -1,0 +1,73 @@
+import { Type, type Static } from "@sinclair/typebox";
+import { JOB_KINDS, type Job } from "../../model";
+import type { TemplateView } from "../../ops";
+import { templateToWire } from "./template";
+
+export const JobWire = Type.Object(
+  {
+    id: Type.String(),
+    kind: Type.String(),
+    state: Type.Union(["queued", "running", "succeeded", "failed", "cancelled"].map((s) => Type.Literal(s))),
+    progress: Type.Object({
+      unit: Type.String(),
+      done: Type.Number(),
+      total: Type.Number(),
+      message: Type.Optional(Type.String()),
+    }),
+    idempotency_key: Type.Union([Type.String(), Type.Null()]),
+    target_id: Type.Union([Type.String(), Type.Null()]),
+    result: Type.Unknown(),
+    error: Type.Union([
+      Type.Object({ code: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) }),
+      Type.Null(),
+    ]),
+    cancel_requested: Type.Boolean(),
+    created_at: Type.String(),
+    started_at: Type.Union([Type.String(), Type.Null()]),
+    finished_at: Type.Union([Type.String(), Type.Null()]),
+  },
+  { $id: "Job" },
+);
+export type JobWire = Static<typeof JobWire>;
+
+export const JobListQuery = Type.Object(
+  {
+    state: Type.Optional(Type.Union(["queued", "running", "succeeded", "failed", "cancelled"].map((s) => Type.Literal(s)))),
+    limit: Type.Optional(Type.String({ pattern: "^[0-9]{1,4}$" })),
+  },
+  { additionalProperties: false },
+);
+export type JobListQuery = Static<typeof JobListQuery>;
+
+export const JobWaitQuery = Type.Object(
+  { timeout_seconds: Type.Optional(Type.String({ pattern: "^[0-9]{1,3}$", description: "0 to 300 seconds (default 30)." })) },
+  { additionalProperties: false },
+);
+export type JobWaitQuery = Static<typeof JobWaitQuery>;
+
+/** The wire form of a job; results of known kinds are converted to their wire shape. */
+export function jobToWire(j: Job): JobWire {
+  return {
+    id: j.id,
+    kind: j.kind,
+    state: j.state,
+    progress: j.progress,
+    idempotency_key: j.idempotencyKey,
+    target_id: j.targetId,
+    result: j.result === null ? null : resultToWire(j.kind, j.result),
+    error: j.error,
+    cancel_requested: j.cancelRequested,
+    created_at: j.createdAt,
+    started_at: j.startedAt,
+    finished_at: j.finishedAt,
+  };
+}
+
+function resultToWire(kind: string, result: unknown): unknown {
+  switch (kind) {
+    case JOB_KINDS.importTemplate:
+      return templateToWire(result as TemplateView);
+    default:
+      return result;
+  }
+}

@@ -1,0 +1,47 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
+import swagger from "@fastify/swagger";
+import { bearerAuth } from "./auth";
+import { errorHandler } from "./error-handler";
+import { datastoreRoutes } from "./routes/datastores";
+import { diskRoutes } from "./routes/disks";
+import { engineInfoRoutes } from "./routes/engine-info";
+import { jobRoutes } from "./routes/jobs";
+import { templateRoutes } from "./routes/templates";
+import type { EngineServices } from "./services";
+
+/** Bodies beyond this are refused with 413: every request of the API is small JSON. */
+export const BODY_LIMIT_BYTES = 256 * 1024;
+
+/**
+ * Builds the HTTP API: JSON in and out, an OpenAPI document at `/openapi.json`, bearer-token
+ * auth unless `token` is null (the explicit loopback dev mode), errors as `{error:{…}}`.
+ */
+export async function buildApi(services: EngineServices, token: string | null): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: services.log as FastifyBaseLogger,
+    bodyLimit: BODY_LIMIT_BYTES,
+    // Reject unknown fields and wrong types instead of quietly dropping or coercing them.
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
+    disableRequestLogging: true,
+  });
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler((req, reply) => {
+    void reply.status(404).send({ error: { code: "CF_NOT_FOUND", message: `no route ${req.method} ${req.url}` } });
+  });
+  await app.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: { title: "clonefleet engine API", version: services.version, description: "Long work answers 202 with a job; poll or wait on /jobs/{id}." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  if (token !== null) app.addHook("onRequest", bearerAuth(token));
+  app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
+  await app.register(engineInfoRoutes, { services });
+  await app.register(datastoreRoutes, { services });
+  await app.register(templateRoutes, { services });
+  await app.register(jobRoutes, { services });
+  await app.register(diskRoutes, { services });
+  return app;
+}

@@ -1,0 +1,22 @@
+import * as path from "node:path";
+import type { Command } from "commander";
+import { clientFor, type GlobalOptions } from "../connection";
+import { formatBytes, print, table } from "../output";
+
+/** `clonefleet disk chain PATH`. */
+export function registerDiskCommands(program: Command, globals: () => GlobalOptions): void {
+  const disk = program.command("disk").description("disks and their chains");
+  disk
+    .command("chain <path>")
+    .description("layers of a disk, top first, with backing files and content IDs")
+    .action(async (p: string) => {
+      const g = globals();
+      const chain = await clientFor(g).disks.chain(path.resolve(p));
+      print(g.json, chain, (c) =>
+        table(
+          ["#", "PATH", "SIZE", "ALLOCATED", "CONTENT ID", "PARENT CONTENT ID", "BACKING"],
+          c.layers.map((l, i) => [i, l.path, formatBytes(l.virtual_size_bytes), formatBytes(l.actual_size_bytes), l.content_id, l.parent_content_id, l.backing_path]),
+        ),
+      );
+    });
+}

@@ -1,0 +1,43 @@
+import type { Command } from "commander";
+import { startEngine } from "../../api/engine";
+import { DEFAULT_PORT } from "../connection";
+
+/** Parses `HOST:PORT` (IPv6 in brackets); throws a usage error naming the value. */
+export function parseListen(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]+)):(\d{1,5})$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port > 65535) throw new Error(`--listen: expected HOST:PORT such as 127.0.0.1:${DEFAULT_PORT}, got ${JSON.stringify(value)}`);
+  return { host: m[1] ?? m[2], port };
+}
+
+/** `clonefleet engine serve`. */
+export function registerEngineCommands(program: Command): void {
+  const engine = program.command("engine").description("run the engine");
+  engine
+    .command("serve")
+    .description("serve the engine API on the embedded default (SQLite in the state folder)")
+    .requiredOption("--state-dir <dir>", "folder for the inventory, the API token and logs")
+    .option("--listen <host:port>", "address to listen on", `127.0.0.1:${DEFAULT_PORT}`)
+    .option("--insecure-no-auth", "serve without a token (loopback addresses only; for development)")
+    .option("--job-concurrency <n>", "jobs run at once", "2")
+    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string }) => {
+      const { host, port } = parseListen(opts.listen);
+      const running = await startEngine({
+        stateDir: opts.stateDir,
+        host,
+        port,
+        insecureNoAuth: Boolean(opts.insecureNoAuth),
+        jobConcurrency: Number(opts.jobConcurrency) || 2,
+      });
+      process.stderr.write(`clonefleet engine listening on ${running.url} (state in ${opts.stateDir})\n`);
+      let closing = false;
+      const stop = async () => {
+        if (closing) return;
+        closing = true;
+        await running.close();
+        process.exit(0);
+      };
+      process.on("SIGTERM", () => void stop());
+      process.on("SIGINT", () => void stop());
+    });
+}

@@ -1,0 +1,29 @@
+/** The disk layer: qcow2 images through qemu-img, chains, full copies, datastore layout and the content-ID catalog. */
+export {
+  QEMU_IMG,
+  QemuImgError,
+  NotADiskImageError,
+  isAbortError,
+  createImage,
+  createOverlay,
+  imageInfo,
+  imageInfoChain,
+  parseImageInfoJson,
+  parseImageInfoChainJson,
+  resolveBackingPath,
+  convert,
+  rebase,
+  commit,
+  check,
+  compare,
+  probeImage,
+} from "./qemu-img";
+export type { QemuImgCallOptions, ImageFormat, ImageInfo, CheckResult, CompareResult, ProbeResult } from "./qemu-img";
+export { newContentId, isContentId } from "./content-id";
+export { inspectChain, parseChainJson } from "./chain";
+export type { ChainLayer } from "./chain";
+export { CatalogError, catalogPath, readCatalog, writeCatalog } from "./catalog";
+export type { CatalogEntry } from "./catalog";
+export { reflinkSupported, fullCopy } from "./copy";
+export type { FullCopyResult } from "./copy";
+export { engineDir, tmpDir, templateDir, templateDiskPath, ensureLayout, isInside } from "./layout";

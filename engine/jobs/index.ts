@@ -1,0 +1,4 @@
+export * from "./handler";
+export * from "./runner";
+export * from "./handlers";
+export * from "./recover";

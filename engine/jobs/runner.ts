@@ -1,0 +1,239 @@
+import { EventEmitter } from "node:events";
+import type { Logger } from "pino";
+import { conflict, EngineError, internal, isEngineError, notFound } from "../errors";
+import { isTerminal, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
+import type { OpContext } from "../ops/context";
+import type { Store } from "../store";
+import type { JobHandler } from "./handler";
+
+export interface SubmitOptions {
+  idempotencyKey?: string;
+}
+
+/** Progress is written at most this often; the final value is always written. */
+const PROGRESS_WRITE_INTERVAL_MS = 250;
+
+/**
+ * Runs persistent jobs: records them, runs up to `concurrency` at a time in this process,
+ * persists progress and intent, honours cancellation, and wakes waiters when a job changes.
+ */
+export class JobRunner {
+  private readonly handlers = new Map<string, JobHandler>();
+  private readonly running = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private readonly events = new EventEmitter();
+  private closed = false;
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    handlers: JobHandler[],
+    private readonly concurrency = 2,
+  ) {
+    for (const h of handlers) this.handlers.set(h.kind, h as JobHandler);
+    this.events.setMaxListeners(0);
+  }
+
+  /**
+   * Records a job and schedules it. With an idempotency key already used for the same kind
+   * and request, returns that job instead; with the key used for anything else, throws 409.
+   */
+  submit(kind: string, request: unknown, opts: SubmitOptions = {}): { job: Job; created: boolean } {
+    const handler = this.handlerFor(kind);
+    if (this.closed) throw conflict("the engine is shutting down; try again");
+    const outcome = this.store.tx((s) => {
+      if (opts.idempotencyKey) {
+        const prior = s.findJobByIdempotencyKey(opts.idempotencyKey);
+        if (prior) {
+          if (prior.kind === kind && sameJson(prior.request, request)) return { job: prior, created: false };
+          throw conflict(
+            `idempotency key ${JSON.stringify(opts.idempotencyKey)} was already used for a different request (job ${prior.id})`,
+            "idempotency_key",
+          );
+        }
+      }
+      handler.admit?.(s, request);
+      const job: Job = {
+        id: newId("job"),
+        kind,
+        state: "queued",
+        progress: { unit: "steps", done: 0, total: 0 },
+        idempotencyKey: opts.idempotencyKey ?? null,
+        request,
+        intent: null,
+        result: null,
+        error: null,
+        targetId: null,
+        cancelRequested: false,
+        createdAt: nowIso(),
+        startedAt: null,
+        finishedAt: null,
+      };
+      s.insertJob(job);
+      return { job, created: true };
+    });
+    if (outcome.created) setImmediate(() => this.pump());
+    return outcome;
+  }
+
+  /** The job with this id; throws 404 when unknown. */
+  get(id: string): Job {
+    const job = this.store.getJob(id);
+    if (!job) throw notFound("job", id, "id");
+    return job;
+  }
+
+  /**
+   * Asks a job to stop. A queued job is cancelled at once; a running one is aborted and ends
+   * `cancelled` once its op has cleaned up. Cancelling a finished job changes nothing.
+   */
+  cancel(id: string): Job {
+    const job = this.get(id);
+    if (isTerminal(job.state)) return job;
+    if (job.state === "queued") {
+      this.finish(job.id, { state: "cancelled", error: { code: "CF_CANCELLED", message: "cancelled before it started" } });
+    } else {
+      this.store.tx((s) => s.updateJob(id, { cancelRequested: true }));
+      this.running.get(id)?.abort.abort(new EngineError("CF_CANCELLED", 409, "cancelled on request"));
+    }
+    return this.get(id);
+  }
+
+  /** Resolves with the job once it is terminal, or with its current state after `timeoutMs`. */
+  async wait(id: string, timeoutMs: number): Promise<Job> {
+    const job = this.get(id);
+    if (isTerminal(job.state) || timeoutMs <= 0) return job;
+    return new Promise<Job>((resolve) => {
+      const onChange = (changedId: string) => {
+        if (changedId !== id) return;
+        const now = this.get(id);
+        if (isTerminal(now.state)) settle(now);
+      };
+      const timer = setTimeout(() => settle(this.get(id)), timeoutMs);
+      const settle = (j: Job) => {
+        clearTimeout(timer);
+        this.events.off("change", onChange);
+        resolve(j);
+      };
+      this.events.on("change", onChange);
+    });
+  }
+
+  /** Subscribes to job changes; returns the unsubscribe function. */
+  onChange(listener: (jobId: string) => void): () => void {
+    this.events.on("change", listener);
+    return () => this.events.off("change", listener);
+  }
+
+  /** Starts queued jobs (those left from before a restart included). */
+  start(): void {
+    this.pump();
+  }
+
+  /** Stops taking work and aborts running jobs, waiting for them to clean up. */
+  async close(): Promise<void> {
+    this.closed = true;
+    const running = [...this.running.values()];
+    for (const r of running) r.abort.abort(new EngineError("CF_CANCELLED", 409, "the engine is shutting down"));
+    await Promise.allSettled(running.map((r) => r.done));
+  }
+
+  handlerFor(kind: string): JobHandler {
+    const h = this.handlers.get(kind);
+    if (!h) throw internal(`no handler for job kind ${kind}`);
+    return h;
+  }
+
+  /** Builds the op context a job runs with (also used by recovery). */
+  contextFor(jobId: string, signal: AbortSignal): OpContext {
+    let lastWrite = 0;
+    let pending: JobProgress | null = null;
+    let timer: NodeJS.Timeout | null = null;
+    const writeProgress = () => {
+      timer = null;
+      if (!pending) return;
+      const p = pending;
+      pending = null;
+      lastWrite = Date.now();
+      this.store.tx((s) => s.updateJob(jobId, { progress: p }));
+      this.events.emit("change", jobId);
+    };
+    return {
+      store: this.store,
+      log: this.log.child({ jobId }),
+      signal,
+      recordIntent: (intent) => {
+        this.store.tx((s) => s.updateJob(jobId, { intent }));
+      },
+      progress: (p) => {
+        const base = pending ?? this.store.getJob(jobId)?.progress ?? { unit: "steps", done: 0, total: 0 };
+        pending = { ...base, ...p };
+        const due = PROGRESS_WRITE_INTERVAL_MS - (Date.now() - lastWrite);
+        if (due <= 0) writeProgress();
+        else if (!timer) timer = setTimeout(writeProgress, due);
+      },
+    };
+  }
+
+  private pump(): void {
+    if (this.closed) return;
+    while (this.running.size < this.concurrency) {
+      const next = this.store
+        .listJobs({ states: ["queued"] })
+        .filter((j) => !this.running.has(j.id))
+        .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
+      if (!next) return;
+      this.launch(next);
+    }
+  }
+
+  private launch(job: Job): void {
+    const handler = this.handlerFor(job.kind);
+    const abort = new AbortController();
+    this.store.tx((s) => s.updateJob(job.id, { state: "running", startedAt: nowIso() }));
+    this.events.emit("change", job.id);
+    const ctx = this.contextFor(job.id, abort.signal);
+    const done = (async () => {
+      try {
+        const { result, targetId } = await handler.run(ctx, job.request);
+        this.finish(job.id, { state: "succeeded", result, targetId: targetId ?? null });
+      } catch (err) {
+        const cancelled = abort.signal.aborted;
+        if (!cancelled) this.log.error({ err, jobId: job.id, kind: job.kind }, "job failed");
+        this.finish(job.id, { state: cancelled ? "cancelled" : "failed", error: toJobError(err) });
+      } finally {
+        this.running.delete(job.id);
+        setImmediate(() => this.pump());
+      }
+    })();
+    this.running.set(job.id, { abort, done });
+  }
+
+  /** Moves a job to a terminal state. */
+  finish(id: string, patch: { state: Job["state"]; result?: unknown; error?: JobError; targetId?: string | null }): void {
+    this.store.tx((s) => {
+      const current = s.getJob(id);
+      const progress = current && patch.state === "succeeded" ? { ...current.progress, done: current.progress.total } : undefined;
+      s.updateJob(id, {
+        state: patch.state,
+        result: patch.result ?? null,
+        error: patch.error ?? null,
+        ...(patch.targetId !== undefined ? { targetId: patch.targetId } : {}),
+        ...(progress ? { progress } : {}),
+        finishedAt: nowIso(),
+      });
+    });
+    this.events.emit("change", id);
+  }
+}
+
+/** The user-facing error of a failed job: engine errors as they are, anything else masked. */
+export function toJobError(err: unknown): JobError {
+  if (isEngineError(err)) {
+    return err.field ? { code: err.code, message: err.message, field: err.field } : { code: err.code, message: err.message };
+  }
+  return { code: "CF_INTERNAL", message: "internal error; see the engine log for this job" };
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

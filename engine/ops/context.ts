@@ -1,0 +1,33 @@
+import type { Logger } from "pino";
+import type { JobProgress } from "../model";
+import type { Store } from "../store";
+
+/**
+ * What an operation may touch. Jobs give each run its own context: the signal aborts the
+ * work on cancellation, `recordIntent` persists which files the op is about to create before
+ * it creates them (so recovery after a crash can finish or undo), `progress` reports.
+ */
+export interface OpContext {
+  store: Store;
+  log: Logger;
+  signal: AbortSignal;
+  /** Persists the files and ids the op is about to create; call before touching any file. */
+  recordIntent(intent: unknown): void;
+  progress(p: Partial<JobProgress>): void;
+}
+
+/** A context for quick synchronous-style ops that run outside a job (no progress, no intent). */
+export function directContext(store: Store, log: Logger, signal?: AbortSignal): OpContext {
+  return {
+    store,
+    log,
+    signal: signal ?? new AbortController().signal,
+    recordIntent: () => undefined,
+    progress: () => undefined,
+  };
+}
+
+/** Throws the abort reason when the op's job has been cancelled. */
+export function throwIfCancelled(ctx: OpContext): void {
+  if (ctx.signal.aborted) throw ctx.signal.reason;
+}

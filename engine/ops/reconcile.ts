@@ -1,0 +1,110 @@
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { engineDir } from "../disk";
+import type { Store } from "../store";
+import { syncCatalog } from "./catalog-sync";
+import type { OpContext } from "./context";
+
+/** What a reconciliation found and did, kept so users can see it (`GET /engine`). */
+export interface ReconcileReport {
+  at: string;
+  /** Files under the engine's folders that no record owned; they were removed. */
+  removedOrphans: string[];
+  /** Records whose files vanished; they were marked `drifted`, never dropped. */
+  driftedLayers: string[];
+  driftedTemplates: string[];
+  /** Datastores whose directory could not be read. */
+  unreachableDatastores: string[];
+}
+
+/** Files the engine keeps in its folder beside the disks, owned by no single record. */
+const ENGINE_FILES = new Set(["catalog.json"]);
+
+/**
+ * Brings the datastores and the inventory into agreement after a start: removes files under
+ * the engine's folders that no record owns (run only once interrupted jobs were recovered, so
+ * their files are owned or gone), marks records whose files vanished as drifted, and
+ * rewrites each catalog from the inventory.
+ */
+export async function reconcileDatastores(ctx: OpContext): Promise<ReconcileReport> {
+  const report: ReconcileReport = {
+    at: new Date().toISOString(),
+    removedOrphans: [],
+    driftedLayers: [],
+    driftedTemplates: [],
+    unreachableDatastores: [],
+  };
+  const owned = ownedPaths(ctx.store);
+  for (const ds of ctx.store.listDatastores()) {
+    const root = engineDir(ds.path);
+    const rootExists = await fs.stat(root).then(
+      (s) => s.isDirectory(),
+      () => false,
+    );
+    if (!rootExists) {
+      report.unreachableDatastores.push(ds.id);
+    } else {
+      for (const file of await walkFiles(root)) {
+        if (ENGINE_FILES.has(path.relative(root, file))) continue;
+        if (owned.has(file)) continue;
+        await fs.rm(file, { force: true });
+        report.removedOrphans.push(file);
+      }
+      await removeEmptyDirs(root, new Set([root, path.join(root, "tmp"), path.join(root, "templates")]));
+    }
+
+    for (const layer of ctx.store.listLayers({ datastoreId: ds.id })) {
+      const present = await fs.stat(layer.path).then(
+        (s) => s.isFile(),
+        () => false,
+      );
+      if (!present && layer.state !== "drifted") {
+        ctx.store.tx((s) => s.updateLayer(layer.id, { state: "drifted" }));
+        report.driftedLayers.push(layer.id);
+      }
+    }
+    for (const t of ctx.store.listTemplates({ datastoreId: ds.id })) {
+      const layer = ctx.store.getLayer(t.diskLayerId);
+      if ((!layer || layer.state === "drifted") && t.state !== "drifted") {
+        ctx.store.tx((s) => s.setTemplateState(t.id, "drifted"));
+        report.driftedTemplates.push(t.id);
+      }
+    }
+    if (rootExists) await syncCatalog(ctx.store, ds.id);
+  }
+  for (const f of report.removedOrphans) ctx.log.warn({ file: f }, "removed a file no record owns");
+  for (const id of [...report.driftedLayers, ...report.driftedTemplates]) ctx.log.warn({ id }, "record's files vanished; marked drifted");
+  return report;
+}
+
+function ownedPaths(store: Store): Set<string> {
+  const owned = new Set<string>();
+  for (const l of store.listLayers()) owned.add(l.path);
+  for (const t of store.listTemplates()) {
+    if (t.kernel) owned.add(t.kernel);
+    if (t.initrd) owned.add(t.initrd);
+  }
+  return owned;
+}
+
+async function walkFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await walkFiles(full)));
+    else out.push(full);
+  }
+  return out;
+}
+
+/** Removes empty folders below `dir` (and `dir` itself unless kept); true when `dir` went. */
+async function removeEmptyDirs(dir: string, keep: Set<string>): Promise<boolean> {
+  let remaining = 0;
+  for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+    const removed = e.isDirectory() && (await removeEmptyDirs(path.join(dir, e.name), keep));
+    if (!removed) remaining += 1;
+  }
+  if (remaining > 0 || keep.has(dir)) return false;
+  await fs.rmdir(dir);
+  return true;
+}

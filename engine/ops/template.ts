@@ -1,0 +1,267 @@
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import {
+  check,
+  convert,
+  ensureLayout,
+  imageInfo,
+  newContentId,
+  NotADiskImageError,
+  probeImage,
+  templateDir,
+  templateDiskPath,
+  tmpDir,
+} from "../disk";
+import { conflict, EngineError, internal, invalidField, isEngineError, notFound } from "../errors";
+import {
+  absolutePathProblem,
+  CMDLINE_MAX_LENGTH,
+  intRangeProblem,
+  JOB_KINDS,
+  MEMORY_MB_RANGE,
+  nameProblem,
+  newId,
+  nowIso,
+  pathIsWithin,
+  VCPUS_RANGE,
+  type DiskLayer,
+  type Template,
+} from "../model";
+import type { Store } from "../store";
+import { syncCatalog } from "./catalog-sync";
+import { throwIfCancelled, type OpContext } from "./context";
+
+export interface ImportTemplateRequest {
+  name: string;
+  datastoreId: string;
+  sourcePath: string;
+  memoryMb: number;
+  vcpus: number;
+  kernel?: string | null;
+  initrd?: string | null;
+  cmdline?: string | null;
+}
+
+/** A template with the facts of its disk. */
+export interface TemplateView extends Template {
+  diskPath: string;
+  contentId: string;
+  virtualSizeBytes: number;
+}
+
+/** The ids and files an import is about to create, recorded before any file is touched. */
+interface ImportIntent {
+  templateId: string;
+  layerId: string;
+  datastoreId: string;
+  tmpPath: string;
+  finalDir: string;
+  finalPath: string;
+}
+
+/**
+ * Checks an import request against the inventory and the source file, touching nothing.
+ * Throws a 4xx EngineError naming the first bad field.
+ */
+export async function validateTemplateImport(store: Store, req: ImportTemplateRequest): Promise<void> {
+  const nameIssue = nameProblem(req.name);
+  if (nameIssue) throw invalidField("name", nameIssue);
+  const memIssue = intRangeProblem(req.memoryMb, MEMORY_MB_RANGE);
+  if (memIssue) throw invalidField("memory_mb", memIssue);
+  const cpuIssue = intRangeProblem(req.vcpus, VCPUS_RANGE);
+  if (cpuIssue) throw invalidField("vcpus", cpuIssue);
+  if (req.cmdline != null && req.cmdline.length > CMDLINE_MAX_LENGTH) {
+    throw invalidField("cmdline", `must be at most ${CMDLINE_MAX_LENGTH} characters`);
+  }
+  if (req.cmdline != null && !req.kernel) throw invalidField("cmdline", "needs kernel: a command line is only used for direct kernel boot");
+  if (req.initrd != null && !req.kernel) throw invalidField("initrd", "needs kernel: an initrd is only used for direct kernel boot");
+  const ds = store.getDatastore(req.datastoreId);
+  if (!ds) throw notFound("datastore", req.datastoreId, "datastore_id");
+  admitTemplateName(store, req);
+
+  await requireFile("source_path", req.sourcePath);
+  if (pathIsWithin(path.join(ds.path, "clonefleet"), req.sourcePath)) {
+    throw invalidField("source_path", "must not be a file inside the engine's own folder of a datastore");
+  }
+  try {
+    await probeImage(req.sourcePath);
+  } catch (err) {
+    if (err instanceof NotADiskImageError) throw invalidField("source_path", err.message);
+    throw invalidField("source_path", `cannot read ${req.sourcePath} as a disk image: ${(err as Error).message}`);
+  }
+  if (req.kernel != null) await requireFile("kernel", req.kernel);
+  if (req.initrd != null) await requireFile("initrd", req.initrd);
+}
+
+/** Refuses a name that a template has, or that a queued or running import will take. */
+export function admitTemplateName(store: Store, req: ImportTemplateRequest): void {
+  const existing = store.findTemplateByName(req.name);
+  if (existing) throw conflict(`a template named ${JSON.stringify(req.name)} already exists (${existing.id})`, "name");
+  const pending = store
+    .listJobs({ states: ["queued", "running"] })
+    .find((j) => j.kind === IMPORT_TEMPLATE_KIND && (j.request as ImportTemplateRequest).name === req.name);
+  if (pending) throw conflict(`template ${JSON.stringify(req.name)} is being imported by job ${pending.id}`, "name");
+}
+
+export const IMPORT_TEMPLATE_KIND = JOB_KINDS.importTemplate;
+
+/**
+ * Imports a disk image as a template: converts it into the datastore as a standalone qcow2
+ * under a temporary name, checks it, and moves it into place with an atomic rename before
+ * recording it. Kernel and initrd are copied beside it. On failure or cancellation every
+ * file it made is removed.
+ */
+export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest): Promise<TemplateView> {
+  const ds = ctx.store.getDatastore(req.datastoreId);
+  if (!ds) throw notFound("datastore", req.datastoreId, "datastore_id");
+  const templateId = newId("tpl");
+  const intent: ImportIntent = {
+    templateId,
+    layerId: newId("layer"),
+    datastoreId: ds.id,
+    tmpPath: path.join(tmpDir(ds.path), `${templateId}.qcow2.part`),
+    finalDir: templateDir(ds.path, templateId),
+    finalPath: templateDiskPath(ds.path, templateId),
+  };
+  ctx.recordIntent(intent);
+  try {
+    await ensureLayout(ds.path);
+    ctx.progress({ unit: "steps", done: 0, total: 100, message: "converting image" });
+    await convert(req.sourcePath, intent.tmpPath, {
+      dstFormat: "qcow2",
+      signal: ctx.signal,
+      onProgress: (fraction) => ctx.progress({ done: Math.floor(fraction * 90), message: "converting image" }),
+    }).catch((err) => {
+      throw isEngineError(err) || ctx.signal.aborted ? err : internal("converting the source image", err);
+    });
+    throwIfCancelled(ctx);
+    ctx.progress({ done: 92, message: "checking image" });
+    const checked = await check(intent.tmpPath);
+    if (!checked.ok) throw internal(`qemu-img check found problems in the converted image (${checked.corruptions} corruptions, ${checked.leaks} leaks)`);
+    const info = await imageInfo(intent.tmpPath);
+
+    await fs.mkdir(intent.finalDir, { recursive: true });
+    const kernel = req.kernel ? await copyBootFile(req.kernel, path.join(intent.finalDir, "kernel"), ctx) : null;
+    const initrd = req.initrd ? await copyBootFile(req.initrd, path.join(intent.finalDir, "initrd"), ctx) : null;
+    throwIfCancelled(ctx);
+    await fs.rename(intent.tmpPath, intent.finalPath);
+
+    const now = nowIso();
+    const layer: DiskLayer = {
+      id: intent.layerId,
+      datastoreId: ds.id,
+      path: intent.finalPath,
+      format: "qcow2",
+      virtualSizeBytes: info.virtualSizeBytes,
+      contentId: newContentId(),
+      parentContentId: null,
+      backingPath: null,
+      ownerKind: "template",
+      ownerId: templateId,
+      state: "ready",
+      createdAt: now,
+    };
+    const template: Template = {
+      id: templateId,
+      name: req.name,
+      datastoreId: ds.id,
+      diskLayerId: layer.id,
+      memoryMb: req.memoryMb,
+      vcpus: req.vcpus,
+      kernel,
+      initrd,
+      cmdline: req.cmdline ?? null,
+      state: "ready",
+      createdAt: now,
+    };
+    ctx.store.tx((s) => {
+      if (s.findTemplateByName(req.name)) throw conflict(`a template named ${JSON.stringify(req.name)} already exists`, "name");
+      s.insertLayer(layer);
+      s.insertTemplate(template);
+    });
+    await syncCatalog(ctx.store, ds.id);
+    ctx.progress({ done: 100, message: "imported" });
+    ctx.log.info({ templateId, path: layer.path }, "template imported");
+    return viewOf(template, layer);
+  } catch (err) {
+    await removeImportFiles(intent);
+    throw err;
+  }
+}
+
+/** After a crash: an import whose records were committed is finished; anything else is undone. */
+export async function recoverTemplateImport(ctx: OpContext, intent: unknown): Promise<{ finished: TemplateView | null }> {
+  const i = intent as ImportIntent | null;
+  if (!i) return { finished: null };
+  const template = ctx.store.getTemplate(i.templateId);
+  if (template) {
+    await fs.rm(i.tmpPath, { force: true });
+    await syncCatalog(ctx.store, template.datastoreId);
+    return { finished: getTemplateView(ctx.store, template.id) };
+  }
+  await removeImportFiles(i);
+  return { finished: null };
+}
+
+/** The template with this id and its disk facts; 404 when unknown. */
+export function getTemplateView(store: Store, id: string): TemplateView {
+  const t = store.getTemplate(id);
+  if (!t) throw notFound("template", id, "id");
+  const layer = store.getLayer(t.diskLayerId);
+  if (!layer) throw internal(`template ${id} has no disk layer record`);
+  return viewOf(t, layer);
+}
+
+/** Every template, optionally those of one datastore. */
+export function listTemplateViews(store: Store, filter?: { datastoreId?: string }): TemplateView[] {
+  return store.listTemplates(filter).flatMap((t) => {
+    const layer = store.getLayer(t.diskLayerId);
+    return layer ? [viewOf(t, layer)] : [];
+  });
+}
+
+/**
+ * Deletes a template: its records first (so nothing hands it out), then its folder.
+ * Refused while other disk layers are backed by its disk.
+ */
+export async function deleteTemplate(ctx: OpContext, id: string): Promise<void> {
+  const view = getTemplateView(ctx.store, id);
+  const dependants = ctx.store.listLayers().filter((l) => l.backingPath === view.diskPath);
+  if (dependants.length > 0) {
+    throw conflict(`template ${JSON.stringify(view.name)} backs other disks: ${dependants.map((l) => l.path).join(", ")}`, "id");
+  }
+  const ds = ctx.store.getDatastore(view.datastoreId);
+  ctx.store.tx((s) => {
+    s.deleteTemplate(id);
+    s.deleteLayer(view.diskLayerId);
+  });
+  if (ds) {
+    await fs.rm(templateDir(ds.path, id), { recursive: true, force: true });
+    await syncCatalog(ctx.store, ds.id);
+  }
+  ctx.log.info({ templateId: id }, "template deleted");
+}
+
+function viewOf(t: Template, layer: DiskLayer): TemplateView {
+  return { ...t, diskPath: layer.path, contentId: layer.contentId, virtualSizeBytes: layer.virtualSizeBytes };
+}
+
+async function removeImportFiles(i: ImportIntent): Promise<void> {
+  await fs.rm(i.tmpPath, { force: true });
+  await fs.rm(i.finalDir, { recursive: true, force: true });
+}
+
+async function copyBootFile(src: string, dst: string, ctx: OpContext): Promise<string> {
+  throwIfCancelled(ctx);
+  await fs.copyFile(src, dst);
+  return dst;
+}
+
+async function requireFile(field: string, p: string): Promise<void> {
+  const issue = absolutePathProblem(p);
+  if (issue) throw invalidField(field, issue);
+  const st = await fs.stat(p).catch((err: NodeJS.ErrnoException) => {
+    throw new EngineError("CF_INVALID_FIELD", 400, `${field}: cannot read ${p}: ${err.code === "ENOENT" ? "no such file" : err.message}`, field);
+  });
+  if (!st.isFile()) throw invalidField(field, `${p} is not a regular file`);
+}

@@ -1,0 +1,5 @@
+/** The inventory store: the `Store` interface, its errors, and the SQLite implementation. */
+export { StoreConstraintError, type Store } from "./store";
+export { SqliteStore, openSqliteStore, type SqliteConnectionInfo } from "./sqlite";
+export { SchemaTooNewError, type MigrationReport } from "./migrate";
+export { LATEST_SCHEMA_VERSION } from "./migrations";

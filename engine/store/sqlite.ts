@@ -1,0 +1,558 @@
+import Database from "better-sqlite3";
+import type { Datastore, DiskLayer, Job, JobState, RecordState, Template } from "../model";
+import { migrate, schemaVersion } from "./migrate";
+import { StoreConstraintError, type Store } from "./store";
+
+type Row = Record<string, unknown>;
+type Patch = Record<string, unknown>;
+
+interface DatastoreRow {
+  id: string;
+  name: string;
+  path: string;
+  created_at: string;
+}
+
+interface LayerRow {
+  id: string;
+  datastore_id: string;
+  path: string;
+  format: string;
+  virtual_size_bytes: number;
+  content_id: string;
+  parent_content_id: string | null;
+  backing_path: string | null;
+  owner_kind: string;
+  owner_id: string;
+  state: string;
+  created_at: string;
+}
+
+interface TemplateRow {
+  id: string;
+  name: string;
+  datastore_id: string;
+  disk_layer_id: string;
+  memory_mb: number;
+  vcpus: number;
+  kernel: string | null;
+  initrd: string | null;
+  cmdline: string | null;
+  state: string;
+  created_at: string;
+}
+
+interface JobRow {
+  id: string;
+  kind: string;
+  state: string;
+  progress: string;
+  idempotency_key: string | null;
+  request: string | null;
+  intent: string | null;
+  result: string | null;
+  error: string | null;
+  target_id: string | null;
+  cancel_requested: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+/** A foreign key as SQLite reports it: `table.column` references `parent.parentColumn`. */
+interface ForeignKey {
+  table: string;
+  column: string;
+  parent: string;
+  parentColumn: string;
+}
+
+/** What the engine can see of the connection, for diagnostics. */
+export interface SqliteConnectionInfo {
+  file: string;
+  journalMode: string;
+  foreignKeys: boolean;
+  busyTimeoutMs: number;
+  synchronous: "off" | "normal" | "full" | "extra";
+  schemaVersion: number;
+}
+
+// Patchable fields, camelCase → column and encoder. Anything else in a patch is ignored, so a
+// whole record passed as a patch can never reach a column such as `id` or `created_at`.
+const identity = (v: unknown): unknown => v;
+const LAYER_PATCH: Record<string, [string, (v: unknown) => unknown]> = {
+  contentId: ["content_id", identity],
+  parentContentId: ["parent_content_id", identity],
+  backingPath: ["backing_path", identity],
+  path: ["path", identity],
+  state: ["state", identity],
+  virtualSizeBytes: ["virtual_size_bytes", identity],
+};
+const JOB_PATCH: Record<string, [string, (v: unknown) => unknown]> = {
+  state: ["state", identity],
+  progress: ["progress", (v) => JSON.stringify(v)],
+  intent: ["intent", encodeJson],
+  result: ["result", encodeJson],
+  error: ["error", encodeJson],
+  targetId: ["target_id", identity],
+  cancelRequested: ["cancel_requested", (v) => (v ? 1 : 0)],
+  startedAt: ["started_at", identity],
+  finishedAt: ["finished_at", identity],
+};
+
+/**
+ * The SQLite inventory (get one from `openSqliteStore`): a write called outside `tx()` runs in a
+ * transaction of its own so every write is atomic, updates and deletes of an unknown id do nothing,
+ * and unique or foreign-key violations throw `StoreConstraintError` naming the column.
+ */
+export class SqliteStore implements Store {
+  private readonly statements = new Map<string, Database.Statement>();
+  private readonly foreignKeys: ForeignKey[];
+  private readonly transact: <T>(fn: () => T) => T;
+
+  /** Wraps an open, migrated connection; use `openSqliteStore` rather than calling this directly. */
+  constructor(
+    private readonly db: Database.Database,
+    readonly file: string,
+  ) {
+    this.foreignKeys = readForeignKeys(db);
+    const run = db.transaction((fn: () => unknown) => fn());
+    // IMMEDIATE takes the write lock at BEGIN: every tx() here exists to write, and a deferred
+    // transaction that reads first and then writes can hit SQLITE_BUSY without the busy timeout
+    // helping when another connection wrote in between. Nested calls become savepoints.
+    this.transact = <T>(fn: () => T): T => run.immediate(fn) as T;
+  }
+
+  /**
+   * Runs `fn` in one transaction and returns its result; `fn` must be synchronous (a returned
+   * promise rolls back and throws a TypeError). Inside another tx() it runs as a savepoint: a throw
+   * undoes only this inner part and propagates, and the outer transaction decides whether to commit.
+   */
+  tx<T>(fn: (s: Store) => T): T {
+    return this.transact(() => fn(this));
+  }
+
+  /** Closes the connection; later calls throw. Safe to call twice. */
+  close(): void {
+    this.statements.clear();
+    if (this.db.open) this.db.close();
+  }
+
+  /** Reports the connection's pragmas and schema version. */
+  connectionInfo(): SqliteConnectionInfo {
+    const levels = ["off", "normal", "full", "extra"] as const;
+    return {
+      file: this.file,
+      journalMode: String(this.db.pragma("journal_mode", { simple: true })),
+      foreignKeys: this.db.pragma("foreign_keys", { simple: true }) === 1,
+      busyTimeoutMs: Number(this.db.pragma("busy_timeout", { simple: true })),
+      synchronous: levels[Number(this.db.pragma("synchronous", { simple: true }))],
+      schemaVersion: schemaVersion(this.db),
+    };
+  }
+
+  // datastores
+
+  insertDatastore(ds: Datastore): void {
+    this.insert("datastores", { id: ds.id, name: ds.name, path: ds.path, created_at: ds.createdAt });
+  }
+
+  getDatastore(id: string): Datastore | null {
+    const row = this.stmt("SELECT * FROM datastores WHERE id = ?").get(id) as DatastoreRow | undefined;
+    return row ? toDatastore(row) : null;
+  }
+
+  findDatastoreByName(name: string): Datastore | null {
+    const row = this.stmt("SELECT * FROM datastores WHERE name = ?").get(name) as DatastoreRow | undefined;
+    return row ? toDatastore(row) : null;
+  }
+
+  listDatastores(): Datastore[] {
+    return (this.stmt("SELECT * FROM datastores ORDER BY name").all() as DatastoreRow[]).map(toDatastore);
+  }
+
+  deleteDatastore(id: string): void {
+    this.deleteById("datastores", id);
+  }
+
+  // disk layers
+
+  insertLayer(layer: DiskLayer): void {
+    this.insert("disk_layers", {
+      id: layer.id,
+      datastore_id: layer.datastoreId,
+      path: layer.path,
+      format: layer.format,
+      virtual_size_bytes: layer.virtualSizeBytes,
+      content_id: layer.contentId,
+      parent_content_id: layer.parentContentId,
+      backing_path: layer.backingPath,
+      owner_kind: layer.ownerKind,
+      owner_id: layer.ownerId,
+      state: layer.state,
+      created_at: layer.createdAt,
+    });
+  }
+
+  getLayer(id: string): DiskLayer | null {
+    const row = this.stmt("SELECT * FROM disk_layers WHERE id = ?").get(id) as LayerRow | undefined;
+    return row ? toLayer(row) : null;
+  }
+
+  findLayerByPath(path: string): DiskLayer | null {
+    const row = this.stmt("SELECT * FROM disk_layers WHERE path = ?").get(path) as LayerRow | undefined;
+    return row ? toLayer(row) : null;
+  }
+
+  findLayersByContentId(contentId: string): DiskLayer[] {
+    const rows = this.stmt("SELECT * FROM disk_layers WHERE content_id = ? ORDER BY created_at, rowid").all(contentId);
+    return (rows as LayerRow[]).map(toLayer);
+  }
+
+  listLayers(filter: { datastoreId?: string; ownerKind?: DiskLayer["ownerKind"]; ownerId?: string } = {}): DiskLayer[] {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    const conditions: [string, unknown][] = [
+      ["datastore_id", filter.datastoreId],
+      ["owner_kind", filter.ownerKind],
+      ["owner_id", filter.ownerId],
+    ];
+    for (const [column, value] of conditions) {
+      if (value === undefined) continue;
+      where.push(`${column} = ?`);
+      params.push(value);
+    }
+    const sql = `SELECT * FROM disk_layers${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY created_at, rowid`;
+    return (this.stmt(sql).all(...params) as LayerRow[]).map(toLayer);
+  }
+
+  updateLayer(
+    id: string,
+    patch: Partial<Pick<DiskLayer, "contentId" | "parentContentId" | "backingPath" | "path" | "state" | "virtualSizeBytes">>,
+  ): void {
+    this.update("disk_layers", id, patch, LAYER_PATCH);
+  }
+
+  deleteLayer(id: string): void {
+    this.deleteById("disk_layers", id);
+  }
+
+  // templates
+
+  insertTemplate(t: Template): void {
+    this.insert("templates", {
+      id: t.id,
+      name: t.name,
+      datastore_id: t.datastoreId,
+      disk_layer_id: t.diskLayerId,
+      memory_mb: t.memoryMb,
+      vcpus: t.vcpus,
+      kernel: t.kernel,
+      initrd: t.initrd,
+      cmdline: t.cmdline,
+      state: t.state,
+      created_at: t.createdAt,
+    });
+  }
+
+  getTemplate(id: string): Template | null {
+    const row = this.stmt("SELECT * FROM templates WHERE id = ?").get(id) as TemplateRow | undefined;
+    return row ? toTemplate(row) : null;
+  }
+
+  findTemplateByName(name: string): Template | null {
+    const row = this.stmt("SELECT * FROM templates WHERE name = ?").get(name) as TemplateRow | undefined;
+    return row ? toTemplate(row) : null;
+  }
+
+  listTemplates(filter: { datastoreId?: string } = {}): Template[] {
+    const rows =
+      filter.datastoreId === undefined
+        ? this.stmt("SELECT * FROM templates ORDER BY name").all()
+        : this.stmt("SELECT * FROM templates WHERE datastore_id = ? ORDER BY name").all(filter.datastoreId);
+    return (rows as TemplateRow[]).map(toTemplate);
+  }
+
+  setTemplateState(id: string, state: RecordState): void {
+    this.update("templates", id, { state }, { state: ["state", identity] });
+  }
+
+  deleteTemplate(id: string): void {
+    this.deleteById("templates", id);
+  }
+
+  // jobs
+
+  insertJob(job: Job): void {
+    this.insert("jobs", {
+      id: job.id,
+      kind: job.kind,
+      state: job.state,
+      progress: JSON.stringify(job.progress),
+      idempotency_key: job.idempotencyKey,
+      request: encodeJson(job.request),
+      intent: encodeJson(job.intent),
+      result: encodeJson(job.result),
+      error: encodeJson(job.error),
+      target_id: job.targetId,
+      cancel_requested: job.cancelRequested ? 1 : 0,
+      created_at: job.createdAt,
+      started_at: job.startedAt,
+      finished_at: job.finishedAt,
+    });
+  }
+
+  getJob(id: string): Job | null {
+    const row = this.stmt("SELECT * FROM jobs WHERE id = ?").get(id) as JobRow | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  findJobByIdempotencyKey(key: string): Job | null {
+    const row = this.stmt("SELECT * FROM jobs WHERE idempotency_key = ?").get(key) as JobRow | undefined;
+    return row ? toJob(row) : null;
+  }
+
+  /** Newest first (created_at, then insertion order); throws a RangeError for a limit that is not a non-negative integer. */
+  listJobs(filter: { states?: JobState[]; limit?: number } = {}): Job[] {
+    const { states, limit } = filter;
+    if (limit !== undefined && !(Number.isInteger(limit) && limit >= 0)) {
+      throw new RangeError(`listJobs: limit must be a non-negative integer, got ${limit}`);
+    }
+    if (states && states.length === 0) return [];
+    const where = states ? ` WHERE state IN (${states.map(() => "?").join(", ")})` : "";
+    const sql = `SELECT * FROM jobs${where} ORDER BY created_at DESC, rowid DESC${limit !== undefined ? " LIMIT ?" : ""}`;
+    const params: unknown[] = [...(states ?? []), ...(limit !== undefined ? [limit] : [])];
+    return (this.stmt(sql).all(...params) as JobRow[]).map(toJob);
+  }
+
+  updateJob(
+    id: string,
+    patch: Partial<Pick<Job, "state" | "progress" | "intent" | "result" | "error" | "targetId" | "cancelRequested" | "startedAt" | "finishedAt">>,
+  ): void {
+    this.update("jobs", id, patch, JOB_PATCH);
+  }
+
+  // settings
+
+  getSetting(key: string): string | null {
+    const row = this.stmt("SELECT value FROM settings WHERE key = ?").get(key) as { value: string } | undefined;
+    return row ? row.value : null;
+  }
+
+  setSetting(key: string, value: string): void {
+    const sql = "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value";
+    this.write(() => this.stmt(sql).run(key, value), () => undefined);
+  }
+
+  // plumbing
+
+  private stmt(sql: string): Database.Statement {
+    let s = this.statements.get(sql);
+    if (!s) {
+      s = this.db.prepare(sql);
+      this.statements.set(sql, s);
+    }
+    return s;
+  }
+
+  private insert(table: string, row: Row): void {
+    const columns = Object.keys(row);
+    const sql = `INSERT INTO ${table} (${columns.join(", ")}) VALUES (${columns.map((c) => `@${c}`).join(", ")})`;
+    this.write(
+      () => this.stmt(sql).run(row),
+      () => this.missingParent(table, row),
+    );
+  }
+
+  private update(table: string, id: string, patch: Patch, spec: Record<string, [string, (v: unknown) => unknown]>): void {
+    const row: Row = {};
+    for (const [key, value] of Object.entries(patch)) {
+      // undefined means "leave as is"; null clears a nullable column.
+      if (value === undefined || !Object.hasOwn(spec, key)) continue;
+      const [column, encode] = spec[key];
+      row[column] = encode(value);
+    }
+    const columns = Object.keys(row);
+    if (columns.length === 0) return;
+    const sql = `UPDATE ${table} SET ${columns.map((c) => `${c} = @${c}`).join(", ")} WHERE id = @id`;
+    this.write(
+      () => this.stmt(sql).run({ ...row, id }),
+      () => undefined,
+    );
+  }
+
+  private deleteById(table: string, id: string): void {
+    this.write(
+      () => this.stmt(`DELETE FROM ${table} WHERE id = ?`).run(id),
+      () => this.stillReferenced(table, id),
+    );
+  }
+
+  /**
+   * Runs one write, inside the caller's transaction when there is one and in its own otherwise,
+   * turning constraint failures into StoreConstraintError; `explainForeignKey` names the column
+   * of a foreign-key failure, which SQLite does not report.
+   */
+  private write(run: () => void, explainForeignKey: () => { column: string; message: string } | undefined): void {
+    const guarded = (): void => {
+      try {
+        run();
+      } catch (err) {
+        // Explain while still inside the transaction, so the probe sees the same data the write did.
+        throw toConstraintError(err, explainForeignKey) ?? err;
+      }
+    };
+    if (this.db.inTransaction) guarded();
+    else this.transact(guarded);
+  }
+
+  private missingParent(table: string, row: Row): { column: string; message: string } | undefined {
+    for (const fk of this.foreignKeys) {
+      if (fk.table !== table) continue;
+      const value = row[fk.column];
+      if (value === null || value === undefined) continue;
+      const found = this.stmt(`SELECT 1 FROM "${fk.parent}" WHERE "${fk.parentColumn}" = ?`).get(value);
+      if (!found) {
+        return {
+          column: fk.column,
+          message: `${table}.${fk.column}: no ${fk.parent} row with ${fk.parentColumn} ${JSON.stringify(value)}`,
+        };
+      }
+    }
+    return undefined;
+  }
+
+  private stillReferenced(table: string, id: string): { column: string; message: string } | undefined {
+    for (const fk of this.foreignKeys) {
+      if (fk.parent !== table || fk.parentColumn !== "id") continue;
+      const found = this.stmt(`SELECT 1 FROM "${fk.table}" WHERE "${fk.column}" = ? LIMIT 1`).get(id);
+      if (found) {
+        return { column: fk.column, message: `${table} ${JSON.stringify(id)} is still referenced by ${fk.table}.${fk.column}` };
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Opens (creating if needed) the SQLite inventory at `file` with WAL, foreign keys, a 5 s busy
+ * timeout and synchronous=NORMAL, and applies pending migrations; throws `SchemaTooNewError` for a
+ * database from a newer clonefleet, or the SQLite error when the file cannot be opened.
+ */
+export function openSqliteStore(file: string): SqliteStore {
+  const db = new Database(file, { timeout: 5000 });
+  try {
+    // journal_mode must be set outside a transaction, and WAL persists in the file; NORMAL is
+    // durable enough under WAL (a power cut may lose the last commits, never corrupt the file).
+    db.pragma("journal_mode = WAL");
+    db.pragma("foreign_keys = ON");
+    db.pragma("busy_timeout = 5000");
+    db.pragma("synchronous = NORMAL");
+    migrate(db);
+    return new SqliteStore(db, file);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function readForeignKeys(db: Database.Database): ForeignKey[] {
+  const tables = db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'").pluck().all() as string[];
+  const keys: ForeignKey[] = [];
+  for (const table of tables) {
+    const rows = db.prepare("SELECT * FROM pragma_foreign_key_list(?)").all(table) as { table: string; from: string; to: string | null }[];
+    for (const r of rows) keys.push({ table, column: r.from, parent: r.table, parentColumn: r.to ?? "id" });
+  }
+  return keys;
+}
+
+function toConstraintError(
+  err: unknown,
+  explainForeignKey: () => { column: string; message: string } | undefined,
+): StoreConstraintError | undefined {
+  if (!(err instanceof Database.SqliteError)) return undefined;
+  switch (err.code) {
+    case "SQLITE_CONSTRAINT_UNIQUE":
+    case "SQLITE_CONSTRAINT_PRIMARYKEY": {
+      // "UNIQUE constraint failed: datastores.name" (or "t.a, t.b" for a composite key).
+      const m = /constraint failed: (.+)$/.exec(err.message);
+      const columns = m ? m[1].split(",").map((part) => part.trim().split(".").pop() ?? "") : [];
+      const column = columns.length && columns.every((c) => /^\w+$/.test(c)) ? columns.join(", ") : undefined;
+      return new StoreConstraintError(err.message, column);
+    }
+    case "SQLITE_CONSTRAINT_FOREIGNKEY":
+    case "SQLITE_CONSTRAINT_TRIGGER": {
+      // ON DELETE RESTRICT (should a later migration use it) fails as a trigger constraint with
+      // the foreign-key message; other trigger failures are not ours to explain.
+      if (err.code === "SQLITE_CONSTRAINT_TRIGGER" && !err.message.startsWith("FOREIGN KEY")) return undefined;
+      const explained = explainForeignKey();
+      return explained ? new StoreConstraintError(explained.message, explained.column) : new StoreConstraintError(err.message);
+    }
+    default:
+      return undefined;
+  }
+}
+
+function encodeJson(value: unknown): string | null {
+  return value === undefined || value === null ? null : JSON.stringify(value);
+}
+
+function decodeJson(text: string | null): unknown {
+  return text === null ? null : JSON.parse(text);
+}
+
+function toDatastore(r: DatastoreRow): Datastore {
+  return { id: r.id, name: r.name, path: r.path, createdAt: r.created_at };
+}
+
+function toLayer(r: LayerRow): DiskLayer {
+  return {
+    id: r.id,
+    datastoreId: r.datastore_id,
+    path: r.path,
+    format: r.format as DiskLayer["format"],
+    virtualSizeBytes: r.virtual_size_bytes,
+    contentId: r.content_id,
+    parentContentId: r.parent_content_id,
+    backingPath: r.backing_path,
+    ownerKind: r.owner_kind as DiskLayer["ownerKind"],
+    ownerId: r.owner_id,
+    state: r.state as RecordState,
+    createdAt: r.created_at,
+  };
+}
+
+function toTemplate(r: TemplateRow): Template {
+  return {
+    id: r.id,
+    name: r.name,
+    datastoreId: r.datastore_id,
+    diskLayerId: r.disk_layer_id,
+    memoryMb: r.memory_mb,
+    vcpus: r.vcpus,
+    kernel: r.kernel,
+    initrd: r.initrd,
+    cmdline: r.cmdline,
+    state: r.state as RecordState,
+    createdAt: r.created_at,
+  };
+}
+
+function toJob(r: JobRow): Job {
+  return {
+    id: r.id,
+    kind: r.kind,
+    state: r.state as JobState,
+    progress: JSON.parse(r.progress) as Job["progress"],
+    idempotencyKey: r.idempotency_key,
+    request: decodeJson(r.request),
+    intent: decodeJson(r.intent),
+    result: decodeJson(r.result),
+    error: decodeJson(r.error) as Job["error"],
+    targetId: r.target_id,
+    cancelRequested: r.cancel_requested === 1,
+    createdAt: r.created_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}

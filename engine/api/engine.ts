@@ -16,6 +16,8 @@ export interface EngineOptions {
   /** Serve without a token; allowed only on a loopback address, and logged as a warning. */
   insecureNoAuth?: boolean;
   jobConcurrency?: number;
+  /** Bandwidth cap for background disk copies, bytes per second. */
+  copyRateLimitBytesPerSec?: number;
   log?: Logger;
 }
 
@@ -46,7 +48,9 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const stateDir = path.resolve(opts.stateDir);
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
-  const runner = new JobRunner(store, log, allHandlers, opts.jobConcurrency ?? 2);
+  const runner = new JobRunner(store, log, allHandlers, opts.jobConcurrency ?? 2, {
+    copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec,
+  });
   try {
     const recovery = await recoverAtStart(store, runner, log);
     const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);

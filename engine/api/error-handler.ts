@@ -28,7 +28,7 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
     const context = (err as { validationContext?: string }).validationContext;
     const field = fieldOf(issue);
     const where = context === "body" ? "" : `${context ?? "request"} `;
-    const message = field ? `${where}${field}: ${describe(issue)}` : `${where}${describe(issue)}`;
+    const message = field ? `${where}${field}: ${describe(issue)}` : `${context ?? "request"}: ${describe(issue)}`;
     send(400, { code: "CF_INVALID_FIELD", message, ...(field ? { field } : {}) });
     return;
   }

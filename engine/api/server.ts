@@ -22,7 +22,6 @@ export async function buildApi(services: EngineServices, token: string | null): 
     bodyLimit: BODY_LIMIT_BYTES,
     // Reject unknown fields and wrong types instead of quietly dropping or coercing them.
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, useDefaults: true, allErrors: false } },
-    disableRequestLogging: true,
   });
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler((req, reply) => {

@@ -161,3 +161,13 @@ describe("malformed catalogs throw CatalogError naming the file", () => {
     expect((err as Error).message).toMatch(why);
   });
 });
+
+test("writeCatalog also takes paths relative to the root", async () => {
+  const e = entries().map((x) => ({
+    ...x,
+    path: path.relative(root, x.path),
+    backingPath: x.backingPath && x.backingPath.startsWith(root) ? path.relative(root, x.backingPath) : x.backingPath,
+  }));
+  await writeCatalog(root, e);
+  expect(await readCatalog(root)).toEqual([...entries().map((x, i) => ({ ...x, contentId: e[i].contentId, parentContentId: e[i].parentContentId }))].sort(byPath));
+});

@@ -7,13 +7,13 @@ import { engineDir, isInside } from "./layout";
 const CATALOG_FORMAT = "clonefleet-catalog";
 const CATALOG_VERSION = 1;
 
-/** One layer listed in a datastore's catalog; paths are absolute here and stored relative to the root on disk. */
+/** One layer listed in a datastore's catalog; `readCatalog` gives absolute paths, `writeCatalog` takes absolute ones or ones relative to the root, and the file stores them relative to the root. */
 export interface CatalogEntry {
-  /** Absolute path of the layer file; it must lie inside the datastore root. */
+  /** Path of the layer file; it must lie inside the datastore root. */
   path: string;
   contentId: string;
   parentContentId: string | null;
-  /** Absolute path of the backing file, or null for a base layer. */
+  /** Path of the backing file (may lie outside the root), or null for a base layer. */
   backingPath: string | null;
   virtualSizeBytes: number;
   format: string;

@@ -1,3 +1,4 @@
+import { pathIsWithin } from "../model";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 
@@ -35,6 +36,5 @@ export async function ensureLayout(root: string): Promise<void> {
 
 /** True when `child` lies strictly below `parent` once both are resolved (no `..` escape); symlinks are not followed and a path is not inside itself. */
 export function isInside(parent: string, child: string): boolean {
-  const rel = path.relative(path.resolve(parent), path.resolve(child));
-  return rel !== "" && rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel);
+  return pathIsWithin(parent, child) && path.resolve(parent) !== path.resolve(child);
 }

@@ -299,10 +299,12 @@ export async function imageInfoChain(imagePath: string, opts: QemuImgCallOptions
 export async function convert(
   src: string,
   dst: string,
-  opts: { srcFormat?: string; dstFormat?: ImageFormat; onProgress?: (fraction: number) => void } & QemuImgCallOptions = {},
+  opts: { srcFormat?: string; dstFormat?: ImageFormat; onProgress?: (fraction: number) => void; rateLimitBytesPerSec?: number } & QemuImgCallOptions = {},
 ): Promise<void> {
   const args = ["convert", "-p"];
   if (opts.srcFormat) args.push("-f", opts.srcFormat);
+  // A bandwidth cap keeps background copies from starving running VMs of disk throughput.
+  if (opts.rateLimitBytesPerSec) args.push("-r", String(Math.max(1, Math.floor(opts.rateLimitBytesPerSec))));
   args.push("-O", opts.dstFormat ?? "qcow2", src, dst);
   const onProgress = opts.onProgress;
   let pending = "";

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { conflict, EngineError, internal, isEngineError, notFound } from "../errors";
 import { isTerminal, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
-import type { OpContext } from "../ops/context";
+import type { EngineSettings, OpContext } from "../ops/context";
 import type { Store } from "../store";
 import type { JobHandler } from "./handler";
 
@@ -22,12 +22,15 @@ export class JobRunner {
   private readonly running = new Map<string, { abort: AbortController; done: Promise<void> }>();
   private readonly events = new EventEmitter();
   private closed = false;
+  /** Per job: writes pending progress now and stops its timer (before the job is finished). */
+  private readonly flushers = new Map<string, () => void>();
 
   constructor(
     private readonly store: Store,
     private readonly log: Logger,
     handlers: JobHandler[],
     private readonly concurrency = 2,
+    private readonly settings: EngineSettings = {},
   ) {
     for (const h of handlers) this.handlers.set(h.kind, h as JobHandler);
     this.events.setMaxListeners(0);
@@ -157,8 +160,13 @@ export class JobRunner {
       this.store.tx((s) => s.updateJob(jobId, { progress: p }));
       this.events.emit("change", jobId);
     };
+    this.flushers.set(jobId, () => {
+      if (timer) clearTimeout(timer);
+      writeProgress();
+    });
     return {
       store: this.store,
+      settings: this.settings,
       log: this.log.child({ jobId }),
       signal,
       recordIntent: (intent) => {
@@ -210,6 +218,8 @@ export class JobRunner {
 
   /** Moves a job to a terminal state. */
   finish(id: string, patch: { state: Job["state"]; result?: unknown; error?: JobError; targetId?: string | null }): void {
+    this.flushers.get(id)?.();
+    this.flushers.delete(id);
     this.store.tx((s) => {
       const current = s.getJob(id);
       const progress = current && patch.state === "succeeded" ? { ...current.progress, done: current.progress.total } : undefined;

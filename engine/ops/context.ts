@@ -7,8 +7,15 @@ import type { Store } from "../store";
  * work on cancellation, `recordIntent` persists which files the op is about to create before
  * it creates them (so recovery after a crash can finish or undo), `progress` reports.
  */
+/** Engine-wide settings ops honour. */
+export interface EngineSettings {
+  /** Cap on the bandwidth of background disk copies (imports, pool fills); unlimited when unset. */
+  copyRateLimitBytesPerSec?: number;
+}
+
 export interface OpContext {
   store: Store;
+  settings: EngineSettings;
   log: Logger;
   signal: AbortSignal;
   /** Persists the files and ids the op is about to create; call before touching any file. */
@@ -17,9 +24,10 @@ export interface OpContext {
 }
 
 /** A context for quick synchronous-style ops that run outside a job (no progress, no intent). */
-export function directContext(store: Store, log: Logger, signal?: AbortSignal): OpContext {
+export function directContext(store: Store, log: Logger, signal?: AbortSignal, settings: EngineSettings = {}): OpContext {
   return {
     store,
+    settings,
     log,
     signal: signal ?? new AbortController().signal,
     recordIntent: () => undefined,

@@ -130,6 +130,7 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
     await convert(req.sourcePath, intent.tmpPath, {
       dstFormat: "qcow2",
       signal: ctx.signal,
+      rateLimitBytesPerSec: ctx.settings.copyRateLimitBytesPerSec,
       onProgress: (fraction) => ctx.progress({ done: Math.floor(fraction * 90), message: "converting image" }),
     }).catch((err) => {
       throw isEngineError(err) || ctx.signal.aborted ? err : internal("converting the source image", err);

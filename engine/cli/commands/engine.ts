@@ -10,6 +10,14 @@ export function parseListen(value: string): { host: string; port: number } {
   return { host: m[1] ?? m[2], port };
 }
 
+/** Parses sizes such as `512K`, `64M`, `1G` (binary units) into bytes; throws naming the flag. */
+export function parseSize(flag: string, value: string): number {
+  const m = /^(\d+)([KMG]?)$/i.exec(value.trim());
+  if (!m || Number(m[1]) === 0) throw new Error(`${flag}: expected a positive size such as 64M, got ${JSON.stringify(value)}`);
+  const shift = { "": 0, K: 10, M: 20, G: 30 }[m[2].toUpperCase() as "" | "K" | "M" | "G"];
+  return Number(m[1]) * 2 ** shift;
+}
+
 /** `clonefleet engine serve`. */
 export function registerEngineCommands(program: Command): void {
   const engine = program.command("engine").description("run the engine");
@@ -20,7 +28,8 @@ export function registerEngineCommands(program: Command): void {
     .option("--listen <host:port>", "address to listen on", `127.0.0.1:${DEFAULT_PORT}`)
     .option("--insecure-no-auth", "serve without a token (loopback addresses only; for development)")
     .option("--job-concurrency <n>", "jobs run at once", "2")
-    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string }) => {
+    .option("--copy-rate-limit <size>", "cap background disk copies at this many bytes per second (K, M, G suffixes)")
+    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string }) => {
       const { host, port } = parseListen(opts.listen);
       const running = await startEngine({
         stateDir: opts.stateDir,
@@ -28,6 +37,7 @@ export function registerEngineCommands(program: Command): void {
         port,
         insecureNoAuth: Boolean(opts.insecureNoAuth),
         jobConcurrency: Number(opts.jobConcurrency) || 2,
+        copyRateLimitBytesPerSec: opts.copyRateLimit ? parseSize("--copy-rate-limit", opts.copyRateLimit) : undefined,
       });
       process.stderr.write(`clonefleet engine listening on ${running.url} (state in ${opts.stateDir})\n`);
       let closing = false;

@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import * as path from "node:path";
+import { ClonefleetClient } from "../../engine/client";
+import { PROJECT_ROOT } from "../../engine/version";
+
+/** An engine running as its own process from the built CLI, as users run it. */
+export interface EngineProcess {
+  child: ChildProcess;
+  url: string;
+  client: ClonefleetClient;
+  stderr: () => string;
+  /** SIGTERM and wait for exit. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait for exit: no chance to clean up. */
+  kill(): Promise<void>;
+}
+
+/** Starts `clonefleet engine serve` (from dist/) on a free loopback port and waits until it listens. */
+export async function spawnEngine(stateDir: string, extraArgs: string[] = []): Promise<EngineProcess> {
+  const bin = path.join(PROJECT_ROOT, "bin", "clonefleet");
+  const child = spawn(process.execPath, [bin, "engine", "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", ...extraArgs], {
+    stdio: ["ignore", "ignore", "pipe"],
+    env: { ...process.env, CLONEFLEET_LOG_LEVEL: "warn" },
+  });
+  let err = "";
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`engine did not start:\n${err}`)), 20_000);
+    child.stderr!.on("data", (d: Buffer) => {
+      err += d.toString();
+      const m = /listening on (http:\/\/\S+)/.exec(err);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`engine exited with ${code}:\n${err}`));
+    });
+  });
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  const token = (await import("node:fs")).readFileSync(path.join(stateDir, "token"), "utf8").trim();
+  return {
+    child,
+    url,
+    client: new ClonefleetClient({ endpoint: url, token }),
+    stderr: () => err,
+    stop: async () => {
+      if (child.exitCode === null) child.kill("SIGTERM");
+      await exited;
+    },
+    kill: async () => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}

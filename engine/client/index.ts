@@ -121,7 +121,8 @@ export class ClonefleetClient {
         const res = await this.http.request({
           method,
           url,
-          data: opts.body,
+          // Body-less POSTs send `{}` so that every POST is JSON (axios would label it a form).
+          data: opts.body ?? (method === "POST" ? {} : undefined),
           params: opts.query,
           timeout: opts.timeoutMs,
           headers: opts.idempotencyKey ? { "idempotency-key": opts.idempotencyKey } : undefined,

@@ -1,0 +1,140 @@
+/**
+ * `clonefleet:Datastore`: a directory on the engine host where clonefleet keeps disks.
+ * The provider object below is serialized by the SDK and runs in the dynamic-provider process:
+ * it captures only pure helpers and reaches the engine through the runtime it requires.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { DatastoreWire } from "../engine/client";
+import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
+import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+
+/** Inputs of a Datastore as the provider sees them (plain values). */
+export interface DatastoreInputs {
+  name: string;
+  path: string;
+  endpoint?: string;
+  token?: string;
+}
+
+/** Outputs of a Datastore as the provider stores them. */
+export interface DatastoreOutputs extends DatastoreInputs {
+  freeBytes: number | null;
+}
+
+// Kept unexported: provider methods reference module-scope values, and an exported const would
+// be reached through `exports`, dragging the whole module (and the SDK) into the closure.
+const REPLACE_KEYS = ["name", "path"];
+const INPUT_KEYS = ["name", "path"];
+
+/** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_datastore. */
+export const DATASTORE_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
+
+/** The outputs for a datastore the engine answered with; the user's `path` is kept as written. */
+function datastoreOutputs(inputs: DatastoreInputs, d: DatastoreWire): DatastoreOutputs {
+  return { ...connectionOf(inputs), name: d.name, path: inputs.path ?? d.path, freeBytes: d.free_bytes };
+}
+
+/** The dynamic provider of Datastore; the SDK serializes it, so each method builds its own client. */
+export const datastoreProvider: pulumi.dynamic.ResourceProvider<DatastoreInputs, DatastoreOutputs> = {
+  async check(_olds, news) {
+    return { inputs: news, failures: loadRuntime().validateDatastoreInputs({ ...news }) };
+  },
+
+  async diff(_id, olds, news) {
+    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(INPUT_KEYS));
+    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
+    // Names and paths are unique on the engine: the new datastore could only be added after the
+    // old one is gone, unless both change.
+    const deleteBeforeReplace = replaces.length > 0 && !(replaces.includes("name") && replaces.includes("path"));
+    return { changes: changes.length > 0, replaces, deleteBeforeReplace };
+  },
+
+  async create(inputs) {
+    const rt = loadRuntime();
+    const client = rt.connect(inputs);
+    try {
+      const d = await client.datastores.create({ name: inputs.name, path: inputs.path });
+      return { id: d.id, outs: datastoreOutputs(inputs, d) };
+    } catch (err) {
+      throw rt.providerError(err, `create datastore ${JSON.stringify(inputs.name)}`, client.endpoint);
+    }
+  },
+
+  async read(id, props) {
+    const rt = loadRuntime();
+    const client = rt.connect(props);
+    const d = await client.datastores.get(id).catch((err: unknown) => {
+      throw rt.providerError(err, `read datastore ${id}`, client.endpoint);
+    });
+    // Gone on the engine: an empty result tells Pulumi so, and the next update recreates it.
+    if (!d) return {};
+    const prior = (props ?? {}) as Partial<DatastoreInputs>;
+    const outs = datastoreOutputs({ ...prior, name: d.name, path: prior.path ?? d.path }, d);
+    // An import or `get` starts from nothing but the id: hand Pulumi the inputs as well.
+    if (prior.name === undefined) return { id, props: outs, inputs: { name: d.name, path: d.path, ...connectionOf({ endpoint: prior.endpoint }) } as DatastoreOutputs };
+    return { id, props: outs };
+  },
+
+  async update(id, olds, news) {
+    // Only the connection can change in place; re-reading proves the new one works.
+    const rt = loadRuntime();
+    const client = rt.connect(news);
+    const d = await client.datastores.get(id).catch((err: unknown) => {
+      throw rt.providerError(err, `update datastore ${id}`, client.endpoint);
+    });
+    if (!d) throw rt.goneError("datastore", id, `update datastore ${id}`);
+    return { outs: datastoreOutputs({ ...olds, ...news }, d) };
+  },
+
+  async delete(id, props) {
+    const rt = loadRuntime();
+    const client = rt.connect(props);
+    try {
+      await client.datastores.delete(id);
+    } catch (err) {
+      // Already gone is what delete wants.
+      if ((err as { status?: number }).status === 404) return;
+      throw rt.providerError(err, `delete datastore ${id}`, client.endpoint);
+    }
+  },
+};
+
+/** Arguments of a Datastore. */
+export interface DatastoreArgs extends ConnectionArgs {
+  /** Unique name: letters, digits, '.', '_', '-'; at most 63 characters. Changing it replaces the datastore. */
+  name: pulumi.Input<string>;
+  /** Absolute directory on the engine host; created when missing. Changing it replaces the datastore. */
+  path: pulumi.Input<string>;
+}
+
+/** A clonefleet datastore; creating one registers (and creates) its directory on the engine host. */
+export class Datastore extends pulumi.dynamic.Resource {
+  /** Unique name of the datastore. */
+  declare readonly name: pulumi.Output<string>;
+  /** Directory on the engine host, as given. */
+  declare readonly path: pulumi.Output<string>;
+  /** Free bytes of the filesystem under the datastore when last read; null when unreachable. */
+  declare readonly freeBytes: pulumi.Output<number | null>;
+  /** Engine API URL the datastore is managed through. */
+  declare readonly endpoint: pulumi.Output<string>;
+  /** API token (secret). */
+  declare readonly token: pulumi.Output<string | undefined>;
+
+  /** Declares a datastore; inputs are checked by the provider before anything is created. */
+  constructor(name: string, args: DatastoreArgs, opts?: pulumi.CustomResourceOptions) {
+    const conn = resolveConnection(args);
+    super(
+      datastoreProvider,
+      name,
+      { name: args.name, path: args.path, endpoint: conn.endpoint, token: conn.token, freeBytes: undefined },
+      withSecretToken(opts),
+      "clonefleet",
+      "Datastore",
+    );
+  }
+
+  /** Looks up an existing datastore by id (for example one made with the CLI); the state comes from the engine. */
+  static get(name: string, id: pulumi.Input<pulumi.ID>, connection?: ConnectionArgs, opts?: pulumi.CustomResourceOptions): Datastore {
+    return new Datastore(name, { ...(connection ?? {}) } as DatastoreArgs, { ...opts, id });
+  }
+}

@@ -1,0 +1,16 @@
+/**
+ * The clonefleet Pulumi package: dynamic-provider resources for the engine, with camelCase
+ * inputs and outputs, and data-source style lookups.
+ */
+export { Datastore, datastoreProvider, DATASTORE_REPLACE_KEYS } from "./datastore";
+export type { DatastoreArgs, DatastoreInputs, DatastoreOutputs } from "./datastore";
+export { Template, templateProvider, TEMPLATE_REPLACE_KEYS } from "./template";
+export type { TemplateArgs, TemplateInputs, TemplateOutputs } from "./template";
+export { getDiskChain, getDiskChainOutput } from "./disk-chain";
+export type { DiskChainLayer, GetDiskChainArgs, GetDiskChainResult } from "./disk-chain";
+export { resolveConnection, withSecretToken } from "./connection";
+export type { ConnectionArgs, ResolvedConnection } from "./connection";
+export { validateConnection, validateDatastoreInputs, validateTemplateInputs } from "./validate";
+export type { CheckFailure } from "./validate";
+export { RUNTIME_MODULE, UNKNOWN_VALUE } from "./provider-kit";
+export { DEFAULT_ENDPOINT } from "./provider-runtime";

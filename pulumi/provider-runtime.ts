@@ -1,0 +1,89 @@
+/**
+ * What the dynamic providers load inside the Pulumi dynamic-provider process. The SDK ships a
+ * provider as closure text, so its methods `require` this module by package name
+ * (`clonefleet/dist/pulumi/provider-runtime`, see provider-kit.ts) instead of capturing it.
+ */
+import { randomUUID } from "node:crypto";
+import { ApiError, ApiUnreachableError, ClonefleetClient, JobTimeoutError } from "../engine/client";
+
+export { validateDatastoreInputs, validateTemplateInputs, withTemplateDefaults } from "./validate";
+
+/** Where the engine listens when neither the inputs nor the environment say. */
+export const DEFAULT_ENDPOINT = "http://127.0.0.1:7420";
+
+/** The connection inputs every clonefleet resource carries. */
+export interface ConnectionProps {
+  endpoint?: unknown;
+  token?: unknown;
+}
+
+/**
+ * A client for the resource's `endpoint` and `token`, falling back to `CLONEFLEET_ENDPOINT` /
+ * `CLONEFLEET_TOKEN` in the provider process (an import or `get` may carry neither); never throws.
+ */
+export function connect(props: ConnectionProps | undefined, env: NodeJS.ProcessEnv = process.env): ClonefleetClient {
+  const endpoint = nonEmpty(props?.endpoint) ?? nonEmpty(env.CLONEFLEET_ENDPOINT) ?? DEFAULT_ENDPOINT;
+  const token = nonEmpty(props?.token) ?? nonEmpty(env.CLONEFLEET_TOKEN) ?? null;
+  return new ClonefleetClient({ endpoint, token });
+}
+
+/** A fresh idempotency key, so that the client may retry a job submission safely. */
+export function newIdempotencyKey(): string {
+  return `pulumi-${randomUUID()}`;
+}
+
+/**
+ * The error a provider method throws for `err`: `CF_<CODE>: <one sentence>`, naming the action
+ * (such as `create template "base"`) and the input at fault in camelCase; never throws itself.
+ */
+export function providerError(err: unknown, action: string, endpoint?: string): Error {
+  return sentence(describe(err, action, endpoint));
+}
+
+function describe(err: unknown, action: string, endpoint?: string): string {
+  const where = endpoint ? ` at ${endpoint}` : "";
+  if (err instanceof ApiUnreachableError) {
+    return (
+      `CF_UNREACHABLE: cannot ${action}: cannot reach the clonefleet engine at ${err.endpoint} (${err.reason}); ` +
+      "start it with `clonefleet engine serve` or set `endpoint`, the `clonefleet:endpoint` config or CLONEFLEET_ENDPOINT"
+    );
+  }
+  if (err instanceof ApiError && err.status === 401) {
+    return (
+      `${err.code}: cannot ${action}: the clonefleet engine${where} refused the API token (${err.message}); ` +
+      "set `token`, the `clonefleet:token` config or CLONEFLEET_TOKEN to the token in the engine's state folder"
+    );
+  }
+  if (err instanceof ApiError) {
+    const field = err.field ? camelCaseField(err.field) : undefined;
+    let message = err.message;
+    if (err.field && field) message = message.split(`${err.field}: `).join(`${field}: `);
+    const names = field && !message.includes(`${field}:`) ? ` (input ${field})` : "";
+    return `${err.code}: cannot ${action}: ${message}${names}`;
+  }
+  if (err instanceof JobTimeoutError) return `CF_JOB_TIMEOUT: cannot ${action}: ${err.message}`;
+  const message = err instanceof Error ? err.message : String(err);
+  return `CF_INTERNAL: cannot ${action}: ${message}`;
+}
+
+/** The error for an object that vanished from the engine while Pulumi still holds it. */
+export function goneError(kind: string, id: string, action: string): Error {
+  return sentence(`CF_NOT_FOUND: cannot ${action}: ${kind} ${id} was removed outside clonefleet; run \`pulumi refresh\` and the next update recreates it`);
+}
+
+/** `datastore_ids[1]` → `datastoreIds[1]`: the wire speaks snake_case, Pulumi users camelCase. */
+export function camelCaseField(field: string): string {
+  return field.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
+}
+
+function sentence(message: string): Error {
+  const err = new Error(message);
+  // The SDK's server prints `${err}: ${err.stack}` and Pulumi shows it: our frames would only
+  // bury the one sentence that tells the user what to fix.
+  err.stack = message;
+  return err;
+}
+
+function nonEmpty(v: unknown): string | undefined {
+  return typeof v === "string" && v.length > 0 ? v : undefined;
+}

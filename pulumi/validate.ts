@@ -1,0 +1,108 @@
+/**
+ * Pulumi-side input checks, built from the engine's pure rules. They run inside the dynamic
+ * provider's `check`, gather every problem and name inputs in camelCase; they never throw.
+ */
+import {
+  absolutePathProblem,
+  CMDLINE_MAX_LENGTH,
+  DEFAULT_MEMORY_MB,
+  DEFAULT_VCPUS,
+  intRangeProblem,
+  MEMORY_MB_RANGE,
+  nameProblem,
+  VCPUS_RANGE,
+} from "../engine/model/rules";
+import { UNKNOWN_VALUE } from "./provider-kit";
+
+/** One check failure as `dynamic.ResourceProvider.check` returns it. */
+export interface CheckFailure {
+  property: string;
+  reason: string;
+}
+
+/** The longest id the engine accepts in a path parameter. */
+const ID_MAX_LENGTH = 64;
+
+type Props = Record<string, unknown>;
+
+/** True when the input is set and known, so it can be checked now. */
+function known(v: unknown): boolean {
+  return v !== undefined && v !== null && v !== UNKNOWN_VALUE;
+}
+
+/** Collects the failure for `property` when it is known and `problem` finds something wrong. */
+function checkKnown(failures: CheckFailure[], props: Props, property: string, problem: (v: unknown) => string | null): void {
+  if (!known(props[property])) return;
+  const reason = problem(props[property]);
+  if (reason) failures.push({ property, reason });
+}
+
+/** Collects a failure when a required input is missing; unknown values count as present. */
+function checkRequired(failures: CheckFailure[], props: Props, property: string): boolean {
+  if (props[property] === undefined || props[property] === null) {
+    failures.push({ property, reason: "is required" });
+    return false;
+  }
+  return true;
+}
+
+/** Problems of the connection inputs `endpoint` (an http(s) URL) and `token` (a string). */
+export function validateConnection(props: Props): CheckFailure[] {
+  const failures: CheckFailure[] = [];
+  checkKnown(failures, props, "endpoint", (v) => {
+    if (typeof v !== "string") return "must be a string such as http://127.0.0.1:7420";
+    let url: URL;
+    try {
+      url = new URL(v);
+    } catch {
+      return `must be a URL such as http://127.0.0.1:7420 (got ${JSON.stringify(v)})`;
+    }
+    return url.protocol === "http:" || url.protocol === "https:" ? null : `must use http or https (got ${url.protocol.replace(/:$/, "")})`;
+  });
+  checkKnown(failures, props, "token", (v) => (typeof v === "string" ? null : "must be a string"));
+  return failures;
+}
+
+/** Problems of a Datastore's inputs, all of them, in camelCase. */
+export function validateDatastoreInputs(props: Props): CheckFailure[] {
+  const failures = validateConnection(props);
+  if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
+  if (checkRequired(failures, props, "path")) checkKnown(failures, props, "path", absolutePathProblem);
+  return failures;
+}
+
+/** Problems of a Template's inputs, all of them, in camelCase (the engine checks the files). */
+export function validateTemplateInputs(props: Props): CheckFailure[] {
+  const failures = validateConnection(props);
+  if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
+  if (checkRequired(failures, props, "datastoreId")) {
+    checkKnown(failures, props, "datastoreId", (v) => {
+      if (typeof v !== "string") return "must be a string (the id of a Datastore)";
+      if (v.length === 0) return "must not be empty";
+      return v.length > ID_MAX_LENGTH ? `must be at most ${ID_MAX_LENGTH} characters` : null;
+    });
+  }
+  if (checkRequired(failures, props, "sourcePath")) checkKnown(failures, props, "sourcePath", absolutePathProblem);
+  checkKnown(failures, props, "memoryMb", (v) => intRangeProblem(v, MEMORY_MB_RANGE));
+  checkKnown(failures, props, "vcpus", (v) => intRangeProblem(v, VCPUS_RANGE));
+  checkKnown(failures, props, "kernel", absolutePathProblem);
+  checkKnown(failures, props, "initrd", absolutePathProblem);
+  checkKnown(failures, props, "cmdline", (v) => {
+    if (typeof v !== "string") return "must be a string";
+    return v.length > CMDLINE_MAX_LENGTH ? `must be at most ${CMDLINE_MAX_LENGTH} characters` : null;
+  });
+  // Without a kernel the engine would refuse these; say so at check time, naming the input.
+  const noKernel = props.kernel === undefined || props.kernel === null;
+  if (noKernel && known(props.initrd)) failures.push({ property: "initrd", reason: "needs kernel: an initrd is only used for direct kernel boot" });
+  if (noKernel && known(props.cmdline)) failures.push({ property: "cmdline", reason: "needs kernel: a command line is only used for direct kernel boot" });
+  return failures;
+}
+
+/** The Template inputs with the engine's defaults filled in, so that diffs against outputs stay empty. */
+export function withTemplateDefaults<T extends Props>(props: T): T {
+  return {
+    ...props,
+    memoryMb: props.memoryMb ?? DEFAULT_MEMORY_MB,
+    vcpus: props.vcpus ?? DEFAULT_VCPUS,
+  };
+}

@@ -1,0 +1,62 @@
+/**
+ * examples/pulumi/index.ts run under the SDK's mocks (there is no Pulumi CLI here): it declares
+ * the datastore and the template from its config, and its chain lookup reaches a real engine.
+ */
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import { makeRawImage, startTestEngine, type TestEngine } from "../support/engine";
+
+let engine: TestEngine;
+let template: { disk_path: string; content_id: string };
+const registered: { type: string; name: string; inputs: Record<string, unknown> }[] = [];
+
+beforeAll(async () => {
+  engine = await startTestEngine();
+  // A real template, so that the program's getDiskChain has a real disk to describe.
+  const ds = await engine.client.datastores.create({ name: "real", path: path.join(engine.dir, "real") });
+  const image = await makeRawImage(path.join(engine.dir, "image.raw"));
+  await engine.client.waitJob((await engine.client.templates.import({ name: "real", datastore_id: ds.id, source_path: image })).id);
+  template = (await engine.client.templates.list())[0];
+
+  process.env.CLONEFLEET_ENDPOINT = engine.engine.url;
+  process.env.CLONEFLEET_TOKEN = engine.engine.token!;
+  await pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        registered.push({ type: args.type, name: args.name, inputs: args.inputs });
+        const computed = args.type.endsWith(":Template") ? { diskPath: template.disk_path, contentId: template.content_id } : { freeBytes: 1 };
+        return { id: `${args.name}-id`, state: { ...args.inputs, ...computed } };
+      },
+      call: (args) => args.inputs,
+    },
+    "clonefleet-example",
+    "dev",
+    false,
+  );
+  pulumi.runtime.setConfig("clonefleet-example:imagePath", "/images/base.raw");
+  pulumi.runtime.setConfig("clonefleet-example:datastorePath", "/srv/example");
+});
+
+afterAll(async () => {
+  delete process.env.CLONEFLEET_ENDPOINT;
+  delete process.env.CLONEFLEET_TOKEN;
+  await engine?.stop();
+});
+
+function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => o.apply((v) => resolve(v)));
+}
+
+test("the example declares a datastore and a template and reads the template's chain", async () => {
+  const program = await import("../../examples/pulumi/index");
+  expect(await valueOf(program.datastoreId)).toBe("example-store-id");
+  expect(await valueOf(program.templateId)).toBe("example-base-id");
+  expect(await valueOf(program.chainContentIds)).toEqual([template.content_id]);
+
+  const ds = registered.find((r) => r.name === "example-store")!;
+  expect(ds.type).toBe("pulumi-nodejs:dynamic/clonefleet:Datastore");
+  expect(ds.inputs).toMatchObject({ name: "example", path: "/srv/example", endpoint: engine.engine.url });
+  const tpl = registered.find((r) => r.name === "example-base")!;
+  expect(tpl.type).toBe("pulumi-nodejs:dynamic/clonefleet:Template");
+  expect(tpl.inputs).toMatchObject({ name: "example-base", datastoreId: "example-store-id", sourcePath: "/images/base.raw", memoryMb: 256, vcpus: 1 });
+});

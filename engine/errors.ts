@@ -13,6 +13,7 @@ export type ErrorCode =
   | "CF_PAYLOAD_TOO_LARGE"
   | "CF_CANCELLED"
   | "CF_INTERRUPTED"
+  | "CF_NO_SPACE"
   | "CF_INTERNAL";
 
 export class EngineError extends Error {
@@ -51,6 +52,11 @@ export function incompatible(message: string, field?: string): EngineError {
 /** The operation was cancelled on request. */
 export function cancelled(message = "cancelled on request"): EngineError {
   return new EngineError("CF_CANCELLED", 409, message);
+}
+
+/** A datastore's filesystem ran out of space during `step`; 507 (Insufficient Storage). */
+export function noSpace(step: string, cause?: unknown): EngineError {
+  return new EngineError("CF_NO_SPACE", 507, `${step}: no space left on the datastore's filesystem`, undefined, { cause });
 }
 
 /** A failure of the engine or the host, naming the step that failed; the cause is kept for logs. */

@@ -7,6 +7,7 @@ import { loadOrCreateToken } from "./auth";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
+import { PoolRefill, type PoolRefillOptions } from "../ops";
 
 export interface EngineOptions {
   /** Folder for the inventory (`inventory.sqlite`), the token and logs; created when missing. */
@@ -18,6 +19,8 @@ export interface EngineOptions {
   jobConcurrency?: number;
   /** Bandwidth cap for background disk copies, bytes per second. */
   copyRateLimitBytesPerSec?: number;
+  /** How the background pool refill runs (copies at once, retry back-off). */
+  pools?: PoolRefillOptions;
   log?: Logger;
 }
 
@@ -28,6 +31,8 @@ export interface RunningEngine {
   store: Store;
   runner: JobRunner;
   recovery: RecoveryReport;
+  /** Keeps disk pools at their size in the background. */
+  refill: PoolRefill;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -53,10 +58,12 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   });
   try {
     const recovery = await recoverAtStart(store, runner, log);
+    // Made after recovery, so no fill starts before interrupted work is settled and orphans removed.
+    const refill = new PoolRefill(store, log.child({ component: "pool-refill" }), { copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec }, opts.pools);
     const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
     if (token === null) log.warn("serving WITHOUT authentication (--insecure-no-auth): anyone on this host can use the API");
     const app = await buildApi(
-      { store, runner, log, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none" },
+      { store, runner, log, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none", refill },
       token,
     );
     await app.listen({ host: opts.host, port: opts.port });
@@ -64,6 +71,9 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     const port = typeof addr === "object" && addr ? addr.port : opts.port;
     const hostPart = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
     runner.start();
+    refill.start();
+    // Jobs that hand out pool copies change pools; look at them again at once.
+    const stopNudging = runner.onChange(() => refill.nudge());
     log.info({ url: `http://${hostPart}:${port}`, stateDir }, "engine listening");
     return {
       url: `http://${hostPart}:${port}`,
@@ -71,9 +81,12 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
       store,
       runner,
       recovery,
+      refill,
       app,
       close: async () => {
         await app.close();
+        stopNudging();
+        await refill.close();
         await runner.close();
         store.close();
       },

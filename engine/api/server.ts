@@ -7,6 +7,11 @@ import { diskRoutes } from "./routes/disks";
 import { engineInfoRoutes } from "./routes/engine-info";
 import { jobRoutes } from "./routes/jobs";
 import { templateRoutes } from "./routes/templates";
+import { replicaRoutes } from "./routes/replicas";
+import { catalogRoutes } from "./routes/catalogs";
+import { poolRoutes } from "./routes/pools";
+import { fleetRoutes } from "./routes/fleets";
+import { vmRoutes } from "./routes/vms";
 import type { EngineServices } from "./services";
 
 /** Bodies beyond this are refused with 413: every request of the API is small JSON. */
@@ -42,5 +47,10 @@ export async function buildApi(services: EngineServices, token: string | null): 
   await app.register(templateRoutes, { services });
   await app.register(jobRoutes, { services });
   await app.register(diskRoutes, { services });
+  await app.register(poolRoutes, { services });
+  await app.register(fleetRoutes, { services });
+  await app.register(vmRoutes, { services });
+  await app.register(replicaRoutes, { services });
+  await app.register(catalogRoutes, { services });
   return app;
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { JobRunner } from "../jobs";
 import type { Store } from "../store";
+import type { PoolRefill } from "../ops";
 
 /** What routes may reach: the inventory, the job runner and the engine's facts. */
 export interface EngineServices {
@@ -10,4 +11,6 @@ export interface EngineServices {
   version: string;
   startedAt: string;
   authMode: "token" | "none";
+  /** The background pool refill (fill progress, nudges); absent when pools are not refilled. */
+  refill?: PoolRefill;
 }

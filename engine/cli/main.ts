@@ -7,6 +7,11 @@ import { registerDiskCommands } from "./commands/disk";
 import { registerEngineCommands } from "./commands/engine";
 import { registerJobCommands } from "./commands/job";
 import { registerTemplateCommands } from "./commands/template";
+import { registerPoolCommands } from "./commands/pool";
+import { registerFleetCommands } from "./commands/fleet";
+import { registerVmCommands } from "./commands/vm";
+import { registerReplicaCommands } from "./commands/replica";
+import { registerCatalogCommands } from "./commands/catalog";
 
 /** Builds the `clonefleet` command tree. */
 export function buildProgram(): Command {
@@ -26,6 +31,11 @@ export function buildProgram(): Command {
   registerTemplateCommands(program, globals);
   registerDiskCommands(program, globals);
   registerJobCommands(program, globals);
+  registerPoolCommands(program, globals);
+  registerFleetCommands(program, globals);
+  registerVmCommands(program, globals);
+  registerReplicaCommands(program, globals);
+  registerCatalogCommands(program, globals);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

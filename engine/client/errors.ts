@@ -46,3 +46,20 @@ export class JobFailedError extends ApiError {
     this.name = "JobFailedError";
   }
 }
+
+/** A pool did not reach its size within the caller's timeout; carries what it had and its last fill error. */
+export class PoolWaitTimeoutError extends Error {
+  constructor(
+    readonly poolId: string,
+    readonly ready: number,
+    readonly size: number,
+    readonly lastError: { code: string; message: string } | null,
+    readonly timeoutMs: number,
+  ) {
+    super(
+      `pool ${poolId} had ${ready} of ${size} copies ready after ${Math.round(timeoutMs / 1000)}s` +
+        (lastError ? `; last fill error: ${lastError.code}: ${lastError.message}` : "; it keeps filling on the engine"),
+    );
+    this.name = "PoolWaitTimeoutError";
+  }
+}

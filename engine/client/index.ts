@@ -1,16 +1,24 @@
 import axios, { AxiosError, type AxiosInstance, type Method } from "axios";
 import type {
+  CatalogRescanWire,
   ChainWire,
   CreateDatastoreBody,
+  CreateReplicaBody,
   DatastoreWire,
   ImportTemplateBody,
   JobWire,
+  RegisterDiskWire,
+  RepairReplicaBody,
+  ReplicaWire,
   TemplateWire,
 } from "../api/schemas";
-import { ApiError, ApiUnreachableError, JobFailedError, JobTimeoutError } from "./errors";
+import { ApiError, ApiUnreachableError, JobFailedError, JobTimeoutError, PoolWaitTimeoutError } from "./errors";
+import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, PoolWire, VmWire } from "../api/schemas";
 
 export * from "./errors";
+export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, PoolWire, VmWire };
 export type { ChainWire, CreateDatastoreBody, DatastoreWire, ImportTemplateBody, JobWire, TemplateWire };
+export type { CatalogRescanWire, CreateReplicaBody, RegisterDiskWire, RepairReplicaBody, ReplicaWire };
 
 export interface ClientOptions {
   endpoint: string;
@@ -74,7 +82,97 @@ export class ClonefleetClient {
 
   readonly disks = {
     chain: (path: string) => this.call<ChainWire>("GET", "/disks/chain", { query: { path } }),
+    /** Gives content IDs to the layers of a chain made by hand inside a datastore; layers already known keep theirs. */
+    register: (path: string) => this.call<RegisterDiskWire>("POST", "/disks/register", { body: { path } }),
   };
+
+  readonly replicas = {
+    /** Starts a replication (S7); answers the job, whose result is the replica. Pass an idempotency key to make retries safe. */
+    create: (body: CreateReplicaBody, idempotencyKey?: string) => this.call<JobWire>("POST", "/replicas", { body, idempotencyKey }),
+    list: (targetDatastoreId?: string) =>
+      this.call<ReplicaWire[]>("GET", "/replicas", { query: targetDatastoreId ? { target_datastore_id: targetDatastoreId } : undefined }),
+    /** Null when the replica does not exist; `state` and `drift` are measured on the target now. */
+    get: (id: string) => this.orNull(this.call<ReplicaWire>("GET", `/replicas/${enc(id)}`)),
+    /** Starts a repair that copies only what the replica lost; answers the job. */
+    repair: (id: string, body: RepairReplicaBody = {}, idempotencyKey?: string) =>
+      this.call<JobWire>("POST", `/replicas/${enc(id)}/repair`, { body, idempotencyKey }),
+    delete: (id: string) => this.call<void>("DELETE", `/replicas/${enc(id)}`),
+  };
+
+  readonly catalogs = {
+    /** Rebuilds a datastore's catalog from its files and records; reports what it kept, dropped and could not vouch for. */
+    rescan: (datastoreId: string) => this.call<CatalogRescanWire>("POST", `/datastores/${enc(datastoreId)}/catalog/rescan`),
+  };
+
+  readonly pools = {
+    /** Creates a disk pool; the engine fills it in the background (see `waitPoolReady`). */
+    create: (body: CreatePoolBody) => this.call<PoolWire>("POST", "/pools", { body }),
+    list: (filter: { templateId?: string; datastoreId?: string } = {}) =>
+      this.call<PoolWire[]>("GET", "/pools", {
+        query: { ...(filter.templateId ? { template_id: filter.templateId } : {}), ...(filter.datastoreId ? { datastore_id: filter.datastoreId } : {}) },
+      }),
+    /** Null when the pool does not exist; `ready` counts copies that can be handed out now. */
+    get: (id: string) => this.orNull(this.call<PoolWire>("GET", `/pools/${enc(id)}`)),
+    /** Sets the pool's size; shrinking discards copies beyond it, any change retries a pool that was backing off. */
+    resize: (id: string, size: number) => this.call<PoolWire>("PUT", `/pools/${enc(id)}`, { body: { size } }),
+    delete: (id: string) => this.call<void>("DELETE", `/pools/${enc(id)}`),
+  };
+
+  readonly fleets = {
+    /** Declares a fleet and starts applying it; answers the job, whose `target_id` is the new fleet and whose result is a FleetApplyWire. */
+    create: (body: FleetBody, idempotencyKey?: string) => this.call<JobWire>("POST", "/fleets", { body, idempotencyKey }),
+    /** Redeclares a fleet (the same declaration again repairs drift) and starts applying it; answers the job. */
+    update: (id: string, body: FleetBody, idempotencyKey?: string) => this.call<JobWire>("PUT", `/fleets/${enc(id)}`, { body, idempotencyKey }),
+    list: (filter: { templateId?: string; namePrefix?: string } = {}) =>
+      this.call<FleetWire[]>("GET", "/fleets", {
+        query: { ...(filter.templateId ? { template_id: filter.templateId } : {}), ...(filter.namePrefix ? { name_prefix: filter.namePrefix } : {}) },
+      }),
+    /** Null when the fleet does not exist; members whose disk vanished show `state: "drifted"`. */
+    get: (id: string) => this.orNull(this.call<FleetWire>("GET", `/fleets/${enc(id)}`)),
+    delete: (id: string) => this.call<void>("DELETE", `/fleets/${enc(id)}`),
+    /**
+     * Creates the fleet, or redeclares the one with the same name prefix (the template's name
+     * when none is given), and starts applying it; answers the job.
+     */
+    apply: async (body: FleetBody, idempotencyKey?: string): Promise<JobWire> => {
+      const prefix = body.name_prefix ?? (await this.templates.get(body.template_id))?.name;
+      const existing = prefix ? (await this.fleets.list({ namePrefix: prefix }))[0] : undefined;
+      return existing ? this.fleets.update(existing.id, body, idempotencyKey) : this.fleets.create(body, idempotencyKey);
+    },
+  };
+
+  readonly vms = {
+    /** Starts creating a VM from a template (`clone_mode` pool, full or linked); answers the job, whose result is the VM. */
+    create: (body: CreateVmBody, idempotencyKey?: string) => this.call<JobWire>("POST", "/vms", { body, idempotencyKey }),
+    list: (filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}) =>
+      this.call<VmWire[]>("GET", "/vms", {
+        query: {
+          ...(filter.fleetId ? { fleet_id: filter.fleetId } : {}),
+          ...(filter.datastoreId ? { datastore_id: filter.datastoreId } : {}),
+          ...(filter.templateId ? { template_id: filter.templateId } : {}),
+        },
+      }),
+    /** Null when the VM does not exist; `state` is `drifted` when its disk vanished. */
+    get: (id: string) => this.orNull(this.call<VmWire>("GET", `/vms/${enc(id)}`)),
+    delete: (id: string) => this.call<void>("DELETE", `/vms/${enc(id)}`),
+  };
+
+  /**
+   * Polls a pool until it holds its size, calling `onProgress` with each state seen. Resolves
+   * with the pool; throws ApiError 404 when it is gone, PoolWaitTimeoutError after `timeoutMs`.
+   */
+  async waitPoolReady(id: string, opts: { timeoutMs?: number; intervalMs?: number; onProgress?: (pool: PoolWire) => void } = {}): Promise<PoolWire> {
+    const timeoutMs = opts.timeoutMs ?? 30 * 60_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const pool = await this.pools.get(id);
+      if (!pool) throw new ApiError(404, "CF_NOT_FOUND", `pool ${JSON.stringify(id)} not found`, "id");
+      opts.onProgress?.(pool);
+      if (pool.ready >= pool.size) return pool;
+      if (Date.now() >= deadline) throw new PoolWaitTimeoutError(id, pool.ready, pool.size, pool.last_error, timeoutMs);
+      await new Promise((r) => setTimeout(r, opts.intervalMs ?? 250));
+    }
+  }
 
   /** Engine facts and the last recovery report. */
   engine(): Promise<{ version: string; started_at: string; auth: string; last_recovery: unknown }> {

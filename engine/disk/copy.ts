@@ -46,13 +46,13 @@ function abortError(signal: AbortSignal): Error {
   return err;
 }
 
-/** Makes `dst` an independent full copy of the image `src` (a chain is flattened): a reflink when `src` is a qcow2 base and `dst`'s folder shares its reflink-capable filesystem, else `qemu-img convert -O qcow2`; `dst` must not exist yet, and it is fsynced on success and removed on failure or abort; no running QEMU may write `src` (convert fails on QEMU's lock, a reflink cannot see it); throws QemuImgError, an AbortError, or the filesystem's error (EEXIST when `dst` exists). */
+/** Makes `dst` an independent full copy of the image `src` (a chain is flattened): a reflink when `src` is a qcow2 base and `dst`'s folder shares its reflink-capable filesystem, else `qemu-img convert -O qcow2` (capped at `rateLimitBytesPerSec` when given); `dst` must not exist yet, and it is fsynced on success and removed on failure or abort; no running QEMU may write `src` (convert fails on QEMU's lock, a reflink cannot see it); throws QemuImgError, an AbortError, or the filesystem's error (EEXIST when `dst` exists). */
 export async function fullCopy(
   src: string,
   dst: string,
-  opts: { onProgress?: (fraction: number) => void } & QemuImgCallOptions = {},
+  opts: { onProgress?: (fraction: number) => void; rateLimitBytesPerSec?: number } & QemuImgCallOptions = {},
 ): Promise<FullCopyResult> {
-  const { signal, onProgress } = opts;
+  const { signal, onProgress, rateLimitBytesPerSec } = opts;
   if (signal?.aborted) throw abortError(signal);
   const absSrc = path.resolve(src);
   const absDst = path.resolve(dst);
@@ -78,7 +78,8 @@ export async function fullCopy(
       if (signal?.aborted) throw abortError(signal);
     }
     if (method === "convert") {
-      await convert(absSrc, absDst, { dstFormat: "qcow2", onProgress, signal });
+      // A reflink moves no data, so only the convert path needs the bandwidth cap.
+      await convert(absSrc, absDst, { dstFormat: "qcow2", onProgress, signal, rateLimitBytesPerSec });
     }
     // qemu-img convert writes with cache=unsafe (no flush), so the data is durable only after
     // this; the caller's rename would otherwise be able to publish an empty file after a crash.

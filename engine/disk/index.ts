@@ -26,4 +26,6 @@ export { CatalogError, catalogPath, readCatalog, writeCatalog } from "./catalog"
 export type { CatalogEntry } from "./catalog";
 export { reflinkSupported, fullCopy } from "./copy";
 export type { FullCopyResult } from "./copy";
-export { engineDir, tmpDir, templateDir, templateDiskPath, ensureLayout, isInside } from "./layout";
+export { engineDir, tmpDir, templateDir, templateDiskPath, replicaDir, replicaLayerPath, poolDir, poolCopyPath, vmDir, vmDiskPath, partPath, ensureLayout, isInside } from "./layout";
+export { copyLayerFile } from "./layer-copy";
+export type { LayerCopyResult } from "./layer-copy";

@@ -1,5 +1,16 @@
 import { conflict } from "../errors";
 import {
+  admitReplicaCreate,
+  admitReplicaRepair,
+  CREATE_REPLICA_KIND,
+  createReplica,
+  getReplicaView,
+  recoverReplication,
+  REPAIR_REPLICA_KIND,
+  repairReplica,
+  type CreateReplicaRequest,
+  type RepairReplicaRequest,
+  type ReplicaView,
   admitTemplateName,
   getTemplateView,
   IMPORT_TEMPLATE_KIND,
@@ -9,6 +20,7 @@ import {
   type TemplateView,
 } from "../ops";
 import type { JobHandler } from "./handler";
+import { applyFleetHandler, createVmHandler } from "./clone-handlers";
 
 /** `template.import`: one template from a disk image. */
 export const importTemplateHandler: JobHandler<ImportTemplateRequest, TemplateView> = {
@@ -28,5 +40,35 @@ export const importTemplateHandler: JobHandler<ImportTemplateRequest, TemplateVi
   },
 };
 
+/** `replica.create`: a chain replicated onto another datastore by content ID (S7). */
+export const createReplicaHandler: JobHandler<CreateReplicaRequest, ReplicaView> = {
+  kind: CREATE_REPLICA_KIND,
+  admit: (store, req) => admitReplicaCreate(store, req),
+  run: async (ctx, req) => {
+    const view = await createReplica(ctx, req);
+    return { result: view, targetId: view.id };
+  },
+  recover: async (ctx, _req, intent) => {
+    const { finished } = await recoverReplication(ctx, intent);
+    if (finished) return { outcome: "finished", result: await getReplicaView(ctx.store, finished.id), targetId: finished.id };
+    return { outcome: "rolled-back", detail: "the engine stopped during the replication; every file it made was removed" };
+  },
+};
+
+/** `replica.repair`: copies again only what a replica relies on and lost. */
+export const repairReplicaHandler: JobHandler<RepairReplicaRequest, ReplicaView> = {
+  kind: REPAIR_REPLICA_KIND,
+  admit: (store, req) => admitReplicaRepair(store, req),
+  run: async (ctx, req) => {
+    const view = await repairReplica(ctx, req);
+    return { result: view, targetId: view.id };
+  },
+  recover: async (ctx, _req, intent) => {
+    const { finished } = await recoverReplication(ctx, intent);
+    if (finished) return { outcome: "finished", result: await getReplicaView(ctx.store, finished.id), targetId: finished.id };
+    return { outcome: "rolled-back", detail: "the engine stopped during the repair; the files it was making were removed" };
+  },
+};
+
 /** Every job kind the engine runs. */
-export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler];
+export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler];

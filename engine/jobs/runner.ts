@@ -8,6 +8,8 @@ import type { JobHandler } from "./handler";
 
 export interface SubmitOptions {
   idempotencyKey?: string;
+  /** The record the job works on when it is known up front (a fleet being applied). */
+  targetId?: string;
 }
 
 /** Progress is written at most this often; the final value is always written. */
@@ -65,7 +67,7 @@ export class JobRunner {
         intent: null,
         result: null,
         error: null,
-        targetId: null,
+        targetId: opts.targetId ?? null,
         cancelRequested: false,
         createdAt: nowIso(),
         startedAt: null,

@@ -48,6 +48,11 @@ export interface Template {
   diskLayerId: string;
   memoryMb: number;
   vcpus: number;
+  /** The image it was imported from, as the user named it. */
+  sourcePath: string;
+  /** Kernel and initrd as the user named them; `kernel`/`initrd` are the copies beside the disk. */
+  kernelSource: string | null;
+  initrdSource: string | null;
   kernel: string | null;
   initrd: string | null;
   cmdline: string | null;
@@ -96,9 +101,166 @@ export interface Job {
   finishedAt: string | null;
 }
 
+/** Where a replica layer on the target came from: copied by this replica, or found there already. */
+export type ReplicaLayerOrigin = "copied" | "reused";
+
+/** One layer of a replica's chain on the target datastore, top first (`position` 0 is the top). */
+export interface ReplicaLayer {
+  position: number;
+  /** Absolute path of the layer on the target. */
+  path: string;
+  contentId: string;
+  parentContentId: string | null;
+  virtualSizeBytes: number;
+  format: "qcow2";
+  origin: ReplicaLayerOrigin;
+  /** The DiskLayer record of a copied layer (owned by the replica); null for a reused one. */
+  layerId: string | null;
+  /** The source layer whose content this layer holds. */
+  sourcePath: string;
+}
+
+/** What one replication run (create or repair) did, kept on the replica for users to read. */
+export interface ReplicationRun {
+  /** A fresh id per run, recorded in the run's intent first, so recovery can tell whether the run committed. */
+  runId: string;
+  kind: "create" | "repair";
+  copied: { position: number; sourcePath: string; targetPath: string; contentId: string; bytes: number }[];
+  reused: { position: number; targetPath: string; contentId: string }[];
+  /** Layers of this replica that were still intact and stayed as they were (repair). */
+  kept: { position: number; targetPath: string; contentId: string }[];
+  bytesCopied: number;
+  /** Source links where a child's recorded parent content ID differs from its parent's current one. */
+  staleLinks: { childPath: string; recordedParentContentId: string | null; parentPath: string; parentContentId: string }[];
+  /** Target layers whose content ID matched but which were not reused, and why. */
+  refused: { targetPath: string; contentId: string; reason: string }[];
+  /** True or false when `qemu-img compare` against the source was asked for; null otherwise. */
+  verified: boolean | null;
+  startedAt: string;
+  finishedAt: string;
+}
+
+/**
+ * A disk chain recreated on another datastore (S7): the layers it copied are its own, the
+ * ones it found on the target by content ID are reused. `state` is `drifted` when a target
+ * layer it relies on was removed or changed.
+ */
+export interface Replica {
+  id: string;
+  sourceKind: "disk" | "template";
+  /** The top layer of the source chain (for a template, its disk at the time of the last run). */
+  sourcePath: string;
+  sourceTemplateId: string | null;
+  targetDatastoreId: string;
+  /** The DiskLayer record of the top layer on the target. */
+  topLayerId: string;
+  /** The top layer on the target: the disk users point at. */
+  diskPath: string;
+  layersCopied: number;
+  layersReused: number;
+  /** Bytes copied for this replica over all its runs. */
+  bytesCopied: number;
+  layers: ReplicaLayer[];
+  lastRun: ReplicationRun;
+  state: RecordState;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The only host there is until the engine runs on several (ARCHITECTURE "Beyond one machine"). */
+export const LOCAL_HOST_ID = "local";
+
+/** How a template clone gets its disk: a ready pool copy when there is one (else a copy), always a full copy, or a qcow2 overlay on the template's disk. */
+export type CloneMode = "pool" | "full" | "linked";
+
+/** How a VM's disk was actually made; more sources (forks, instant clones) will add to this. */
+export type ProvisionedBy = "pool" | "copy" | "linked";
+
+/** A VM's power state; only `stopped` until the VM runtime lands, which adds the others. */
+export type VmPowerState = "stopped";
+
+/**
+ * A VM as an inventory record with its disk. Its home folder on its datastore holds its disk
+ * (and later its runtime files); `diskLayerId` is the top layer of its disk.
+ */
+export interface Vm {
+  id: string;
+  name: string;
+  /** The template it was cloned from; null for VMs that came from elsewhere (forks, instant clones). */
+  templateId: string | null;
+  datastoreId: string;
+  diskLayerId: string;
+  /** Absolute path of the VM's own folder on its datastore. */
+  homeDir: string;
+  provisionedBy: ProvisionedBy;
+  /** The clone mode it was asked for; null when not cloned from a template. */
+  cloneMode: CloneMode | null;
+  /** The fleet it belongs to, or null for a standalone VM. */
+  fleetId: string | null;
+  powerState: VmPowerState;
+  state: RecordState;
+  createdAt: string;
+}
+
+/** Why a pool's last fill failed, as users see it. */
+export interface PoolFillError {
+  code: string;
+  message: string;
+  at: string;
+}
+
+/**
+ * Full copies of one template's disk kept ready on one datastore, `size` of them, so a clone
+ * can get its disk by a rename. `failures`/`retryAt` hold the refill back-off after errors.
+ */
+export interface Pool {
+  id: string;
+  templateId: string;
+  datastoreId: string;
+  size: number;
+  lastError: PoolFillError | null;
+  /** Fill failures in a row; reset by a successful fill or a change of size. */
+  failures: number;
+  /** No fill is tried before this time (ISO-8601), or null. */
+  retryAt: string | null;
+  createdAt: string;
+}
+
+/**
+ * One ready copy in a pool. Its disk layer (owner kind `pool`) holds the file; the template's
+ * content ID at the time of copying tells whether it still matches the template.
+ */
+export interface PoolCopy {
+  layerId: string;
+  poolId: string;
+  templateContentId: string;
+  createdAt: string;
+}
+
+/**
+ * A declared set of `size` clones of one template spread over datastores; members are VMs
+ * named `<namePrefix>-<n>`. The engine applies the declaration: grows, shrinks (newest first)
+ * and recreates members whose disks vanished.
+ */
+export interface Fleet {
+  id: string;
+  namePrefix: string;
+  templateId: string;
+  size: number;
+  datastoreIds: string[];
+  cloneMode: CloneMode;
+  powerState: VmPowerState;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** The kinds of long work; job records carry one of these. */
 export const JOB_KINDS = {
   importTemplate: "template.import",
+  applyFleet: "fleet.apply",
+  createVm: "vm.create",
+  createReplica: "replica.create",
+  repairReplica: "replica.repair",
 } as const;
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];

@@ -46,5 +46,24 @@ export function intRangeProblem(value: unknown, range: { min: number; max: numbe
 /** True when `child` is `parent` itself or lies beneath it, compared after normalisation. */
 export function pathIsWithin(parent: string, child: string): boolean {
   const rel = path.relative(path.resolve(parent), path.resolve(child));
-  return rel === "" || (!rel.startsWith("..") && !path.isAbsolute(rel));
+  return rel === "" || (rel !== ".." && !rel.startsWith(`..${path.sep}`) && !path.isAbsolute(rel));
+}
+
+/** Copies one disk pool may hold; beyond this a request is a mistake, not a plan. */
+export const POOL_SIZE_RANGE = { min: 0, max: 1024 } as const;
+/** Members one fleet may have. */
+export const FLEET_SIZE_RANGE = { min: 0, max: 1024 } as const;
+/** Datastores one fleet may spread over. */
+export const FLEET_DATASTORES_MAX = 64;
+/** Room left in a name for a fleet member's `-<n>` suffix (up to 1024 members). */
+export const NAME_PREFIX_MAX_LENGTH = NAME_MAX_LENGTH - 5;
+
+/** A fleet's name prefix follows the name rules and leaves room for the member suffix. */
+export function namePrefixProblem(prefix: unknown): string | null {
+  const issue = nameProblem(prefix);
+  if (issue) return issue;
+  if ((prefix as string).length > NAME_PREFIX_MAX_LENGTH) {
+    return `must be at most ${NAME_PREFIX_MAX_LENGTH} characters, leaving room for the member number (got ${(prefix as string).length})`;
+  }
+  return null;
 }

@@ -5,6 +5,7 @@ import { conflict, EngineError, invalidField, notFound } from "../errors";
 import { absolutePathProblem, nameProblem, newId, nowIso, pathIsWithin, type Datastore } from "../model";
 import { StoreConstraintError } from "../store";
 import type { OpContext } from "./context";
+import { datastoreUsersProblem } from "./clone-users";
 
 export interface AddDatastoreRequest {
   name: string;
@@ -83,6 +84,8 @@ export async function removeDatastore(ctx: OpContext, id: string): Promise<void>
   if (templates.length > 0) {
     throw conflict(`datastore ${JSON.stringify(ds.name)} still holds templates: ${templates.map((t) => `${t.name} (${t.id})`).join(", ")}`, "id");
   }
+  const users = datastoreUsersProblem(ctx.store, id);
+  if (users) throw conflict(`datastore ${JSON.stringify(ds.name)} ${users}`, "id");
   const layers = ctx.store.listLayers({ datastoreId: id });
   if (layers.length > 0) {
     throw conflict(`datastore ${JSON.stringify(ds.name)} still holds disk layers: ${layers.map((l) => l.path).join(", ")}`, "id");

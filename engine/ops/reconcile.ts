@@ -4,6 +4,8 @@ import { engineDir } from "../disk";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
+import { reconcilePools } from "./pool";
+import { reconcileVms } from "./vm";
 
 /** What a reconciliation found and did, kept so users can see it (`GET /engine`). */
 export interface ReconcileReport {
@@ -13,8 +15,14 @@ export interface ReconcileReport {
   /** Records whose files vanished; they were marked `drifted`, never dropped. */
   driftedLayers: string[];
   driftedTemplates: string[];
+  /** Replicas a layer of which vanished (their own copies or layers they reuse). */
+  driftedReplicas: string[];
   /** Datastores whose directory could not be read. */
   unreachableDatastores: string[];
+  /** VMs whose disk vanished; marked `drifted` (a fleet's next apply makes them again). */
+  driftedVms: string[];
+  /** Pool copies whose file vanished; their records were dropped and the pool refills. */
+  discardedPoolCopies: string[];
 }
 
 /** Files the engine keeps in its folder beside the disks, owned by no single record. */
@@ -32,7 +40,10 @@ export async function reconcileDatastores(ctx: OpContext): Promise<ReconcileRepo
     removedOrphans: [],
     driftedLayers: [],
     driftedTemplates: [],
+    driftedReplicas: [],
     unreachableDatastores: [],
+    driftedVms: [],
+    discardedPoolCopies: [],
   };
   const owned = ownedPaths(ctx.store);
   for (const ds of ctx.store.listDatastores()) {
@@ -70,10 +81,25 @@ export async function reconcileDatastores(ctx: OpContext): Promise<ReconcileRepo
         report.driftedTemplates.push(t.id);
       }
     }
+    for (const r of ctx.store.listReplicas({ targetDatastoreId: ds.id })) {
+      if (r.state === "drifted") continue;
+      for (const l of r.layers) {
+        const present = await fs.stat(l.path).then(
+          (s) => s.isFile(),
+          () => false,
+        );
+        if (present) continue;
+        ctx.store.tx((s) => s.updateReplica(r.id, { state: "drifted" }));
+        report.driftedReplicas.push(r.id);
+        break;
+      }
+    }
+    report.discardedPoolCopies.push(...reconcilePools(ctx, ds.id));
+    report.driftedVms.push(...reconcileVms(ctx, ds.id));
     if (rootExists) await syncCatalog(ctx.store, ds.id);
   }
   for (const f of report.removedOrphans) ctx.log.warn({ file: f }, "removed a file no record owns");
-  for (const id of [...report.driftedLayers, ...report.driftedTemplates]) ctx.log.warn({ id }, "record's files vanished; marked drifted");
+  for (const id of [...report.driftedLayers, ...report.driftedTemplates, ...report.driftedReplicas]) ctx.log.warn({ id }, "record's files vanished; marked drifted");
   return report;
 }
 
@@ -83,6 +109,11 @@ function ownedPaths(store: Store): Set<string> {
   for (const t of store.listTemplates()) {
     if (t.kernel) owned.add(t.kernel);
     if (t.initrd) owned.add(t.initrd);
+  }
+  // A replica owns the layers it copied (DiskLayer records too), listed here so that its
+  // chain never loses a file to reconciliation even if a record were missing.
+  for (const r of store.listReplicas()) {
+    for (const l of r.layers) if (l.origin === "copied") owned.add(l.path);
   }
   return owned;
 }

@@ -29,6 +29,7 @@ import {
 } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
+import { templateUsersProblem } from "./clone-users";
 import { throwIfCancelled, type OpContext } from "./context";
 
 export interface ImportTemplateRequest {
@@ -169,6 +170,9 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
       diskLayerId: layer.id,
       memoryMb: req.memoryMb,
       vcpus: req.vcpus,
+      sourcePath: req.sourcePath,
+      kernelSource: req.kernel ?? null,
+      initrdSource: req.initrd ?? null,
       kernel,
       initrd,
       cmdline: req.cmdline ?? null,
@@ -213,6 +217,34 @@ export function getTemplateView(store: Store, id: string): TemplateView {
   return viewOf(t, layer);
 }
 
+/**
+ * Marks templates whose disk file vanished as drifted (records are never dropped), so that a
+ * read reports what is on disk now rather than at the last engine start. Returns the views
+ * as refreshed.
+ */
+export async function refreshTemplateViews(store: Store, views: TemplateView[]): Promise<TemplateView[]> {
+  const out: TemplateView[] = [];
+  const touched = new Set<string>();
+  for (const v of views) {
+    const present = await fs.stat(v.diskPath).then(
+      (st) => st.isFile(),
+      () => false,
+    );
+    if (!present && v.state === "ready") {
+      store.tx((s) => {
+        s.updateLayer(v.diskLayerId, { state: "drifted" });
+        s.setTemplateState(v.id, "drifted");
+      });
+      touched.add(v.datastoreId);
+      out.push({ ...v, state: "drifted" });
+    } else {
+      out.push(v);
+    }
+  }
+  for (const dsId of touched) await syncCatalog(store, dsId);
+  return out;
+}
+
 /** Every template, optionally those of one datastore. */
 export function listTemplateViews(store: Store, filter?: { datastoreId?: string }): TemplateView[] {
   return store.listTemplates(filter).flatMap((t) => {
@@ -227,6 +259,8 @@ export function listTemplateViews(store: Store, filter?: { datastoreId?: string 
  */
 export async function deleteTemplate(ctx: OpContext, id: string): Promise<void> {
   const view = getTemplateView(ctx.store, id);
+  const users = templateUsersProblem(ctx.store, id);
+  if (users) throw conflict(`template ${JSON.stringify(view.name)} ${users}`, "id");
   const dependants = ctx.store.listLayers().filter((l) => l.backingPath === view.diskPath);
   if (dependants.length > 0) {
     throw conflict(`template ${JSON.stringify(view.name)} backs other disks: ${dependants.map((l) => l.path).join(", ")}`, "id");

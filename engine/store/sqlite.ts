@@ -1,7 +1,25 @@
 import Database from "better-sqlite3";
-import type { Datastore, DiskLayer, Job, JobState, RecordState, Template } from "../model";
+import type { Datastore, DiskLayer, Job, JobState, RecordState, Replica, ReplicaLayer, Template } from "../model";
 import { migrate, schemaVersion } from "./migrate";
 import { StoreConstraintError, type Store } from "./store";
+import type { Fleet, Pool, PoolCopy, Vm } from "../model";
+import {
+  FLEET_PATCH,
+  fleetRow,
+  POOL_PATCH,
+  poolCopyRow,
+  poolRow,
+  toFleet,
+  toPool,
+  toPoolCopy,
+  toVm,
+  VM_PATCH,
+  vmRow,
+  type FleetRow,
+  type PoolCopyRow,
+  type PoolRow,
+  type VmRow,
+} from "./sqlite-clones";
 
 type Row = Record<string, unknown>;
 type Patch = Record<string, unknown>;
@@ -35,11 +53,44 @@ interface TemplateRow {
   disk_layer_id: string;
   memory_mb: number;
   vcpus: number;
+  source_path: string;
+  kernel_source: string | null;
+  initrd_source: string | null;
   kernel: string | null;
   initrd: string | null;
   cmdline: string | null;
   state: string;
   created_at: string;
+}
+
+interface ReplicaRow {
+  id: string;
+  source_kind: string;
+  source_path: string;
+  source_template_id: string | null;
+  target_datastore_id: string;
+  top_layer_id: string;
+  disk_path: string;
+  layers_copied: number;
+  layers_reused: number;
+  bytes_copied: number;
+  last_run: string;
+  state: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface ReplicaLayerRow {
+  replica_id: string;
+  position: number;
+  path: string;
+  content_id: string;
+  parent_content_id: string | null;
+  virtual_size_bytes: number;
+  format: string;
+  origin: string;
+  layer_id: string | null;
+  source_path: string;
 }
 
 interface JobRow {
@@ -87,6 +138,17 @@ const LAYER_PATCH: Record<string, [string, (v: unknown) => unknown]> = {
   path: ["path", identity],
   state: ["state", identity],
   virtualSizeBytes: ["virtual_size_bytes", identity],
+};
+const REPLICA_PATCH: Record<string, [string, (v: unknown) => unknown]> = {
+  sourcePath: ["source_path", identity],
+  topLayerId: ["top_layer_id", identity],
+  diskPath: ["disk_path", identity],
+  layersCopied: ["layers_copied", identity],
+  layersReused: ["layers_reused", identity],
+  bytesCopied: ["bytes_copied", identity],
+  lastRun: ["last_run", (v) => JSON.stringify(v)],
+  state: ["state", identity],
+  updatedAt: ["updated_at", identity],
 };
 const JOB_PATCH: Record<string, [string, (v: unknown) => unknown]> = {
   state: ["state", identity],
@@ -247,6 +309,9 @@ export class SqliteStore implements Store {
       disk_layer_id: t.diskLayerId,
       memory_mb: t.memoryMb,
       vcpus: t.vcpus,
+      source_path: t.sourcePath,
+      kernel_source: t.kernelSource,
+      initrd_source: t.initrdSource,
       kernel: t.kernel,
       initrd: t.initrd,
       cmdline: t.cmdline,
@@ -279,6 +344,70 @@ export class SqliteStore implements Store {
 
   deleteTemplate(id: string): void {
     this.deleteById("templates", id);
+  }
+
+  // replicas
+
+  insertReplica(r: Replica): void {
+    this.transact(() => {
+      this.insert("replicas", {
+        id: r.id,
+        source_kind: r.sourceKind,
+        source_path: r.sourcePath,
+        source_template_id: r.sourceTemplateId,
+        target_datastore_id: r.targetDatastoreId,
+        top_layer_id: r.topLayerId,
+        disk_path: r.diskPath,
+        layers_copied: r.layersCopied,
+        layers_reused: r.layersReused,
+        bytes_copied: r.bytesCopied,
+        last_run: JSON.stringify(r.lastRun),
+        state: r.state,
+        created_at: r.createdAt,
+        updated_at: r.updatedAt,
+      });
+      this.insertReplicaLayers(r.id, r.layers);
+    });
+  }
+
+  getReplica(id: string): Replica | null {
+    const row = this.stmt("SELECT * FROM replicas WHERE id = ?").get(id) as ReplicaRow | undefined;
+    return row ? this.toReplica(row) : null;
+  }
+
+  listReplicas(filter: { targetDatastoreId?: string } = {}): Replica[] {
+    const rows =
+      filter.targetDatastoreId === undefined
+        ? this.stmt("SELECT * FROM replicas ORDER BY created_at, rowid").all()
+        : this.stmt("SELECT * FROM replicas WHERE target_datastore_id = ? ORDER BY created_at, rowid").all(filter.targetDatastoreId);
+    return (rows as ReplicaRow[]).map((r) => this.toReplica(r));
+  }
+
+  findReplicasUsingPath(path: string): Replica[] {
+    const sql =
+      "SELECT * FROM replicas WHERE id IN (SELECT replica_id FROM replica_layers WHERE path = ?) ORDER BY created_at, rowid";
+    return (this.stmt(sql).all(path) as ReplicaRow[]).map((r) => this.toReplica(r));
+  }
+
+  updateReplica(
+    id: string,
+    patch: Partial<Pick<Replica, "sourcePath" | "topLayerId" | "diskPath" | "layersCopied" | "layersReused" | "bytesCopied" | "layers" | "lastRun" | "state" | "updatedAt">>,
+  ): void {
+    this.transact(() => {
+      this.update("replicas", id, patch, REPLICA_PATCH);
+      if (patch.layers !== undefined && this.stmt("SELECT 1 FROM replicas WHERE id = ?").get(id)) {
+        this.write(
+          () => this.stmt("DELETE FROM replica_layers WHERE replica_id = ?").run(id),
+          () => undefined,
+        );
+        this.insertReplicaLayers(id, patch.layers);
+      }
+    });
+  }
+
+  deleteReplica(id: string): void {
+    // replica_layers rows go with it (ON DELETE CASCADE).
+    this.deleteById("replicas", id);
   }
 
   // jobs
@@ -332,6 +461,118 @@ export class SqliteStore implements Store {
     this.update("jobs", id, patch, JOB_PATCH);
   }
 
+  // disk pools, fleets and VMs (S1; rows and mappers in sqlite-clones.ts)
+
+  insertPool(p: Pool): void {
+    this.insert("pools", { ...poolRow(p) });
+  }
+
+  getPool(id: string): Pool | null {
+    const row = this.stmt("SELECT * FROM pools WHERE id = ?").get(id) as PoolRow | undefined;
+    return row ? toPool(row) : null;
+  }
+
+  findPool(templateId: string, datastoreId: string): Pool | null {
+    const row = this.stmt("SELECT * FROM pools WHERE template_id = ? AND datastore_id = ?").get(templateId, datastoreId) as PoolRow | undefined;
+    return row ? toPool(row) : null;
+  }
+
+  listPools(filter: { templateId?: string; datastoreId?: string } = {}): Pool[] {
+    const rows = this.stmt(
+      "SELECT * FROM pools WHERE (@t IS NULL OR template_id = @t) AND (@d IS NULL OR datastore_id = @d) ORDER BY created_at, rowid",
+    ).all({ t: filter.templateId ?? null, d: filter.datastoreId ?? null }) as PoolRow[];
+    return rows.map(toPool);
+  }
+
+  updatePool(id: string, patch: Partial<Pick<Pool, "size" | "lastError" | "failures" | "retryAt">>): void {
+    this.update("pools", id, patch, POOL_PATCH);
+  }
+
+  deletePool(id: string): void {
+    this.deleteById("pools", id);
+  }
+
+  insertPoolCopy(c: PoolCopy): void {
+    this.insert("pool_copies", { ...poolCopyRow(c) });
+  }
+
+  listPoolCopies(poolId: string): PoolCopy[] {
+    const rows = this.stmt("SELECT * FROM pool_copies WHERE pool_id = ? ORDER BY created_at, rowid").all(poolId) as PoolCopyRow[];
+    return rows.map(toPoolCopy);
+  }
+
+  deletePoolCopy(layerId: string): void {
+    this.write(
+      () => this.stmt("DELETE FROM pool_copies WHERE layer_id = ?").run(layerId),
+      () => undefined,
+    );
+  }
+
+  transferLayer(id: string, to: { path: string; ownerKind: DiskLayer["ownerKind"]; ownerId: string }): void {
+    this.write(
+      () => this.stmt("UPDATE disk_layers SET path = ?, owner_kind = ?, owner_id = ? WHERE id = ?").run(to.path, to.ownerKind, to.ownerId, id),
+      () => undefined,
+    );
+  }
+
+  insertFleet(f: Fleet): void {
+    this.insert("fleets", { ...fleetRow(f) });
+  }
+
+  getFleet(id: string): Fleet | null {
+    const row = this.stmt("SELECT * FROM fleets WHERE id = ?").get(id) as FleetRow | undefined;
+    return row ? toFleet(row) : null;
+  }
+
+  findFleetByNamePrefix(namePrefix: string): Fleet | null {
+    const row = this.stmt("SELECT * FROM fleets WHERE name_prefix = ?").get(namePrefix) as FleetRow | undefined;
+    return row ? toFleet(row) : null;
+  }
+
+  listFleets(filter: { templateId?: string } = {}): Fleet[] {
+    const rows = this.stmt("SELECT * FROM fleets WHERE (@t IS NULL OR template_id = @t) ORDER BY name_prefix").all({
+      t: filter.templateId ?? null,
+    }) as FleetRow[];
+    return rows.map(toFleet);
+  }
+
+  updateFleet(id: string, patch: Partial<Pick<Fleet, "size" | "datastoreIds" | "cloneMode" | "powerState" | "updatedAt">>): void {
+    this.update("fleets", id, patch, FLEET_PATCH);
+  }
+
+  deleteFleet(id: string): void {
+    this.deleteById("fleets", id);
+  }
+
+  insertVm(vm: Vm): void {
+    this.insert("vms", { ...vmRow(vm) });
+  }
+
+  getVm(id: string): Vm | null {
+    const row = this.stmt("SELECT * FROM vms WHERE id = ?").get(id) as VmRow | undefined;
+    return row ? toVm(row) : null;
+  }
+
+  findVmByName(name: string): Vm | null {
+    const row = this.stmt("SELECT * FROM vms WHERE name = ?").get(name) as VmRow | undefined;
+    return row ? toVm(row) : null;
+  }
+
+  listVms(filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}): Vm[] {
+    const rows = this.stmt(
+      "SELECT * FROM vms WHERE (@f IS NULL OR fleet_id = @f) AND (@d IS NULL OR datastore_id = @d) AND (@t IS NULL OR template_id = @t) ORDER BY name",
+    ).all({ f: filter.fleetId ?? null, d: filter.datastoreId ?? null, t: filter.templateId ?? null }) as VmRow[];
+    return rows.map(toVm);
+  }
+
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId">>): void {
+    this.update("vms", id, patch, VM_PATCH);
+  }
+
+  deleteVm(id: string): void {
+    this.deleteById("vms", id);
+  }
+
   // settings
 
   getSetting(key: string): string | null {
@@ -345,6 +586,56 @@ export class SqliteStore implements Store {
   }
 
   // plumbing
+
+  private insertReplicaLayers(replicaId: string, layers: readonly ReplicaLayer[]): void {
+    for (const l of layers) {
+      this.insert("replica_layers", {
+        replica_id: replicaId,
+        position: l.position,
+        path: l.path,
+        content_id: l.contentId,
+        parent_content_id: l.parentContentId,
+        virtual_size_bytes: l.virtualSizeBytes,
+        format: l.format,
+        origin: l.origin,
+        layer_id: l.layerId,
+        source_path: l.sourcePath,
+      });
+    }
+  }
+
+  private toReplica(r: ReplicaRow): Replica {
+    const layers = (this.stmt("SELECT * FROM replica_layers WHERE replica_id = ? ORDER BY position").all(r.id) as ReplicaLayerRow[]).map(
+      (l): ReplicaLayer => ({
+        position: l.position,
+        path: l.path,
+        contentId: l.content_id,
+        parentContentId: l.parent_content_id,
+        virtualSizeBytes: l.virtual_size_bytes,
+        format: l.format as ReplicaLayer["format"],
+        origin: l.origin as ReplicaLayer["origin"],
+        layerId: l.layer_id,
+        sourcePath: l.source_path,
+      }),
+    );
+    return {
+      id: r.id,
+      sourceKind: r.source_kind as Replica["sourceKind"],
+      sourcePath: r.source_path,
+      sourceTemplateId: r.source_template_id,
+      targetDatastoreId: r.target_datastore_id,
+      topLayerId: r.top_layer_id,
+      diskPath: r.disk_path,
+      layersCopied: r.layers_copied,
+      layersReused: r.layers_reused,
+      bytesCopied: r.bytes_copied,
+      layers,
+      lastRun: JSON.parse(r.last_run) as Replica["lastRun"],
+      state: r.state as RecordState,
+      createdAt: r.created_at,
+      updatedAt: r.updated_at,
+    };
+  }
 
   private stmt(sql: string): Database.Statement {
     let s = this.statements.get(sql);
@@ -466,11 +757,22 @@ function readForeignKeys(db: Database.Database): ForeignKey[] {
   return keys;
 }
 
+/**
+ * True for better-sqlite3's errors. Checked by shape, not `instanceof`: the addon keeps the
+ * SqliteError class of the first copy of the module that loaded it in this process, so a
+ * second copy (another jest test file in the same worker) receives errors of another class.
+ */
+function isSqliteError(err: unknown): err is InstanceType<typeof Database.SqliteError> {
+  if (err instanceof Database.SqliteError) return true;
+  const e = err as { name?: unknown; code?: unknown; message?: unknown } | null;
+  return typeof e === "object" && e !== null && e.name === "SqliteError" && typeof e.code === "string" && typeof e.message === "string";
+}
+
 function toConstraintError(
   err: unknown,
   explainForeignKey: () => { column: string; message: string } | undefined,
 ): StoreConstraintError | undefined {
-  if (!(err instanceof Database.SqliteError)) return undefined;
+  if (!isSqliteError(err)) return undefined;
   switch (err.code) {
     case "SQLITE_CONSTRAINT_UNIQUE":
     case "SQLITE_CONSTRAINT_PRIMARYKEY": {
@@ -530,6 +832,9 @@ function toTemplate(r: TemplateRow): Template {
     diskLayerId: r.disk_layer_id,
     memoryMb: r.memory_mb,
     vcpus: r.vcpus,
+    sourcePath: r.source_path,
+    kernelSource: r.kernel_source,
+    initrdSource: r.initrd_source,
     kernel: r.kernel,
     initrd: r.initrd,
     cmdline: r.cmdline,

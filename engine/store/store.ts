@@ -1,4 +1,5 @@
-import type { Datastore, DiskLayer, Job, JobError, JobProgress, JobState, RecordState, Template } from "../model";
+import type { Datastore, DiskLayer, Job, JobError, JobProgress, JobState, RecordState, Replica, Template } from "../model";
+import type { Fleet, Pool, PoolCopy, Vm } from "../model";
 
 /**
  * The inventory, behind one interface so that a PostgreSQL store can stand in for SQLite.
@@ -34,6 +35,50 @@ export interface Store {
   listTemplates(filter?: { datastoreId?: string }): Template[];
   setTemplateState(id: string, state: RecordState): void;
   deleteTemplate(id: string): void;
+
+  // replicas (S7); a replica's layers are stored and replaced with it
+  insertReplica(r: Replica): void;
+  getReplica(id: string): Replica | null;
+  listReplicas(filter?: { targetDatastoreId?: string }): Replica[];
+  /** Replicas whose chain on the target includes `path` (as a copied or a reused layer). */
+  findReplicasUsingPath(path: string): Replica[];
+  updateReplica(
+    id: string,
+    patch: Partial<Pick<Replica, "sourcePath" | "topLayerId" | "diskPath" | "layersCopied" | "layersReused" | "bytesCopied" | "layers" | "lastRun" | "state" | "updatedAt">>,
+  ): void;
+  /** Deletes the replica and its layer list (not the DiskLayer records of its copies). */
+  deleteReplica(id: string): void;
+
+  // disk pools (S1); a pool copy's file is a disk layer owned by its pool
+  insertPool(p: Pool): void;
+  getPool(id: string): Pool | null;
+  findPool(templateId: string, datastoreId: string): Pool | null;
+  listPools(filter?: { templateId?: string; datastoreId?: string }): Pool[];
+  updatePool(id: string, patch: Partial<Pick<Pool, "size" | "lastError" | "failures" | "retryAt">>): void;
+  deletePool(id: string): void;
+  insertPoolCopy(c: PoolCopy): void;
+  /** Oldest first, so the copies made longest ago are handed out first. */
+  listPoolCopies(poolId: string): PoolCopy[];
+  deletePoolCopy(layerId: string): void;
+  /** Gives a layer a new path and owner: a pool copy's file renamed into a VM's home by the caller in the same step. */
+  transferLayer(id: string, to: { path: string; ownerKind: DiskLayer["ownerKind"]; ownerId: string }): void;
+
+  // fleets (S1)
+  insertFleet(f: Fleet): void;
+  getFleet(id: string): Fleet | null;
+  findFleetByNamePrefix(namePrefix: string): Fleet | null;
+  listFleets(filter?: { templateId?: string }): Fleet[];
+  updateFleet(id: string, patch: Partial<Pick<Fleet, "size" | "datastoreIds" | "cloneMode" | "powerState" | "updatedAt">>): void;
+  deleteFleet(id: string): void;
+
+  // VMs
+  insertVm(vm: Vm): void;
+  getVm(id: string): Vm | null;
+  findVmByName(name: string): Vm | null;
+  /** By name; every filter given must match. */
+  listVms(filter?: { fleetId?: string; datastoreId?: string; templateId?: string }): Vm[];
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId">>): void;
+  deleteVm(id: string): void;
 
   // jobs
   insertJob(job: Job): void;

@@ -1,13 +1,15 @@
 /**
- * The quickstart: an engine on the embedded default (SQLite in ./.quickstart/state), a local
- * datastore, a template image built here from Debian packages, imported and inspected.
+ * The quickstart: an engine on the embedded default (SQLite in ./.quickstart/state), two local
+ * datastores, a template image built here from Debian packages, imported and inspected; then a
+ * disk pool on each datastore and a fleet of 8 clones from the pools, showing how each clone's
+ * disk was provisioned and how long that took next to a full copy.
  * Run with `npm run quickstart`; everything it makes stays under ./.quickstart.
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import pino from "pino";
 import { startEngine } from "../../engine/api/engine";
-import { ClonefleetClient } from "../../engine/client";
+import { ClonefleetClient, type FleetApplyWire, type VmWire } from "../../engine/client";
 import { check } from "../../engine/disk";
 import { PROJECT_ROOT } from "../../engine/version";
 import { buildTemplateImage } from "../../scripts/template-image";
@@ -21,6 +23,7 @@ async function main(): Promise<void> {
   await fs.rm(home, { recursive: true, force: true });
   const stateDir = path.join(home, "state");
   const dsPath = path.join(home, "datastore-1");
+  const ds2Path = path.join(home, "datastore-2");
 
   step("starting the engine (SQLite inventory, token auth, loopback)");
   const engine = await startEngine({ stateDir, host: "127.0.0.1", port: 0, log: pino({ level: "warn" }, pino.destination(2)) });
@@ -53,9 +56,48 @@ async function main(): Promise<void> {
     step("the datastore's catalog (content IDs readable without the inventory)");
     console.log(await fs.readFile(path.join(dsPath, "clonefleet", "catalog.json"), "utf8"));
 
+    step("adding a second datastore and a disk pool of the template on each (filled in the background)");
+    const ds2 = await api.datastores.create({ name: "local-2", path: ds2Path });
+    const pools = [];
+    for (const d of [ds, ds2]) {
+      const pool = await api.pools.create({ template_id: tpl.id, datastore_id: d.id, size: 4 });
+      const filled = await api.waitPoolReady(pool.id, { timeoutMs: 120_000 });
+      console.log(`pool ${filled.id} on ${d.name}: ${filled.ready}/${filled.size} ready copies in ${path.dirname(filled.copies[0].path)}`);
+      pools.push(filled);
+    }
+
+    step("a fleet of 8 clones over both datastores: ready pool copies are moved in with a rename");
+    const fleetStarted = performance.now();
+    const applyJob = await api.fleets.create({ template_id: tpl.id, size: 8, datastore_ids: [ds.id, ds2.id], name_prefix: "qs" });
+    const applied = (await api.waitJob(applyJob.id)).result as FleetApplyWire;
+    const fleetMs = performance.now() - fleetStarted;
+    const dsName = new Map([ds, ds2].map((d) => [d.id, d.name]));
+    for (const a of applied.added) console.log(`${a.name.padEnd(6)} ${dsName.get(a.datastore_id)?.padEnd(8)} ${a.provisioned_by.padEnd(5)} ${a.disk_path}`);
+    const fromPools = applied.added.filter((a) => a.provisioned_by === "pool").length;
+    console.log(`fleet ${applied.fleet.name_prefix} (${applied.fleet.id}): ${applied.added.length} clones, ${fromPools} from pools`);
+
+    step("the same disk made by a full copy, for comparison");
+    const copyStarted = performance.now();
+    const copyJob = await api.vms.create({ name: "qs-full-copy", template_id: tpl.id, clone_mode: "full" });
+    const copied = (await api.waitJob(copyJob.id)).result as VmWire;
+    const copyMs = performance.now() - copyStarted;
+    console.log(`one full copy (${copied.provisioned_by}): ${copyMs.toFixed(1)} ms through the API`);
+    console.log(`8 clones from pools: ${fleetMs.toFixed(1)} ms through the API, ${applied.provision_ms.toFixed(2)} ms of it moving disks`);
+    console.log(`per clone: ${(fleetMs / 8).toFixed(1)} ms from a pool vs ${copyMs.toFixed(1)} ms for a full copy of this ${(tpl.virtual_size_bytes / 2 ** 20).toFixed(0)} MiB template`);
+    console.log(`(the bigger the template, the bigger the gap: see bench/pool-vs-copy.ts)`);
+    await api.vms.delete(copied.id);
+
+    step("the pools refill in the background");
+    for (const p of pools) {
+      const again = await api.waitPoolReady(p.id, { timeoutMs: 120_000 });
+      console.log(`pool ${again.id}: ${again.ready}/${again.size} ready again`);
+    }
+
     step("next");
     console.log(`Serve this state yourself:  bin/clonefleet engine serve --state-dir ${stateDir}`);
     console.log(`Then, in another shell:     bin/clonefleet --state-dir ${stateDir} template ls`);
+    console.log(`                            bin/clonefleet --state-dir ${stateDir} pool ls`);
+    console.log(`                            bin/clonefleet --state-dir ${stateDir} fleet show ${applied.fleet.id}`);
   } finally {
     await engine.close();
   }

@@ -799,7 +799,11 @@ export class TerraformWalk {
         if (r.value.isNull()) this.state.delete(address);
         else this.stored(address, s.resources[typeOf(address)], r.value, r.private);
       }
-      for (const change of plan.changes) {
+      // Without references to follow, configuration order stands for dependency order, as
+      // Terraform's graph would give it: deletes run dependants first, everything else in order.
+      const deletes = plan.changes.filter((c) => c.action === "delete").reverse();
+      const ordered = [...deletes, ...plan.changes.filter((c) => c.action !== "delete")];
+      for (const change of ordered) {
         const rs = s.resources[change.type];
         const nul = CtyValue.nullOf(rs.type);
         if (change.action === "no-op") continue;

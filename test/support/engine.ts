@@ -4,7 +4,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import pino from "pino";
-import { startEngine, type RunningEngine } from "../../engine/api/engine";
+import { startEngine, type EngineOptions, type RunningEngine } from "../../engine/api/engine";
 import { ClonefleetClient } from "../../engine/client";
 
 const run = promisify(execFile);
@@ -20,10 +20,16 @@ export interface TestEngine {
 }
 
 /** Starts an engine with its own state folder on a free loopback port. */
-export async function startTestEngine(opts: { dir?: string } = {}): Promise<TestEngine> {
+export async function startTestEngine(opts: { dir?: string; engine?: Partial<EngineOptions> } = {}): Promise<TestEngine> {
   const dir = opts.dir ?? (await fs.mkdtemp(path.join(os.tmpdir(), "cf-test-")));
   const stateDir = path.join(dir, "state");
-  const engine = await startEngine({ stateDir, host: "127.0.0.1", port: 0, log: pino({ level: process.env.CLONEFLEET_TEST_LOG ?? "silent" }) });
+  const engine = await startEngine({
+    stateDir,
+    host: "127.0.0.1",
+    port: 0,
+    log: pino({ level: process.env.CLONEFLEET_TEST_LOG ?? "silent" }),
+    ...opts.engine,
+  });
   const client = new ClonefleetClient({ endpoint: engine.url, token: engine.token });
   return {
     engine,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS } from "../../model";
-import { deleteTemplate, directContext, getTemplateView, listTemplateViews, validateTemplateImport } from "../../ops";
+import { deleteTemplate, directContext, getTemplateView, listTemplateViews, refreshTemplateViews, validateTemplateImport } from "../../ops";
 import { IdParams, ImportTemplateBody, importTemplateFromWire, jobToWire, JobWire, templateToWire, TemplateWire } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
@@ -38,12 +38,12 @@ export const templateRoutes: FastifyPluginAsync<{ services: EngineServices }> = 
         response: { 200: Type.Array(TemplateWire) },
       },
     },
-    async (req) => listTemplateViews(services.store, { datastoreId: req.query.datastore_id }).map(templateToWire),
+    async (req) => (await refreshTemplateViews(services.store, listTemplateViews(services.store, { datastoreId: req.query.datastore_id }))).map(templateToWire),
   );
   app.get<{ Params: IdParams }>(
     "/templates/:id",
     { schema: { tags: ["templates"], summary: "Show a template", params: IdParams, response: { 200: TemplateWire } } },
-    async (req) => templateToWire(getTemplateView(services.store, req.params.id)),
+    async (req) => templateToWire((await refreshTemplateViews(services.store, [getTemplateView(services.store, req.params.id)]))[0]),
   );
   app.delete<{ Params: IdParams }>(
     "/templates/:id",

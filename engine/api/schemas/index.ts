@@ -3,3 +3,8 @@ export * from "./datastore";
 export * from "./template";
 export * from "./job";
 export * from "./disk";
+export * from "./replica";
+export * from "./catalog";
+export * from "./pool";
+export * from "./vm";
+export * from "./fleet";

@@ -1,7 +1,11 @@
 import { Type, type Static } from "@sinclair/typebox";
 import { JOB_KINDS, type Job } from "../../model";
-import type { TemplateView } from "../../ops";
+import type { ReplicaView, TemplateView } from "../../ops";
+import { replicaToWire } from "./replica";
 import { templateToWire } from "./template";
+import type { ApplyFleetResult, VmView } from "../../ops";
+import { fleetApplyToWire } from "./fleet";
+import { vmToWire } from "./vm";
 
 export const JobWire = Type.Object(
   {
@@ -67,6 +71,13 @@ function resultToWire(kind: string, result: unknown): unknown {
   switch (kind) {
     case JOB_KINDS.importTemplate:
       return templateToWire(result as TemplateView);
+    case JOB_KINDS.createReplica:
+    case JOB_KINDS.repairReplica:
+      return replicaToWire(result as ReplicaView);
+    case JOB_KINDS.applyFleet:
+      return fleetApplyToWire(result as ApplyFleetResult);
+    case JOB_KINDS.createVm:
+      return vmToWire(result as VmView);
     default:
       return result;
   }

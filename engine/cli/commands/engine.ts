@@ -1,5 +1,4 @@
 import type { Command } from "commander";
-import { startEngine } from "../../api/engine";
 import { DEFAULT_PORT } from "../connection";
 
 /** Parses `HOST:PORT` (IPv6 in brackets); throws a usage error naming the value. */
@@ -29,8 +28,11 @@ export function registerEngineCommands(program: Command): void {
     .option("--insecure-no-auth", "serve without a token (loopback addresses only; for development)")
     .option("--job-concurrency <n>", "jobs run at once", "2")
     .option("--copy-rate-limit <size>", "cap background disk copies at this many bytes per second (K, M, G suffixes)")
-    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string }) => {
+    .option("--pool-fill-concurrency <n>", "disk pool copies made at once in the background", "2")
+    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string }) => {
       const { host, port } = parseListen(opts.listen);
+      // Loaded here, not at the top: every other command would pay for the server's modules.
+      const { startEngine } = await import("../../api/engine");
       const running = await startEngine({
         stateDir: opts.stateDir,
         host,
@@ -38,6 +40,7 @@ export function registerEngineCommands(program: Command): void {
         insecureNoAuth: Boolean(opts.insecureNoAuth),
         jobConcurrency: Number(opts.jobConcurrency) || 2,
         copyRateLimitBytesPerSec: opts.copyRateLimit ? parseSize("--copy-rate-limit", opts.copyRateLimit) : undefined,
+        pools: { concurrency: Math.max(1, Number(opts.poolFillConcurrency) || 2) },
       });
       process.stderr.write(`clonefleet engine listening on ${running.url} (state in ${opts.stateDir})\n`);
       let closing = false;

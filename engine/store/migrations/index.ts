@@ -38,6 +38,9 @@ CREATE TABLE templates (
   disk_layer_id TEXT    NOT NULL REFERENCES disk_layers (id),
   memory_mb     INTEGER NOT NULL CHECK (memory_mb > 0),
   vcpus         INTEGER NOT NULL CHECK (vcpus > 0),
+  source_path   TEXT    NOT NULL,
+  kernel_source TEXT,
+  initrd_source TEXT,
   kernel        TEXT,
   initrd        TEXT,
   cmdline       TEXT,
@@ -72,8 +75,109 @@ CREATE TABLE settings (
 );
 `;
 
+// Replicas (S7): a replica's own copies are disk_layers rows owned by it (owner_kind 'replica');
+// replica_layers lists the whole target chain it relies on, reused layers included, so a read
+// can tell when one of them was removed or changed.
+const replicas = `
+CREATE TABLE replicas (
+  id                  TEXT    NOT NULL PRIMARY KEY,
+  source_kind         TEXT    NOT NULL CHECK (source_kind IN ('disk', 'template')),
+  source_path         TEXT    NOT NULL,
+  source_template_id  TEXT,
+  target_datastore_id TEXT    NOT NULL REFERENCES datastores (id),
+  top_layer_id        TEXT    NOT NULL REFERENCES disk_layers (id),
+  disk_path           TEXT    NOT NULL,
+  layers_copied       INTEGER NOT NULL CHECK (layers_copied >= 0),
+  layers_reused       INTEGER NOT NULL CHECK (layers_reused >= 0),
+  bytes_copied        INTEGER NOT NULL CHECK (bytes_copied >= 0),
+  last_run            TEXT    NOT NULL,
+  state               TEXT    NOT NULL CHECK (state IN ('ready', 'drifted')),
+  created_at          TEXT    NOT NULL,
+  updated_at          TEXT    NOT NULL
+);
+CREATE INDEX replicas_target_datastore_id ON replicas (target_datastore_id);
+
+CREATE TABLE replica_layers (
+  replica_id         TEXT    NOT NULL REFERENCES replicas (id) ON DELETE CASCADE,
+  position           INTEGER NOT NULL CHECK (position >= 0),
+  path               TEXT    NOT NULL,
+  content_id         TEXT    NOT NULL,
+  parent_content_id  TEXT,
+  virtual_size_bytes INTEGER NOT NULL CHECK (virtual_size_bytes >= 0),
+  format             TEXT    NOT NULL CHECK (format IN ('qcow2')),
+  origin             TEXT    NOT NULL CHECK (origin IN ('copied', 'reused')),
+  layer_id           TEXT    REFERENCES disk_layers (id),
+  source_path        TEXT    NOT NULL,
+  PRIMARY KEY (replica_id, position)
+);
+CREATE INDEX replica_layers_path ON replica_layers (path);
+CREATE INDEX replica_layers_layer_id ON replica_layers (layer_id);
+`;
+
+// Disk pools, fleets and VMs (S1). A pool copy's file is a disk_layers row owned by its pool
+// (owner_kind 'pool'); handing it to a VM moves the file and re-owns that same row. VM columns
+// that later sources (forks, instant clones) and the VM runtime will widen carry no CHECK,
+// since SQLite cannot alter a CHECK without rebuilding the table.
+const poolsFleetsVms = `
+CREATE TABLE pools (
+  id           TEXT    NOT NULL PRIMARY KEY,
+  template_id  TEXT    NOT NULL REFERENCES templates (id),
+  datastore_id TEXT    NOT NULL REFERENCES datastores (id),
+  size         INTEGER NOT NULL CHECK (size >= 0),
+  last_error   TEXT,
+  failures     INTEGER NOT NULL DEFAULT 0 CHECK (failures >= 0),
+  retry_at     TEXT,
+  created_at   TEXT    NOT NULL,
+  UNIQUE (template_id, datastore_id)
+);
+CREATE INDEX pools_datastore_id ON pools (datastore_id);
+
+CREATE TABLE pool_copies (
+  layer_id            TEXT NOT NULL PRIMARY KEY REFERENCES disk_layers (id),
+  pool_id             TEXT NOT NULL REFERENCES pools (id),
+  template_content_id TEXT NOT NULL,
+  created_at          TEXT NOT NULL
+);
+CREATE INDEX pool_copies_pool_id ON pool_copies (pool_id, created_at);
+
+CREATE TABLE fleets (
+  id            TEXT    NOT NULL PRIMARY KEY,
+  name_prefix   TEXT    NOT NULL UNIQUE,
+  template_id   TEXT    NOT NULL REFERENCES templates (id),
+  size          INTEGER NOT NULL CHECK (size >= 0),
+  datastore_ids TEXT    NOT NULL,
+  clone_mode    TEXT    NOT NULL,
+  power_state   TEXT    NOT NULL,
+  created_at    TEXT    NOT NULL,
+  updated_at    TEXT    NOT NULL
+);
+CREATE INDEX fleets_template_id ON fleets (template_id);
+
+CREATE TABLE vms (
+  id             TEXT NOT NULL PRIMARY KEY,
+  name           TEXT NOT NULL UNIQUE,
+  template_id    TEXT,
+  datastore_id   TEXT NOT NULL REFERENCES datastores (id),
+  disk_layer_id  TEXT NOT NULL UNIQUE REFERENCES disk_layers (id),
+  home_dir       TEXT NOT NULL UNIQUE,
+  provisioned_by TEXT NOT NULL,
+  clone_mode     TEXT,
+  fleet_id       TEXT REFERENCES fleets (id),
+  power_state    TEXT NOT NULL,
+  state          TEXT NOT NULL CHECK (state IN ('ready', 'drifted')),
+  created_at     TEXT NOT NULL
+);
+CREATE INDEX vms_fleet_id ON vms (fleet_id);
+CREATE INDEX vms_datastore_id ON vms (datastore_id);
+CREATE INDEX vms_template_id ON vms (template_id);
+`;
+
 /** Every migration the code knows, in ascending version order; append only, never edit a shipped one. */
-export const MIGRATIONS: readonly Migration[] = [{ version: 1, name: "initial", up: initial }];
+export const MIGRATIONS: readonly Migration[] = [
+  { version: 1, name: "initial", up: initial },
+  { version: 2, name: "pools-fleets-vms", up: poolsFleetsVms },
+  { version: 3, name: "replicas", up: replicas },
+];
 
 /** The schema version this code writes: the highest version in `MIGRATIONS`. */
 export const LATEST_SCHEMA_VERSION: number = MIGRATIONS[MIGRATIONS.length - 1].version;

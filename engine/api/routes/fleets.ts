@@ -1,0 +1,98 @@
+import type { FastifyPluginAsync, FastifyReply } from "fastify";
+import { Type } from "@sinclair/typebox";
+import { conflict } from "../../errors";
+import { JOB_KINDS } from "../../model";
+import {
+  declareFleet,
+  deleteFleet,
+  directContext,
+  getFleetView,
+  listFleetViews,
+  redeclareFleet,
+  type ApplyFleetRequest,
+  type FleetSpec,
+} from "../../ops";
+import type { Store } from "../../store";
+import { FleetBody, FleetListQuery, fleetSpecFromWire, fleetToWire, FleetWire, IdParams, jobToWire, JobWire } from "../schemas";
+import type { EngineServices } from "../services";
+import { idempotencyKeyOf } from "./idempotency";
+
+/**
+ * `/fleets`: declared sets of clones. POST declares one and PUT redeclares it (size, datastores,
+ * clone mode); both record the declaration and answer 202 with a `fleet.apply` job that brings
+ * the members to it. GET shows members and drift; DELETE removes the fleet and its members.
+ */
+export const fleetRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
+  /** Submits the apply in the same transaction as the declaration, so neither exists without the other. */
+  const declareAndApply = (reply: FastifyReply, idempotencyKey: string | undefined, spec: FleetSpec, declare: (s: Store) => string) => {
+    if (idempotencyKey) {
+      const prior = services.store.findJobByIdempotencyKey(idempotencyKey);
+      if (prior) {
+        // A retry answers with its job without declaring again (a later PUT may have changed the fleet since).
+        if (prior.kind === JOB_KINDS.applyFleet && JSON.stringify((prior.request as ApplyFleetRequest).spec) === JSON.stringify(spec)) {
+          return reply.status(200).send(jobToWire(prior));
+        }
+        throw conflict(`idempotency key ${JSON.stringify(idempotencyKey)} was already used for a different request (job ${prior.id})`, "idempotency_key");
+      }
+    }
+    const { job } = services.store.tx((s) => {
+      const fleetId = declare(s);
+      const request: ApplyFleetRequest = { fleetId, spec };
+      return services.runner.submit(JOB_KINDS.applyFleet, request, { idempotencyKey, targetId: fleetId });
+    });
+    return reply.status(202).send(jobToWire(job));
+  };
+
+  app.post<{ Body: FleetBody }>(
+    "/fleets",
+    {
+      schema: {
+        tags: ["fleets"],
+        summary: "Declare a fleet of k clones of a template over datastores (answers 202 with the apply job; its target_id is the fleet)",
+        body: FleetBody,
+        response: { 202: JobWire, 200: JobWire },
+      },
+    },
+    async (req, reply) => {
+      const spec = fleetSpecFromWire(req.body);
+      return declareAndApply(reply, idempotencyKeyOf(req), spec, (s) => declareFleet(s, spec).id);
+    },
+  );
+  app.put<{ Params: IdParams; Body: FleetBody }>(
+    "/fleets/:id",
+    {
+      schema: {
+        tags: ["fleets"],
+        summary: "Redeclare a fleet (size, datastores, clone mode) and apply it; the same declaration again repairs drift (202 with the job)",
+        params: IdParams,
+        body: FleetBody,
+        response: { 202: JobWire, 200: JobWire },
+      },
+    },
+    async (req, reply) => {
+      const spec = fleetSpecFromWire(req.body);
+      return declareAndApply(reply, idempotencyKeyOf(req), spec, (s) => redeclareFleet(s, req.params.id, spec).id);
+    },
+  );
+  app.get<{ Querystring: FleetListQuery }>(
+    "/fleets",
+    { schema: { tags: ["fleets"], summary: "List fleets with their members", querystring: FleetListQuery, response: { 200: Type.Array(FleetWire) } } },
+    async (req) =>
+      listFleetViews(services.store, { templateId: req.query.template_id })
+        .filter((f) => req.query.name_prefix === undefined || f.namePrefix === req.query.name_prefix)
+        .map(fleetToWire),
+  );
+  app.get<{ Params: IdParams }>(
+    "/fleets/:id",
+    { schema: { tags: ["fleets"], summary: "Show a fleet, its members and their drift", params: IdParams, response: { 200: FleetWire } } },
+    async (req) => fleetToWire(getFleetView(services.store, req.params.id)),
+  );
+  app.delete<{ Params: IdParams }>(
+    "/fleets/:id",
+    { schema: { tags: ["fleets"], summary: "Delete a fleet and every member with its disk (409 while it is being applied)", params: IdParams } },
+    async (req, reply) => {
+      await deleteFleet(directContext(services.store, services.log), req.params.id);
+      return reply.status(204).send();
+    },
+  );
+};

@@ -1,0 +1,50 @@
+import type { FastifyPluginAsync } from "fastify";
+import { Type } from "@sinclair/typebox";
+import { JOB_KINDS } from "../../model";
+import { checkVmRequest, deleteVm, directContext, getVmView, listVmViews } from "../../ops";
+import { CreateVmBody, createVmFromWire, IdParams, jobToWire, JobWire, VmListQuery, vmToWire, VmWire } from "../schemas";
+import type { EngineServices } from "../services";
+import { idempotencyKeyOf } from "./idempotency";
+
+/** `/vms`: VMs as inventory records with their disks (create from a template — a job —, list, show, delete). */
+export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
+  app.post<{ Body: CreateVmBody }>(
+    "/vms",
+    {
+      schema: {
+        tags: ["vms"],
+        summary: "Create a VM from a template with a clone mode (answers 202 with the job)",
+        body: CreateVmBody,
+        response: { 202: JobWire, 200: JobWire },
+      },
+    },
+    async (req, reply) => {
+      const request = createVmFromWire(req.body);
+      const idempotencyKey = idempotencyKeyOf(req);
+      const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
+      // A retried request answers with its job; the name it took is no conflict then.
+      const checked = checkVmRequest(services.store, request, { admitName: !prior });
+      const { job, created } = services.runner.submit(JOB_KINDS.createVm, checked, { idempotencyKey });
+      return reply.status(created ? 202 : 200).send(jobToWire(job));
+    },
+  );
+  app.get<{ Querystring: VmListQuery }>(
+    "/vms",
+    { schema: { tags: ["vms"], summary: "List VMs", querystring: VmListQuery, response: { 200: Type.Array(VmWire) } } },
+    async (req) =>
+      listVmViews(services.store, { fleetId: req.query.fleet_id, datastoreId: req.query.datastore_id, templateId: req.query.template_id }).map(vmToWire),
+  );
+  app.get<{ Params: IdParams }>(
+    "/vms/:id",
+    { schema: { tags: ["vms"], summary: "Show a VM, its disk chain and whether its disk is still there", params: IdParams, response: { 200: VmWire } } },
+    async (req) => vmToWire(getVmView(services.store, req.params.id)),
+  );
+  app.delete<{ Params: IdParams }>(
+    "/vms/:id",
+    { schema: { tags: ["vms"], summary: "Delete a standalone VM and its disk (fleet members go by resizing the fleet)", params: IdParams } },
+    async (req, reply) => {
+      await deleteVm(directContext(services.store, services.log), req.params.id);
+      return reply.status(204).send();
+    },
+  );
+};

@@ -1,0 +1,46 @@
+import { conflict } from "../errors";
+import {
+  admitFleetApply,
+  admitVmName,
+  APPLY_FLEET_KIND,
+  applyFleet,
+  CREATE_VM_KIND,
+  createVm,
+  recoverFleetApply,
+  recoverVmCreate,
+  type ApplyFleetRequest,
+  type ApplyFleetResult,
+  type CreateVmRequest,
+  type VmView,
+} from "../ops";
+import type { JobHandler } from "./handler";
+
+/** `fleet.apply`: brings a fleet to its declaration (grow, shrink, recreate drifted members). */
+export const applyFleetHandler: JobHandler<ApplyFleetRequest, ApplyFleetResult> = {
+  kind: APPLY_FLEET_KIND,
+  admit: (store, req) => admitFleetApply(store, req),
+  run: async (ctx, req) => ({ result: await applyFleet(ctx, req), targetId: req.fleetId }),
+  recover: async (ctx, req, intent) => {
+    const { finished, detail } = await recoverFleetApply(ctx, req, intent);
+    if (finished) return { outcome: "finished", result: finished, targetId: req.fleetId };
+    return { outcome: "rolled-back", detail };
+  },
+};
+
+/** `vm.create`: one VM from a template with a clone mode. */
+export const createVmHandler: JobHandler<CreateVmRequest, VmView> = {
+  kind: CREATE_VM_KIND,
+  admit: (store, req) => {
+    if (req.datastoreId && !store.getDatastore(req.datastoreId)) throw conflict(`datastore ${req.datastoreId} was removed`, "datastore_id");
+    admitVmName(store, req.name);
+  },
+  run: async (ctx, req) => {
+    const view = await createVm(ctx, req);
+    return { result: view, targetId: view.id };
+  },
+  recover: async (ctx, _req, intent) => {
+    const { finished } = await recoverVmCreate(ctx, intent);
+    if (finished) return { outcome: "finished", result: finished, targetId: finished.id };
+    return { outcome: "rolled-back", detail: "the engine stopped while creating the VM; every file it made was removed" };
+  },
+};

@@ -1,0 +1,457 @@
+import { promises as fs } from "node:fs";
+import { vmDir } from "../disk";
+import { conflict, EngineError, incompatible, invalidField, notFound } from "../errors";
+import {
+  FLEET_DATASTORES_MAX,
+  FLEET_SIZE_RANGE,
+  intRangeProblem,
+  JOB_KINDS,
+  LOCAL_HOST_ID,
+  namePrefixProblem,
+  newId,
+  nowIso,
+  type CloneMode,
+  type Datastore,
+  type Fleet,
+  type ProvisionedBy,
+  type RecordState,
+  type Vm,
+  type VmPowerState,
+} from "../model";
+import { StoreConstraintError, type Store } from "../store";
+import { syncCatalog } from "./catalog-sync";
+import type { OpContext } from "./context";
+import { measureDatastore } from "./datastore";
+import { placeClones, PlacementError } from "./placement";
+import { checkHostId, sortPoolCopies } from "./pool";
+import { cloneSource, provisionerFor, removeTargetFiles, type CloneSource, type CloneTarget } from "./provision";
+import { checkCloneMode, liveVmState, removeVms } from "./vm";
+
+/** The job kind that applies a fleet. */
+export const APPLY_FLEET_KIND = JOB_KINDS.applyFleet;
+
+/** What a fleet should be, as declared by a user (POST or PUT). */
+export interface FleetSpec {
+  templateId: string;
+  size: number;
+  datastoreIds: string[];
+  /** Members are named `<prefix>-<n>`; defaults to the template's name (or, on update, the fleet's prefix). */
+  namePrefix: string | null;
+  cloneMode: CloneMode;
+  powerState: VmPowerState;
+  /** Must be `local` when given: there is one host. */
+  hostId?: string | null;
+}
+
+/** The job request of `fleet.apply`: the fleet to bring to its declaration, and that declaration as submitted. */
+export interface ApplyFleetRequest {
+  fleetId: string;
+  spec: FleetSpec;
+}
+
+/** One member as users see it; `state` is `drifted` when its disk is gone now. */
+export interface FleetMemberView {
+  id: string;
+  name: string;
+  datastoreId: string;
+  diskPath: string;
+  homeDir: string;
+  provisionedBy: ProvisionedBy;
+  state: RecordState;
+  createdAt: string;
+}
+
+/** `ready`: size members, all with their disks; `applying`: an apply is queued or running; `drifted`: otherwise. */
+export type FleetState = "ready" | "applying" | "drifted";
+
+/** A fleet with its members now. */
+export interface FleetView extends Fleet {
+  hostId: string;
+  members: FleetMemberView[];
+  membersReady: number;
+  state: FleetState;
+}
+
+/** A member an apply added, with how its disk was provisioned. */
+export interface FleetChange {
+  id: string;
+  name: string;
+  datastoreId: string;
+  diskPath: string;
+  provisionedBy: ProvisionedBy;
+}
+
+/** What one apply did. */
+export interface ApplyFleetResult {
+  fleet: FleetView;
+  added: FleetChange[];
+  /** Members removed because the fleet shrank (newest first). */
+  removed: { id: string; name: string }[];
+  /** Members whose disk had vanished; removed and made again (they appear in `added` under the same name). */
+  replaced: { id: string; name: string }[];
+  /** Time spent making the new members' disks, ms. */
+  provisionMs: number;
+  elapsedMs: number;
+}
+
+/** What an apply is about to create, recorded before any file is touched. */
+interface ApplyFleetIntent {
+  fleetId: string;
+  planned: { vmId: string; datastoreId: string }[];
+}
+
+/** Room an overlay takes at first; a linked clone needs little more than its header. */
+const LINKED_BYTES = 1024 * 1024;
+
+/**
+ * Checks a fleet declaration against the inventory, touching nothing, and fills in defaults;
+ * `existing` is the fleet being redeclared. Throws a 4xx EngineError naming the first bad field
+ * (an unknown template or datastore, a size out of range, another host, a linked fleet on a
+ * datastore other than its template's, a change of template or prefix).
+ */
+export function checkFleetSpec(store: Store, spec: FleetSpec, existing?: Fleet): FleetSpec & { namePrefix: string } {
+  checkHostId(spec.hostId);
+  const source = cloneSource(store, spec.templateId, "template_id");
+  if (existing && existing.templateId !== spec.templateId) {
+    throw incompatible(`a fleet's template cannot change (fleet ${existing.id} clones ${existing.templateId}); declare another fleet`, "template_id");
+  }
+  const sizeIssue = intRangeProblem(spec.size, FLEET_SIZE_RANGE);
+  if (sizeIssue) throw invalidField("size", sizeIssue);
+  const cloneMode = checkCloneMode(spec.cloneMode);
+  if (spec.powerState !== "stopped") {
+    throw invalidField("power_state", `must be "stopped": this engine does not power VMs on yet (got ${JSON.stringify(spec.powerState)})`);
+  }
+  if (!Array.isArray(spec.datastoreIds) || spec.datastoreIds.length === 0) throw invalidField("datastore_ids", "must list at least one datastore");
+  if (spec.datastoreIds.length > FLEET_DATASTORES_MAX) {
+    throw invalidField("datastore_ids", `must list at most ${FLEET_DATASTORES_MAX} datastores (got ${spec.datastoreIds.length})`);
+  }
+  spec.datastoreIds.forEach((id, i) => {
+    const field = `datastore_ids[${i}]`;
+    if (spec.datastoreIds.indexOf(id) !== i) throw invalidField(field, `datastore ${id} is listed twice`);
+    const ds = store.getDatastore(id);
+    if (!ds) throw invalidField(field, `unknown datastore ${JSON.stringify(id)}`);
+    if (cloneMode === "linked" && ds.id !== source.datastore.id) {
+      throw incompatible(
+        `${field}: linked clones must live on their template's datastore ${source.datastore.name} (${source.datastore.id}), not ${ds.name}`,
+        field,
+      );
+    }
+  });
+  const namePrefix = spec.namePrefix ?? existing?.namePrefix ?? source.template.name;
+  const prefixIssue = namePrefixProblem(namePrefix);
+  if (prefixIssue) throw invalidField("name_prefix", spec.namePrefix === null ? `the template's name cannot serve as prefix: ${prefixIssue}` : prefixIssue);
+  if (existing && existing.namePrefix !== namePrefix) {
+    throw incompatible(`a fleet's name prefix cannot change (fleet ${existing.id} is ${existing.namePrefix}); declare another fleet`, "name_prefix");
+  }
+  if (!existing) {
+    const other = store.findFleetByNamePrefix(namePrefix);
+    if (other) throw conflict(`a fleet with name prefix ${JSON.stringify(namePrefix)} already exists (${other.id})`, "name_prefix");
+  }
+  return { ...spec, cloneMode, namePrefix };
+}
+
+/** Records a new fleet from a checked declaration, inside the caller's transaction; 409 naming `name_prefix` when the prefix is taken. */
+export function declareFleet(s: Store, spec: FleetSpec): Fleet {
+  const checked = checkFleetSpec(s, spec);
+  const now = nowIso();
+  const fleet: Fleet = {
+    id: newId("fleet"),
+    namePrefix: checked.namePrefix,
+    templateId: checked.templateId,
+    size: checked.size,
+    datastoreIds: [...checked.datastoreIds],
+    cloneMode: checked.cloneMode,
+    powerState: checked.powerState,
+    createdAt: now,
+    updatedAt: now,
+  };
+  try {
+    s.insertFleet(fleet);
+  } catch (err) {
+    if (err instanceof StoreConstraintError) throw conflict(`a fleet with name prefix ${JSON.stringify(fleet.namePrefix)} already exists`, "name_prefix");
+    throw err;
+  }
+  return fleet;
+}
+
+/** Replaces an existing fleet's declaration (size, datastores, clone mode) inside the caller's transaction; 404 for an unknown fleet. */
+export function redeclareFleet(s: Store, id: string, spec: FleetSpec): Fleet {
+  const existing = s.getFleet(id);
+  if (!existing) throw notFound("fleet", id, "id");
+  const checked = checkFleetSpec(s, spec, existing);
+  s.updateFleet(id, {
+    size: checked.size,
+    datastoreIds: [...checked.datastoreIds],
+    cloneMode: checked.cloneMode,
+    powerState: checked.powerState,
+    updatedAt: nowIso(),
+  });
+  return s.getFleet(id) as Fleet;
+}
+
+/** Refuses a fleet apply for a fleet that no longer exists (admission, inside the job's transaction). */
+export function admitFleetApply(store: Store, req: ApplyFleetRequest): void {
+  if (!store.getFleet(req.fleetId)) throw notFound("fleet", req.fleetId, "id");
+}
+
+const fleetLocks = new Map<string, Promise<unknown>>();
+
+/** Runs `fn` after every earlier call for the same fleet in this process has ended. */
+async function withFleetLock<T>(fleetId: string, fn: () => Promise<T>): Promise<T> {
+  const previous = fleetLocks.get(fleetId) ?? Promise.resolve();
+  const mine = previous.catch(() => undefined).then(fn);
+  fleetLocks.set(fleetId, mine);
+  try {
+    return await mine;
+  } finally {
+    if (fleetLocks.get(fleetId) === mine) fleetLocks.delete(fleetId);
+  }
+}
+
+/**
+ * Brings a fleet to its declaration as it stands when the apply starts: members whose disk
+ * vanished are removed and made again, extra members are removed newest first, and missing
+ * ones are placed over the datastores and provisioned (ready pool copies moved in, the rest
+ * copied, or overlays for a linked fleet). Applies of one fleet run one after the other.
+ * Members made before a failure stay; the error names the step, and the next apply goes on.
+ */
+export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promise<ApplyFleetResult> {
+  return withFleetLock(req.fleetId, async () => {
+    const started = Date.now();
+    const fleet = ctx.store.getFleet(req.fleetId);
+    if (!fleet) throw notFound("fleet", req.fleetId, "id");
+    const source = cloneSource(ctx.store, fleet.templateId, "template_id");
+    const datastores = fleet.datastoreIds.map((id, i) => {
+      const ds = ctx.store.getDatastore(id);
+      if (!ds) throw conflict(`datastore ${id} was removed; redeclare the fleet without it`, `datastore_ids[${i}]`);
+      return ds;
+    });
+
+    const members = ctx.store.listVms({ fleetId: fleet.id });
+    const drifted = members.filter((vm) => liveVmState(vm, ctx.store.getLayer(vm.diskLayerId)) === "drifted");
+    let healthy = members.filter((vm) => !drifted.includes(vm));
+    await removeVms(ctx, drifted);
+
+    const removed: Vm[] = [];
+    if (healthy.length > fleet.size) {
+      const newestFirst = [...healthy].sort(newerFirst);
+      removed.push(...newestFirst.slice(0, healthy.length - fleet.size));
+      await removeVms(ctx, removed);
+      healthy = healthy.filter((vm) => !removed.includes(vm));
+    }
+
+    const need = fleet.size - healthy.length;
+    const added: FleetChange[] = [];
+    let provisionMs = 0;
+    if (need > 0) {
+      const targets = await planMembers(ctx, fleet, source, datastores, healthy, need);
+      ctx.recordIntent({ fleetId: fleet.id, planned: targets.map((t) => ({ vmId: t.vmId, datastoreId: t.datastore.id })) } satisfies ApplyFleetIntent);
+      let done = 0;
+      let pooled = 0;
+      const report = () => ctx.progress({ unit: "steps", done, total: need, message: `${done}/${need} members (${pooled} from pools)` });
+      report();
+      const t0 = performance.now();
+      try {
+        const made = await provisionerFor(fleet.cloneMode).provision(ctx, source, targets, (clone) => {
+          done += 1;
+          if (clone.vm.provisionedBy === "pool") pooled += 1;
+          report();
+        });
+        for (const c of made) {
+          added.push({ id: c.vm.id, name: c.vm.name, datastoreId: c.vm.datastoreId, diskPath: c.layer.path, provisionedBy: c.vm.provisionedBy });
+        }
+        added.sort((a, b) => memberNumber(a.name) - memberNumber(b.name));
+      } finally {
+        provisionMs = performance.now() - t0;
+        for (const ds of new Set(targets.map((t) => t.datastore.id))) await syncCatalog(ctx.store, ds);
+      }
+    }
+    const result: ApplyFleetResult = {
+      fleet: getFleetView(ctx.store, fleet.id, { fromApply: true }),
+      added,
+      removed: removed.map((vm) => ({ id: vm.id, name: vm.name })),
+      replaced: drifted.map((vm) => ({ id: vm.id, name: vm.name })),
+      provisionMs: Math.round(provisionMs * 1000) / 1000,
+      elapsedMs: Date.now() - started,
+    };
+    ctx.log.info(
+      { fleetId: fleet.id, added: added.length, removed: removed.length, replaced: drifted.length, fromPools: added.filter((a) => a.provisionedBy === "pool").length },
+      "fleet applied",
+    );
+    return result;
+  });
+}
+
+/**
+ * After a crash: members the apply recorded stay; files of planned members without a record
+ * are removed. Finished when every planned member was recorded, otherwise rolled back with a
+ * sentence saying how far it got.
+ */
+export async function recoverFleetApply(ctx: OpContext, req: ApplyFleetRequest, intent: unknown): Promise<{ finished: ApplyFleetResult | null; detail: string }> {
+  const i = intent as ApplyFleetIntent | null;
+  const fleet = ctx.store.getFleet(req.fleetId);
+  const name = fleet ? `fleet ${fleet.namePrefix}` : `fleet ${req.fleetId}`;
+  if (!i || i.planned.length === 0) return { finished: null, detail: `the engine stopped while applying ${name} before it made any member; apply again` };
+  let made = 0;
+  const touched = new Set<string>();
+  for (const p of i.planned) {
+    if (ctx.store.getVm(p.vmId)) {
+      made += 1;
+      continue;
+    }
+    const ds = ctx.store.getDatastore(p.datastoreId);
+    if (!ds) continue;
+    await removeTargetFiles(ds.path, p.vmId);
+    touched.add(ds.id);
+  }
+  for (const ds of touched) await syncCatalog(ctx.store, ds);
+  if (made === i.planned.length && fleet) {
+    const view = getFleetView(ctx.store, fleet.id, { fromApply: true });
+    const added = view.members
+      .filter((m) => i.planned.some((p) => p.vmId === m.id))
+      .map((m) => ({ id: m.id, name: m.name, datastoreId: m.datastoreId, diskPath: m.diskPath, provisionedBy: m.provisionedBy }));
+    return { finished: { fleet: view, added, removed: [], replaced: [], provisionMs: 0, elapsedMs: 0 }, detail: "" };
+  }
+  return {
+    finished: null,
+    detail: `the engine stopped while applying ${name}: ${made} of ${i.planned.length} new members were made and kept, the rest removed; apply again to finish`,
+  };
+}
+
+/** The fleet with its members now; 404 for an unknown id. `fromApply` is set by an apply describing its own outcome, which must not count itself as pending. */
+export function getFleetView(store: Store, id: string, opts: { fromApply?: boolean } = {}): FleetView {
+  const fleet = store.getFleet(id);
+  if (!fleet) throw notFound("fleet", id, "id");
+  return fleetView(store, fleet, opts.fromApply ? 1 : 0);
+}
+
+/** Every fleet, optionally of one template. */
+export function listFleetViews(store: Store, filter: { templateId?: string } = {}): FleetView[] {
+  return store.listFleets(filter).map((f) => fleetView(store, f));
+}
+
+/**
+ * Deletes a fleet and every member with its disk (records in one transaction, then folders).
+ * 404 for an unknown fleet; 409 while an apply of it is queued or running.
+ */
+export async function deleteFleet(ctx: OpContext, id: string): Promise<void> {
+  const members = ctx.store.tx((s) => {
+    const fleet = s.getFleet(id);
+    if (!fleet) throw notFound("fleet", id, "id");
+    const pending = pendingApplies(s, id)[0];
+    if (pending) throw conflict(`fleet ${fleet.namePrefix} is being applied by job ${pending}; wait for it or cancel it first`, "id");
+    const vms = s.listVms({ fleetId: id });
+    for (const vm of vms) {
+      s.deleteVm(vm.id);
+      s.deleteLayer(vm.diskLayerId);
+    }
+    s.deleteFleet(id);
+    return vms;
+  });
+  await Promise.all(members.map((vm) => fs.rm(vm.homeDir, { recursive: true, force: true })));
+  for (const ds of new Set(members.map((vm) => vm.datastoreId))) await syncCatalog(ctx.store, ds);
+  ctx.log.info({ fleetId: id, members: members.length }, "fleet deleted");
+}
+
+function pendingApplies(s: Store, fleetId: string): string[] {
+  return s
+    .listJobs({ states: ["queued", "running"] })
+    .filter((j) => j.kind === APPLY_FLEET_KIND && (j.request as ApplyFleetRequest).fleetId === fleetId)
+    .map((j) => j.id);
+}
+
+async function planMembers(
+  ctx: OpContext,
+  fleet: Fleet,
+  source: CloneSource,
+  datastores: Datastore[],
+  healthy: Vm[],
+  need: number,
+): Promise<CloneTarget[]> {
+  const measured = await Promise.all(datastores.map(measureDatastore));
+  const st = await fs.stat(source.layer.path);
+  // A full copy takes what the template's disk has allocated (holes stay holes).
+  const bytesPerCopy = fleet.cloneMode === "linked" ? LINKED_BYTES : st.blocks * 512;
+  const candidates = measured.map((ds) => {
+    const pool = fleet.cloneMode === "pool" ? ctx.store.findPool(fleet.templateId, ds.id) : null;
+    const readyCopies = pool ? sortPoolCopies(ctx.store, pool, source.layer.contentId, { checkFiles: true }).usable.length : 0;
+    return { datastoreId: ds.id, freeBytes: ds.freeBytes, readyCopies, members: healthy.filter((vm) => vm.datastoreId === ds.id).length };
+  });
+  let placed;
+  try {
+    placed = placeClones({ count: need, bytesPerCopy, candidates });
+  } catch (err) {
+    if (!(err instanceof PlacementError)) throw err;
+    throw new EngineError(
+      "CF_NO_SPACE",
+      507,
+      `datastore_ids: the datastores have room for ${err.placed} of ${need} new members of fleet ${fleet.namePrefix} (a copy needs ${bytesPerCopy} bytes)`,
+      "datastore_ids",
+    );
+  }
+  const byId = new Map(datastores.map((d) => [d.id, d]));
+  return placed.map((p) => {
+    const ds = byId.get(p.datastoreId) as Datastore;
+    const vmId = newId("vm");
+    return {
+      vmId,
+      datastore: ds,
+      makeVm: (s, layer, provisionedBy): Vm => ({
+        id: vmId,
+        name: freeMemberName(s, fleet.namePrefix),
+        templateId: fleet.templateId,
+        datastoreId: ds.id,
+        diskLayerId: layer.id,
+        homeDir: vmDir(ds.path, vmId),
+        provisionedBy,
+        cloneMode: fleet.cloneMode,
+        fleetId: fleet.id,
+        powerState: fleet.powerState,
+        state: "ready",
+        createdAt: nowIso(),
+      }),
+    };
+  });
+}
+
+/** The lowest `<prefix>-<n>` no VM has; called inside the transaction that inserts the member. */
+function freeMemberName(s: Store, prefix: string): string {
+  for (let n = 1; ; n++) {
+    const name = `${prefix}-${n}`;
+    if (!s.findVmByName(name)) return name;
+  }
+}
+
+/** The `<n>` of a member named `<prefix>-<n>` (0 when there is none). */
+function memberNumber(name: string): number {
+  const m = /-(\d+)$/.exec(name);
+  return m ? Number(m[1]) : 0;
+}
+
+function newerFirst(a: Vm, b: Vm): number {
+  return b.createdAt.localeCompare(a.createdAt) || memberNumber(b.name) - memberNumber(a.name);
+}
+
+function fleetView(store: Store, fleet: Fleet, discountApplies = 0): FleetView {
+  const members: FleetMemberView[] = store
+    .listVms({ fleetId: fleet.id })
+    .map((vm) => {
+      const layer = store.getLayer(vm.diskLayerId);
+      return {
+        id: vm.id,
+        name: vm.name,
+        datastoreId: vm.datastoreId,
+        diskPath: layer?.path ?? vmDir(store.getDatastore(vm.datastoreId)?.path ?? "/", vm.id),
+        homeDir: vm.homeDir,
+        provisionedBy: vm.provisionedBy,
+        state: liveVmState(vm, layer),
+        createdAt: vm.createdAt,
+      };
+    })
+    .sort((a, b) => memberNumber(a.name) - memberNumber(b.name) || a.name.localeCompare(b.name));
+  const membersReady = members.filter((m) => m.state === "ready").length;
+  const applying = pendingApplies(store, fleet.id).length > discountApplies;
+  const state: FleetState = applying ? "applying" : membersReady === fleet.size && members.length === fleet.size ? "ready" : "drifted";
+  return { ...fleet, hostId: LOCAL_HOST_ID, members, membersReady, state };
+}
+

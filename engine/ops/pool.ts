@@ -1,0 +1,272 @@
+import { existsSync, promises as fs } from "node:fs";
+import { poolDir } from "../disk";
+import { conflict, invalidField, notFound } from "../errors";
+import {
+  intRangeProblem,
+  LOCAL_HOST_ID,
+  newId,
+  nowIso,
+  POOL_SIZE_RANGE,
+  type DiskLayer,
+  type Pool,
+  type PoolCopy,
+} from "../model";
+import { StoreConstraintError, type Store } from "../store";
+import { syncCatalog } from "./catalog-sync";
+import type { OpContext } from "./context";
+import { cloneSource } from "./provision/provisioner";
+
+/** A request for a new disk pool of a template on a datastore. */
+export interface CreatePoolRequest {
+  templateId: string;
+  datastoreId: string;
+  size: number;
+  /** Must be `local` when given: there is one host. */
+  hostId?: string | null;
+}
+
+/** A ready copy as users see it. */
+export interface PoolCopyView {
+  layerId: string;
+  path: string;
+  contentId: string;
+  templateContentId: string;
+  createdAt: string;
+}
+
+/** A copy being made now, with how far along it is (0..1). */
+export interface PoolFillView {
+  layerId: string;
+  fraction: number;
+  startedAt: string;
+}
+
+/** What is being copied into pools right now; the refill loop answers it. */
+export interface PoolFillStatus {
+  fillsOf(poolId: string): PoolFillView[];
+}
+
+/** How a pool stands: holding its size, copying towards it, waiting out a back-off after an error, or short with nothing running. */
+export type PoolState = "ready" | "filling" | "waiting" | "below_size";
+
+/** A pool with what it holds now: usable copies (matching the template, file present) and copies in progress. */
+export interface PoolView extends Pool {
+  hostId: string;
+  ready: number;
+  filling: number;
+  copies: PoolCopyView[];
+  fills: PoolFillView[];
+  /** The template's content ID copies must have been made from to be handed out. */
+  templateContentId: string | null;
+  state: PoolState;
+}
+
+/** Refuses a `host_id` other than `local`, naming `field`. */
+export function checkHostId(hostId: string | null | undefined, field = "host_id"): void {
+  if (hostId === undefined || hostId === null || hostId === LOCAL_HOST_ID) return;
+  throw invalidField(field, `unknown host ${JSON.stringify(hostId)}: this engine runs only host "${LOCAL_HOST_ID}"`);
+}
+
+/**
+ * Checks a pool request against the inventory, touching nothing; throws a 4xx EngineError
+ * naming the first bad field (size out of range, unknown template or datastore, another host,
+ * a pool already there).
+ */
+export function checkPoolRequest(store: Store, req: CreatePoolRequest): void {
+  checkHostId(req.hostId);
+  const sizeIssue = intRangeProblem(req.size, POOL_SIZE_RANGE);
+  if (sizeIssue) throw invalidField("size", sizeIssue);
+  cloneSource(store, req.templateId, "template_id");
+  const ds = store.getDatastore(req.datastoreId);
+  if (!ds) throw notFound("datastore", req.datastoreId, "datastore_id");
+  const existing = store.findPool(req.templateId, req.datastoreId);
+  if (existing) throw conflict(`datastore ${ds.name} already has a pool of template ${req.templateId} (${existing.id})`, "datastore_id");
+}
+
+/** Records a pool; the refill loop fills it in the background. Throws like `checkPoolRequest`. */
+export function createPool(ctx: OpContext, req: CreatePoolRequest, fills?: PoolFillStatus): PoolView {
+  checkPoolRequest(ctx.store, req);
+  const pool: Pool = {
+    id: newId("pool"),
+    templateId: req.templateId,
+    datastoreId: req.datastoreId,
+    size: req.size,
+    lastError: null,
+    failures: 0,
+    retryAt: null,
+    createdAt: nowIso(),
+  };
+  try {
+    ctx.store.tx((s) => {
+      checkPoolRequest(s, req);
+      s.insertPool(pool);
+    });
+  } catch (err) {
+    if (err instanceof StoreConstraintError) throw conflict(`a pool of this template is already on that datastore`, "datastore_id");
+    throw err;
+  }
+  ctx.log.info({ poolId: pool.id, templateId: pool.templateId, datastoreId: pool.datastoreId, size: pool.size }, "pool created");
+  return getPoolView(ctx.store, pool.id, fills);
+}
+
+/**
+ * Sets a pool's size. Shrinking discards the newest ready copies beyond it at once; any size
+ * change clears the back-off so the refill loop tries again now. 404 for an unknown pool.
+ */
+export async function resizePool(ctx: OpContext, id: string, size: number, fills?: PoolFillStatus): Promise<PoolView> {
+  const sizeIssue = intRangeProblem(size, POOL_SIZE_RANGE);
+  if (sizeIssue) throw invalidField("size", sizeIssue);
+  const files = ctx.store.tx((s) => {
+    const pool = s.getPool(id);
+    if (!pool) throw notFound("pool", id, "id");
+    s.updatePool(id, { size, failures: 0, retryAt: null, lastError: null });
+    return trimPool(s, { ...pool, size });
+  });
+  if (files.length > 0) {
+    await removeFiles(ctx, files);
+    await syncCatalog(ctx.store, ctx.store.getPool(id)?.datastoreId ?? "");
+  }
+  return getPoolView(ctx.store, id, fills);
+}
+
+/** Deletes a pool and its ready copies (records first, then files); copies in progress are dropped when they finish. 404 for an unknown pool. */
+export async function deletePool(ctx: OpContext, id: string): Promise<void> {
+  const { pool, files } = ctx.store.tx((s) => {
+    const p = s.getPool(id);
+    if (!p) throw notFound("pool", id, "id");
+    const all = s.listPoolCopies(id).map((copy) => ({ copy, layer: s.getLayer(copy.layerId) }));
+    dropCopyRecords(s, all);
+    s.deletePool(id);
+    return { pool: p, files: all.flatMap((x) => (x.layer ? [x.layer.path] : [])) };
+  });
+  await removeFiles(ctx, files);
+  const ds = ctx.store.getDatastore(pool.datastoreId);
+  if (ds) {
+    // Only when empty: a fill of another pool of the same template may be renaming into it.
+    await fs.rmdir(poolDir(ds.path, pool.templateId)).catch(() => undefined);
+    await syncCatalog(ctx.store, ds.id);
+  }
+  ctx.log.info({ poolId: id }, "pool deleted");
+}
+
+/** The pool with what it holds now; 404 for an unknown id. */
+export function getPoolView(store: Store, id: string, fills?: PoolFillStatus): PoolView {
+  const pool = store.getPool(id);
+  if (!pool) throw notFound("pool", id, "id");
+  return poolView(store, pool, fills);
+}
+
+/** Every pool, optionally of one template or on one datastore. */
+export function listPoolViews(store: Store, filter: { templateId?: string; datastoreId?: string } = {}, fills?: PoolFillStatus): PoolView[] {
+  return store.listPools(filter).map((p) => poolView(store, p, fills));
+}
+
+/** The current content ID of a template's disk, or null when the template or its disk record is gone. */
+export function templateContentId(store: Store, templateId: string): string | null {
+  const t = store.getTemplate(templateId);
+  const layer = t ? store.getLayer(t.diskLayerId) : null;
+  return layer ? layer.contentId : null;
+}
+
+/** A pool copy with its disk layer (null when the record is missing). */
+export interface CopyWithLayer {
+  copy: PoolCopy;
+  layer: DiskLayer | null;
+}
+
+/**
+ * Splits a pool's copies, oldest first, into usable ones (made from `contentId`, layer ready
+ * and, with `checkFiles`, file present) and stale ones to discard. Reads only.
+ */
+export function sortPoolCopies(
+  s: Store,
+  pool: Pool,
+  contentId: string | null,
+  opts: { checkFiles: boolean },
+): { usable: { copy: PoolCopy; layer: DiskLayer }[]; stale: CopyWithLayer[] } {
+  const usable: { copy: PoolCopy; layer: DiskLayer }[] = [];
+  const stale: CopyWithLayer[] = [];
+  for (const copy of s.listPoolCopies(pool.id)) {
+    const layer = s.getLayer(copy.layerId);
+    const ok =
+      layer !== null &&
+      layer.state === "ready" &&
+      layer.ownerKind === "pool" &&
+      contentId !== null &&
+      copy.templateContentId === contentId &&
+      (!opts.checkFiles || existsSync(layer.path));
+    if (ok) usable.push({ copy, layer });
+    else stale.push({ copy, layer });
+  }
+  return { usable, stale };
+}
+
+/** Deletes the records of pool copies (copy row, then its layer) inside the caller's transaction. */
+export function dropCopyRecords(s: Store, copies: readonly CopyWithLayer[]): void {
+  for (const { copy, layer } of copies) {
+    s.deletePoolCopy(copy.layerId);
+    if (layer) s.deleteLayer(layer.id);
+  }
+}
+
+/**
+ * Inside the caller's transaction: discards stale copies and the newest usable ones beyond
+ * the pool's size; returns the files to remove once the transaction committed.
+ */
+export function trimPool(s: Store, pool: Pool): string[] {
+  const { usable, stale } = sortPoolCopies(s, pool, templateContentId(s, pool.templateId), { checkFiles: true });
+  const extra = usable.slice(pool.size);
+  dropCopyRecords(s, [...stale, ...extra]);
+  return [...stale, ...extra].flatMap((x) => (x.layer ? [x.layer.path] : []));
+}
+
+/** Removes files whose records are gone; a failure is logged, since the next start removes unowned files anyway. */
+export async function removeFiles(ctx: Pick<OpContext, "log">, files: readonly string[]): Promise<void> {
+  await Promise.all(
+    files.map((f) => fs.rm(f, { force: true }).catch((err: unknown) => ctx.log.warn({ err, file: f }, "could not remove a discarded file"))),
+  );
+}
+
+/**
+ * At start, for one datastore: discards pool copies whose layer is drifted or gone (their file
+ * vanished); returns the discarded layer ids.
+ */
+export function reconcilePools(ctx: OpContext, datastoreId: string): string[] {
+  const discarded: string[] = [];
+  for (const pool of ctx.store.listPools({ datastoreId })) {
+    ctx.store.tx((s) => {
+      const gone = s
+        .listPoolCopies(pool.id)
+        .map((copy) => ({ copy, layer: s.getLayer(copy.layerId) }))
+        .filter((x) => !x.layer || x.layer.state !== "ready");
+      dropCopyRecords(s, gone);
+      discarded.push(...gone.map((x) => x.copy.layerId));
+    });
+  }
+  return discarded;
+}
+
+function poolView(store: Store, pool: Pool, fills?: PoolFillStatus): PoolView {
+  const contentId = templateContentId(store, pool.templateId);
+  const { usable } = sortPoolCopies(store, pool, contentId, { checkFiles: true });
+  const inFlight = fills?.fillsOf(pool.id) ?? [];
+  const ready = usable.length;
+  const waiting = pool.retryAt !== null && Date.parse(pool.retryAt) > Date.now();
+  const state: PoolState = ready >= pool.size ? "ready" : inFlight.length > 0 ? "filling" : waiting ? "waiting" : "below_size";
+  return {
+    ...pool,
+    hostId: LOCAL_HOST_ID,
+    ready,
+    filling: inFlight.length,
+    copies: usable.map(({ copy, layer }) => ({
+      layerId: layer.id,
+      path: layer.path,
+      contentId: layer.contentId,
+      templateContentId: copy.templateContentId,
+      createdAt: copy.createdAt,
+    })),
+    fills: inFlight,
+    templateContentId: contentId,
+    state,
+  };
+}

@@ -1,0 +1,238 @@
+import { existsSync, promises as fs } from "node:fs";
+import { vmDir } from "../disk";
+import { conflict, incompatible, invalidField, notFound } from "../errors";
+import {
+  JOB_KINDS,
+  LOCAL_HOST_ID,
+  nameProblem,
+  newId,
+  nowIso,
+  type CloneMode,
+  type DiskLayer,
+  type RecordState,
+  type Vm,
+} from "../model";
+import type { Store } from "../store";
+import { syncCatalog } from "./catalog-sync";
+import type { OpContext } from "./context";
+import { checkHostId } from "./pool";
+import { cloneSource, provisionerFor, removeTargetFiles, type CloneTarget } from "./provision";
+
+/** Every clone mode, in the order users read them. */
+export const CLONE_MODES: readonly CloneMode[] = ["pool", "full", "linked"];
+
+/** A request for one VM cloned from a template. */
+export interface CreateVmRequest {
+  name: string;
+  templateId: string;
+  /** Where the VM's disk goes; the template's datastore when null. */
+  datastoreId: string | null;
+  cloneMode: CloneMode;
+  /** Must be `local` when given: there is one host. */
+  hostId?: string | null;
+}
+
+/** A VM with the facts of its disk; `state` is `drifted` when its disk file is gone now. */
+export interface VmView extends Vm {
+  hostId: string;
+  diskPath: string;
+  contentId: string | null;
+  /** Paths of its disk's layers, top first. */
+  diskChain: string[];
+  chainDepth: number;
+}
+
+/** The ids a VM creation is about to make files for, recorded before any file is touched. */
+interface CreateVmIntent {
+  vmId: string;
+  datastoreId: string;
+}
+
+/** The job kind that creates a VM. */
+export const CREATE_VM_KIND = JOB_KINDS.createVm;
+
+/** Refuses a clone mode that is not pool, full or linked, naming `field`. */
+export function checkCloneMode(mode: unknown, field = "clone_mode"): CloneMode {
+  if (typeof mode !== "string" || !CLONE_MODES.includes(mode as CloneMode)) {
+    throw invalidField(field, `must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(mode)})`);
+  }
+  return mode as CloneMode;
+}
+
+/**
+ * Checks a VM creation against the inventory, touching nothing, and fills in the datastore;
+ * throws a 4xx EngineError naming the first bad field. `admitName: false` skips the check that
+ * the name is free (for a retried request whose job already took it).
+ */
+export function checkVmRequest(store: Store, req: CreateVmRequest, opts: { admitName?: boolean } = {}): CreateVmRequest {
+  const nameIssue = nameProblem(req.name);
+  if (nameIssue) throw invalidField("name", nameIssue);
+  checkHostId(req.hostId);
+  checkCloneMode(req.cloneMode);
+  const source = cloneSource(store, req.templateId, "template_id");
+  const datastoreId = req.datastoreId ?? source.template.datastoreId;
+  const ds = store.getDatastore(datastoreId);
+  if (!ds) throw notFound("datastore", datastoreId, "datastore_id");
+  if (req.cloneMode === "linked" && ds.id !== source.template.datastoreId) {
+    throw incompatible(
+      `datastore_id: a linked clone must live on its template's datastore (${source.datastore.name}, ${source.datastore.id}); use clone_mode full or pool for ${ds.name}`,
+      "datastore_id",
+    );
+  }
+  if (opts.admitName !== false) admitVmName(store, req.name);
+  return { ...req, datastoreId: ds.id };
+}
+
+/** Refuses a name a VM has, or that a queued or running creation will take. */
+export function admitVmName(store: Store, name: string): void {
+  const existing = store.findVmByName(name);
+  if (existing) throw conflict(`a VM named ${JSON.stringify(name)} already exists (${existing.id})`, "name");
+  const pending = store
+    .listJobs({ states: ["queued", "running"] })
+    .find((j) => j.kind === CREATE_VM_KIND && (j.request as CreateVmRequest).name === name);
+  if (pending) throw conflict(`VM ${JSON.stringify(name)} is being created by job ${pending.id}`, "name");
+}
+
+/**
+ * Creates one VM from a template: its disk by the clone mode's provisioner (a ready pool copy
+ * moved in, else a full copy; a full copy; or an overlay), recorded with the VM in one
+ * transaction. On failure or cancellation nothing of it stays.
+ */
+export async function createVm(ctx: OpContext, req: CreateVmRequest): Promise<VmView> {
+  const source = cloneSource(ctx.store, req.templateId, "template_id");
+  const datastoreId = req.datastoreId ?? source.template.datastoreId;
+  const ds = ctx.store.getDatastore(datastoreId);
+  if (!ds) throw notFound("datastore", datastoreId, "datastore_id");
+  const vmId = newId("vm");
+  ctx.recordIntent({ vmId, datastoreId: ds.id } satisfies CreateVmIntent);
+  ctx.progress({ unit: "steps", done: 0, total: 1, message: `provisioning the disk (${req.cloneMode})` });
+  const target: CloneTarget = {
+    vmId,
+    datastore: ds,
+    makeVm: (s, layer, provisionedBy) => {
+      const taken = s.findVmByName(req.name);
+      if (taken) throw conflict(`a VM named ${JSON.stringify(req.name)} already exists (${taken.id})`, "name");
+      return {
+        id: vmId,
+        name: req.name,
+        templateId: source.template.id,
+        datastoreId: ds.id,
+        diskLayerId: layer.id,
+        homeDir: vmDir(ds.path, vmId),
+        provisionedBy,
+        cloneMode: req.cloneMode,
+        fleetId: null,
+        powerState: "stopped",
+        state: "ready",
+        createdAt: nowIso(),
+      };
+    },
+  };
+  try {
+    await provisionerFor(req.cloneMode).provision(ctx, source, [target]);
+  } finally {
+    await syncCatalog(ctx.store, ds.id);
+  }
+  ctx.progress({ done: 1, message: "created" });
+  const view = getVmView(ctx.store, vmId);
+  ctx.log.info({ vmId, name: req.name, provisionedBy: view.provisionedBy }, "VM created");
+  return view;
+}
+
+/** After a crash: a creation whose VM was recorded is finished; otherwise its files are removed. */
+export async function recoverVmCreate(ctx: OpContext, intent: unknown): Promise<{ finished: VmView | null }> {
+  const i = intent as CreateVmIntent | null;
+  if (!i) return { finished: null };
+  if (ctx.store.getVm(i.vmId)) return { finished: getVmView(ctx.store, i.vmId) };
+  const ds = ctx.store.getDatastore(i.datastoreId);
+  if (ds) {
+    await removeTargetFiles(ds.path, i.vmId);
+    await syncCatalog(ctx.store, ds.id);
+  }
+  return { finished: null };
+}
+
+/** The VM with this id and its disk facts; 404 when unknown. */
+export function getVmView(store: Store, id: string): VmView {
+  const vm = store.getVm(id);
+  if (!vm) throw notFound("vm", id, "id");
+  return vmView(store, vm);
+}
+
+/** Every VM, optionally of one fleet, datastore or template. */
+export function listVmViews(store: Store, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}): VmView[] {
+  return store.listVms(filter).map((vm) => vmView(store, vm));
+}
+
+/** Deletes a standalone VM and its disk: records first (so nothing hands it out), then its folder. 409 for a fleet member or a disk other disks are backed by. */
+export async function deleteVm(ctx: OpContext, id: string): Promise<void> {
+  const vm = ctx.store.getVm(id);
+  if (!vm) throw notFound("vm", id, "id");
+  if (vm.fleetId) {
+    const fleet = ctx.store.getFleet(vm.fleetId);
+    throw conflict(`VM ${vm.name} is a member of fleet ${fleet?.namePrefix ?? vm.fleetId} (${vm.fleetId}); change the fleet's size instead`, "id");
+  }
+  await removeVms(ctx, [vm]);
+  ctx.log.info({ vmId: id }, "VM deleted");
+}
+
+/**
+ * Removes VMs: their records and disk layer records in one transaction (refused with 409 when
+ * another disk is backed by one of theirs), then their home folders, then the catalogs.
+ */
+export async function removeVms(ctx: OpContext, vms: readonly Vm[]): Promise<void> {
+  if (vms.length === 0) return;
+  ctx.store.tx((s) => {
+    const all = s.listLayers();
+    for (const vm of vms) {
+      const layer = s.getLayer(vm.diskLayerId);
+      const backed = layer ? all.filter((l) => l.backingPath === layer.path) : [];
+      if (backed.length > 0) throw conflict(`VM ${vm.name}'s disk backs other disks: ${backed.map((l) => l.path).join(", ")}`, "id");
+      s.deleteVm(vm.id);
+      if (layer) s.deleteLayer(layer.id);
+    }
+  });
+  await Promise.all(vms.map((vm) => fs.rm(vm.homeDir, { recursive: true, force: true })));
+  for (const dsId of new Set(vms.map((v) => v.datastoreId))) await syncCatalog(ctx.store, dsId);
+}
+
+/** The state a VM is in now: drifted when its record says so or its disk record or file is gone. */
+export function liveVmState(vm: Vm, layer: DiskLayer | null): RecordState {
+  return vm.state === "ready" && layer !== null && layer.state === "ready" && existsSync(layer.path) ? "ready" : "drifted";
+}
+
+/** At start, for one datastore: marks VMs whose disk is gone as drifted; returns their ids. */
+export function reconcileVms(ctx: OpContext, datastoreId: string): string[] {
+  const drifted: string[] = [];
+  for (const vm of ctx.store.listVms({ datastoreId })) {
+    if (vm.state === "drifted") continue;
+    if (liveVmState(vm, ctx.store.getLayer(vm.diskLayerId)) === "drifted") {
+      ctx.store.tx((s) => s.updateVm(vm.id, { state: "drifted" }));
+      drifted.push(vm.id);
+    }
+  }
+  return drifted;
+}
+
+function vmView(store: Store, vm: Vm): VmView {
+  const layer = store.getLayer(vm.diskLayerId);
+  const chain: string[] = [];
+  let cursor: DiskLayer | null = layer;
+  let backing: string | null = null;
+  // Bounded walk: a chain is never deeper than this, and a bad record must not loop forever.
+  for (let depth = 0; cursor && depth < 256; depth++) {
+    chain.push(cursor.path);
+    backing = cursor.backingPath;
+    cursor = backing ? store.findLayerByPath(backing) : null;
+    if (!cursor && backing) chain.push(backing);
+  }
+  return {
+    ...vm,
+    state: liveVmState(vm, layer),
+    hostId: LOCAL_HOST_ID,
+    diskPath: layer?.path ?? vmDir(store.getDatastore(vm.datastoreId)?.path ?? "/", vm.id),
+    contentId: layer?.contentId ?? null,
+    diskChain: chain,
+    chainDepth: chain.length,
+  };
+}

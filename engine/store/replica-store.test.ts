@@ -1,0 +1,143 @@
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import type { DiskLayer, Replica } from "../model";
+import { openSqliteStore, StoreConstraintError, type SqliteStore } from ".";
+
+let dir: string;
+let store: SqliteStore;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), "clonefleet-replica-store-"));
+  store = openSqliteStore(path.join(dir, "inventory.db"));
+  store.tx((s) => {
+    s.insertDatastore({ id: "ds-1", name: "a", path: "/srv/a", createdAt: "2025-01-01T00:00:00.000Z" });
+    s.insertDatastore({ id: "ds-2", name: "b", path: "/srv/b", createdAt: "2025-01-01T00:00:00.000Z" });
+    s.insertLayer(layer("layer-top", "/srv/b/clonefleet/replicas/rep-1/0-top.qcow2"));
+  });
+});
+
+afterEach(() => {
+  store.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+function layer(id: string, p: string): DiskLayer {
+  return {
+    id,
+    datastoreId: "ds-2",
+    path: p,
+    format: "qcow2",
+    virtualSizeBytes: 64 * 1024 * 1024,
+    contentId: "c".repeat(32),
+    parentContentId: "a".repeat(32),
+    backingPath: "/srv/b/base.qcow2",
+    ownerKind: "replica",
+    ownerId: "rep-1",
+    state: "ready",
+    createdAt: "2025-01-01T00:00:01.000Z",
+  };
+}
+
+function replica(over: Partial<Replica> = {}): Replica {
+  return {
+    id: "rep-1",
+    sourceKind: "disk",
+    sourcePath: "/srv/a/top.qcow2",
+    sourceTemplateId: null,
+    targetDatastoreId: "ds-2",
+    topLayerId: "layer-top",
+    diskPath: "/srv/b/clonefleet/replicas/rep-1/0-top.qcow2",
+    layersCopied: 1,
+    layersReused: 1,
+    bytesCopied: 1234,
+    layers: [
+      {
+        position: 0,
+        path: "/srv/b/clonefleet/replicas/rep-1/0-top.qcow2",
+        contentId: "c".repeat(32),
+        parentContentId: "a".repeat(32),
+        virtualSizeBytes: 64 * 1024 * 1024,
+        format: "qcow2",
+        origin: "copied",
+        layerId: "layer-top",
+        sourcePath: "/srv/a/top.qcow2",
+      },
+      {
+        position: 1,
+        path: "/srv/b/base.qcow2",
+        contentId: "a".repeat(32),
+        parentContentId: null,
+        virtualSizeBytes: 64 * 1024 * 1024,
+        format: "qcow2",
+        origin: "reused",
+        layerId: null,
+        sourcePath: "/srv/a/base.qcow2",
+      },
+    ],
+    lastRun: {
+      runId: "run-1",
+      kind: "create",
+      copied: [{ position: 0, sourcePath: "/srv/a/top.qcow2", targetPath: "/srv/b/clonefleet/replicas/rep-1/0-top.qcow2", contentId: "c".repeat(32), bytes: 1234 }],
+      reused: [{ position: 1, targetPath: "/srv/b/base.qcow2", contentId: "a".repeat(32) }],
+      kept: [],
+      bytesCopied: 1234,
+      staleLinks: [],
+      refused: [],
+      verified: true,
+      startedAt: "2025-01-01T00:00:01.000Z",
+      finishedAt: "2025-01-01T00:00:02.000Z",
+    },
+    state: "ready",
+    createdAt: "2025-01-01T00:00:02.000Z",
+    updatedAt: "2025-01-01T00:00:02.000Z",
+    ...over,
+  };
+}
+
+describe("replicas in the SQLite store", () => {
+  test("round-trip with their layers, in position order", () => {
+    store.tx((s) => s.insertReplica(replica()));
+    expect(store.getReplica("rep-1")).toEqual(replica());
+    expect(store.listReplicas()).toEqual([replica()]);
+    expect(store.listReplicas({ targetDatastoreId: "ds-1" })).toEqual([]);
+    expect(store.findReplicasUsingPath("/srv/b/base.qcow2").map((r) => r.id)).toEqual(["rep-1"]);
+    expect(store.findReplicasUsingPath("/srv/b/other.qcow2")).toEqual([]);
+    expect(store.getReplica("rep-nope")).toBeNull();
+  });
+
+  test("an update replaces the layer list and leaves unpatched fields alone", () => {
+    store.tx((s) => s.insertReplica(replica()));
+    const layers = [replica().layers[0]];
+    store.tx((s) => s.updateReplica("rep-1", { layers, state: "drifted", bytesCopied: 99 }));
+    expect(store.getReplica("rep-1")).toEqual(replica({ layers, state: "drifted", bytesCopied: 99 }));
+    expect(store.findReplicasUsingPath("/srv/b/base.qcow2")).toEqual([]);
+    // Unknown ids change nothing.
+    store.tx((s) => s.updateReplica("rep-nope", { layers, state: "ready" }));
+    expect(store.listReplicas()).toHaveLength(1);
+  });
+
+  test("a failed insert leaves no half-written replica; deletion takes its layer list along", () => {
+    const err = (() => {
+      try {
+        store.tx((s) => s.insertReplica(replica({ targetDatastoreId: "ds-nope" })));
+      } catch (e) {
+        return e;
+      }
+      return null;
+    })();
+    expect(err).toBeInstanceOf(StoreConstraintError);
+    expect((err as StoreConstraintError).column).toBe("target_datastore_id");
+    expect(store.listReplicas()).toEqual([]);
+
+    store.tx((s) => s.insertReplica(replica()));
+    // The copied layer's record cannot go while the replica names it.
+    expect(() => store.tx((s) => s.deleteLayer("layer-top"))).toThrow(StoreConstraintError);
+    store.tx((s) => {
+      s.deleteReplica("rep-1");
+      s.deleteLayer("layer-top");
+    });
+    expect(store.getReplica("rep-1")).toBeNull();
+    expect(store.findReplicasUsingPath("/srv/b/base.qcow2")).toEqual([]);
+  });
+});

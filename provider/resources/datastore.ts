@@ -1,0 +1,45 @@
+import type { ClonefleetClient, DatastoreWire } from "../../engine/client";
+import { absolutePathProblem, nameProblem } from "../../engine/model/rules";
+import { computed, defineResource, required } from "../framework";
+
+/** The state of `clonefleet_datastore`, attribute for attribute. */
+export interface DatastoreState {
+  id: string;
+  name: string;
+  path: string;
+  free_bytes: number;
+}
+
+/** `clonefleet_datastore`: a directory on the engine host that holds disks. */
+export const datastore = defineResource<DatastoreState, ClonefleetClient>({
+  typeName: "clonefleet_datastore",
+  description: "A directory on the engine host where clonefleet keeps disks (in its `clonefleet/` subfolder).",
+  attributes: {
+    id: computed("string", { description: "Datastore id, assigned by the engine.", keepPrior: true }),
+    name: required("string", { description: "Unique name: letters, digits, `.`, `_`, `-`; at most 63 characters.", replace: true }),
+    path: required("string", { description: "Absolute directory on the engine host; created when missing.", replace: true }),
+    free_bytes: computed("number", { description: "Free bytes on the datastore's filesystem when last read." }),
+  },
+  validate: (config, diags) => {
+    if (typeof config.name === "string") {
+      const p = nameProblem(config.name);
+      if (p) diags.error("Invalid datastore name", `name ${p}.`, "name");
+    }
+    if (typeof config.path === "string") {
+      const p = absolutePathProblem(config.path);
+      if (p) diags.error("Invalid datastore path", `path ${p}.`, "path");
+    }
+  },
+  create: async (ctx, plan) => fromApi(await ctx.client.datastores.create({ name: plan.name!, path: plan.path! })),
+  read: async (ctx, state) => {
+    const d = await ctx.client.datastores.get(state.id);
+    return d ? fromApi(d) : null;
+  },
+  delete: async (ctx, state) => {
+    if (await ctx.client.datastores.get(state.id)) await ctx.client.datastores.delete(state.id);
+  },
+});
+
+function fromApi(d: DatastoreWire): DatastoreState {
+  return { id: d.id, name: d.name, path: d.path, free_bytes: d.free_bytes ?? 0 };
+}

@@ -1,0 +1,9 @@
+/** Every resource and data source of the clonefleet provider; add a new one here. */
+import type { ClonefleetClient } from "../../engine/client";
+import type { DataSource, Resource } from "../framework";
+import { datastore } from "./datastore";
+import { diskChain } from "./disk-chain";
+import { template } from "./template";
+
+export const resources = [datastore, template] as unknown as readonly Resource<unknown, ClonefleetClient>[];
+export const dataSources = [diskChain] as unknown as readonly DataSource<unknown, ClonefleetClient>[];

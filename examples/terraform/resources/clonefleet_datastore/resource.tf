@@ -1,0 +1,4 @@
+resource "clonefleet_datastore" "fast" {
+  name = "fast"
+  path = "/srv/clonefleet/fast"
+}

@@ -1,0 +1,25 @@
+import { DATASTORE_REPLACE_KEYS } from "../../pulumi/datastore";
+import { TEMPLATE_REPLACE_KEYS } from "../../pulumi/template";
+import { resources } from "../../provider/resources";
+
+/** What forces replacement must be the same in Terraform and Pulumi, or the two faces disagree on plans. */
+const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+const replaceAttrs = (typeName: string) => {
+  const r = resources.find((x) => x.typeName === typeName);
+  if (!r) throw new Error(`${typeName} is not a Terraform resource`);
+  return Object.entries(r.schema.attributes)
+    .filter(([, spec]) => spec.replace)
+    .map(([name]) => camel(name))
+    .sort();
+};
+
+test.each([
+  ["clonefleet_datastore", DATASTORE_REPLACE_KEYS],
+  ["clonefleet_template", TEMPLATE_REPLACE_KEYS],
+])("%s: Pulumi's replace keys equal Terraform's RequiresReplace attributes", (typeName, keys) => {
+  expect([...keys].sort()).toEqual(replaceAttrs(typeName));
+});
+
+test("every Terraform resource has a Pulumi counterpart checked here", () => {
+  expect(resources.map((r) => r.typeName).sort()).toEqual(["clonefleet_datastore", "clonefleet_template"]);
+});

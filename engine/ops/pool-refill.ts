@@ -6,7 +6,7 @@ import { newId, nowIso, type DiskLayer, type Pool, type PoolFillError } from "..
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { EngineSettings } from "./context";
-import { dropCopyRecords, removeFiles, sortPoolCopies, templateContentId, trimPool, type PoolFillStatus, type PoolFillView } from "./pool";
+import { copiesToDiscard, dropCopyRecords, removeFiles, templateContentId, type PoolFillStatus, type PoolFillView } from "./pool";
 import { cloneSource, isNoSpaceError, type CloneSource } from "./provision/provisioner";
 
 /** Knobs of the refill loop; the defaults suit a host with a couple of disks. */
@@ -22,6 +22,8 @@ export interface PoolRefillOptions {
   /** How often ready copies' files are checked for presence (default 30 s). */
   verifyEveryMs?: number;
 }
+
+const NUDGE_DELAY_MS = 20;
 
 interface Fill extends PoolFillView {
   poolId: string;
@@ -42,6 +44,7 @@ export class PoolRefill implements PoolFillStatus {
   private readonly fills = new Map<string, Fill>();
   private readonly opts: Required<PoolRefillOptions>;
   private timer: NodeJS.Timeout | null = null;
+  private timerDue = 0;
   private running = false;
   private again = false;
   private closed = true;
@@ -63,7 +66,7 @@ export class PoolRefill implements PoolFillStatus {
     };
   }
 
-  /** Starts looking at the pools (at once, then every interval). */
+  /** Starts looking at the pools (at once, then every interval); also restarts a loop stopped with `close`. */
   start(): void {
     this.closed = false;
     this.schedule(0);
@@ -71,7 +74,8 @@ export class PoolRefill implements PoolFillStatus {
 
   /** Asks for a look at the pools soon, e.g. after a pool changed or copies were handed out; ignored once closed. */
   nudge(): void {
-    if (!this.closed) this.schedule(0);
+    // A short delay folds a burst of nudges (job progress arrives several times a second) into one pass.
+    if (!this.closed) this.schedule(NUDGE_DELAY_MS);
   }
 
   /** Stops the loop, aborts copies in progress and waits until their partial files are gone. */
@@ -96,7 +100,11 @@ export class PoolRefill implements PoolFillStatus {
       this.again = true;
       return;
     }
+    const due = Date.now() + delayMs;
+    // A pass already due sooner stays; later nudges must not keep pushing it back.
+    if (this.timer && this.timerDue <= due) return;
     if (this.timer) clearTimeout(this.timer);
+    this.timerDue = due;
     this.timer = setTimeout(() => {
       this.timer = null;
       this.idle = this.tick();
@@ -130,14 +138,17 @@ export class PoolRefill implements PoolFillStatus {
 
     const short: { pool: Pool; ready: number }[] = [];
     for (const pool of pools) {
-      const contentId = templateContentId(this.store, pool.templateId);
-      // Discarding stale copies and trimming extras happen on every pass (cheap reads); file
-      // presence is checked only every so often, and again whenever a copy is handed out.
-      const discarded = this.store.tx((s) => {
-        const { stale } = sortPoolCopies(s, pool, contentId, { checkFiles: verify });
-        dropCopyRecords(s, stale);
-        return [...stale.flatMap((x) => (x.layer ? [x.layer.path] : [])), ...trimPool(s, pool)];
-      });
+      // Stale copies and extras are looked for on every pass (reads only; a write transaction
+      // only when there is something to drop); file presence is checked only every so often,
+      // and again whenever a copy is handed out.
+      let discarded: string[] = [];
+      if (copiesToDiscard(this.store, pool, { checkFiles: verify }).length > 0) {
+        discarded = this.store.tx((s) => {
+          const gone = copiesToDiscard(s, pool, { checkFiles: verify });
+          dropCopyRecords(s, gone);
+          return gone.flatMap((x) => (x.layer ? [x.layer.path] : []));
+        });
+      }
       if (discarded.length > 0) {
         this.log.info({ poolId: pool.id, files: discarded }, "discarded pool copies that were stale, missing or beyond the pool's size");
         await removeFiles({ log: this.log }, discarded);

@@ -209,15 +209,20 @@ export function dropCopyRecords(s: Store, copies: readonly CopyWithLayer[]): voi
   }
 }
 
+/** The copies of a pool to discard now: stale ones, and the newest usable ones beyond its size; reads only. */
+export function copiesToDiscard(s: Store, pool: Pool, opts: { checkFiles: boolean }): CopyWithLayer[] {
+  const { usable, stale } = sortPoolCopies(s, pool, templateContentId(s, pool.templateId), opts);
+  return [...stale, ...usable.slice(pool.size)];
+}
+
 /**
  * Inside the caller's transaction: discards stale copies and the newest usable ones beyond
  * the pool's size; returns the files to remove once the transaction committed.
  */
 export function trimPool(s: Store, pool: Pool): string[] {
-  const { usable, stale } = sortPoolCopies(s, pool, templateContentId(s, pool.templateId), { checkFiles: true });
-  const extra = usable.slice(pool.size);
-  dropCopyRecords(s, [...stale, ...extra]);
-  return [...stale, ...extra].flatMap((x) => (x.layer ? [x.layer.path] : []));
+  const gone = copiesToDiscard(s, pool, { checkFiles: true });
+  dropCopyRecords(s, gone);
+  return gone.flatMap((x) => (x.layer ? [x.layer.path] : []));
 }
 
 /** Removes files whose records are gone; a failure is logged, since the next start removes unowned files anyway. */

@@ -39,7 +39,7 @@ function renderPage(type: string, kind: string, block: JsonBlock, exampleDir: st
     if (chosen.length === 0) return;
     lines.push(`## ${title}`, "");
     for (const [name, a] of chosen) {
-      const flags = [a.sensitive ? "sensitive" : "", a.optional && a.computed ? "defaulted by the engine when unset" : ""].filter(Boolean).join(", ");
+      const flags = [a.sensitive ? "sensitive" : "", a.optional && a.computed ? "a default applies when unset" : ""].filter(Boolean).join(", ");
       lines.push(`- \`${name}\` (${typeText(a.type)}${flags ? `, ${flags}` : ""}) — ${a.description ?? ""}`);
     }
     lines.push("");

@@ -6,11 +6,13 @@ export { Datastore, datastoreProvider, DATASTORE_REPLACE_KEYS } from "./datastor
 export type { DatastoreArgs, DatastoreInputs, DatastoreOutputs } from "./datastore";
 export { Template, templateProvider, TEMPLATE_REPLACE_KEYS } from "./template";
 export type { TemplateArgs, TemplateInputs, TemplateOutputs } from "./template";
+export { Replica, replicaProvider, REPLICA_REPLACE_KEYS } from "./replica";
+export type { ReplicaArgs, ReplicaChainLayer, ReplicaInputs, ReplicaOutputs, ReplicaReusedLayer } from "./replica";
 export { getDiskChain, getDiskChainOutput } from "./disk-chain";
 export type { DiskChainLayer, GetDiskChainArgs, GetDiskChainResult } from "./disk-chain";
 export { resolveConnection, withSecretToken } from "./connection";
 export type { ConnectionArgs, ResolvedConnection } from "./connection";
-export { validateConnection, validateDatastoreInputs, validateTemplateInputs } from "./validate";
+export { validateConnection, validateDatastoreInputs, validateReplicaInputs, validateTemplateInputs } from "./validate";
 export type { CheckFailure } from "./validate";
 export { RUNTIME_MODULE, UNKNOWN_VALUE } from "./provider-kit";
 export { DEFAULT_ENDPOINT } from "./provider-runtime";

@@ -1,5 +1,5 @@
 import { UNKNOWN_VALUE } from "./provider-kit";
-import { validateConnection, validateDatastoreInputs, validateTemplateInputs, withTemplateDefaults } from "./validate";
+import { validateConnection, validateDatastoreInputs, validateReplicaInputs, validateTemplateInputs, withReplicaDefaults, withTemplateDefaults } from "./validate";
 
 const props = (failures: { property: string }[]) => failures.map((f) => f.property).sort();
 
@@ -36,4 +36,26 @@ test("the endpoint must be an http(s) URL", () => {
 test("defaults fill only what is missing", () => {
   expect(withTemplateDefaults({ name: "x" })).toEqual({ name: "x", memoryMb: 256, vcpus: 1 });
   expect(withTemplateDefaults({ memoryMb: 1024, vcpus: 2 })).toEqual({ memoryMb: 1024, vcpus: 2 });
+});
+
+test("a replica takes exactly one source, a target, and no inSync of false", () => {
+  expect(validateReplicaInputs({ templateId: "tpl-1", targetDatastoreId: "ds-2" })).toEqual([]);
+  expect(validateReplicaInputs({ sourceDiskPath: "/srv/a/disk.qcow2", targetDatastoreId: "ds-2", verify: true, inSync: true })).toEqual([]);
+  const both = validateReplicaInputs({ sourceDiskPath: "/srv/a/disk.qcow2", templateId: "tpl-1", targetDatastoreId: "ds-2" });
+  expect(props(both)).toEqual(["sourceDiskPath", "templateId"]);
+  expect(both[0].reason).toMatch(/exactly one/);
+  expect(validateReplicaInputs({})).toEqual([
+    { property: "sourceDiskPath", reason: expect.stringMatching(/exactly one of sourceDiskPath and templateId/) },
+    { property: "targetDatastoreId", reason: "is required" },
+  ]);
+  expect(props(validateReplicaInputs({ sourceDiskPath: "disk.qcow2", targetDatastoreId: "", verify: "yes", inSync: false }))).toEqual([
+    "inSync",
+    "sourceDiskPath",
+    "targetDatastoreId",
+    "verify",
+  ]);
+  // An unknown template id (a template created in the same update) counts as a source.
+  expect(validateReplicaInputs({ templateId: UNKNOWN_VALUE, targetDatastoreId: UNKNOWN_VALUE })).toEqual([]);
+  expect(withReplicaDefaults({ templateId: "tpl-1" })).toEqual({ templateId: "tpl-1", verify: false, inSync: true });
+  expect(withReplicaDefaults({ verify: true, inSync: false })).toEqual({ verify: true, inSync: false });
 });

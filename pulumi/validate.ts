@@ -106,3 +106,36 @@ export function withTemplateDefaults<T extends Props>(props: T): T {
     vcpus: props.vcpus ?? DEFAULT_VCPUS,
   };
 }
+
+/** Problems of a Replica's inputs, all of them, in camelCase (the engine checks the files and ids). */
+export function validateReplicaInputs(props: Props): CheckFailure[] {
+  const failures = validateConnection(props);
+  const set = (k: string) => props[k] !== undefined && props[k] !== null;
+  if (set("sourceDiskPath") && set("templateId")) {
+    for (const property of ["sourceDiskPath", "templateId"]) failures.push({ property, reason: "set exactly one of sourceDiskPath and templateId, not both" });
+  } else if (!set("sourceDiskPath") && !set("templateId")) {
+    failures.push({ property: "sourceDiskPath", reason: "is required unless templateId is given: set exactly one of sourceDiskPath and templateId" });
+  }
+  checkKnown(failures, props, "sourceDiskPath", absolutePathProblem);
+  checkKnown(failures, props, "templateId", idProblem("a Template"));
+  if (checkRequired(failures, props, "targetDatastoreId")) checkKnown(failures, props, "targetDatastoreId", idProblem("a Datastore"));
+  checkKnown(failures, props, "verify", (v) => (typeof v === "boolean" ? null : "must be true or false"));
+  checkKnown(failures, props, "inSync", (v) => {
+    if (typeof v !== "boolean") return "must be true or false";
+    return v ? null : "is reported by the provider (false while the replica is drifted); leave it unset";
+  });
+  return failures;
+}
+
+/** The Replica inputs with their defaults filled in (`verify` false, `inSync` true), so that diffs against outputs stay empty. */
+export function withReplicaDefaults<T extends Props>(props: T): T {
+  return { ...props, verify: props.verify ?? false, inSync: props.inSync ?? true };
+}
+
+function idProblem(what: string): (v: unknown) => string | null {
+  return (v) => {
+    if (typeof v !== "string") return `must be a string (the id of ${what})`;
+    if (v.length === 0) return "must not be empty";
+    return v.length > ID_MAX_LENGTH ? `must be at most ${ID_MAX_LENGTH} characters` : null;
+  };
+}

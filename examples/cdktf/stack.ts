@@ -4,15 +4,17 @@
  */
 import { Construct } from "constructs";
 import { TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
-import { dataClonefleetDiskChain, provider, TemplateLibrary } from "../../provider/cdktf";
+import { dataClonefleetDiskChain, datastore, provider, replica, TemplateLibrary } from "../../provider/cdktf";
 
 /** Where the example keeps its datastore and which image it imports. */
 export interface ExampleSettings {
   datastorePath: string;
   imagePath: string;
+  /** The second datastore, which holds the template's replica; default `<datastorePath>-replica`. */
+  replicaDatastorePath?: string;
 }
 
-/** A datastore, a template imported into it, and the template's disk chain. */
+/** A datastore, a template imported into it, the template's disk chain, and a replica of it on a second datastore. */
 export class ClonefleetExample extends TerraformStack {
   constructor(scope: Construct, id: string, settings: ExampleSettings) {
     super(scope, id);
@@ -27,7 +29,16 @@ export class ClonefleetExample extends TerraformStack {
     });
     const chain = new dataClonefleetDiskChain.DataClonefleetDiskChain(this, "tiny-chain", { path: library.templates.tiny.diskPath });
 
+    const replicas = new datastore.Datastore(this, "replicas", { name: "replicas", path: settings.replicaDatastorePath ?? `${settings.datastorePath}-replica` });
+    const tinyReplica = new replica.Replica(this, "tiny-replica", {
+      templateId: library.templates.tiny.id,
+      targetDatastoreId: replicas.id,
+      timeouts: { create: "20m", update: "20m" },
+    });
+
     new TerraformOutput(this, "template_content_id", { value: library.templates.tiny.contentId });
     new TerraformOutput(this, "template_chain_depth", { value: chain.depth });
+    new TerraformOutput(this, "replica_disk_path", { value: tinyReplica.diskPath });
+    new TerraformOutput(this, "replica_copied_bytes", { value: tinyReplica.copiedBytes });
   }
 }

@@ -1,5 +1,6 @@
 /**
- * A clonefleet datastore and a template imported into it from an image on the engine host.
+ * A clonefleet datastore, a template imported into it from an image on the engine host, and a
+ * replica of the template's disk on a second datastore (copied by content ID).
  * The engine is reached through `clonefleet:endpoint` / `clonefleet:token` (or the
  * CLONEFLEET_ENDPOINT / CLONEFLEET_TOKEN environment variables).
  */
@@ -9,6 +10,7 @@ import * as clonefleet from "../../pulumi";
 const config = new pulumi.Config();
 const imagePath = config.require("imagePath");
 const datastorePath = config.get("datastorePath") ?? "/var/tmp/clonefleet-example/store";
+const replicaDatastorePath = config.get("replicaDatastorePath") ?? "/var/tmp/clonefleet-example/replicas";
 
 const store = new clonefleet.Datastore("example-store", {
   name: "example",
@@ -25,9 +27,25 @@ const base = new clonefleet.Template("example-base", {
 
 const chain = clonefleet.getDiskChainOutput({ path: base.diskPath });
 
+// A layer of the replica removed outside Pulumi shows after `pulumi refresh` as inSync false;
+// the next `pulumi up` updates the replica, copying only what is missing.
+const replicaStore = new clonefleet.Datastore("example-replica-store", {
+  name: "example-replicas",
+  path: replicaDatastorePath,
+});
+
+const backup = new clonefleet.Replica("example-base-replica", {
+  templateId: base.id,
+  targetDatastoreId: replicaStore.id,
+});
+
 export const datastoreId = store.id;
 export const datastoreFreeBytes = store.freeBytes;
 export const templateId = base.id;
 export const templateDiskPath = base.diskPath;
 export const templateContentId = base.contentId;
 export const chainContentIds = chain.apply((c) => c.layers.map((l) => l.contentId));
+export const replicaId = backup.id;
+export const replicaDiskPath = backup.diskPath;
+export const replicaCopiedBytes = backup.copiedBytes;
+export const replicaInSync = backup.inSync;

@@ -28,6 +28,12 @@ variable "datastore_path" {
   description = "Absolute directory on the engine host for the datastore."
 }
 
+variable "replica_datastore_path" {
+  type        = string
+  default     = null
+  description = "Absolute directory on the engine host for the second datastore, which holds the template's replica; defaults to <datastore_path>-replica."
+}
+
 variable "image_path" {
   type        = string
   description = "A qcow2 or raw image on the engine host to import as a template."
@@ -50,6 +56,24 @@ resource "clonefleet_template" "tiny" {
   }
 }
 
+# A second datastore, and the template's disk replicated onto it by content ID. If a layer of
+# the replica is removed or changed outside Terraform, the next plan shows in_sync going back
+# to true and the apply copies only what is missing.
+resource "clonefleet_datastore" "replicas" {
+  name = "replicas"
+  path = coalesce(var.replica_datastore_path, "${var.datastore_path}-replica")
+}
+
+resource "clonefleet_replica" "tiny" {
+  template_id         = clonefleet_template.tiny.id
+  target_datastore_id = clonefleet_datastore.replicas.id
+
+  timeouts {
+    create = "20m"
+    update = "20m"
+  }
+}
+
 data "clonefleet_disk_chain" "tiny" {
   path = clonefleet_template.tiny.disk_path
 }
@@ -60,4 +84,16 @@ output "template_content_id" {
 
 output "template_chain" {
   value = data.clonefleet_disk_chain.tiny.layers
+}
+
+output "replica_disk_path" {
+  value = clonefleet_replica.tiny.disk_path
+}
+
+output "replica_copied_bytes" {
+  value = clonefleet_replica.tiny.copied_bytes
+}
+
+output "replica_chain" {
+  value = clonefleet_replica.tiny.chain
 }

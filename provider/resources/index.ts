@@ -3,7 +3,8 @@ import type { ClonefleetClient } from "../../engine/client";
 import type { DataSource, Resource } from "../framework";
 import { datastore } from "./datastore";
 import { diskChain } from "./disk-chain";
+import { replica } from "./replica";
 import { template } from "./template";
 
-export const resources = [datastore, template] as unknown as readonly Resource<unknown, ClonefleetClient>[];
+export const resources = [datastore, template, replica] as unknown as readonly Resource<unknown, ClonefleetClient>[];
 export const dataSources = [diskChain] as unknown as readonly DataSource<unknown, ClonefleetClient>[];

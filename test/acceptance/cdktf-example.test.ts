@@ -45,6 +45,7 @@ suite(`examples/cdktf with the real cdktf CLI${cdktf ? "" : " (skipped: no cdktf
     const deploy = await run("deploy", "--auto-approve");
     expect(deploy.status).toBe(0);
     expect((await t.client.templates.list()).map((x) => x.name)).toEqual(["tiny"]);
+    expect((await t.client.replicas.list()).map((x) => x.state)).toEqual(["ready"]);
     const destroy = await run("destroy", "--auto-approve");
     expect(destroy.status).toBe(0);
     expect(await t.client.datastores.list()).toEqual([]);

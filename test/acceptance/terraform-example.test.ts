@@ -49,20 +49,44 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
   afterAll(() => t.stop());
 
   test("apply, an empty plan, drift repaired, destroy", async () => {
-    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/2 added, 0 changed, 0 destroyed/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/4 added, 0 changed, 0 destroyed/);
     const templates = await t.client.templates.list();
     expect(templates.map((x) => x.name)).toEqual(["tiny"]);
     expect((await ok("output", "-raw", "template_content_id")).trim()).toBe(templates[0].content_id);
+    const replicas = await t.client.replicas.list();
+    expect(replicas.map((r) => [r.template_id, r.state, r.layers_copied])).toEqual([[templates[0].id, "ready", 1]]);
+    expect((await ok("output", "-raw", "replica_disk_path")).trim()).toBe(replicas[0].disk_path);
+    expect(Number((await ok("output", "-raw", "replica_copied_bytes")).trim())).toBe(replicas[0].copied_bytes);
+    expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
+
+    // A copied replica layer removed outside Terraform: the plan shows an in-place update, and
+    // the apply copies that layer again.
+    fs.rmSync(replicas[0].disk_path);
+    const replicaDrift = await run("plan", "-detailed-exitcode", ...vars);
+    expect(replicaDrift.status).toBe(2);
+    expect(replicaDrift.out).toMatch(/clonefleet_replica\.tiny will be updated in-place/);
+    expect(replicaDrift.out).toMatch(/~ in_sync\s+= false -> true/);
+    expect(replicaDrift.out).toMatch(/Plan: 0 to add, 1 to change, 0 to destroy/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/0 added, 1 changed, 0 destroyed/);
+    const repaired = await t.client.replicas.get(replicas[0].id);
+    expect(repaired).toMatchObject({ state: "ready", disk_path: replicas[0].disk_path, copied_bytes: 2 * replicas[0].copied_bytes });
+    expect(repaired!.last_run).toMatchObject({ kind: "repair", copied: [expect.objectContaining({ position: 0 })] });
+    expect(fs.existsSync(replicas[0].disk_path)).toBe(true);
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
     await t.client.templates.delete(templates[0].id);
     const drift = await run("plan", "-detailed-exitcode", ...vars);
     expect(drift.status).toBe(2);
     expect(drift.out).toMatch(/clonefleet_template\.tiny will be created/);
+    // The replica of the old template is replaced by one of the new template.
+    expect(drift.out).toMatch(/clonefleet_replica\.tiny must be replaced/);
     await ok("apply", "-auto-approve", ...vars);
-    expect((await t.client.templates.list()).map((x) => x.name)).toEqual(["tiny"]);
+    const recreated = await t.client.templates.list();
+    expect(recreated.map((x) => x.name)).toEqual(["tiny"]);
+    expect((await t.client.replicas.list()).map((r) => [r.template_id, r.state])).toEqual([[recreated[0].id, "ready"]]);
 
-    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/2 destroyed/);
+    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/4 destroyed/);
+    expect(await t.client.replicas.list()).toEqual([]);
     expect(await t.client.datastores.list()).toEqual([]);
   });
 });

@@ -43,14 +43,26 @@ describe("CDKTF bindings", () => {
 });
 
 describe("synthesizing the example", () => {
-  test("declares the provider, a datastore, a template on it and the chain data source", () => {
+  test("declares the provider, two datastores, a template, its replica and the chain data source", () => {
     const out = synthExample();
     expect(Object.keys(out.provider ?? {})).toEqual(["clonefleet"]);
-    const datastores = Object.values(out.resource?.clonefleet_datastore ?? {});
-    const templates = Object.values(out.resource?.clonefleet_template ?? {});
-    expect(datastores).toEqual([expect.objectContaining({ name: "local", path: "/srv/cf/example" })]);
-    expect(templates).toEqual([expect.objectContaining({ name: "tiny", source_path: "/images/tiny.raw", memory_mb: 256, vcpus: 1 })]);
-    expect(templates[0].datastore_id).toMatch(/^\$\{clonefleet_datastore\.[\w-]+\.id\}$/);
+    const datastores = Object.entries(out.resource?.clonefleet_datastore ?? {});
+    const templates = Object.entries(out.resource?.clonefleet_template ?? {});
+    const replicas = Object.values(out.resource?.clonefleet_replica ?? {});
+    expect(datastores.map(([, d]) => d)).toEqual([
+      expect.objectContaining({ name: "local", path: "/srv/cf/example" }),
+      expect.objectContaining({ name: "replicas", path: "/srv/cf/example-replica" }),
+    ]);
+    expect(templates.map(([, t]) => t)).toEqual([expect.objectContaining({ name: "tiny", source_path: "/images/tiny.raw", memory_mb: 256, vcpus: 1 })]);
+    expect(templates[0][1].datastore_id).toBe(`\${clonefleet_datastore.${datastores[0][0]}.id}`);
+    expect(replicas).toEqual([
+      expect.objectContaining({
+        template_id: `\${clonefleet_template.${templates[0][0]}.id}`,
+        target_datastore_id: `\${clonefleet_datastore.${datastores[1][0]}.id}`,
+        timeouts: { create: "20m", update: "20m" },
+      }),
+    ]);
+    expect(replicas[0]).not.toHaveProperty("in_sync");
     expect(Object.keys(out.data?.clonefleet_disk_chain ?? {})).toHaveLength(1);
   });
 
@@ -108,21 +120,32 @@ describe("the synthesized configuration, applied through the provider protocol",
   test("creates what the stack declares in a real engine, then destroys it", async () => {
     const image = await makeRawImage(path.join(t.dir, "image.raw"));
     const out = synthExample({ datastorePath: path.join(t.dir, "ds"), imagePath: image });
-    const [dsAddr, dsAttrs] = Object.entries(out.resource!.clonefleet_datastore)[0];
+    const [[dsAddr, dsAttrs], [replicaDsAddr, replicaDsAttrs]] = Object.entries(out.resource!.clonefleet_datastore);
     const [tplAddr, tplAttrs] = Object.entries(out.resource!.clonefleet_template)[0];
+    const [replicaAddr, replicaAttrs] = Object.entries(out.resource!.clonefleet_replica)[0];
     const providerCfg = { endpoint: t.engine.url, token: t.engine.token };
     const walk = new TerraformWalk({ command: path.join(PROJECT_ROOT, "bin", "terraform-provider-clonefleet"), args: [] });
 
     // The driver does not follow references: apply in dependency order and fill them in.
     const strip = ({ provider: _p, "//": _c, ...rest }: Record<string, unknown>) => rest;
-    const first: Configuration = { provider: providerCfg, resources: { [`clonefleet_datastore.${dsAddr}`]: strip(dsAttrs) } };
+    const first: Configuration = {
+      provider: providerCfg,
+      resources: { [`clonefleet_datastore.${dsAddr}`]: strip(dsAttrs), [`clonefleet_datastore.${replicaDsAddr}`]: strip(replicaDsAttrs) },
+    };
     await walk.applyConfig(first);
     const dsId = walk.stateOf(`clonefleet_datastore.${dsAddr}`)!.id as string;
+    const replicaDsId = walk.stateOf(`clonefleet_datastore.${replicaDsAddr}`)!.id as string;
     const tpl = { ...strip(tplAttrs), datastore_id: dsId };
-    const both: Configuration = { provider: providerCfg, resources: { ...first.resources, [`clonefleet_template.${tplAddr}`]: tpl } };
-    await walk.applyConfig(both);
+    const withTemplate: Configuration = { provider: providerCfg, resources: { ...first.resources, [`clonefleet_template.${tplAddr}`]: tpl } };
+    await walk.applyConfig(withTemplate);
     expect((await t.client.templates.list()).map((x) => [x.name, x.datastore_id])).toEqual([["tiny", dsId]]);
-    await walk.destroy(both);
+    const tplId = walk.stateOf(`clonefleet_template.${tplAddr}`)!.id as string;
+    const rep = { ...strip(replicaAttrs), template_id: tplId, target_datastore_id: replicaDsId };
+    const all: Configuration = { provider: providerCfg, resources: { ...withTemplate.resources, [`clonefleet_replica.${replicaAddr}`]: rep } };
+    await walk.applyConfig(all);
+    expect((await t.client.replicas.list()).map((x) => [x.template_id, x.target_datastore_id, x.state])).toEqual([[tplId, replicaDsId, "ready"]]);
+    await walk.destroy(all);
+    expect(await t.client.replicas.list()).toEqual([]);
     expect(await t.client.datastores.list()).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import { DATASTORE_REPLACE_KEYS } from "../../pulumi/datastore";
+import { REPLICA_REPLACE_KEYS } from "../../pulumi/replica";
 import { TEMPLATE_REPLACE_KEYS } from "../../pulumi/template";
 import { resources } from "../../provider/resources";
 
@@ -16,10 +17,11 @@ const replaceAttrs = (typeName: string) => {
 test.each([
   ["clonefleet_datastore", DATASTORE_REPLACE_KEYS],
   ["clonefleet_template", TEMPLATE_REPLACE_KEYS],
+  ["clonefleet_replica", REPLICA_REPLACE_KEYS],
 ])("%s: Pulumi's replace keys equal Terraform's RequiresReplace attributes", (typeName, keys) => {
   expect([...keys].sort()).toEqual(replaceAttrs(typeName));
 });
 
 test("every Terraform resource has a Pulumi counterpart checked here", () => {
-  expect(resources.map((r) => r.typeName).sort()).toEqual(["clonefleet_datastore", "clonefleet_template"]);
+  expect(resources.map((r) => r.typeName).sort()).toEqual(["clonefleet_datastore", "clonefleet_replica", "clonefleet_template"]);
 });

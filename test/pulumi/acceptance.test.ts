@@ -73,6 +73,7 @@ if (!PULUMI) {
       await run(["stack", "init", stack, "--non-interactive"], env);
       await run(["config", "set", "imagePath", image, "--stack", stack], env);
       await run(["config", "set", "datastorePath", path.join(engine.dir, "store"), "--stack", stack], env);
+      await run(["config", "set", "replicaDatastorePath", path.join(engine.dir, "replicas"), "--stack", stack], env);
 
       await run(["up", "--yes", ...s], env);
       const outputs = JSON.parse(await run(["stack", "output", "--json", ...s], env)) as Record<string, unknown>;
@@ -81,6 +82,17 @@ if (!PULUMI) {
       expect(outputs.chainContentIds).toEqual([tpl!.content_id]);
 
       // An apply with no outside change leaves nothing to do.
+      await run(["preview", "--expect-no-changes", ...s], env);
+
+      // Drift of the replica: a layer removed outside Pulumi reads as inSync false after refresh,
+      // and the next up repairs it in place, copying that layer again.
+      const replica = (await engine.client.replicas.get(outputs.replicaId as string))!;
+      expect(replica).toMatchObject({ template_id: tpl!.id, state: "ready", disk_path: outputs.replicaDiskPath });
+      await fs.rm(replica.disk_path);
+      await run(["refresh", "--yes", ...s], env);
+      await run(["up", "--yes", ...s], env);
+      const repaired = (await engine.client.replicas.get(replica.id))!;
+      expect(repaired).toMatchObject({ state: "ready", copied_bytes: 2 * replica.copied_bytes });
       await run(["preview", "--expect-no-changes", ...s], env);
 
       // Drift: removed outside Pulumi, dropped by refresh, recreated by up.
@@ -93,6 +105,7 @@ if (!PULUMI) {
 
       await run(["destroy", "--yes", ...s], env);
       expect(await engine.client.templates.list()).toEqual([]);
+      expect(await engine.client.replicas.list()).toEqual([]);
       expect(await engine.client.datastores.list()).toEqual([]);
     } finally {
       await run(["stack", "rm", "--yes", "--force", ...s], env).catch(() => undefined);

@@ -24,7 +24,11 @@ beforeAll(async () => {
     {
       newResource: (args) => {
         registered.push({ type: args.type, name: args.name, inputs: args.inputs });
-        const computed = args.type.endsWith(":Template") ? { diskPath: template.disk_path, contentId: template.content_id } : { freeBytes: 1 };
+        const computed = args.type.endsWith(":Template")
+          ? { diskPath: template.disk_path, contentId: template.content_id }
+          : args.type.endsWith(":Replica")
+            ? { diskPath: "/srv/example-replicas/disk.qcow2", copiedBytes: 65536, inSync: true }
+            : { freeBytes: 1 };
         return { id: `${args.name}-id`, state: { ...args.inputs, ...computed } };
       },
       call: (args) => args.inputs,
@@ -35,6 +39,7 @@ beforeAll(async () => {
   );
   pulumi.runtime.setConfig("clonefleet-example:imagePath", "/images/base.raw");
   pulumi.runtime.setConfig("clonefleet-example:datastorePath", "/srv/example");
+  pulumi.runtime.setConfig("clonefleet-example:replicaDatastorePath", "/srv/example-replicas");
 });
 
 afterAll(async () => {
@@ -47,7 +52,7 @@ function valueOf<T>(o: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => o.apply((v) => resolve(v)));
 }
 
-test("the example declares a datastore and a template and reads the template's chain", async () => {
+test("the example declares two datastores, a template and its replica, and reads the template's chain", async () => {
   const program = await import("../../examples/pulumi/index");
   expect(await valueOf(program.datastoreId)).toBe("example-store-id");
   expect(await valueOf(program.templateId)).toBe("example-base-id");
@@ -59,4 +64,13 @@ test("the example declares a datastore and a template and reads the template's c
   const tpl = registered.find((r) => r.name === "example-base")!;
   expect(tpl.type).toBe("pulumi-nodejs:dynamic/clonefleet:Template");
   expect(tpl.inputs).toMatchObject({ name: "example-base", datastoreId: "example-store-id", sourcePath: "/images/base.raw", memoryMb: 256, vcpus: 1 });
+
+  const replicaStore = registered.find((r) => r.name === "example-replica-store")!;
+  expect(replicaStore.inputs).toMatchObject({ name: "example-replicas", path: "/srv/example-replicas" });
+  const replica = registered.find((r) => r.name === "example-base-replica")!;
+  expect(replica.type).toBe("pulumi-nodejs:dynamic/clonefleet:Replica");
+  expect(replica.inputs).toMatchObject({ templateId: "example-base-id", targetDatastoreId: "example-replica-store-id" });
+  expect(await valueOf(program.replicaId)).toBe("example-base-replica-id");
+  expect(await valueOf(program.replicaDiskPath)).toBe("/srv/example-replicas/disk.qcow2");
+  expect(await valueOf(program.replicaInSync)).toBe(true);
 });

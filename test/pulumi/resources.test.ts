@@ -3,7 +3,7 @@
  * serialized provider, secrets) and how they resolve the connection.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { Datastore, DATASTORE_REPLACE_KEYS, Template, TEMPLATE_REPLACE_KEYS } from "../../pulumi";
+import { Datastore, DATASTORE_REPLACE_KEYS, Replica, REPLICA_REPLACE_KEYS, Template, TEMPLATE_REPLACE_KEYS } from "../../pulumi";
 
 interface Registered {
   type: string;
@@ -23,7 +23,9 @@ beforeAll(async () => {
         // Echo the inputs and fill what the engine would compute.
         const computed: Record<string, unknown> = args.type.endsWith(":Datastore")
           ? { freeBytes: 1024 }
-          : { diskPath: `/srv/${args.inputs.name}.qcow2`, contentId: "0".repeat(32), virtualSizeBytes: 16777216, state: "ready" };
+          : args.type.endsWith(":Replica")
+            ? { diskPath: "/srv/replicas/rep/0.qcow2", copiedBytes: 4096, layersCopied: 1, layersReused: 0, reusedLayers: [], chain: [], inSync: true }
+            : { diskPath: `/srv/${args.inputs.name}.qcow2`, contentId: "0".repeat(32), virtualSizeBytes: 16777216, state: "ready" };
         return { id: args.id || `${args.name}-id`, state: { ...args.inputs, ...computed } };
       },
       call: (args) => args.inputs,
@@ -144,6 +146,21 @@ test("a Template takes the datastore's id and exposes camelCase outputs", async 
   expect(await pulumi.isSecret(tpl.token)).toBe(true);
 });
 
+test("a Replica takes a template's id and a datastore's id, leaves unset inputs out, and exposes camelCase outputs", async () => {
+  const ds = new Datastore("backup", { name: "backup", path: "/srv/backup", token: "t" });
+  const rep = new Replica("rep", { templateId: "tpl-0123456789abcdef", targetDatastoreId: ds.id, token: "t" });
+  const reg = await registration(rep, "rep");
+  expect(reg.type).toBe("pulumi-nodejs:dynamic/clonefleet:Replica");
+  expect(reg.inputs).toMatchObject({ templateId: "tpl-0123456789abcdef", targetDatastoreId: "backup-id" });
+  expect(reg.inputs).not.toHaveProperty("sourceDiskPath");
+  expect(reg.inputs).not.toHaveProperty("inSync");
+  expect(Object.keys(reg.inputs).filter((k) => k.includes("_") && k !== "__provider")).toEqual([]);
+  expect(await valueOf(rep.diskPath)).toBe("/srv/replicas/rep/0.qcow2");
+  expect(await valueOf(rep.copiedBytes)).toBe(4096);
+  expect(await valueOf(rep.inSync)).toBe(true);
+  expect(await pulumi.isSecret(rep.token)).toBe(true);
+});
+
 test("get reads an existing resource by id", async () => {
   const ds = Datastore.get("existing", "ds-0123456789abcdef", { endpoint: "http://127.0.0.1:7420", token: "t" });
   const reg = await registration(ds, "existing");
@@ -154,4 +171,5 @@ test("get reads an existing resource by id", async () => {
 test("replace keys match the Terraform schema's replace attributes in camelCase", () => {
   expect([...DATASTORE_REPLACE_KEYS]).toEqual(["name", "path"]);
   expect([...TEMPLATE_REPLACE_KEYS]).toEqual(["name", "datastoreId", "sourcePath", "memoryMb", "vcpus", "kernel", "initrd", "cmdline"]);
+  expect([...REPLICA_REPLACE_KEYS]).toEqual(["sourceDiskPath", "templateId", "targetDatastoreId"]);
 });

@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import axios from "axios";
-import { ApiError } from "../../engine/client";
+import { apiError } from "../support/api-error";
 import { makeRawImage, startTestEngine, type TestEngine } from "../support/engine";
 
 /** Everything a user can see of the inventory and the datastore folders, to prove nothing changed. */
@@ -23,15 +23,6 @@ async function snapshotState(t: TestEngine, dsPath: string) {
   };
 }
 
-async function apiError(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error("expected the engine to refuse the request");
-}
 
 describe("bad input: a clear 4xx naming the field, nothing changed", () => {
   let t: TestEngine;

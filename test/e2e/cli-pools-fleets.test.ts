@@ -1,36 +1,18 @@
-import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { PROJECT_ROOT } from "../../engine/version";
+import { cliRunner } from "../support/cli";
 import { makeDataImage } from "../support/clones";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe("the clonefleet CLI: pools, fleets and VMs", () => {
   let dir: string;
   let engine: EngineProcess;
   let stateDir: string;
 
-  const cli = (args: string[]): Promise<CliResult> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [path.join(PROJECT_ROOT, "bin", "clonefleet"), "--state-dir", stateDir, ...args],
-        { env: { ...process.env, CLONEFLEET_ENDPOINT: engine.url, CLONEFLEET_TOKEN: "" } },
-        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  const json = async (args: string[]) => {
-    const r = await cli(["--json", ...args]);
-    if (r.code !== 0) throw new Error(`clonefleet ${args.join(" ")} failed: ${r.stderr}`);
-    return JSON.parse(r.stdout);
-  };
+  const runner = cliRunner(() => ({ endpoint: engine.url, stateDir }));
+  const cli = (args: string[]) => runner.cli(["--state-dir", stateDir, ...args]);
+  const json = runner.json;
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-cli-fleet-"));

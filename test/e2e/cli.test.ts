@@ -1,36 +1,16 @@
-import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { PROJECT_ROOT } from "../../engine/version";
+import { cliRunner } from "../support/cli";
 import { makeRawImage } from "../support/engine";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe("the clonefleet CLI against a running engine", () => {
   let dir: string;
   let engine: EngineProcess;
   let stateDir: string;
 
-  const cli = (args: string[], env: Record<string, string> = {}): Promise<CliResult> =>
-    new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        [path.join(PROJECT_ROOT, "bin", "clonefleet"), ...args],
-        { env: { ...process.env, CLONEFLEET_ENDPOINT: engine.url, CLONEFLEET_TOKEN: "", ...env } },
-        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
-      );
-    });
-  const json = async (args: string[]) => {
-    const r = await cli(["--state-dir", stateDir, "--json", ...args]);
-    if (r.code !== 0) throw new Error(`clonefleet ${args.join(" ")} failed: ${r.stderr}`);
-    return JSON.parse(r.stdout);
-  };
+  const { cli, json } = cliRunner(() => ({ endpoint: engine.url, stateDir }));
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-cli-"));

@@ -3,21 +3,13 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { readCatalog, writeCatalog } from "../../engine/disk";
-import { ApiError, type DatastoreWire, type ReplicaWire } from "../../engine/client";
+import type { DatastoreWire, ReplicaWire } from "../../engine/client";
+import { apiError } from "../support/api-error";
 import { filesUnder, makeChain, sameContent, writePattern, type TestChain } from "../support/chains";
 import { makeRawImage, startTestEngine, type TestEngine } from "../support/engine";
 
 const run = promisify(execFile);
 
-async function apiError(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error("expected the engine to refuse the request");
-}
 
 describe("content-ID replication of disk chains (S7)", () => {
   let t: TestEngine;

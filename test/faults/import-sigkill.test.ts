@@ -4,19 +4,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { readCatalog } from "../../engine/disk";
+import { filesUnder } from "../support/files";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
 
 const run = promisify(execFile);
 
-async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await filesUnder(full)));
-    else out.push(full);
-  }
-  return out;
-}
 
 describe("SIGKILL in the middle of a template import", () => {
   let dir: string;

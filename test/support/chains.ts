@@ -51,13 +51,4 @@ export async function sameContent(a: string, b: string): Promise<boolean> {
   }
 }
 
-/** Every regular file below `dir`, sorted (empty when it does not exist). */
-export async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await filesUnder(full)));
-    else out.push(full);
-  }
-  return out.sort();
-}
+export { filesUnder } from "./files";

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { ApiError, type ClonefleetClient, type TemplateWire } from "../../engine/client";
+import { type ClonefleetClient, type TemplateWire } from "../../engine/client";
 
 const run = promisify(execFile);
 
@@ -19,27 +19,11 @@ export async function importTemplate(client: ClonefleetClient, name: string, dat
   return (await client.waitJob(job.id)).result as TemplateWire;
 }
 
-/** Every file below `dir` (recursively), sorted; an absent folder has none. */
-export async function filesUnder(dir: string): Promise<string[]> {
-  const out: string[] = [];
-  for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
-    const full = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...(await filesUnder(full)));
-    else out.push(full);
-  }
-  return out.sort();
-}
+import { filesUnder } from "./files";
 
-/** The rejection of `p` as an ApiError; fails the test when `p` resolves or rejects otherwise. */
-export async function apiError(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error("expected the engine to refuse the request");
-}
+export { filesUnder };
+
+export { apiError } from "./api-error";
 
 /**
  * Checks through the API that every file under the datastores' engine folders has exactly one

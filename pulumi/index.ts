@@ -8,11 +8,27 @@ export { Template, templateProvider, TEMPLATE_REPLACE_KEYS } from "./template";
 export type { TemplateArgs, TemplateInputs, TemplateOutputs } from "./template";
 export { Replica, replicaProvider, REPLICA_REPLACE_KEYS } from "./replica";
 export type { ReplicaArgs, ReplicaChainLayer, ReplicaInputs, ReplicaOutputs, ReplicaReusedLayer } from "./replica";
+export { DiskPool, diskPoolProvider, DISK_POOL_REPLACE_KEYS } from "./disk-pool";
+export type { DiskPoolArgs, DiskPoolInputs, DiskPoolOutputs } from "./disk-pool";
+export { Vm, vmProvider, VM_REPLACE_KEYS } from "./vm";
+export type { VmArgs, VmDiskLayer, VmInputs, VmOutputs } from "./vm";
+export { Fleet, fleetProvider, FLEET_REPLACE_KEYS } from "./fleet";
+export type { FleetArgs, FleetInputs, FleetMember, FleetOutputs } from "./fleet";
+export { CloneFleet, cloneFleetArgsProblems } from "./clone-fleet";
+export type { CloneFleetArgs } from "./clone-fleet";
 export { getDiskChain, getDiskChainOutput } from "./disk-chain";
 export type { DiskChainLayer, GetDiskChainArgs, GetDiskChainResult } from "./disk-chain";
 export { resolveConnection, withSecretToken } from "./connection";
 export type { ConnectionArgs, ResolvedConnection } from "./connection";
-export { validateConnection, validateDatastoreInputs, validateReplicaInputs, validateTemplateInputs } from "./validate";
+export {
+  validateConnection,
+  validateDatastoreInputs,
+  validateDiskPoolInputs,
+  validateFleetInputs,
+  validateReplicaInputs,
+  validateTemplateInputs,
+  validateVmInputs,
+} from "./validate";
 export type { CheckFailure } from "./validate";
 export { RUNTIME_MODULE, UNKNOWN_VALUE } from "./provider-kit";
 export { DEFAULT_ENDPOINT } from "./provider-runtime";

@@ -6,7 +6,19 @@
 import { randomUUID } from "node:crypto";
 import { ApiError, ApiUnreachableError, ClonefleetClient, JobTimeoutError } from "../engine/client";
 
-export { validateDatastoreInputs, validateReplicaInputs, validateTemplateInputs, withReplicaDefaults, withTemplateDefaults } from "./validate";
+export {
+  validateDatastoreInputs,
+  validateDiskPoolInputs,
+  validateFleetInputs,
+  validateReplicaInputs,
+  validateTemplateInputs,
+  validateVmInputs,
+  withDiskPoolDefaults,
+  withFleetDefaults,
+  withReplicaDefaults,
+  withTemplateDefaults,
+  withVmDefaults,
+} from "./validate";
 
 /** Where the engine listens when neither the inputs nor the environment say. */
 export const DEFAULT_ENDPOINT = "http://127.0.0.1:7420";

@@ -7,9 +7,13 @@ import {
   CMDLINE_MAX_LENGTH,
   DEFAULT_MEMORY_MB,
   DEFAULT_VCPUS,
+  FLEET_DATASTORES_MAX,
+  FLEET_SIZE_RANGE,
   intRangeProblem,
   MEMORY_MB_RANGE,
+  namePrefixProblem,
   nameProblem,
+  POOL_SIZE_RANGE,
   VCPUS_RANGE,
 } from "../engine/model/rules";
 import { UNKNOWN_VALUE } from "./provider-kit";
@@ -138,4 +142,76 @@ function idProblem(what: string): (v: unknown) => string | null {
     if (v.length === 0) return "must not be empty";
     return v.length > ID_MAX_LENGTH ? `must be at most ${ID_MAX_LENGTH} characters` : null;
   };
+}
+
+const CLONE_MODES = ["pool", "full", "linked"];
+
+function cloneModeProblem(v: unknown): string | null {
+  return typeof v === "string" && CLONE_MODES.includes(v) ? null : `must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(v)})`;
+}
+
+function providerReported(what: string): (v: unknown) => string | null {
+  return (v) => {
+    if (typeof v !== "boolean") return "must be true or false";
+    return v ? null : `is reported by the provider (false while ${what}); leave it unset`;
+  };
+}
+
+/** Problems of a DiskPool's inputs, all of them, in camelCase (the engine checks the ids). */
+export function validateDiskPoolInputs(props: Props): CheckFailure[] {
+  const failures = validateConnection(props);
+  if (checkRequired(failures, props, "templateId")) checkKnown(failures, props, "templateId", idProblem("a Template"));
+  if (checkRequired(failures, props, "datastoreId")) checkKnown(failures, props, "datastoreId", idProblem("a Datastore"));
+  if (checkRequired(failures, props, "size")) checkKnown(failures, props, "size", (v) => intRangeProblem(v, POOL_SIZE_RANGE));
+  checkKnown(failures, props, "atSize", providerReported("the pool is below its size"));
+  return failures;
+}
+
+/** The DiskPool inputs with `atSize` true, so that diffs against outputs stay empty. */
+export function withDiskPoolDefaults<T extends Props>(props: T): T {
+  return { ...props, atSize: props.atSize ?? true };
+}
+
+/** Problems of a Vm's inputs, all of them, in camelCase (the engine checks the ids). */
+export function validateVmInputs(props: Props): CheckFailure[] {
+  const failures = validateConnection(props);
+  if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
+  if (checkRequired(failures, props, "templateId")) checkKnown(failures, props, "templateId", idProblem("a Template"));
+  checkKnown(failures, props, "datastoreId", idProblem("a Datastore"));
+  checkKnown(failures, props, "cloneMode", cloneModeProblem);
+  return failures;
+}
+
+/** The Vm inputs with `cloneMode` defaulting to pool, so that diffs against outputs stay empty. */
+export function withVmDefaults<T extends Props>(props: T): T {
+  return { ...props, cloneMode: props.cloneMode ?? "pool" };
+}
+
+/** Problems of a Fleet's inputs, all of them, in camelCase (the engine checks the ids). */
+export function validateFleetInputs(props: Props): CheckFailure[] {
+  const failures = validateConnection(props);
+  if (checkRequired(failures, props, "templateId")) checkKnown(failures, props, "templateId", idProblem("a Template"));
+  if (checkRequired(failures, props, "size")) checkKnown(failures, props, "size", (v) => intRangeProblem(v, FLEET_SIZE_RANGE));
+  checkKnown(failures, props, "namePrefix", namePrefixProblem);
+  if (checkRequired(failures, props, "datastoreIds") && known(props.datastoreIds)) {
+    const ids = props.datastoreIds;
+    if (!Array.isArray(ids)) failures.push({ property: "datastoreIds", reason: "must be a list of Datastore ids" });
+    else {
+      if (ids.length === 0) failures.push({ property: "datastoreIds", reason: "must list at least one datastore" });
+      if (ids.length > FLEET_DATASTORES_MAX) failures.push({ property: "datastoreIds", reason: `must list at most ${FLEET_DATASTORES_MAX} datastores` });
+      ids.forEach((id, i) => {
+        if (!known(id)) return;
+        const p = idProblem("a Datastore")(id) ?? (ids.indexOf(id) < i ? `repeats ${String(id)}` : null);
+        if (p) failures.push({ property: `datastoreIds[${i}]`, reason: p });
+      });
+    }
+  }
+  checkKnown(failures, props, "cloneMode", cloneModeProblem);
+  checkKnown(failures, props, "membersHealthy", providerReported("a member is missing"));
+  return failures;
+}
+
+/** The Fleet inputs with `cloneMode` pool and `membersHealthy` true, so that diffs against outputs stay empty. */
+export function withFleetDefaults<T extends Props>(props: T): T {
+  return { ...props, cloneMode: props.cloneMode ?? "pool", membersHealthy: props.membersHealthy ?? true };
 }

@@ -1,10 +1,10 @@
 /**
  * The CDKTF example's stack: the same resources as examples/terraform, through the generated
- * bindings and the TemplateLibrary construct.
+ * bindings and the TemplateLibrary and CloneFleet constructs.
  */
 import { Construct } from "constructs";
 import { TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
-import { dataClonefleetDiskChain, datastore, provider, replica, TemplateLibrary } from "../../provider/cdktf";
+import { CloneFleet, dataClonefleetDiskChain, datastore, provider, replica, TemplateLibrary, vm } from "../../provider/cdktf";
 
 /** Where the example keeps its datastore and which image it imports. */
 export interface ExampleSettings {
@@ -14,7 +14,11 @@ export interface ExampleSettings {
   replicaDatastorePath?: string;
 }
 
-/** A datastore, a template imported into it, the template's disk chain, and a replica of it on a second datastore. */
+/**
+ * A datastore, a template imported into it, the template's disk chain, a replica of it on a
+ * second datastore, a pool of the template on each datastore feeding a fleet of 4, and one
+ * linked clone.
+ */
 export class ClonefleetExample extends TerraformStack {
   constructor(scope: Construct, id: string, settings: ExampleSettings) {
     super(scope, id);
@@ -36,9 +40,21 @@ export class ClonefleetExample extends TerraformStack {
       timeouts: { create: "20m", update: "20m" },
     });
 
+    // A pool of two ready copies on each datastore, and a fleet of four over both, made once the pools are full.
+    const web = new CloneFleet(this, "web", {
+      templateId: library.templates.tiny.id,
+      datastores: [library.datastore, replicas],
+      poolSize: 2,
+      fleetSize: 4,
+      namePrefix: "web",
+    });
+    const scratch = new vm.Vm(this, "scratch", { name: "scratch", templateId: library.templates.tiny.id, cloneMode: "linked" });
+
     new TerraformOutput(this, "template_content_id", { value: library.templates.tiny.contentId });
     new TerraformOutput(this, "template_chain_depth", { value: chain.depth });
     new TerraformOutput(this, "replica_disk_path", { value: tinyReplica.diskPath });
     new TerraformOutput(this, "replica_copied_bytes", { value: tinyReplica.copiedBytes });
+    new TerraformOutput(this, "fleet_vms", { value: web.fleet.vms });
+    new TerraformOutput(this, "scratch_disk_chain", { value: scratch.diskChain });
   }
 }

@@ -1,6 +1,8 @@
 /**
- * A clonefleet datastore, a template imported into it from an image on the engine host, and a
- * replica of the template's disk on a second datastore (copied by content ID).
+ * A clonefleet datastore, a template imported into it from an image on the engine host, a
+ * replica of the template's disk on a second datastore (copied by content ID), a pool of the
+ * template on each datastore feeding a fleet of four (the CloneFleet component), and one
+ * linked clone.
  * The engine is reached through `clonefleet:endpoint` / `clonefleet:token` (or the
  * CLONEFLEET_ENDPOINT / CLONEFLEET_TOKEN environment variables).
  */
@@ -39,6 +41,23 @@ const backup = new clonefleet.Replica("example-base-replica", {
   targetDatastoreId: replicaStore.id,
 });
 
+// A pool of two ready copies on each datastore and a fleet of four over both, made once the
+// pools are full. After `pulumi refresh`, a pool below its size shows atSize false and a lost
+// member membersHealthy false; the next `pulumi up` refills or remakes them.
+const web = new clonefleet.CloneFleet("example-web", {
+  templateId: base.id,
+  datastores: [store, replicaStore],
+  poolSize: 2,
+  fleetSize: 4,
+  namePrefix: "web",
+});
+
+const scratch = new clonefleet.Vm("example-scratch", {
+  name: "scratch",
+  templateId: base.id,
+  cloneMode: "linked",
+});
+
 export const datastoreId = store.id;
 export const datastoreFreeBytes = store.freeBytes;
 export const templateId = base.id;
@@ -49,3 +68,8 @@ export const replicaId = backup.id;
 export const replicaDiskPath = backup.diskPath;
 export const replicaCopiedBytes = backup.copiedBytes;
 export const replicaInSync = backup.inSync;
+export const poolIds = web.pools.map((p) => p.id);
+export const fleetId = web.fleet.id;
+export const fleetProvisionedBy = web.vms.apply((vms) => Object.fromEntries(vms.map((m) => [m.name, m.provisionedBy])));
+export const scratchId = scratch.id;
+export const scratchDiskChain = scratch.diskChain;

@@ -74,6 +74,38 @@ resource "clonefleet_replica" "tiny" {
   }
 }
 
+# A pool of ready copies of the template's disk on each datastore, and a fleet of four spread
+# over both that takes those copies (a rename each) once the pools are full. A pool below its
+# size shows as at_size going back to true; a member whose disk vanished shows as
+# members_healthy going back to true, and the apply makes it again.
+resource "clonefleet_disk_pool" "local" {
+  template_id  = clonefleet_template.tiny.id
+  datastore_id = clonefleet_datastore.local.id
+  size         = 2
+}
+
+resource "clonefleet_disk_pool" "replicas" {
+  template_id  = clonefleet_template.tiny.id
+  datastore_id = clonefleet_datastore.replicas.id
+  size         = 2
+}
+
+resource "clonefleet_fleet" "web" {
+  template_id   = clonefleet_template.tiny.id
+  size          = 4
+  name_prefix   = "web"
+  datastore_ids = [clonefleet_datastore.local.id, clonefleet_datastore.replicas.id]
+
+  depends_on = [clonefleet_disk_pool.local, clonefleet_disk_pool.replicas]
+}
+
+# One linked clone: a qcow2 overlay on the template's disk.
+resource "clonefleet_vm" "scratch" {
+  name        = "scratch"
+  template_id = clonefleet_template.tiny.id
+  clone_mode  = "linked"
+}
+
 data "clonefleet_disk_chain" "tiny" {
   path = clonefleet_template.tiny.disk_path
 }
@@ -96,4 +128,16 @@ output "replica_copied_bytes" {
 
 output "replica_chain" {
   value = clonefleet_replica.tiny.chain
+}
+
+output "fleet_provisioned_by" {
+  value = { for m in clonefleet_fleet.web.vms : m.name => m.provisioned_by }
+}
+
+output "fleet_disk_paths" {
+  value = [for m in clonefleet_fleet.web.vms : m.disk_path]
+}
+
+output "scratch_disk_chain" {
+  value = clonefleet_vm.scratch.disk_chain
 }

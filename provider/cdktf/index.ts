@@ -5,3 +5,4 @@
  */
 export * from "./gen/providers/clonefleet";
 export * from "./constructs/template-library";
+export * from "./constructs/clone-fleet";

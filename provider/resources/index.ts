@@ -3,8 +3,11 @@ import type { ClonefleetClient } from "../../engine/client";
 import type { DataSource, Resource } from "../framework";
 import { datastore } from "./datastore";
 import { diskChain } from "./disk-chain";
+import { diskPool } from "./disk-pool";
+import { fleet } from "./fleet";
 import { replica } from "./replica";
 import { template } from "./template";
+import { vm } from "./vm";
 
-export const resources = [datastore, template, replica] as unknown as readonly Resource<unknown, ClonefleetClient>[];
+export const resources = [datastore, template, replica, diskPool, vm, fleet] as unknown as readonly Resource<unknown, ClonefleetClient>[];
 export const dataSources = [diskChain] as unknown as readonly DataSource<unknown, ClonefleetClient>[];

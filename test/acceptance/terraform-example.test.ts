@@ -3,6 +3,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "../../engine/version";
 import { PROVIDER_SOURCE } from "../../provider/schema-json";
+import { waitPoolsSettled } from "../support/clones";
 import { makeRawImage, startTestEngine, type TestEngine } from "../support/engine";
 
 // examples/terraform run by the real CLI (terraform, else tofu) through dev_overrides, against
@@ -48,8 +49,10 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
   });
   afterAll(() => t.stop());
 
+  const CLONES = ["clonefleet_fleet.web", "clonefleet_vm.scratch", "clonefleet_disk_pool.local", "clonefleet_disk_pool.replicas"];
+
   test("apply, an empty plan, drift repaired, destroy", async () => {
-    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/4 added, 0 changed, 0 destroyed/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/8 added, 0 changed, 0 destroyed/);
     const templates = await t.client.templates.list();
     expect(templates.map((x) => x.name)).toEqual(["tiny"]);
     expect((await ok("output", "-raw", "template_content_id")).trim()).toBe(templates[0].content_id);
@@ -57,6 +60,31 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect(replicas.map((r) => [r.template_id, r.state, r.layers_copied])).toEqual([[templates[0].id, "ready", 1]]);
     expect((await ok("output", "-raw", "replica_disk_path")).trim()).toBe(replicas[0].disk_path);
     expect(Number((await ok("output", "-raw", "replica_copied_bytes")).trim())).toBe(replicas[0].copied_bytes);
+
+    // The pools were full before the fleet was made: every member got a pool copy.
+    const fleets = await t.client.fleets.list();
+    expect(fleets.map((f) => [f.name_prefix, f.size, f.state])).toEqual([["web", 4, "ready"]]);
+    expect(JSON.parse(await ok("output", "-json", "fleet_provisioned_by"))).toEqual({ "web-1": "pool", "web-2": "pool", "web-3": "pool", "web-4": "pool" });
+    const scratch = (await t.client.vms.list()).find((v) => v.name === "scratch")!;
+    expect(scratch).toMatchObject({ provisioned_by: "linked", chain_depth: 2 });
+    expect((JSON.parse(await ok("output", "-json", "scratch_disk_chain")) as { path: string }[]).map((l) => l.path)).toEqual(scratch.disk_chain);
+    await waitPoolsSettled(t.client);
+    expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
+
+    // A fleet member's disk removed outside Terraform: the plan shows the fleet updated in
+    // place, and the apply makes the member again.
+    const lost = fleets[0].vms[1];
+    fs.rmSync(lost.disk_path);
+    const fleetDrift = await run("plan", "-detailed-exitcode", ...vars);
+    expect(fleetDrift.status).toBe(2);
+    expect(fleetDrift.out).toMatch(/clonefleet_fleet\.web will be updated in-place/);
+    expect(fleetDrift.out).toMatch(/~ members_healthy\s+= false -> true/);
+    expect(fleetDrift.out).toMatch(/Plan: 0 to add, 1 to change, 0 to destroy/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/0 added, 1 changed, 0 destroyed/);
+    const fleetAfter = (await t.client.fleets.get(fleets[0].id))!;
+    expect(fleetAfter).toMatchObject({ state: "ready", members_ready: 4 });
+    expect(fleetAfter.vms.map((v) => v.id)).not.toContain(lost.id);
+    await waitPoolsSettled(t.client);
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
     // A copied replica layer removed outside Terraform: the plan shows an in-place update, and
@@ -74,19 +102,27 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect(fs.existsSync(replicas[0].disk_path)).toBe(true);
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
+    // A template in use by pools, a fleet and a linked clone cannot be deleted: remove those first.
+    expect(await ok("destroy", "-auto-approve", ...vars, ...CLONES.flatMap((a) => ["-target", a]))).toMatch(/4 destroyed/);
     await t.client.templates.delete(templates[0].id);
     const drift = await run("plan", "-detailed-exitcode", ...vars);
     expect(drift.status).toBe(2);
     expect(drift.out).toMatch(/clonefleet_template\.tiny will be created/);
     // The replica of the old template is replaced by one of the new template.
     expect(drift.out).toMatch(/clonefleet_replica\.tiny must be replaced/);
+    for (const address of CLONES) expect(drift.out).toContain(`${address} will be created`);
     await ok("apply", "-auto-approve", ...vars);
     const recreated = await t.client.templates.list();
     expect(recreated.map((x) => x.name)).toEqual(["tiny"]);
     expect((await t.client.replicas.list()).map((r) => [r.template_id, r.state])).toEqual([[recreated[0].id, "ready"]]);
 
-    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/4 destroyed/);
+    expect((await t.client.fleets.list()).map((f) => [f.template_id, f.state])).toEqual([[recreated[0].id, "ready"]]);
+
+    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/8 destroyed/);
     expect(await t.client.replicas.list()).toEqual([]);
+    expect(await t.client.fleets.list()).toEqual([]);
+    expect(await t.client.vms.list()).toEqual([]);
+    expect(await t.client.pools.list()).toEqual([]);
     expect(await t.client.datastores.list()).toEqual([]);
   });
 });

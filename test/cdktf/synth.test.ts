@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { Testing, TerraformStack } from "cdktf";
 import { PROJECT_ROOT } from "../../engine/version";
 import { bindingsDir, generateBindings, readTree } from "../../provider/cdktf/generate";
-import { TemplateLibrary } from "../../provider/cdktf";
+import { CloneFleet, datastore, provider, TemplateLibrary } from "../../provider/cdktf";
 import { providerSchemaJson } from "../../provider/schema-json";
 import { clonefleetProvider } from "../../provider/provider";
 import { ClonefleetExample } from "../../examples/cdktf/stack";
@@ -66,6 +66,30 @@ describe("synthesizing the example", () => {
     expect(Object.keys(out.data?.clonefleet_disk_chain ?? {})).toHaveLength(1);
   });
 
+  test("the CloneFleet puts a pool on each datastore and a fleet over both that waits for them; a linked VM beside it", () => {
+    const out = synthExample();
+    const datastores = Object.keys(out.resource?.clonefleet_datastore ?? {});
+    const tplAddr = Object.keys(out.resource?.clonefleet_template ?? {})[0];
+    const pools = Object.entries(out.resource?.clonefleet_disk_pool ?? {});
+    expect(pools.map(([, p]) => p)).toEqual(
+      datastores.map((ds) => expect.objectContaining({ template_id: `\${clonefleet_template.${tplAddr}.id}`, datastore_id: `\${clonefleet_datastore.${ds}.id}`, size: 2 })),
+    );
+    const fleets = Object.values(out.resource?.clonefleet_fleet ?? {});
+    expect(fleets).toEqual([
+      expect.objectContaining({
+        template_id: `\${clonefleet_template.${tplAddr}.id}`,
+        size: 4,
+        name_prefix: "web",
+        datastore_ids: datastores.map((ds) => `\${clonefleet_datastore.${ds}.id}`),
+        depends_on: pools.map(([addr]) => `clonefleet_disk_pool.${addr}`),
+      }),
+    ]);
+    expect(fleets[0]).not.toHaveProperty("members_healthy");
+    expect(Object.values(out.resource?.clonefleet_vm ?? {})).toEqual([
+      expect.objectContaining({ name: "scratch", template_id: `\${clonefleet_template.${tplAddr}.id}`, clone_mode: "linked" }),
+    ]);
+  });
+
   test("every type and attribute it uses exists in the provider schema", () => {
     const out = synthExample();
     const problems: string[] = [];
@@ -110,6 +134,47 @@ describe("synthesizing the example", () => {
   });
 });
 
+describe("the CloneFleet construct", () => {
+  test("bad props fail at synth time naming each prop", () => {
+    const app = Testing.app();
+    const stack = new TerraformStack(app, "bad");
+    const ds = new datastore.Datastore(stack, "ds", { name: "a", path: "/srv/a" });
+    new CloneFleet(stack, "web", {
+      templateId: "",
+      datastores: [ds, "ds-1", "ds-1", "", ds],
+      poolSize: -1,
+      fleetSize: 2000,
+      namePrefix: "../up",
+      cloneMode: "thin" as "pool",
+    });
+    let message = "";
+    try {
+      Testing.synth(stack, true);
+    } catch (err) {
+      message = (err as Error).message;
+    }
+    for (const words of ["templateId", "datastores[2] repeats ds-1", "datastores[3] must not be empty", "datastores[4] repeats datastores[0]", "poolSize", "fleetSize", "namePrefix", "cloneMode"]) {
+      expect(message).toContain(words);
+    }
+    const empty = new TerraformStack(app, "empty");
+    new CloneFleet(empty, "web", { templateId: "tpl-1", datastores: [], poolSize: 0, fleetSize: 1 });
+    expect(() => Testing.synth(empty, true)).toThrow(/datastores must list at least one datastore/);
+  });
+
+  test("a pool size of 0 makes no pools; ids given as strings are used as they are", () => {
+    const app = Testing.app();
+    const stack = new TerraformStack(app, "plain");
+    new provider.ClonefleetProvider(stack, "clonefleet", {});
+    const cf = new CloneFleet(stack, "web", { templateId: "tpl-1", datastores: ["ds-1", "ds-2"], poolSize: 0, fleetSize: 3, cloneMode: "full" });
+    expect(cf.pools).toEqual([]);
+    const out = JSON.parse(Testing.synth(stack, true)) as Synthesized;
+    expect(out.resource?.clonefleet_disk_pool).toBeUndefined();
+    expect(Object.values(out.resource?.clonefleet_fleet ?? {})).toEqual([
+      expect.objectContaining({ template_id: "tpl-1", datastore_ids: ["ds-1", "ds-2"], size: 3, clone_mode: "full" }),
+    ]);
+  });
+});
+
 describe("the synthesized configuration, applied through the provider protocol", () => {
   let t: TestEngine;
   beforeAll(async () => {
@@ -144,7 +209,39 @@ describe("the synthesized configuration, applied through the provider protocol",
     const all: Configuration = { provider: providerCfg, resources: { ...withTemplate.resources, [`clonefleet_replica.${replicaAddr}`]: rep } };
     await walk.applyConfig(all);
     expect((await t.client.replicas.list()).map((x) => [x.template_id, x.target_datastore_id, x.state])).toEqual([[tplId, replicaDsId, "ready"]]);
-    await walk.destroy(all);
+
+    // The CloneFleet's pools, then its fleet (it depends on them), and the linked VM.
+    const dsIdOf: Record<string, string> = { [`\${clonefleet_datastore.${dsAddr}.id}`]: dsId, [`\${clonefleet_datastore.${replicaDsAddr}.id}`]: replicaDsId };
+    const pools = Object.fromEntries(
+      Object.entries(out.resource!.clonefleet_disk_pool).map(([addr, attrs]) => [
+        `clonefleet_disk_pool.${addr}`,
+        { ...strip(attrs), template_id: tplId, datastore_id: dsIdOf[attrs.datastore_id as string] },
+      ]),
+    );
+    const withPools: Configuration = { provider: providerCfg, resources: { ...all.resources, ...pools } };
+    await walk.applyConfig(withPools);
+    expect((await t.client.pools.list()).map((p) => [p.datastore_id, p.ready]).sort()).toEqual([[dsId, 2], [replicaDsId, 2]].sort());
+    const [fleetAddr, fleetAttrs] = Object.entries(out.resource!.clonefleet_fleet)[0];
+    const { depends_on: _d, ...fleetRest } = strip(fleetAttrs);
+    const [vmAddr, vmAttrs] = Object.entries(out.resource!.clonefleet_vm)[0];
+    const everything: Configuration = {
+      provider: providerCfg,
+      resources: {
+        ...withPools.resources,
+        [`clonefleet_fleet.${fleetAddr}`]: { ...fleetRest, template_id: tplId, datastore_ids: (fleetAttrs.datastore_ids as string[]).map((r) => dsIdOf[r]) },
+        [`clonefleet_vm.${vmAddr}`]: { ...strip(vmAttrs), template_id: tplId },
+      },
+    };
+    await walk.applyConfig(everything);
+    const members = walk.stateOf(`clonefleet_fleet.${fleetAddr}`)!.vms as { name: string; provisioned_by: string }[];
+    expect(members.map((m) => m.name)).toEqual(["web-1", "web-2", "web-3", "web-4"]);
+    expect(members.map((m) => m.provisioned_by)).toEqual(["pool", "pool", "pool", "pool"]);
+    expect(walk.stateOf(`clonefleet_vm.${vmAddr}`)).toMatchObject({ name: "scratch", provisioned_by: "linked", chain_depth: 2 });
+
+    await walk.destroy(everything);
+    expect(await t.client.fleets.list()).toEqual([]);
+    expect(await t.client.vms.list()).toEqual([]);
+    expect(await t.client.pools.list()).toEqual([]);
     expect(await t.client.replicas.list()).toEqual([]);
     expect(await t.client.datastores.list()).toEqual([]);
   });

@@ -1,4 +1,7 @@
 import { DATASTORE_REPLACE_KEYS } from "../../pulumi/datastore";
+import { DISK_POOL_REPLACE_KEYS } from "../../pulumi/disk-pool";
+import { FLEET_REPLACE_KEYS } from "../../pulumi/fleet";
+import { VM_REPLACE_KEYS } from "../../pulumi/vm";
 import { REPLICA_REPLACE_KEYS } from "../../pulumi/replica";
 import { TEMPLATE_REPLACE_KEYS } from "../../pulumi/template";
 import { resources } from "../../provider/resources";
@@ -18,10 +21,20 @@ test.each([
   ["clonefleet_datastore", DATASTORE_REPLACE_KEYS],
   ["clonefleet_template", TEMPLATE_REPLACE_KEYS],
   ["clonefleet_replica", REPLICA_REPLACE_KEYS],
+  ["clonefleet_disk_pool", DISK_POOL_REPLACE_KEYS],
+  ["clonefleet_vm", VM_REPLACE_KEYS],
+  ["clonefleet_fleet", FLEET_REPLACE_KEYS],
 ])("%s: Pulumi's replace keys equal Terraform's RequiresReplace attributes", (typeName, keys) => {
   expect([...keys].sort()).toEqual(replaceAttrs(typeName));
 });
 
 test("every Terraform resource has a Pulumi counterpart checked here", () => {
-  expect(resources.map((r) => r.typeName).sort()).toEqual(["clonefleet_datastore", "clonefleet_replica", "clonefleet_template"]);
+  expect(resources.map((r) => r.typeName).sort()).toEqual([
+    "clonefleet_datastore",
+    "clonefleet_disk_pool",
+    "clonefleet_fleet",
+    "clonefleet_replica",
+    "clonefleet_template",
+    "clonefleet_vm",
+  ]);
 });

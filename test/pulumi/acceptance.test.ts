@@ -95,17 +95,33 @@ if (!PULUMI) {
       expect(repaired).toMatchObject({ state: "ready", copied_bytes: 2 * replica.copied_bytes });
       await run(["preview", "--expect-no-changes", ...s], env);
 
-      // Drift: removed outside Pulumi, dropped by refresh, recreated by up.
-      await engine.client.templates.delete(tpl!.id);
+      // Drift of the fleet: a member's disk removed outside Pulumi reads as membersHealthy false
+      // after refresh, and the next up makes the member again.
+      const fleet = (await engine.client.fleets.get(outputs.fleetId as string))!;
+      expect(fleet).toMatchObject({ size: 4, state: "ready" });
+      await fs.rm(fleet.vms[1].disk_path);
       await run(["refresh", "--yes", ...s], env);
       await run(["up", "--yes", ...s], env);
-      const again = JSON.parse(await run(["stack", "output", "--json", ...s], env)) as Record<string, unknown>;
-      expect(again.templateId).not.toBe(tpl!.id);
-      expect(await engine.client.templates.get(again.templateId as string)).not.toBeNull();
+      const fleetAfter = (await engine.client.fleets.get(fleet.id))!;
+      expect(fleetAfter).toMatchObject({ state: "ready", members_ready: 4 });
+      expect(fleetAfter.vms.map((v) => v.id)).not.toContain(fleet.vms[1].id);
+
+      // Drift: a VM removed outside Pulumi, dropped by refresh, recreated by up. (The template
+      // cannot be removed outside while pools, a fleet and a linked clone use it.)
+      const scratch = (await engine.client.vms.list()).find((v) => v.name === "scratch")!;
+      await engine.client.vms.delete(scratch.id);
+      await run(["refresh", "--yes", ...s], env);
+      await run(["up", "--yes", ...s], env);
+      const scratchAgain = (await engine.client.vms.list()).find((v) => v.name === "scratch");
+      expect(scratchAgain).toMatchObject({ provisioned_by: "linked" });
+      expect(scratchAgain!.id).not.toBe(scratch.id);
 
       await run(["destroy", "--yes", ...s], env);
       expect(await engine.client.templates.list()).toEqual([]);
       expect(await engine.client.replicas.list()).toEqual([]);
+      expect(await engine.client.fleets.list()).toEqual([]);
+      expect(await engine.client.vms.list()).toEqual([]);
+      expect(await engine.client.pools.list()).toEqual([]);
       expect(await engine.client.datastores.list()).toEqual([]);
     } finally {
       await run(["stack", "rm", "--yes", "--force", ...s], env).catch(() => undefined);

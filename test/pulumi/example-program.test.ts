@@ -28,7 +28,11 @@ beforeAll(async () => {
           ? { diskPath: template.disk_path, contentId: template.content_id }
           : args.type.endsWith(":Replica")
             ? { diskPath: "/srv/example-replicas/disk.qcow2", copiedBytes: 65536, inSync: true }
-            : { freeBytes: 1 };
+            : args.type.endsWith(":Fleet")
+              ? { vms: [1, 2, 3, 4].map((n) => ({ id: `vm-${n}`, name: `web-${n}`, datastoreId: "example-store-id", diskPath: `/srv/example/vm-${n}.qcow2`, provisionedBy: "pool" })) }
+              : args.type.endsWith(":Vm")
+                ? { diskPath: "/srv/example/scratch.qcow2", chainDepth: 2, diskChain: [], provisionedBy: "linked" }
+                : { freeBytes: 1 };
         return { id: `${args.name}-id`, state: { ...args.inputs, ...computed } };
       },
       call: (args) => args.inputs,
@@ -73,4 +77,20 @@ test("the example declares two datastores, a template and its replica, and reads
   expect(await valueOf(program.replicaId)).toBe("example-base-replica-id");
   expect(await valueOf(program.replicaDiskPath)).toBe("/srv/example-replicas/disk.qcow2");
   expect(await valueOf(program.replicaInSync)).toBe(true);
+});
+
+test("the example's CloneFleet puts a pool on each datastore and a fleet of four over both; a linked clone beside it", async () => {
+  const program = await import("../../examples/pulumi/index");
+  expect(await valueOf(program.fleetId)).toBe("example-web-fleet-id");
+  expect(await Promise.all(program.poolIds.map(valueOf))).toEqual(["example-web-pool-0-id", "example-web-pool-1-id"]);
+  const pools = registered.filter((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:DiskPool");
+  expect(pools.map((p) => [p.inputs.templateId, p.inputs.datastoreId, p.inputs.size]).sort()).toEqual([
+    ["example-base-id", "example-replica-store-id", 2],
+    ["example-base-id", "example-store-id", 2],
+  ]);
+  const fleet = registered.find((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:Fleet")!;
+  expect(fleet.inputs).toMatchObject({ templateId: "example-base-id", size: 4, namePrefix: "web", datastoreIds: ["example-store-id", "example-replica-store-id"] });
+  expect(await valueOf(program.fleetProvisionedBy)).toEqual({ "web-1": "pool", "web-2": "pool", "web-3": "pool", "web-4": "pool" });
+  const vm = registered.find((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:Vm")!;
+  expect(vm.inputs).toMatchObject({ name: "scratch", templateId: "example-base-id", cloneMode: "linked" });
 });

@@ -1,0 +1,16 @@
+# Eight ready copies of the template's disk on the fast datastore. A VM or fleet member placed
+# there gets one by a rename; the engine refills the pool in the background.
+resource "clonefleet_disk_pool" "debian_fast" {
+  template_id  = clonefleet_template.debian.id
+  datastore_id = clonefleet_datastore.fast.id
+  size         = 8
+
+  timeouts {
+    create = "30m"
+    update = "30m"
+  }
+}
+
+output "pool_ready" {
+  value = clonefleet_disk_pool.debian_fast.ready
+}

@@ -1,0 +1,82 @@
+import type { ClonefleetClient, PoolWire } from "../../engine/client";
+import { intRangeProblem, POOL_SIZE_RANGE } from "../../engine/model/rules";
+import { jobTimeout } from "../client";
+import { computed, defineResource, optional, required, timeouts } from "../framework";
+
+/** The state of `clonefleet_disk_pool`, attribute for attribute. */
+export interface DiskPoolState {
+  id: string;
+  template_id: string;
+  datastore_id: string;
+  size: number;
+  at_size: boolean;
+  ready: number;
+}
+
+/** `clonefleet_disk_pool`: full copies of a template's disk kept ready on one datastore (S1). */
+export const diskPool = defineResource<DiskPoolState, ClonefleetClient>({
+  typeName: "clonefleet_disk_pool",
+  description:
+    "A disk pool (S1): `size` full, independent copies of a template's disk kept ready on one datastore, made in the background and refilled " +
+    "after clones take them. A VM or fleet member placed on that datastore gets a copy by a rename instead of a full copy. Create and update " +
+    "wait until the pool holds its size; a pool found below its size shows as `at_size` going back to true, and the apply waits for the refill.",
+  attributes: {
+    id: computed("string", { description: "Pool id, assigned by the engine.", keepPrior: true }),
+    template_id: required("string", { description: "Template whose disk the pool holds copies of.", replace: true }),
+    datastore_id: required("string", { description: "Datastore the copies are kept on.", replace: true }),
+    size: required("number", { description: `Ready copies to keep (${POOL_SIZE_RANGE.min}–${POOL_SIZE_RANGE.max}); changes in place.` }),
+    at_size: optional("bool", {
+      description:
+        "Leave it unset. The provider reports false when the pool holds fewer ready copies than its size (clones took them and the refill " +
+        "has not caught up, or fills fail); the next plan then shows it going back to true, and the apply waits until the pool is full again.",
+      default: true,
+    }),
+    ready: computed("number", { description: "Copies ready to hand out when last read." }),
+  },
+  blocks: { timeouts: timeouts({ create: "30m", update: "30m", delete: "10m" }) },
+  validate: (config, diags) => {
+    for (const field of ["template_id", "datastore_id"] as const) {
+      if (config[field] === "") diags.error(`Invalid ${field}`, `${field} must not be empty.`, field);
+    }
+    if (typeof config.size === "number") {
+      const p = intRangeProblem(config.size, POOL_SIZE_RANGE);
+      if (p) diags.error("Invalid size", `size ${p}.`, "size");
+    }
+    if (config.at_size === false) {
+      diags.error("Invalid at_size", "at_size is reported by the provider (false while the pool is below its size); leave it unset.", "at_size");
+    }
+  },
+  create: async (ctx, plan) => {
+    const pool = await ctx.client.pools.create({ template_id: plan.template_id!, datastore_id: plan.datastore_id!, size: plan.size! });
+    try {
+      return fromApi(await ctx.client.waitPoolReady(pool.id, { timeoutMs: jobTimeout(ctx.timeoutMs) }));
+    } catch (err) {
+      // A pool that never filled is not what the plan promised; leave nothing behind for a retry to trip on.
+      await ctx.client.pools.delete(pool.id).catch(() => undefined);
+      throw err;
+    }
+  },
+  read: async (ctx, state) => {
+    const p = await ctx.client.pools.get(state.id);
+    return p ? fromApi(p) : null;
+  },
+  update: async (ctx, plan, prior) => {
+    if (plan.size !== prior.size) await ctx.client.pools.resize(prior.id, plan.size!);
+    // Planned at_size is always true: wait for the refill, whether the size changed or copies were taken.
+    return fromApi(await ctx.client.waitPoolReady(prior.id, { timeoutMs: jobTimeout(ctx.timeoutMs) }));
+  },
+  delete: async (ctx, state) => {
+    if (await ctx.client.pools.get(state.id)) await ctx.client.pools.delete(state.id);
+  },
+});
+
+function fromApi(p: PoolWire): DiskPoolState {
+  return {
+    id: p.id,
+    template_id: p.template_id,
+    datastore_id: p.datastore_id,
+    size: p.size,
+    at_size: p.ready >= p.size,
+    ready: p.ready,
+  };
+}

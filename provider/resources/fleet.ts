@@ -1,0 +1,139 @@
+import type { ClonefleetClient, FleetApplyWire, FleetBody, FleetWire } from "../../engine/client";
+import { FLEET_DATASTORES_MAX, FLEET_SIZE_RANGE, intRangeProblem, namePrefixProblem } from "../../engine/model/rules";
+import { jobTimeout } from "../client";
+import { computed, defineResource, optional, optionalComputed, required, timeouts } from "../framework";
+import type { CtyType } from "../protocol/cty";
+
+const CLONE_MODES = ["pool", "full", "linked"] as const;
+const MEMBER_TYPE: CtyType = ["object", { id: "string", name: "string", datastore_id: "string", disk_path: "string", provisioned_by: "string" }];
+
+/** One member of a fleet. */
+export interface FleetMemberState {
+  id: string;
+  name: string;
+  datastore_id: string;
+  disk_path: string;
+  provisioned_by: string;
+}
+
+/** The state of `clonefleet_fleet`, attribute for attribute. */
+export interface FleetState {
+  id: string;
+  template_id: string;
+  size: number;
+  name_prefix: string;
+  datastore_ids: string[];
+  clone_mode: string;
+  members_healthy: boolean;
+  vms: FleetMemberState[];
+}
+
+/** `clonefleet_fleet`: a declared number of clones of a template spread over datastores (S1). */
+export const fleet = defineResource<FleetState, ClonefleetClient>({
+  typeName: "clonefleet_fleet",
+  description:
+    "A fleet (S1): `size` clones of a template spread over datastores, named `<name_prefix>-<n>`. New members take ready pool copies first " +
+    "(a rename), spread by load and free space, and are copied only for the rest. Growing adds members, shrinking removes the newest. " +
+    "A member removed outside Terraform, or whose disk vanished, shows as `members_healthy` going back to true, and the apply makes it again.",
+  attributes: {
+    id: computed("string", { description: "Fleet id, assigned by the engine.", keepPrior: true }),
+    template_id: required("string", { description: "Template the members are cloned from.", replace: true }),
+    size: required("number", { description: `Members wanted (${FLEET_SIZE_RANGE.min}–${FLEET_SIZE_RANGE.max}); growing adds members, shrinking removes the newest.` }),
+    name_prefix: optionalComputed("string", { description: "Members are named `<name_prefix>-<n>` (default: the template's name).", replace: true, keepPrior: true }),
+    datastore_ids: required(["list", "string"], {
+      description: `Datastores new members are placed on (1–${FLEET_DATASTORES_MAX}); a change applies to members added from then on.`,
+    }),
+    clone_mode: optional("string", {
+      description: "How members' disks are made: `pool` (a ready pool copy when there is one, else a full copy), `full` or `linked`.",
+      default: "pool",
+      replace: true,
+    }),
+    members_healthy: optional("bool", {
+      description:
+        "Leave it unset. The provider reports false when a member is missing or its disk vanished; the next plan then shows it going back " +
+        "to true, and the apply makes the missing members again.",
+      default: true,
+    }),
+    vms: computed(["list", MEMBER_TYPE], {
+      description: "The members, oldest first: id, name, datastore_id, disk_path, provisioned_by (`pool`, `copy` or `linked`).",
+    }),
+  },
+  blocks: { timeouts: timeouts({ create: "30m", update: "30m", delete: "10m" }) },
+  validate: (config, diags) => {
+    if (config.template_id === "") diags.error("Invalid template_id", "template_id must not be empty.", "template_id");
+    if (typeof config.size === "number") {
+      const p = intRangeProblem(config.size, FLEET_SIZE_RANGE);
+      if (p) diags.error("Invalid size", `size ${p}.`, "size");
+    }
+    if (typeof config.name_prefix === "string") {
+      const p = namePrefixProblem(config.name_prefix);
+      if (p) diags.error("Invalid name_prefix", `name_prefix ${p}.`, "name_prefix");
+    }
+    if (Array.isArray(config.datastore_ids)) {
+      const ids = config.datastore_ids;
+      if (ids.length === 0) diags.error("Invalid datastore_ids", "datastore_ids must list at least one datastore.", "datastore_ids");
+      if (ids.length > FLEET_DATASTORES_MAX) diags.error("Invalid datastore_ids", `datastore_ids must list at most ${FLEET_DATASTORES_MAX} datastores.`, "datastore_ids");
+      ids.forEach((id, i) => {
+        if (id === "") diags.error("Invalid datastore_ids", `datastore_ids[${i}] must not be empty.`, `datastore_ids[${i}]`);
+        else if (typeof id === "string" && ids.indexOf(id) < i) diags.error("Invalid datastore_ids", `datastore_ids[${i}] repeats ${id}.`, `datastore_ids[${i}]`);
+      });
+    }
+    if (typeof config.clone_mode === "string" && !(CLONE_MODES as readonly string[]).includes(config.clone_mode)) {
+      diags.error("Invalid clone_mode", `clone_mode must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(config.clone_mode)}).`, "clone_mode");
+    }
+    if (config.members_healthy === false) {
+      diags.error("Invalid members_healthy", "members_healthy is reported by the provider (false while a member is missing); leave it unset.", "members_healthy");
+    }
+  },
+  create: async (ctx, plan) => {
+    const job = await ctx.client.fleets.create(toApi(plan));
+    const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
+    return fromApi(afterApply(done.result as FleetApplyWire));
+  },
+  read: async (ctx, state) => {
+    const f = await ctx.client.fleets.get(state.id);
+    return f ? fromApi(f) : null;
+  },
+  update: async (ctx, plan, prior) => {
+    // The whole declaration again: the engine adds, removes and remakes members to match it.
+    const job = await ctx.client.fleets.update(prior.id, toApi({ ...plan, name_prefix: prior.name_prefix }));
+    const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
+    return fromApi(afterApply(done.result as FleetApplyWire));
+  },
+  delete: async (ctx, state) => {
+    if (await ctx.client.fleets.get(state.id)) await ctx.client.fleets.delete(state.id);
+  },
+});
+
+function toApi(plan: Partial<FleetState>): FleetBody {
+  return {
+    template_id: plan.template_id!,
+    size: plan.size!,
+    datastore_ids: plan.datastore_ids!,
+    ...(plan.name_prefix ? { name_prefix: plan.name_prefix } : {}),
+    clone_mode: plan.clone_mode ?? "pool",
+  };
+}
+
+/** The fleet an apply left; an apply that could not make every member is an error, not a quiet partial state. */
+function afterApply(r: FleetApplyWire): FleetWire {
+  const f = r.fleet;
+  if (f.state === "drifted") {
+    throw new Error(`the apply of fleet ${f.id} finished with ${f.members_ready} of ${f.size} members whole; run terraform apply again to repair it`);
+  }
+  return f;
+}
+
+function fromApi(f: FleetWire): FleetState {
+  return {
+    id: f.id,
+    template_id: f.template_id,
+    size: f.size,
+    name_prefix: f.name_prefix,
+    datastore_ids: f.datastore_ids,
+    clone_mode: f.clone_mode,
+    // `applying` (another apply under way) is not drift; a missing or broken member is.
+    members_healthy: f.state !== "drifted",
+    vms: f.vms.map((m) => ({ id: m.id, name: m.name, datastore_id: m.datastore_id, disk_path: m.disk_path, provisioned_by: m.provisioned_by })),
+  };
+}

@@ -1,0 +1,117 @@
+import type { ClonefleetClient, VmWire } from "../../engine/client";
+import { nameProblem } from "../../engine/model/rules";
+import { jobTimeout } from "../client";
+import { computed, defineResource, optional, optionalComputed, required, timeouts } from "../framework";
+import type { CtyType } from "../protocol/cty";
+
+const CLONE_MODES = ["pool", "full", "linked"] as const;
+const DISK_LAYER_TYPE: CtyType = ["object", { path: "string", content_id: "string" }];
+
+/** One layer of a VM's disk chain, top first. */
+export interface VmDiskLayerState {
+  path: string;
+  content_id: string | null;
+}
+
+/**
+ * The state of `clonefleet_vm`, attribute for attribute. Later sources and runtime settings
+ * (`fork_of`, `instant_clone_of`, `power_state`, `host_id`) arrive as new optional attributes:
+ * a state written now decodes with them null (UpgradeResourceState fills missing attributes),
+ * so the schema version stays 0. Make them optional+computed and fill them in Read, so that an
+ * existing VM plans no change after the upgrade; `template_id` may then become optional.
+ */
+export interface VmState {
+  id: string;
+  name: string;
+  template_id: string;
+  clone_mode: string;
+  datastore_id: string;
+  disk_path: string;
+  provisioned_by: string;
+  chain_depth: number;
+  disk_chain: VmDiskLayerState[];
+  state: string;
+}
+
+/** `clonefleet_vm`: one VM cloned from a template, by a pool copy, a full copy or a linked overlay (S1). */
+export const vm = defineResource<VmState, ClonefleetClient>({
+  typeName: "clonefleet_vm",
+  description:
+    "A VM cloned from a template. Its disk is a ready pool copy moved in by a rename when the datastore's pool has one (`clone_mode = \"pool\"`), " +
+    "a full copy (`full`), or a qcow2 overlay on the template's disk (`linked`, same datastore only). A VM removed outside Terraform, or whose " +
+    "disk vanished, is gone: the next plan creates it again.",
+  attributes: {
+    id: computed("string", { description: "VM id, assigned by the engine.", keepPrior: true }),
+    name: required("string", { description: "Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters.", replace: true }),
+    template_id: required("string", { description: "Template to clone.", replace: true }),
+    clone_mode: optional("string", {
+      description:
+        "How the disk is made: `pool` (a ready pool copy moved in when there is one, else a full copy), `full` (always a full copy) or `linked` " +
+        "(a qcow2 overlay on the template's disk; the VM must be on the template's datastore).",
+      default: "pool",
+      replace: true,
+    }),
+    datastore_id: optionalComputed("string", { description: "Datastore for the VM's disk (default: the template's).", replace: true, keepPrior: true }),
+    disk_path: computed("string", { description: "Path of the VM's top disk layer.", keepPrior: true }),
+    provisioned_by: computed("string", { description: "How the disk was made: `pool` (a pool copy moved in), `copy` or `linked`.", keepPrior: true }),
+    chain_depth: computed("number", { description: "Layers in the VM's disk chain (1 for an independent disk, 2 for a linked clone)." }),
+    disk_chain: computed(["list", DISK_LAYER_TYPE], { description: "The VM's disk chain, top first: path and content_id of each layer." }),
+    state: computed("string", { description: "The engine's view of the VM: `ready`." }),
+  },
+  blocks: { timeouts: timeouts({ create: "30m", delete: "10m" }) },
+  validate: (config, diags) => {
+    if (typeof config.name === "string") {
+      const p = nameProblem(config.name);
+      if (p) diags.error("Invalid VM name", `name ${p}.`, "name");
+    }
+    for (const field of ["template_id", "datastore_id"] as const) {
+      if (config[field] === "") diags.error(`Invalid ${field}`, `${field} must not be empty.`, field);
+    }
+    if (typeof config.clone_mode === "string" && !(CLONE_MODES as readonly string[]).includes(config.clone_mode)) {
+      diags.error("Invalid clone_mode", `clone_mode must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(config.clone_mode)}).`, "clone_mode");
+    }
+  },
+  create: async (ctx, plan) => {
+    await removeDriftedNamesake(ctx.client, plan.name!);
+    const job = await ctx.client.vms.create({
+      name: plan.name!,
+      template_id: plan.template_id!,
+      ...(plan.datastore_id ? { datastore_id: plan.datastore_id } : {}),
+      clone_mode: (plan.clone_mode ?? "pool") as (typeof CLONE_MODES)[number],
+    });
+    const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
+    return fromApi(ctx.client, done.result as VmWire, plan.clone_mode ?? "pool");
+  },
+  read: async (ctx, state) => {
+    const v = await ctx.client.vms.get(state.id);
+    // A VM whose disk vanished is gone as far as the configuration is concerned.
+    if (!v || v.state === "drifted") return null;
+    return fromApi(ctx.client, v, state.clone_mode ?? v.clone_mode ?? "pool");
+  },
+  delete: async (ctx, state) => {
+    if (await ctx.client.vms.get(state.id)) await ctx.client.vms.delete(state.id);
+  },
+});
+
+/** A drifted record (its disk vanished) would block recreating the VM under its name. */
+async function removeDriftedNamesake(client: ClonefleetClient, name: string): Promise<void> {
+  const stale = (await client.vms.list()).find((v) => v.name === name && v.state === "drifted" && v.fleet_id === null);
+  if (stale) await client.vms.delete(stale.id);
+}
+
+async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string): Promise<VmState> {
+  // The VM answer lists layer paths; the chain route adds each layer's content ID.
+  const chain = await client.disks.chain(v.disk_path);
+  return {
+    id: v.id,
+    name: v.name,
+    template_id: v.template_id ?? "",
+    clone_mode: cloneMode,
+    datastore_id: v.datastore_id,
+    disk_path: v.disk_path,
+    provisioned_by: v.provisioned_by,
+    chain_depth: v.chain_depth,
+    disk_chain: chain.layers.map((l) => ({ path: l.path, content_id: l.content_id })),
+    state: v.state,
+  };
+}

@@ -1,0 +1,218 @@
+/**
+ * `clonefleet:Vm`: one VM cloned from a template by a pool copy, a full copy or a linked
+ * overlay (S1). The provider object below is serialized by the SDK and runs in the
+ * dynamic-provider process: it captures only pure helpers and requires the runtime it needs.
+ */
+import * as pulumi from "@pulumi/pulumi";
+import type { ClonefleetClient, VmWire } from "../engine/client";
+import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
+import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+
+/** Inputs of a Vm as the provider sees them (plain values). */
+export interface VmInputs {
+  name: string;
+  templateId: string;
+  cloneMode?: string;
+  datastoreId?: string | null;
+  endpoint?: string;
+  token?: string;
+}
+
+/** One layer of a VM's disk chain, top first. */
+export interface VmDiskLayer {
+  path: string;
+  contentId: string | null;
+}
+
+/** Outputs of a Vm as the provider stores them. */
+export interface VmOutputs extends VmInputs {
+  cloneMode: string;
+  datastoreId: string;
+  diskPath: string;
+  provisionedBy: string;
+  chainDepth: number;
+  diskChain: VmDiskLayer[];
+  state: string;
+}
+
+// Kept unexported: an exported const would be reached through `exports` from the provider's
+// methods and drag the whole module into the serialized closure.
+const REPLACE_KEYS = ["name", "templateId", "cloneMode", "datastoreId"];
+const INPUT_KEYS = ["name", "templateId", "cloneMode"];
+
+/** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_vm. */
+export const VM_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
+
+/** The outputs for a VM the engine answered with, its chain's content IDs read from the engine. */
+async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v: VmWire): Promise<VmOutputs> {
+  const chain = await client.disks.chain(v.disk_path);
+  return {
+    ...connectionOf(inputs),
+    name: v.name,
+    templateId: v.template_id ?? inputs.templateId ?? "",
+    cloneMode: inputs.cloneMode ?? v.clone_mode ?? "pool",
+    datastoreId: v.datastore_id,
+    diskPath: v.disk_path,
+    provisionedBy: v.provisioned_by,
+    chainDepth: v.chain_depth,
+    diskChain: chain.layers.map((l) => ({ path: l.path, contentId: l.content_id })),
+    state: v.state,
+  };
+}
+
+/** The dynamic provider of Vm; the SDK serializes it, so each method builds its own client. */
+export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = {
+  async check(_olds, news) {
+    const rt = loadRuntime();
+    return { inputs: rt.withVmDefaults({ ...news }), failures: rt.validateVmInputs({ ...news }) };
+  },
+
+  async diff(_id, olds, news) {
+    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(INPUT_KEYS));
+    // datastoreId left out means "the template's", which the outputs hold: only a given one is compared.
+    if (news.datastoreId !== undefined && news.datastoreId !== null) changes.push(...changedKeys({ ...olds }, { ...news }, ["datastoreId"]));
+    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
+    // VM names are unique: the old one goes first.
+    return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+  },
+
+  async create(inputs) {
+    const rt = loadRuntime();
+    const client = rt.connect(inputs);
+    const action = `create VM ${JSON.stringify(inputs.name)}`;
+    try {
+      // A drifted record of the same name (its disk vanished) would block the name.
+      const stale = (await client.vms.list()).find((v) => v.name === inputs.name && v.state === "drifted" && v.fleet_id === null);
+      if (stale) await client.vms.delete(stale.id);
+      const job = await client.vms.create(
+        {
+          name: inputs.name,
+          template_id: inputs.templateId,
+          ...(inputs.datastoreId ? { datastore_id: inputs.datastoreId } : {}),
+          clone_mode: inputs.cloneMode ?? "pool",
+        },
+        rt.newIdempotencyKey(),
+      );
+      const done = await client.waitJob(job.id);
+      const v = (done.result as VmWire | null) ?? (done.target_id ? await client.vms.get(done.target_id) : null);
+      if (!v) throw new Error(`job ${done.id} succeeded without naming the VM it made`);
+      return { id: v.id, outs: await vmOutputs(client, inputs, v) };
+    } catch (err) {
+      throw rt.providerError(err, action, client.endpoint);
+    }
+  },
+
+  async read(id, props) {
+    const rt = loadRuntime();
+    const client = rt.connect(props);
+    try {
+      const v = await client.vms.get(id);
+      // Gone, or its disk vanished: an empty result tells Pulumi so, and the next update recreates it.
+      if (!v || v.state === "drifted") return {};
+      const prior = (props ?? {}) as Partial<VmInputs>;
+      const outs = await vmOutputs(client, prior, v);
+      if (prior.name === undefined) {
+        const inputs: VmInputs = { name: v.name, templateId: outs.templateId, cloneMode: outs.cloneMode, datastoreId: v.datastore_id, ...connectionOf({ endpoint: prior.endpoint }) };
+        return { id, props: outs, inputs: inputs as VmOutputs };
+      }
+      return { id, props: outs };
+    } catch (err) {
+      throw rt.providerError(err, `read VM ${id}`, client.endpoint);
+    }
+  },
+
+  async update(id, olds, news) {
+    // Every VM input but the connection replaces it: re-reading proves the new connection works.
+    const rt = loadRuntime();
+    const client = rt.connect(news);
+    const action = `update VM ${id}`;
+    try {
+      const v = await client.vms.get(id);
+      if (!v || v.state === "drifted") throw rt.goneError("VM", id, action);
+      return { outs: await vmOutputs(client, { ...olds, ...news }, v) };
+    } catch (err) {
+      if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
+      throw rt.providerError(err, action, client.endpoint);
+    }
+  },
+
+  async delete(id, props) {
+    const rt = loadRuntime();
+    const client = rt.connect(props);
+    try {
+      await client.vms.delete(id);
+    } catch (err) {
+      // Already gone is what delete wants.
+      if ((err as { status?: number }).status === 404) return;
+      throw rt.providerError(err, `delete VM ${id}`, client.endpoint);
+    }
+  },
+};
+
+/** Arguments of a Vm. */
+export interface VmArgs extends ConnectionArgs {
+  /** Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters. Changing it replaces the VM. */
+  name: pulumi.Input<string>;
+  /** Id of the Template to clone. Changing it replaces the VM. */
+  templateId: pulumi.Input<string>;
+  /** `pool` (default: a ready pool copy when there is one, else a full copy), `full` or `linked` (an overlay, on the template's datastore). Changing it replaces the VM. */
+  cloneMode?: pulumi.Input<string>;
+  /** Id of the Datastore for the VM's disk (default: the template's). Changing it replaces the VM. */
+  datastoreId?: pulumi.Input<string>;
+}
+
+/** A clonefleet VM cloned from a template. */
+export class Vm extends pulumi.dynamic.Resource {
+  /** The VM's name. */
+  declare readonly name: pulumi.Output<string>;
+  /** Id of the template it was cloned from. */
+  declare readonly templateId: pulumi.Output<string>;
+  /** How its disk was asked for: pool, full or linked. */
+  declare readonly cloneMode: pulumi.Output<string>;
+  /** Id of the datastore holding its disk. */
+  declare readonly datastoreId: pulumi.Output<string>;
+  /** Path of its top disk layer. */
+  declare readonly diskPath: pulumi.Output<string>;
+  /** How the disk was made: pool (a pool copy moved in), copy or linked. */
+  declare readonly provisionedBy: pulumi.Output<string>;
+  /** Layers in its disk chain (1 for an independent disk, 2 for a linked clone). */
+  declare readonly chainDepth: pulumi.Output<number>;
+  /** Its disk chain, top first: path and content ID of each layer. */
+  declare readonly diskChain: pulumi.Output<VmDiskLayer[]>;
+  /** The engine's view of the VM: ready. */
+  declare readonly state: pulumi.Output<string>;
+  /** Engine API URL the VM is managed through. */
+  declare readonly endpoint: pulumi.Output<string>;
+  /** API token (secret). */
+  declare readonly token: pulumi.Output<string | undefined>;
+
+  /** Declares a VM; inputs are checked by the provider, and create waits for the clone job. */
+  constructor(name: string, args: VmArgs, opts?: pulumi.CustomResourceOptions) {
+    const conn = resolveConnection(args);
+    super(
+      vmProvider,
+      name,
+      {
+        name: args.name,
+        templateId: args.templateId,
+        cloneMode: args.cloneMode,
+        datastoreId: args.datastoreId,
+        endpoint: conn.endpoint,
+        token: conn.token,
+        diskPath: undefined,
+        provisionedBy: undefined,
+        chainDepth: undefined,
+        diskChain: undefined,
+        state: undefined,
+      },
+      withSecretToken(opts),
+      "clonefleet",
+      "Vm",
+    );
+  }
+
+  /** Looks up an existing VM by id (for example one made with the CLI); the state comes from the engine. */
+  static get(name: string, id: pulumi.Input<pulumi.ID>, connection?: ConnectionArgs, opts?: pulumi.CustomResourceOptions): Vm {
+    return new Vm(name, { ...(connection ?? {}) } as VmArgs, { ...opts, id });
+  }
+}

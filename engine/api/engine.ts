@@ -21,6 +21,8 @@ export interface EngineOptions {
   copyRateLimitBytesPerSec?: number;
   /** How the background pool refill runs (copies at once, retry back-off). */
   pools?: PoolRefillOptions;
+  /** The host's accelerator setting for VMs (default auto: KVM when /dev/kvm opens, else TCG). */
+  accel?: "auto" | "kvm" | "tcg";
   log?: Logger;
 }
 
@@ -55,6 +57,8 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
   const runner = new JobRunner(store, log, allHandlers, opts.jobConcurrency ?? 2, {
     copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec,
+    vmStateRoot: path.join(stateDir, "vms"),
+    accel: opts.accel ?? "auto",
   });
   try {
     const recovery = await recoverAtStart(store, runner, log);
@@ -63,7 +67,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
     if (token === null) log.warn("serving WITHOUT authentication (--insecure-no-auth): anyone on this host can use the API");
     const app = await buildApi(
-      { store, runner, log, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none", refill },
+      { store, runner, log, settings: runner.settings, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none", refill },
       token,
     );
     await app.listen({ host: opts.host, port: opts.port });

@@ -12,6 +12,7 @@ import { catalogRoutes } from "./routes/catalogs";
 import { poolRoutes } from "./routes/pools";
 import { fleetRoutes } from "./routes/fleets";
 import { vmRoutes } from "./routes/vms";
+import { snapshotRoutes } from "./routes/snapshots";
 import type { EngineServices } from "./services";
 
 /** Bodies beyond this are refused with 413: every request of the API is small JSON. */
@@ -50,6 +51,7 @@ export async function buildApi(services: EngineServices, token: string | null): 
   await app.register(poolRoutes, { services });
   await app.register(fleetRoutes, { services });
   await app.register(vmRoutes, { services });
+  await app.register(snapshotRoutes, { services });
   await app.register(replicaRoutes, { services });
   await app.register(catalogRoutes, { services });
   return app;

@@ -1,13 +1,15 @@
 import type { Logger } from "pino";
 import type { JobRunner } from "../jobs";
 import type { Store } from "../store";
-import type { PoolRefill } from "../ops";
+import type { EngineSettings, PoolRefill } from "../ops";
 
 /** What routes may reach: the inventory, the job runner and the engine's facts. */
 export interface EngineServices {
   store: Store;
   runner: JobRunner;
   log: Logger;
+  /** Engine-wide settings for ops run outside a job (VM power). */
+  settings?: EngineSettings;
   version: string;
   startedAt: string;
   authMode: "token" | "none";

@@ -12,6 +12,7 @@ import { registerFleetCommands } from "./commands/fleet";
 import { registerVmCommands } from "./commands/vm";
 import { registerReplicaCommands } from "./commands/replica";
 import { registerCatalogCommands } from "./commands/catalog";
+import { registerSnapshotCommands } from "./commands/snapshot";
 
 /** Builds the `clonefleet` command tree. */
 export function buildProgram(): Command {
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerVmCommands(program, globals);
   registerReplicaCommands(program, globals);
   registerCatalogCommands(program, globals);
+  registerSnapshotCommands(program, globals);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -13,11 +13,13 @@ import type {
   TemplateWire,
 } from "../api/schemas";
 import { ApiError, ApiUnreachableError, JobFailedError, JobTimeoutError, PoolWaitTimeoutError } from "./errors";
-import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, PoolWire, VmWire } from "../api/schemas";
+import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, VmWire } from "../api/schemas";
+import type { BackupVmBody, CreateSnapshotBody, SnapshotWire } from "../api/schemas";
 
 export * from "./errors";
-export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, PoolWire, VmWire };
+export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, VmWire };
 export type { ChainWire, CreateDatastoreBody, DatastoreWire, ImportTemplateBody, JobWire, TemplateWire };
+export type { BackupVmBody, CreateSnapshotBody, SnapshotWire };
 export type { CatalogRescanWire, CreateReplicaBody, RegisterDiskWire, RepairReplicaBody, ReplicaWire };
 
 export interface ClientOptions {
@@ -155,6 +157,26 @@ export class ClonefleetClient {
     /** Null when the VM does not exist; `state` is `drifted` when its disk vanished. */
     get: (id: string) => this.orNull(this.call<VmWire>("GET", `/vms/${enc(id)}`)),
     delete: (id: string) => this.call<void>("DELETE", `/vms/${enc(id)}`),
+    /** Powers a VM on (idempotent) and answers with it. */
+    start: (id: string, body: StartVmBody = {}) => this.call<VmWire>("POST", `/vms/${enc(id)}/start`, { body }),
+    /** Powers a VM off (graceful for `timeout_seconds`, then quit, then kill) and answers with it. */
+    stop: (id: string, body: StopVmBody = {}) => this.call<VmWire>("POST", `/vms/${enc(id)}/stop`, { body }),
+    /** Forks a VM into a child named `body.name`; answers with the `vm.fork` job (its result is the child). */
+    fork: (id: string, body: ForkVmBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/vms/${enc(id)}/fork`, { body, idempotencyKey }),
+    /** Backs a VM up into `target_path` (snapshot, flattened copy, consolidation); answers with the `vm.backup` job. */
+    backup: (id: string, body: BackupVmBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/vms/${enc(id)}/backup`, { body, idempotencyKey }),
+  };
+
+  readonly snapshots = {
+    /** Snapshots a VM; answers with the `snapshot.create` job (its result is the snapshot). */
+    create: (vmId: string, body: CreateSnapshotBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/vms/${enc(vmId)}/snapshots`, { body, idempotencyKey }),
+    /** A VM's snapshots, oldest first. */
+    list: (vmId: string) => this.call<SnapshotWire[]>("GET", `/vms/${enc(vmId)}/snapshots`),
+    /** Null when the snapshot does not exist (deleted, or consolidated). */
+    get: (id: string) => this.orNull(this.call<SnapshotWire>("GET", `/snapshots/${enc(id)}`)),
+    /** Deletes (consolidates) a snapshot; answers with the `snapshot.delete` job. */
+    delete: (id: string, opts: { speedBytesPerSec?: number } = {}, idempotencyKey?: string) =>
+      this.call<JobWire>("DELETE", `/snapshots/${enc(id)}`, { query: opts.speedBytesPerSec ? { speed_bytes_per_sec: String(opts.speedBytesPerSec) } : undefined, idempotencyKey }),
   };
 
   /**

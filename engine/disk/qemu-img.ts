@@ -299,9 +299,11 @@ export async function imageInfoChain(imagePath: string, opts: QemuImgCallOptions
 export async function convert(
   src: string,
   dst: string,
-  opts: { srcFormat?: string; dstFormat?: ImageFormat; onProgress?: (fraction: number) => void; rateLimitBytesPerSec?: number } & QemuImgCallOptions = {},
+  opts: { srcFormat?: string; dstFormat?: ImageFormat; onProgress?: (fraction: number) => void; rateLimitBytesPerSec?: number; forceShare?: boolean } & QemuImgCallOptions = {},
 ): Promise<void> {
   const args = ["convert", "-p"];
+  // -U reads a chain a running QEMU holds open (a snapshot's frozen layers, S4).
+  if (opts.forceShare) args.push("-U");
   if (opts.srcFormat) args.push("-f", opts.srcFormat);
   // A bandwidth cap keeps background copies from starving running VMs of disk throughput.
   if (opts.rateLimitBytesPerSec) args.push("-r", String(Math.max(1, Math.floor(opts.rateLimitBytesPerSec))));

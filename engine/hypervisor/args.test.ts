@@ -181,3 +181,12 @@ describe("state folder layout", () => {
     expect(portSocketPath("/s", { name: "com.example/x" })).toBe("/s/com.example_x.sock");
   });
 });
+
+test("a backing layer marked readOnly is opened read-only outright (file and format node)", () => {
+  const argv = buildQemuArgs({ ...base, disks: [{ path: "/ds/top.qcow2", backingChain: [{ path: "/ds/base.qcow2", readOnly: true }] }] });
+  const nodes = values(argv, "-blockdev").map((v) => JSON.parse(v) as Record<string, unknown>);
+  expect(nodes.find((n) => n["node-name"] === "disk0-b1-file")).toMatchObject({ "read-only": true });
+  expect(nodes.find((n) => n["node-name"] === "disk0-b1-file")).not.toHaveProperty("auto-read-only");
+  expect(nodes.find((n) => n["node-name"] === "disk0-b1")).toMatchObject({ "read-only": true, backing: null });
+  expect(nodes.find((n) => n["node-name"] === "disk0")).toMatchObject({ "read-only": false, backing: "disk0-b1" });
+});

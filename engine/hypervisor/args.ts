@@ -30,6 +30,13 @@ export const IDENTITY_BYTES = 64;
 export interface DiskLayerRef {
   path: string;
   format?: "qcow2" | "raw";
+  /**
+   * Open this layer read-only outright (file and format node). Needed where another QEMU
+   * shares the layer as its backing file (forks): after an incoming migration QEMU 7.2
+   * reactivates an auto-read-only backing layer read-write and takes its write lock. A
+   * read-only layer cannot be the base of a commit job.
+   */
+  readOnly?: boolean;
 }
 
 /** A virtio-blk disk on its active (writable) layer. */
@@ -238,8 +245,10 @@ function blockdevArgs(d: DiskSpec, i: number): string[] {
     // its base so. Nothing writes to them unless a job asks: the overlay takes no write
     // permission on its backing node, and auto-read-only keeps the file opened read-only
     // until a writer needs it.
-    args.push("-blockdev", JSON.stringify({ driver: "file", filename: layer.path, "node-name": `${name}-file`, "auto-read-only": true }));
+    const ro = layer.readOnly === true ? { "read-only": true } : { "auto-read-only": true };
+    args.push("-blockdev", JSON.stringify({ driver: "file", filename: layer.path, "node-name": `${name}-file`, ...ro }));
     const format: Record<string, unknown> = { driver: layer.format ?? "qcow2", file: `${name}-file`, "node-name": name };
+    if (layer.readOnly === true) format["read-only"] = true;
     if ((layer.format ?? "qcow2") === "qcow2") format.backing = below;
     args.push("-blockdev", JSON.stringify(format));
   }

@@ -12,6 +12,12 @@ import {
   type ApplyFleetResult,
   type CreateVmRequest,
   type VmView,
+  admitForkName,
+  FORK_VM_KIND,
+  forkVm,
+  recoverVmFork,
+  type ForkVmRequest,
+  type ForkVmResult,
 } from "../ops";
 import type { JobHandler } from "./handler";
 
@@ -42,5 +48,23 @@ export const createVmHandler: JobHandler<CreateVmRequest, VmView> = {
     const { finished } = await recoverVmCreate(ctx, intent);
     if (finished) return { outcome: "finished", result: finished, targetId: finished.id };
     return { outcome: "rolled-back", detail: "the engine stopped while creating the VM; every file it made was removed" };
+  },
+};
+
+/** `vm.fork`: a child forked from a VM (S5), its disk inherited per S2. */
+export const forkVmHandler: JobHandler<ForkVmRequest, ForkVmResult> = {
+  kind: FORK_VM_KIND,
+  admit: (store, req) => {
+    if (!store.getVm(req.parentId)) throw conflict(`VM ${req.parentId} was removed`, "id");
+    admitForkName(store, req.name);
+  },
+  run: async (ctx, req) => {
+    const view = await forkVm(ctx, req);
+    return { result: view, targetId: view.id };
+  },
+  recover: async (ctx, req, intent) => {
+    const { finished } = await recoverVmFork(ctx, req, intent);
+    if (finished) return { outcome: "finished", result: finished, targetId: finished.id };
+    return { outcome: "rolled-back", detail: "the engine stopped while forking the VM; the parent runs on and every file of the child was removed" };
   },
 };

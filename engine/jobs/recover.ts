@@ -1,10 +1,12 @@
 import { internal } from "../errors";
-import { directContext, reconcileDatastores, type ReconcileReport } from "../ops";
+import { directContext, reconcileDatastores, reconcileVmRuntime, type ReconcileReport, type VmRuntimeReport } from "../ops";
 import type { JobRunner } from "./runner";
 import type { Store } from "../store";
 import type { Logger } from "pino";
 
 export interface RecoveryReport extends ReconcileReport {
+  /** Running VMs found again, VMs whose QEMU died, state folders no VM owned. */
+  vmRuntime: VmRuntimeReport;
   finishedJobs: string[];
   rolledBackJobs: string[];
 }
@@ -36,8 +38,9 @@ export async function recoverAtStart(store: Store, runner: JobRunner, log: Logge
       rolledBackJobs.push(job.id);
     }
   }
-  const reconcile = await reconcileDatastores(directContext(store, log));
-  const report: RecoveryReport = { ...reconcile, finishedJobs, rolledBackJobs };
+  const reconcile = await reconcileDatastores(directContext(store, log, undefined, runner.settings));
+  const vmRuntime = await reconcileVmRuntime(directContext(store, log, undefined, runner.settings));
+  const report: RecoveryReport = { ...reconcile, vmRuntime, finishedJobs, rolledBackJobs };
   store.tx((s) => s.setSetting("last_recovery", JSON.stringify(report)));
   return report;
 }

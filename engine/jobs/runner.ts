@@ -32,7 +32,8 @@ export class JobRunner {
     private readonly log: Logger,
     handlers: JobHandler[],
     private readonly concurrency = 2,
-    private readonly settings: EngineSettings = {},
+    /** The engine-wide settings every op context carries. */
+    readonly settings: EngineSettings = {},
   ) {
     for (const h of handlers) this.handlers.set(h.kind, h as JobHandler);
     this.events.setMaxListeners(0);

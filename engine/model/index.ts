@@ -173,11 +173,23 @@ export const LOCAL_HOST_ID = "local";
 /** How a template clone gets its disk: a ready pool copy when there is one (else a copy), always a full copy, or a qcow2 overlay on the template's disk. */
 export type CloneMode = "pool" | "full" | "linked";
 
-/** How a VM's disk was actually made; more sources (forks, instant clones) will add to this. */
-export type ProvisionedBy = "pool" | "copy" | "linked";
+/** How a VM's disk was actually made; `fork` for a child forked from another VM (S5). */
+export type ProvisionedBy = "pool" | "copy" | "linked" | "fork";
 
-/** A VM's power state; only `stopped` until the VM runtime lands, which adds the others. */
-export type VmPowerState = "stopped";
+/** A VM's power state: a QEMU process runs it, or none does. */
+export type VmPowerState = "running" | "stopped";
+
+/** The accelerator a VM runs on. */
+export type VmAccel = "kvm" | "tcg";
+
+/** What a VM runs with when it has no template to read it from (a fork copies its parent's). */
+export interface VmMachine {
+  memoryMb: number;
+  vcpus: number;
+  kernel: string | null;
+  initrd: string | null;
+  cmdline: string | null;
+}
 
 /**
  * A VM as an inventory record with its disk. Its home folder on its datastore holds its disk
@@ -200,6 +212,22 @@ export interface Vm {
   powerState: VmPowerState;
   state: RecordState;
   createdAt: string;
+  /** The accelerator it runs on (or last ran on); null before its first start. */
+  accel?: VmAccel | null;
+  /** A per-VM accelerator setting (auto, kvm, tcg) that wins over the host's; null = the host's. */
+  accelOverride?: "auto" | "kvm" | "tcg" | null;
+  /** The QEMU process id while running. */
+  pid?: number | null;
+  /** Its QEMU state folder (vm.json, qmp.sock, RAM file) under the engine's state folder. */
+  stateDir?: string | null;
+  /** The VM it was forked from (S5), or null. */
+  forkedFrom?: string | null;
+  /** The parent's stun time of the fork that made this VM, in milliseconds. */
+  stunMs?: number | null;
+  /** True when its QEMU process died without clonefleet stopping it. */
+  crashed?: boolean;
+  /** Memory, vCPUs and kernel when not read from a template (forks). */
+  machine?: VmMachine | null;
 }
 
 /** Why a pool's last fill failed, as users see it. */
@@ -254,13 +282,33 @@ export interface Fleet {
   updatedAt: string;
 }
 
+/**
+ * An external snapshot of a VM's disk (S4): the layer that was the VM's top when it was taken
+ * is frozen and owned by the snapshot (`layerId`); the VM continues on a new overlay above it.
+ * `state` is `drifted` when a consolidation was cancelled or interrupted after it had started
+ * writing into the frozen layer: the VM's chain is sound, but the point in time is no longer intact.
+ */
+export interface Snapshot {
+  id: string;
+  vmId: string;
+  name: string;
+  /** The frozen layer; its path is the snapshot's frozen disk. */
+  layerId: string;
+  state: RecordState;
+  createdAt: string;
+}
+
 /** The kinds of long work; job records carry one of these. */
 export const JOB_KINDS = {
   importTemplate: "template.import",
   applyFleet: "fleet.apply",
   createVm: "vm.create",
+  forkVm: "vm.fork",
   createReplica: "replica.create",
   repairReplica: "replica.repair",
+  createSnapshot: "snapshot.create",
+  deleteSnapshot: "snapshot.delete",
+  backupVm: "vm.backup",
 } as const;
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];

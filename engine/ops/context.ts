@@ -11,6 +11,10 @@ import type { Store } from "../store";
 export interface EngineSettings {
   /** Cap on the bandwidth of background disk copies (imports, pool fills); unlimited when unset. */
   copyRateLimitBytesPerSec?: number;
+  /** Folder holding one QEMU state folder per VM (`<stateDir>/vms`); VMs cannot start without it. */
+  vmStateRoot?: string;
+  /** The host's accelerator setting (auto, kvm, tcg); a VM's own setting wins. Default auto. */
+  accel?: "auto" | "kvm" | "tcg";
 }
 
 export interface OpContext {

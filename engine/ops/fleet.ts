@@ -21,6 +21,7 @@ import {
 import { StoreConstraintError, type Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
+import { livePid, startVm } from "./vm-power";
 import { measureDatastore } from "./datastore";
 import { placeClones, PlacementError } from "./placement";
 import { checkHostId, sortPoolCopies } from "./pool";
@@ -118,8 +119,8 @@ export function checkFleetSpec(store: Store, spec: FleetSpec, existing?: Fleet):
   const sizeIssue = intRangeProblem(spec.size, FLEET_SIZE_RANGE);
   if (sizeIssue) throw invalidField("size", sizeIssue);
   const cloneMode = checkCloneMode(spec.cloneMode);
-  if (spec.powerState !== "stopped") {
-    throw invalidField("power_state", `must be "stopped": this engine does not power VMs on yet (got ${JSON.stringify(spec.powerState)})`);
+  if (spec.powerState !== "stopped" && spec.powerState !== "running") {
+    throw invalidField("power_state", `must be "running" or "stopped" (got ${JSON.stringify(spec.powerState)})`);
   }
   if (!Array.isArray(spec.datastoreIds) || spec.datastoreIds.length === 0) throw invalidField("datastore_ids", "must list at least one datastore");
   if (spec.datastoreIds.length > FLEET_DATASTORES_MAX) {
@@ -264,6 +265,12 @@ export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promis
       } finally {
         provisionMs = performance.now() - t0;
         for (const ds of new Set(targets.map((t) => t.datastore.id))) await syncCatalog(ctx.store, ds);
+      }
+    }
+    // Members are powered to the declaration: on when running, left as they are when stopped.
+    if (fleet.powerState === "running") {
+      for (const vm of ctx.store.listVms({ fleetId: fleet.id })) {
+        if (livePid(vm.stateDir) === null) await startVm(ctx, { id: vm.id });
       }
     }
     const result: ApplyFleetResult = {

@@ -15,3 +15,7 @@ export * from "./pool-refill";
 export * from "./vm";
 export * from "./fleet";
 export * from "./clone-users";
+export * from "./vm-power";
+export * from "./vm-fork";
+export * from "./snapshot-plan";
+export * from "./snapshot";

@@ -17,6 +17,7 @@ import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkHostId } from "./pool";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneTarget } from "./provision";
+import { livePid, powerOff } from "./vm-power";
 
 /** Every clone mode, in the order users read them. */
 export const CLONE_MODES: readonly CloneMode[] = ["pool", "full", "linked"];
@@ -40,6 +41,10 @@ export interface VmView extends Vm {
   /** Paths of its disk's layers, top first. */
   diskChain: string[];
   chainDepth: number;
+  /** The layers of its disk, top first, with their content IDs. */
+  diskLayers: { path: string; contentId: string | null; parentContentId: string | null }[];
+  /** True when its QEMU died without clonefleet stopping it (found at restart or now). */
+  crashed: boolean;
 }
 
 /** The ids a VM creation is about to make files for, recorded before any file is touched. */
@@ -172,6 +177,9 @@ export async function deleteVm(ctx: OpContext, id: string): Promise<void> {
     const fleet = ctx.store.getFleet(vm.fleetId);
     throw conflict(`VM ${vm.name} is a member of fleet ${fleet?.namePrefix ?? vm.fleetId} (${vm.fleetId}); change the fleet's size instead`, "id");
   }
+  const layers = new Set(ctx.store.listLayers({ ownerKind: "vm", ownerId: vm.id }).map((l) => l.path));
+  const dependants = ctx.store.listLayers().filter((l) => l.backingPath !== null && layers.has(l.backingPath) && !layers.has(l.path));
+  if (dependants.length > 0) throw conflict(`VM ${vm.name}'s disk backs other disks: ${dependants.map((l) => l.path).join(", ")}`, "id");
   await removeVms(ctx, [vm]);
   ctx.log.info({ vmId: id }, "VM deleted");
 }
@@ -188,10 +196,19 @@ export async function removeVms(ctx: OpContext, vms: readonly Vm[]): Promise<voi
       const layer = s.getLayer(vm.diskLayerId);
       const backed = layer ? all.filter((l) => l.backingPath === layer.path) : [];
       if (backed.length > 0) throw conflict(`VM ${vm.name}'s disk backs other disks: ${backed.map((l) => l.path).join(", ")}`, "id");
+      // Its snapshots' frozen layers lie in its home folder and go with it.
+      for (const snap of s.listSnapshots({ vmId: vm.id })) {
+        s.deleteSnapshot(snap.id);
+        if (s.getLayer(snap.layerId)) s.deleteLayer(snap.layerId);
+      }
       s.deleteVm(vm.id);
       if (layer) s.deleteLayer(layer.id);
+      // Layers a fork froze below the VM's own (its former top layers) go with it.
+      for (const l of s.listLayers({ ownerKind: "vm", ownerId: vm.id })) s.deleteLayer(l.id);
     }
   });
+  // A running VM's QEMU goes first: its files are about to vanish.
+  await Promise.all(vms.map((vm) => powerOff(vm.stateDir, 0).then(() => (vm.stateDir ? fs.rm(vm.stateDir, { recursive: true, force: true }) : undefined))));
   await Promise.all(vms.map((vm) => fs.rm(vm.homeDir, { recursive: true, force: true })));
   for (const dsId of new Set(vms.map((v) => v.datastoreId))) await syncCatalog(ctx.store, dsId);
 }
@@ -217,15 +234,23 @@ export function reconcileVms(ctx: OpContext, datastoreId: string): string[] {
 function vmView(store: Store, vm: Vm): VmView {
   const layer = store.getLayer(vm.diskLayerId);
   const chain: string[] = [];
+  const layers: VmView["diskLayers"] = [];
   let cursor: DiskLayer | null = layer;
   let backing: string | null = null;
   // Bounded walk: a chain is never deeper than this, and a bad record must not loop forever.
   for (let depth = 0; cursor && depth < 256; depth++) {
     chain.push(cursor.path);
+    layers.push({ path: cursor.path, contentId: cursor.contentId, parentContentId: cursor.parentContentId });
     backing = cursor.backingPath;
     cursor = backing ? store.findLayerByPath(backing) : null;
-    if (!cursor && backing) chain.push(backing);
+    if (!cursor && backing) {
+      chain.push(backing);
+      layers.push({ path: backing, contentId: null, parentContentId: null });
+    }
   }
+  // The record says what clonefleet did; the process says what is true now.
+  const pid = vm.powerState === "running" ? livePid(vm.stateDir) : null;
+  const died = vm.powerState === "running" && pid === null;
   return {
     ...vm,
     state: liveVmState(vm, layer),
@@ -234,5 +259,9 @@ function vmView(store: Store, vm: Vm): VmView {
     contentId: layer?.contentId ?? null,
     diskChain: chain,
     chainDepth: chain.length,
+    diskLayers: layers,
+    powerState: pid !== null ? "running" : "stopped",
+    pid,
+    crashed: Boolean(vm.crashed) || died,
   };
 }

@@ -94,6 +94,14 @@ const vm = (over: Partial<Vm> = {}): Vm => ({
   powerState: "stopped",
   state: "ready",
   createdAt: "2025-01-01T00:00:04.000Z",
+  accel: null,
+  accelOverride: null,
+  pid: null,
+  stateDir: null,
+  forkedFrom: null,
+  stunMs: null,
+  crashed: false,
+  machine: null,
   ...over,
 });
 
@@ -186,4 +194,23 @@ test("fleets and VMs: round trip, unique names and prefixes, filters and patches
   });
   expect(s.getFleet("fleet-1")).toBeNull();
   expect(s.getVm("vm-1")).toBeNull();
+});
+
+test("VM runtime columns (migration 4) round-trip and patch", () => {
+  s.tx(() => {
+    s.insertLayer(layer({ id: "layer-1", ownerKind: "vm", ownerId: "vm-1", path: "/srv/ds1/clonefleet/vms/vm-1/disk.qcow2" }));
+    s.insertVm(vm({ fleetId: null, forkedFrom: "vm-0", machine: { memoryMb: 64, vcpus: 1, kernel: null, initrd: null, cmdline: null }, accelOverride: "tcg" }));
+  });
+  s.tx(() => s.updateVm("vm-1", { powerState: "running", pid: 42, accel: "tcg", stateDir: "/state/vms/vm-1", stunMs: 12.5, crashed: true }));
+  expect(s.getVm("vm-1")).toMatchObject({
+    powerState: "running",
+    pid: 42,
+    accel: "tcg",
+    accelOverride: "tcg",
+    stateDir: "/state/vms/vm-1",
+    forkedFrom: "vm-0",
+    stunMs: 12.5,
+    crashed: true,
+    machine: { memoryMb: 64, vcpus: 1 },
+  });
 });

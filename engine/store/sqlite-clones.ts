@@ -2,7 +2,7 @@
  * Rows, patch specs and row mappers of the S1 tables (pools, pool copies, fleets, VMs) for the
  * SQLite store; kept apart from sqlite.ts so each capability's columns live in one place.
  */
-import type { CloneMode, Fleet, Pool, PoolCopy, PoolFillError, ProvisionedBy, RecordState, Vm, VmPowerState } from "../model";
+import type { CloneMode, Fleet, Pool, PoolCopy, PoolFillError, ProvisionedBy, RecordState, Vm, VmAccel, VmMachine, VmPowerState } from "../model";
 
 /** A `pools` row. */
 export interface PoolRow {
@@ -51,6 +51,14 @@ export interface VmRow {
   power_state: string;
   state: string;
   created_at: string;
+  accel: string | null;
+  accel_override: string | null;
+  pid: number | null;
+  state_dir: string | null;
+  forked_from: string | null;
+  stun_ms: number | null;
+  crashed: number;
+  machine: string | null;
 }
 
 type PatchSpec = Record<string, [string, (v: unknown) => unknown]>;
@@ -79,6 +87,13 @@ export const VM_PATCH: PatchSpec = {
   state: ["state", identity],
   powerState: ["power_state", identity],
   diskLayerId: ["disk_layer_id", identity],
+  accel: ["accel", identity],
+  accelOverride: ["accel_override", identity],
+  pid: ["pid", identity],
+  stateDir: ["state_dir", identity],
+  stunMs: ["stun_ms", identity],
+  crashed: ["crashed", (v: unknown) => (v ? 1 : 0)],
+  machine: ["machine", jsonOrNull],
 };
 
 /** The row of a pool. */
@@ -164,6 +179,14 @@ export function vmRow(v: Vm): VmRow {
     power_state: v.powerState,
     state: v.state,
     created_at: v.createdAt,
+    accel: v.accel ?? null,
+    accel_override: v.accelOverride ?? null,
+    pid: v.pid ?? null,
+    state_dir: v.stateDir ?? null,
+    forked_from: v.forkedFrom ?? null,
+    stun_ms: v.stunMs ?? null,
+    crashed: v.crashed ? 1 : 0,
+    machine: v.machine ? JSON.stringify(v.machine) : null,
   };
 }
 
@@ -182,5 +205,13 @@ export function toVm(r: VmRow): Vm {
     powerState: r.power_state as VmPowerState,
     state: r.state as RecordState,
     createdAt: r.created_at,
+    accel: r.accel as VmAccel | null,
+    accelOverride: r.accel_override as Vm["accelOverride"],
+    pid: r.pid,
+    stateDir: r.state_dir,
+    forkedFrom: r.forked_from,
+    stunMs: r.stun_ms,
+    crashed: r.crashed === 1,
+    machine: r.machine ? (JSON.parse(r.machine) as VmMachine) : null,
   };
 }

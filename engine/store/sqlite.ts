@@ -2,7 +2,7 @@ import Database from "better-sqlite3";
 import type { Datastore, DiskLayer, Job, JobState, RecordState, Replica, ReplicaLayer, Template } from "../model";
 import { migrate, schemaVersion } from "./migrate";
 import { StoreConstraintError, type Store } from "./store";
-import type { Fleet, Pool, PoolCopy, Vm } from "../model";
+import type { Fleet, Pool, PoolCopy, Snapshot, Vm } from "../model";
 import {
   FLEET_PATCH,
   fleetRow,
@@ -20,6 +20,19 @@ import {
   type PoolRow,
   type VmRow,
 } from "./sqlite-clones";
+
+interface SnapshotRow {
+  id: string;
+  vm_id: string;
+  name: string;
+  layer_id: string;
+  state: string;
+  created_at: string;
+}
+
+function toSnapshot(r: SnapshotRow): Snapshot {
+  return { id: r.id, vmId: r.vm_id, name: r.name, layerId: r.layer_id, state: r.state as RecordState, createdAt: r.created_at };
+}
 
 type Row = Record<string, unknown>;
 type Patch = Record<string, unknown>;
@@ -565,12 +578,36 @@ export class SqliteStore implements Store {
     return rows.map(toVm);
   }
 
-  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId">>): void {
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine">>): void {
     this.update("vms", id, patch, VM_PATCH);
   }
 
   deleteVm(id: string): void {
     this.deleteById("vms", id);
+  }
+
+  // snapshots (S4)
+
+  insertSnapshot(snap: Snapshot): void {
+    this.insert("snapshots", { id: snap.id, vm_id: snap.vmId, name: snap.name, layer_id: snap.layerId, state: snap.state, created_at: snap.createdAt });
+  }
+
+  getSnapshot(id: string): Snapshot | null {
+    const row = this.stmt("SELECT * FROM snapshots WHERE id = ?").get(id) as SnapshotRow | undefined;
+    return row ? toSnapshot(row) : null;
+  }
+
+  listSnapshots(filter: { vmId?: string } = {}): Snapshot[] {
+    const rows = this.stmt("SELECT * FROM snapshots WHERE (@v IS NULL OR vm_id = @v) ORDER BY created_at, rowid").all({ v: filter.vmId ?? null }) as SnapshotRow[];
+    return rows.map(toSnapshot);
+  }
+
+  updateSnapshot(id: string, patch: Partial<Pick<Snapshot, "layerId" | "state">>): void {
+    this.update("snapshots", id, patch, { layerId: ["layer_id", (v) => v], state: ["state", (v) => v] });
+  }
+
+  deleteSnapshot(id: string): void {
+    this.deleteById("snapshots", id);
   }
 
   // settings

@@ -1,5 +1,5 @@
 import type { Datastore, DiskLayer, Job, JobError, JobProgress, JobState, RecordState, Replica, Template } from "../model";
-import type { Fleet, Pool, PoolCopy, Vm } from "../model";
+import type { Fleet, Pool, PoolCopy, Snapshot, Vm } from "../model";
 
 /**
  * The inventory, behind one interface so that a PostgreSQL store can stand in for SQLite.
@@ -77,8 +77,16 @@ export interface Store {
   findVmByName(name: string): Vm | null;
   /** By name; every filter given must match. */
   listVms(filter?: { fleetId?: string; datastoreId?: string; templateId?: string }): Vm[];
-  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId">>): void;
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine">>): void;
   deleteVm(id: string): void;
+
+  // snapshots (S4); the frozen layer is a DiskLayer owned by the snapshot
+  insertSnapshot(snap: Snapshot): void;
+  getSnapshot(id: string): Snapshot | null;
+  /** Oldest first. */
+  listSnapshots(filter?: { vmId?: string }): Snapshot[];
+  updateSnapshot(id: string, patch: Partial<Pick<Snapshot, "layerId" | "state">>): void;
+  deleteSnapshot(id: string): void;
 
   // jobs
   insertJob(job: Job): void;

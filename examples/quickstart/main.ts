@@ -2,7 +2,8 @@
  * The quickstart: an engine on the embedded default (SQLite in ./.quickstart/state), two local
  * datastores, a template image built here from Debian packages, imported and inspected; then a
  * disk pool on each datastore and a fleet of 8 clones from the pools, showing how each clone's
- * disk was provisioned and how long that took next to a full copy.
+ * disk was provisioned and how long that took next to a full copy; then three members powered
+ * on, one forked while it runs, parent and child shown running with their (flat) disk chains.
  * Run with `npm run quickstart`; everything it makes stays under ./.quickstart.
  */
 import { promises as fs } from "node:fs";
@@ -87,6 +88,30 @@ async function main(): Promise<void> {
     console.log(`(the bigger the template, the bigger the gap: see bench/pool-vs-copy.ts)`);
     await api.vms.delete(copied.id);
 
+    step("powering three fleet members on (firmware-only guests: real QEMU processes that idle)");
+    const members = (await api.vms.list({ fleetId: applied.fleet.id })).slice(0, 3);
+    const running: VmWire[] = [];
+    for (const m of members) {
+      const on = await api.vms.start(m.id);
+      running.push(on);
+      console.log(`${on.name.padEnd(6)} ${on.power_state} on ${on.accel}, pid ${on.pid}, chain depth ${on.chain_depth}`);
+    }
+
+    step(`forking ${running[0].name} while it runs (S5; its disk is inherited per S2)`);
+    const forkJob = await api.vms.fork(running[0].id, { name: `${running[0].name}-child` });
+    const child = (await api.waitJob(forkJob.id)).result as VmWire & { parent_stun_ms: number | null; child_ready_ms: number | null; layout: string };
+    const parent = (await api.vms.get(running[0].id))!;
+    console.log(`parent stunned ${child.parent_stun_ms} ms; child running ${child.child_ready_ms} ms after the stun; disks: ${child.layout}`);
+    for (const v of [parent, child]) {
+      console.log(`${v.name} (${v.id}): ${v.power_state}, pid ${v.pid}, chain depth ${v.chain_depth}${v.forked_from ? `, forked from ${v.forked_from}` : ""}`);
+      for (const l of v.disk_layers ?? []) console.log(`    ${l.content_id}  ${l.path}`);
+    }
+    console.log("parent and child share the frozen base below their own overlays; a fork of the child copies its overlay, so chains stay at depth 2");
+
+    step("powering them off again");
+    for (const v of [...running, child]) await api.vms.stop(v.id, { timeout_seconds: 0 });
+    console.log(`${running.length + 1} VMs stopped (VMs outlive the engine: a running VM is found again at the next start)`);
+
     step("the pools refill in the background");
     for (const p of pools) {
       const again = await api.waitPoolReady(p.id, { timeoutMs: 120_000 });
@@ -98,6 +123,8 @@ async function main(): Promise<void> {
     console.log(`Then, in another shell:     bin/clonefleet --state-dir ${stateDir} template ls`);
     console.log(`                            bin/clonefleet --state-dir ${stateDir} pool ls`);
     console.log(`                            bin/clonefleet --state-dir ${stateDir} fleet show ${applied.fleet.id}`);
+    console.log(`                            bin/clonefleet --state-dir ${stateDir} vm start ${parent.id}`);
+    console.log(`                            bin/clonefleet --state-dir ${stateDir} vm fork ${parent.id} --name another`);
   } finally {
     await engine.close();
   }

@@ -114,7 +114,7 @@ describe("pools, fleets and VMs: bad input gets a 4xx naming the field and chang
       ["POST", "/pools", { template_id: tpl.id, datastore_id: dsA, size: "2" }, "size"],
       ["POST", "/pools", { template_id: tpl.id, datastore_id: dsA, size: 2.5 }, "size"],
       ["POST", "/fleets", { template_id: tpl.id, size: 1, datastore_ids: [dsA], clone_mode: "magic" }, "clone_mode"],
-      ["POST", "/fleets", { template_id: tpl.id, size: 1, datastore_ids: [dsA], power_state: "running" }, "power_state"],
+      ["POST", "/fleets", { template_id: tpl.id, size: 1, datastore_ids: [dsA], power_state: "suspended" }, "power_state"],
       ["POST", "/fleets", { template_id: tpl.id, size: 1, datastore_ids: [dsA, 7] }, "datastore_ids[1]"],
       ["POST", "/fleets", { template_id: tpl.id, datastore_ids: [dsA] }, "size"],
       ["POST", "/vms", { name: "x", template_id: tpl.id, clone_mode: "fast" }, "clone_mode"],

@@ -1,8 +1,21 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS } from "../../model";
-import { checkVmRequest, deleteVm, directContext, getVmView, listVmViews } from "../../ops";
-import { CreateVmBody, createVmFromWire, IdParams, jobToWire, JobWire, VmListQuery, vmToWire, VmWire } from "../schemas";
+import { checkForkRequest, checkVmRequest, deleteVm, directContext, getVmView, listVmViews, startVm, stopVm } from "../../ops";
+import {
+  CreateVmBody,
+  createVmFromWire,
+  ForkVmBody,
+  forkVmFromWire,
+  IdParams,
+  jobToWire,
+  JobWire,
+  StartVmBody,
+  StopVmBody,
+  VmListQuery,
+  vmToWire,
+  VmWire,
+} from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
 
@@ -38,6 +51,31 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     "/vms/:id",
     { schema: { tags: ["vms"], summary: "Show a VM, its disk chain and whether its disk is still there", params: IdParams, response: { 200: VmWire } } },
     async (req) => vmToWire(getVmView(services.store, req.params.id)),
+  );
+  app.post<{ Params: IdParams; Body: StartVmBody }>(
+    "/vms/:id/start",
+    { schema: { tags: ["vms"], summary: "Power a VM on (idempotent); answers with the VM", params: IdParams, body: Type.Optional(StartVmBody), response: { 200: VmWire } } },
+    async (req) => vmToWire(await startVm(directContext(services.store, services.log, undefined, services.settings), { id: req.params.id, accel: req.body?.accel as "auto" | "kvm" | "tcg" | undefined })),
+  );
+  app.post<{ Params: IdParams; Body: StopVmBody }>(
+    "/vms/:id/stop",
+    { schema: { tags: ["vms"], summary: "Power a VM off: ACPI power-down within the timeout, then quit, then kill", params: IdParams, body: Type.Optional(StopVmBody), response: { 200: VmWire } } },
+    async (req) => {
+      const t = req.body?.timeout_seconds;
+      return vmToWire(await stopVm(directContext(services.store, services.log, undefined, services.settings), { id: req.params.id, timeoutMs: t === undefined ? undefined : t * 1000 }));
+    },
+  );
+  app.post<{ Params: IdParams; Body: ForkVmBody }>(
+    "/vms/:id/fork",
+    { schema: { tags: ["vms"], summary: "Fork a VM into a child (answers 202 with the job)", params: IdParams, body: ForkVmBody, response: { 202: JobWire, 200: JobWire } } },
+    async (req, reply) => {
+      const request = forkVmFromWire(req.params.id, req.body);
+      const idempotencyKey = idempotencyKeyOf(req);
+      const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
+      checkForkRequest(services.store, request, { admitName: !prior });
+      const { job, created } = services.runner.submit(JOB_KINDS.forkVm, request, { idempotencyKey });
+      return reply.status(created ? 202 : 200).send(jobToWire(job));
+    },
   );
   app.delete<{ Params: IdParams }>(
     "/vms/:id",

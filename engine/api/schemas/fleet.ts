@@ -13,7 +13,7 @@ export const FleetBody = Type.Object(
     datastore_ids: Type.Array(Type.String(), { description: "Datastores new members are spread over (weighing ready pool copies and free space)." }),
     name_prefix: Type.Optional(Type.String({ description: "Members are named <prefix>-<n> (default: the template's name); cannot change." })),
     clone_mode: Type.Optional(CloneModeWire),
-    power_state: Type.Optional(Type.String({ enum: ["stopped"], description: "Only stopped until the VM runtime lands." })),
+    power_state: Type.Optional(Type.String({ enum: ["running", "stopped"], description: "running powers every member on after the apply; stopped (default) leaves members as they are." })),
     host_id: Type.Optional(NullableString),
   },
   { additionalProperties: false },

@@ -8,3 +8,4 @@ export * from "./catalog";
 export * from "./pool";
 export * from "./vm";
 export * from "./fleet";
+export * from "./snapshot";

@@ -3,9 +3,11 @@ import { JOB_KINDS, type Job } from "../../model";
 import type { ReplicaView, TemplateView } from "../../ops";
 import { replicaToWire } from "./replica";
 import { templateToWire } from "./template";
-import type { ApplyFleetResult, VmView } from "../../ops";
+import type { ApplyFleetResult, ForkVmResult, VmView } from "../../ops";
 import { fleetApplyToWire } from "./fleet";
 import { vmToWire } from "./vm";
+import { backupToWire, consolidationToWire, snapshotToWire } from "./snapshot";
+import type { BackupVmResult, DeleteSnapshotResult, SnapshotView } from "../../ops";
 
 export const JobWire = Type.Object(
   {
@@ -78,6 +80,18 @@ function resultToWire(kind: string, result: unknown): unknown {
       return fleetApplyToWire(result as ApplyFleetResult);
     case JOB_KINDS.createVm:
       return vmToWire(result as VmView);
+    case JOB_KINDS.forkVm: {
+      const r = result as ForkVmResult;
+      // A result recorded before the wire fields existed (or by recovery) may lack the view parts.
+      if (!r || !Array.isArray(r.diskChain)) return result;
+      return { ...vmToWire(r), parent_stun_ms: r.parentStunMs, child_ready_ms: r.childReadyMs, layout: r.layout };
+    }
+    case JOB_KINDS.createSnapshot:
+      return snapshotToWire(result as SnapshotView);
+    case JOB_KINDS.deleteSnapshot:
+      return consolidationToWire(result as DeleteSnapshotResult);
+    case JOB_KINDS.backupVm:
+      return backupToWire(result as BackupVmResult);
     default:
       return result;
   }

@@ -1,5 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
-import type { CreateVmRequest, VmView } from "../../ops";
+import type { CreateVmRequest, ForkVmRequest, VmView } from "../../ops";
 import type { CloneMode } from "../../model";
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
@@ -46,9 +46,22 @@ export const VmWire = Type.Object(
     provisioned_by: Type.String({ description: "How its disk was made: pool (a pool copy moved in), copy or linked." }),
     clone_mode: NullableString,
     fleet_id: NullableString,
-    power_state: Type.String(),
+    power_state: Type.String({ description: "running (its QEMU process lives, checked now) or stopped." }),
     state: Type.String({ description: "ready, or drifted when its disk vanished outside clonefleet." }),
     created_at: Type.String(),
+    disk_layers: Type.Optional(
+      Type.Array(
+        Type.Object({ path: Type.String(), content_id: NullableString, parent_content_id: NullableString }),
+        { description: "The disk's layers, top first, with their content IDs." },
+      ),
+    ),
+    accel: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "Accelerator it runs on (or last ran on): kvm or tcg." })),
+    accel_override: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "The VM's own accelerator setting; null uses the host's." })),
+    pid: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: "Its QEMU process id while running." })),
+    state_dir: Type.Optional(NullableString),
+    forked_from: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "The VM it was forked from." })),
+    stun_ms: Type.Optional(Type.Union([Type.Number(), Type.Null()], { description: "How long its parent stood still while it was forked, ms." })),
+    crashed: Type.Optional(Type.Boolean({ description: "True when its QEMU died without clonefleet stopping it; the next start clears it." })),
   },
   { $id: "Vm" },
 );
@@ -84,5 +97,43 @@ export function vmToWire(v: VmView): VmWire {
     power_state: v.powerState,
     state: v.state,
     created_at: v.createdAt,
+    disk_layers: v.diskLayers.map((l) => ({ path: l.path, content_id: l.contentId, parent_content_id: l.parentContentId })),
+    accel: v.accel ?? null,
+    accel_override: v.accelOverride ?? null,
+    pid: v.pid ?? null,
+    state_dir: v.stateDir ?? null,
+    forked_from: v.forkedFrom ?? null,
+    stun_ms: v.stunMs ?? null,
+    crashed: v.crashed,
   };
+}
+
+/** The body of `POST /vms/{id}/start`. */
+export const StartVmBody = Type.Object(
+  { accel: Type.Optional(Type.String({ enum: ["auto", "kvm", "tcg"], description: "Sets the VM's own accelerator setting (kept for later starts)." })) },
+  { additionalProperties: false },
+);
+export type StartVmBody = Static<typeof StartVmBody>;
+
+/** The body of `POST /vms/{id}/stop`. */
+export const StopVmBody = Type.Object(
+  { timeout_seconds: Type.Optional(Type.Number({ minimum: 0, maximum: 3600, description: "Time the guest gets to power off before QEMU quits (default 30; 0 quits at once)." })) },
+  { additionalProperties: false },
+);
+export type StopVmBody = Static<typeof StopVmBody>;
+
+/** The body of `POST /vms/{id}/fork`. */
+export const ForkVmBody = Type.Object(
+  {
+    name: Type.String({ description: "Name of the child VM." }),
+    host_id: Type.Optional(NullableString),
+    keep_paused: Type.Optional(Type.Boolean({ description: "Leave parent and child paused after the fork (to inspect both at the stun)." })),
+  },
+  { additionalProperties: false },
+);
+export type ForkVmBody = Static<typeof ForkVmBody>;
+
+/** The op request of a fork. */
+export function forkVmFromWire(parentId: string, b: ForkVmBody): ForkVmRequest {
+  return { parentId, name: b.name, hostId: b.host_id ?? null, keepPaused: b.keep_paused === true };
 }

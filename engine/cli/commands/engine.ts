@@ -29,8 +29,10 @@ export function registerEngineCommands(program: Command): void {
     .option("--job-concurrency <n>", "jobs run at once", "2")
     .option("--copy-rate-limit <size>", "cap background disk copies at this many bytes per second (K, M, G suffixes)")
     .option("--pool-fill-concurrency <n>", "disk pool copies made at once in the background", "2")
-    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string }) => {
+    .option("--accel <auto|kvm|tcg>", "accelerator for VMs on this host (auto: KVM when /dev/kvm opens)", "auto")
+    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string }) => {
       const { host, port } = parseListen(opts.listen);
+      if (!["auto", "kvm", "tcg"].includes(opts.accel)) throw new Error(`--accel: expected auto, kvm or tcg, got ${JSON.stringify(opts.accel)}`);
       // Loaded here, not at the top: every other command would pay for the server's modules.
       const { startEngine } = await import("../../api/engine");
       const running = await startEngine({
@@ -41,6 +43,7 @@ export function registerEngineCommands(program: Command): void {
         jobConcurrency: Number(opts.jobConcurrency) || 2,
         copyRateLimitBytesPerSec: opts.copyRateLimit ? parseSize("--copy-rate-limit", opts.copyRateLimit) : undefined,
         pools: { concurrency: Math.max(1, Number(opts.poolFillConcurrency) || 2) },
+        accel: opts.accel as "auto" | "kvm" | "tcg",
       });
       process.stderr.write(`clonefleet engine listening on ${running.url} (state in ${opts.stateDir})\n`);
       let closing = false;

@@ -5,22 +5,23 @@ import type { VmWire } from "../../client";
 
 const rows = (list: VmWire[]) =>
   table(
-    ["ID", "NAME", "DATASTORE", "PROVISIONED", "DEPTH", "STATE", "FLEET", "DISK"],
-    list.map((v) => [v.id, v.name, v.datastore_id, v.provisioned_by, v.chain_depth, v.state, v.fleet_id, v.disk_path]),
+    ["ID", "NAME", "POWER", "ACCEL", "DATASTORE", "PROVISIONED", "DEPTH", "STATE", "FLEET", "DISK"],
+    list.map((v) => [v.id, v.name, v.power_state + (v.crashed ? " (crashed)" : ""), v.accel ?? "-", v.datastore_id, v.provisioned_by, v.chain_depth, v.state, v.fleet_id, v.disk_path]),
   );
 
 const details = (v: VmWire) =>
   [
     rows([v]),
     "",
-    `template ${v.template_id ?? "-"}, clone mode ${v.clone_mode ?? "-"}, power ${v.power_state}, host ${v.host_id}`,
+    `template ${v.template_id ?? "-"}, clone mode ${v.clone_mode ?? "-"}, power ${v.power_state}${v.crashed ? " (its QEMU died)" : ""}, accel ${v.accel ?? "-"}, pid ${v.pid ?? "-"}, host ${v.host_id}`,
+    ...(v.forked_from ? [`forked from ${v.forked_from} (parent stunned ${v.stun_ms ?? "-"} ms)`] : []),
     `home ${v.home_dir}`,
     `content id ${v.content_id ?? "-"}`,
     "disk chain (top first):",
-    ...v.disk_chain.map((p, i) => `  ${i}  ${p}`),
+    ...(v.disk_layers ?? v.disk_chain.map((path) => ({ path, content_id: null }))).map((l, i) => `  ${i}  ${l.content_id ?? "-".padEnd(32)}  ${l.path}`),
   ].join("\n");
 
-/** `clonefleet vm create|ls|show|rm`. */
+/** `clonefleet vm create|ls|show|rm|start|stop|fork`. */
 export function registerVmCommands(program: Command, globals: () => GlobalOptions): void {
   const vm = program.command("vm").description("VMs and their disks");
   vm.command("create")
@@ -63,6 +64,44 @@ export function registerVmCommands(program: Command, globals: () => GlobalOption
       const v = await clientFor(g).vms.get(id);
       if (!v) throw new Error(`vm ${id} not found`);
       print(g.json, v, details);
+    });
+  vm.command("start <id>")
+    .description("power a VM on (its QEMU outlives the engine)")
+    .option("--accel <setting>", "set the VM's own accelerator: auto, kvm or tcg")
+    .action(async (id: string, o: { accel?: string }) => {
+      const g = globals();
+      const v = await clientFor(g).vms.start(id, o.accel ? { accel: o.accel } : {});
+      print(g.json, v, (x) => `VM ${x.name} (${x.id}) running on ${x.accel}, pid ${x.pid}`);
+    });
+  vm.command("stop <id>")
+    .description("power a VM off: ACPI power-down, then quit after the timeout, then kill")
+    .option("--timeout <seconds>", "time the guest gets to power off", "30")
+    .action(async (id: string, o: { timeout: string }) => {
+      const g = globals();
+      const t = Number(o.timeout);
+      if (!Number.isFinite(t) || t < 0) throw new Error(`--timeout: expected seconds >= 0, got ${JSON.stringify(o.timeout)}`);
+      const v = await clientFor(g).vms.stop(id, { timeout_seconds: t });
+      print(g.json, v, (x) => `VM ${x.name} (${x.id}) stopped`);
+    });
+  vm.command("fork <id>")
+    .description("fork a VM into a child: a running VM is stunned briefly and both run on; a stopped one forks its disks")
+    .requiredOption("--name <name>", "name of the child")
+    .option("--idempotency-key <key>", "makes a retried fork return the same job")
+    .option("--no-wait", "print the job and return at once")
+    .action(async (id: string, o: { name: string; idempotencyKey?: string; wait: boolean }) => {
+      const g = globals();
+      const client = clientFor(g);
+      const job = await client.vms.fork(id, { name: o.name }, o.idempotencyKey);
+      if (!o.wait) return print(g.json, job, (j) => `forking VM as job ${j.id}`);
+      const done = await waitWithProgress(client, job, g.json);
+      const child = done.result as VmWire & { parent_stun_ms: number | null; child_ready_ms: number | null; layout: string };
+      print(g.json, child, (c) =>
+        [
+          `forked ${id} into ${c.name} (${c.id}), ${c.power_state}; disks: ${c.layout}`,
+          ...(c.parent_stun_ms !== null ? [`  parent stunned ${c.parent_stun_ms} ms, child ready after ${c.child_ready_ms} ms`] : []),
+          ...c.disk_chain.map((p, i) => `  ${i}  ${p}`),
+        ].join("\n"),
+      );
     });
   vm.command("rm <id>")
     .description("delete a standalone VM and its disk")

@@ -172,11 +172,41 @@ CREATE INDEX vms_datastore_id ON vms (datastore_id);
 CREATE INDEX vms_template_id ON vms (template_id);
 `;
 
+// The VM runtime (S5/S2): what a VM runs with and where its QEMU state folder is. `machine` is
+// JSON (memory, vCPUs, kernel) for VMs that have no template to read it from (forks).
+const vmRuntime = `
+ALTER TABLE vms ADD COLUMN accel TEXT;
+ALTER TABLE vms ADD COLUMN accel_override TEXT;
+ALTER TABLE vms ADD COLUMN pid INTEGER;
+ALTER TABLE vms ADD COLUMN state_dir TEXT;
+ALTER TABLE vms ADD COLUMN forked_from TEXT;
+ALTER TABLE vms ADD COLUMN stun_ms REAL;
+ALTER TABLE vms ADD COLUMN crashed INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE vms ADD COLUMN machine TEXT;
+`;
+
+// Snapshots (S4): the frozen layer is a disk_layers row owned by the snapshot (owner_kind
+// 'snapshot'); no foreign key to it, since a consolidation re-points it inside one transaction.
+const snapshots = `
+CREATE TABLE snapshots (
+  id         TEXT NOT NULL PRIMARY KEY,
+  vm_id      TEXT NOT NULL REFERENCES vms (id),
+  name       TEXT NOT NULL,
+  layer_id   TEXT NOT NULL UNIQUE,
+  state      TEXT NOT NULL CHECK (state IN ('ready', 'drifted')),
+  created_at TEXT NOT NULL,
+  UNIQUE (vm_id, name)
+);
+CREATE INDEX snapshots_vm_id ON snapshots (vm_id);
+`;
+
 /** Every migration the code knows, in ascending version order; append only, never edit a shipped one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "initial", up: initial },
   { version: 2, name: "pools-fleets-vms", up: poolsFleetsVms },
   { version: 3, name: "replicas", up: replicas },
+  { version: 4, name: "vm-runtime", up: vmRuntime },
+  { version: 5, name: "snapshots", up: snapshots },
 ];
 
 /** The schema version this code writes: the highest version in `MIGRATIONS`. */

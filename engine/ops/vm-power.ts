@@ -1,0 +1,293 @@
+/**
+ * The VM runtime: power a VM on from its record (its disk chain, its machine, the accelerator
+ * setting of the VM or the host), stop it (graceful with a deadline, then kill), tell whether
+ * its QEMU lives, and find running VMs again after an engine restart. A VM's QEMU state
+ * folder is `<engine state>/vms/<vmId>/`; its QEMU outlives the engine.
+ */
+import { readFileSync, promises as fs } from "node:fs";
+import * as path from "node:path";
+import { newContentId } from "../disk";
+import { conflict, incompatible, internal, invalidField, notFound } from "../errors";
+import {
+  AccelUnavailableError,
+  QemuProcess,
+  isAccelSetting,
+  optValue,
+  probeVm,
+  resolveAccel,
+  stateFiles,
+  type DiskSpec,
+  type VmSpec,
+} from "../hypervisor";
+import type { DiskLayer, Vm, VmMachine } from "../model";
+import type { Store } from "../store";
+import { syncCatalog } from "./catalog-sync";
+import type { OpContext } from "./context";
+import { getVmView, type VmView } from "./vm";
+
+/** File name of a VM's guest RAM inside its state folder (file-backed, shared, so a fork can copy it). */
+export const RAM_FILE = "ram";
+
+/** Default time a guest gets to power off on `stop` before QEMU is told to quit. */
+export const DEFAULT_STOP_TIMEOUT_MS = 30000;
+
+/** A request to power a VM on. */
+export interface StartVmRequest {
+  id: string;
+  /** Sets the VM's own accelerator setting (kept for later starts); the host's when absent. */
+  accel?: "auto" | "kvm" | "tcg";
+}
+
+/** A request to power a VM off. */
+export interface StopVmRequest {
+  id: string;
+  /** Time the guest gets to power off (ACPI) before QEMU quits; 0 quits at once. */
+  timeoutMs?: number;
+}
+
+const locks = new Map<string, Promise<unknown>>();
+
+/** Runs `fn` while no other power or fork operation runs on the same VM (one engine process). */
+export async function withVmLock<T>(vmId: string, fn: () => Promise<T>): Promise<T> {
+  const prior = locks.get(vmId) ?? Promise.resolve();
+  const run = prior.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  locks.set(vmId, tail);
+  try {
+    return await run;
+  } finally {
+    if (locks.get(vmId) === tail) locks.delete(vmId);
+  }
+}
+
+/** The state folder a VM's QEMU uses; throws internal when the engine has no VM state root. */
+export function vmStateDir(ctx: OpContext, vmId: string): string {
+  if (!ctx.settings.vmStateRoot) throw internal("finding the VM state folder", new Error("the engine has no VM state root configured"));
+  return path.join(ctx.settings.vmStateRoot, vmId);
+}
+
+/** Memory, vCPUs and kernel of a VM: its own record's (forks) or its template's; throws 409 when neither exists. */
+export function machineOf(store: Store, vm: Vm): VmMachine {
+  if (vm.machine) return vm.machine;
+  const t = vm.templateId ? store.getTemplate(vm.templateId) : null;
+  if (!t) throw conflict(`VM ${vm.name} has no template to read its memory and vCPUs from`, "id");
+  return { memoryMb: t.memoryMb, vcpus: t.vcpus, kernel: t.kernel, initrd: t.initrd, cmdline: t.cmdline };
+}
+
+/** The layers of a VM's disk, top first, from the inventory; throws 409 when a layer record is missing. */
+export function diskLayersOf(store: Store, vm: Vm): DiskLayer[] {
+  const layers: DiskLayer[] = [];
+  let cursor = store.getLayer(vm.diskLayerId);
+  // Bounded walk: a bad record must not loop forever.
+  for (let depth = 0; cursor && depth < 256; depth++) {
+    layers.push(cursor);
+    const backing: string | null = cursor.backingPath;
+    if (!backing) return layers;
+    const next = store.findLayerByPath(backing);
+    if (!next) throw conflict(`VM ${vm.name}: the layer ${backing} of its disk has no record`, "id");
+    cursor = next;
+  }
+  if (layers.length === 0) throw conflict(`VM ${vm.name} has no disk layer record`, "id");
+  return layers;
+}
+
+/**
+ * The QEMU disk of a VM's chain: node `disk0` on the top layer, backing nodes named `disk0-b1`…
+ * A backing layer that other disks share (a template's disk, a base a fork froze) is opened
+ * read-only outright (see DiskLayerRef.readOnly); one private to this chain stays
+ * auto-read-only, so a commit job can still write into it.
+ */
+export function diskSpecOf(layers: readonly DiskLayer[], store?: Store): DiskSpec {
+  const inChain = new Set(layers.map((l) => l.path));
+  const shared = (l: DiskLayer) => !store || store.listLayers({ datastoreId: l.datastoreId }).some((o) => o.backingPath === l.path && !inChain.has(o.path)) || l.ownerKind === "template";
+  return { path: layers[0].path, nodeName: "disk0", backingChain: layers.slice(1).map((l) => (shared(l) ? { path: l.path, readOnly: true } : { path: l.path })) };
+}
+
+/** The spec a VM's QEMU starts from. */
+export function vmSpecOf(store: Store, vm: Vm, stateDir: string, accel: "kvm" | "tcg", over: Partial<VmSpec> = {}): VmSpec {
+  const m = machineOf(store, vm);
+  return {
+    name: vm.name,
+    stateDir,
+    accel,
+    memoryMb: m.memoryMb,
+    vcpus: m.vcpus,
+    disks: [diskSpecOf(diskLayersOf(store, vm), store)],
+    kernel: m.kernel ? { kernel: m.kernel, initrd: m.initrd ?? undefined, cmdline: m.cmdline ?? undefined } : undefined,
+    memoryFile: { path: path.join(stateDir, RAM_FILE), share: true },
+    ...over,
+  };
+}
+
+/**
+ * The live pid of the QEMU in `stateDir`, or null: read synchronously from its pidfile and
+ * /proc, and checked to be that folder's QEMU (its command line names the QMP socket).
+ */
+export function livePid(stateDir: string | null | undefined): number | null {
+  if (!stateDir) return null;
+  const files = stateFiles(stateDir);
+  try {
+    const pid = Number.parseInt(readFileSync(files.pidFile, "utf8").trim(), 10);
+    if (!Number.isInteger(pid) || pid <= 0) return null;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const st = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    if (st === "Z" || st === "X") return null;
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
+    return cmdline.split("\0").some((a) => a.includes(`path=${optValue(files.qmpSocket)},`)) ? pid : null;
+  } catch {
+    return null;
+  }
+}
+
+async function chooseAccel(ctx: OpContext, vm: Vm, asked: string | undefined): Promise<"kvm" | "tcg"> {
+  const setting = asked ?? vm.accelOverride ?? ctx.settings.accel ?? "auto";
+  if (!isAccelSetting(setting)) throw invalidField("accel", `must be auto, kvm or tcg (got ${JSON.stringify(setting)})`);
+  try {
+    return (await resolveAccel(setting)).accel;
+  } catch (err) {
+    if (err instanceof AccelUnavailableError) throw incompatible(`accel: ${err.message}`, "accel");
+    throw err;
+  }
+}
+
+/**
+ * Powers a VM on (idempotent: a running VM is left as it is): gives its top layer a new
+ * content ID (its content will change), starts a detached QEMU on its chain with its RAM in
+ * a shared file, records pid, accelerator and state folder. Throws 404 for an unknown VM,
+ * 409 for a drifted one, 400/409 for a bad or unavailable accelerator, 500 naming the step.
+ */
+export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmView> {
+  if (req.accel !== undefined && !isAccelSetting(req.accel)) throw invalidField("accel", `must be auto, kvm or tcg (got ${JSON.stringify(req.accel)})`);
+  return withVmLock(req.id, async () => {
+    const vm = ctx.store.getVm(req.id);
+    if (!vm) throw notFound("vm", req.id, "id");
+    const view = getVmView(ctx.store, vm.id);
+    if (view.state === "drifted") throw conflict(`VM ${vm.name} is drifted (its disk vanished); it cannot start`, "id");
+    const stateDir = vm.stateDir ?? vmStateDir(ctx, vm.id);
+    const pid = livePid(stateDir);
+    if (req.accel !== undefined) ctx.store.tx((s) => s.updateVm(vm.id, { accelOverride: req.accel }));
+    if (pid !== null) {
+      ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "running", pid, stateDir, crashed: false }));
+      return getVmView(ctx.store, vm.id);
+    }
+    const accel = await chooseAccel(ctx, { ...vm, accelOverride: req.accel ?? vm.accelOverride }, undefined);
+    const spec = vmSpecOf(ctx.store, vm, stateDir, accel);
+    await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
+    // A cold start must not see the RAM of an earlier run.
+    await fs.rm(path.join(stateDir, RAM_FILE), { force: true });
+    const top = ctx.store.getLayer(vm.diskLayerId)!;
+    ctx.store.tx((s) => s.updateLayer(top.id, { contentId: newContentId() }));
+    await syncCatalog(ctx.store, top.datastoreId);
+    let proc: QemuProcess;
+    try {
+      proc = await QemuProcess.start(spec, { signal: ctx.signal });
+    } catch (err) {
+      throw internal(`starting QEMU for VM ${vm.name}`, err);
+    }
+    await proc.detach();
+    ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "running", pid: proc.pid, accel, stateDir, crashed: false }));
+    ctx.log.info({ vmId: vm.id, pid: proc.pid, accel }, "VM started");
+    return getVmView(ctx.store, vm.id);
+  });
+}
+
+/**
+ * Powers a VM off (idempotent): ACPI power-down with `timeoutMs` to obey, then `quit`, then
+ * SIGKILL; removes its RAM file. Throws 404 for an unknown VM.
+ */
+export async function stopVm(ctx: OpContext, req: StopVmRequest): Promise<VmView> {
+  if (req.timeoutMs !== undefined && (!Number.isFinite(req.timeoutMs) || req.timeoutMs < 0 || req.timeoutMs > 3600_000)) {
+    throw invalidField("timeout_seconds", "must be from 0 to 3600");
+  }
+  return withVmLock(req.id, async () => {
+    const vm = ctx.store.getVm(req.id);
+    if (!vm) throw notFound("vm", req.id, "id");
+    await powerOff(vm.stateDir, req.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+    ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "stopped", pid: null, crashed: false }));
+    ctx.log.info({ vmId: vm.id }, "VM stopped");
+    return getVmView(ctx.store, vm.id);
+  });
+}
+
+/** Stops the QEMU of a state folder if one lives there (graceful for `timeoutMs`, then quit, then kill) and removes its RAM file. */
+export async function powerOff(stateDir: string | null | undefined, timeoutMs: number): Promise<void> {
+  if (!stateDir) return;
+  if (livePid(stateDir) !== null) {
+    try {
+      const proc = await QemuProcess.reattach(stateDir, { timeoutMs: 5000 });
+      await proc.shutdown({ powerdownTimeoutMs: timeoutMs });
+    } catch (err) {
+      void err;
+      // A monitor that does not answer: kill the process group outright.
+      const pid = livePid(stateDir);
+      if (pid !== null) {
+        try {
+          process.kill(-pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await waitGone(stateDir);
+    }
+  }
+  await fs.rm(path.join(stateDir, RAM_FILE), { force: true });
+}
+
+async function waitGone(stateDir: string): Promise<void> {
+  for (let i = 0; i < 200 && livePid(stateDir) !== null; i++) await new Promise((r) => setTimeout(r, 25));
+}
+
+/** What the runtime reconciliation at start found. */
+export interface VmRuntimeReport {
+  /** Running VMs whose QEMU answered on its QMP socket again. */
+  reattachedVms: string[];
+  /** VMs recorded running whose QEMU had died: now stopped and flagged `crashed`. */
+  crashedVms: string[];
+  /** State folders no VM record owns; any QEMU in them was killed and the folder removed. */
+  removedStateDirs: string[];
+}
+
+/**
+ * At engine start, after interrupted jobs were recovered: reattaches to each VM recorded
+ * running (connects to its QMP socket, asks its status, lets go), marks those whose process
+ * died as stopped and crashed, and removes state folders no VM owns.
+ */
+export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeReport> {
+  const report: VmRuntimeReport = { reattachedVms: [], crashedVms: [], removedStateDirs: [] };
+  for (const vm of ctx.store.listVms()) {
+    if (vm.powerState !== "running") continue;
+    let alive = false;
+    if (vm.stateDir && livePid(vm.stateDir) !== null) {
+      try {
+        const proc = await QemuProcess.reattach(vm.stateDir, { timeoutMs: 5000 });
+        const status = await proc.status({ timeoutMs: 5000 });
+        await proc.detach();
+        alive = true;
+        ctx.log.info({ vmId: vm.id, status }, "reattached to a running VM");
+        report.reattachedVms.push(vm.id);
+      } catch (err) {
+        ctx.log.warn({ vmId: vm.id, err: (err as Error).message }, "a running VM's monitor did not answer");
+        alive = livePid(vm.stateDir) !== null;
+        if (alive) report.reattachedVms.push(vm.id);
+      }
+    }
+    if (!alive) {
+      ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "stopped", pid: null, crashed: true }));
+      report.crashedVms.push(vm.id);
+      ctx.log.warn({ vmId: vm.id }, "a running VM's QEMU died while the engine was away; marked stopped and crashed");
+    }
+  }
+  const root = ctx.settings.vmStateRoot;
+  if (root) {
+    const entries = await fs.readdir(root).catch(() => [] as string[]);
+    for (const name of entries) {
+      if (ctx.store.getVm(name)) continue;
+      const dir = path.join(root, name);
+      const probe = await probeVm(dir).catch(() => null);
+      if (probe?.state === "running") await powerOff(dir, 0);
+      await fs.rm(dir, { recursive: true, force: true });
+      report.removedStateDirs.push(dir);
+    }
+  }
+  return report;
+}

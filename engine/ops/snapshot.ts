@@ -27,7 +27,7 @@ const COMMIT_TIMEOUT_MS = 30 * 60_000;
 /** A speed-capped commit runs uncapped once this little is left, so it converges under guest writes. */
 const CONVERGE_UNCAPPED_BYTES = 4 * 1024 * 1024;
 /** How often a running block job's progress is read. */
-const PROGRESS_POLL_MS = 100;
+const PROGRESS_POLL_MS = 25;
 
 /** A request to snapshot a VM. */
 export interface CreateSnapshotRequest {
@@ -646,7 +646,7 @@ export async function recoverSnapshotDelete(ctx: OpContext, intent: unknown): Pr
     commitDelete(ctx.store, vm, plan, i.snapshotId);
     await fs.rm(plan.top.path, { force: true });
     await syncCatalog(ctx.store, vm.datastoreId);
-    return { finished: result(i.live ? (plan.active ? "live-active-commit" : "live-commit") : "offline-commit", diskLayersOf(ctx.store, vm).length), detail: "" };
+    return { finished: result(i.live ? (plan.active ? "live-active-commit" : "live-commit") : "offline-commit", diskLayersOf(ctx.store, ctx.store.getVm(vm.id)!).length), detail: "" };
   }
   if (i.started) {
     ctx.store.tx((s) => {

@@ -27,14 +27,11 @@ async function until(what: string, ready: () => Promise<boolean>, ms = 60_000): 
 }
 
 beforeAll(async () => {
-  await run("npx", ["tsc", "-p", "tsconfig.json"], { cwd: path.join(__dirname, "..", "..") });
   dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-snapkill-"));
   stateDir = path.join(dir, "state");
+  await fs.mkdir(path.join(dir, "ds"), { recursive: true });
   engine = await spawnEngine(stateDir);
-  const ds = await engine.client.datastores.create({ name: "ds", path: path.join(dir, "ds") }).catch(async () => {
-    await fs.mkdir(path.join(dir, "ds"), { recursive: true });
-    return engine!.client.datastores.create({ name: "ds", path: path.join(dir, "ds") });
-  });
+  const ds = await engine.client.datastores.create({ name: "ds", path: path.join(dir, "ds") });
   const img = path.join(dir, "blank.qcow2");
   await run("qemu-img", ["create", "-q", "-f", "qcow2", img, "256M"]);
   const job = await engine.client.templates.import({ name: "t", datastore_id: ds.id, source_path: img, memory_mb: 64, vcpus: 1 });

@@ -63,17 +63,18 @@ port_dev() {
   return 1
 }
 
-# Ports appear late (after the control queue runs), so wait for them, bounded: up to 3 s.
+# Ports appear late (after the control queue runs; seconds late under TCG on a loaded host),
+# so wait for them, bounded: up to 6 s, or 2.5 s once one of the two has appeared.
 AGENT_DEV=
 NOTIFY_DEV=
 if has_virtio 0x0003; then
   i=0
-  while [ $i -lt 60 ]; do
+  while [ $i -lt 120 ]; do
     AGENT_DEV=$(port_dev org.clonefleet.agent.0)
     NOTIFY_DEV=$(port_dev org.clonefleet.notify.0)
     [ -n "$AGENT_DEV" ] && [ -n "$NOTIFY_DEV" ] && break
     # One port of the two may not be configured: stop waiting once the rest has settled.
-    if [ $i -ge 10 ] && { [ -n "$AGENT_DEV" ] || [ -n "$NOTIFY_DEV" ]; }; then break; fi
+    if [ $i -ge 50 ] && { [ -n "$AGENT_DEV" ] || [ -n "$NOTIFY_DEV" ]; }; then break; fi
     usleep 50000
     i=$((i + 1))
   done

@@ -15,6 +15,7 @@ export interface FleetInputs {
   namePrefix?: string | null;
   datastoreIds: string[];
   cloneMode?: string;
+  powerState?: string;
   membersHealthy?: boolean;
   endpoint?: string;
   token?: string;
@@ -34,6 +35,7 @@ export interface FleetMember {
 export interface FleetOutputs extends FleetInputs {
   namePrefix: string;
   cloneMode: string;
+  powerState: string;
   membersHealthy: boolean;
   vms: FleetMember[];
 }
@@ -41,7 +43,7 @@ export interface FleetOutputs extends FleetInputs {
 // Kept unexported: an exported const would be reached through `exports` from the provider's
 // methods and drag the whole module into the serialized closure.
 const REPLACE_KEYS = ["templateId", "namePrefix", "cloneMode"];
-const INPUT_KEYS = ["templateId", "size", "datastoreIds", "cloneMode", "membersHealthy"];
+const INPUT_KEYS = ["templateId", "size", "datastoreIds", "cloneMode", "powerState", "membersHealthy"];
 
 /** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_fleet. */
 export const FLEET_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
@@ -55,6 +57,7 @@ function fleetOutputs(inputs: Partial<FleetInputs>, f: FleetWire): FleetOutputs 
     namePrefix: f.name_prefix,
     datastoreIds: f.datastore_ids,
     cloneMode: f.clone_mode,
+    powerState: f.power_state,
     // `applying` (another apply under way) is not drift; a missing or broken member is.
     membersHealthy: f.state !== "drifted",
     vms: f.vms.map((m) => ({ id: m.id, name: m.name, datastoreId: m.datastore_id, diskPath: m.disk_path, provisionedBy: m.provisioned_by })),
@@ -97,6 +100,7 @@ export const fleetProvider: pulumi.dynamic.ResourceProvider<FleetInputs, FleetOu
           datastore_ids: inputs.datastoreIds,
           ...(inputs.namePrefix ? { name_prefix: inputs.namePrefix } : {}),
           clone_mode: inputs.cloneMode ?? "pool",
+          power_state: (inputs.powerState ?? "stopped") as "running" | "stopped",
         },
         rt.newIdempotencyKey(),
       );
@@ -125,6 +129,7 @@ export const fleetProvider: pulumi.dynamic.ResourceProvider<FleetInputs, FleetOu
         namePrefix: f.name_prefix,
         datastoreIds: f.datastore_ids,
         cloneMode: f.clone_mode,
+        powerState: f.power_state,
         ...connectionOf({ endpoint: prior.endpoint }),
       };
       return { id, props: outs, inputs: inputs as FleetOutputs };
@@ -141,7 +146,14 @@ export const fleetProvider: pulumi.dynamic.ResourceProvider<FleetInputs, FleetOu
       // The whole declaration again: the engine adds, removes and remakes members to match it.
       const job = await client.fleets.update(
         id,
-        { template_id: news.templateId, size: news.size, datastore_ids: news.datastoreIds, name_prefix: olds.namePrefix, clone_mode: news.cloneMode ?? "pool" },
+        {
+          template_id: news.templateId,
+          size: news.size,
+          datastore_ids: news.datastoreIds,
+          name_prefix: olds.namePrefix,
+          clone_mode: news.cloneMode ?? "pool",
+          power_state: (news.powerState ?? "stopped") as "running" | "stopped",
+        },
         rt.newIdempotencyKey(),
       );
       const f = appliedFleet((await client.waitJob(job.id)).result as FleetApplyWire);
@@ -156,6 +168,7 @@ export const fleetProvider: pulumi.dynamic.ResourceProvider<FleetInputs, FleetOu
     const rt = loadRuntime();
     const client = rt.connect(props);
     try {
+      // The engine stops running members along with their disks.
       await client.fleets.delete(id);
     } catch (err) {
       // Already gone is what delete wants.
@@ -177,6 +190,8 @@ export interface FleetArgs extends ConnectionArgs {
   datastoreIds: pulumi.Input<pulumi.Input<string>[]>;
   /** `pool` (default), `full` or `linked`. Changing it replaces the fleet. */
   cloneMode?: pulumi.Input<string>;
+  /** `running` powers every member on after each apply; `stopped` (default) leaves members as they are. Changed in place. */
+  powerState?: pulumi.Input<string>;
   /** Leave it unset: the provider reads false while a member is missing, and the next update remakes it. */
   membersHealthy?: pulumi.Input<boolean>;
 }
@@ -193,6 +208,8 @@ export class Fleet extends pulumi.dynamic.Resource {
   declare readonly datastoreIds: pulumi.Output<string[]>;
   /** How members' disks are made: pool, full or linked. */
   declare readonly cloneMode: pulumi.Output<string>;
+  /** running (members are powered on after each apply) or stopped. */
+  declare readonly powerState: pulumi.Output<string>;
   /** False while a member is missing or its disk vanished; the next update remakes it. */
   declare readonly membersHealthy: pulumi.Output<boolean>;
   /** The members, oldest first. */
@@ -214,6 +231,7 @@ export class Fleet extends pulumi.dynamic.Resource {
         namePrefix: args.namePrefix,
         datastoreIds: args.datastoreIds,
         cloneMode: args.cloneMode,
+        powerState: args.powerState,
         membersHealthy: args.membersHealthy,
         endpoint: conn.endpoint,
         token: conn.token,

@@ -16,7 +16,10 @@ test("VM inputs: a name, a template, a known clone mode", () => {
   expect(validateVmInputs(good)).toEqual([]);
   expect(validateVmInputs({ ...good, cloneMode: "linked", datastoreId: "ds-1" })).toEqual([]);
   expect(props(validateVmInputs({ name: "a/b", templateId: "tpl-1", cloneMode: "thin", datastoreId: "" }))).toEqual(["cloneMode", "datastoreId", "name"]);
-  expect(withVmDefaults(good)).toEqual({ ...good, cloneMode: "pool" });
+  expect(withVmDefaults(good)).toEqual({ ...good, cloneMode: "pool", powerState: "stopped" });
+  // A fork names its parent instead of a template, and takes no datastore.
+  expect(validateVmInputs({ name: "child", forkOf: "vm-1", powerState: "running" })).toEqual([]);
+  expect(props(validateVmInputs({ name: "child", forkOf: "vm-1", templateId: "tpl-1", datastoreId: "ds-1", powerState: "on" }))).toEqual(["datastoreId", "powerState", "templateId"]);
 });
 
 test("fleet inputs: datastores listed once each, by index; unknown values wait", () => {
@@ -29,5 +32,5 @@ test("fleet inputs: datastores listed once each, by index; unknown values wait",
   expect(props(validateFleetInputs({ ...good, datastoreIds: [], namePrefix: "x".repeat(60), membersHealthy: false }))).toEqual(["datastoreIds", "membersHealthy", "namePrefix"]);
   expect(validateFleetInputs({ templateId: UNKNOWN_VALUE, size: UNKNOWN_VALUE, datastoreIds: [UNKNOWN_VALUE, UNKNOWN_VALUE] })).toEqual([]);
   expect(validateFleetInputs({ ...good, datastoreIds: UNKNOWN_VALUE })).toEqual([]);
-  expect(withFleetDefaults(good)).toEqual({ ...good, cloneMode: "pool", membersHealthy: true });
+  expect(withFleetDefaults(good)).toEqual({ ...good, cloneMode: "pool", powerState: "stopped", membersHealthy: true });
 });

@@ -150,6 +150,11 @@ function cloneModeProblem(v: unknown): string | null {
   return typeof v === "string" && CLONE_MODES.includes(v) ? null : `must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(v)})`;
 }
 
+const POWER_STATES = ["running", "stopped"];
+function powerStateProblem(v: unknown): string | null {
+  return typeof v === "string" && POWER_STATES.includes(v) ? null : `must be one of ${POWER_STATES.join(", ")} (got ${JSON.stringify(v)})`;
+}
+
 function providerReported(what: string): (v: unknown) => string | null {
   return (v) => {
     if (typeof v !== "boolean") return "must be true or false";
@@ -176,15 +181,24 @@ export function withDiskPoolDefaults<T extends Props>(props: T): T {
 export function validateVmInputs(props: Props): CheckFailure[] {
   const failures = validateConnection(props);
   if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
-  if (checkRequired(failures, props, "templateId")) checkKnown(failures, props, "templateId", idProblem("a Template"));
+  const given = (k: string) => props[k] !== undefined && props[k] !== null;
+  if (given("forkOf")) {
+    // A fork takes its disk from the VM it forks: no template, and its disk stays beside its parent's.
+    checkKnown(failures, props, "forkOf", idProblem("a Vm"));
+    if (given("templateId")) failures.push({ property: "templateId", reason: "must be unset when forkOf is set" });
+    if (given("datastoreId")) failures.push({ property: "datastoreId", reason: "must be unset when forkOf is set" });
+  } else if (!given("templateId")) {
+    failures.push({ property: "templateId", reason: "is required (or set forkOf to fork a VM)" });
+  } else checkKnown(failures, props, "templateId", idProblem("a Template"));
   checkKnown(failures, props, "datastoreId", idProblem("a Datastore"));
   checkKnown(failures, props, "cloneMode", cloneModeProblem);
+  checkKnown(failures, props, "powerState", powerStateProblem);
   return failures;
 }
 
 /** The Vm inputs with `cloneMode` defaulting to pool, so that diffs against outputs stay empty. */
 export function withVmDefaults<T extends Props>(props: T): T {
-  return { ...props, cloneMode: props.cloneMode ?? "pool" };
+  return { ...props, cloneMode: props.cloneMode ?? "pool", powerState: props.powerState ?? "stopped" };
 }
 
 /** Problems of a Fleet's inputs, all of them, in camelCase (the engine checks the ids). */
@@ -207,11 +221,12 @@ export function validateFleetInputs(props: Props): CheckFailure[] {
     }
   }
   checkKnown(failures, props, "cloneMode", cloneModeProblem);
+  checkKnown(failures, props, "powerState", powerStateProblem);
   checkKnown(failures, props, "membersHealthy", providerReported("a member is missing"));
   return failures;
 }
 
 /** The Fleet inputs with `cloneMode` pool and `membersHealthy` true, so that diffs against outputs stay empty. */
 export function withFleetDefaults<T extends Props>(props: T): T {
-  return { ...props, cloneMode: props.cloneMode ?? "pool", membersHealthy: props.membersHealthy ?? true };
+  return { ...props, cloneMode: props.cloneMode ?? "pool", powerState: props.powerState ?? "stopped", membersHealthy: props.membersHealthy ?? true };
 }

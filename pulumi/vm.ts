@@ -1,6 +1,6 @@
 /**
  * `clonefleet:Vm`: one VM cloned from a template by a pool copy, a full copy or a linked
- * overlay (S1). The provider object below is serialized by the SDK and runs in the
+ * overlay (S1), or forked from another VM (S5); powered on or off in place. The provider object below is serialized by the SDK and runs in the
  * dynamic-provider process: it captures only pure helpers and requires the runtime it needs.
  */
 import * as pulumi from "@pulumi/pulumi";
@@ -11,9 +11,11 @@ import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./pr
 /** Inputs of a Vm as the provider sees them (plain values). */
 export interface VmInputs {
   name: string;
-  templateId: string;
+  templateId?: string | null;
+  forkOf?: string | null;
   cloneMode?: string;
   datastoreId?: string | null;
+  powerState?: string;
   endpoint?: string;
   token?: string;
 }
@@ -26,19 +28,23 @@ export interface VmDiskLayer {
 
 /** Outputs of a Vm as the provider stores them. */
 export interface VmOutputs extends VmInputs {
+  templateId: string | null;
+  forkOf: string | null;
   cloneMode: string;
+  powerState: string;
   datastoreId: string;
   diskPath: string;
   provisionedBy: string;
   chainDepth: number;
   diskChain: VmDiskLayer[];
   state: string;
+  forkedFrom: string | null;
 }
 
 // Kept unexported: an exported const would be reached through `exports` from the provider's
 // methods and drag the whole module into the serialized closure.
-const REPLACE_KEYS = ["name", "templateId", "cloneMode", "datastoreId"];
-const INPUT_KEYS = ["name", "templateId", "cloneMode"];
+const REPLACE_KEYS = ["name", "templateId", "forkOf", "cloneMode", "datastoreId"];
+const INPUT_KEYS = ["name", "templateId", "forkOf", "cloneMode", "powerState"];
 
 /** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_vm. */
 export const VM_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
@@ -49,15 +55,27 @@ async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v:
   return {
     ...connectionOf(inputs),
     name: v.name,
-    templateId: v.template_id ?? inputs.templateId ?? "",
+    // A fork names its parent and no template (its parent's template is not its input).
+    templateId: v.forked_from ? null : (v.template_id ?? inputs.templateId ?? null),
+    forkOf: v.forked_from ?? null,
     cloneMode: inputs.cloneMode ?? v.clone_mode ?? "pool",
+    // Checked against the process now: a VM whose QEMU died reads stopped, and the next update starts it.
+    powerState: v.power_state,
     datastoreId: v.datastore_id,
     diskPath: v.disk_path,
     provisionedBy: v.provisioned_by,
     chainDepth: v.chain_depth,
     diskChain: chain.layers.map((l) => ({ path: l.path, contentId: l.content_id })),
-    state: v.state,
+    state: v.crashed ? "crashed" : v.state,
+    forkedFrom: v.forked_from ?? null,
   };
+}
+
+/** Powers the VM on or off to match `want`; answers the VM as it is afterwards. */
+async function setPower(client: ClonefleetClient, v: VmWire, want: string | undefined): Promise<VmWire> {
+  const target = want ?? "stopped";
+  if (v.power_state === target) return v;
+  return target === "running" ? client.vms.start(v.id) : client.vms.stop(v.id);
 }
 
 /** The dynamic provider of Vm; the SDK serializes it, so each method builds its own client. */
@@ -79,24 +97,26 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
   async create(inputs) {
     const rt = loadRuntime();
     const client = rt.connect(inputs);
-    const action = `create VM ${JSON.stringify(inputs.name)}`;
+    const action = inputs.forkOf ? `fork VM ${inputs.forkOf} into ${JSON.stringify(inputs.name)}` : `create VM ${JSON.stringify(inputs.name)}`;
     try {
       // A drifted record of the same name (its disk vanished) would block the name.
       const stale = (await client.vms.list()).find((v) => v.name === inputs.name && v.state === "drifted" && v.fleet_id === null);
       if (stale) await client.vms.delete(stale.id);
-      const job = await client.vms.create(
-        {
-          name: inputs.name,
-          template_id: inputs.templateId,
-          ...(inputs.datastoreId ? { datastore_id: inputs.datastoreId } : {}),
-          clone_mode: inputs.cloneMode ?? "pool",
-        },
-        rt.newIdempotencyKey(),
-      );
+      const job = inputs.forkOf
+        ? await client.vms.fork(inputs.forkOf, { name: inputs.name }, rt.newIdempotencyKey())
+        : await client.vms.create(
+            {
+              name: inputs.name,
+              template_id: inputs.templateId!,
+              ...(inputs.datastoreId ? { datastore_id: inputs.datastoreId } : {}),
+              clone_mode: inputs.cloneMode ?? "pool",
+            },
+            rt.newIdempotencyKey(),
+          );
       const done = await client.waitJob(job.id);
       const v = (done.result as VmWire | null) ?? (done.target_id ? await client.vms.get(done.target_id) : null);
       if (!v) throw new Error(`job ${done.id} succeeded without naming the VM it made`);
-      return { id: v.id, outs: await vmOutputs(client, inputs, v) };
+      return { id: v.id, outs: await vmOutputs(client, inputs, await setPower(client, v, inputs.powerState)) };
     } catch (err) {
       throw rt.providerError(err, action, client.endpoint);
     }
@@ -112,7 +132,15 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
       const prior = (props ?? {}) as Partial<VmInputs>;
       const outs = await vmOutputs(client, prior, v);
       if (prior.name === undefined) {
-        const inputs: VmInputs = { name: v.name, templateId: outs.templateId, cloneMode: outs.cloneMode, datastoreId: v.datastore_id, ...connectionOf({ endpoint: prior.endpoint }) };
+        const inputs: VmInputs = {
+          name: v.name,
+          templateId: outs.templateId,
+          forkOf: outs.forkOf,
+          cloneMode: outs.cloneMode,
+          datastoreId: outs.forkOf ? null : v.datastore_id,
+          powerState: outs.powerState,
+          ...connectionOf({ endpoint: prior.endpoint }),
+        };
         return { id, props: outs, inputs: inputs as VmOutputs };
       }
       return { id, props: outs };
@@ -122,14 +150,14 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
   },
 
   async update(id, olds, news) {
-    // Every VM input but the connection replaces it: re-reading proves the new connection works.
+    // powerState changes in place (a start or a stop); every other VM input but the connection replaces it.
     const rt = loadRuntime();
     const client = rt.connect(news);
     const action = `update VM ${id}`;
     try {
       const v = await client.vms.get(id);
       if (!v || v.state === "drifted") throw rt.goneError("VM", id, action);
-      return { outs: await vmOutputs(client, { ...olds, ...news }, v) };
+      return { outs: await vmOutputs(client, { ...olds, ...news }, await setPower(client, v, news.powerState)) };
     } catch (err) {
       if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
       throw rt.providerError(err, action, client.endpoint);
@@ -153,20 +181,31 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
 export interface VmArgs extends ConnectionArgs {
   /** Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters. Changing it replaces the VM. */
   name: pulumi.Input<string>;
-  /** Id of the Template to clone. Changing it replaces the VM. */
-  templateId: pulumi.Input<string>;
+  /** Id of the Template to clone; exactly one of `templateId` and `forkOf` is set. Changing it replaces the VM. */
+  templateId?: pulumi.Input<string>;
+  /**
+   * Id of a Vm to fork instead of cloning a template: a running VM is stunned for a moment and the child starts where it was; a
+   * stopped one forks its disks only. Exactly one of `templateId` and `forkOf` is set. Changing it replaces the VM.
+   */
+  forkOf?: pulumi.Input<string>;
   /** `pool` (default: a ready pool copy when there is one, else a full copy), `full` or `linked` (an overlay, on the template's datastore). Changing it replaces the VM. */
   cloneMode?: pulumi.Input<string>;
   /** Id of the Datastore for the VM's disk (default: the template's). Changing it replaces the VM. */
   datastoreId?: pulumi.Input<string>;
+  /** `running` or `stopped` (default); changed in place. A VM whose QEMU died reads `stopped` on refresh, and the next update starts it. */
+  powerState?: pulumi.Input<string>;
 }
 
 /** A clonefleet VM cloned from a template. */
 export class Vm extends pulumi.dynamic.Resource {
   /** The VM's name. */
   declare readonly name: pulumi.Output<string>;
-  /** Id of the template it was cloned from. */
-  declare readonly templateId: pulumi.Output<string>;
+  /** Id of the template it was cloned from (null for a fork). */
+  declare readonly templateId: pulumi.Output<string | null>;
+  /** Id of the VM it forks (null for a clone of a template). */
+  declare readonly forkOf: pulumi.Output<string | null>;
+  /** running or stopped, checked against its QEMU process when read. */
+  declare readonly powerState: pulumi.Output<string>;
   /** How its disk was asked for: pool, full or linked. */
   declare readonly cloneMode: pulumi.Output<string>;
   /** Id of the datastore holding its disk. */
@@ -179,8 +218,10 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly chainDepth: pulumi.Output<number>;
   /** Its disk chain, top first: path and content ID of each layer. */
   declare readonly diskChain: pulumi.Output<VmDiskLayer[]>;
-  /** The engine's view of the VM: ready. */
+  /** The engine's view of the VM: ready, or crashed when its QEMU died without clonefleet stopping it. */
   declare readonly state: pulumi.Output<string>;
+  /** Id of the VM it was forked from, null for a clone of a template. */
+  declare readonly forkedFrom: pulumi.Output<string | null>;
   /** Engine API URL the VM is managed through. */
   declare readonly endpoint: pulumi.Output<string>;
   /** API token (secret). */
@@ -195,8 +236,10 @@ export class Vm extends pulumi.dynamic.Resource {
       {
         name: args.name,
         templateId: args.templateId,
+        forkOf: args.forkOf,
         cloneMode: args.cloneMode,
         datastoreId: args.datastoreId,
+        powerState: args.powerState,
         endpoint: conn.endpoint,
         token: conn.token,
         diskPath: undefined,
@@ -204,6 +247,7 @@ export class Vm extends pulumi.dynamic.Resource {
         chainDepth: undefined,
         diskChain: undefined,
         state: undefined,
+        forkedFrom: undefined,
       },
       withSecretToken(opts),
       "clonefleet",

@@ -347,16 +347,12 @@ export async function deleteFleet(ctx: OpContext, id: string): Promise<void> {
     if (!fleet) throw notFound("fleet", id, "id");
     const pending = pendingApplies(s, id)[0];
     if (pending) throw conflict(`fleet ${fleet.namePrefix} is being applied by job ${pending}; wait for it or cancel it first`, "id");
-    const vms = s.listVms({ fleetId: id });
-    for (const vm of vms) {
-      s.deleteVm(vm.id);
-      s.deleteLayer(vm.diskLayerId);
-    }
-    s.deleteFleet(id);
-    return vms;
+    return s.listVms({ fleetId: id });
   });
-  await Promise.all(members.map((vm) => fs.rm(vm.homeDir, { recursive: true, force: true })));
-  for (const ds of new Set(members.map((vm) => vm.datastoreId))) await syncCatalog(ctx.store, ds);
+  // Members go the way any VM goes (QEMU stopped, snapshots, state folder, home), and the
+  // fleet record only once they are gone, so a refusal (a member's disk backs a fork) keeps it.
+  await removeVms(ctx, members);
+  ctx.store.tx((s) => s.deleteFleet(id));
   ctx.log.info({ fleetId: id, members: members.length }, "fleet deleted");
 }
 

@@ -49,6 +49,9 @@ export class ClonefleetExample extends TerraformStack {
       namePrefix: "web",
     });
     const scratch = new vm.Vm(this, "scratch", { name: "scratch", templateId: library.templates.tiny.id, cloneMode: "linked" });
+    // A VM powered on, and a fork of it (power_state changes in place; a VM whose QEMU died is powered on again).
+    const app = new vm.Vm(this, "app", { name: "app", templateId: library.templates.tiny.id, cloneMode: "full", powerState: "running" });
+    const appFork = new vm.Vm(this, "app_fork", { name: "app-fork", forkOf: app.id, powerState: "running" });
 
     new TerraformOutput(this, "template_content_id", { value: library.templates.tiny.contentId });
     new TerraformOutput(this, "template_chain_depth", { value: chain.depth });
@@ -56,5 +59,6 @@ export class ClonefleetExample extends TerraformStack {
     new TerraformOutput(this, "replica_copied_bytes", { value: tinyReplica.copiedBytes });
     new TerraformOutput(this, "fleet_vms", { value: web.fleet.vms });
     new TerraformOutput(this, "scratch_disk_chain", { value: scratch.diskChain });
+    new TerraformOutput(this, "app_fork_forked_from", { value: appFork.forkedFrom });
   }
 }

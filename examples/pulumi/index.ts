@@ -58,6 +58,22 @@ const scratch = new clonefleet.Vm("example-scratch", {
   cloneMode: "linked",
 });
 
+// A VM powered on, and a fork of it: the parent is stunned for a moment and the child starts
+// where it was. powerState changes in place; a VM whose QEMU died refreshes as stopped and the
+// next `pulumi up --refresh` powers it on again.
+const app = new clonefleet.Vm("example-app", {
+  name: "app",
+  templateId: base.id,
+  cloneMode: "full",
+  powerState: "running",
+});
+
+const appFork = new clonefleet.Vm("example-app-fork", {
+  name: "app-fork",
+  forkOf: app.id,
+  powerState: "running",
+});
+
 export const datastoreId = store.id;
 export const datastoreFreeBytes = store.freeBytes;
 export const templateId = base.id;
@@ -73,3 +89,6 @@ export const fleetId = web.fleet.id;
 export const fleetProvisionedBy = web.vms.apply((vms) => Object.fromEntries(vms.map((m) => [m.name, m.provisionedBy])));
 export const scratchId = scratch.id;
 export const scratchDiskChain = scratch.diskChain;
+export const appId = app.id;
+export const appForkForkedFrom = appFork.forkedFrom;
+export const appForkDiskChain = appFork.diskChain;

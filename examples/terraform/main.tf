@@ -106,6 +106,23 @@ resource "clonefleet_vm" "scratch" {
   clone_mode  = "linked"
 }
 
+# A VM powered on, and a fork of it: the parent is stunned for a moment, the child starts where
+# the parent was, and both run on chains at most two layers deep. power_state changes in place;
+# a VM whose QEMU process died reads power_state = "stopped", and the next apply powers it on
+# again. A fork removed outside Terraform is forked again. (Fleets take power_state too.)
+resource "clonefleet_vm" "app" {
+  name        = "app"
+  template_id = clonefleet_template.tiny.id
+  clone_mode  = "full"
+  power_state = "running"
+}
+
+resource "clonefleet_vm" "app_fork" {
+  name        = "app-fork"
+  fork_of     = clonefleet_vm.app.id
+  power_state = "running"
+}
+
 data "clonefleet_disk_chain" "tiny" {
   path = clonefleet_template.tiny.disk_path
 }
@@ -140,4 +157,12 @@ output "fleet_disk_paths" {
 
 output "scratch_disk_chain" {
   value = clonefleet_vm.scratch.disk_chain
+}
+
+output "app_fork_forked_from" {
+  value = clonefleet_vm.app_fork.forked_from
+}
+
+output "app_fork_disk_chain" {
+  value = clonefleet_vm.app_fork.disk_chain
 }

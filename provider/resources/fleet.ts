@@ -5,6 +5,7 @@ import { computed, defineResource, optional, optionalComputed, required, timeout
 import type { CtyType } from "../protocol/cty";
 
 const CLONE_MODES = ["pool", "full", "linked"] as const;
+const POWER_STATES = ["running", "stopped"] as const;
 const MEMBER_TYPE: CtyType = ["object", { id: "string", name: "string", datastore_id: "string", disk_path: "string", provisioned_by: "string" }];
 
 /** One member of a fleet. */
@@ -24,6 +25,7 @@ export interface FleetState {
   name_prefix: string;
   datastore_ids: string[];
   clone_mode: string;
+  power_state: string;
   members_healthy: boolean;
   vms: FleetMemberState[];
 }
@@ -47,6 +49,10 @@ export const fleet = defineResource<FleetState, ClonefleetClient>({
       description: "How members' disks are made: `pool` (a ready pool copy when there is one, else a full copy), `full` or `linked`.",
       default: "pool",
       replace: true,
+    }),
+    power_state: optional("string", {
+      description: "`running` powers every member on after each apply; `stopped` (default) leaves members as they are. Changed in place.",
+      default: "stopped",
     }),
     members_healthy: optional("bool", {
       description:
@@ -81,6 +87,9 @@ export const fleet = defineResource<FleetState, ClonefleetClient>({
     if (typeof config.clone_mode === "string" && !(CLONE_MODES as readonly string[]).includes(config.clone_mode)) {
       diags.error("Invalid clone_mode", `clone_mode must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(config.clone_mode)}).`, "clone_mode");
     }
+    if (typeof config.power_state === "string" && !(POWER_STATES as readonly string[]).includes(config.power_state)) {
+      diags.error("Invalid power_state", `power_state must be one of ${POWER_STATES.join(", ")} (got ${JSON.stringify(config.power_state)}).`, "power_state");
+    }
     if (config.members_healthy === false) {
       diags.error("Invalid members_healthy", "members_healthy is reported by the provider (false while a member is missing); leave it unset.", "members_healthy");
     }
@@ -101,7 +110,10 @@ export const fleet = defineResource<FleetState, ClonefleetClient>({
     return fromApi(afterApply(done.result as FleetApplyWire));
   },
   delete: async (ctx, state) => {
-    if (await ctx.client.fleets.get(state.id)) await ctx.client.fleets.delete(state.id);
+    const f = await ctx.client.fleets.get(state.id);
+    if (!f) return;
+    // The engine stops running members along with their disks.
+    await ctx.client.fleets.delete(state.id);
   },
 });
 
@@ -112,6 +124,7 @@ function toApi(plan: Partial<FleetState>): FleetBody {
     datastore_ids: plan.datastore_ids!,
     ...(plan.name_prefix ? { name_prefix: plan.name_prefix } : {}),
     clone_mode: plan.clone_mode ?? "pool",
+    power_state: (plan.power_state ?? "stopped") as (typeof POWER_STATES)[number],
   };
 }
 
@@ -132,6 +145,7 @@ function fromApi(f: FleetWire): FleetState {
     name_prefix: f.name_prefix,
     datastore_ids: f.datastore_ids,
     clone_mode: f.clone_mode,
+    power_state: f.power_state,
     // `applying` (another apply under way) is not drift; a missing or broken member is.
     members_healthy: f.state !== "drifted",
     vms: f.vms.map((m) => ({ id: m.id, name: m.name, datastore_id: m.datastore_id, disk_path: m.disk_path, provisioned_by: m.provisioned_by })),

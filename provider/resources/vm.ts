@@ -5,6 +5,7 @@ import { computed, defineResource, optional, optionalComputed, required, timeout
 import type { CtyType } from "../protocol/cty";
 
 const CLONE_MODES = ["pool", "full", "linked"] as const;
+const POWER_STATES = ["running", "stopped"] as const;
 const DISK_LAYER_TYPE: CtyType = ["object", { path: "string", content_id: "string" }];
 
 /** One layer of a VM's disk chain, top first. */
@@ -23,27 +24,37 @@ export interface VmDiskLayerState {
 export interface VmState {
   id: string;
   name: string;
-  template_id: string;
+  template_id: string | null;
+  fork_of: string | null;
   clone_mode: string;
+  power_state: string;
   datastore_id: string;
   disk_path: string;
   provisioned_by: string;
   chain_depth: number;
   disk_chain: VmDiskLayerState[];
   state: string;
+  forked_from: string | null;
 }
 
 /** `clonefleet_vm`: one VM cloned from a template, by a pool copy, a full copy or a linked overlay (S1). */
 export const vm = defineResource<VmState, ClonefleetClient>({
   typeName: "clonefleet_vm",
   description:
-    "A VM cloned from a template. Its disk is a ready pool copy moved in by a rename when the datastore's pool has one (`clone_mode = \"pool\"`), " +
+    "A VM cloned from a template, or forked from another VM (`fork_of`). Its disk is a ready pool copy moved in by a rename when the datastore's pool has one (`clone_mode = \"pool\"`), " +
     "a full copy (`full`), or a qcow2 overlay on the template's disk (`linked`, same datastore only). A VM removed outside Terraform, or whose " +
-    "disk vanished, is gone: the next plan creates it again.",
+    "disk vanished, is gone: the next plan creates it again (a fork by forking again). `power_state` is changed in place; a VM whose QEMU " +
+    "process died reads `stopped`, so the next apply powers it on again.",
   attributes: {
     id: computed("string", { description: "VM id, assigned by the engine.", keepPrior: true }),
     name: required("string", { description: "Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters.", replace: true }),
-    template_id: required("string", { description: "Template to clone.", replace: true }),
+    template_id: optional("string", { description: "Template to clone. Exactly one of `template_id` and `fork_of` is set.", replace: true }),
+    fork_of: optional("string", {
+      description:
+        "Id of a VM to fork instead of cloning a template: a running VM is stunned for a moment and the child starts where the parent was; " +
+        "a stopped one forks its disks only. Exactly one of `template_id` and `fork_of` is set.",
+      replace: true,
+    }),
     clone_mode: optional("string", {
       description:
         "How the disk is made: `pool` (a ready pool copy moved in when there is one, else a full copy), `full` (always a full copy) or `linked` " +
@@ -51,28 +62,53 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       default: "pool",
       replace: true,
     }),
+    power_state: optional("string", {
+      description: "`running` or `stopped` (default); changed in place by powering the VM on or off. A VM whose QEMU process died reads `stopped`.",
+      default: "stopped",
+    }),
     datastore_id: optionalComputed("string", { description: "Datastore for the VM's disk (default: the template's).", replace: true, keepPrior: true }),
     disk_path: computed("string", { description: "Path of the VM's top disk layer.", keepPrior: true }),
     provisioned_by: computed("string", { description: "How the disk was made: `pool` (a pool copy moved in), `copy` or `linked`.", keepPrior: true }),
     chain_depth: computed("number", { description: "Layers in the VM's disk chain (1 for an independent disk, 2 for a linked clone)." }),
     disk_chain: computed(["list", DISK_LAYER_TYPE], { description: "The VM's disk chain, top first: path and content_id of each layer." }),
-    state: computed("string", { description: "The engine's view of the VM: `ready`." }),
+    state: computed("string", { description: "The engine's view of the VM: `ready`, or `crashed` when its QEMU process died without clonefleet stopping it." }),
+    forked_from: computed("string", { description: "Id of the VM it was forked from, null for a clone of a template.", keepPrior: true }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", delete: "10m" }) },
+  blocks: { timeouts: timeouts({ create: "30m", update: "10m", delete: "10m" }) },
   validate: (config, diags) => {
     if (typeof config.name === "string") {
       const p = nameProblem(config.name);
       if (p) diags.error("Invalid VM name", `name ${p}.`, "name");
     }
-    for (const field of ["template_id", "datastore_id"] as const) {
+    for (const field of ["template_id", "datastore_id", "fork_of"] as const) {
       if (config[field] === "") diags.error(`Invalid ${field}`, `${field} must not be empty.`, field);
     }
     if (typeof config.clone_mode === "string" && !(CLONE_MODES as readonly string[]).includes(config.clone_mode)) {
       diags.error("Invalid clone_mode", `clone_mode must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(config.clone_mode)}).`, "clone_mode");
     }
+    if (typeof config.power_state === "string" && !(POWER_STATES as readonly string[]).includes(config.power_state)) {
+      diags.error("Invalid power_state", `power_state must be one of ${POWER_STATES.join(", ")} (got ${JSON.stringify(config.power_state)}).`, "power_state");
+    }
+    // null is unset; undefined (unknown until apply) is left for the apply.
+    if (config.fork_of !== null && config.fork_of !== undefined) {
+      if (config.template_id !== null && config.template_id !== undefined) {
+        diags.error("Conflicting VM source", "template_id must be unset when fork_of is set: a fork takes its disk from the VM it forks.", "template_id");
+      }
+      if (config.datastore_id !== null && config.datastore_id !== undefined) {
+        diags.error("Conflicting VM source", "datastore_id must be unset when fork_of is set: a fork's disk stays beside its parent's.", "datastore_id");
+      }
+    } else if (config.fork_of === null && config.template_id === null) {
+      diags.error("Missing VM source", "Set template_id (a template to clone) or fork_of (a VM to fork).", "template_id");
+    }
   },
   create: async (ctx, plan) => {
     await removeDriftedNamesake(ctx.client, plan.name!);
+    if (plan.fork_of) {
+      const job = await ctx.client.vms.fork(plan.fork_of, { name: plan.name! });
+      const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
+      const child = done.result as VmWire;
+      return fromApi(ctx.client, await setPower(ctx.client, child, plan.power_state ?? "stopped"), plan.clone_mode ?? "pool");
+    }
     const job = await ctx.client.vms.create({
       name: plan.name!,
       template_id: plan.template_id!,
@@ -80,13 +116,19 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       clone_mode: (plan.clone_mode ?? "pool") as (typeof CLONE_MODES)[number],
     });
     const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
-    return fromApi(ctx.client, done.result as VmWire, plan.clone_mode ?? "pool");
+    return fromApi(ctx.client, await setPower(ctx.client, done.result as VmWire, plan.power_state ?? "stopped"), plan.clone_mode ?? "pool");
   },
   read: async (ctx, state) => {
     const v = await ctx.client.vms.get(state.id);
     // A VM whose disk vanished is gone as far as the configuration is concerned.
     if (!v || v.state === "drifted") return null;
     return fromApi(ctx.client, v, state.clone_mode ?? v.clone_mode ?? "pool");
+  },
+  // Only power_state changes in place: every other argument replaces the VM.
+  update: async (ctx, plan, prior) => {
+    const v = await ctx.client.vms.get(prior.id);
+    if (!v || v.state === "drifted") throw new Error(`VM ${prior.id} is gone; run terraform apply again to recreate it`);
+    return fromApi(ctx.client, await setPower(ctx.client, v, plan.power_state ?? "stopped"), prior.clone_mode);
   },
   delete: async (ctx, state) => {
     if (await ctx.client.vms.get(state.id)) await ctx.client.vms.delete(state.id);
@@ -99,19 +141,29 @@ async function removeDriftedNamesake(client: ClonefleetClient, name: string): Pr
   if (stale) await client.vms.delete(stale.id);
 }
 
+/** Powers the VM on or off to match `want`; answers the VM as it is afterwards. */
+async function setPower(client: ClonefleetClient, v: VmWire, want: string): Promise<VmWire> {
+  if (v.power_state === want) return v;
+  return want === "running" ? client.vms.start(v.id) : client.vms.stop(v.id);
+}
+
 async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string): Promise<VmState> {
   // The VM answer lists layer paths; the chain route adds each layer's content ID.
   const chain = await client.disks.chain(v.disk_path);
   return {
     id: v.id,
     name: v.name,
-    template_id: v.template_id ?? "",
+    // A fork names its parent and no template (its parent's template is not its configuration).
+    template_id: v.forked_from ? null : (v.template_id ?? null),
+    fork_of: v.forked_from ?? null,
     clone_mode: cloneMode,
+    power_state: v.power_state,
     datastore_id: v.datastore_id,
     disk_path: v.disk_path,
     provisioned_by: v.provisioned_by,
     chain_depth: v.chain_depth,
     disk_chain: chain.layers.map((l) => ({ path: l.path, content_id: l.content_id })),
-    state: v.state,
+    state: v.crashed ? "crashed" : v.state,
+    forked_from: v.forked_from ?? null,
   };
 }

@@ -49,10 +49,10 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
   });
   afterAll(() => t.stop());
 
-  const CLONES = ["clonefleet_fleet.web", "clonefleet_vm.scratch", "clonefleet_disk_pool.local", "clonefleet_disk_pool.replicas"];
+  const CLONES = ["clonefleet_fleet.web", "clonefleet_vm.scratch", "clonefleet_vm.app", "clonefleet_vm.app_fork", "clonefleet_disk_pool.local", "clonefleet_disk_pool.replicas"];
 
   test("apply, an empty plan, drift repaired, destroy", async () => {
-    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/8 added, 0 changed, 0 destroyed/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/10 added, 0 changed, 0 destroyed/);
     const templates = await t.client.templates.list();
     expect(templates.map((x) => x.name)).toEqual(["tiny"]);
     expect((await ok("output", "-raw", "template_content_id")).trim()).toBe(templates[0].content_id);
@@ -68,7 +68,25 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     const scratch = (await t.client.vms.list()).find((v) => v.name === "scratch")!;
     expect(scratch).toMatchObject({ provisioned_by: "linked", chain_depth: 2 });
     expect((JSON.parse(await ok("output", "-json", "scratch_disk_chain")) as { path: string }[]).map((l) => l.path)).toEqual(scratch.disk_chain);
+    const app = (await t.client.vms.list()).find((v) => v.name === "app")!;
+    const appFork = (await t.client.vms.list()).find((v) => v.name === "app-fork")!;
+    expect([app.power_state, appFork.power_state]).toEqual(["running", "running"]);
+    expect(appFork.forked_from).toBe(app.id);
+    expect((await ok("output", "-raw", "app_fork_forked_from")).trim()).toBe(app.id);
+    expect((JSON.parse(await ok("output", "-json", "app_fork_disk_chain")) as { path: string }[]).map((l) => l.path)).toEqual(appFork.disk_chain);
     await waitPoolsSettled(t.client);
+    expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
+
+    // The app VM's QEMU dies: the plan powers it on again in place.
+    process.kill(app.pid!, "SIGKILL");
+    for (let i = 0; i < 200 && (await t.client.vms.get(app.id))!.power_state === "running"; i++) await new Promise((r) => setTimeout(r, 25));
+    const powerDrift = await run("plan", "-detailed-exitcode", ...vars);
+    expect(powerDrift.status).toBe(2);
+    expect(powerDrift.out).toMatch(/clonefleet_vm\.app will be updated in-place/);
+    expect(powerDrift.out).toMatch(/~ power_state\s+= "stopped" -> "running"/);
+    expect(powerDrift.out).toMatch(/Plan: 0 to add, 1 to change, 0 to destroy/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/0 added, 1 changed, 0 destroyed/);
+    expect((await t.client.vms.get(app.id))!.power_state).toBe("running");
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
     // A fleet member's disk removed outside Terraform: the plan shows the fleet updated in
@@ -103,7 +121,7 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
     // A template in use by pools, a fleet and a linked clone cannot be deleted: remove those first.
-    expect(await ok("destroy", "-auto-approve", ...vars, ...CLONES.flatMap((a) => ["-target", a]))).toMatch(/4 destroyed/);
+    expect(await ok("destroy", "-auto-approve", ...vars, ...CLONES.flatMap((a) => ["-target", a]))).toMatch(/6 destroyed/);
     await t.client.templates.delete(templates[0].id);
     const drift = await run("plan", "-detailed-exitcode", ...vars);
     expect(drift.status).toBe(2);
@@ -118,7 +136,7 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
 
     expect((await t.client.fleets.list()).map((f) => [f.template_id, f.state])).toEqual([[recreated[0].id, "ready"]]);
 
-    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/8 destroyed/);
+    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/10 destroyed/);
     expect(await t.client.replicas.list()).toEqual([]);
     expect(await t.client.fleets.list()).toEqual([]);
     expect(await t.client.vms.list()).toEqual([]);

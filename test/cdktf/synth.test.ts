@@ -85,9 +85,15 @@ describe("synthesizing the example", () => {
       }),
     ]);
     expect(fleets[0]).not.toHaveProperty("members_healthy");
-    expect(Object.values(out.resource?.clonefleet_vm ?? {})).toEqual([
-      expect.objectContaining({ name: "scratch", template_id: `\${clonefleet_template.${tplAddr}.id}`, clone_mode: "linked" }),
-    ]);
+    const vms = Object.values(out.resource?.clonefleet_vm ?? {});
+    expect(vms).toHaveLength(3);
+    expect(vms).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ name: "scratch", template_id: `\${clonefleet_template.${tplAddr}.id}`, clone_mode: "linked" }),
+        expect.objectContaining({ name: "app", template_id: `\${clonefleet_template.${tplAddr}.id}`, clone_mode: "full", power_state: "running" }),
+        expect.objectContaining({ name: "app-fork", fork_of: expect.stringMatching(/^\$\{clonefleet_vm\.[^.]+\.id\}$/), power_state: "running" }),
+      ]),
+    );
   });
 
   test("every type and attribute it uses exists in the provider schema", () => {
@@ -223,7 +229,7 @@ describe("the synthesized configuration, applied through the provider protocol",
     expect((await t.client.pools.list()).map((p) => [p.datastore_id, p.ready]).sort()).toEqual([[dsId, 2], [replicaDsId, 2]].sort());
     const [fleetAddr, fleetAttrs] = Object.entries(out.resource!.clonefleet_fleet)[0];
     const { depends_on: _d, ...fleetRest } = strip(fleetAttrs);
-    const [vmAddr, vmAttrs] = Object.entries(out.resource!.clonefleet_vm)[0];
+    const [vmAddr, vmAttrs] = Object.entries(out.resource!.clonefleet_vm).find(([, a]) => (a as { name?: string }).name === "scratch")!;
     const everything: Configuration = {
       provider: providerCfg,
       resources: {

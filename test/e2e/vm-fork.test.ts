@@ -131,7 +131,18 @@ test("a fleet with power_state running powers its members on", async () => {
   const members = await t.client.vms.list({ fleetId: applied.fleet.id });
   expect(members).toHaveLength(2);
   for (const m of members) expect(m).toMatchObject({ power_state: "running", accel: "tcg" });
-  for (const m of members) await t.client.vms.stop(m.id, { timeout_seconds: 0 });
+  // Deleting the fleet stops its running members' QEMU processes along with their disks.
+  await t.client.fleets.delete(applied.fleet.id);
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  expect(members.map((m) => alive(m.pid!))).toEqual([false, false]);
+  expect(await t.client.vms.list({ fleetId: applied.fleet.id })).toEqual([]);
 });
 
 test("an engine restart reattaches to a running VM and flags one whose QEMU died", async () => {

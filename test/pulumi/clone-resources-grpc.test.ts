@@ -188,7 +188,7 @@ describe("pools, a fleet and VMs through their whole lifecycle", () => {
     const p = await server.read(urns.a, pool.a.id, { ...conn(), __provider: text.pool });
     expect(p.inputs).toEqual({ templateId: ids.tpl, datastoreId: ids.a, size: 2, endpoint: engine.engine.url, __provider: text.pool });
     const f = await server.read(urns.fleet, fleet.id, { ...conn(), __provider: text.fleet });
-    expect(f.inputs).toEqual({ templateId: ids.tpl, size: 3, namePrefix: "web", datastoreIds: [ids.a, ids.b], cloneMode: "pool", endpoint: engine.engine.url, __provider: text.fleet });
+    expect(f.inputs).toEqual({ templateId: ids.tpl, size: 3, namePrefix: "web", datastoreIds: [ids.a, ids.b], cloneMode: "pool", powerState: "stopped", endpoint: engine.engine.url, __provider: text.fleet });
     expect(f.properties).toMatchObject({ vms: fleet.outs.vms, membersHealthy: true });
     const v = await server.read(urns.linked, vm.linked.id, { ...conn(), __provider: text.vm });
     expect(v.inputs).toMatchObject({ name: "linked", templateId: ids.tpl, cloneMode: "linked", datastoreId: ids.a });

@@ -93,4 +93,7 @@ test("the example's CloneFleet puts a pool on each datastore and a fleet of four
   expect(await valueOf(program.fleetProvisionedBy)).toEqual({ "web-1": "pool", "web-2": "pool", "web-3": "pool", "web-4": "pool" });
   const vm = registered.find((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:Vm")!;
   expect(vm.inputs).toMatchObject({ name: "scratch", templateId: "example-base-id", cloneMode: "linked" });
+  const vms = registered.filter((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:Vm");
+  expect(vms.find((r) => r.name === "example-app")!.inputs).toMatchObject({ name: "app", templateId: "example-base-id", cloneMode: "full", powerState: "running" });
+  expect(vms.find((r) => r.name === "example-app-fork")!.inputs).toMatchObject({ name: "app-fork", forkOf: "example-app-id", powerState: "running" });
 });

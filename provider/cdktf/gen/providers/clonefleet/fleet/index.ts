@@ -32,6 +32,12 @@ export interface FleetConfig extends cdktf.TerraformMetaArguments {
   */
   readonly namePrefix?: string;
   /**
+  * `running` powers every member on after each apply; `stopped` (default) leaves members as they are. Changed in place.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/fleet#power_state Fleet#power_state}
+  */
+  readonly powerState?: string;
+  /**
   * Members wanted (0–1024); growing adds members, shrinking removes the newest.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/fleet#size Fleet#size}
@@ -365,6 +371,7 @@ export class Fleet extends cdktf.TerraformResource {
     this._datastoreIds = config.datastoreIds;
     this._membersHealthy = config.membersHealthy;
     this._namePrefix = config.namePrefix;
+    this._powerState = config.powerState;
     this._size = config.size;
     this._templateId = config.templateId;
     this._timeouts.internalValue = config.timeouts;
@@ -440,6 +447,22 @@ export class Fleet extends cdktf.TerraformResource {
     return this._namePrefix;
   }
 
+  // power_state - computed: true, optional: true, required: false
+  private _powerState?: string; 
+  public get powerState() {
+    return this.getStringAttribute('power_state');
+  }
+  public set powerState(value: string) {
+    this._powerState = value;
+  }
+  public resetPowerState() {
+    this._powerState = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get powerStateInput() {
+    return this._powerState;
+  }
+
   // size - computed: false, optional: false, required: true
   private _size?: number; 
   public get size() {
@@ -498,6 +521,7 @@ export class Fleet extends cdktf.TerraformResource {
       datastore_ids: cdktf.listMapper(cdktf.stringToTerraform, false)(this._datastoreIds),
       members_healthy: cdktf.booleanToTerraform(this._membersHealthy),
       name_prefix: cdktf.stringToTerraform(this._namePrefix),
+      power_state: cdktf.stringToTerraform(this._powerState),
       size: cdktf.numberToTerraform(this._size),
       template_id: cdktf.stringToTerraform(this._templateId),
       timeouts: fleetTimeoutsToTerraform(this._timeouts.internalValue),
@@ -526,6 +550,12 @@ export class Fleet extends cdktf.TerraformResource {
       },
       name_prefix: {
         value: cdktf.stringToHclTerraform(this._namePrefix),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      power_state: {
+        value: cdktf.stringToHclTerraform(this._powerState),
         isBlock: false,
         type: "simple",
         storageClassType: "string",

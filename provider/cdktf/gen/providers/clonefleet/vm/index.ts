@@ -20,17 +20,29 @@ export interface VmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly datastoreId?: string;
   /**
+  * Id of a VM to fork instead of cloning a template: a running VM is stunned for a moment and the child starts where the parent was; a stopped one forks its disks only. Exactly one of `template_id` and `fork_of` is set.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#fork_of Vm#fork_of}
+  */
+  readonly forkOf?: string;
+  /**
   * Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#name Vm#name}
   */
   readonly name: string;
   /**
-  * Template to clone.
+  * `running` or `stopped` (default); changed in place by powering the VM on or off. A VM whose QEMU process died reads `stopped`.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#power_state Vm#power_state}
+  */
+  readonly powerState?: string;
+  /**
+  * Template to clone. Exactly one of `template_id` and `fork_of` is set.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#template_id Vm#template_id}
   */
-  readonly templateId: string;
+  readonly templateId?: string;
   /**
   * timeouts block
   *
@@ -131,6 +143,12 @@ export interface VmTimeouts {
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#delete Vm#delete}
   */
   readonly delete?: string;
+  /**
+  * How long to wait for update before giving up, as a duration such as "30s", "20m" or "1h" (default 10m).
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#update Vm#update}
+  */
+  readonly update?: string;
 }
 
 export function vmTimeoutsToTerraform(struct?: VmTimeouts | cdktf.IResolvable): any {
@@ -141,6 +159,7 @@ export function vmTimeoutsToTerraform(struct?: VmTimeouts | cdktf.IResolvable): 
   return {
     create: cdktf.stringToTerraform(struct!.create),
     delete: cdktf.stringToTerraform(struct!.delete),
+    update: cdktf.stringToTerraform(struct!.update),
   }
 }
 
@@ -159,6 +178,12 @@ export function vmTimeoutsToHclTerraform(struct?: VmTimeouts | cdktf.IResolvable
     },
     delete: {
       value: cdktf.stringToHclTerraform(struct!.delete),
+      isBlock: false,
+      type: "simple",
+      storageClassType: "string",
+    },
+    update: {
+      value: cdktf.stringToHclTerraform(struct!.update),
       isBlock: false,
       type: "simple",
       storageClassType: "string",
@@ -195,6 +220,10 @@ export class VmTimeoutsOutputReference extends cdktf.ComplexObject {
       hasAnyValues = true;
       internalValueResult.delete = this._delete;
     }
+    if (this._update !== undefined) {
+      hasAnyValues = true;
+      internalValueResult.update = this._update;
+    }
     return hasAnyValues ? internalValueResult : undefined;
   }
 
@@ -204,6 +233,7 @@ export class VmTimeoutsOutputReference extends cdktf.ComplexObject {
       this.resolvableValue = undefined;
       this._create = undefined;
       this._delete = undefined;
+      this._update = undefined;
     }
     else if (cdktf.Tokenization.isResolvable(value)) {
       this.isEmptyObject = false;
@@ -214,6 +244,7 @@ export class VmTimeoutsOutputReference extends cdktf.ComplexObject {
       this.resolvableValue = undefined;
       this._create = value.create;
       this._delete = value.delete;
+      this._update = value.update;
     }
   }
 
@@ -247,6 +278,22 @@ export class VmTimeoutsOutputReference extends cdktf.ComplexObject {
   // Temporarily expose input value. Use with caution.
   public get deleteInput() {
     return this._delete;
+  }
+
+  // update - computed: false, optional: true, required: false
+  private _update?: string; 
+  public get update() {
+    return this.getStringAttribute('update');
+  }
+  public set update(value: string) {
+    this._update = value;
+  }
+  public resetUpdate() {
+    this._update = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get updateInput() {
+    return this._update;
   }
 }
 
@@ -301,7 +348,9 @@ export class Vm extends cdktf.TerraformResource {
     });
     this._cloneMode = config.cloneMode;
     this._datastoreId = config.datastoreId;
+    this._forkOf = config.forkOf;
     this._name = config.name;
+    this._powerState = config.powerState;
     this._templateId = config.templateId;
     this._timeouts.internalValue = config.timeouts;
   }
@@ -358,6 +407,27 @@ export class Vm extends cdktf.TerraformResource {
     return this.getStringAttribute('disk_path');
   }
 
+  // fork_of - computed: false, optional: true, required: false
+  private _forkOf?: string; 
+  public get forkOf() {
+    return this.getStringAttribute('fork_of');
+  }
+  public set forkOf(value: string) {
+    this._forkOf = value;
+  }
+  public resetForkOf() {
+    this._forkOf = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get forkOfInput() {
+    return this._forkOf;
+  }
+
+  // forked_from - computed: true, optional: false, required: false
+  public get forkedFrom() {
+    return this.getStringAttribute('forked_from');
+  }
+
   // id - computed: true, optional: false, required: false
   public get id() {
     return this.getStringAttribute('id');
@@ -376,6 +446,22 @@ export class Vm extends cdktf.TerraformResource {
     return this._name;
   }
 
+  // power_state - computed: true, optional: true, required: false
+  private _powerState?: string; 
+  public get powerState() {
+    return this.getStringAttribute('power_state');
+  }
+  public set powerState(value: string) {
+    this._powerState = value;
+  }
+  public resetPowerState() {
+    this._powerState = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get powerStateInput() {
+    return this._powerState;
+  }
+
   // provisioned_by - computed: true, optional: false, required: false
   public get provisionedBy() {
     return this.getStringAttribute('provisioned_by');
@@ -386,13 +472,16 @@ export class Vm extends cdktf.TerraformResource {
     return this.getStringAttribute('state');
   }
 
-  // template_id - computed: false, optional: false, required: true
+  // template_id - computed: false, optional: true, required: false
   private _templateId?: string; 
   public get templateId() {
     return this.getStringAttribute('template_id');
   }
   public set templateId(value: string) {
     this._templateId = value;
+  }
+  public resetTemplateId() {
+    this._templateId = undefined;
   }
   // Temporarily expose input value. Use with caution.
   public get templateIdInput() {
@@ -423,7 +512,9 @@ export class Vm extends cdktf.TerraformResource {
     return {
       clone_mode: cdktf.stringToTerraform(this._cloneMode),
       datastore_id: cdktf.stringToTerraform(this._datastoreId),
+      fork_of: cdktf.stringToTerraform(this._forkOf),
       name: cdktf.stringToTerraform(this._name),
+      power_state: cdktf.stringToTerraform(this._powerState),
       template_id: cdktf.stringToTerraform(this._templateId),
       timeouts: vmTimeoutsToTerraform(this._timeouts.internalValue),
     };
@@ -443,8 +534,20 @@ export class Vm extends cdktf.TerraformResource {
         type: "simple",
         storageClassType: "string",
       },
+      fork_of: {
+        value: cdktf.stringToHclTerraform(this._forkOf),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
       name: {
         value: cdktf.stringToHclTerraform(this._name),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      power_state: {
+        value: cdktf.stringToHclTerraform(this._powerState),
         isBlock: false,
         type: "simple",
         storageClassType: "string",

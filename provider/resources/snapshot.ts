@@ -118,11 +118,24 @@ async function waitForJob(ctx: OperationContext<ClonefleetClient>, job: JobWire,
   }
 }
 
-/** A snapshot left drifted (by a cancelled consolidation, say) holds the name the configuration wants: consolidate it first. */
+/**
+ * A snapshot left drifted (by a cancelled consolidation, say) holds the name the configuration
+ * wants: consolidate it first. A sound one (taken by a create that timed out, or outside
+ * Terraform) is refused with a hint to import it.
+ */
 async function removeDriftedNamesake(ctx: OperationContext<ClonefleetClient>, vmId: string, name: string): Promise<void> {
   const snaps = await ctx.client.snapshots.list(vmId).catch((err: unknown) => {
     throw naming(err, vmId);
   });
+  const taken = snaps.find((s) => s.name === name && s.state === "ready");
+  if (taken) {
+    throw new ApiError(
+      409,
+      "CF_CONFLICT",
+      `name: VM ${vmId} already has a snapshot named ${JSON.stringify(name)} (${taken.id}); import it with \`terraform import <address> ${taken.id}\` or choose another name`,
+      "name",
+    );
+  }
   const stale = snaps.find((s) => s.name === name && s.state !== "ready");
   if (stale) await consolidate(ctx, stale.id, `consolidating the drifted snapshot ${JSON.stringify(name)} of VM ${vmId} before taking it again`);
 }

@@ -9,8 +9,8 @@ import * as path from "node:path";
 import type { VmWire } from "../../engine/client";
 import { PROJECT_ROOT } from "../../engine/version";
 import { startTestEngine, type TestEngine } from "../support/engine";
-import { createVm, killAllVms, vmFixture } from "../support/vms";
-import { cleanCheck, consolidate, guestWrite, mismatches, withQmp } from "../snapshots/helpers";
+import { createVm, forkVm, killAllVms, vmFixture } from "../support/vms";
+import { cleanCheck, consolidate, guestWrite, mismatches, snap, withQmp } from "../snapshots/helpers";
 import { DiagnosticsError, TerraformWalk, diagnosticField, type Configuration, type LaunchOptions, type Plan } from "./driver";
 
 jest.setTimeout(180_000);
@@ -160,6 +160,36 @@ describe("clonefleet_snapshot through the plugin protocol with a running QEMU VM
     const snaps = await t.client.snapshots.list(vm.id);
     expect(snaps.map((s) => [s.id, s.state])).toEqual([[walk.stateOf(SNAP)!.id, "ready"]]);
     expect((await engineVm()).chain_depth).toBe(baseDepth + 1);
+  });
+
+  test("a consolidation the engine refuses (a fork rests on the snapshot's layer): the diagnostic gives the cause, and the snapshot stays", async () => {
+    const held = walk.stateOf(SNAP)!;
+    // The fork copies the VM's delta, which rests on the frozen layer: merging into that layer would change the child's disk.
+    const child = await forkVm(t.client, vm.id, "child");
+    const err = await errorOf(walk.destroy(config()));
+    const d = err.diagnostics.find((x) => x.severity === "error")!;
+    expect(d.summary).toBe("Cannot delete clonefleet_snapshot");
+    expect(d.detail).toMatch(/consolidating snapshot "nightly" of VM \S+ failed \(job \S+ failed\): .*other disks rest on its layers: .*The VM keeps its full chain\./);
+    expect(d.detail).toContain(child.disk_path);
+    expect(walk.stateOf(SNAP)).toMatchObject({ id: held.id });
+    expect((await t.client.snapshots.get(held.id as string))!.state).toBe("ready");
+    expect((await engineVm()).chain_depth).toBe(baseDepth + 1);
+    expect(await status()).toBe("running");
+    await t.client.vms.delete(child.id);
+    expect(actions(await walk.plan(config()))).toEqual({ [SNAP]: "no-op" });
+  });
+
+  test("a snapshot of that name taken outside Terraform is not adopted: the create names it and says how to import it", async () => {
+    const outside = await snap(t.client, vm.id, "weekly");
+    const err = await errorOf(walk.plan(config({ name: "weekly" })).then((p) => walk.apply(p)));
+    const d = err.diagnostics.find((x) => x.severity === "error")!;
+    expect(diagnosticField(d)).toBe("name");
+    expect(d.detail).toContain(`terraform import <address> ${outside.id}`);
+    expect(walk.stateOf(SNAP)).toBeUndefined();
+    await consolidate(t.client, outside.id);
+    // The replace destroyed the old snapshot first; put it back for the last test.
+    await walk.applyConfig(config());
+    expect((await t.client.snapshots.list(vm.id)).map((s) => s.name)).toEqual(["nightly"]);
   });
 
   test("destroy consolidates live: the chain is one layer shorter, the VM still runs, every write reads back and the disk checks clean", async () => {

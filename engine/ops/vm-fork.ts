@@ -17,6 +17,7 @@ import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkHostId } from "./pool";
+import { nodeOfFile } from "./snapshot";
 import { getVmView, type VmView } from "./vm";
 import { RAM_FILE, livePid, machineOf, powerOff, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
 
@@ -56,7 +57,8 @@ interface ForkIntent {
   childDisk: string;
   childHome: string;
   childStateDir: string;
-  /** For a frozen base: the parent's new overlay and its layer id. */
+  /** For a frozen base: the parent's new overlay and its layer id, and the layer it leaves. */
+  parentOldLayerId: string;
   parentNewLayerId: string | null;
   parentNewPath: string | null;
   parentWasRunning: boolean;
@@ -131,6 +133,7 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
     childDisk: vmDiskPath(ds.path, childId),
     childHome: vmDir(ds.path, childId),
     childStateDir: vmStateDir(ctx, childId),
+    parentOldLayerId: top.id,
     parentNewLayerId: frozen ? newId("layer") : null,
     parentNewPath: frozen ? path.join(parent.homeDir, `disk-${newContentId().slice(0, 12)}.qcow2`) : null,
     parentWasRunning: running,
@@ -147,6 +150,12 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
   try {
     await fs.mkdir(intent.childHome, { recursive: true });
     await fs.mkdir(intent.childStateDir, { recursive: true, mode: 0o700 });
+    if (frozen) {
+      // Both overlays are made before the stun and without opening the base (-u), so neither
+      // the stun nor the parent's lock on the base is in their way.
+      await createOverlay(intent.parentNewPath!, { backingPath: top.path, sizeBytes: top.virtualSizeBytes });
+      await createOverlay(intent.childDisk, { backingPath: top.path, sizeBytes: top.virtualSizeBytes });
+    }
     if (running) {
       proc = await QemuProcess.reattach(parent.stateDir!, { timeoutMs: 5000 });
       t0 = performance.now();
@@ -154,17 +163,8 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
       await proc.pause();
       stunned = true;
     }
-    if (frozen) {
-      // Both overlays are made without opening the base (-u), so the parent's lock on it is no
-      // obstacle. A running parent moves onto its overlay by a restore from the checkpoint (below):
-      // a live blockdev-snapshot-sync followed by the state save leaves QEMU 7.2 unable to take
-      // its write locks back on `cont` ("Failed to get write lock").
-      await createOverlay(intent.parentNewPath!, { backingPath: top.path, sizeBytes: top.virtualSizeBytes });
-      await createOverlay(intent.childDisk, { backingPath: top.path, sizeBytes: top.virtualSizeBytes });
-    } else {
-      // The parent's delta, copied whole, already names the parent's base as its backing file.
-      await copyLayer(top.path, intent.childDisk);
-    }
+    // The parent's delta, copied whole, already names the parent's base as its backing file.
+    if (!frozen) await copyLayer(top.path, intent.childDisk);
     await faultHold(ctx, "after-disks");
     commitFork(ctx.store, parent, top, intent, machine, req);
     committed = true;
@@ -173,26 +173,21 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
     await faultHold(ctx, "after-commit");
     ctx.progress({ done: 1, message: running ? "saving the parent's state" : "disks forked" });
     if (proc) {
+      // The parent moves onto its new overlay in place, so its process lives on: the base is
+      // frozen from this instant, and the state saved next matches the disk the child gets.
+      if (frozen) await switchOntoOverlay(proc, top.path, intent.parentNewPath!);
+      await faultHold(ctx, "after-switch");
       const stateFile = path.join(intent.childStateDir, FORK_STATE_FILE);
       // The RAM lives in the shared file: the stream holds the device state only (~10 ms).
       await saveState(proc.qmp, stateFile, { ignoreShared: true, signal: ctx.signal });
       await copyRamFile(path.join(parent.stateDir!, RAM_FILE), path.join(intent.childStateDir, RAM_FILE));
-      if (frozen) {
-        // The parent resumes from the same checkpoint on its new overlay; its RAM file stays.
-        // Its state is saved and its RAM is in the shared file (page cache keeps what SIGKILL
-        // interrupts), so the old process can go the fast way.
-        await proc.kill();
-        proc = null;
-        await faultHold(ctx, "parent-down");
-        const moved = await restoreFromState(ctx, ctx.store.getVm(parent.id)!, parent.stateDir!, stateFile, parent.accel ?? "tcg", req.keepPaused === true);
-        ctx.store.tx((s) => s.updateVm(parent.id, { pid: moved }));
-      } else {
-        if (!req.keepPaused) await proc.resume();
-        await proc.detach();
-        proc = null;
-      }
+      // After the save QEMU has released its images (migration hands them over); `cont`
+      // takes them back, before the child opens the shared base.
+      if (!req.keepPaused) await proc.resume();
       stunned = false;
       parentStunMs = round(performance.now() - t0);
+      await proc.detach();
+      proc = null;
       await syncCatalog(ctx.store, ds.id);
       ctx.progress({ done: 2, message: "starting the child" });
       const child = ctx.store.getVm(childId)!;
@@ -296,9 +291,26 @@ function commitFork(store: Store, parent: Vm, top: DiskLayer, i: ForkIntent, mac
 }
 
 /**
- * Brings a parent the fork stunned back: a live parent is resumed (a migration the crash cut
- * short is cancelled first); a parent whose QEMU went down to move onto its new overlay is
- * restored from the checkpoint (or cold-started when there is none) on the chain its record names.
+ * Moves a running parent from its top layer onto the (empty, existing) overlay `overlay`, live:
+ * the old top becomes the overlay's read-only backing node and is frozen from then on.
+ */
+async function switchOntoOverlay(proc: QemuProcess, topPath: string, overlay: string): Promise<void> {
+  const node = await nodeOfFile(proc.qmp, topPath);
+  await proc.qmp.execute("blockdev-snapshot-sync", {
+    "node-name": node,
+    "snapshot-file": overlay,
+    // Node names are unique per process; this one is never looked up by name (nodeOfFile finds it).
+    "snapshot-node-name": `fork-${Date.now().toString(36)}`,
+    format: "qcow2",
+    mode: "existing",
+  });
+}
+
+/**
+ * Brings a parent the fork stunned back: a migration the crash cut short is cancelled, its
+ * record is made to name the layer its QEMU really writes (the switch onto the new overlay may
+ * not have happened), and it is resumed. A parent whose QEMU is gone is cold-started on the
+ * chain its record names.
  */
 async function reviveParent(ctx: OpContext, i: ForkIntent, req: ForkVmRequest): Promise<void> {
   const parent = ctx.store.getVm(i.parentId);
@@ -308,24 +320,35 @@ async function reviveParent(ctx: OpContext, i: ForkIntent, req: ForkVmRequest): 
     try {
       const status = await proc.status();
       if (status === "finish-migrate" || status === "inmigrate") await proc.qmp.execute("migrate_cancel").catch(() => undefined);
+      await alignParentLayer(ctx, proc, i);
       if (!req.keepPaused && status !== "running") await proc.resume();
     } finally {
       await proc.detach();
     }
     return;
   }
-  const stateFile = path.join(i.childStateDir, FORK_STATE_FILE);
-  const accel = parent.accel ?? "tcg";
-  const pid = await fs.access(stateFile).then(
-    () => restoreFromState(ctx, parent, parent.stateDir!, stateFile, accel, req.keepPaused === true),
-    async () => {
-      const p = await QemuProcess.start(vmSpecOf(ctx.store, parent, parent.stateDir!, accel));
-      await p.detach();
-      return p.pid;
-    },
+  const p = await QemuProcess.start(vmSpecOf(ctx.store, parent, parent.stateDir, parent.accel ?? "tcg"));
+  await p.detach();
+  ctx.store.tx((s) => s.updateVm(parent.id, { powerState: "running", pid: p.pid, crashed: false }));
+  ctx.log.warn({ vmId: parent.id }, "the parent's QEMU was gone after a failed fork; it was started again");
+}
+
+/**
+ * A fork records the parent on its new overlay before it switches the live QEMU onto it; when
+ * the switch did not happen, the record goes back to the old top, which stays the parent's.
+ */
+async function alignParentLayer(ctx: OpContext, proc: QemuProcess, i: ForkIntent): Promise<void> {
+  if (!i.parentNewLayerId || !i.parentNewPath) return;
+  const onNew = await nodeOfFile(proc.qmp, i.parentNewPath).then(
+    () => true,
+    () => false,
   );
-  ctx.store.tx((s) => s.updateVm(parent.id, { powerState: "running", pid, crashed: false }));
-  ctx.log.warn({ vmId: parent.id }, "the fork left the parent down; it was brought back");
+  if (onNew) return;
+  ctx.store.tx((s) => {
+    const p = s.getVm(i.parentId);
+    if (p && p.diskLayerId === i.parentNewLayerId && s.getLayer(i.parentOldLayerId)) s.updateVm(i.parentId, { diskLayerId: i.parentOldLayerId });
+    if (s.getLayer(i.parentNewLayerId!)) s.deleteLayer(i.parentNewLayerId!);
+  });
 }
 
 /** Removes a child that did not come to life: its QEMU, records (when committed) and files. */

@@ -333,6 +333,7 @@ function commitFork(store: Store, parent: Vm, top: DiskLayer, i: ForkIntent, mac
       stateDir: i.childStateDir,
       forkedFrom: parent.id,
       machine,
+      stopTimeoutSeconds: parent.stopTimeoutSeconds ?? null,
     });
   });
 }

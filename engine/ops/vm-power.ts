@@ -213,11 +213,16 @@ export async function stopVm(ctx: OpContext, req: StopVmRequest): Promise<VmView
   return withVmLock(req.id, async () => {
     const vm = ctx.store.getVm(req.id);
     if (!vm) throw notFound("vm", req.id, "id");
-    await powerOff(vm.stateDir, req.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+    await powerOff(vm.stateDir, req.timeoutMs ?? stopTimeoutMsOf(vm));
     ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "stopped", pid: null, crashed: false }));
     ctx.log.info({ vmId: vm.id }, "VM stopped");
     return getVmView(ctx.store, vm.id);
   });
+}
+
+/** How long a stop of `vm` waits for its guest by default: its own setting, else DEFAULT_STOP_TIMEOUT_MS. */
+export function stopTimeoutMsOf(vm: Vm): number {
+  return vm.stopTimeoutSeconds === null || vm.stopTimeoutSeconds === undefined ? DEFAULT_STOP_TIMEOUT_MS : vm.stopTimeoutSeconds * 1000;
 }
 
 /** Stops the QEMU of a state folder if one lives there (graceful for `timeoutMs`, then quit, then kill) and removes its RAM file. */

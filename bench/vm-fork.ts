@@ -1,14 +1,21 @@
 /**
  * Benchmark of VM fork (S5) with disk inheritance (S2), through the engine's API in one run:
- *  - the parent's stun time and the child's time to running for a 256 MiB guest (and 1 GiB
- *    with --big), firmware-only under the host's accelerator; the first fork of a VM on a base
- *    layer freezes it (the parent moves onto an overlay by a restore), later forks copy the
+ *  - the parent's stun time and the child's time to running (from the stun, and from the
+ *    request: the RAM is copied by a live migration before the stun) for a 256 MiB guest (and
+ *    1 GiB with --big), firmware-only under the host's accelerator; the first fork of a VM on a
+ *    base layer freezes it (the parent moves live onto an overlay), later forks copy the
  *    parent's delta;
+ *    next to the plain alternative, a full state save of the same stunned parent (RAM in the
+ *    stream, QEMU's default bandwidth and raised); the parents' RAM is filled with data first
+ *    (written through their shared RAM file), as a guest in use would have it, unless --idle;
  *  - read throughput of a child's whole disk after 1 and 10 fork generations, next to a naive
- *    fork that stacks deltas (a chain of depth 11), each generation having written its own data.
+ *    fork that stacks deltas (a chain of depth 11), each generation having written its own data,
+ *    with a warm page cache and cold (O_DIRECT reads, `qemu-img convert -T none`, so every
+ *    layer lookup goes to the disk; --drop-caches drops the host's page cache before each
+ *    cold run as well).
  * Run after a build:
  *
- *   node dist/bench/vm-fork.js [--big] [--forks N] [--data-mib N] [--dir DIR] [--json] [--keep]
+ *   node dist/bench/vm-fork.js [--big] [--idle] [--drop-caches] [--forks N] [--data-mib N] [--dir DIR] [--json] [--keep]
  */
 import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
@@ -18,7 +25,7 @@ import { promisify } from "node:util";
 import pino from "pino";
 import { startEngine } from "../engine/api/engine";
 import { ClonefleetClient, type VmWire } from "../engine/client";
-import { probeVm } from "../engine/hypervisor";
+import { QemuProcess, probeVm, saveState } from "../engine/hypervisor";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -27,6 +34,8 @@ type ForkResult = VmWire & { parent_stun_ms: number | null; child_ready_ms: numb
 
 interface Options {
   big: boolean;
+  idle: boolean;
+  dropCaches: boolean;
   forks: number;
   dataMib: number;
   dir: string | null;
@@ -35,7 +44,7 @@ interface Options {
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { big: false, forks: 5, dataMib: 256, dir: null, json: false, keep: false };
+  const o: Options = { big: false, idle: false, dropCaches: false, forks: 5, dataMib: 256, dir: null, json: false, keep: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (v: string | undefined) => {
@@ -44,12 +53,14 @@ function parseArgs(argv: string[]): Options {
       return n;
     };
     if (a === "--big") o.big = true;
+    else if (a === "--idle") o.idle = true;
+    else if (a === "--drop-caches") o.dropCaches = true;
     else if (a === "--forks") o.forks = num(argv[++i]);
     else if (a === "--data-mib") o.dataMib = num(argv[++i]);
     else if (a === "--dir") o.dir = path.resolve(argv[++i] ?? "");
     else if (a === "--json") o.json = true;
     else if (a === "--keep") o.keep = true;
-    else throw new Error(`unknown option ${a} (use --big, --forks N, --data-mib N, --dir DIR, --json, --keep)`);
+    else throw new Error(`unknown option ${a} (use --big, --idle, --drop-caches, --forks N, --data-mib N, --dir DIR, --json, --keep)`);
   }
   return o;
 }
@@ -66,16 +77,57 @@ async function fork(client: ClonefleetClient, id: string, name: string): Promise
   return { child: done.result as ForkResult, jobMs: performance.now() - t0 };
 }
 
-/** Reads the whole guest-visible disk of `top` through its chain; MiB/s, median of 5 runs (page cache warm). */
-async function readThroughput(top: string, sizeBytes: number): Promise<number> {
+/**
+ * Reads the whole guest-visible disk of `top` through its chain; MiB/s, median of 5 runs. Warm:
+ * through the page cache (after a first read fills it). Cold: O_DIRECT, and with `drop` the
+ * host's page cache dropped before each run (we run as root).
+ */
+async function readThroughput(top: string, sizeBytes: number, mode: "warm" | "cold", drop: boolean): Promise<number> {
   const rates: number[] = [];
+  const args = ["convert", "-U", "-n", "-f", "qcow2", ...(mode === "cold" ? ["-T", "none"] : []), top, "--target-image-opts", `driver=null-co,size=${sizeBytes}`];
+  // A raw convert to /dev/null cannot grow the device (MACHINE-NOTES.md): read into null-co.
+  if (mode === "warm") await run("qemu-img", args);
   for (let i = 0; i < 5; i++) {
+    if (mode === "cold" && drop) await run("sh", ["-c", "sync && echo 3 > /proc/sys/vm/drop_caches"]);
     const t0 = performance.now();
-    // A raw convert to /dev/null cannot grow the device (MACHINE-NOTES.md): read into null-co.
-    await run("qemu-img", ["convert", "-U", "-n", "-f", "qcow2", top, "--target-image-opts", `driver=null-co,size=${sizeBytes}`]);
+    await run("qemu-img", args);
     rates.push(sizeBytes / MiB / ((performance.now() - t0) / 1000));
   }
   return median(rates);
+}
+
+/**
+ * Writes data over most of a running VM's guest RAM through its shared RAM file, as a guest in
+ * use would have it: from 1 MiB to 3/4 of the size, clear of the low memory and of the top
+ * where the firmware keeps itself.
+ */
+async function fillGuestRam(stateDir: string, memoryMb: number): Promise<void> {
+  const fh = await fs.open(path.join(stateDir, "ram"), "r+");
+  try {
+    const block = Buffer.alloc(4 * MiB);
+    for (let off = MiB; off + block.length <= (memoryMb * MiB * 3) / 4; off += block.length) {
+      for (let i = 0; i < block.length; i += 4096) block.writeUInt32LE((off + i) >>> 0, i);
+      block.fill(0xa5, 8, 4096);
+      await fh.write(block, 0, block.length, off);
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The plain alternative to a fork's stun: `stop`, a full state save (RAM in the stream), `cont`; ms. */
+async function fullSaveStun(stateDir: string, file: string, maxBandwidth: number | undefined): Promise<number> {
+  const proc = await QemuProcess.reattach(stateDir, { timeoutMs: 5000 });
+  try {
+    const t0 = performance.now();
+    await proc.pause();
+    await saveState(proc.qmp, file, { ignoreShared: false, maxBandwidthBytesPerSec: maxBandwidth });
+    await proc.resume();
+    return performance.now() - t0;
+  } finally {
+    await proc.detach();
+    await fs.rm(file, { force: true });
+  }
 }
 
 async function qemuIo(file: string, cmd: string): Promise<void> {
@@ -113,6 +165,7 @@ async function main(): Promise<void> {
       const vmB = (await client.waitJob(fj.id)).result as VmWire;
       const parent = await client.vms.start(vmA.id);
       const frozenParent = await client.vms.start(vmB.id);
+      if (!o.idle) for (const p of [parent, frozenParent]) await fillGuestRam(p.state_dir!, memoryMb);
       const copied: { stun: number; ready: number; job: number }[] = [];
       for (let i = 0; i < o.forks; i++) {
         const { child, jobMs } = await fork(client, parent.id, `p${memoryMb}-c${i}`);
@@ -121,17 +174,26 @@ async function main(): Promise<void> {
       }
       const { child: fc, jobMs: fjMs } = await fork(client, frozenParent.id, `f${memoryMb}-c0`);
       await client.vms.stop(fc.id, { timeout_seconds: 0 });
+      const plainDefault = await fullSaveStun(parent.state_dir!, path.join(dir, "full.state"), 128 * MiB);
+      const plainRaised = await fullSaveStun(parent.state_dir!, path.join(dir, "full.state"), undefined);
       const row = {
         memoryMb,
         accel: parent.accel,
         copiedDelta: { stunMsMedian: median(copied.map((c) => c.stun)), childReadyMsMedian: median(copied.map((c) => c.ready)), jobMsMedian: median(copied.map((c) => c.job)), runs: copied.length },
         frozenBase: { stunMs: fc.parent_stun_ms, childReadyMs: fc.child_ready_ms, jobMs: fjMs },
+        ramFilled: !o.idle,
+        plainFullSave: { defaultBandwidthStunMs: plainDefault, raisedBandwidthStunMs: plainRaised },
       };
       stun.push(row);
       say(
         `${memoryMb} MiB guest (${parent.accel}, firmware idle): copied-delta fork: parent stun ${row.copiedDelta.stunMsMedian.toFixed(1)} ms, ` +
-          `child running after ${row.copiedDelta.childReadyMsMedian.toFixed(1)} ms, job ${row.copiedDelta.jobMsMedian.toFixed(0)} ms (median of ${copied.length}); ` +
-          `frozen-base fork: stun ${fc.parent_stun_ms} ms, child running after ${fc.child_ready_ms} ms`,
+          `child running ${row.copiedDelta.childReadyMsMedian.toFixed(1)} ms after the stun began, ${row.copiedDelta.jobMsMedian.toFixed(0)} ms after the request (median of ${copied.length}); ` +
+          `frozen-base fork: stun ${fc.parent_stun_ms} ms, child running ${fc.child_ready_ms} ms after the stun began, ${fjMs.toFixed(0)} ms after the request`,
+      );
+      say(
+        `  plain alternative, stun of a full state save: ${plainDefault.toFixed(0)} ms at QEMU's default bandwidth, ${plainRaised.toFixed(0)} ms raised; ` +
+          `fork stun is ${(row.copiedDelta.stunMsMedian / plainRaised).toFixed(2)}x (copied delta) / ${((fc.parent_stun_ms ?? NaN) / plainRaised).toFixed(2)}x (frozen base) of the raised one` +
+          (o.idle ? " (RAM idle)" : " (RAM filled to 3/4)"),
       );
       await client.vms.stop(parent.id, { timeout_seconds: 0 });
       await client.vms.stop(frozenParent.id, { timeout_seconds: 0 });
@@ -159,23 +221,27 @@ async function main(): Promise<void> {
     }
     const last = path.join(dir, "naive-top.qcow2");
     await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", naive[naive.length - 1], "-F", "qcow2", "-u", last, String(virtualBytes)]);
-    const gen1 = await readThroughput(gens[0].disk_path, virtualBytes);
-    const gen10 = await readThroughput(gens[9].disk_path, virtualBytes);
-    const naive11 = await readThroughput(last, virtualBytes);
-    out.read = {
-      virtualMib: virtualBytes / MiB,
-      gen1: { depth: gens[0].chain_depth, mibPerSec: gen1 },
-      gen10: { depth: gens[9].chain_depth, mibPerSec: gen10 },
-      naive: { depth: naive.length + 1, mibPerSec: naive11 },
-      gen10OverGen1: gen10 / gen1,
-      naiveOverGen10: naive11 / gen10,
-    };
-    say(
-      `read of a child's whole disk (${virtualBytes / MiB} MiB virtual, ${o.dataMib} MiB base data): ` +
-        `gen 1 (depth ${gens[0].chain_depth}) ${gen1.toFixed(0)} MiB/s; gen 10 (depth ${gens[9].chain_depth}) ${gen10.toFixed(0)} MiB/s ` +
-        `(${((gen10 / gen1) * 100).toFixed(0)}% of gen 1); naive stacked chain (depth ${naive.length + 1}) ${naive11.toFixed(0)} MiB/s ` +
-        `(${(naive11 / gen10).toFixed(2)}x gen 10)`,
-    );
+    const read: Record<string, unknown> = { virtualMib: virtualBytes / MiB };
+    for (const mode of ["warm", "cold"] as const) {
+      const gen1 = await readThroughput(gens[0].disk_path, virtualBytes, mode, o.dropCaches);
+      const gen10 = await readThroughput(gens[9].disk_path, virtualBytes, mode, o.dropCaches);
+      const naive11 = await readThroughput(last, virtualBytes, mode, o.dropCaches);
+      read[mode] = {
+        gen1: { depth: gens[0].chain_depth, mibPerSec: gen1 },
+        gen10: { depth: gens[9].chain_depth, mibPerSec: gen10 },
+        naive: { depth: naive.length + 1, mibPerSec: naive11 },
+        gen10OverGen1: gen10 / gen1,
+        naiveOverGen10: naive11 / gen10,
+      };
+      say(
+        `read of a child's whole disk, ${mode === "warm" ? "page cache warm" : o.dropCaches ? "cold (O_DIRECT, caches dropped)" : "cold (O_DIRECT)"} ` +
+          `(${virtualBytes / MiB} MiB virtual, ${o.dataMib} MiB base data): ` +
+          `gen 1 (depth ${gens[0].chain_depth}) ${gen1.toFixed(0)} MiB/s; gen 10 (depth ${gens[9].chain_depth}) ${gen10.toFixed(0)} MiB/s ` +
+          `(${((gen10 / gen1) * 100).toFixed(0)}% of gen 1); naive stacked chain (depth ${naive.length + 1}) ${naive11.toFixed(0)} MiB/s ` +
+          `(${(naive11 / gen10).toFixed(2)}x gen 10)`,
+      );
+    }
+    out.read = read;
     if (o.json) process.stdout.write(JSON.stringify(out, null, 2) + "\n");
   } finally {
     for (const vm of await client.vms.list().catch(() => [])) {

@@ -37,6 +37,8 @@ export interface FleetOutputs extends FleetInputs {
   cloneMode: string;
   powerState: string;
   membersHealthy: boolean;
+  /** Members whose QEMU process runs now. */
+  membersRunning: number;
   vms: FleetMember[];
 }
 
@@ -57,9 +59,11 @@ function fleetOutputs(inputs: Partial<FleetInputs>, f: FleetWire): FleetOutputs 
     namePrefix: f.name_prefix,
     datastoreIds: f.datastore_ids,
     cloneMode: f.clone_mode,
-    powerState: f.power_state,
+    // A fleet declared running reads stopped while a member's QEMU is down (it died): the next update powers it on.
+    powerState: f.power_state === "running" && (f.members_running ?? 0) < f.vms.length ? "stopped" : f.power_state,
     // `applying` (another apply under way) is not drift; a missing or broken member is.
     membersHealthy: f.state !== "drifted",
+    membersRunning: f.members_running ?? 0,
     vms: f.vms.map((m) => ({ id: m.id, name: m.name, datastoreId: m.datastore_id, diskPath: m.disk_path, provisionedBy: m.provisioned_by })),
   };
 }
@@ -212,6 +216,8 @@ export class Fleet extends pulumi.dynamic.Resource {
   declare readonly powerState: pulumi.Output<string>;
   /** False while a member is missing or its disk vanished; the next update remakes it. */
   declare readonly membersHealthy: pulumi.Output<boolean>;
+  /** Members whose QEMU process runs now. */
+  declare readonly membersRunning: pulumi.Output<number>;
   /** The members, oldest first. */
   declare readonly vms: pulumi.Output<FleetMember[]>;
   /** Engine API URL the fleet is managed through. */
@@ -235,6 +241,7 @@ export class Fleet extends pulumi.dynamic.Resource {
         membersHealthy: args.membersHealthy,
         endpoint: conn.endpoint,
         token: conn.token,
+        membersRunning: undefined,
         vms: undefined,
       },
       withSecretToken(opts),

@@ -193,6 +193,7 @@ export function validateVmInputs(props: Props): CheckFailure[] {
   checkKnown(failures, props, "datastoreId", idProblem("a Datastore"));
   checkKnown(failures, props, "cloneMode", cloneModeProblem);
   checkKnown(failures, props, "powerState", powerStateProblem);
+  if (given("stopTimeoutSeconds")) checkKnown(failures, props, "stopTimeoutSeconds", (v) => intRangeProblem(v, { min: 0, max: 3600 }));
   return failures;
 }
 

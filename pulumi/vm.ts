@@ -16,6 +16,7 @@ export interface VmInputs {
   cloneMode?: string;
   datastoreId?: string | null;
   powerState?: string;
+  stopTimeoutSeconds?: number | null;
   endpoint?: string;
   token?: string;
 }
@@ -39,12 +40,13 @@ export interface VmOutputs extends VmInputs {
   diskChain: VmDiskLayer[];
   state: string;
   forkedFrom: string | null;
+  stopTimeoutSeconds: number | null;
 }
 
 // Kept unexported: an exported const would be reached through `exports` from the provider's
 // methods and drag the whole module into the serialized closure.
 const REPLACE_KEYS = ["name", "templateId", "forkOf", "cloneMode", "datastoreId"];
-const INPUT_KEYS = ["name", "templateId", "forkOf", "cloneMode", "powerState"];
+const INPUT_KEYS = ["name", "templateId", "forkOf", "cloneMode", "powerState", "stopTimeoutSeconds"];
 
 /** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_vm. */
 export const VM_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
@@ -68,7 +70,14 @@ async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v:
     diskChain: chain.layers.map((l) => ({ path: l.path, contentId: l.content_id })),
     state: v.crashed ? "crashed" : v.state,
     forkedFrom: v.forked_from ?? null,
+    stopTimeoutSeconds: v.stop_timeout_seconds ?? null,
   };
+}
+
+/** Sets the VM's stop timeout to `want` (null or absent = the engine's default) when it differs; answers the VM. */
+async function setStopTimeout(client: ClonefleetClient, v: VmWire, want: number | null | undefined): Promise<VmWire> {
+  if ((v.stop_timeout_seconds ?? null) === (want ?? null)) return v;
+  return client.vms.update(v.id, { stop_timeout_seconds: want ?? null });
 }
 
 /** Powers the VM on or off to match `want`; answers the VM as it is afterwards. */
@@ -116,7 +125,8 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
       const done = await client.waitJob(job.id);
       const v = (done.result as VmWire | null) ?? (done.target_id ? await client.vms.get(done.target_id) : null);
       if (!v) throw new Error(`job ${done.id} succeeded without naming the VM it made`);
-      return { id: v.id, outs: await vmOutputs(client, inputs, await setPower(client, v, inputs.powerState)) };
+      const set = await setStopTimeout(client, v, inputs.stopTimeoutSeconds);
+      return { id: v.id, outs: await vmOutputs(client, inputs, await setPower(client, set, inputs.powerState)) };
     } catch (err) {
       throw rt.providerError(err, action, client.endpoint);
     }
@@ -139,6 +149,7 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
           cloneMode: outs.cloneMode,
           datastoreId: outs.forkOf ? null : v.datastore_id,
           powerState: outs.powerState,
+          stopTimeoutSeconds: outs.stopTimeoutSeconds,
           ...connectionOf({ endpoint: prior.endpoint }),
         };
         return { id, props: outs, inputs: inputs as VmOutputs };
@@ -150,14 +161,16 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
   },
 
   async update(id, olds, news) {
-    // powerState changes in place (a start or a stop); every other VM input but the connection replaces it.
+    // powerState and stopTimeoutSeconds change in place; every other VM input but the connection replaces it.
     const rt = loadRuntime();
     const client = rt.connect(news);
     const action = `update VM ${id}`;
     try {
       const v = await client.vms.get(id);
       if (!v || v.state === "drifted") throw rt.goneError("VM", id, action);
-      return { outs: await vmOutputs(client, { ...olds, ...news }, await setPower(client, v, news.powerState)) };
+      // The timeout first: a stop in the same update waits as long as the new one says.
+      const set = await setStopTimeout(client, v, news.stopTimeoutSeconds);
+      return { outs: await vmOutputs(client, { ...olds, ...news }, await setPower(client, set, news.powerState)) };
     } catch (err) {
       if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
       throw rt.providerError(err, action, client.endpoint);
@@ -194,6 +207,8 @@ export interface VmArgs extends ConnectionArgs {
   datastoreId?: pulumi.Input<string>;
   /** `running` or `stopped` (default); changed in place. A VM whose QEMU died reads `stopped` on refresh, and the next update starts it. */
   powerState?: pulumi.Input<string>;
+  /** Seconds a stop waits for the guest to power off (ACPI) before QEMU quits, 0–3600; unset uses the engine's default (30). Set it low for firmware-only VMs. Changed in place. */
+  stopTimeoutSeconds?: pulumi.Input<number>;
 }
 
 /** A clonefleet VM cloned from a template. */
@@ -222,6 +237,8 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly state: pulumi.Output<string>;
   /** Id of the VM it was forked from, null for a clone of a template. */
   declare readonly forkedFrom: pulumi.Output<string | null>;
+  /** Seconds a stop waits for the guest before QEMU quits; null = the engine's default. */
+  declare readonly stopTimeoutSeconds: pulumi.Output<number | null>;
   /** Engine API URL the VM is managed through. */
   declare readonly endpoint: pulumi.Output<string>;
   /** API token (secret). */
@@ -240,6 +257,7 @@ export class Vm extends pulumi.dynamic.Resource {
         cloneMode: args.cloneMode,
         datastoreId: args.datastoreId,
         powerState: args.powerState,
+        stopTimeoutSeconds: args.stopTimeoutSeconds,
         endpoint: conn.endpoint,
         token: conn.token,
         diskPath: undefined,

@@ -13,11 +13,11 @@ import type {
   TemplateWire,
 } from "../api/schemas";
 import { ApiError, ApiUnreachableError, JobFailedError, JobTimeoutError, PoolWaitTimeoutError } from "./errors";
-import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, VmWire } from "../api/schemas";
+import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire } from "../api/schemas";
 import type { BackupVmBody, CreateSnapshotBody, SnapshotWire } from "../api/schemas";
 
 export * from "./errors";
-export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, VmWire };
+export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire };
 export type { ChainWire, CreateDatastoreBody, DatastoreWire, ImportTemplateBody, JobWire, TemplateWire };
 export type { BackupVmBody, CreateSnapshotBody, SnapshotWire };
 export type { CatalogRescanWire, CreateReplicaBody, RegisterDiskWire, RepairReplicaBody, ReplicaWire };
@@ -157,6 +157,8 @@ export class ClonefleetClient {
     /** Null when the VM does not exist; `state` is `drifted` when its disk vanished. */
     get: (id: string) => this.orNull(this.call<VmWire>("GET", `/vms/${enc(id)}`)),
     delete: (id: string) => this.call<void>("DELETE", `/vms/${enc(id)}`),
+    /** Changes a VM's settings in place (`stop_timeout_seconds`; null = the default) and answers with it. */
+    update: (id: string, body: UpdateVmBody) => this.call<VmWire>("PATCH", `/vms/${enc(id)}`, { body }),
     /** Powers a VM on (idempotent) and answers with it. */
     start: (id: string, body: StartVmBody = {}) => this.call<VmWire>("POST", `/vms/${enc(id)}/start`, { body }),
     /** Powers a VM off (graceful for `timeout_seconds`, then quit, then kill) and answers with it. */

@@ -118,7 +118,8 @@ export async function saveState(qmp: QmpClient, file: string, opts: SaveStateOpt
   const started = Date.now();
   const deadline = started + timeoutMs;
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.partial-${randomBytes(4).toString("hex")}`);
-  await setMigrationCapabilities(qmp, { events: true, "x-ignore-shared": opts.ignoreShared === true });
+  // Capabilities stay set on a QEMU process: clear the switchover pause a fork may have left.
+  await setMigrationCapabilities(qmp, { events: true, "x-ignore-shared": opts.ignoreShared === true, "pause-before-switchover": false });
   await setMigrationParameters(qmp, { "max-bandwidth": opts.maxBandwidthBytesPerSec ?? SAVE_MAX_BANDWIDTH_BYTES_PER_SEC });
   const listener = qmp.listen("MIGRATION");
   try {

@@ -228,6 +228,8 @@ export interface Vm {
   crashed?: boolean;
   /** Memory, vCPUs and kernel when not read from a template (forks). */
   machine?: VmMachine | null;
+  /** Seconds a stop waits for the guest to power off before QEMU quits; null = the engine's default. */
+  stopTimeoutSeconds?: number | null;
 }
 
 /** Why a pool's last fill failed, as users see it. */

@@ -70,6 +70,8 @@ export interface FleetView extends Fleet {
   hostId: string;
   members: FleetMemberView[];
   membersReady: number;
+  /** Members whose QEMU process lives now (checked against the process, like a VM's power_state). */
+  membersRunning: number;
   state: FleetState;
 }
 
@@ -436,8 +438,9 @@ function newerFirst(a: Vm, b: Vm): number {
 }
 
 function fleetView(store: Store, fleet: Fleet, discountApplies = 0): FleetView {
-  const members: FleetMemberView[] = store
-    .listVms({ fleetId: fleet.id })
+  const vms = store.listVms({ fleetId: fleet.id });
+  const membersRunning = vms.filter((vm) => livePid(vm.stateDir) !== null).length;
+  const members: FleetMemberView[] = vms
     .map((vm) => {
       const layer = store.getLayer(vm.diskLayerId);
       return {
@@ -455,6 +458,6 @@ function fleetView(store: Store, fleet: Fleet, discountApplies = 0): FleetView {
   const membersReady = members.filter((m) => m.state === "ready").length;
   const applying = pendingApplies(store, fleet.id).length > discountApplies;
   const state: FleetState = applying ? "applying" : membersReady === fleet.size && members.length === fleet.size ? "ready" : "drifted";
-  return { ...fleet, hostId: LOCAL_HOST_ID, members, membersReady, state };
+  return { ...fleet, hostId: LOCAL_HOST_ID, members, membersReady, membersRunning, state };
 }
 

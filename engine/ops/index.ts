@@ -17,5 +17,6 @@ export * from "./fleet";
 export * from "./clone-users";
 export * from "./vm-power";
 export * from "./vm-fork";
+export * from "./vm-settings";
 export * from "./snapshot-plan";
 export * from "./snapshot";

@@ -200,7 +200,7 @@ function isRunning(vm: Vm): boolean {
 }
 
 /** Node name of the qcow2 node QEMU has open on `file`. */
-async function nodeOfFile(qmp: QmpClient, file: string): Promise<string> {
+export async function nodeOfFile(qmp: QmpClient, file: string): Promise<string> {
   const nodes = await qmp.execute("query-named-block-nodes", { flat: true });
   const hit = nodes.find((n) => n.drv === "qcow2" && n.file === file);
   if (!hit) throw new Error(`QEMU has no qcow2 node on ${file}`);

@@ -1,32 +1,31 @@
 /**
- * VM fork (S5) with fork disk inheritance (S2). The parent is stunned (`stop`), its disks
- * are laid out so the child's delta never depends on a layer the parent still writes, its
- * device state is saved and its shared RAM file copied, it resumes, and the child starts
- * from that checkpoint. Chains stay flat: a child of a delta gets a copy of that delta on the
- * same base; a child of a base gets an overlay on it, frozen, and the parent a new overlay.
+ * VM fork (S5) with fork disk inheritance (S2). A running parent is live-migrated into the
+ * child's QEMU over a local socket, so its RAM is copied while it runs; QEMU stops it only for
+ * the last dirty pages and the device state, and pauses the migration there
+ * (`pause-before-switchover`): during that stun the disks are laid out so the child's delta
+ * never depends on a layer the parent still writes, the migration finishes, and the parent
+ * resumes (`cont`) while the child runs on. Chains stay flat: a child of a delta gets a copy of
+ * that delta on the same base; a child of a base gets an overlay on it, frozen, and the
+ * parent, live, a new overlay.
  */
-import { execFile } from "node:child_process";
 import { promises as fs, constants as fsc } from "node:fs";
-import { promisify } from "node:util";
 import * as path from "node:path";
 import { createOverlay, newContentId, vmDir, vmDiskPath } from "../disk";
 import { conflict, internal, invalidField, isEngineError, notFound } from "../errors";
-import { QemuProcess, loadState, probeVm, saveState } from "../hypervisor";
+import { MigrationError, QemuProcess, probeVm, setMigrationCapabilities, setMigrationParameters, waitForMigration, type VmSpec } from "../hypervisor";
 import { JOB_KINDS, nameProblem, newId, nowIso, type DiskLayer, type Vm } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkHostId } from "./pool";
+import { nodeOfFile } from "./snapshot";
 import { getVmView, type VmView } from "./vm";
-import { RAM_FILE, livePid, machineOf, powerOff, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
+import { diskLayersOf, livePid, machineOf, powerOff, prepareRamFile, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
 
-const execFileP = promisify(execFile);
 
 /** The job kind that forks a VM. */
 export const FORK_VM_KIND = JOB_KINDS.forkVm;
 
-/** Name of the checkpoint file in the child's state folder. */
-const FORK_STATE_FILE = "fork.state";
 
 /** A request to fork a VM into a new child. */
 export interface ForkVmRequest {
@@ -56,7 +55,8 @@ interface ForkIntent {
   childDisk: string;
   childHome: string;
   childStateDir: string;
-  /** For a frozen base: the parent's new overlay and its layer id. */
+  /** For a frozen base: the parent's new overlay and its layer id, and the layer it leaves. */
+  parentOldLayerId: string;
   parentNewLayerId: string | null;
   parentNewPath: string | null;
   parentWasRunning: boolean;
@@ -90,19 +90,18 @@ async function faultHold(ctx: OpContext, step: string): Promise<void> {
   await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
 }
 
-/**
- * Copies a guest RAM file during the stun, its data extents only: pages the guest never
- * touched are holes in the file, and skipping them (SEEK_DATA, as `cp --sparse=always` does)
- * makes the copy cost what the guest uses rather than its memory size.
- */
-async function copyRamFile(src: string, dst: string): Promise<void> {
-  await execFileP("cp", ["--sparse=always", "--reflink=auto", src, dst]);
-}
+/** Migration bandwidth of a fork: local memory to memory, no reason to throttle. */
+const FORK_MAX_BANDWIDTH = 64 * 1024 * 1024 * 1024;
 
-async function copyLayer(src: string, dst: string): Promise<void> {
-  const tmp = `${dst}.part`;
-  await fs.copyFile(src, tmp, fsc.COPYFILE_FICLONE);
-  await fs.rename(tmp, dst);
+/** The stun QEMU aims for when it decides to stop the parent for the last dirty pages, ms. */
+const FORK_DOWNTIME_LIMIT_MS = 50;
+
+/** How long a fork's migration may take before it is abandoned (the parent runs on). */
+const FORK_MIGRATION_TIMEOUT_MS = 120_000;
+
+/** Copies a file into an existing one in place (same inode: a QEMU that has it open sees the new content when it re-reads it). */
+async function copyInto(src: string, dst: string): Promise<void> {
+  await fs.copyFile(src, dst, fsc.COPYFILE_FICLONE);
 }
 
 /**
@@ -131,6 +130,7 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
     childDisk: vmDiskPath(ds.path, childId),
     childHome: vmDir(ds.path, childId),
     childStateDir: vmStateDir(ctx, childId),
+    parentOldLayerId: top.id,
     parentNewLayerId: frozen ? newId("layer") : null,
     parentNewPath: frozen ? path.join(parent.homeDir, `disk-${newContentId().slice(0, 12)}.qcow2`) : null,
     parentWasRunning: running,
@@ -144,70 +144,60 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
   let proc: QemuProcess | null = null;
   let stunned = false;
   let t0 = 0;
+  let child: QemuProcess | null = null;
   try {
     await fs.mkdir(intent.childHome, { recursive: true });
     await fs.mkdir(intent.childStateDir, { recursive: true, mode: 0o700 });
+    // Every file is made before the stun, without opening the base (-u). For a delta parent
+    // the child's disk is a placeholder its QEMU opens now; the delta is copied into it (same
+    // inode) during the stun, and QEMU reads the image afresh when the migration hands it over.
+    if (frozen) await createOverlay(intent.parentNewPath!, { backingPath: top.path, sizeBytes: top.virtualSizeBytes });
+    await createOverlay(intent.childDisk, { backingPath: top.backingPath ?? top.path, sizeBytes: top.virtualSizeBytes });
     if (running) {
+      await prepareRamFile(intent.childStateDir);
+      child = await QemuProcess.start(childSpec(ctx.store, parent, req, intent, top, frozen), { signal: ctx.signal });
       proc = await QemuProcess.reattach(parent.stateDir!, { timeoutMs: 5000 });
-      t0 = performance.now();
-      // `stop` drains and flushes every image, so the files are consistent while the vCPUs stand.
-      await proc.pause();
+      t0 = await migrateUntilStunned(proc, child, intent, ctx.signal);
       stunned = true;
     }
-    if (frozen) {
-      // Both overlays are made without opening the base (-u), so the parent's lock on it is no
-      // obstacle. A running parent moves onto its overlay by a restore from the checkpoint (below):
-      // a live blockdev-snapshot-sync followed by the state save leaves QEMU 7.2 unable to take
-      // its write locks back on `cont` ("Failed to get write lock").
-      await createOverlay(intent.parentNewPath!, { backingPath: top.path, sizeBytes: top.virtualSizeBytes });
-      await createOverlay(intent.childDisk, { backingPath: top.path, sizeBytes: top.virtualSizeBytes });
-    } else {
-      // The parent's delta, copied whole, already names the parent's base as its backing file.
-      await copyLayer(top.path, intent.childDisk);
-    }
+    if (!frozen) await copyInto(top.path, intent.childDisk);
     await faultHold(ctx, "after-disks");
     commitFork(ctx.store, parent, top, intent, machine, req);
     committed = true;
     // A stopped parent has no stun to keep short; a running one syncs the catalog once resumed.
     if (!proc) await syncCatalog(ctx.store, ds.id);
     await faultHold(ctx, "after-commit");
-    ctx.progress({ done: 1, message: running ? "saving the parent's state" : "disks forked" });
-    if (proc) {
-      const stateFile = path.join(intent.childStateDir, FORK_STATE_FILE);
-      // The RAM lives in the shared file: the stream holds the device state only (~10 ms).
-      await saveState(proc.qmp, stateFile, { ignoreShared: true, signal: ctx.signal });
-      await copyRamFile(path.join(parent.stateDir!, RAM_FILE), path.join(intent.childStateDir, RAM_FILE));
-      if (frozen) {
-        // The parent resumes from the same checkpoint on its new overlay; its RAM file stays.
-        // Its state is saved and its RAM is in the shared file (page cache keeps what SIGKILL
-        // interrupts), so the old process can go the fast way.
-        await proc.kill();
-        proc = null;
-        await faultHold(ctx, "parent-down");
-        const moved = await restoreFromState(ctx, ctx.store.getVm(parent.id)!, parent.stateDir!, stateFile, parent.accel ?? "tcg", req.keepPaused === true);
-        ctx.store.tx((s) => s.updateVm(parent.id, { pid: moved }));
-      } else {
-        if (!req.keepPaused) await proc.resume();
-        await proc.detach();
-        proc = null;
-      }
+    ctx.progress({ done: 1, message: running ? "handing the state over" : "disks forked" });
+    if (proc && child) {
+      // The parent moves onto its new overlay in place, so its process lives on: the base is
+      // frozen from this instant, the instant whose state the child gets.
+      if (frozen) await switchOntoOverlay(proc, top.path, intent.parentNewPath!);
+      await faultHold(ctx, "after-switch");
+      await finishMigration(proc, child, ctx.signal);
+      // Capabilities outlive the migration: a later save of the parent must not pause.
+      await setMigrationCapabilities(proc.qmp, { "pause-before-switchover": false });
+      // The migration released the parent's images to the child; `cont` takes them back.
+      if (!req.keepPaused) await proc.resume();
       stunned = false;
       parentStunMs = round(performance.now() - t0);
-      await syncCatalog(ctx.store, ds.id);
-      ctx.progress({ done: 2, message: "starting the child" });
-      const child = ctx.store.getVm(childId)!;
-      const accel = parent.accel ?? "tcg";
-      const childPid = await restoreFromState(ctx, child, intent.childStateDir, stateFile, accel, req.keepPaused === true);
-      await fs.rm(stateFile, { force: true });
+      const childPid = child.pid;
+      await Promise.all([proc.detach(), child.detach()]);
+      proc = null;
+      child = null;
       childReadyMs = round(performance.now() - t0);
+      const accel = parent.accel ?? "tcg";
       ctx.store.tx((s) => s.updateVm(childId, { powerState: "running", pid: childPid, accel, stunMs: parentStunMs }));
+      await syncCatalog(ctx.store, ds.id);
     }
     ctx.progress({ done: 3, message: "forked" });
   } catch (err) {
     if (proc) {
+      await proc.qmp.execute("migrate_cancel").catch(() => undefined);
+      await setMigrationCapabilities(proc.qmp, { "pause-before-switchover": false }).catch(() => undefined);
       if (stunned && !req.keepPaused) await proc.resume().catch(() => undefined);
       await proc.detach().catch(() => undefined);
     }
+    if (child) await child.kill().catch(() => undefined);
     if (running) await reviveParent(ctx, intent, req).catch((e: unknown) => ctx.log.error({ err: e, vmId: parent.id }, "could not bring the parent back after a failed fork"));
     await undoChild(ctx, intent, committed);
     if (isEngineError(err)) throw err;
@@ -218,18 +208,70 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
   return { ...view, parentStunMs, childReadyMs, layout: frozen ? "frozen-base" : "copied-delta" };
 }
 
-/** Starts `vm`'s QEMU waiting for its state, loads the checkpoint, resumes it unless asked not to; returns the pid. Kills it on failure. */
-async function restoreFromState(ctx: OpContext, vm: Vm, stateDir: string, stateFile: string, accel: "kvm" | "tcg", keepPaused: boolean): Promise<number> {
-  const p = await QemuProcess.start(vmSpecOf(ctx.store, vm, stateDir, accel, { incoming: "defer" }), { signal: ctx.signal });
+/**
+ * The child's QEMU: the parent's machine on the child's disk, waiting for the migration. Every
+ * layer below its own is opened read-only outright: they are shared (with the parent, or frozen
+ * for it), and QEMU 7.2 would otherwise take an auto-read-only layer's write lock when the
+ * migration hands the images over.
+ */
+function childSpec(store: Store, parent: Vm, req: ForkVmRequest, i: ForkIntent, top: DiskLayer, frozen: boolean): VmSpec {
+  const below = frozen ? [top] : diskLayersOf(store, parent).slice(1);
+  return vmSpecOf(store, parent, i.childStateDir, parent.accel ?? "tcg", {
+    name: req.name,
+    disks: [{ path: i.childDisk, nodeName: "disk0", backingChain: below.map((l) => ({ path: l.path, readOnly: true })) }],
+    incoming: "defer",
+    startPaused: req.keepPaused === true,
+  });
+}
+
+/**
+ * Starts the live migration of the parent into the child and waits until QEMU has stopped the
+ * parent for the switchover (RAM copied but for the last dirty pages); returns the stun's
+ * start (performance.now() when the parent's STOP arrived).
+ */
+async function migrateUntilStunned(parent: QemuProcess, child: QemuProcess, i: ForkIntent, signal: AbortSignal): Promise<number> {
+  const uri = `unix:${path.join(i.childStateDir, "fork.sock")}`;
+  // Set on both sides: a parent that made templates or was forked before may carry others.
+  await setMigrationCapabilities(child.qmp, { events: true, "x-ignore-shared": false, "pause-before-switchover": false });
+  await child.qmp.execute("migrate-incoming", { uri });
+  await setMigrationCapabilities(parent.qmp, { events: true, "x-ignore-shared": false, "pause-before-switchover": true });
+  await setMigrationParameters(parent.qmp, { "max-bandwidth": FORK_MAX_BANDWIDTH, "downtime-limit": FORK_DOWNTIME_LIMIT_MS });
+  const stops = parent.qmp.listen("STOP");
+  const migration = parent.qmp.listen("MIGRATION");
+  let stoppedAt: number | null = null;
   try {
-    await loadState(p.qmp, stateFile, { ignoreShared: true, signal: ctx.signal });
-    if (!keepPaused) await p.resume();
-  } catch (err) {
-    await p.kill().catch(() => undefined);
-    throw err;
+    await parent.qmp.execute("migrate", { uri });
+    const deadline = Date.now() + FORK_MIGRATION_TIMEOUT_MS;
+    for (;;) {
+      const ev = await migration.next({ timeoutMs: Math.max(1, deadline - Date.now()), signal });
+      if (stoppedAt === null) stoppedAt = await stops.next({ timeoutMs: 1 }).then(() => performance.now(), () => null);
+      const status = ev.data.status;
+      if (status === "pre-switchover") return stoppedAt ?? performance.now();
+      if (status === "failed" || status === "cancelled" || status === "completed") {
+        const info = await parent.qmp.execute("query-migrate");
+        throw new MigrationError("migrate", status, info["error-desc"] ?? "the migration ended before the switchover");
+      }
+    }
+  } finally {
+    stops.close();
+    migration.close();
   }
-  await p.detach();
-  return p.pid;
+}
+
+/** Lets the paused migration finish and waits until both sides report it completed. */
+async function finishMigration(parent: QemuProcess, child: QemuProcess, signal: AbortSignal): Promise<void> {
+  const out = parent.qmp.listen("MIGRATION");
+  const into = child.qmp.listen("MIGRATION");
+  try {
+    await parent.qmp.execute("migrate-continue", { state: "pre-switchover" });
+    await Promise.all([
+      waitForMigration(parent.qmp, out, { timeoutMs: FORK_MIGRATION_TIMEOUT_MS, signal, step: "migrate", pollMs: 20 }),
+      waitForMigration(child.qmp, into, { timeoutMs: FORK_MIGRATION_TIMEOUT_MS, signal, step: "load", pollMs: 20 }),
+    ]);
+  } finally {
+    out.close();
+    into.close();
+  }
 }
 
 function round(ms: number): number {
@@ -291,14 +333,32 @@ function commitFork(store: Store, parent: Vm, top: DiskLayer, i: ForkIntent, mac
       stateDir: i.childStateDir,
       forkedFrom: parent.id,
       machine,
+      stopTimeoutSeconds: parent.stopTimeoutSeconds ?? null,
     });
   });
 }
 
 /**
- * Brings a parent the fork stunned back: a live parent is resumed (a migration the crash cut
- * short is cancelled first); a parent whose QEMU went down to move onto its new overlay is
- * restored from the checkpoint (or cold-started when there is none) on the chain its record names.
+ * Moves a running parent from its top layer onto the (empty, existing) overlay `overlay`, live:
+ * the old top becomes the overlay's read-only backing node and is frozen from then on.
+ */
+async function switchOntoOverlay(proc: QemuProcess, topPath: string, overlay: string): Promise<void> {
+  const node = await nodeOfFile(proc.qmp, topPath);
+  await proc.qmp.execute("blockdev-snapshot-sync", {
+    "node-name": node,
+    "snapshot-file": overlay,
+    // Node names are unique per process; this one is never looked up by name (nodeOfFile finds it).
+    "snapshot-node-name": `fork-${Date.now().toString(36)}`,
+    format: "qcow2",
+    mode: "existing",
+  });
+}
+
+/**
+ * Brings a parent the fork stunned back: a migration the crash cut short is cancelled, its
+ * record is made to name the layer its QEMU really writes (the switch onto the new overlay may
+ * not have happened), and it is resumed. A parent whose QEMU is gone is cold-started on the
+ * chain its record names.
  */
 async function reviveParent(ctx: OpContext, i: ForkIntent, req: ForkVmRequest): Promise<void> {
   const parent = ctx.store.getVm(i.parentId);
@@ -308,24 +368,36 @@ async function reviveParent(ctx: OpContext, i: ForkIntent, req: ForkVmRequest): 
     try {
       const status = await proc.status();
       if (status === "finish-migrate" || status === "inmigrate") await proc.qmp.execute("migrate_cancel").catch(() => undefined);
+      await setMigrationCapabilities(proc.qmp, { "pause-before-switchover": false }).catch(() => undefined);
+      await alignParentLayer(ctx, proc, i);
       if (!req.keepPaused && status !== "running") await proc.resume();
     } finally {
       await proc.detach();
     }
     return;
   }
-  const stateFile = path.join(i.childStateDir, FORK_STATE_FILE);
-  const accel = parent.accel ?? "tcg";
-  const pid = await fs.access(stateFile).then(
-    () => restoreFromState(ctx, parent, parent.stateDir!, stateFile, accel, req.keepPaused === true),
-    async () => {
-      const p = await QemuProcess.start(vmSpecOf(ctx.store, parent, parent.stateDir!, accel));
-      await p.detach();
-      return p.pid;
-    },
+  const p = await QemuProcess.start(vmSpecOf(ctx.store, parent, parent.stateDir, parent.accel ?? "tcg"));
+  await p.detach();
+  ctx.store.tx((s) => s.updateVm(parent.id, { powerState: "running", pid: p.pid, crashed: false }));
+  ctx.log.warn({ vmId: parent.id }, "the parent's QEMU was gone after a failed fork; it was started again");
+}
+
+/**
+ * A fork records the parent on its new overlay before it switches the live QEMU onto it; when
+ * the switch did not happen, the record goes back to the old top, which stays the parent's.
+ */
+async function alignParentLayer(ctx: OpContext, proc: QemuProcess, i: ForkIntent): Promise<void> {
+  if (!i.parentNewLayerId || !i.parentNewPath) return;
+  const onNew = await nodeOfFile(proc.qmp, i.parentNewPath).then(
+    () => true,
+    () => false,
   );
-  ctx.store.tx((s) => s.updateVm(parent.id, { powerState: "running", pid, crashed: false }));
-  ctx.log.warn({ vmId: parent.id }, "the fork left the parent down; it was brought back");
+  if (onNew) return;
+  ctx.store.tx((s) => {
+    const p = s.getVm(i.parentId);
+    if (p && p.diskLayerId === i.parentNewLayerId && s.getLayer(i.parentOldLayerId)) s.updateVm(i.parentId, { diskLayerId: i.parentOldLayerId });
+    if (s.getLayer(i.parentNewLayerId!)) s.deleteLayer(i.parentNewLayerId!);
+  });
 }
 
 /** Removes a child that did not come to life: its QEMU, records (when committed) and files. */
@@ -358,14 +430,22 @@ export async function recoverVmFork(ctx: OpContext, req: ForkVmRequest, intent: 
   if (child && (!i.parentWasRunning || livePid(i.childStateDir) !== null)) {
     if (i.parentWasRunning) {
       const cproc = await QemuProcess.reattach(i.childStateDir, { timeoutMs: 5000 });
+      let whole = false;
       try {
-        if (!req.keepPaused && (await cproc.status()) === "paused") await cproc.resume();
-        ctx.store.tx((s) => s.updateVm(child.id, { powerState: "running", pid: cproc.pid }));
+        const status = await cproc.status();
+        // A child still waiting for (or in) the migration never got the whole state.
+        whole = status === "running" || status === "paused";
+        if (whole) {
+          if (!req.keepPaused && status === "paused") await cproc.resume();
+          ctx.store.tx((s) => s.updateVm(child.id, { powerState: "running", pid: cproc.pid }));
+        }
       } finally {
         await cproc.detach();
       }
+      if (whole) return { finished: { ...getVmView(ctx.store, child.id), parentStunMs: null, childReadyMs: null, layout: i.parentNewPath ? "frozen-base" : "copied-delta" } };
+    } else {
+      return { finished: { ...getVmView(ctx.store, child.id), parentStunMs: null, childReadyMs: null, layout: i.parentNewPath ? "frozen-base" : "copied-delta" } };
     }
-    return { finished: { ...getVmView(ctx.store, child.id), parentStunMs: null, childReadyMs: null, layout: i.parentNewPath ? "frozen-base" : "copied-delta" } };
   }
   await undoChild(ctx, i, Boolean(child));
   return { finished: null };

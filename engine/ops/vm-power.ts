@@ -4,6 +4,7 @@
  * its QEMU lives, and find running VMs again after an engine restart. A VM's QEMU state
  * folder is `<engine state>/vms/<vmId>/`; its QEMU outlives the engine.
  */
+import { randomBytes } from "node:crypto";
 import { readFileSync, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { newContentId } from "../disk";
@@ -25,8 +26,18 @@ import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { getVmView, type VmView } from "./vm";
 
-/** File name of a VM's guest RAM inside its state folder (file-backed, shared, so a fork can copy it). */
+/**
+ * Name of a VM's guest RAM inside its state folder (file-backed, shared, so a fork can copy
+ * it). On a host with a tmpfs it is a symlink to a file there (see prepareRamFile).
+ */
 export const RAM_FILE = "ram";
+
+/**
+ * Where guest RAM files live when the host has it: a tmpfs, so a fork's copy of the RAM during
+ * the parent's stun runs at memory speed (on a disk filesystem it competes with writeback, and
+ * the kernel writes every dirtied guest page back to the disk for nothing).
+ */
+export const RAM_TMPFS_DIR = "/dev/shm";
 
 /** Default time a guest gets to power off on `stop` before QEMU is told to quit. */
 export const DEFAULT_STOP_TIMEOUT_MS = 30000;
@@ -174,7 +185,7 @@ export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmVi
     const spec = vmSpecOf(ctx.store, vm, stateDir, accel);
     await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
     // A cold start must not see the RAM of an earlier run.
-    await fs.rm(path.join(stateDir, RAM_FILE), { force: true });
+    await prepareRamFile(stateDir);
     const top = ctx.store.getLayer(vm.diskLayerId)!;
     ctx.store.tx((s) => s.updateLayer(top.id, { contentId: newContentId() }));
     await syncCatalog(ctx.store, top.datastoreId);
@@ -202,11 +213,16 @@ export async function stopVm(ctx: OpContext, req: StopVmRequest): Promise<VmView
   return withVmLock(req.id, async () => {
     const vm = ctx.store.getVm(req.id);
     if (!vm) throw notFound("vm", req.id, "id");
-    await powerOff(vm.stateDir, req.timeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+    await powerOff(vm.stateDir, req.timeoutMs ?? stopTimeoutMsOf(vm));
     ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "stopped", pid: null, crashed: false }));
     ctx.log.info({ vmId: vm.id }, "VM stopped");
     return getVmView(ctx.store, vm.id);
   });
+}
+
+/** How long a stop of `vm` waits for its guest by default: its own setting, else DEFAULT_STOP_TIMEOUT_MS. */
+export function stopTimeoutMsOf(vm: Vm): number {
+  return vm.stopTimeoutSeconds === null || vm.stopTimeoutSeconds === undefined ? DEFAULT_STOP_TIMEOUT_MS : vm.stopTimeoutSeconds * 1000;
 }
 
 /** Stops the QEMU of a state folder if one lives there (graceful for `timeoutMs`, then quit, then kill) and removes its RAM file. */
@@ -230,7 +246,34 @@ export async function powerOff(stateDir: string | null | undefined, timeoutMs: n
       await waitGone(stateDir);
     }
   }
-  await fs.rm(path.join(stateDir, RAM_FILE), { force: true });
+  await removeRamFile(stateDir);
+}
+
+/**
+ * Makes `<stateDir>/ram` a fresh, empty place for a VM's RAM: a symlink to a new file name in
+ * an empty file in a private folder on the tmpfs when there is one (QEMU sizes it; it must
+ * exist, as QEMU's exclusive create fails on a dangling link), else nothing there;
+ * returns the real path the RAM will have. Removes any earlier RAM file of that folder first.
+ */
+export async function prepareRamFile(stateDir: string): Promise<string> {
+  await removeRamFile(stateDir);
+  const link = path.join(stateDir, RAM_FILE);
+  const tmpfs = await fs.stat(RAM_TMPFS_DIR).then((st) => st.isDirectory(), () => false);
+  if (!tmpfs) return link;
+  const dir = path.join(RAM_TMPFS_DIR, `clonefleet-${process.getuid?.() ?? 0}`);
+  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+  const target = path.join(dir, `${path.basename(stateDir)}-${randomBytes(6).toString("hex")}.ram`);
+  await fs.writeFile(target, "", { mode: 0o600, flag: "wx" });
+  await fs.symlink(target, link);
+  return target;
+}
+
+/** Removes a VM's RAM file: the tmpfs file its `ram` link names, and the link (or the plain file). */
+export async function removeRamFile(stateDir: string): Promise<void> {
+  const link = path.join(stateDir, RAM_FILE);
+  const target = await fs.readlink(link).catch(() => null);
+  if (target) await fs.rm(target, { force: true });
+  await fs.rm(link, { force: true });
 }
 
 async function waitGone(stateDir: string): Promise<void> {

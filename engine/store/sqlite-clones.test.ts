@@ -102,6 +102,7 @@ const vm = (over: Partial<Vm> = {}): Vm => ({
   stunMs: null,
   crashed: false,
   machine: null,
+  stopTimeoutSeconds: null,
   ...over,
 });
 
@@ -201,8 +202,9 @@ test("VM runtime columns (migration 4) round-trip and patch", () => {
     s.insertLayer(layer({ id: "layer-1", ownerKind: "vm", ownerId: "vm-1", path: "/srv/ds1/clonefleet/vms/vm-1/disk.qcow2" }));
     s.insertVm(vm({ fleetId: null, forkedFrom: "vm-0", machine: { memoryMb: 64, vcpus: 1, kernel: null, initrd: null, cmdline: null }, accelOverride: "tcg" }));
   });
-  s.tx(() => s.updateVm("vm-1", { powerState: "running", pid: 42, accel: "tcg", stateDir: "/state/vms/vm-1", stunMs: 12.5, crashed: true }));
+  s.tx(() => s.updateVm("vm-1", { powerState: "running", pid: 42, accel: "tcg", stateDir: "/state/vms/vm-1", stunMs: 12.5, crashed: true, stopTimeoutSeconds: 2 }));
   expect(s.getVm("vm-1")).toMatchObject({
+    stopTimeoutSeconds: 2,
     powerState: "running",
     pid: 42,
     accel: "tcg",

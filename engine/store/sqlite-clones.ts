@@ -59,6 +59,7 @@ export interface VmRow {
   stun_ms: number | null;
   crashed: number;
   machine: string | null;
+  stop_timeout_seconds: number | null;
 }
 
 type PatchSpec = Record<string, [string, (v: unknown) => unknown]>;
@@ -94,6 +95,7 @@ export const VM_PATCH: PatchSpec = {
   stunMs: ["stun_ms", identity],
   crashed: ["crashed", (v: unknown) => (v ? 1 : 0)],
   machine: ["machine", jsonOrNull],
+  stopTimeoutSeconds: ["stop_timeout_seconds", identity],
 };
 
 /** The row of a pool. */
@@ -187,6 +189,7 @@ export function vmRow(v: Vm): VmRow {
     stun_ms: v.stunMs ?? null,
     crashed: v.crashed ? 1 : 0,
     machine: v.machine ? JSON.stringify(v.machine) : null,
+    stop_timeout_seconds: v.stopTimeoutSeconds ?? null,
   };
 }
 
@@ -213,5 +216,6 @@ export function toVm(r: VmRow): Vm {
     stunMs: r.stun_ms,
     crashed: r.crashed === 1,
     machine: r.machine ? (JSON.parse(r.machine) as VmMachine) : null,
+    stopTimeoutSeconds: r.stop_timeout_seconds ?? null,
   };
 }

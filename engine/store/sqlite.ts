@@ -578,7 +578,7 @@ export class SqliteStore implements Store {
     return rows.map(toVm);
   }
 
-  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine">>): void {
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds">>): void {
     this.update("vms", id, patch, VM_PATCH);
   }
 

@@ -77,7 +77,7 @@ export interface Store {
   findVmByName(name: string): Vm | null;
   /** By name; every filter given must match. */
   listVms(filter?: { fleetId?: string; datastoreId?: string; templateId?: string }): Vm[];
-  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine">>): void;
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds">>): void;
   deleteVm(id: string): void;
 
   // snapshots (S4); the frozen layer is a DiskLayer owned by the snapshot

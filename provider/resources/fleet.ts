@@ -27,6 +27,7 @@ export interface FleetState {
   clone_mode: string;
   power_state: string;
   members_healthy: boolean;
+  members_running: number;
   vms: FleetMemberState[];
 }
 
@@ -51,7 +52,9 @@ export const fleet = defineResource<FleetState, ClonefleetClient>({
       replace: true,
     }),
     power_state: optional("string", {
-      description: "`running` powers every member on after each apply; `stopped` (default) leaves members as they are. Changed in place.",
+      description:
+        "`running` powers every member on after each apply; `stopped` (default) leaves members as they are. Changed in place. A `running` fleet " +
+        "with a member whose QEMU process died reads `stopped`, so the next apply powers it on again.",
       default: "stopped",
     }),
     members_healthy: optional("bool", {
@@ -60,6 +63,7 @@ export const fleet = defineResource<FleetState, ClonefleetClient>({
         "to true, and the apply makes the missing members again.",
       default: true,
     }),
+    members_running: computed("number", { description: "Members whose QEMU process runs now." }),
     vms: computed(["list", MEMBER_TYPE], {
       description: "The members, oldest first: id, name, datastore_id, disk_path, provisioned_by (`pool`, `copy` or `linked`).",
     }),
@@ -137,6 +141,11 @@ function afterApply(r: FleetApplyWire): FleetWire {
   return f;
 }
 
+/** A fleet declared running reads `stopped` while a member's QEMU is down (it died): drift the next apply repairs by powering it on. */
+function readPowerState(f: FleetWire): string {
+  return f.power_state === "running" && (f.members_running ?? 0) < f.vms.length ? "stopped" : f.power_state;
+}
+
 function fromApi(f: FleetWire): FleetState {
   return {
     id: f.id,
@@ -145,9 +154,10 @@ function fromApi(f: FleetWire): FleetState {
     name_prefix: f.name_prefix,
     datastore_ids: f.datastore_ids,
     clone_mode: f.clone_mode,
-    power_state: f.power_state,
+    power_state: readPowerState(f),
     // `applying` (another apply under way) is not drift; a missing or broken member is.
     members_healthy: f.state !== "drifted",
+    members_running: f.members_running ?? 0,
     vms: f.vms.map((m) => ({ id: m.id, name: m.name, datastore_id: m.datastore_id, disk_path: m.disk_path, provisioned_by: m.provisioned_by })),
   };
 }

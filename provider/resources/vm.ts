@@ -35,6 +35,7 @@ export interface VmState {
   disk_chain: VmDiskLayerState[];
   state: string;
   forked_from: string | null;
+  stop_timeout_seconds: number | null;
 }
 
 /** `clonefleet_vm`: one VM cloned from a template, by a pool copy, a full copy or a linked overlay (S1). */
@@ -73,6 +74,11 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     disk_chain: computed(["list", DISK_LAYER_TYPE], { description: "The VM's disk chain, top first: path and content_id of each layer." }),
     state: computed("string", { description: "The engine's view of the VM: `ready`, or `crashed` when its QEMU process died without clonefleet stopping it." }),
     forked_from: computed("string", { description: "Id of the VM it was forked from, null for a clone of a template.", keepPrior: true }),
+    stop_timeout_seconds: optional("number", {
+      description:
+        "Seconds a stop (power_state `stopped`) waits for the guest to power off (ACPI) before QEMU quits, 0 to 3600; unset uses the engine's " +
+        "default (30). Set it low for firmware-only VMs, which ignore ACPI. Changed in place.",
+    }),
   },
   blocks: { timeouts: timeouts({ create: "30m", update: "10m", delete: "10m" }) },
   validate: (config, diags) => {
@@ -85,6 +91,10 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     }
     if (typeof config.clone_mode === "string" && !(CLONE_MODES as readonly string[]).includes(config.clone_mode)) {
       diags.error("Invalid clone_mode", `clone_mode must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(config.clone_mode)}).`, "clone_mode");
+    }
+    const stop = config.stop_timeout_seconds;
+    if (typeof stop === "number" && (!Number.isInteger(stop) || stop < 0 || stop > 3600)) {
+      diags.error("Invalid stop_timeout_seconds", `stop_timeout_seconds must be a whole number of seconds from 0 to 3600 (got ${stop}).`, "stop_timeout_seconds");
     }
     if (typeof config.power_state === "string" && !(POWER_STATES as readonly string[]).includes(config.power_state)) {
       diags.error("Invalid power_state", `power_state must be one of ${POWER_STATES.join(", ")} (got ${JSON.stringify(config.power_state)}).`, "power_state");
@@ -106,7 +116,7 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     if (plan.fork_of) {
       const job = await ctx.client.vms.fork(plan.fork_of, { name: plan.name! });
       const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
-      const child = done.result as VmWire;
+      const child = await setStopTimeout(ctx.client, done.result as VmWire, plan.stop_timeout_seconds ?? null);
       return fromApi(ctx.client, await setPower(ctx.client, child, plan.power_state ?? "stopped"), plan.clone_mode ?? "pool");
     }
     const job = await ctx.client.vms.create({
@@ -116,7 +126,8 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       clone_mode: (plan.clone_mode ?? "pool") as (typeof CLONE_MODES)[number],
     });
     const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
-    return fromApi(ctx.client, await setPower(ctx.client, done.result as VmWire, plan.power_state ?? "stopped"), plan.clone_mode ?? "pool");
+    const made = await setStopTimeout(ctx.client, done.result as VmWire, plan.stop_timeout_seconds ?? null);
+    return fromApi(ctx.client, await setPower(ctx.client, made, plan.power_state ?? "stopped"), plan.clone_mode ?? "pool");
   },
   read: async (ctx, state) => {
     const v = await ctx.client.vms.get(state.id);
@@ -124,11 +135,13 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     if (!v || v.state === "drifted") return null;
     return fromApi(ctx.client, v, state.clone_mode ?? v.clone_mode ?? "pool");
   },
-  // Only power_state changes in place: every other argument replaces the VM.
+  // Only power_state and stop_timeout_seconds change in place: every other argument replaces the VM.
   update: async (ctx, plan, prior) => {
     const v = await ctx.client.vms.get(prior.id);
     if (!v || v.state === "drifted") throw new Error(`VM ${prior.id} is gone; run terraform apply again to recreate it`);
-    return fromApi(ctx.client, await setPower(ctx.client, v, plan.power_state ?? "stopped"), prior.clone_mode);
+    // The timeout first: a stop in the same apply waits as long as the new one says.
+    const set = await setStopTimeout(ctx.client, v, plan.stop_timeout_seconds ?? null);
+    return fromApi(ctx.client, await setPower(ctx.client, set, plan.power_state ?? "stopped"), prior.clone_mode);
   },
   delete: async (ctx, state) => {
     if (await ctx.client.vms.get(state.id)) await ctx.client.vms.delete(state.id);
@@ -139,6 +152,12 @@ export const vm = defineResource<VmState, ClonefleetClient>({
 async function removeDriftedNamesake(client: ClonefleetClient, name: string): Promise<void> {
   const stale = (await client.vms.list()).find((v) => v.name === name && v.state === "drifted" && v.fleet_id === null);
   if (stale) await client.vms.delete(stale.id);
+}
+
+/** Sets the VM's stop timeout to `want` (null = the engine's default) when it differs; answers the VM. */
+async function setStopTimeout(client: ClonefleetClient, v: VmWire, want: number | null): Promise<VmWire> {
+  if ((v.stop_timeout_seconds ?? null) === want) return v;
+  return client.vms.update(v.id, { stop_timeout_seconds: want });
 }
 
 /** Powers the VM on or off to match `want`; answers the VM as it is afterwards. */
@@ -165,5 +184,6 @@ async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string): 
     disk_chain: chain.layers.map((l) => ({ path: l.path, content_id: l.content_id })),
     state: v.crashed ? "crashed" : v.state,
     forked_from: v.forked_from ?? null,
+    stop_timeout_seconds: v.stop_timeout_seconds ?? null,
   };
 }

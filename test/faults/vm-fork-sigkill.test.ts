@@ -12,7 +12,9 @@ jest.setTimeout(120_000);
 const STEPS = [
   { step: "after-disks", layout: "frozen-base" },
   { step: "after-commit", layout: "copied-delta" },
-  { step: "parent-down", layout: "frozen-base" },
+  // Recorded on its new overlay, not yet switched onto it: the record must go back.
+  { step: "after-commit", layout: "frozen-base" },
+  { step: "after-switch", layout: "frozen-base" },
 ];
 
 describe.each(STEPS)("engine SIGKILL during a fork ($step, $layout)", ({ step, layout }) => {

@@ -3,7 +3,8 @@
  * plugin protocol against a real engine with real QEMU (TCG, firmware-only VMs): validation,
  * a VM created running, an empty plan, stop and start in place, drift (its QEMU killed) powered
  * on again by the next apply, a fork of it, a forked child removed outside recreated by forking
- * again, import, a fleet powered on in place, and destroy with every QEMU gone.
+ * again, import, a stop timeout changed in place, a fleet powered on in place, a fleet member's
+ * QEMU killed shown as drift and powered on again, and destroy with every QEMU gone.
  */
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
@@ -13,7 +14,7 @@ import { startTestEngine, type TestEngine } from "../support/engine";
 import { killAllVms, vmFixture } from "../support/vms";
 import { TerraformWalk, diagnosticField, type Configuration, type LaunchOptions, type Plan } from "./driver";
 
-// A graceful stop of a firmware-only VM waits out the ACPI deadline (30 s) before QEMU quits.
+// The firmware ignores ACPI: the parent's stop_timeout_seconds keeps its stop from waiting 30 s.
 jest.setTimeout(180_000);
 
 const PROVIDER_BIN = path.join(PROJECT_ROOT, "bin", "terraform-provider-clonefleet");
@@ -37,7 +38,7 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
   const walk = new TerraformWalk(launch());
   let fx: { datastoreId: string; templateId: string };
   const pids = new Set<number>();
-  const declared = { parentPower: "running", withChild: false, fleetPower: "stopped" };
+  const declared = { parentPower: "running", withChild: false, fleetPower: "stopped", stopTimeout: 1 };
 
   const provider = () => ({ endpoint: t.engine.url, token: t.engine.token });
   const actions = (plan: Plan) => Object.fromEntries(plan.changes.map((c) => [c.address, c.action]));
@@ -45,7 +46,7 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
   const config = (): Configuration => ({
     provider: provider(),
     resources: {
-      [PARENT]: { name: "parent", template_id: fx.templateId, clone_mode: "full", power_state: declared.parentPower },
+      [PARENT]: { name: "parent", template_id: fx.templateId, clone_mode: "full", power_state: declared.parentPower, stop_timeout_seconds: declared.stopTimeout },
       [FLEET]: { template_id: fx.templateId, size: 1, datastore_ids: [fx.datastoreId], name_prefix: "web", clone_mode: "full", power_state: declared.fleetPower },
       ...(declared.withChild ? { [CHILD]: { name: "child", fork_of: walk.stateOf(PARENT)!.id, power_state: "running" } } : {}),
     },
@@ -77,9 +78,10 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
         "clonefleet_vm.neither": { name: "neither" },
         "clonefleet_vm.power": { name: "power", template_id: "tpl-x", power_state: "on" },
         "clonefleet_fleet.power": { template_id: "tpl-x", size: 1, datastore_ids: ["ds-x"], power_state: "paused" },
+        "clonefleet_vm.slow": { name: "slow", template_id: "tpl-x", stop_timeout_seconds: 3601 },
       },
     });
-    expect(diags.map(diagnosticField).sort()).toEqual(["datastore_id", "power_state", "power_state", "template_id", "template_id"]);
+    expect(diags.map(diagnosticField).sort()).toEqual(["datastore_id", "power_state", "power_state", "stop_timeout_seconds", "template_id", "template_id"]);
     expect(diags.find((d) => /fork_of is set/.test(d.detail ?? ""))).toBeDefined();
     // A parent made in the same apply is unknown at validation: nothing to say yet.
     expect(await walk.validate({ provider: provider(), resources: { "clonefleet_vm.later": { name: "later", fork_of: UNKNOWN } } })).toEqual([]);
@@ -91,9 +93,10 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
     expect(change(plan, FLEET).planned.getAttr("power_state").asString()).toBe("stopped");
     await walk.apply(plan);
     const s = walk.stateOf(PARENT)!;
-    expect(s).toMatchObject({ name: "parent", template_id: fx.templateId, fork_of: null, forked_from: null, power_state: "running", state: "ready", chain_depth: 1 });
+    expect(s).toMatchObject({ name: "parent", template_id: fx.templateId, fork_of: null, forked_from: null, power_state: "running", state: "ready", chain_depth: 1, stop_timeout_seconds: 1 });
     const v = await engineVm(s.id);
     expect(v.power_state).toBe("running");
+    expect(v.stop_timeout_seconds).toBe(1);
     expect(alive(v.pid!)).toBe(true);
     // Starting renewed the top layer's content ID; the state holds the renewed one.
     expect((s.disk_chain as { content_id: string }[])[0].content_id).toBe(v.disk_layers![0].content_id);
@@ -120,6 +123,21 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
     await walk.apply(plan);
     expect(walk.stateOf(PARENT)).toMatchObject({ id, power_state: "running", state: "ready" });
     expect((await engineVm(id)).power_state).toBe("running");
+    await noChanges();
+  });
+
+  test("stop_timeout_seconds changes in place", async () => {
+    const id = walk.stateOf(PARENT)!.id;
+    declared.stopTimeout = 2;
+    const plan = await walk.plan(config());
+    expect(actions(plan)).toEqual({ [PARENT]: "update", [FLEET]: "no-op" });
+    expect(change(plan, PARENT).requiresReplace).toEqual([]);
+    await walk.apply(plan);
+    expect(walk.stateOf(PARENT)).toMatchObject({ id, stop_timeout_seconds: 2, power_state: "running" });
+    expect((await engineVm(id)).stop_timeout_seconds).toBe(2);
+    declared.stopTimeout = 1;
+    await walk.apply(await walk.plan(config()));
+    expect((await engineVm(id)).stop_timeout_seconds).toBe(1);
     await noChanges();
   });
 
@@ -184,6 +202,27 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
     const after = walk.stateOf(FLEET)!;
     expect(after).toMatchObject({ id: before.id, power_state: "running", members_healthy: true });
     for (const m of after.vms as { id: string }[]) expect((await engineVm(m.id)).power_state).toBe("running");
+    expect(after.members_running).toBe(1);
+    await noChanges();
+  });
+
+  test("drift: a running fleet whose member's QEMU died reads power_state stopped; the apply powers the member on again", async () => {
+    const member = (walk.stateOf(FLEET)!.vms as { id: string }[])[0].id;
+    const pid = (await engineVm(member)).pid!;
+    process.kill(pid, "SIGKILL");
+    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    const plan = await walk.plan(config());
+    expect(actions(plan)).toEqual({ [PARENT]: "no-op", [FLEET]: "update", [CHILD]: "no-op" });
+    const c = change(plan, FLEET);
+    expect(c.requiresReplace).toEqual([]);
+    expect(c.prior.getAttr("power_state").asString()).toBe("stopped");
+    expect(c.prior.getAttr("members_running").asNumber()).toBe(0);
+    expect(c.planned.getAttr("power_state").asString()).toBe("running");
+    await walk.apply(plan);
+    expect(walk.stateOf(FLEET)).toMatchObject({ power_state: "running", members_running: 1 });
+    const v = await engineVm(member);
+    expect(v.power_state).toBe("running");
+    expect(v.pid).not.toBe(pid);
     await noChanges();
   });
 

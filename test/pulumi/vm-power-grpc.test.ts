@@ -3,7 +3,8 @@
  * dynamic-provider gRPC server against a real engine with real QEMU (TCG, firmware-only VMs):
  * check, a VM created running, stop and start in place, drift (its QEMU killed) seen by a
  * refresh and powered on again by the update, a fork, a forked child removed outside created
- * again, import, a fleet powered on in place, and delete with every QEMU gone.
+ * again, import, a stop timeout changed in place, a fleet powered on in place, a fleet member's
+ * QEMU killed seen by a refresh and powered on again, and delete with every QEMU gone.
  */
 import * as path from "node:path";
 import { fleetProvider, vmProvider } from "../../pulumi";
@@ -11,7 +12,7 @@ import { startTestEngine, type TestEngine } from "../support/engine";
 import { killAllVms, vmFixture } from "../support/vms";
 import { DynamicProviderProcess, makeProjectDirs, serializeProvider, startEngineStub, urnOf, type EngineStub, type ProjectDirs } from "./support/provider-host";
 
-// A graceful stop of a firmware-only VM waits out the ACPI deadline (30 s) before QEMU quits.
+// The firmware ignores ACPI: the parent's stopTimeoutSeconds keeps its stop from waiting 30 s.
 jest.setTimeout(180_000);
 
 type Props = Record<string, unknown>;
@@ -82,7 +83,16 @@ afterAll(async () => {
 
 describe("Vm powerState and forkOf, Fleet powerState, through the dynamic-provider gRPC server with real QEMU", () => {
   const urns = { parent: urnOf("Vm", "parent"), child: urnOf("Vm", "child"), fleet: urnOf("Fleet", "web") };
-  const parentNews = (over: Props = {}): Props => ({ name: "parent", templateId: fx.templateId, cloneMode: "full", powerState: "running", ...conn(), __provider: text.vm, ...over });
+  const parentNews = (over: Props = {}): Props => ({
+    name: "parent",
+    templateId: fx.templateId,
+    cloneMode: "full",
+    powerState: "running",
+    stopTimeoutSeconds: 1,
+    ...conn(),
+    __provider: text.vm,
+    ...over,
+  });
   const childNews = (over: Props = {}): Props => ({ name: "child", forkOf: parent.id, powerState: "running", ...conn(), __provider: text.vm, ...over });
   const fleetNews = (over: Props = {}): Props => ({
     templateId: fx.templateId,
@@ -111,9 +121,10 @@ describe("Vm powerState and forkOf, Fleet powerState, through the dynamic-provid
 
   test("create: a VM with powerState running runs; a same-input diff is empty", async () => {
     parent = await checkAndCreate(urns.parent, parentNews());
-    expect(parent.outs).toMatchObject({ name: "parent", templateId: fx.templateId, forkOf: null, forkedFrom: null, powerState: "running", state: "ready" });
+    expect(parent.outs).toMatchObject({ name: "parent", templateId: fx.templateId, forkOf: null, forkedFrom: null, powerState: "running", state: "ready", stopTimeoutSeconds: 1 });
     const v = await engineVm(parent.id);
     expect(v.power_state).toBe("running");
+    expect(v.stop_timeout_seconds).toBe(1);
     const { diff } = await refreshAndUp(urns.parent, parent, parentNews());
     expect(diff.changes).toBe("none");
   });
@@ -130,6 +141,19 @@ describe("Vm powerState and forkOf, Fleet powerState, through the dynamic-provid
     expect(r.diff).toMatchObject({ changes: "some", replaces: [] });
     expect(r.next.outs).toMatchObject({ powerState: "running" });
     expect((await engineVm(parent.id)).power_state).toBe("running");
+    parent = r.next;
+  });
+
+  test("stopTimeoutSeconds changes in place; a value out of range fails the check naming it", async () => {
+    const bad = await server.check(urns.parent, parent.inputs, parentNews({ stopTimeoutSeconds: 3601 }));
+    expect(bad.failures.map((f) => f.property)).toEqual(["stopTimeoutSeconds"]);
+    let r = await refreshAndUp(urns.parent, parent, parentNews({ stopTimeoutSeconds: 2 }));
+    expect(r.diff).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
+    expect(r.next.outs).toMatchObject({ stopTimeoutSeconds: 2, powerState: "running" });
+    expect((await engineVm(parent.id)).stop_timeout_seconds).toBe(2);
+    parent = r.next;
+    r = await refreshAndUp(urns.parent, parent, parentNews());
+    expect(r.next.outs).toMatchObject({ stopTimeoutSeconds: 1 });
     parent = r.next;
   });
 
@@ -185,7 +209,24 @@ describe("Vm powerState and forkOf, Fleet powerState, through the dynamic-provid
     expect(diff).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
     expect(next.outs).toMatchObject({ powerState: "running", membersHealthy: true });
     for (const m of next.outs.vms as { id: string }[]) expect((await engineVm(m.id)).power_state).toBe("running");
+    expect(next.outs.membersRunning).toBe(1);
     fleet = next;
+  });
+
+  test("drift: a running fleet whose member's QEMU died refreshes powerState stopped; the update powers the member on again", async () => {
+    const member = (fleet.outs.vms as { id: string }[])[0].id;
+    const pid = (await engineVm(member)).pid!;
+    process.kill(pid, "SIGKILL");
+    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    const { diff, refreshed, next } = await refreshAndUp(urns.fleet, fleet, fleetNews({ powerState: "running" }));
+    expect(refreshed).toMatchObject({ powerState: "stopped", membersRunning: 0, membersHealthy: true });
+    expect(diff).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
+    expect(next.outs).toMatchObject({ powerState: "running", membersRunning: 1 });
+    const v = await engineVm(member);
+    expect(v.power_state).toBe("running");
+    expect(v.pid).not.toBe(pid);
+    fleet = next;
+    expect((await refreshAndUp(urns.fleet, fleet, fleetNews({ powerState: "running" }))).diff.changes).toBe("none");
   });
 
   test("delete: the fleet and the VMs go, and every QEMU they ran is gone", async () => {

@@ -4,6 +4,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import type { ClonefleetClient, VmWire } from "../../engine/client";
 import { QmpClient, probeVm } from "../../engine/hypervisor";
+import { removeRamFile } from "../../engine/ops/vm-power";
 
 const run = promisify(execFile);
 
@@ -79,4 +80,6 @@ export async function killAllVms(vmsRoot: string): Promise<void> {
     }
     for (let i = 0; i < 200 && (await probeVm(path.join(vmsRoot, d)).catch(() => null))?.state === "running"; i++) await new Promise((r) => setTimeout(r, 25));
   }
+  // Guest RAM lives on the tmpfs, outside the test's folder.
+  for (const d of dirs) await removeRamFile(path.join(vmsRoot, d));
 }

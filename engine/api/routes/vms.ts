@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS } from "../../model";
-import { checkForkRequest, checkVmRequest, deleteVm, directContext, getVmView, listVmViews, startVm, stopVm } from "../../ops";
+import { checkForkRequest, checkVmRequest, deleteVm, directContext, getVmView, listVmViews, startVm, stopVm, updateVmSettings } from "../../ops";
 import {
   CreateVmBody,
   createVmFromWire,
@@ -12,6 +12,7 @@ import {
   JobWire,
   StartVmBody,
   StopVmBody,
+  UpdateVmBody,
   VmListQuery,
   vmToWire,
   VmWire,
@@ -51,6 +52,11 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     "/vms/:id",
     { schema: { tags: ["vms"], summary: "Show a VM, its disk chain and whether its disk is still there", params: IdParams, response: { 200: VmWire } } },
     async (req) => vmToWire(getVmView(services.store, req.params.id)),
+  );
+  app.patch<{ Params: IdParams; Body: UpdateVmBody }>(
+    "/vms/:id",
+    { schema: { tags: ["vms"], summary: "Change a VM's settings in place (its stop timeout); answers with the VM", params: IdParams, body: UpdateVmBody, response: { 200: VmWire } } },
+    async (req) => vmToWire(updateVmSettings(services.store, { id: req.params.id, stopTimeoutSeconds: req.body.stop_timeout_seconds })),
   );
   app.post<{ Params: IdParams; Body: StartVmBody }>(
     "/vms/:id/start",

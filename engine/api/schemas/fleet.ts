@@ -51,6 +51,7 @@ export const FleetWire = Type.Object(
     host_id: Type.String(),
     state: Type.String({ description: "ready (size members, all whole), applying, or drifted." }),
     members_ready: Type.Integer(),
+    members_running: Type.Optional(Type.Integer({ description: "Members whose QEMU process lives now." })),
     vms: Type.Array(FleetMemberWire),
     created_at: Type.String(),
     updated_at: Type.String(),
@@ -98,6 +99,7 @@ export function fleetToWire(f: FleetView): FleetWire {
     host_id: f.hostId,
     state: f.state,
     members_ready: f.membersReady,
+    members_running: f.membersRunning,
     vms: f.members.map((m) => ({
       id: m.id,
       name: m.name,

@@ -62,6 +62,9 @@ export const VmWire = Type.Object(
     forked_from: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "The VM it was forked from." })),
     stun_ms: Type.Optional(Type.Union([Type.Number(), Type.Null()], { description: "How long its parent stood still while it was forked, ms." })),
     crashed: Type.Optional(Type.Boolean({ description: "True when its QEMU died without clonefleet stopping it; the next start clears it." })),
+    stop_timeout_seconds: Type.Optional(
+      Type.Union([Type.Integer(), Type.Null()], { description: "Seconds a stop waits for the guest to power off before QEMU quits; null = the engine's default (30)." }),
+    ),
   },
   { $id: "Vm" },
 );
@@ -104,6 +107,7 @@ export function vmToWire(v: VmView): VmWire {
     state_dir: v.stateDir ?? null,
     forked_from: v.forkedFrom ?? null,
     stun_ms: v.stunMs ?? null,
+    stop_timeout_seconds: v.stopTimeoutSeconds ?? null,
     crashed: v.crashed,
   };
 }
@@ -121,6 +125,17 @@ export const StopVmBody = Type.Object(
   { additionalProperties: false },
 );
 export type StopVmBody = Static<typeof StopVmBody>;
+
+/** The body of `PATCH /vms/{id}`: settings changed in place; absent = unchanged, null = the default. */
+export const UpdateVmBody = Type.Object(
+  {
+    stop_timeout_seconds: Type.Optional(
+      Type.Union([Type.Number(), Type.Null()], { description: "Seconds a stop waits for the guest to power off before QEMU quits (0–3600); null = the engine's default (30)." }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type UpdateVmBody = Static<typeof UpdateVmBody>;
 
 /** The body of `POST /vms/{id}/fork`. */
 export const ForkVmBody = Type.Object(

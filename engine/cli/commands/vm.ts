@@ -75,13 +75,24 @@ export function registerVmCommands(program: Command, globals: () => GlobalOption
     });
   vm.command("stop <id>")
     .description("power a VM off: ACPI power-down, then quit after the timeout, then kill")
-    .option("--timeout <seconds>", "time the guest gets to power off", "30")
-    .action(async (id: string, o: { timeout: string }) => {
+    .option("--timeout <seconds>", "time the guest gets to power off (default: the VM's stop timeout, else 30)")
+    .action(async (id: string, o: { timeout?: string }) => {
       const g = globals();
-      const t = Number(o.timeout);
-      if (!Number.isFinite(t) || t < 0) throw new Error(`--timeout: expected seconds >= 0, got ${JSON.stringify(o.timeout)}`);
-      const v = await clientFor(g).vms.stop(id, { timeout_seconds: t });
+      const t = o.timeout === undefined ? undefined : Number(o.timeout);
+      if (t !== undefined && (!Number.isFinite(t) || t < 0)) throw new Error(`--timeout: expected seconds >= 0, got ${JSON.stringify(o.timeout)}`);
+      const v = await clientFor(g).vms.stop(id, t === undefined ? {} : { timeout_seconds: t });
       print(g.json, v, (x) => `VM ${x.name} (${x.id}) stopped`);
+    });
+  vm.command("set <id>")
+    .description("change a VM's settings in place")
+    .option("--stop-timeout <seconds>", "seconds a stop waits for the guest to power off before QEMU quits; 'default' for the engine's (30)")
+    .action(async (id: string, o: { stopTimeout?: string }) => {
+      const g = globals();
+      if (o.stopTimeout === undefined) throw new Error("nothing to set: give --stop-timeout");
+      const seconds = o.stopTimeout === "default" ? null : Number(o.stopTimeout);
+      if (seconds !== null && !Number.isFinite(seconds)) throw new Error(`--stop-timeout: expected seconds or 'default', got ${JSON.stringify(o.stopTimeout)}`);
+      const v = await clientFor(g).vms.update(id, { stop_timeout_seconds: seconds });
+      print(g.json, v, (x) => `VM ${x.name} (${x.id}): stop timeout ${x.stop_timeout_seconds ?? "default (30)"} s`);
     });
   vm.command("fork <id>")
     .description("fork a VM into a child: a running VM is stunned briefly and both run on; a stopped one forks its disks")

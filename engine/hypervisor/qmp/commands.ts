@@ -237,6 +237,7 @@ export interface QmpCommands {
   migrate: { args: { uri: string; detach?: boolean; resume?: boolean }; ret: Record<string, never> };
   "migrate-incoming": { args: { uri: string }; ret: Record<string, never> };
   migrate_cancel: { args: NoArgs; ret: Record<string, never> };
+  "migrate-continue": { args: { state: MigrationStatus }; ret: Record<string, never> };
   "migrate-set-capabilities": { args: { capabilities: { capability: MigrationCapability; state: boolean }[] }; ret: Record<string, never> };
   "query-migrate-capabilities": { args: NoArgs; ret: { capability: MigrationCapability; state: boolean }[] };
   "migrate-set-parameters": { args: MigrationParameters; ret: Record<string, never> };

@@ -32,7 +32,7 @@ export interface FleetConfig extends cdktf.TerraformMetaArguments {
   */
   readonly namePrefix?: string;
   /**
-  * `running` powers every member on after each apply; `stopped` (default) leaves members as they are. Changed in place.
+  * `running` powers every member on after each apply; `stopped` (default) leaves members as they are. Changed in place. A `running` fleet with a member whose QEMU process died reads `stopped`, so the next apply powers it on again.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/fleet#power_state Fleet#power_state}
   */
@@ -429,6 +429,11 @@ export class Fleet extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get membersHealthyInput() {
     return this._membersHealthy;
+  }
+
+  // members_running - computed: true, optional: false, required: false
+  public get membersRunning() {
+    return this.getNumberAttribute('members_running');
   }
 
   // name_prefix - computed: true, optional: true, required: false

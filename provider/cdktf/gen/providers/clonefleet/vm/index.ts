@@ -38,6 +38,12 @@ export interface VmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly powerState?: string;
   /**
+  * Seconds a stop (power_state `stopped`) waits for the guest to power off (ACPI) before QEMU quits, 0 to 3600; unset uses the engine's default (30). Set it low for firmware-only VMs, which ignore ACPI. Changed in place.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#stop_timeout_seconds Vm#stop_timeout_seconds}
+  */
+  readonly stopTimeoutSeconds?: number;
+  /**
   * Template to clone. Exactly one of `template_id` and `fork_of` is set.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#template_id Vm#template_id}
@@ -351,6 +357,7 @@ export class Vm extends cdktf.TerraformResource {
     this._forkOf = config.forkOf;
     this._name = config.name;
     this._powerState = config.powerState;
+    this._stopTimeoutSeconds = config.stopTimeoutSeconds;
     this._templateId = config.templateId;
     this._timeouts.internalValue = config.timeouts;
   }
@@ -472,6 +479,22 @@ export class Vm extends cdktf.TerraformResource {
     return this.getStringAttribute('state');
   }
 
+  // stop_timeout_seconds - computed: false, optional: true, required: false
+  private _stopTimeoutSeconds?: number; 
+  public get stopTimeoutSeconds() {
+    return this.getNumberAttribute('stop_timeout_seconds');
+  }
+  public set stopTimeoutSeconds(value: number) {
+    this._stopTimeoutSeconds = value;
+  }
+  public resetStopTimeoutSeconds() {
+    this._stopTimeoutSeconds = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get stopTimeoutSecondsInput() {
+    return this._stopTimeoutSeconds;
+  }
+
   // template_id - computed: false, optional: true, required: false
   private _templateId?: string; 
   public get templateId() {
@@ -515,6 +538,7 @@ export class Vm extends cdktf.TerraformResource {
       fork_of: cdktf.stringToTerraform(this._forkOf),
       name: cdktf.stringToTerraform(this._name),
       power_state: cdktf.stringToTerraform(this._powerState),
+      stop_timeout_seconds: cdktf.numberToTerraform(this._stopTimeoutSeconds),
       template_id: cdktf.stringToTerraform(this._templateId),
       timeouts: vmTimeoutsToTerraform(this._timeouts.internalValue),
     };
@@ -551,6 +575,12 @@ export class Vm extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "string",
+      },
+      stop_timeout_seconds: {
+        value: cdktf.numberToHclTerraform(this._stopTimeoutSeconds),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
       },
       template_id: {
         value: cdktf.stringToHclTerraform(this._templateId),

@@ -1,0 +1,34 @@
+/**
+ * A VM's settings that change in place, without touching its QEMU: for now its stop timeout.
+ */
+import { invalidField, notFound } from "../errors";
+import type { Store } from "../store";
+import { getVmView, type VmView } from "./vm";
+
+/** The largest stop timeout a VM may have, seconds (as a one-off stop's `timeout_seconds`). */
+export const MAX_STOP_TIMEOUT_SECONDS = 3600;
+
+/** A change of a VM's settings; an absent field is left as it is, null resets it to the default. */
+export interface UpdateVmSettingsRequest {
+  id: string;
+  stopTimeoutSeconds?: number | null;
+}
+
+/** Refuses a stop timeout that is not a whole number of seconds from 0 to 3600; 400 naming `stop_timeout_seconds`. */
+export function checkStopTimeoutSeconds(value: unknown): number | null {
+  if (value === null) return null;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_STOP_TIMEOUT_SECONDS) {
+    throw invalidField("stop_timeout_seconds", `must be a whole number of seconds from 0 to ${MAX_STOP_TIMEOUT_SECONDS}, or null for the default (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+/** Applies a settings change to a VM's record and answers the VM; 404 for an unknown VM, 400 for a bad value (nothing changed then). */
+export function updateVmSettings(store: Store, req: UpdateVmSettingsRequest): VmView {
+  const stop = req.stopTimeoutSeconds === undefined ? undefined : checkStopTimeoutSeconds(req.stopTimeoutSeconds);
+  store.tx((s) => {
+    if (!s.getVm(req.id)) throw notFound("vm", req.id, "id");
+    if (stop !== undefined) s.updateVm(req.id, { stopTimeoutSeconds: stop });
+  });
+  return getVmView(store, req.id);
+}

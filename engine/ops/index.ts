@@ -19,3 +19,5 @@ export * from "./vm-power";
 export * from "./vm-fork";
 export * from "./snapshot-plan";
 export * from "./snapshot";
+export * from "./instant-clone-plan";
+export * from "./instant-clone";

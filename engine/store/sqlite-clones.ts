@@ -59,6 +59,7 @@ export interface VmRow {
   stun_ms: number | null;
   crashed: number;
   machine: string | null;
+  instant_clone_of: string | null;
 }
 
 type PatchSpec = Record<string, [string, (v: unknown) => unknown]>;
@@ -187,6 +188,7 @@ export function vmRow(v: Vm): VmRow {
     stun_ms: v.stunMs ?? null,
     crashed: v.crashed ? 1 : 0,
     machine: v.machine ? JSON.stringify(v.machine) : null,
+    instant_clone_of: v.instantCloneOf ?? null,
   };
 }
 
@@ -213,5 +215,6 @@ export function toVm(r: VmRow): Vm {
     stunMs: r.stun_ms,
     crashed: r.crashed === 1,
     machine: r.machine ? (JSON.parse(r.machine) as VmMachine) : null,
+    instantCloneOf: r.instant_clone_of ?? null,
   };
 }

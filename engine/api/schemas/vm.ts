@@ -62,6 +62,7 @@ export const VmWire = Type.Object(
     forked_from: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "The VM it was forked from." })),
     stun_ms: Type.Optional(Type.Union([Type.Number(), Type.Null()], { description: "How long its parent stood still while it was forked, ms." })),
     crashed: Type.Optional(Type.Boolean({ description: "True when its QEMU died without clonefleet stopping it; the next start clears it." })),
+    instant_clone_of: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "The instant-clone parent it was cloned from (S3)." })),
   },
   { $id: "Vm" },
 );
@@ -105,6 +106,7 @@ export function vmToWire(v: VmView): VmWire {
     forked_from: v.forkedFrom ?? null,
     stun_ms: v.stunMs ?? null,
     crashed: v.crashed,
+    instant_clone_of: v.instantCloneOf ?? null,
   };
 }
 

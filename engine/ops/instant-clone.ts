@@ -551,9 +551,12 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
       await fs.copyFile(intent.overlayTemplate, c.disk);
       const spawnAt = performance.now();
       const proc = await QemuProcess.start(childSpec(parent, chain, c), { signal: ctx.signal });
+      const upAt = performance.now();
       try {
         await loadState(proc.qmp, parent.deviceStatePath, { ignoreShared: true, signal: ctx.signal });
+        const loadedAt = performance.now();
         if (!req.startPaused) await proc.resume();
+        ctx.log.debug({ vmId: c.id, qmpUpMs: round(upAt - spawnAt), loadMs: round(loadedAt - upAt), resumeMs: round(performance.now() - loadedAt) }, "instant clone started");
       } catch (err) {
         await proc.kill().catch(() => undefined);
         throw err;

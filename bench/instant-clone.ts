@@ -21,7 +21,7 @@ import { startEngine } from "../engine/api/engine";
 import { ClonefleetClient, type InstantCloneResultWire, type ParentWire, type VmWire } from "../engine/client";
 import { AGENT_PORT_NAME, GuestAgentClient, QemuProcess, loadState, portSocketPath, probeVm, saveState, type VmSpec } from "../engine/hypervisor";
 import { mapBounded } from "../engine/ops";
-import { ensureTestGuest } from "../test/support/guest-image";
+import { PROJECT_ROOT } from "../engine/version";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -61,6 +61,20 @@ function parseArgs(argv: string[]): Options {
   }
   if (o.fillMib >= o.memoryMb) throw new Error(`--fill-mib must be below --memory-mb (${o.memoryMb})`);
   return o;
+}
+
+/** The Linux test guest built by scripts/build-guest.sh, or why it is not there (the bench never builds it). */
+async function builtGuest(): Promise<{ ok: true; guest: { kernel: string; initrd: string; rootDisk: string; cmdline: string } } | { ok: false; reason: string }> {
+  const dir = process.env.CLONEFLEET_GUEST_DIR ?? path.join(PROJECT_ROOT, ".cache", "guest");
+  try {
+    const m = JSON.parse(await fs.readFile(path.join(dir, "manifest.json"), "utf8")) as {
+      cmdline: string;
+      files: { vmlinuz: { path: string }; initrd: { path: string }; root_disk: { path: string } };
+    };
+    return { ok: true, guest: { kernel: path.join(dir, m.files.vmlinuz.path), initrd: path.join(dir, m.files.initrd.path), rootDisk: path.join(dir, m.files.root_disk.path), cmdline: m.cmdline } };
+  } catch {
+    return { ok: false, reason: `no built guest in ${dir} (run scripts/build-guest.sh)` };
+  }
 }
 
 function median(xs: number[]): number {
@@ -244,7 +258,7 @@ async function main(): Promise<void> {
     }
 
     let guest: { coldMs: number; cloneMs: number } | null = null;
-    const built = o.guest ? ensureTestGuest() : { ok: false as const, reason: "--no-guest" };
+    const built = o.guest ? await builtGuest() : { ok: false as const, reason: "--no-guest" };
     if (built.ok) {
       const g = built.guest;
       const gj = await client.templates.import({ name: "linux", datastore_id: ds.id, source_path: g.rootDisk, memory_mb: 256, vcpus: 1, kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline });

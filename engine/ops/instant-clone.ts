@@ -8,7 +8,7 @@
  * load the device state and continue where the parent was captured — no boot.
  */
 import { execFile } from "node:child_process";
-import { promises as fs, statSync } from "node:fs";
+import { promises as fs, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { createOverlay, newContentId, partPath, rebase, vmDir, vmDiskPath } from "../disk";
@@ -23,6 +23,7 @@ import {
   qemuVersion,
   resolveAccel,
   saveState,
+  stateFiles,
   type VmSpec,
 } from "../hypervisor";
 import {
@@ -170,8 +171,9 @@ export function checkParentCreate(store: Store, req: CreateParentRequest, opts: 
   if (!vm) throw notFound("vm", req.sourceVmId, "source_vm_id");
   if (getVmView(store, vm.id).state === "drifted") throw conflict(`VM ${vm.name} is drifted (its disk vanished); it cannot become a parent`, "source_vm_id");
   if (livePid(vm.stateDir) === null) throw conflict(`VM ${vm.name} (${vm.id}) is not running; a parent is captured from a running VM (start it first)`, "source_vm_id");
-  if (vm.instantCloneOf) {
-    throw conflict(`VM ${vm.name} is an instant clone of ${vm.instantCloneOf}: its RAM is a private copy-on-write map, not a file of its own; capture a VM started on its own`, "source_vm_id");
+  if (!runsOnOwnRamFile(vm.stateDir!)) {
+    const why = vm.instantCloneOf ? `an instant clone of ${vm.instantCloneOf} running on its parent's RAM file (a private copy-on-write map)` : "running without a shared RAM file of its own";
+    throw conflict(`VM ${vm.name} is ${why}; stop and start it, then capture it`, "source_vm_id");
   }
   const snaps = store.listSnapshots({ vmId: vm.id });
   if (snaps.length > 0) throw conflict(`VM ${vm.name} has snapshots (${snaps.map((s) => s.name).join(", ")}); delete them before capturing it as a parent`, "source_vm_id");
@@ -186,6 +188,17 @@ export function checkParentCreate(store: Store, req: CreateParentRequest, opts: 
     .find((j) => j.kind === CREATE_PARENT_KIND && (j.request as CreateParentRequest).sourceVmId === vm.id);
   if (busy) throw conflict(`VM ${vm.name} is being captured by job ${busy.id}`, "source_vm_id");
   admitParentName(store, req.name);
+}
+
+/** True when the QEMU of `stateDir` keeps guest RAM in a shared file of its own, read from its process record. */
+function runsOnOwnRamFile(stateDir: string): boolean {
+  try {
+    const record = JSON.parse(readFileSync(stateFiles(stateDir).specFile, "utf8")) as { spec?: VmSpec };
+    const mem = record.spec?.memoryFile;
+    return mem !== undefined && mem.share && path.dirname(mem.path) === stateDir && record.spec?.identity !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /** Instant-clone jobs queued or running for a parent. */

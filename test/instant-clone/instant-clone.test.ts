@@ -218,6 +218,15 @@ test("bad input is refused with a clear error and changes nothing", async () => 
   e = await apiError(t.client.parents.delete("parent-nope"));
   expect(e.status).toBe(404);
 
+  // A running instant clone has no RAM file of its own: it cannot be captured or forked.
+  const kid = (await clone(parent.id, 1, "bad-kid")).children[0];
+  e = await apiError(t.client.parents.create({ source_vm_id: kid.id, name: "from-kid" }));
+  expect([e.status, e.field]).toEqual([409, "source_vm_id"]);
+  expect(e.message).toContain("instant clone");
+  e = await apiError(t.client.vms.fork(kid.id, { name: "kid-fork" }));
+  expect([e.status, e.field]).toEqual([409, "id"]);
+  await t.client.vms.delete(kid.id);
+
   // A parent whose RAM file vanished is reported drifted and cannot be cloned.
   await fs.rename(parent.ram_path, `${parent.ram_path}.away`);
   expect((await t.client.parents.get(parent.id))!.state).toBe("drifted");

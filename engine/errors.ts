@@ -9,6 +9,7 @@ export type ErrorCode =
   | "CF_INVALID_BODY"
   | "CF_CONFLICT"
   | "CF_INCOMPATIBLE"
+  | "CF_INCOMPATIBLE_PARENT"
   | "CF_UNAUTHORIZED"
   | "CF_PAYLOAD_TOO_LARGE"
   | "CF_CANCELLED"
@@ -47,6 +48,11 @@ export function conflict(message: string, field?: string): EngineError {
 /** The request asks to combine things that cannot work together. */
 export function incompatible(message: string, field?: string): EngineError {
   return new EngineError("CF_INCOMPATIBLE", 409, message, field);
+}
+
+/** An instant-clone parent's saved state cannot be loaded here (other accelerator, QEMU version or machine). */
+export function incompatibleParent(message: string, field?: string): EngineError {
+  return new EngineError("CF_INCOMPATIBLE_PARENT", 409, message, field);
 }
 
 /** The operation was cancelled on request. */

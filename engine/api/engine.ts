@@ -7,7 +7,7 @@ import { loadOrCreateToken } from "./auth";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
-import { PoolRefill, type PoolRefillOptions } from "../ops";
+import { PoolRefill, defaultParentTmpfsDir, type PoolRefillOptions } from "../ops";
 
 export interface EngineOptions {
   /** Folder for the inventory (`inventory.sqlite`), the token and logs; created when missing. */
@@ -23,6 +23,12 @@ export interface EngineOptions {
   pools?: PoolRefillOptions;
   /** The host's accelerator setting for VMs (default auto: KVM when /dev/kvm opens, else TCG). */
   accel?: "auto" | "kvm" | "tcg";
+  /** Where instant-clone parents keep their RAM file unless a request says: tmpfs (default) or datastore. */
+  parentRamLocation?: "tmpfs" | "datastore";
+  /** The tmpfs folder for parents' RAM files (default `/dev/shm/clonefleet/<hash of the state folder>`). */
+  parentTmpfsDir?: string;
+  /** Children of one instant-clone request started at once (default 8). */
+  instantCloneConcurrency?: number;
   log?: Logger;
 }
 
@@ -59,6 +65,9 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec,
     vmStateRoot: path.join(stateDir, "vms"),
     accel: opts.accel ?? "auto",
+    parentRamLocation: opts.parentRamLocation ?? "tmpfs",
+    parentTmpfsDir: opts.parentTmpfsDir ?? defaultParentTmpfsDir(stateDir),
+    instantCloneConcurrency: opts.instantCloneConcurrency,
   });
   try {
     const recovery = await recoverAtStart(store, runner, log);

@@ -13,6 +13,7 @@ import { poolRoutes } from "./routes/pools";
 import { fleetRoutes } from "./routes/fleets";
 import { vmRoutes } from "./routes/vms";
 import { snapshotRoutes } from "./routes/snapshots";
+import { parentRoutes } from "./routes/parents";
 import type { EngineServices } from "./services";
 
 /** Bodies beyond this are refused with 413: every request of the API is small JSON. */
@@ -52,6 +53,7 @@ export async function buildApi(services: EngineServices, token: string | null): 
   await app.register(fleetRoutes, { services });
   await app.register(vmRoutes, { services });
   await app.register(snapshotRoutes, { services });
+  await app.register(parentRoutes, { services });
   await app.register(replicaRoutes, { services });
   await app.register(catalogRoutes, { services });
   return app;

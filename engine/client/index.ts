@@ -15,11 +15,13 @@ import type {
 import { ApiError, ApiUnreachableError, JobFailedError, JobTimeoutError, PoolWaitTimeoutError } from "./errors";
 import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire } from "../api/schemas";
 import type { BackupVmBody, CreateSnapshotBody, SnapshotWire } from "../api/schemas";
+import type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire } from "../api/schemas";
 
 export * from "./errors";
 export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire };
 export type { ChainWire, CreateDatastoreBody, DatastoreWire, ImportTemplateBody, JobWire, TemplateWire };
 export type { BackupVmBody, CreateSnapshotBody, SnapshotWire };
+export type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire };
 export type { CatalogRescanWire, CreateReplicaBody, RegisterDiskWire, RepairReplicaBody, ReplicaWire };
 
 export interface ClientOptions {
@@ -179,6 +181,20 @@ export class ClonefleetClient {
     /** Deletes (consolidates) a snapshot; answers with the `snapshot.delete` job. */
     delete: (id: string, opts: { speedBytesPerSec?: number } = {}, idempotencyKey?: string) =>
       this.call<JobWire>("DELETE", `/snapshots/${enc(id)}`, { query: opts.speedBytesPerSec ? { speed_bytes_per_sec: String(opts.speedBytesPerSec) } : undefined, idempotencyKey }),
+  };
+
+  readonly parents = {
+    /** Captures a running VM as an instant-clone parent; answers with the `parent.create` job (its result is the parent). */
+    create: (body: CreateParentBody, idempotencyKey?: string) => this.call<JobWire>("POST", "/parents", { body, idempotencyKey }),
+    list: () => this.call<ParentWire[]>("GET", "/parents"),
+    /** Null when the parent does not exist; `state` is `drifted` when its files vanished. */
+    get: (id: string) => this.orNull(this.call<ParentWire>("GET", `/parents/${enc(id)}`)),
+    /** Deletes a parent; throws ApiError 409 naming its children while it has any. */
+    delete: (id: string) => this.call<void>("DELETE", `/parents/${enc(id)}`),
+    /** Deletes a parent once its children are gone (`wait=true`); answers with the `parent.delete` job. */
+    deleteWhenChildrenGone: (id: string) => this.call<JobWire>("DELETE", `/parents/${enc(id)}`, { query: { wait: "true" } }),
+    /** Starts `count` instant clones; answers with the `vm.instant-clone` job (its result lists each child and its time to running). */
+    clone: (id: string, body: InstantCloneBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/parents/${enc(id)}/clones`, { body, idempotencyKey }),
   };
 
   /**

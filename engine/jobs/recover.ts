@@ -1,5 +1,5 @@
 import { internal } from "../errors";
-import { directContext, reconcileDatastores, reconcileVmRuntime, type ReconcileReport, type VmRuntimeReport } from "../ops";
+import { directContext, reconcileDatastores, reconcileParents, reconcileVmRuntime, type ParentReconcileReport, type ReconcileReport, type VmRuntimeReport } from "../ops";
 import type { JobRunner } from "./runner";
 import type { Store } from "../store";
 import type { Logger } from "pino";
@@ -7,6 +7,8 @@ import type { Logger } from "pino";
 export interface RecoveryReport extends ReconcileReport {
   /** Running VMs found again, VMs whose QEMU died, state folders no VM owned. */
   vmRuntime: VmRuntimeReport;
+  /** Instant-clone parents whose files vanished, tmpfs RAM folders no parent owned. */
+  parents: ParentReconcileReport;
   finishedJobs: string[];
   rolledBackJobs: string[];
 }
@@ -40,7 +42,8 @@ export async function recoverAtStart(store: Store, runner: JobRunner, log: Logge
   }
   const reconcile = await reconcileDatastores(directContext(store, log, undefined, runner.settings));
   const vmRuntime = await reconcileVmRuntime(directContext(store, log, undefined, runner.settings));
-  const report: RecoveryReport = { ...reconcile, vmRuntime, finishedJobs, rolledBackJobs };
+  const parents = await reconcileParents(directContext(store, log, undefined, runner.settings));
+  const report: RecoveryReport = { ...reconcile, vmRuntime, parents, finishedJobs, rolledBackJobs };
   store.tx((s) => s.setSetting("last_recovery", JSON.stringify(report)));
   return report;
 }

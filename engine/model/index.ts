@@ -173,8 +173,8 @@ export const LOCAL_HOST_ID = "local";
 /** How a template clone gets its disk: a ready pool copy when there is one (else a copy), always a full copy, or a qcow2 overlay on the template's disk. */
 export type CloneMode = "pool" | "full" | "linked";
 
-/** How a VM's disk was actually made; `fork` for a child forked from another VM (S5). */
-export type ProvisionedBy = "pool" | "copy" | "linked" | "fork";
+/** How a VM's disk was actually made; `fork` for a child forked from another VM (S5), `instant-clone` for a child of an instant-clone parent (S3). */
+export type ProvisionedBy = "pool" | "copy" | "linked" | "fork" | "instant-clone";
 
 /** A VM's power state: a QEMU process runs it, or none does. */
 export type VmPowerState = "running" | "stopped";
@@ -230,6 +230,8 @@ export interface Vm {
   machine?: VmMachine | null;
   /** Seconds a stop waits for the guest to power off before QEMU quits; null = the engine's default. */
   stopTimeoutSeconds?: number | null;
+  /** The instant-clone parent it was cloned from (S3), or null. */
+  instantCloneOf?: string | null;
 }
 
 /** Why a pool's last fill failed, as users see it. */
@@ -311,6 +313,9 @@ export const JOB_KINDS = {
   createSnapshot: "snapshot.create",
   deleteSnapshot: "snapshot.delete",
   backupVm: "vm.backup",
+  createParent: "parent.create",
+  deleteParent: "parent.delete",
+  instantClone: "vm.instant-clone",
 } as const;
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];
@@ -321,4 +326,5 @@ export function isTerminal(state: JobState): boolean {
 }
 
 export * from "./rules";
+export * from "./instant-clone";
 export * from "./ids";

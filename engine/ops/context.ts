@@ -15,6 +15,12 @@ export interface EngineSettings {
   vmStateRoot?: string;
   /** The host's accelerator setting (auto, kvm, tcg); a VM's own setting wins. Default auto. */
   accel?: "auto" | "kvm" | "tcg";
+  /** Where new instant-clone parents keep their RAM file unless a request says (default tmpfs). */
+  parentRamLocation?: "tmpfs" | "datastore";
+  /** This engine's own folder on a tmpfs for parents' RAM files (e.g. `/dev/shm/clonefleet/<engine>`). */
+  parentTmpfsDir?: string;
+  /** How many children of one instant-clone request start at the same time (default 8). */
+  instantCloneConcurrency?: number;
 }
 
 export interface OpContext {

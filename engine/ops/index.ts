@@ -20,3 +20,5 @@ export * from "./vm-fork";
 export * from "./vm-settings";
 export * from "./snapshot-plan";
 export * from "./snapshot";
+export * from "./instant-clone-plan";
+export * from "./instant-clone";

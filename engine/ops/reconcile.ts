@@ -6,6 +6,7 @@ import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { reconcilePools } from "./pool";
 import { reconcileVms } from "./vm";
+import { parentOwnedPaths } from "./instant-clone";
 
 /** What a reconciliation found and did, kept so users can see it (`GET /engine`). */
 export interface ReconcileReport {
@@ -115,6 +116,8 @@ function ownedPaths(store: Store): Set<string> {
   for (const r of store.listReplicas()) {
     for (const l of r.layers) if (l.origin === "copied") owned.add(l.path);
   }
+  // Instant-clone parents' device state (and RAM file when it lives on the datastore).
+  for (const f of parentOwnedPaths(store)) owned.add(f);
   return owned;
 }
 

@@ -10,7 +10,9 @@ import * as path from "node:path";
 import { newContentId } from "../disk";
 import { conflict, incompatible, internal, invalidField, notFound } from "../errors";
 import {
+  AGENT_PORT_NAME,
   AccelUnavailableError,
+  NOTIFY_PORT_NAME,
   QemuProcess,
   isAccelSetting,
   optValue,
@@ -126,6 +128,11 @@ export function vmSpecOf(store: Store, vm: Vm, stateDir: string, accel: "kvm" | 
     disks: [diskSpecOf(diskLayersOf(store, vm), store)],
     kernel: m.kernel ? { kernel: m.kernel, initrd: m.initrd ?? undefined, cmdline: m.cmdline ?? undefined } : undefined,
     memoryFile: { path: path.join(stateDir, RAM_FILE), share: true },
+    // Every VM gets the same guest channels and an identity in fw_cfg, so the device set of a
+    // VM captured as an instant-clone parent (or forked) matches its children's, and each child
+    // reads its own id there (docs/engine-api.md, "How a guest learns it is a clone").
+    serialPorts: [{ name: AGENT_PORT_NAME }, { name: NOTIFY_PORT_NAME }],
+    identity: vm.id,
     ...over,
   };
 }

@@ -60,6 +60,7 @@ export interface VmRow {
   crashed: number;
   machine: string | null;
   stop_timeout_seconds: number | null;
+  instant_clone_of: string | null;
 }
 
 type PatchSpec = Record<string, [string, (v: unknown) => unknown]>;
@@ -190,6 +191,7 @@ export function vmRow(v: Vm): VmRow {
     crashed: v.crashed ? 1 : 0,
     machine: v.machine ? JSON.stringify(v.machine) : null,
     stop_timeout_seconds: v.stopTimeoutSeconds ?? null,
+    instant_clone_of: v.instantCloneOf ?? null,
   };
 }
 
@@ -217,5 +219,6 @@ export function toVm(r: VmRow): Vm {
     crashed: r.crashed === 1,
     machine: r.machine ? (JSON.parse(r.machine) as VmMachine) : null,
     stopTimeoutSeconds: r.stop_timeout_seconds ?? null,
+    instantCloneOf: r.instant_clone_of ?? null,
   };
 }

@@ -2,7 +2,8 @@ import Database from "better-sqlite3";
 import type { Datastore, DiskLayer, Job, JobState, RecordState, Replica, ReplicaLayer, Template } from "../model";
 import { migrate, schemaVersion } from "./migrate";
 import { StoreConstraintError, type Store } from "./store";
-import type { Fleet, Pool, PoolCopy, Snapshot, Vm } from "../model";
+import type { Fleet, InstantCloneParent, Pool, PoolCopy, Snapshot, Vm } from "../model";
+import { parentRow, toParent, type ParentRow } from "./sqlite-parents";
 import {
   FLEET_PATCH,
   fleetRow,
@@ -571,10 +572,10 @@ export class SqliteStore implements Store {
     return row ? toVm(row) : null;
   }
 
-  listVms(filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}): Vm[] {
+  listVms(filter: { fleetId?: string; datastoreId?: string; templateId?: string; instantCloneOf?: string } = {}): Vm[] {
     const rows = this.stmt(
-      "SELECT * FROM vms WHERE (@f IS NULL OR fleet_id = @f) AND (@d IS NULL OR datastore_id = @d) AND (@t IS NULL OR template_id = @t) ORDER BY name",
-    ).all({ f: filter.fleetId ?? null, d: filter.datastoreId ?? null, t: filter.templateId ?? null }) as VmRow[];
+      "SELECT * FROM vms WHERE (@f IS NULL OR fleet_id = @f) AND (@d IS NULL OR datastore_id = @d) AND (@t IS NULL OR template_id = @t) AND (@p IS NULL OR instant_clone_of = @p) ORDER BY name",
+    ).all({ f: filter.fleetId ?? null, d: filter.datastoreId ?? null, t: filter.templateId ?? null, p: filter.instantCloneOf ?? null }) as VmRow[];
     return rows.map(toVm);
   }
 
@@ -584,6 +585,35 @@ export class SqliteStore implements Store {
 
   deleteVm(id: string): void {
     this.deleteById("vms", id);
+  }
+
+  // instant-clone parents (S3)
+
+  insertParent(p: InstantCloneParent): void {
+    this.insert("instant_clone_parents", { ...parentRow(p) });
+  }
+
+  getParent(id: string): InstantCloneParent | null {
+    const row = this.stmt("SELECT * FROM instant_clone_parents WHERE id = ?").get(id) as ParentRow | undefined;
+    return row ? toParent(row) : null;
+  }
+
+  findParentByName(name: string): InstantCloneParent | null {
+    const row = this.stmt("SELECT * FROM instant_clone_parents WHERE name = ?").get(name) as ParentRow | undefined;
+    return row ? toParent(row) : null;
+  }
+
+  listParents(filter: { datastoreId?: string } = {}): InstantCloneParent[] {
+    const rows = this.stmt("SELECT * FROM instant_clone_parents WHERE (@d IS NULL OR datastore_id = @d) ORDER BY name").all({ d: filter.datastoreId ?? null }) as ParentRow[];
+    return rows.map(toParent);
+  }
+
+  updateParent(id: string, patch: Partial<Pick<InstantCloneParent, "state">>): void {
+    this.update("instant_clone_parents", id, patch, { state: ["state", identity] });
+  }
+
+  deleteParent(id: string): void {
+    this.deleteById("instant_clone_parents", id);
   }
 
   // snapshots (S4)

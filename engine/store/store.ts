@@ -1,5 +1,5 @@
 import type { Datastore, DiskLayer, Job, JobError, JobProgress, JobState, RecordState, Replica, Template } from "../model";
-import type { Fleet, Pool, PoolCopy, Snapshot, Vm } from "../model";
+import type { Fleet, InstantCloneParent, Pool, PoolCopy, Snapshot, Vm } from "../model";
 
 /**
  * The inventory, behind one interface so that a PostgreSQL store can stand in for SQLite.
@@ -76,9 +76,18 @@ export interface Store {
   getVm(id: string): Vm | null;
   findVmByName(name: string): Vm | null;
   /** By name; every filter given must match. */
-  listVms(filter?: { fleetId?: string; datastoreId?: string; templateId?: string }): Vm[];
+  listVms(filter?: { fleetId?: string; datastoreId?: string; templateId?: string; instantCloneOf?: string }): Vm[];
   updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds">>): void;
   deleteVm(id: string): void;
+
+  // instant-clone parents (S3); the frozen top layer is a DiskLayer owned by the parent
+  insertParent(p: InstantCloneParent): void;
+  getParent(id: string): InstantCloneParent | null;
+  findParentByName(name: string): InstantCloneParent | null;
+  /** By name. */
+  listParents(filter?: { datastoreId?: string }): InstantCloneParent[];
+  updateParent(id: string, patch: Partial<Pick<InstantCloneParent, "state">>): void;
+  deleteParent(id: string): void;
 
   // snapshots (S4); the frozen layer is a DiskLayer owned by the snapshot
   insertSnapshot(snap: Snapshot): void;

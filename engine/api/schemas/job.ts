@@ -8,6 +8,8 @@ import { fleetApplyToWire } from "./fleet";
 import { vmToWire } from "./vm";
 import { backupToWire, consolidationToWire, snapshotToWire } from "./snapshot";
 import type { BackupVmResult, DeleteSnapshotResult, SnapshotView } from "../../ops";
+import type { InstantCloneResult, ParentView } from "../../ops";
+import { instantCloneResultToWire, parentToWire } from "./parent";
 
 export const JobWire = Type.Object(
   {
@@ -92,6 +94,14 @@ function resultToWire(kind: string, result: unknown): unknown {
       return consolidationToWire(result as DeleteSnapshotResult);
     case JOB_KINDS.backupVm:
       return backupToWire(result as BackupVmResult);
+    case JOB_KINDS.createParent:
+      return parentToWire(result as ParentView);
+    case JOB_KINDS.instantClone:
+      return instantCloneResultToWire(result as InstantCloneResult);
+    case JOB_KINDS.deleteParent: {
+      const r = result as { id: string; keptLayer: string | null };
+      return { id: r.id, kept_layer: r.keptLayer };
+    }
     default:
       return result;
   }

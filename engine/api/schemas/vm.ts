@@ -65,6 +65,7 @@ export const VmWire = Type.Object(
     stop_timeout_seconds: Type.Optional(
       Type.Union([Type.Integer(), Type.Null()], { description: "Seconds a stop waits for the guest to power off before QEMU quits; null = the engine's default (30)." }),
     ),
+    instant_clone_of: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "The instant-clone parent it was cloned from (S3)." })),
   },
   { $id: "Vm" },
 );
@@ -109,6 +110,7 @@ export function vmToWire(v: VmView): VmWire {
     stun_ms: v.stunMs ?? null,
     stop_timeout_seconds: v.stopTimeoutSeconds ?? null,
     crashed: v.crashed,
+    instant_clone_of: v.instantCloneOf ?? null,
   };
 }
 

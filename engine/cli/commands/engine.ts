@@ -30,9 +30,15 @@ export function registerEngineCommands(program: Command): void {
     .option("--copy-rate-limit <size>", "cap background disk copies at this many bytes per second (K, M, G suffixes)")
     .option("--pool-fill-concurrency <n>", "disk pool copies made at once in the background", "2")
     .option("--accel <auto|kvm|tcg>", "accelerator for VMs on this host (auto: KVM when /dev/kvm opens)", "auto")
-    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string }) => {
+    .option("--parent-ram-location <tmpfs|datastore>", "where instant-clone parents keep their RAM file unless a request says", "tmpfs")
+    .option("--parent-tmpfs-dir <dir>", "tmpfs folder for parents' RAM files (default /dev/shm/clonefleet/<engine>)")
+    .option("--instant-clone-concurrency <n>", "children of one instant-clone request started at once", "8")
+    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string; parentRamLocation: string; parentTmpfsDir?: string; instantCloneConcurrency: string }) => {
       const { host, port } = parseListen(opts.listen);
       if (!["auto", "kvm", "tcg"].includes(opts.accel)) throw new Error(`--accel: expected auto, kvm or tcg, got ${JSON.stringify(opts.accel)}`);
+      if (!["tmpfs", "datastore"].includes(opts.parentRamLocation)) throw new Error(`--parent-ram-location: expected tmpfs or datastore, got ${JSON.stringify(opts.parentRamLocation)}`);
+      const cloneConcurrency = Number(opts.instantCloneConcurrency);
+      if (!Number.isInteger(cloneConcurrency) || cloneConcurrency < 1 || cloneConcurrency > 256) throw new Error(`--instant-clone-concurrency: expected an integer from 1 to 256, got ${JSON.stringify(opts.instantCloneConcurrency)}`);
       // Loaded here, not at the top: every other command would pay for the server's modules.
       const { startEngine } = await import("../../api/engine");
       const running = await startEngine({
@@ -44,6 +50,9 @@ export function registerEngineCommands(program: Command): void {
         copyRateLimitBytesPerSec: opts.copyRateLimit ? parseSize("--copy-rate-limit", opts.copyRateLimit) : undefined,
         pools: { concurrency: Math.max(1, Number(opts.poolFillConcurrency) || 2) },
         accel: opts.accel as "auto" | "kvm" | "tcg",
+        parentRamLocation: opts.parentRamLocation as "tmpfs" | "datastore",
+        parentTmpfsDir: opts.parentTmpfsDir,
+        instantCloneConcurrency: cloneConcurrency,
       });
       process.stderr.write(`clonefleet engine listening on ${running.url} (state in ${opts.stateDir})\n`);
       let closing = false;

@@ -202,6 +202,33 @@ CREATE TABLE snapshots (
 CREATE INDEX snapshots_vm_id ON snapshots (vm_id);
 `;
 
+// Instant-clone parents (S3): the frozen top layer is a disk_layers row owned by the parent
+// (owner_kind 'parent'); the RAM file and device state are plain files named here. Children are
+// VMs whose instant_clone_of names the parent (no foreign key, so a parent record can be
+// checked and refused while children exist rather than failing on a constraint).
+const instantCloneParents = `
+CREATE TABLE instant_clone_parents (
+  id                TEXT    NOT NULL PRIMARY KEY,
+  name              TEXT    NOT NULL UNIQUE,
+  source_vm_id      TEXT    NOT NULL,
+  datastore_id      TEXT    NOT NULL REFERENCES datastores (id),
+  disk_layer_id     TEXT    NOT NULL UNIQUE,
+  ram_path          TEXT    NOT NULL UNIQUE,
+  ram_location      TEXT    NOT NULL CHECK (ram_location IN ('tmpfs', 'datastore')),
+  device_state_path TEXT    NOT NULL UNIQUE,
+  memory_bytes      INTEGER NOT NULL CHECK (memory_bytes > 0),
+  machine           TEXT    NOT NULL,
+  machine_type      TEXT    NOT NULL,
+  accel             TEXT    NOT NULL CHECK (accel IN ('kvm', 'tcg')),
+  qemu_version      TEXT    NOT NULL,
+  state             TEXT    NOT NULL CHECK (state IN ('ready', 'drifted')),
+  created_at        TEXT    NOT NULL
+);
+CREATE INDEX instant_clone_parents_datastore_id ON instant_clone_parents (datastore_id);
+ALTER TABLE vms ADD COLUMN instant_clone_of TEXT;
+CREATE INDEX vms_instant_clone_of ON vms (instant_clone_of);
+`;
+
 /** Every migration the code knows, in ascending version order; append only, never edit a shipped one. */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, name: "initial", up: initial },
@@ -209,6 +236,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: "replicas", up: replicas },
   { version: 4, name: "vm-runtime", up: vmRuntime },
   { version: 5, name: "snapshots", up: snapshots },
+  { version: 6, name: "instant-clone-parents", up: instantCloneParents },
   vmStopTimeout,
 ];
 

@@ -1,0 +1,94 @@
+import type { FastifyPluginAsync } from "fastify";
+import { Type } from "@sinclair/typebox";
+import { JOB_KINDS } from "../../model";
+import { checkInstantClone, checkParentCreate, checkParentDelete, deleteParent, directContext, getParentView, listParentViews } from "../../ops";
+import {
+  CreateParentBody,
+  createParentFromWire,
+  DeleteParentQuery,
+  deleteParentFromWire,
+  IdParams,
+  InstantCloneBody,
+  instantCloneFromWire,
+  jobToWire,
+  JobWire,
+  parentToWire,
+  ParentWire,
+} from "../schemas";
+import type { EngineServices } from "../services";
+import { idempotencyKeyOf } from "./idempotency";
+
+/** `/parents`: instant-clone parents (S3): capture from a running VM (job), list, show, delete, and instant clones (job). */
+export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
+  app.post<{ Body: CreateParentBody }>(
+    "/parents",
+    {
+      schema: {
+        tags: ["parents"],
+        summary: "Capture a running VM as an instant-clone parent: RAM file, device state and frozen disk; the VM ends stopped (answers 202 with the job)",
+        body: CreateParentBody,
+        response: { 202: JobWire, 200: JobWire },
+      },
+    },
+    async (req, reply) => {
+      const request = createParentFromWire(req.body);
+      const idempotencyKey = idempotencyKeyOf(req);
+      const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
+      if (!prior) checkParentCreate(services.store, request);
+      const { job, created } = services.runner.submit(JOB_KINDS.createParent, request, { idempotencyKey });
+      return reply.status(created ? 202 : 200).send(jobToWire(job));
+    },
+  );
+  app.get(
+    "/parents",
+    { schema: { tags: ["parents"], summary: "List instant-clone parents", response: { 200: Type.Array(ParentWire) } } },
+    async () => listParentViews(services.store).map(parentToWire),
+  );
+  app.get<{ Params: IdParams }>(
+    "/parents/:id",
+    { schema: { tags: ["parents"], summary: "Show an instant-clone parent, its files, its children and whether its files are still there", params: IdParams, response: { 200: ParentWire } } },
+    async (req) => parentToWire(getParentView(services.store, req.params.id)),
+  );
+  app.delete<{ Params: IdParams; Querystring: DeleteParentQuery }>(
+    "/parents/:id",
+    {
+      schema: {
+        tags: ["parents"],
+        summary: "Delete an instant-clone parent: 204, or 409 naming its children while it has any; with wait=true, 202 with a job that deletes it once they are gone",
+        params: IdParams,
+        querystring: DeleteParentQuery,
+        response: { 202: JobWire, 200: JobWire, 204: Type.Null() },
+      },
+    },
+    async (req, reply) => {
+      const request = deleteParentFromWire(req.params.id, req.query);
+      checkParentDelete(services.store, request);
+      if (request.wait) {
+        const { job, created } = services.runner.submit(JOB_KINDS.deleteParent, request, { idempotencyKey: idempotencyKeyOf(req) });
+        return reply.status(created ? 202 : 200).send(jobToWire(job));
+      }
+      await deleteParent(directContext(services.store, services.log, undefined, services.settings), request);
+      return reply.status(204).send();
+    },
+  );
+  app.post<{ Params: IdParams; Body: InstantCloneBody }>(
+    "/parents/:id/clones",
+    {
+      schema: {
+        tags: ["parents"],
+        summary: "Start count instant clones of a parent at once; the job's result lists each child with its time to running (answers 202 with the job)",
+        params: IdParams,
+        body: InstantCloneBody,
+        response: { 202: JobWire, 200: JobWire },
+      },
+    },
+    async (req, reply) => {
+      const request = instantCloneFromWire(req.params.id, req.body);
+      const idempotencyKey = idempotencyKeyOf(req);
+      const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
+      checkInstantClone(services.store, request, { admitNames: !prior });
+      const { job, created } = services.runner.submit(JOB_KINDS.instantClone, request, { idempotencyKey });
+      return reply.status(created ? 202 : 200).send(jobToWire(job));
+    },
+  );
+};

@@ -1,0 +1,64 @@
+import { conflict } from "../errors";
+import {
+  admitParentName,
+  checkInstantClone,
+  CREATE_PARENT_KIND,
+  createParent,
+  DELETE_PARENT_KIND,
+  deleteParent,
+  INSTANT_CLONE_KIND,
+  instantClone,
+  recoverInstantClone,
+  recoverParentCreate,
+  type CreateParentRequest,
+  type DeleteParentRequest,
+  type InstantCloneRequest,
+  type InstantCloneResult,
+  type ParentView,
+} from "../ops";
+import type { JobHandler } from "./handler";
+
+/** `parent.create`: a running VM captured as an instant-clone parent (S3). */
+export const createParentHandler: JobHandler<CreateParentRequest, ParentView> = {
+  kind: CREATE_PARENT_KIND,
+  admit: (store, req) => {
+    if (!store.getVm(req.sourceVmId)) throw conflict(`VM ${req.sourceVmId} was removed`, "source_vm_id");
+    admitParentName(store, req.name);
+  },
+  run: async (ctx, req) => {
+    const view = await createParent(ctx, req);
+    return { result: view, targetId: view.id };
+  },
+  recover: async (ctx, _req, intent) => {
+    const { finished } = await recoverParentCreate(ctx, intent);
+    if (finished) return { outcome: "finished", result: finished, targetId: finished.id };
+    return { outcome: "rolled-back", detail: "the engine stopped while capturing the parent; the source VM keeps its RAM and disk and every file of the parent was removed" };
+  },
+};
+
+/** `vm.instant-clone`: k children of a parent started at once, each from the parent's frozen state. */
+export const instantCloneHandler: JobHandler<InstantCloneRequest, InstantCloneResult> = {
+  kind: INSTANT_CLONE_KIND,
+  admit: (store, req) => {
+    if (!store.getParent(req.parentId)) throw conflict(`instant-clone parent ${req.parentId} was removed`, "id");
+    // Again inside the transaction that records the job, so two requests cannot take the same names.
+    checkInstantClone(store, req);
+  },
+  run: async (ctx, req) => ({ result: await instantClone(ctx, req), targetId: req.parentId }),
+  recover: async (ctx, req, intent) => {
+    const { finished } = await recoverInstantClone(ctx, intent);
+    if (finished) return { outcome: "finished", result: finished, targetId: req.parentId };
+    return { outcome: "rolled-back", detail: "the engine stopped while starting instant clones; every child's QEMU and files were removed" };
+  },
+};
+
+/** `parent.delete` with `wait`: deletes a parent once its children are gone. */
+export const deleteParentHandler: JobHandler<DeleteParentRequest, { id: string; keptLayer: string | null }> = {
+  kind: DELETE_PARENT_KIND,
+  run: async (ctx, req) => ({ result: await deleteParent(ctx, req), targetId: req.id }),
+  // Deletion commits in one transaction before it removes files; running it again finishes it.
+  recover: async (ctx, req) => {
+    if (!ctx.store.getParent(req.id)) return { outcome: "finished", result: { id: req.id, keptLayer: null }, targetId: req.id };
+    return { outcome: "rolled-back", detail: "the engine stopped while waiting for the parent's children; the parent was kept" };
+  },
+};

@@ -103,6 +103,7 @@ const vm = (over: Partial<Vm> = {}): Vm => ({
   crashed: false,
   machine: null,
   stopTimeoutSeconds: null,
+  instantCloneOf: null,
   ...over,
 });
 

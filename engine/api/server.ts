@@ -13,6 +13,7 @@ import { poolRoutes } from "./routes/pools";
 import { fleetRoutes } from "./routes/fleets";
 import { vmRoutes } from "./routes/vms";
 import { snapshotRoutes } from "./routes/snapshots";
+import { hostRoutes } from "./routes/hosts";
 import type { EngineServices } from "./services";
 
 /** Bodies beyond this are refused with 413: every request of the API is small JSON. */
@@ -54,5 +55,6 @@ export async function buildApi(services: EngineServices, token: string | null): 
   await app.register(snapshotRoutes, { services });
   await app.register(replicaRoutes, { services });
   await app.register(catalogRoutes, { services });
+  await app.register(hostRoutes, { services });
   return app;
 }

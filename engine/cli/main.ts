@@ -13,6 +13,7 @@ import { registerVmCommands } from "./commands/vm";
 import { registerReplicaCommands } from "./commands/replica";
 import { registerCatalogCommands } from "./commands/catalog";
 import { registerSnapshotCommands } from "./commands/snapshot";
+import { registerHostCommands } from "./commands/host";
 
 /** Builds the `clonefleet` command tree. */
 export function buildProgram(): Command {
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerReplicaCommands(program, globals);
   registerCatalogCommands(program, globals);
   registerSnapshotCommands(program, globals);
+  registerHostCommands(program, globals);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

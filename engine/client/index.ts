@@ -15,11 +15,13 @@ import type {
 import { ApiError, ApiUnreachableError, JobFailedError, JobTimeoutError, PoolWaitTimeoutError } from "./errors";
 import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, VmWire } from "../api/schemas";
 import type { BackupVmBody, CreateSnapshotBody, SnapshotWire } from "../api/schemas";
+import type { HostWire, MigrateResultWire, MigrateVmBody, MigrationStepWire, UpdateVmBody } from "../api/schemas";
 
 export * from "./errors";
 export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, VmWire };
 export type { ChainWire, CreateDatastoreBody, DatastoreWire, ImportTemplateBody, JobWire, TemplateWire };
 export type { BackupVmBody, CreateSnapshotBody, SnapshotWire };
+export type { HostWire, MigrateResultWire, MigrateVmBody, MigrationStepWire, UpdateVmBody };
 export type { CatalogRescanWire, CreateReplicaBody, RegisterDiskWire, RepairReplicaBody, ReplicaWire };
 
 export interface ClientOptions {
@@ -163,8 +165,19 @@ export class ClonefleetClient {
     stop: (id: string, body: StopVmBody = {}) => this.call<VmWire>("POST", `/vms/${enc(id)}/stop`, { body }),
     /** Forks a VM into a child named `body.name`; answers with the `vm.fork` job (its result is the child). */
     fork: (id: string, body: ForkVmBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/vms/${enc(id)}/fork`, { body, idempotencyKey }),
+    /** Live-migrates a running VM to host `body.host_id` (S6); answers with the `vm.migrate` job (its result is a MigrateResultWire, its `steps` the timeline). */
+    migrate: (id: string, body: MigrateVmBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/vms/${enc(id)}/migrate`, { body, idempotencyKey }),
+    /** Changes a VM's migration policy and answers with the VM. */
+    update: (id: string, body: UpdateVmBody) => this.call<VmWire>("PATCH", `/vms/${enc(id)}`, { body }),
     /** Backs a VM up into `target_path` (snapshot, flattened copy, consolidation); answers with the `vm.backup` job. */
     backup: (id: string, body: BackupVmBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/vms/${enc(id)}/backup`, { body, idempotencyKey }),
+  };
+
+  readonly hosts = {
+    /** Every host with its health (`status` up or down, judged from its heartbeat now). */
+    list: () => this.call<HostWire[]>("GET", "/hosts"),
+    /** Null when the host does not exist. */
+    get: (id: string) => this.orNull(this.call<HostWire>("GET", `/hosts/${enc(id)}`)),
   };
 
   readonly snapshots = {

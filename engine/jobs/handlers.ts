@@ -22,6 +22,7 @@ import {
 import type { JobHandler } from "./handler";
 import { applyFleetHandler, createVmHandler, forkVmHandler } from "./clone-handlers";
 import { backupVmHandler, createSnapshotHandler, deleteSnapshotHandler } from "./snapshot-handlers";
+import { migrateVmHandler } from "./migrate-handler";
 
 /** `template.import`: one template from a disk image. */
 export const importTemplateHandler: JobHandler<ImportTemplateRequest, TemplateView> = {
@@ -72,4 +73,4 @@ export const repairReplicaHandler: JobHandler<RepairReplicaRequest, ReplicaView>
 };
 
 /** Every job kind the engine runs. */
-export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler, forkVmHandler as JobHandler, createSnapshotHandler as JobHandler, deleteSnapshotHandler as JobHandler, backupVmHandler as JobHandler];
+export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler, forkVmHandler as JobHandler, createSnapshotHandler as JobHandler, deleteSnapshotHandler as JobHandler, backupVmHandler as JobHandler, migrateVmHandler as JobHandler];

@@ -15,6 +15,12 @@ export interface EngineSettings {
   vmStateRoot?: string;
   /** The host's accelerator setting (auto, kvm, tcg); a VM's own setting wins. Default auto. */
   accel?: "auto" | "kvm" | "tcg";
+  /** The host this engine is (S6); `local` when unset. Jobs, VMs and recovery are scoped to it. */
+  hostId?: string;
+  /** The API token, for requests to other hosts' agents (they share the state folder and its token). */
+  apiToken?: string | null;
+  /** Time without a heartbeat after which another host counts as down. */
+  hostDownAfterMs?: number;
 }
 
 export interface OpContext {

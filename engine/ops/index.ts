@@ -19,3 +19,6 @@ export * from "./vm-power";
 export * from "./vm-fork";
 export * from "./snapshot-plan";
 export * from "./snapshot";
+export * from "./hosts";
+export * from "./host-link";
+export * from "./migrate";

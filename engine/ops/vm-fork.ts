@@ -291,6 +291,9 @@ function commitFork(store: Store, parent: Vm, top: DiskLayer, i: ForkIntent, mac
       stateDir: i.childStateDir,
       forkedFrom: parent.id,
       machine,
+      hostId: parent.hostId,
+      migrationNotifyTimeoutSeconds: parent.migrationNotifyTimeoutSeconds,
+      migrationOnMissingAck: parent.migrationOnMissingAck,
     });
   });
 }

@@ -2,7 +2,7 @@
  * Rows, patch specs and row mappers of the S1 tables (pools, pool copies, fleets, VMs) for the
  * SQLite store; kept apart from sqlite.ts so each capability's columns live in one place.
  */
-import type { CloneMode, Fleet, Pool, PoolCopy, PoolFillError, ProvisionedBy, RecordState, Vm, VmAccel, VmMachine, VmPowerState } from "../model";
+import type { CloneMode, MissingAckPolicy, Fleet, Pool, PoolCopy, PoolFillError, ProvisionedBy, RecordState, Vm, VmAccel, VmMachine, VmPowerState } from "../model";
 
 /** A `pools` row. */
 export interface PoolRow {
@@ -59,6 +59,9 @@ export interface VmRow {
   stun_ms: number | null;
   crashed: number;
   machine: string | null;
+  host_id: string;
+  migration_notify_timeout_seconds: number;
+  migration_on_missing_ack: string;
 }
 
 type PatchSpec = Record<string, [string, (v: unknown) => unknown]>;
@@ -94,6 +97,9 @@ export const VM_PATCH: PatchSpec = {
   stunMs: ["stun_ms", identity],
   crashed: ["crashed", (v: unknown) => (v ? 1 : 0)],
   machine: ["machine", jsonOrNull],
+  hostId: ["host_id", identity],
+  migrationNotifyTimeoutSeconds: ["migration_notify_timeout_seconds", identity],
+  migrationOnMissingAck: ["migration_on_missing_ack", identity],
 };
 
 /** The row of a pool. */
@@ -187,6 +193,9 @@ export function vmRow(v: Vm): VmRow {
     stun_ms: v.stunMs ?? null,
     crashed: v.crashed ? 1 : 0,
     machine: v.machine ? JSON.stringify(v.machine) : null,
+    host_id: v.hostId ?? "local",
+    migration_notify_timeout_seconds: v.migrationNotifyTimeoutSeconds ?? 0,
+    migration_on_missing_ack: v.migrationOnMissingAck ?? "proceed",
   };
 }
 
@@ -213,5 +222,8 @@ export function toVm(r: VmRow): Vm {
     stunMs: r.stun_ms,
     crashed: r.crashed === 1,
     machine: r.machine ? (JSON.parse(r.machine) as VmMachine) : null,
+    hostId: r.host_id,
+    migrationNotifyTimeoutSeconds: r.migration_notify_timeout_seconds,
+    migrationOnMissingAck: r.migration_on_missing_ack as MissingAckPolicy,
   };
 }

@@ -20,6 +20,8 @@ import {
   type PoolRow,
   type VmRow,
 } from "./sqlite-clones";
+import { HOST_PATCH, hostRow, toHost, type HostRow } from "./sqlite-hosts";
+import type { Host } from "../model";
 
 interface SnapshotRow {
   id: string;
@@ -121,6 +123,7 @@ interface JobRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  host_id: string | null;
 }
 
 /** A foreign key as SQLite reports it: `table.column` references `parent.parentColumn`. */
@@ -441,6 +444,7 @@ export class SqliteStore implements Store {
       created_at: job.createdAt,
       started_at: job.startedAt,
       finished_at: job.finishedAt,
+      host_id: job.hostId ?? null,
     });
   }
 
@@ -578,8 +582,30 @@ export class SqliteStore implements Store {
     return rows.map(toVm);
   }
 
-  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine">>): void {
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "hostId" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">>): void {
     this.update("vms", id, patch, VM_PATCH);
+  }
+
+  // hosts (S6; rows and mappers in sqlite-hosts.ts)
+
+  upsertHost(h: Host): void {
+    const row = hostRow(h);
+    const columns = Object.keys(row);
+    const sets = columns.filter((c) => c !== "id" && c !== "created_at").map((c) => `${c} = excluded.${c}`);
+    this.stmt(`INSERT INTO hosts (${columns.join(", ")}) VALUES (${columns.map((c) => `@${c}`).join(", ")}) ON CONFLICT (id) DO UPDATE SET ${sets.join(", ")}`).run(row);
+  }
+
+  getHost(id: string): Host | null {
+    const row = this.stmt("SELECT * FROM hosts WHERE id = ?").get(id) as HostRow | undefined;
+    return row ? toHost(row) : null;
+  }
+
+  listHosts(): Host[] {
+    return (this.stmt("SELECT * FROM hosts ORDER BY name").all() as HostRow[]).map(toHost);
+  }
+
+  updateHost(id: string, patch: Partial<Pick<Host, "apiUrl" | "pid" | "stateDir" | "vmStateRoot" | "lastHeartbeatAt" | "status" | "downReason" | "startedAt">>): void {
+    this.update("hosts", id, patch, HOST_PATCH);
   }
 
   deleteVm(id: string): void {
@@ -896,5 +922,6 @@ function toJob(r: JobRow): Job {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    hostId: r.host_id,
   };
 }

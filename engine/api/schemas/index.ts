@@ -9,3 +9,4 @@ export * from "./pool";
 export * from "./vm";
 export * from "./fleet";
 export * from "./snapshot";
+export * from "./host";

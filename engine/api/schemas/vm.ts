@@ -1,6 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { CreateVmRequest, ForkVmRequest, VmView } from "../../ops";
-import type { CloneMode } from "../../model";
+import type { CloneMode, MissingAckPolicy } from "../../model";
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 
@@ -18,6 +18,8 @@ export const CreateVmBody = Type.Object(
     datastore_id: Type.Optional(Type.String({ description: "Datastore for the VM's disk (default: the template's)." })),
     clone_mode: Type.Optional(CloneModeWire),
     host_id: Type.Optional(NullableString),
+    migration_notify_timeout_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: "Seconds its guest gets to acknowledge a migration notice; 0 (default) migrates without notice." })),
+    migration_on_missing_ack: Type.Optional(Type.String({ enum: ["abort", "proceed"], description: "What a migration does without the acknowledgement: abort or proceed (default)." })),
   },
   { additionalProperties: false },
 );
@@ -62,6 +64,8 @@ export const VmWire = Type.Object(
     forked_from: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "The VM it was forked from." })),
     stun_ms: Type.Optional(Type.Union([Type.Number(), Type.Null()], { description: "How long its parent stood still while it was forked, ms." })),
     crashed: Type.Optional(Type.Boolean({ description: "True when its QEMU died without clonefleet stopping it; the next start clears it." })),
+    migration_notify_timeout_seconds: Type.Optional(Type.Integer({ description: "Seconds its guest gets to acknowledge a migration notice; 0 = no notice." })),
+    migration_on_missing_ack: Type.Optional(Type.String({ description: "abort or proceed when the acknowledgement does not come." })),
   },
   { $id: "Vm" },
 );
@@ -75,6 +79,8 @@ export function createVmFromWire(b: CreateVmBody): CreateVmRequest {
     datastoreId: b.datastore_id ?? null,
     cloneMode: (b.clone_mode ?? "pool") as CloneMode,
     hostId: b.host_id ?? null,
+    migrationNotifyTimeoutSeconds: b.migration_notify_timeout_seconds ?? null,
+    migrationOnMissingAck: (b.migration_on_missing_ack as MissingAckPolicy | undefined) ?? null,
   };
 }
 
@@ -105,6 +111,8 @@ export function vmToWire(v: VmView): VmWire {
     forked_from: v.forkedFrom ?? null,
     stun_ms: v.stunMs ?? null,
     crashed: v.crashed,
+    migration_notify_timeout_seconds: v.migrationNotifyTimeoutSeconds,
+    migration_on_missing_ack: v.migrationOnMissingAck,
   };
 }
 

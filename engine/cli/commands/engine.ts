@@ -30,9 +30,15 @@ export function registerEngineCommands(program: Command): void {
     .option("--copy-rate-limit <size>", "cap background disk copies at this many bytes per second (K, M, G suffixes)")
     .option("--pool-fill-concurrency <n>", "disk pool copies made at once in the background", "2")
     .option("--accel <auto|kvm|tcg>", "accelerator for VMs on this host (auto: KVM when /dev/kvm opens)", "auto")
-    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string }) => {
+    .option("--host-name <name>", "the host this engine is; another name on the same state folder joins its inventory as another host", "local")
+    .option("--heartbeat-interval-ms <ms>", "how often this host heartbeats; a host silent for 3 intervals is down", "2000")
+    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string; hostName: string; heartbeatIntervalMs: string }) => {
       const { host, port } = parseListen(opts.listen);
       if (!["auto", "kvm", "tcg"].includes(opts.accel)) throw new Error(`--accel: expected auto, kvm or tcg, got ${JSON.stringify(opts.accel)}`);
+      const heartbeatIntervalMs = Number(opts.heartbeatIntervalMs);
+      if (!Number.isInteger(heartbeatIntervalMs) || heartbeatIntervalMs < 50 || heartbeatIntervalMs > 60_000) {
+        throw new Error(`--heartbeat-interval-ms: expected a whole number from 50 to 60000, got ${JSON.stringify(opts.heartbeatIntervalMs)}`);
+      }
       // Loaded here, not at the top: every other command would pay for the server's modules.
       const { startEngine } = await import("../../api/engine");
       const running = await startEngine({
@@ -44,8 +50,10 @@ export function registerEngineCommands(program: Command): void {
         copyRateLimitBytesPerSec: opts.copyRateLimit ? parseSize("--copy-rate-limit", opts.copyRateLimit) : undefined,
         pools: { concurrency: Math.max(1, Number(opts.poolFillConcurrency) || 2) },
         accel: opts.accel as "auto" | "kvm" | "tcg",
+        hostName: opts.hostName,
+        heartbeatIntervalMs,
       });
-      process.stderr.write(`clonefleet engine listening on ${running.url} (state in ${opts.stateDir})\n`);
+      process.stderr.write(`clonefleet engine listening on ${running.url} (host ${running.hostId}, state in ${opts.stateDir})\n`);
       let closing = false;
       const stop = async () => {
         if (closing) return;

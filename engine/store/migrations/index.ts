@@ -1,3 +1,5 @@
+import { hostsMigration } from "./hosts";
+
 /** One step of the inventory schema; `up` is SQL run inside one transaction with foreign keys on. */
 export interface Migration {
   version: number;
@@ -207,6 +209,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 3, name: "replicas", up: replicas },
   { version: 4, name: "vm-runtime", up: vmRuntime },
   { version: 5, name: "snapshots", up: snapshots },
+  { version: 7, name: "hosts", up: hostsMigration },
 ];
 
 /** The schema version this code writes: the highest version in `MIGRATIONS`. */

@@ -170,6 +170,35 @@ test("a migration whose target QEMU is killed midway leaves the VM running on it
   await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
 });
 
+test("each agent runs its own VMs' work, and a restart of one host leaves the other's VMs and jobs alone", async () => {
+  const vm = await createVm(a.client, "on-b", templateId);
+  const placed = await a.client.vms.get(vm.id);
+  expect(placed!.host_id).toBe("local");
+  const created = await a.client.vms.create({ name: "born-on-b", template_id: templateId, clone_mode: "full", host_id: "b" });
+  const onB = (await a.client.waitJob(created.id)).result as { id: string; host_id: string };
+  expect(onB.host_id).toBe("b");
+  // Started through host local's API, carried out by host b's agent, in b's folder.
+  const running = await a.client.vms.start(onB.id);
+  expect(running.state_dir).toBe(path.join(stateDir, "hosts", "b", "vms", onB.id));
+  // A job for b's VM submitted to local is picked up and run by b.
+  const snap = await a.client.snapshots.create(onB.id, { name: "s1" });
+  expect(snap.host_id).toBe("b");
+  await a.client.waitJob(snap.id, { timeoutMs: 60_000 });
+
+  await a.stop();
+  a = await spawnEngine(stateDir, HEARTBEAT);
+  const info = await a.client.engine();
+  const recovery = info.last_recovery as { hostId: string; orphansChecked: boolean; vmRuntime: { crashedVms: string[]; removedStateDirs: string[] } };
+  expect(recovery.hostId).toBe("local");
+  // Host b was up, so no file was taken for an orphan, and b's VM was not touched.
+  expect(recovery.orphansChecked).toBe(false);
+  expect(recovery.vmRuntime.crashedVms).not.toContain(onB.id);
+  const still = (await a.client.vms.get(onB.id))!;
+  expect(still).toMatchObject({ host_id: "b", power_state: "running", pid: running.pid, crashed: false });
+  await a.client.vms.stop(onB.id, { timeout_seconds: 0 });
+  expect((await b!.client.vms.get(onB.id))!.power_state).toBe("stopped");
+});
+
 test("a host whose engine is killed is marked down, and migrations to it are refused", async () => {
   const vm = await createVm(a.client, "stay", templateId);
   await a.client.vms.start(vm.id);

@@ -58,7 +58,18 @@ export async function setMigrationParameters(qmp: QmpClient, params: MigrationPa
 export async function waitForMigration(
   qmp: QmpClient,
   listener: QmpEventListener<QmpEvent<"MIGRATION">> | null,
-  opts: { timeoutMs: number; signal?: AbortSignal; step?: MigrationError["step"]; pollMs?: number },
+  opts: {
+    timeoutMs: number;
+    signal?: AbortSignal;
+    step?: MigrationError["step"];
+    pollMs?: number;
+    /**
+     * Take the status from the listener's events only (query-migrate just for the figures).
+     * Needed for an outgoing migration of a QEMU that was itself an incoming target: its
+     * query-migrate reports the finished incoming migration's `completed` forever (QEMU 7.2).
+     */
+    statusFromEvents?: boolean;
+  },
 ): Promise<MigrationInfo> {
   const timeoutMs = checkTimeout(opts.timeoutMs, "waitForMigration");
   const deadline = Date.now() + timeoutMs;
@@ -73,7 +84,12 @@ export async function waitForMigration(
         if (!(err instanceof QmpTimeoutError)) throw err;
       }
     }
-    if (status === undefined || TERMINAL.has(status)) {
+    if (opts.statusFromEvents && listener && status !== undefined && TERMINAL.has(status)) {
+      const info = await qmp.execute("query-migrate", undefined, { timeoutMs: Math.max(1000, remainingMs(deadline)) });
+      if (status === "completed") return { ...info, status };
+      throw new MigrationError(step, status, info["error-desc"] ?? "");
+    }
+    if (!(opts.statusFromEvents && listener) && (status === undefined || TERMINAL.has(status))) {
       const info = await qmp.execute("query-migrate", undefined, { timeoutMs: Math.max(1000, remainingMs(deadline)) });
       status = info.status ?? status;
       if (status === "completed") return info;
@@ -235,7 +251,7 @@ export async function migrate(qmp: QmpClient, uri: string, opts: MigrateOptions 
   try {
     await qmp.execute("migrate", { uri });
     try {
-      return await waitForMigration(qmp, listener, { timeoutMs: remainingMs(deadline), signal: opts.signal, step: "migrate" });
+      return await waitForMigration(qmp, listener, { timeoutMs: remainingMs(deadline), signal: opts.signal, step: "migrate", statusFromEvents: true });
     } catch (err) {
       if (err instanceof QmpTimeoutError || err instanceof QmpAbortedError) {
         await qmp.execute("migrate_cancel").catch(() => undefined);

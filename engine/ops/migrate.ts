@@ -282,7 +282,8 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
         else if (outcome.outcome === "declined") mark("ack_declined", { id: outcome.id, reason: outcome.reason });
         else mark("ack_missing", { id: outcome.id, waited_ms: notice.waitedMs, policy });
       }
-      const refused = notice !== null && (notice.outcome === "declined" || (notice.outcome !== "acked" && policy === "abort"));
+      // A refusal counts as a missing acknowledgement (docs/guest-notify-protocol.md): the policy decides.
+      const refused = notice !== null && notice.outcome !== "acked" && policy === "abort";
       if (refused) {
         if (channel && notice) {
           await channel.complete(notice.id, "aborted", { detail: { migration_id: intent.migrationId } }).catch(() => undefined);
@@ -290,7 +291,12 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
         }
         await channel?.close().catch(() => undefined);
         await undoTarget();
-        const why = notice!.outcome === "declined" ? "the guest declined the migration" : `the guest did not acknowledge within ${timeoutSeconds} s and the policy is abort`;
+        const why =
+          notice!.outcome === "declined"
+            ? "the guest declined the migration and the policy is abort"
+            : notice!.outcome === "undeliverable"
+              ? "the guest's notification channel could not be opened and the policy is abort"
+              : `the guest did not acknowledge within ${timeoutSeconds} s and the policy is abort`;
         throw new EngineError("CF_MIGRATION_ABORTED", 409, `migration of VM ${vm.name} aborted: ${why}; it runs on at host ${self}`, "id");
       }
     }

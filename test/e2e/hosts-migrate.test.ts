@@ -139,6 +139,25 @@ test("a running VM migrates to host b: it keeps running there, RAM and disk surv
   const again = await a.client.vms.start(vm.id);
   expect(again).toMatchObject({ power_state: "running", host_id: "b" });
   expect(again.state_dir).toBe(moved.state_dir);
+
+  // And back: a QEMU that was itself a migration's target migrates out again, its figures its own.
+  // (The cold start above began with fresh RAM: put the marker in again.)
+  const ramAgain = await fs.open(path.join(again.state_dir!, "ram"), "r+");
+  await ramAgain.write(marker, 0, marker.length, markerAt);
+  await ramAgain.close();
+  const backJob = await b!.client.vms.migrate(vm.id, { host_id: "local" });
+  expect(backJob.host_id).toBe("b");
+  const home = (await b!.client.waitJob(backJob.id, { timeoutMs: 120_000 })).result as MigrateResultWire;
+  expect(home.source_host_id).toBe("b");
+  expect(home.migrate_ms!).toBeGreaterThan(0);
+  expect(home.vm).toMatchObject({ host_id: "local", power_state: "running", state_dir: path.join(stateDir, "vms", vm.id) });
+  const round = await a.client.vms.get(vm.id);
+  expect(round!.pid).not.toBe(again.pid);
+  const backAgain = await fs.open(path.join(round!.state_dir!, "ram"), "r");
+  const back2 = Buffer.alloc(marker.length);
+  await backAgain.read(back2, 0, back2.length, markerAt);
+  await backAgain.close();
+  expect(back2.equals(marker)).toBe(true);
   await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
 });
 

@@ -58,18 +58,7 @@ export async function setMigrationParameters(qmp: QmpClient, params: MigrationPa
 export async function waitForMigration(
   qmp: QmpClient,
   listener: QmpEventListener<QmpEvent<"MIGRATION">> | null,
-  opts: {
-    timeoutMs: number;
-    signal?: AbortSignal;
-    step?: MigrationError["step"];
-    pollMs?: number;
-    /**
-     * Take the status from the listener's events only (query-migrate just for the figures).
-     * Needed for an outgoing migration of a QEMU that was itself an incoming target: its
-     * query-migrate reports the finished incoming migration's `completed` forever (QEMU 7.2).
-     */
-    statusFromEvents?: boolean;
-  },
+  opts: { timeoutMs: number; signal?: AbortSignal; step?: MigrationError["step"]; pollMs?: number },
 ): Promise<MigrationInfo> {
   const timeoutMs = checkTimeout(opts.timeoutMs, "waitForMigration");
   const deadline = Date.now() + timeoutMs;
@@ -84,12 +73,7 @@ export async function waitForMigration(
         if (!(err instanceof QmpTimeoutError)) throw err;
       }
     }
-    if (opts.statusFromEvents && listener && status !== undefined && TERMINAL.has(status)) {
-      const info = await qmp.execute("query-migrate", undefined, { timeoutMs: Math.max(1000, remainingMs(deadline)) });
-      if (status === "completed") return { ...info, status };
-      throw new MigrationError(step, status, info["error-desc"] ?? "");
-    }
-    if (!(opts.statusFromEvents && listener) && (status === undefined || TERMINAL.has(status))) {
+    if (status === undefined || TERMINAL.has(status)) {
       const info = await qmp.execute("query-migrate", undefined, { timeoutMs: Math.max(1000, remainingMs(deadline)) });
       status = info.status ?? status;
       if (status === "completed") return info;
@@ -251,7 +235,18 @@ export async function migrate(qmp: QmpClient, uri: string, opts: MigrateOptions 
   try {
     await qmp.execute("migrate", { uri });
     try {
-      return await waitForMigration(qmp, listener, { timeoutMs: remainingMs(deadline), signal: opts.signal, step: "migrate", statusFromEvents: true });
+      const info = await waitForMigration(qmp, listener, { timeoutMs: remainingMs(deadline), signal: opts.signal, step: "migrate" });
+      // QEMU sets `completed` before it computes total-time and downtime (7.2: the migration
+      // thread fills them in a moment later); ask again until they are there.
+      if (info["total-time"]) return info;
+      return await pollUntil(
+        "the migration's figures",
+        async () => {
+          const again = await qmp.execute("query-migrate");
+          return again["total-time"] ? again : undefined;
+        },
+        { timeoutMs: 2000, intervalMs: 5 },
+      ).catch(() => info);
     } catch (err) {
       if (err instanceof QmpTimeoutError || err instanceof QmpAbortedError) {
         await qmp.execute("migrate_cancel").catch(() => undefined);

@@ -140,7 +140,7 @@ test("a running VM migrates to host b: it keeps running there, RAM and disk surv
   expect(again).toMatchObject({ power_state: "running", host_id: "b" });
   expect(again.state_dir).toBe(moved.state_dir);
 
-  // And back: a QEMU that was itself a migration's target migrates out again, its figures its own.
+  // And back: a QEMU that was itself a migration's target migrates out again.
   // (The cold start above began with fresh RAM: put the marker in again.)
   const ramAgain = await fs.open(path.join(again.state_dir!, "ram"), "r+");
   await ramAgain.write(marker, 0, marker.length, markerAt);

@@ -46,6 +46,9 @@ export const MISSING_ACK_POLICIES: readonly MissingAckPolicy[] = ["abort", "proc
  */
 export const MIGRATION_DOWNTIME_LIMIT_MS = 300;
 
+/** How long a channel stays open after a completion was sent, so the guest reads it whole before the host hangs up. */
+export const COMPLETION_LINGER_MS = 500;
+
 /** Default deadline of the migration stream itself. */
 export const MIGRATION_TIMEOUT_MS = 300_000;
 
@@ -289,7 +292,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
           await channel.complete(notice.id, "aborted", { detail: { migration_id: intent.migrationId } }).catch(() => undefined);
           mark("completion_sent", { outcome: "aborted" });
         }
-        await channel?.close().catch(() => undefined);
+        await channel?.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
         await undoTarget();
         const why =
           notice!.outcome === "declined"
@@ -330,7 +333,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
         await channel.complete(notice.id, "failed", { detail: { migration_id: intent.migrationId } }).catch(() => undefined);
         mark("completion_sent", { outcome: "failed" });
       }
-      await channel?.close().catch(() => undefined);
+      await channel?.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
       throw migrationError(`migrating VM ${vm.name} to host ${req.targetHostId} failed; it runs on at host ${self}: ${(err as Error).message}`, err);
     }
     const completed = mark("migration_completed", { downtime_ms: info.downtime ?? null, total_time_ms: info["total-time"] ?? null, ram_bytes: info.ram?.transferred ?? null });
@@ -541,6 +544,6 @@ export async function sendCompletion(ctx: OpContext, req: { vmId: string; ref: s
   try {
     await channel.complete(req.ref, req.outcome, { detail: { migration_id: req.migrationId } });
   } finally {
-    await channel.close().catch(() => undefined);
+    await channel.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
   }
 }

@@ -10,6 +10,7 @@ import * as path from "node:path";
 import { ApiError, type JobWire, type MigrateResultWire } from "../../engine/client";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
 import { createVm, killAllVms, vmFixture } from "../support/vms";
+import { cliRunner } from "../support/cli";
 
 jest.setTimeout(180_000);
 
@@ -187,6 +188,32 @@ test("a migration whose target QEMU is killed midway leaves the VM running on it
   expect(after).toMatchObject({ host_id: "local", power_state: "running", pid: started.pid, state_dir: started.state_dir });
   await expect(fs.stat(path.join(stateDir, "hosts", "b", "vms", vm.id))).rejects.toThrow();
   await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
+});
+
+test("CLI: host ls shows health; vm migrate, vm update and typed errors", async () => {
+  const { cli, json } = cliRunner(() => ({ endpoint: a.url, stateDir }));
+  const hosts = (await json(["host", "ls"])) as { id: string; status: string }[];
+  expect(hosts.map((h) => `${h.id}:${h.status}`)).toEqual(["b:up", "local:up"]);
+  const text = await cli(["--state-dir", stateDir, "host", "ls"]);
+  expect(text.stdout).toMatch(/^b\s+up\s/m);
+
+  const created = (await json(["vm", "create", "--name", "cli-mig", "--template", templateId, "--clone-mode", "full", "--on-missing-ack", "abort"])) as { id: string; migration_on_missing_ack: string };
+  expect(created.migration_on_missing_ack).toBe("abort");
+  const updated = (await json(["vm", "update", created.id, "--notify-timeout", "0", "--on-missing-ack", "proceed"])) as { migration_on_missing_ack: string };
+  expect(updated.migration_on_missing_ack).toBe("proceed");
+  const stopped = await cli(["--state-dir", stateDir, "vm", "migrate", created.id, "--to", "b"]);
+  expect(stopped.code).toBe(1);
+  expect(stopped.stderr).toMatch(/CF_CONFLICT: VM cli-mig is stopped/);
+  await json(["vm", "start", created.id]);
+  const unknown = await cli(["--state-dir", stateDir, "vm", "migrate", created.id, "--to", "nowhere"]);
+  expect(unknown.code).toBe(1);
+  expect(unknown.stderr).toMatch(/CF_NOT_FOUND: host "nowhere" not found/);
+  const moved = (await json(["vm", "migrate", created.id, "--to", "b"])) as MigrateResultWire;
+  expect(moved.vm.host_id).toBe("b");
+  expect(moved.target_host_id).toBe("b");
+  const shown = await cli(["--state-dir", stateDir, "vm", "show", created.id]);
+  expect(shown.stdout).toMatch(/host b/);
+  await json(["vm", "stop", created.id, "--timeout", "0"]);
 });
 
 test("each agent runs its own VMs' work, and a restart of one host leaves the other's VMs and jobs alone", async () => {

@@ -360,6 +360,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
     }
     ctx.store.tx((s) => s.updateVm(vm.id, { hostId: req.targetHostId, stateDir: ready.stateDir, pid: targetPid, powerState: "running", crashed: false }));
     mark("record_moved", { host_id: req.targetHostId, state_dir: ready.stateDir });
+    const totalMs = Math.round(performance.now() - t0);
     await proc.detach().catch(() => undefined);
     await powerOff(sourceStateDir, 0);
     // The guest's console up to the switch-over stays readable beside its new one.
@@ -377,7 +378,6 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
         ctx.log.warn({ err: (err as Error).message, vmId: vm.id }, "the completion notice did not reach the guest");
       }
     }
-    const totalMs = Math.round(performance.now() - t0);
     ctx.log.info({ vmId: vm.id, from: self, to: req.targetHostId, downtimeMs: info.downtime, totalMs }, "VM migrated");
     return {
       vm: getVmView(ctx.store, vm.id),
@@ -544,6 +544,7 @@ export async function sendCompletion(ctx: OpContext, req: { vmId: string; ref: s
   try {
     await channel.complete(req.ref, req.outcome, { detail: { migration_id: req.migrationId } });
   } finally {
-    await channel.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
+    // Closed in the background after the linger: the caller need not wait for it.
+    void channel.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
   }
 }

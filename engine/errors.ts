@@ -15,6 +15,8 @@ export type ErrorCode =
   | "CF_CANCELLED"
   | "CF_INTERRUPTED"
   | "CF_NO_SPACE"
+  | "CF_MIGRATION_ABORTED"
+  | "CF_MIGRATION_FAILED"
   | "CF_INTERNAL";
 
 export class EngineError extends Error {

@@ -7,7 +7,8 @@ import { loadOrCreateToken } from "./auth";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
-import { PoolRefill, defaultParentTmpfsDir, type PoolRefillOptions } from "../ops";
+import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, vmStateRootFor, type PoolRefillOptions } from "../ops";
+import { LOCAL_HOST_ID } from "../model";
 
 export interface EngineOptions {
   /** Folder for the inventory (`inventory.sqlite`), the token and logs; created when missing. */
@@ -29,6 +30,13 @@ export interface EngineOptions {
   parentTmpfsDir?: string;
   /** Children of one instant-clone request started at once (default 8). */
   instantCloneConcurrency?: number;
+  /**
+   * The host this engine is (S6; default `local`). Another engine started on the same state
+   * folder with another name joins the same inventory as another host.
+   */
+  hostName?: string;
+  /** How often this host writes its heartbeat (default 2 s); a host silent for 3 intervals is down. */
+  heartbeatIntervalMs?: number;
   log?: Logger;
 }
 
@@ -39,8 +47,11 @@ export interface RunningEngine {
   store: Store;
   runner: JobRunner;
   recovery: RecoveryReport;
-  /** Keeps disk pools at their size in the background. */
+  /** Keeps disk pools at their size in the background (host `local` only). */
   refill: PoolRefill;
+  /** The host this engine is, and its heartbeat. */
+  hostId: string;
+  hosts: HostMonitor;
   app: FastifyInstance;
   close(): Promise<void>;
 }
@@ -59,35 +70,48 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     throw new Error(`--insecure-no-auth is only allowed on a loopback address, not ${opts.host}`);
   }
   const stateDir = path.resolve(opts.stateDir);
+  const hostId = checkHostName(opts.hostName ?? LOCAL_HOST_ID);
+  const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+  const hostDownAfterMs = heartbeatIntervalMs * MISSED_HEARTBEATS_FOR_DOWN;
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
+  const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
   const runner = new JobRunner(store, log, allHandlers, opts.jobConcurrency ?? 2, {
     copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec,
-    vmStateRoot: path.join(stateDir, "vms"),
+    vmStateRoot: vmStateRootFor(stateDir, hostId),
     accel: opts.accel ?? "auto",
     parentRamLocation: opts.parentRamLocation ?? "tmpfs",
     parentTmpfsDir: opts.parentTmpfsDir ?? defaultParentTmpfsDir(stateDir),
     instantCloneConcurrency: opts.instantCloneConcurrency,
+    hostId,
+    apiToken: token,
+    hostDownAfterMs,
   });
+  let hosts: HostMonitor | null = null;
   try {
+    // Before recovery: recovering another live engine's jobs and VMs would break them.
+    admitHost(store, hostId, hostDownAfterMs);
     const recovery = await recoverAtStart(store, runner, log);
     // Made after recovery, so no fill starts before interrupted work is settled and orphans removed.
     const refill = new PoolRefill(store, log.child({ component: "pool-refill" }), { copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec }, opts.pools);
-    const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
     if (token === null) log.warn("serving WITHOUT authentication (--insecure-no-auth): anyone on this host can use the API");
     const app = await buildApi(
-      { store, runner, log, settings: runner.settings, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none", refill },
+      { store, runner, log, settings: runner.settings, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none", refill, hostId, hostDownAfterMs },
       token,
     );
     await app.listen({ host: opts.host, port: opts.port });
     const addr = app.server.address();
     const port = typeof addr === "object" && addr ? addr.port : opts.port;
     const hostPart = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
+    hosts = new HostMonitor(store, log.child({ component: "hosts" }), { id: hostId, apiUrl: `http://${hostPart}:${port}`, stateDir, vmStateRoot: vmStateRootFor(stateDir, hostId) }, heartbeatIntervalMs);
+    hosts.start();
+    const monitor = hosts;
     runner.start();
-    refill.start();
+    // Pools have no host yet; one refill loop over the shared inventory is enough, and it is local's.
+    if (hostId === LOCAL_HOST_ID) refill.start();
     // Jobs that hand out pool copies change pools; look at them again at once.
     const stopNudging = runner.onChange(() => refill.nudge());
-    log.info({ url: `http://${hostPart}:${port}`, stateDir }, "engine listening");
+    log.info({ url: `http://${hostPart}:${port}`, stateDir, hostId }, "engine listening");
     return {
       url: `http://${hostPart}:${port}`,
       token,
@@ -95,16 +119,20 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
       runner,
       recovery,
       refill,
+      hostId,
+      hosts: monitor,
       app,
       close: async () => {
         await app.close();
         stopNudging();
         await refill.close();
         await runner.close();
+        monitor.close();
         store.close();
       },
     };
   } catch (err) {
+    hosts?.close();
     await runner.close();
     store.close();
     throw err;

@@ -14,6 +14,7 @@ import { fleetRoutes } from "./routes/fleets";
 import { vmRoutes } from "./routes/vms";
 import { snapshotRoutes } from "./routes/snapshots";
 import { parentRoutes } from "./routes/parents";
+import { hostRoutes } from "./routes/hosts";
 import type { EngineServices } from "./services";
 
 /** Bodies beyond this are refused with 413: every request of the API is small JSON. */
@@ -56,5 +57,6 @@ export async function buildApi(services: EngineServices, token: string | null): 
   await app.register(parentRoutes, { services });
   await app.register(replicaRoutes, { services });
   await app.register(catalogRoutes, { services });
+  await app.register(hostRoutes, { services });
   return app;
 }

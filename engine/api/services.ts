@@ -15,4 +15,8 @@ export interface EngineServices {
   authMode: "token" | "none";
   /** The background pool refill (fill progress, nudges); absent when pools are not refilled. */
   refill?: PoolRefill;
+  /** The host this engine is (S6); `local` when absent. */
+  hostId?: string;
+  /** Time without a heartbeat after which a host counts as down. */
+  hostDownAfterMs?: number;
 }

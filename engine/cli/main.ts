@@ -14,6 +14,7 @@ import { registerReplicaCommands } from "./commands/replica";
 import { registerCatalogCommands } from "./commands/catalog";
 import { registerSnapshotCommands } from "./commands/snapshot";
 import { registerParentCommands } from "./commands/parent";
+import { registerHostCommands } from "./commands/host";
 
 /** Builds the `clonefleet` command tree. */
 export function buildProgram(): Command {
@@ -40,6 +41,7 @@ export function buildProgram(): Command {
   registerCatalogCommands(program, globals);
   registerSnapshotCommands(program, globals);
   registerParentCommands(program, globals);
+  registerHostCommands(program, globals);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -16,12 +16,14 @@ import { ApiError, ApiUnreachableError, JobFailedError, JobTimeoutError, PoolWai
 import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire } from "../api/schemas";
 import type { BackupVmBody, CreateSnapshotBody, SnapshotWire } from "../api/schemas";
 import type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire } from "../api/schemas";
+import type { HostWire, MigrateResultWire, MigrateVmBody, MigrationStepWire } from "../api/schemas";
 
 export * from "./errors";
 export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire };
 export type { ChainWire, CreateDatastoreBody, DatastoreWire, ImportTemplateBody, JobWire, TemplateWire };
 export type { BackupVmBody, CreateSnapshotBody, SnapshotWire };
 export type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire };
+export type { HostWire, MigrateResultWire, MigrateVmBody, MigrationStepWire };
 export type { CatalogRescanWire, CreateReplicaBody, RegisterDiskWire, RepairReplicaBody, ReplicaWire };
 
 export interface ClientOptions {
@@ -159,7 +161,7 @@ export class ClonefleetClient {
     /** Null when the VM does not exist; `state` is `drifted` when its disk vanished. */
     get: (id: string) => this.orNull(this.call<VmWire>("GET", `/vms/${enc(id)}`)),
     delete: (id: string) => this.call<void>("DELETE", `/vms/${enc(id)}`),
-    /** Changes a VM's settings in place (`stop_timeout_seconds`; null = the default) and answers with it. */
+    /** Changes a VM's settings in place (`stop_timeout_seconds`, null = the default; the migration policy) and answers with it. */
     update: (id: string, body: UpdateVmBody) => this.call<VmWire>("PATCH", `/vms/${enc(id)}`, { body }),
     /** Powers a VM on (idempotent) and answers with it. */
     start: (id: string, body: StartVmBody = {}) => this.call<VmWire>("POST", `/vms/${enc(id)}/start`, { body }),
@@ -167,8 +169,17 @@ export class ClonefleetClient {
     stop: (id: string, body: StopVmBody = {}) => this.call<VmWire>("POST", `/vms/${enc(id)}/stop`, { body }),
     /** Forks a VM into a child named `body.name`; answers with the `vm.fork` job (its result is the child). */
     fork: (id: string, body: ForkVmBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/vms/${enc(id)}/fork`, { body, idempotencyKey }),
+    /** Live-migrates a running VM to host `body.host_id` (S6); answers with the `vm.migrate` job (its result is a MigrateResultWire, its `steps` the timeline). */
+    migrate: (id: string, body: MigrateVmBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/vms/${enc(id)}/migrate`, { body, idempotencyKey }),
     /** Backs a VM up into `target_path` (snapshot, flattened copy, consolidation); answers with the `vm.backup` job. */
     backup: (id: string, body: BackupVmBody, idempotencyKey?: string) => this.call<JobWire>("POST", `/vms/${enc(id)}/backup`, { body, idempotencyKey }),
+  };
+
+  readonly hosts = {
+    /** Every host with its health (`status` up or down, judged from its heartbeat now). */
+    list: () => this.call<HostWire[]>("GET", "/hosts"),
+    /** Null when the host does not exist. */
+    get: (id: string) => this.orNull(this.call<HostWire>("GET", `/hosts/${enc(id)}`)),
   };
 
   readonly snapshots = {

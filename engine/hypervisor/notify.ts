@@ -107,7 +107,9 @@ export class GuestNotifyChannel {
     // Handled below; without this a deadline shorter than the write would be an unhandled rejection.
     answer.catch(() => undefined);
     try {
-      await this.socket.write(JSON.stringify(noticeMessage(id, notice, new Date())));
+      // An empty line first: it ends any line a dropped earlier connection cut short (QEMU may
+      // drop what the guest had not read yet when a host hangs up), so the notice is read whole.
+      await this.socket.write(`\n${JSON.stringify(noticeMessage(id, notice, new Date()))}`);
     } catch (err) {
       // Settling the waiter also stops its deadline timer.
       this.waiters.get(id)?.reject(err);
@@ -129,15 +131,20 @@ export class GuestNotifyChannel {
     if (this.ended) throw this.ended;
     const id = `c-${randomBytes(8).toString("hex")}`;
     try {
-      await this.socket.write(JSON.stringify(completionMessage(id, ref, opts.kind ?? "migration", outcome, new Date(), opts.detail)));
+      await this.socket.write(`\n${JSON.stringify(completionMessage(id, ref, opts.kind ?? "migration", outcome, new Date(), opts.detail))}`);
     } catch (err) {
       throw new GuestChannelError(this.socketPath, `cannot send completion: ${(err as Error).message}`, { cause: err });
     }
     return id;
   }
 
-  /** Closes the channel; a pending `notify` fails with GuestChannelError. */
-  async close(): Promise<void> {
+  /**
+   * Closes the channel; a pending `notify` fails with GuestChannelError. `lingerMs` keeps the
+   * connection open that long first: QEMU drops what the guest has not read yet when the host
+   * hangs up, so give a line just sent (a completion) time to be read.
+   */
+  async close(opts: { lingerMs?: number } = {}): Promise<void> {
+    if (opts.lingerMs && !this.ended) await new Promise((r) => setTimeout(r, opts.lingerMs));
     this.end(new GuestChannelError(this.socketPath, "channel closed by the host"));
     await this.socket.close();
   }

@@ -236,7 +236,18 @@ export async function migrate(qmp: QmpClient, uri: string, opts: MigrateOptions 
   try {
     await qmp.execute("migrate", { uri });
     try {
-      return await waitForMigration(qmp, listener, { timeoutMs: remainingMs(deadline), signal: opts.signal, step: "migrate" });
+      const info = await waitForMigration(qmp, listener, { timeoutMs: remainingMs(deadline), signal: opts.signal, step: "migrate" });
+      // QEMU sets `completed` before it computes total-time and downtime (7.2: the migration
+      // thread fills them in a moment later); ask again until they are there.
+      if (info["total-time"]) return info;
+      return await pollUntil(
+        "the migration's figures",
+        async () => {
+          const again = await qmp.execute("query-migrate");
+          return again["total-time"] ? again : undefined;
+        },
+        { timeoutMs: 2000, intervalMs: 5 },
+      ).catch(() => info);
     } catch (err) {
       if (err instanceof QmpTimeoutError || err instanceof QmpAbortedError) {
         await qmp.execute("migrate_cancel").catch(() => undefined);

@@ -20,6 +20,7 @@ import {
   type ForkVmResult,
 } from "../ops";
 import type { JobHandler } from "./handler";
+import { hostOfVm } from "./migrate-handler";
 
 /** `fleet.apply`: brings a fleet to its declaration (grow, shrink, recreate drifted members). */
 export const applyFleetHandler: JobHandler<ApplyFleetRequest, ApplyFleetResult> = {
@@ -58,6 +59,7 @@ export const forkVmHandler: JobHandler<ForkVmRequest, ForkVmResult> = {
     if (!store.getVm(req.parentId)) throw conflict(`VM ${req.parentId} was removed`, "id");
     admitForkName(store, req.name);
   },
+  hostFor: (store, req) => hostOfVm(store, req.parentId),
   run: async (ctx, req) => {
     const view = await forkVm(ctx, req);
     return { result: view, targetId: view.id };

@@ -16,6 +16,8 @@ export type RecoveryOutcome =
 export interface JobHandler<Req = unknown, Res = unknown> {
   kind: string;
   admit?(store: Store, req: Req): void;
+  /** The host whose agent must run the job (the host of the VM it works on); the submitting host's when absent or null. */
+  hostFor?(store: Store, req: Req): string | null;
   run(ctx: OpContext, req: Req): Promise<{ result: Res; targetId?: string }>;
   recover(ctx: OpContext, req: Req, intent: unknown): Promise<RecoveryOutcome>;
 }

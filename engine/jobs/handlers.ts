@@ -23,6 +23,7 @@ import type { JobHandler } from "./handler";
 import { applyFleetHandler, createVmHandler, forkVmHandler } from "./clone-handlers";
 import { backupVmHandler, createSnapshotHandler, deleteSnapshotHandler } from "./snapshot-handlers";
 import { createParentHandler, deleteParentHandler, instantCloneHandler } from "./instant-clone-handlers";
+import { migrateVmHandler } from "./migrate-handler";
 
 /** `template.import`: one template from a disk image. */
 export const importTemplateHandler: JobHandler<ImportTemplateRequest, TemplateView> = {
@@ -73,4 +74,4 @@ export const repairReplicaHandler: JobHandler<RepairReplicaRequest, ReplicaView>
 };
 
 /** Every job kind the engine runs. */
-export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler, forkVmHandler as JobHandler, createSnapshotHandler as JobHandler, deleteSnapshotHandler as JobHandler, backupVmHandler as JobHandler, createParentHandler as JobHandler, instantCloneHandler as JobHandler, deleteParentHandler as JobHandler];
+export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler, forkVmHandler as JobHandler, createSnapshotHandler as JobHandler, deleteSnapshotHandler as JobHandler, backupVmHandler as JobHandler, createParentHandler as JobHandler, instantCloneHandler as JobHandler, deleteParentHandler as JobHandler, migrateVmHandler as JobHandler];

@@ -1,10 +1,26 @@
 import { internal } from "../errors";
-import { directContext, reconcileDatastores, reconcileParents, reconcileVmRuntime, type ParentReconcileReport, type ReconcileReport, type VmRuntimeReport } from "../ops";
+import {
+  DEFAULT_HEARTBEAT_INTERVAL_MS,
+  directContext,
+  MISSED_HEARTBEATS_FOR_DOWN,
+  otherHostsUp,
+  reconcileDatastores,
+  reconcileParents,
+  reconcileVmRuntime,
+  type ParentReconcileReport,
+  type ReconcileReport,
+  type VmRuntimeReport,
+} from "../ops";
+import { LOCAL_HOST_ID } from "../model";
 import type { JobRunner } from "./runner";
 import type { Store } from "../store";
 import type { Logger } from "pino";
 
 export interface RecoveryReport extends ReconcileReport {
+  /** The host this recovery ran for; only its own jobs, VMs and state folders were touched. */
+  hostId: string;
+  /** False when other hosts were up: their jobs may own files no record names yet, so no orphan was removed. */
+  orphansChecked: boolean;
   /** Running VMs found again, VMs whose QEMU died, state folders no VM owned. */
   vmRuntime: VmRuntimeReport;
   /** Instant-clone parents whose files vanished, tmpfs RAM folders no parent owned. */
@@ -21,7 +37,8 @@ export interface RecoveryReport extends ReconcileReport {
 export async function recoverAtStart(store: Store, runner: JobRunner, log: Logger): Promise<RecoveryReport> {
   const finishedJobs: string[] = [];
   const rolledBackJobs: string[] = [];
-  for (const job of store.listJobs({ states: ["running"] })) {
+  // Several engines share the inventory (S6): a job another host runs is that host's to recover.
+  for (const job of store.listJobs({ states: ["running"] }).filter((j) => runner.ownsJob(j))) {
     const handler = runner.handlerFor(job.kind);
     const ctx = runner.contextFor(job.id, new AbortController().signal);
     try {
@@ -40,10 +57,19 @@ export async function recoverAtStart(store: Store, runner: JobRunner, log: Logge
       rolledBackJobs.push(job.id);
     }
   }
-  const reconcile = await reconcileDatastores(directContext(store, log, undefined, runner.settings));
+  const hostId = runner.hostId;
+  // Another live host's jobs make files under temporary names before their records exist; only
+  // an engine alone on the inventory may take an unowned file for an orphan.
+  const orphansChecked = !otherHostsUp(store, hostId, runner.settings.hostDownAfterMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN);
+  const reconcile = await reconcileDatastores(directContext(store, log, undefined, runner.settings), { removeOrphans: orphansChecked });
   const vmRuntime = await reconcileVmRuntime(directContext(store, log, undefined, runner.settings));
   const parents = await reconcileParents(directContext(store, log, undefined, runner.settings));
-  const report: RecoveryReport = { ...reconcile, vmRuntime, parents, finishedJobs, rolledBackJobs };
-  store.tx((s) => s.setSetting("last_recovery", JSON.stringify(report)));
+  const report: RecoveryReport = { ...reconcile, hostId, orphansChecked, vmRuntime, parents, finishedJobs, rolledBackJobs };
+  store.tx((s) => s.setSetting(recoveryReportKey(hostId), JSON.stringify(report)));
   return report;
+}
+
+/** The setting holding a host's last recovery report (`last_recovery` for `local`, as before hosts). */
+export function recoveryReportKey(hostId: string): string {
+  return hostId === LOCAL_HOST_ID ? "last_recovery" : `last_recovery:${hostId}`;
 }

@@ -1,7 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { conflict, EngineError, internal, isEngineError, notFound } from "../errors";
-import { isTerminal, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
+import { isTerminal, LOCAL_HOST_ID, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
 import type { EngineSettings, OpContext } from "../ops/context";
 import type { Store } from "../store";
 import type { JobHandler } from "./handler";
@@ -16,6 +16,13 @@ export interface SubmitOptions {
 const PROGRESS_WRITE_INTERVAL_MS = 250;
 
 /**
+ * How often the inventory is looked at for work other hosts submitted for this one, for
+ * cancellations asked on other hosts and for jobs other hosts finished (S6: several engine
+ * processes share one inventory and only this process's own changes raise events).
+ */
+const SHARED_POLL_MS = 200;
+
+/**
  * Runs persistent jobs: records them, runs up to `concurrency` at a time in this process,
  * persists progress and intent, honours cancellation, and wakes waiters when a job changes.
  */
@@ -26,6 +33,7 @@ export class JobRunner {
   private closed = false;
   /** Per job: writes pending progress now and stops its timer (before the job is finished). */
   private readonly flushers = new Map<string, () => void>();
+  private pollTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly store: Store,
@@ -58,6 +66,7 @@ export class JobRunner {
         }
       }
       handler.admit?.(s, request);
+      const hostId = handler.hostFor?.(s, request) ?? this.hostId;
       const job: Job = {
         id: newId("job"),
         kind,
@@ -73,6 +82,7 @@ export class JobRunner {
         createdAt: nowIso(),
         startedAt: null,
         finishedAt: null,
+        hostId,
       };
       s.insertJob(job);
       return { job, created: true };
@@ -115,8 +125,11 @@ export class JobRunner {
         if (isTerminal(now.state)) settle(now);
       };
       const timer = setTimeout(() => settle(this.get(id)), timeoutMs);
+      // A job another host runs raises no event here: look at the inventory too.
+      const poll = setInterval(() => onChange(id), SHARED_POLL_MS);
       const settle = (j: Job) => {
         clearTimeout(timer);
+        clearInterval(poll);
         this.events.off("change", onChange);
         resolve(j);
       };
@@ -130,14 +143,25 @@ export class JobRunner {
     return () => this.events.off("change", listener);
   }
 
-  /** Starts queued jobs (those left from before a restart included). */
+  /** The host whose jobs this runner runs. */
+  get hostId(): string {
+    return this.settings.hostId ?? LOCAL_HOST_ID;
+  }
+
+  /** Starts queued jobs (those left from before a restart included), and keeps looking for jobs other hosts submit for this one. */
   start(): void {
     this.pump();
+    this.pollTimer = setInterval(() => {
+      this.pump();
+      this.honourRemoteCancels();
+    }, SHARED_POLL_MS);
+    this.pollTimer.unref();
   }
 
   /** Stops taking work and aborts running jobs, waiting for them to clean up. */
   async close(): Promise<void> {
     this.closed = true;
+    if (this.pollTimer) clearInterval(this.pollTimer);
     const running = [...this.running.values()];
     for (const r of running) r.abort.abort(new EngineError("CF_CANCELLED", 409, "the engine is shutting down"));
     await Promise.allSettled(running.map((r) => r.done));
@@ -185,12 +209,24 @@ export class JobRunner {
     };
   }
 
+  /** True when this runner's host runs `job`. */
+  ownsJob(job: Job): boolean {
+    return (job.hostId ?? LOCAL_HOST_ID) === this.hostId;
+  }
+
+  private honourRemoteCancels(): void {
+    for (const [id, r] of this.running) {
+      if (r.abort.signal.aborted) continue;
+      if (this.store.getJob(id)?.cancelRequested) r.abort.abort(new EngineError("CF_CANCELLED", 409, "cancelled on request"));
+    }
+  }
+
   private pump(): void {
     if (this.closed) return;
     while (this.running.size < this.concurrency) {
       const next = this.store
         .listJobs({ states: ["queued"] })
-        .filter((j) => !this.running.has(j.id))
+        .filter((j) => !this.running.has(j.id) && this.ownsJob(j))
         .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
       if (!next) return;
       this.launch(next);
@@ -200,7 +236,13 @@ export class JobRunner {
   private launch(job: Job): void {
     const handler = this.handlerFor(job.kind);
     const abort = new AbortController();
-    this.store.tx((s) => s.updateJob(job.id, { state: "running", startedAt: nowIso() }));
+    // Claimed only while still queued: it may have been cancelled from another host meanwhile.
+    const claimed = this.store.tx((s) => {
+      if (s.getJob(job.id)?.state !== "queued") return false;
+      s.updateJob(job.id, { state: "running", startedAt: nowIso() });
+      return true;
+    });
+    if (!claimed) return;
     this.events.emit("change", job.id);
     const ctx = this.contextFor(job.id, abort.signal);
     const done = (async () => {

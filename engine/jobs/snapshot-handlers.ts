@@ -19,11 +19,13 @@ import {
   type SnapshotView,
 } from "../ops";
 import type { JobHandler } from "./handler";
+import { hostOfVm } from "./migrate-handler";
 
 /** `snapshot.create`: an external snapshot of a running or stopped VM (S4). */
 export const createSnapshotHandler: JobHandler<CreateSnapshotRequest, SnapshotView> = {
   kind: CREATE_SNAPSHOT_KIND,
   admit: (store, req) => admitSnapshotCreate(store, req),
+  hostFor: (store, req) => hostOfVm(store, req.vmId),
   run: async (ctx, req) => {
     const view = await createSnapshot(ctx, req);
     return { result: view, targetId: view.id };
@@ -39,6 +41,7 @@ export const createSnapshotHandler: JobHandler<CreateSnapshotRequest, SnapshotVi
 export const deleteSnapshotHandler: JobHandler<DeleteSnapshotRequest, DeleteSnapshotResult> = {
   kind: DELETE_SNAPSHOT_KIND,
   admit: (store, req) => admitSnapshotDelete(store, req),
+  hostFor: (store, req) => hostOfVm(store, store.getSnapshot(req.id)?.vmId),
   run: async (ctx, req) => ({ result: await deleteSnapshot(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => {
     const { finished, detail } = await recoverSnapshotDelete(ctx, intent);
@@ -51,6 +54,7 @@ export const deleteSnapshotHandler: JobHandler<DeleteSnapshotRequest, DeleteSnap
 export const backupVmHandler: JobHandler<BackupVmRequest, BackupVmResult> = {
   kind: BACKUP_VM_KIND,
   admit: (store, req) => checkBackupRequest(store, req),
+  hostFor: (store, req) => hostOfVm(store, req.vmId),
   run: async (ctx, req) => ({ result: await backupVm(ctx, req), targetId: req.vmId }),
   recover: async (ctx, req, intent) => {
     const { finished, detail } = await recoverBackup(ctx, req, intent);

@@ -99,6 +99,8 @@ export interface Job {
   createdAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The host whose agent runs the job (the host of the VM it works on); null = `local`. */
+  hostId?: string | null;
 }
 
 /** Where a replica layer on the target came from: copied by this replica, or found there already. */
@@ -167,8 +169,36 @@ export interface Replica {
   updatedAt: string;
 }
 
-/** The only host there is until the engine runs on several (ARCHITECTURE "Beyond one machine"). */
+/** The first host: the engine started without `--host-name`, and the host of VMs made before hosts existed. */
 export const LOCAL_HOST_ID = "local";
+
+/** `up` while its agent heartbeats and answers; `down` once it stopped (or stopped answering). */
+export type HostStatus = "up" | "down";
+
+/**
+ * An engine agent that runs the QEMU processes of the VMs placed on it. Every engine process
+ * sharing one inventory is a host; its id is the name it was started with (`--host-name`).
+ */
+export interface Host {
+  id: string;
+  name: string;
+  /** Base URL of its HTTP API (other agents forward requests for its VMs there). */
+  apiUrl: string;
+  /** The engine process id and its state folder (inventory, token, VM state folders). */
+  pid: number;
+  stateDir: string;
+  /** Root of the QEMU state folders of its VMs (`<state>/vms` for `local`, `<state>/hosts/<id>/vms` otherwise). */
+  vmStateRoot: string;
+  lastHeartbeatAt: string;
+  status: HostStatus;
+  /** Why it is down (`stopped`, `not answering`), or null while up. */
+  downReason: string | null;
+  startedAt: string;
+  createdAt: string;
+}
+
+/** What a migration does when the guest has not acknowledged its notice by the deadline. */
+export type MissingAckPolicy = "abort" | "proceed";
 
 /** How a template clone gets its disk: a ready pool copy when there is one (else a copy), always a full copy, or a qcow2 overlay on the template's disk. */
 export type CloneMode = "pool" | "full" | "linked";
@@ -232,6 +262,12 @@ export interface Vm {
   stopTimeoutSeconds?: number | null;
   /** The instant-clone parent it was cloned from (S3), or null. */
   instantCloneOf?: string | null;
+  /** The host whose agent runs its QEMU (S6); `local` for records made before hosts existed. */
+  hostId?: string;
+  /** Seconds the guest gets to acknowledge a migration notice; 0 migrates without notice. */
+  migrationNotifyTimeoutSeconds?: number;
+  /** What a migration does when the acknowledgement does not come in time. */
+  migrationOnMissingAck?: MissingAckPolicy;
 }
 
 /** Why a pool's last fill failed, as users see it. */
@@ -316,6 +352,7 @@ export const JOB_KINDS = {
   createParent: "parent.create",
   deleteParent: "parent.delete",
   instantClone: "vm.instant-clone",
+  migrateVm: "vm.migrate",
 } as const;
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];

@@ -21,6 +21,12 @@ export interface EngineSettings {
   parentTmpfsDir?: string;
   /** How many children of one instant-clone request start at the same time (default 8). */
   instantCloneConcurrency?: number;
+  /** The host this engine is (S6); `local` when unset. Jobs, VMs and recovery are scoped to it. */
+  hostId?: string;
+  /** The API token, for requests to other hosts' agents (they share the state folder and its token). */
+  apiToken?: string | null;
+  /** Time without a heartbeat after which another host counts as down. */
+  hostDownAfterMs?: number;
 }
 
 export interface OpContext {

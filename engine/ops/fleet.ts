@@ -414,6 +414,7 @@ async function planMembers(
         powerState: fleet.powerState,
         state: "ready",
         createdAt: nowIso(),
+        hostId: ctx.settings.hostId ?? LOCAL_HOST_ID,
       }),
     };
   });

@@ -22,3 +22,6 @@ export * from "./snapshot-plan";
 export * from "./snapshot";
 export * from "./instant-clone-plan";
 export * from "./instant-clone";
+export * from "./hosts";
+export * from "./host-link";
+export * from "./migrate";

@@ -35,7 +35,7 @@ const ENGINE_FILES = new Set(["catalog.json"]);
  * their files are owned or gone), marks records whose files vanished as drifted, and
  * rewrites each catalog from the inventory.
  */
-export async function reconcileDatastores(ctx: OpContext): Promise<ReconcileReport> {
+export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?: boolean } = {}): Promise<ReconcileReport> {
   const report: ReconcileReport = {
     at: new Date().toISOString(),
     removedOrphans: [],
@@ -56,13 +56,13 @@ export async function reconcileDatastores(ctx: OpContext): Promise<ReconcileRepo
     if (!rootExists) {
       report.unreachableDatastores.push(ds.id);
     } else {
-      for (const file of await walkFiles(root)) {
+      for (const file of opts.removeOrphans === false ? [] : await walkFiles(root)) {
         if (ENGINE_FILES.has(path.relative(root, file))) continue;
         if (owned.has(file)) continue;
         await fs.rm(file, { force: true });
         report.removedOrphans.push(file);
       }
-      await removeEmptyDirs(root, new Set([root, path.join(root, "tmp"), path.join(root, "templates")]));
+      if (opts.removeOrphans !== false) await removeEmptyDirs(root, new Set([root, path.join(root, "tmp"), path.join(root, "templates")]));
     }
 
     for (const layer of ctx.store.listLayers({ datastoreId: ds.id })) {

@@ -338,6 +338,9 @@ function commitFork(store: Store, parent: Vm, top: DiskLayer, i: ForkIntent, mac
       forkedFrom: parent.id,
       machine,
       stopTimeoutSeconds: parent.stopTimeoutSeconds ?? null,
+      hostId: parent.hostId,
+      migrationNotifyTimeoutSeconds: parent.migrationNotifyTimeoutSeconds,
+      migrationOnMissingAck: parent.migrationOnMissingAck,
     });
   });
 }

@@ -22,7 +22,7 @@ import {
   type DiskSpec,
   type VmSpec,
 } from "../hypervisor";
-import type { DiskLayer, Vm, VmMachine } from "../model";
+import { LOCAL_HOST_ID, type DiskLayer, type Vm, type VmMachine } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
@@ -304,8 +304,10 @@ export interface VmRuntimeReport {
  */
 export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeReport> {
   const report: VmRuntimeReport = { reattachedVms: [], crashedVms: [], removedStateDirs: [] };
+  const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+  // Only this host's VMs: the QEMU processes of other hosts' VMs are theirs to find (S6).
   for (const vm of ctx.store.listVms()) {
-    if (vm.powerState !== "running") continue;
+    if (vm.powerState !== "running" || (vm.hostId ?? LOCAL_HOST_ID) !== self) continue;
     let alive = false;
     if (vm.stateDir && livePid(vm.stateDir) !== null) {
       try {
@@ -331,8 +333,11 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
   if (root) {
     const entries = await fs.readdir(root).catch(() => [] as string[]);
     for (const name of entries) {
-      if (ctx.store.getVm(name)) continue;
       const dir = path.join(root, name);
+      const owner = ctx.store.getVm(name);
+      // A folder is the VM's while its record names it (or names none yet); a migration's
+      // target folder whose VM stayed on its source is left over from an interrupted migration.
+      if (owner && (!owner.stateDir || owner.stateDir === dir)) continue;
       const probe = await probeVm(dir).catch(() => null);
       if (probe?.state === "running") await powerOff(dir, 0);
       await fs.rm(dir, { recursive: true, force: true });

@@ -1,8 +1,11 @@
 /**
- * A VM's settings that change in place, without touching its QEMU: for now its stop timeout.
+ * A VM's settings that change in place, without touching its QEMU: its stop timeout and its
+ * migration policy (S6).
  */
 import { invalidField, notFound } from "../errors";
+import type { MissingAckPolicy } from "../model";
 import type { Store } from "../store";
+import { checkMissingAck, checkNotifyTimeout } from "./migrate";
 import { getVmView, type VmView } from "./vm";
 
 /** The largest stop timeout a VM may have, seconds (as a one-off stop's `timeout_seconds`). */
@@ -12,6 +15,8 @@ export const MAX_STOP_TIMEOUT_SECONDS = 3600;
 export interface UpdateVmSettingsRequest {
   id: string;
   stopTimeoutSeconds?: number | null;
+  migrationNotifyTimeoutSeconds?: number;
+  migrationOnMissingAck?: MissingAckPolicy;
 }
 
 /** Refuses a stop timeout that is not a whole number of seconds from 0 to 3600; 400 naming `stop_timeout_seconds`. */
@@ -25,10 +30,15 @@ export function checkStopTimeoutSeconds(value: unknown): number | null {
 
 /** Applies a settings change to a VM's record and answers the VM; 404 for an unknown VM, 400 for a bad value (nothing changed then). */
 export function updateVmSettings(store: Store, req: UpdateVmSettingsRequest): VmView {
+  if (!store.getVm(req.id)) throw notFound("vm", req.id, "id");
   const stop = req.stopTimeoutSeconds === undefined ? undefined : checkStopTimeoutSeconds(req.stopTimeoutSeconds);
+  const notify = req.migrationNotifyTimeoutSeconds === undefined ? undefined : checkNotifyTimeout(req.migrationNotifyTimeoutSeconds, "migration_notify_timeout_seconds");
+  const onMissingAck = req.migrationOnMissingAck === undefined ? undefined : checkMissingAck(req.migrationOnMissingAck, "migration_on_missing_ack");
   store.tx((s) => {
     if (!s.getVm(req.id)) throw notFound("vm", req.id, "id");
     if (stop !== undefined) s.updateVm(req.id, { stopTimeoutSeconds: stop });
+    if (notify !== undefined) s.updateVm(req.id, { migrationNotifyTimeoutSeconds: notify });
+    if (onMissingAck !== undefined) s.updateVm(req.id, { migrationOnMissingAck: onMissingAck });
   });
   return getVmView(store, req.id);
 }

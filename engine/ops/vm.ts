@@ -8,6 +8,7 @@ import {
   newId,
   nowIso,
   type CloneMode,
+  type MissingAckPolicy,
   type DiskLayer,
   type RecordState,
   type Vm,
@@ -15,7 +16,7 @@ import {
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
-import { checkHostId } from "./pool";
+import { checkMissingAck, checkNotifyTimeout } from "./migrate";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneTarget } from "./provision";
 import { livePid, powerOff } from "./vm-power";
 
@@ -29,13 +30,19 @@ export interface CreateVmRequest {
   /** Where the VM's disk goes; the template's datastore when null. */
   datastoreId: string | null;
   cloneMode: CloneMode;
-  /** Must be `local` when given: there is one host. */
+  /** The host to place it on (S6); the host that runs the request when null. */
   hostId?: string | null;
+  /** Seconds its guest gets to acknowledge a migration notice (0, the default: no notice). */
+  migrationNotifyTimeoutSeconds?: number | null;
+  /** What a migration does without the acknowledgement (default proceed). */
+  migrationOnMissingAck?: MissingAckPolicy | null;
 }
 
 /** A VM with the facts of its disk; `state` is `drifted` when its disk file is gone now. */
 export interface VmView extends Vm {
   hostId: string;
+  migrationNotifyTimeoutSeconds: number;
+  migrationOnMissingAck: MissingAckPolicy;
   diskPath: string;
   contentId: string | null;
   /** Paths of its disk's layers, top first. */
@@ -72,7 +79,12 @@ export function checkCloneMode(mode: unknown, field = "clone_mode"): CloneMode {
 export function checkVmRequest(store: Store, req: CreateVmRequest, opts: { admitName?: boolean } = {}): CreateVmRequest {
   const nameIssue = nameProblem(req.name);
   if (nameIssue) throw invalidField("name", nameIssue);
-  checkHostId(req.hostId);
+  if (req.hostId !== undefined && req.hostId !== null) {
+    const host = store.getHost(req.hostId);
+    if (!host && req.hostId !== LOCAL_HOST_ID) throw notFound("host", req.hostId, "host_id");
+  }
+  if (req.migrationNotifyTimeoutSeconds !== undefined && req.migrationNotifyTimeoutSeconds !== null) checkNotifyTimeout(req.migrationNotifyTimeoutSeconds, "migration_notify_timeout_seconds");
+  if (req.migrationOnMissingAck !== undefined && req.migrationOnMissingAck !== null) checkMissingAck(req.migrationOnMissingAck, "migration_on_missing_ack");
   checkCloneMode(req.cloneMode);
   const source = cloneSource(store, req.templateId, "template_id");
   const datastoreId = req.datastoreId ?? source.template.datastoreId;
@@ -130,6 +142,9 @@ export async function createVm(ctx: OpContext, req: CreateVmRequest): Promise<Vm
         powerState: "stopped",
         state: "ready",
         createdAt: nowIso(),
+        hostId: req.hostId ?? ctx.settings.hostId ?? LOCAL_HOST_ID,
+        migrationNotifyTimeoutSeconds: req.migrationNotifyTimeoutSeconds ?? 0,
+        migrationOnMissingAck: req.migrationOnMissingAck ?? "proceed",
       };
     },
   };
@@ -254,7 +269,9 @@ function vmView(store: Store, vm: Vm): VmView {
   return {
     ...vm,
     state: liveVmState(vm, layer),
-    hostId: LOCAL_HOST_ID,
+    hostId: vm.hostId ?? LOCAL_HOST_ID,
+    migrationNotifyTimeoutSeconds: vm.migrationNotifyTimeoutSeconds ?? 0,
+    migrationOnMissingAck: vm.migrationOnMissingAck ?? "proceed",
     diskPath: layer?.path ?? vmDir(store.getDatastore(vm.datastoreId)?.path ?? "/", vm.id),
     contentId: layer?.contentId ?? null,
     diskChain: chain,
@@ -265,3 +282,4 @@ function vmView(store: Store, vm: Vm): VmView {
     crashed: Boolean(vm.crashed) || died,
   };
 }
+

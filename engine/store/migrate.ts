@@ -57,7 +57,9 @@ export function migrate(db: Database.Database, migrations: readonly Migration[] 
     const apply = db.transaction(() => {
       const current = schemaVersion(db);
       if (current > codeVersion) throw new SchemaTooNewError(current, codeVersion);
-      if (current >= m.version) return;
+      // By version recorded, not by the highest one: migrations written on parallel branches
+      // (6 and 7) may land in either order, and a database at 7 still needs 6.
+      if (db.prepare("SELECT 1 FROM schema_migrations WHERE version = ?").get(m.version)) return;
       db.exec(m.up);
       db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)").run(
         m.version,

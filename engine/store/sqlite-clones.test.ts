@@ -104,6 +104,9 @@ const vm = (over: Partial<Vm> = {}): Vm => ({
   machine: null,
   stopTimeoutSeconds: null,
   instantCloneOf: null,
+  hostId: "local",
+  migrationNotifyTimeoutSeconds: 0,
+  migrationOnMissingAck: "proceed",
   ...over,
 });
 
@@ -216,4 +219,34 @@ test("VM runtime columns (migration 4) round-trip and patch", () => {
     crashed: true,
     machine: { memoryMb: 64, vcpus: 1 },
   });
+});
+
+test("hosts (S6): upsert keeps the creation time, patches status, VMs carry their host and migration policy", () => {
+  const host = {
+    id: "b",
+    name: "b",
+    apiUrl: "http://127.0.0.1:7421",
+    pid: 4242,
+    stateDir: "/var/lib/clonefleet",
+    vmStateRoot: "/var/lib/clonefleet/hosts/b/vms",
+    lastHeartbeatAt: "2025-01-01T00:00:05.000Z",
+    status: "up" as const,
+    downReason: null,
+    startedAt: "2025-01-01T00:00:05.000Z",
+    createdAt: "2025-01-01T00:00:05.000Z",
+  };
+  s.upsertHost(host);
+  s.upsertHost({ ...host, apiUrl: "http://127.0.0.1:7422", pid: 4343, createdAt: "2030-01-01T00:00:00.000Z" });
+  expect(s.getHost("b")).toEqual({ ...host, apiUrl: "http://127.0.0.1:7422", pid: 4343 });
+  s.updateHost("b", { status: "down", downReason: "stopped" });
+  expect(s.listHosts().map((h) => [h.id, h.status, h.downReason])).toEqual([["b", "down", "stopped"]]);
+  expect(s.getHost("nope")).toBeNull();
+
+  s.tx(() => {
+    s.insertLayer(layer({ ownerKind: "vm", ownerId: "vm-1" }));
+    s.insertVm(vm({ fleetId: null, hostId: "b", migrationNotifyTimeoutSeconds: 30, migrationOnMissingAck: "abort" }));
+  });
+  expect(s.getVm("vm-1")).toMatchObject({ hostId: "b", migrationNotifyTimeoutSeconds: 30, migrationOnMissingAck: "abort" });
+  s.updateVm("vm-1", { hostId: "local", migrationNotifyTimeoutSeconds: 0 });
+  expect(s.getVm("vm-1")).toMatchObject({ hostId: "local", migrationNotifyTimeoutSeconds: 0, migrationOnMissingAck: "abort" });
 });

@@ -2,7 +2,7 @@
  * Rows, patch specs and row mappers of the S1 tables (pools, pool copies, fleets, VMs) for the
  * SQLite store; kept apart from sqlite.ts so each capability's columns live in one place.
  */
-import type { CloneMode, Fleet, Pool, PoolCopy, PoolFillError, ProvisionedBy, RecordState, Vm, VmAccel, VmMachine, VmPowerState } from "../model";
+import type { CloneMode, MissingAckPolicy, Fleet, Pool, PoolCopy, PoolFillError, ProvisionedBy, RecordState, Vm, VmAccel, VmMachine, VmPowerState } from "../model";
 
 /** A `pools` row. */
 export interface PoolRow {
@@ -61,6 +61,9 @@ export interface VmRow {
   machine: string | null;
   stop_timeout_seconds: number | null;
   instant_clone_of: string | null;
+  host_id: string;
+  migration_notify_timeout_seconds: number;
+  migration_on_missing_ack: string;
 }
 
 type PatchSpec = Record<string, [string, (v: unknown) => unknown]>;
@@ -97,6 +100,9 @@ export const VM_PATCH: PatchSpec = {
   crashed: ["crashed", (v: unknown) => (v ? 1 : 0)],
   machine: ["machine", jsonOrNull],
   stopTimeoutSeconds: ["stop_timeout_seconds", identity],
+  hostId: ["host_id", identity],
+  migrationNotifyTimeoutSeconds: ["migration_notify_timeout_seconds", identity],
+  migrationOnMissingAck: ["migration_on_missing_ack", identity],
 };
 
 /** The row of a pool. */
@@ -192,6 +198,9 @@ export function vmRow(v: Vm): VmRow {
     machine: v.machine ? JSON.stringify(v.machine) : null,
     stop_timeout_seconds: v.stopTimeoutSeconds ?? null,
     instant_clone_of: v.instantCloneOf ?? null,
+    host_id: v.hostId ?? "local",
+    migration_notify_timeout_seconds: v.migrationNotifyTimeoutSeconds ?? 0,
+    migration_on_missing_ack: v.migrationOnMissingAck ?? "proceed",
   };
 }
 
@@ -220,5 +229,8 @@ export function toVm(r: VmRow): Vm {
     machine: r.machine ? (JSON.parse(r.machine) as VmMachine) : null,
     stopTimeoutSeconds: r.stop_timeout_seconds ?? null,
     instantCloneOf: r.instant_clone_of ?? null,
+    hostId: r.host_id,
+    migrationNotifyTimeoutSeconds: r.migration_notify_timeout_seconds,
+    migrationOnMissingAck: r.migration_on_missing_ack as MissingAckPolicy,
   };
 }

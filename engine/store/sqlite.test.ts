@@ -85,6 +85,7 @@ function job(over: Partial<Job> = {}): Job {
     createdAt: "2025-01-01T00:00:03.000Z",
     startedAt: null,
     finishedAt: null,
+    hostId: null,
     ...over,
   };
 }

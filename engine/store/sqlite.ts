@@ -21,6 +21,8 @@ import {
   type PoolRow,
   type VmRow,
 } from "./sqlite-clones";
+import { HOST_PATCH, hostRow, toHost, type HostRow } from "./sqlite-hosts";
+import type { Host } from "../model";
 
 interface SnapshotRow {
   id: string;
@@ -122,6 +124,7 @@ interface JobRow {
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
+  host_id: string | null;
 }
 
 /** A foreign key as SQLite reports it: `table.column` references `parent.parentColumn`. */
@@ -442,6 +445,7 @@ export class SqliteStore implements Store {
       created_at: job.createdAt,
       started_at: job.startedAt,
       finished_at: job.finishedAt,
+      host_id: job.hostId ?? null,
     });
   }
 
@@ -579,8 +583,30 @@ export class SqliteStore implements Store {
     return rows.map(toVm);
   }
 
-  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds">>): void {
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds" | "hostId" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">>): void {
     this.update("vms", id, patch, VM_PATCH);
+  }
+
+  // hosts (S6; rows and mappers in sqlite-hosts.ts)
+
+  upsertHost(h: Host): void {
+    const row = hostRow(h);
+    const columns = Object.keys(row);
+    const sets = columns.filter((c) => c !== "id" && c !== "created_at").map((c) => `${c} = excluded.${c}`);
+    this.stmt(`INSERT INTO hosts (${columns.join(", ")}) VALUES (${columns.map((c) => `@${c}`).join(", ")}) ON CONFLICT (id) DO UPDATE SET ${sets.join(", ")}`).run(row);
+  }
+
+  getHost(id: string): Host | null {
+    const row = this.stmt("SELECT * FROM hosts WHERE id = ?").get(id) as HostRow | undefined;
+    return row ? toHost(row) : null;
+  }
+
+  listHosts(): Host[] {
+    return (this.stmt("SELECT * FROM hosts ORDER BY name").all() as HostRow[]).map(toHost);
+  }
+
+  updateHost(id: string, patch: Partial<Pick<Host, "apiUrl" | "pid" | "stateDir" | "vmStateRoot" | "lastHeartbeatAt" | "status" | "downReason" | "startedAt">>): void {
+    this.update("hosts", id, patch, HOST_PATCH);
   }
 
   deleteVm(id: string): void {
@@ -926,5 +952,6 @@ function toJob(r: JobRow): Job {
     createdAt: r.created_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    hostId: r.host_id,
   };
 }

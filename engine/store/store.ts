@@ -1,5 +1,6 @@
 import type { Datastore, DiskLayer, Job, JobError, JobProgress, JobState, RecordState, Replica, Template } from "../model";
 import type { Fleet, InstantCloneParent, Pool, PoolCopy, Snapshot, Vm } from "../model";
+import type { Host } from "../model";
 
 /**
  * The inventory, behind one interface so that a PostgreSQL store can stand in for SQLite.
@@ -77,7 +78,7 @@ export interface Store {
   findVmByName(name: string): Vm | null;
   /** By name; every filter given must match. */
   listVms(filter?: { fleetId?: string; datastoreId?: string; templateId?: string; instantCloneOf?: string }): Vm[];
-  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds">>): void;
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds" | "hostId" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">>): void;
   deleteVm(id: string): void;
 
   // instant-clone parents (S3); the frozen top layer is a DiskLayer owned by the parent
@@ -88,6 +89,14 @@ export interface Store {
   listParents(filter?: { datastoreId?: string }): InstantCloneParent[];
   updateParent(id: string, patch: Partial<Pick<InstantCloneParent, "state">>): void;
   deleteParent(id: string): void;
+
+  // hosts (S6): one per engine agent sharing this inventory
+  /** Records a host, or refreshes an existing one's address, process and status (its creation time stays). */
+  upsertHost(h: Host): void;
+  getHost(id: string): Host | null;
+  /** By name. */
+  listHosts(): Host[];
+  updateHost(id: string, patch: Partial<Pick<Host, "apiUrl" | "pid" | "stateDir" | "vmStateRoot" | "lastHeartbeatAt" | "status" | "downReason" | "startedAt">>): void;
 
   // snapshots (S4); the frozen layer is a DiskLayer owned by the snapshot
   insertSnapshot(snap: Snapshot): void;

@@ -1,9 +1,10 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import * as path from "node:path";
+import { PROJECT_ROOT } from "../../engine/version";
 
-/** The repository root. */
-const REPO = path.resolve(__dirname, "..", "..");
+/** The repository root (found from sources and from dist/ alike: benchmarks use this too). */
+const REPO = PROJECT_ROOT;
 
 /** The test guest built by scripts/build-guest.sh (all paths absolute). */
 export interface TestGuest {

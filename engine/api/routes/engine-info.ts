@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import type { EngineServices } from "../services";
+import { recoveryReportKey } from "../../jobs";
+import { LOCAL_HOST_ID } from "../../model";
 
 export const EngineInfoWire = Type.Object({
   version: Type.String(),
@@ -16,7 +18,7 @@ export const engineInfoRoutes: FastifyPluginAsync<{ services: EngineServices }> 
     "/engine",
     { schema: { tags: ["engine"], summary: "Engine facts and the last recovery report", response: { 200: EngineInfoWire } } },
     async () => {
-      const last = services.store.getSetting("last_recovery");
+      const last = services.store.getSetting(recoveryReportKey(services.hostId ?? LOCAL_HOST_ID));
       return {
         version: services.version,
         started_at: services.startedAt,

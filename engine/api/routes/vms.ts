@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
-import { JOB_KINDS } from "../../model";
+import { JOB_KINDS, type MissingAckPolicy } from "../../model";
 import { checkForkRequest, checkVmRequest, deleteVm, directContext, getVmView, listVmViews, startVm, stopVm, updateVmSettings } from "../../ops";
 import {
   CreateVmBody,
@@ -19,6 +19,7 @@ import {
 } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
+import { forwardToVmHost } from "./forward";
 
 /** `/vms`: VMs as inventory records with their disks (create from a template — a job —, list, show, delete). */
 export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
@@ -55,18 +56,30 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
   );
   app.patch<{ Params: IdParams; Body: UpdateVmBody }>(
     "/vms/:id",
-    { schema: { tags: ["vms"], summary: "Change a VM's settings in place (its stop timeout); answers with the VM", params: IdParams, body: UpdateVmBody, response: { 200: VmWire } } },
-    async (req) => vmToWire(updateVmSettings(services.store, { id: req.params.id, stopTimeoutSeconds: req.body.stop_timeout_seconds })),
+    { schema: { tags: ["vms"], summary: "Change a VM's settings in place (stop timeout, migration policy); answers with the VM", params: IdParams, body: UpdateVmBody, response: { 200: VmWire } } },
+    async (req) =>
+      vmToWire(
+        updateVmSettings(services.store, {
+          id: req.params.id,
+          stopTimeoutSeconds: req.body.stop_timeout_seconds,
+          migrationNotifyTimeoutSeconds: req.body.migration_notify_timeout_seconds,
+          migrationOnMissingAck: req.body.migration_on_missing_ack as MissingAckPolicy | undefined,
+        }),
+      ),
   );
   app.post<{ Params: IdParams; Body: StartVmBody }>(
     "/vms/:id/start",
     { schema: { tags: ["vms"], summary: "Power a VM on (idempotent); answers with the VM", params: IdParams, body: Type.Optional(StartVmBody), response: { 200: VmWire } } },
-    async (req) => vmToWire(await startVm(directContext(services.store, services.log, undefined, services.settings), { id: req.params.id, accel: req.body?.accel as "auto" | "kvm" | "tcg" | undefined })),
+    async (req, reply) => {
+      if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
+      return vmToWire(await startVm(directContext(services.store, services.log, undefined, services.settings), { id: req.params.id, accel: req.body?.accel as "auto" | "kvm" | "tcg" | undefined }));
+    },
   );
   app.post<{ Params: IdParams; Body: StopVmBody }>(
     "/vms/:id/stop",
     { schema: { tags: ["vms"], summary: "Power a VM off: ACPI power-down within the timeout, then quit, then kill", params: IdParams, body: Type.Optional(StopVmBody), response: { 200: VmWire } } },
-    async (req) => {
+    async (req, reply) => {
+      if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
       const t = req.body?.timeout_seconds;
       return vmToWire(await stopVm(directContext(services.store, services.log, undefined, services.settings), { id: req.params.id, timeoutMs: t === undefined ? undefined : t * 1000 }));
     },
@@ -87,6 +100,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     "/vms/:id",
     { schema: { tags: ["vms"], summary: "Delete a standalone VM and its disk (fleet members go by resizing the fleet)", params: IdParams } },
     async (req, reply) => {
+      if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
       await deleteVm(directContext(services.store, services.log), req.params.id);
       return reply.status(204).send();
     },

@@ -10,3 +10,4 @@ export * from "./vm";
 export * from "./fleet";
 export * from "./snapshot";
 export * from "./parent";
+export * from "./host";

@@ -1,5 +1,7 @@
 import { Type, type Static } from "@sinclair/typebox";
-import { JOB_KINDS, type Job } from "../../model";
+import { JOB_KINDS, LOCAL_HOST_ID, type Job } from "../../model";
+import type { MigrateVmResult, MigrationStep } from "../../ops";
+import { migrateResultToWire, stepsToWire } from "./host";
 import type { ReplicaView, TemplateView } from "../../ops";
 import { replicaToWire } from "./replica";
 import { templateToWire } from "./template";
@@ -33,6 +35,8 @@ export const JobWire = Type.Object(
     created_at: Type.String(),
     started_at: Type.Union([Type.String(), Type.Null()]),
     finished_at: Type.Union([Type.String(), Type.Null()]),
+    host_id: Type.Optional(Type.String({ description: "The host whose agent runs the job." })),
+    steps: Type.Optional(Type.Array(Type.Object({ step: Type.String(), at: Type.String(), detail: Type.Optional(Type.Record(Type.String(), Type.Unknown())) }), { description: "A migration's steps with their times, also when it failed." })),
   },
   { $id: "Job" },
 );
@@ -68,6 +72,8 @@ export function jobToWire(j: Job): JobWire {
     created_at: j.createdAt,
     started_at: j.startedAt,
     finished_at: j.finishedAt,
+    host_id: j.hostId ?? LOCAL_HOST_ID,
+    ...(j.kind === JOB_KINDS.migrateVm ? { steps: stepsToWire((j.intent as { steps?: MigrationStep[] } | null)?.steps ?? []) } : {}),
   };
 }
 
@@ -102,6 +108,8 @@ function resultToWire(kind: string, result: unknown): unknown {
       const r = result as { id: string; keptLayer: string | null };
       return { id: r.id, kept_layer: r.keptLayer };
     }
+    case JOB_KINDS.migrateVm:
+      return migrateResultToWire(result as MigrateVmResult);
     default:
       return result;
   }

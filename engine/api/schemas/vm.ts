@@ -1,6 +1,6 @@
 import { Type, type Static } from "@sinclair/typebox";
 import type { CreateVmRequest, ForkVmRequest, VmView } from "../../ops";
-import type { CloneMode } from "../../model";
+import type { CloneMode, MissingAckPolicy } from "../../model";
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 
@@ -18,6 +18,8 @@ export const CreateVmBody = Type.Object(
     datastore_id: Type.Optional(Type.String({ description: "Datastore for the VM's disk (default: the template's)." })),
     clone_mode: Type.Optional(CloneModeWire),
     host_id: Type.Optional(NullableString),
+    migration_notify_timeout_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: "Seconds its guest gets to acknowledge a migration notice; 0 (default) migrates without notice." })),
+    migration_on_missing_ack: Type.Optional(Type.String({ enum: ["abort", "proceed"], description: "What a migration does without the acknowledgement: abort or proceed (default)." })),
   },
   { additionalProperties: false },
 );
@@ -66,6 +68,8 @@ export const VmWire = Type.Object(
       Type.Union([Type.Integer(), Type.Null()], { description: "Seconds a stop waits for the guest to power off before QEMU quits; null = the engine's default (30)." }),
     ),
     instant_clone_of: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: "The instant-clone parent it was cloned from (S3)." })),
+    migration_notify_timeout_seconds: Type.Optional(Type.Integer({ description: "Seconds its guest gets to acknowledge a migration notice; 0 = no notice." })),
+    migration_on_missing_ack: Type.Optional(Type.String({ description: "abort or proceed when the acknowledgement does not come." })),
   },
   { $id: "Vm" },
 );
@@ -79,6 +83,8 @@ export function createVmFromWire(b: CreateVmBody): CreateVmRequest {
     datastoreId: b.datastore_id ?? null,
     cloneMode: (b.clone_mode ?? "pool") as CloneMode,
     hostId: b.host_id ?? null,
+    migrationNotifyTimeoutSeconds: b.migration_notify_timeout_seconds ?? null,
+    migrationOnMissingAck: (b.migration_on_missing_ack as MissingAckPolicy | undefined) ?? null,
   };
 }
 
@@ -111,6 +117,8 @@ export function vmToWire(v: VmView): VmWire {
     stop_timeout_seconds: v.stopTimeoutSeconds ?? null,
     crashed: v.crashed,
     instant_clone_of: v.instantCloneOf ?? null,
+    migration_notify_timeout_seconds: v.migrationNotifyTimeoutSeconds,
+    migration_on_missing_ack: v.migrationOnMissingAck,
   };
 }
 
@@ -128,12 +136,14 @@ export const StopVmBody = Type.Object(
 );
 export type StopVmBody = Static<typeof StopVmBody>;
 
-/** The body of `PATCH /vms/{id}`: settings changed in place; absent = unchanged, null = the default. */
+/** The body of `PATCH /vms/{id}`: settings changed in place (stop timeout, migration policy); absent = unchanged, null = the default. */
 export const UpdateVmBody = Type.Object(
   {
     stop_timeout_seconds: Type.Optional(
       Type.Union([Type.Number(), Type.Null()], { description: "Seconds a stop waits for the guest to power off before QEMU quits (0–3600); null = the engine's default (30)." }),
     ),
+    migration_notify_timeout_seconds: Type.Optional(Type.Number({ description: "Seconds the guest gets to acknowledge a migration notice (0–3600); 0 migrates without notice." })),
+    migration_on_missing_ack: Type.Optional(Type.String({ description: "abort or proceed when the acknowledgement does not come." })),
   },
   { additionalProperties: false },
 );

@@ -33,12 +33,18 @@ export function registerEngineCommands(program: Command): void {
     .option("--parent-ram-location <tmpfs|datastore>", "where instant-clone parents keep their RAM file unless a request says", "tmpfs")
     .option("--parent-tmpfs-dir <dir>", "tmpfs folder for parents' RAM files (default /dev/shm/clonefleet/<engine>)")
     .option("--instant-clone-concurrency <n>", "children of one instant-clone request started at once", "8")
-    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string; parentRamLocation: string; parentTmpfsDir?: string; instantCloneConcurrency: string }) => {
+    .option("--host-name <name>", "the host this engine is; another name on the same state folder joins its inventory as another host", "local")
+    .option("--heartbeat-interval-ms <ms>", "how often this host heartbeats; a host silent for 3 intervals is down", "2000")
+    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string; parentRamLocation: string; parentTmpfsDir?: string; instantCloneConcurrency: string; hostName: string; heartbeatIntervalMs: string }) => {
       const { host, port } = parseListen(opts.listen);
       if (!["auto", "kvm", "tcg"].includes(opts.accel)) throw new Error(`--accel: expected auto, kvm or tcg, got ${JSON.stringify(opts.accel)}`);
       if (!["tmpfs", "datastore"].includes(opts.parentRamLocation)) throw new Error(`--parent-ram-location: expected tmpfs or datastore, got ${JSON.stringify(opts.parentRamLocation)}`);
       const cloneConcurrency = Number(opts.instantCloneConcurrency);
       if (!Number.isInteger(cloneConcurrency) || cloneConcurrency < 1 || cloneConcurrency > 256) throw new Error(`--instant-clone-concurrency: expected an integer from 1 to 256, got ${JSON.stringify(opts.instantCloneConcurrency)}`);
+      const heartbeatIntervalMs = Number(opts.heartbeatIntervalMs);
+      if (!Number.isInteger(heartbeatIntervalMs) || heartbeatIntervalMs < 50 || heartbeatIntervalMs > 60_000) {
+        throw new Error(`--heartbeat-interval-ms: expected a whole number from 50 to 60000, got ${JSON.stringify(opts.heartbeatIntervalMs)}`);
+      }
       // Loaded here, not at the top: every other command would pay for the server's modules.
       const { startEngine } = await import("../../api/engine");
       const running = await startEngine({
@@ -53,8 +59,10 @@ export function registerEngineCommands(program: Command): void {
         parentRamLocation: opts.parentRamLocation as "tmpfs" | "datastore",
         parentTmpfsDir: opts.parentTmpfsDir,
         instantCloneConcurrency: cloneConcurrency,
+        hostName: opts.hostName,
+        heartbeatIntervalMs,
       });
-      process.stderr.write(`clonefleet engine listening on ${running.url} (state in ${opts.stateDir})\n`);
+      process.stderr.write(`clonefleet engine listening on ${running.url} (host ${running.hostId}, state in ${opts.stateDir})\n`);
       let closing = false;
       const stop = async () => {
         if (closing) return;

@@ -1,7 +1,14 @@
 import type { Command } from "commander";
 import { clientFor, type GlobalOptions } from "../connection";
 import { print, table, waitWithProgress } from "../output";
-import type { VmWire } from "../../client";
+import type { MigrateResultWire, VmWire } from "../../client";
+
+/** Parses a whole number of seconds for `flag`; throws a usage error naming it. */
+function seconds(flag: string, value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isInteger(n)) throw new Error(`${flag}: expected whole seconds, got ${JSON.stringify(value)}`);
+  return n;
+}
 
 const rows = (list: VmWire[]) =>
   table(
@@ -14,6 +21,7 @@ const details = (v: VmWire) =>
     rows([v]),
     "",
     `template ${v.template_id ?? "-"}, clone mode ${v.clone_mode ?? "-"}, power ${v.power_state}${v.crashed ? " (its QEMU died)" : ""}, accel ${v.accel ?? "-"}, pid ${v.pid ?? "-"}, host ${v.host_id}`,
+    `migration notice ${v.migration_notify_timeout_seconds ? `${v.migration_notify_timeout_seconds} s, then ${v.migration_on_missing_ack ?? "proceed"}` : "off"}`,
     ...(v.forked_from ? [`forked from ${v.forked_from} (parent stunned ${v.stun_ms ?? "-"} ms)`] : []),
     `home ${v.home_dir}`,
     `content id ${v.content_id ?? "-"}`,
@@ -30,9 +38,12 @@ export function registerVmCommands(program: Command, globals: () => GlobalOption
     .requiredOption("--template <id>", "template to clone")
     .option("--datastore <id>", "datastore for its disk (default: the template's)")
     .option("--clone-mode <mode>", "pool (a ready pool copy, else a copy; default), full or linked")
+    .option("--host <id>", "host to place it on (default: the engine's)")
+    .option("--notify-timeout <seconds>", "seconds its guest gets to acknowledge a migration notice (0, the default: no notice)")
+    .option("--on-missing-ack <policy>", "abort or proceed (default) when the acknowledgement does not come")
     .option("--idempotency-key <key>", "makes a retried create return the same job")
     .option("--no-wait", "print the job and return at once")
-    .action(async (o: { name: string; template: string; datastore?: string; cloneMode?: string; idempotencyKey?: string; wait: boolean }) => {
+    .action(async (o: { name: string; template: string; datastore?: string; cloneMode?: string; host?: string; notifyTimeout?: string; onMissingAck?: string; idempotencyKey?: string; wait: boolean }) => {
       const g = globals();
       const client = clientFor(g);
       const job = await client.vms.create(
@@ -41,6 +52,9 @@ export function registerVmCommands(program: Command, globals: () => GlobalOption
           template_id: o.template,
           ...(o.datastore ? { datastore_id: o.datastore } : {}),
           ...(o.cloneMode ? { clone_mode: o.cloneMode } : {}),
+          ...(o.host ? { host_id: o.host } : {}),
+          ...(o.notifyTimeout !== undefined ? { migration_notify_timeout_seconds: seconds("--notify-timeout", o.notifyTimeout) } : {}),
+          ...(o.onMissingAck !== undefined ? { migration_on_missing_ack: o.onMissingAck } : {}),
         },
         o.idempotencyKey,
       );
@@ -84,15 +98,29 @@ export function registerVmCommands(program: Command, globals: () => GlobalOption
       print(g.json, v, (x) => `VM ${x.name} (${x.id}) stopped`);
     });
   vm.command("set <id>")
-    .description("change a VM's settings in place")
+    .alias("update")
+    .description("change a VM's settings in place: its stop timeout and its migration policy")
     .option("--stop-timeout <seconds>", "seconds a stop waits for the guest to power off before QEMU quits; 'default' for the engine's (30)")
-    .action(async (id: string, o: { stopTimeout?: string }) => {
+    .option("--notify-timeout <seconds>", "seconds its guest gets to acknowledge a migration notice (0: no notice)")
+    .option("--on-missing-ack <policy>", "abort or proceed when the acknowledgement does not come")
+    .action(async (id: string, o: { stopTimeout?: string; notifyTimeout?: string; onMissingAck?: string }) => {
       const g = globals();
-      if (o.stopTimeout === undefined) throw new Error("nothing to set: give --stop-timeout");
-      const seconds = o.stopTimeout === "default" ? null : Number(o.stopTimeout);
-      if (seconds !== null && !Number.isFinite(seconds)) throw new Error(`--stop-timeout: expected seconds or 'default', got ${JSON.stringify(o.stopTimeout)}`);
-      const v = await clientFor(g).vms.update(id, { stop_timeout_seconds: seconds });
-      print(g.json, v, (x) => `VM ${x.name} (${x.id}): stop timeout ${x.stop_timeout_seconds ?? "default (30)"} s`);
+      if (o.stopTimeout === undefined && o.notifyTimeout === undefined && o.onMissingAck === undefined) {
+        throw new Error("nothing to set: give --stop-timeout, --notify-timeout or --on-missing-ack");
+      }
+      const stop = o.stopTimeout === undefined || o.stopTimeout === "default" ? null : Number(o.stopTimeout);
+      if (stop !== null && !Number.isFinite(stop)) throw new Error(`--stop-timeout: expected seconds or 'default', got ${JSON.stringify(o.stopTimeout)}`);
+      const v = await clientFor(g).vms.update(id, {
+        ...(o.stopTimeout !== undefined ? { stop_timeout_seconds: stop } : {}),
+        ...(o.notifyTimeout !== undefined ? { migration_notify_timeout_seconds: seconds("--notify-timeout", o.notifyTimeout) } : {}),
+        ...(o.onMissingAck !== undefined ? { migration_on_missing_ack: o.onMissingAck } : {}),
+      });
+      print(g.json, v, (x) =>
+        [
+          `VM ${x.name} (${x.id}): stop timeout ${x.stop_timeout_seconds ?? "default (30)"} s`,
+          `migration notice ${x.migration_notify_timeout_seconds ? `${x.migration_notify_timeout_seconds} s, then ${x.migration_on_missing_ack}` : "off"}`,
+        ].join("; "),
+      );
     });
   vm.command("fork <id>")
     .description("fork a VM into a child: a running VM is stunned briefly and both run on; a stopped one forks its disks")
@@ -111,6 +139,36 @@ export function registerVmCommands(program: Command, globals: () => GlobalOption
           `forked ${id} into ${c.name} (${c.id}), ${c.power_state}; disks: ${c.layout}`,
           ...(c.parent_stun_ms !== null ? [`  parent stunned ${c.parent_stun_ms} ms, child ready after ${c.child_ready_ms} ms`] : []),
           ...c.disk_chain.map((p, i) => `  ${i}  ${p}`),
+        ].join("\n"),
+      );
+    });
+  vm.command("migrate <id>")
+    .description("live-migrate a running VM to another host, telling its guest first per its policy (S6)")
+    .requiredOption("--to <host>", "the host to move it to")
+    .option("--notify-timeout <seconds>", "seconds the guest gets to acknowledge (0: no notice); the VM's policy when absent")
+    .option("--on-missing-ack <policy>", "abort or proceed when the acknowledgement does not come; the VM's policy when absent")
+    .option("--idempotency-key <key>", "makes a retried migration return the same job")
+    .option("--no-wait", "print the job and return at once")
+    .action(async (id: string, o: { to: string; notifyTimeout?: string; onMissingAck?: string; idempotencyKey?: string; wait: boolean }) => {
+      const g = globals();
+      const client = clientFor(g);
+      const job = await client.vms.migrate(
+        id,
+        {
+          host_id: o.to,
+          ...(o.notifyTimeout !== undefined ? { notify_timeout_seconds: seconds("--notify-timeout", o.notifyTimeout) } : {}),
+          ...(o.onMissingAck !== undefined ? { on_missing_ack: o.onMissingAck } : {}),
+        },
+        o.idempotencyKey,
+      );
+      if (!o.wait) return print(g.json, job, (j) => `migrating VM as job ${j.id}`);
+      const done = await waitWithProgress(client, job, g.json);
+      const r = done.result as MigrateResultWire;
+      print(g.json, r, (x) =>
+        [
+          `migrated ${x.vm.name} (${x.vm.id}) from host ${x.source_host_id} to ${x.target_host_id}: downtime ${x.downtime_ms ?? "-"} ms, total ${x.total_ms} ms`,
+          ...(x.notice ? [`  guest notice ${x.notice.outcome} after ${x.notice.waited_ms} ms (policy ${x.notice.policy}), ${x.notice.lead_ms ?? "-"} ms before the switch-over`] : ["  no guest notice"]),
+          ...x.steps.map((s) => `  ${s.at}  ${s.step}`),
         ].join("\n"),
       );
     });

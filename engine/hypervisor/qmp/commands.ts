@@ -73,6 +73,8 @@ export interface MigrationInfo {
   "setup-time"?: number;
   "error-desc"?: string;
   "blocked-reasons"?: string[];
+  /** On an incoming side listening on a socket: the addresses it listens on (the port chosen for port 0). */
+  "socket-address"?: { type: string; host?: string; port?: string; path?: string }[];
 }
 
 /** Migration capabilities clonefleet sets (see `migrate-set-capabilities`). */

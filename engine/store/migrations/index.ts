@@ -1,4 +1,5 @@
 import { vmStopTimeout } from "./vm-stop-timeout";
+import { hostsMigration } from "./hosts";
 
 /** One step of the inventory schema; `up` is SQL run inside one transaction with foreign keys on. */
 export interface Migration {
@@ -237,6 +238,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 4, name: "vm-runtime", up: vmRuntime },
   { version: 5, name: "snapshots", up: snapshots },
   { version: 6, name: "instant-clone-parents", up: instantCloneParents },
+  { version: 7, name: "hosts", up: hostsMigration },
   vmStopTimeout,
 ];
 

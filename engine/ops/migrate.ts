@@ -1,0 +1,550 @@
+/**
+ * Application-assisted live migration (S6). A `vm.migrate` job runs on the VM's (source)
+ * host: the target host's agent starts a QEMU waiting for the migration on a TCP port, the
+ * guest is told (a JSON line on `org.clonefleet.notify.0`) and its acknowledgement awaited
+ * per the VM's policy, the source QEMU migrates live, the record moves to the target host,
+ * the source QEMU quits and the guest gets a completion line. Until the record moves, any
+ * failure leaves the VM running on its source, the record unchanged.
+ */
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import { performance } from "node:perf_hooks";
+import { EngineError, conflict, invalidField, isEngineError, notFound } from "../errors";
+import {
+  GuestNotifyChannel,
+  NOTIFY_PORT_NAME,
+  QemuProcess,
+  SAVE_MAX_BANDWIDTH_BYTES_PER_SEC,
+  migrate,
+  pollUntil,
+  portSocketPath,
+  probeVm,
+  setMigrationCapabilities,
+  type CompletionOutcome,
+  type MigrationInfo,
+} from "../hypervisor";
+import { JOB_KINDS, LOCAL_HOST_ID, newId, nowIso, type MissingAckPolicy } from "../model";
+import type { Store } from "../store";
+import type { OpContext } from "./context";
+import { callHost } from "./host-link";
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, judgeHostStatus, MISSED_HEARTBEATS_FOR_DOWN } from "./hosts";
+import { livePid, powerOff, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
+import { getVmView, type VmView } from "./vm";
+
+/** The job kind of a live migration. */
+export const MIGRATE_VM_KIND = JOB_KINDS.migrateVm;
+
+/** Longest acknowledgement wait a VM's policy may ask for (one hour). */
+export const MAX_NOTIFY_TIMEOUT_SECONDS = 3600;
+
+/** What a migration may do when the acknowledgement does not come. */
+export const MISSING_ACK_POLICIES: readonly MissingAckPolicy[] = ["abort", "proceed"];
+
+/**
+ * The most the guest may stand still at the switch-over (QEMU's `downtime-limit`); the
+ * benchmark's target on loopback (ARCHITECTURE S6 figures).
+ */
+export const MIGRATION_DOWNTIME_LIMIT_MS = 300;
+
+/** How long a channel stays open after a completion was sent, so the guest reads it whole before the host hangs up. */
+export const COMPLETION_LINGER_MS = 500;
+
+/** Default deadline of the migration stream itself. */
+export const MIGRATION_TIMEOUT_MS = 300_000;
+
+/** Refuses a notice timeout that is not a whole number of seconds from 0 to 3600, naming `field`. */
+export function checkNotifyTimeout(value: unknown, field: string): number {
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_NOTIFY_TIMEOUT_SECONDS) {
+    throw invalidField(field, `must be a whole number of seconds from 0 to ${MAX_NOTIFY_TIMEOUT_SECONDS} (got ${JSON.stringify(value)})`);
+  }
+  return value;
+}
+
+/** Refuses a missing-acknowledgement policy other than abort or proceed, naming `field`. */
+export function checkMissingAck(value: unknown, field: string): MissingAckPolicy {
+  if (typeof value !== "string" || !MISSING_ACK_POLICIES.includes(value as MissingAckPolicy)) {
+    throw invalidField(field, `must be abort or proceed (got ${JSON.stringify(value)})`);
+  }
+  return value as MissingAckPolicy;
+}
+
+/** A request to move a running VM to another host. */
+export interface MigrateVmRequest {
+  vmId: string;
+  /** The host to move it to. */
+  targetHostId: string;
+  /** Overrides the VM's notice timeout for this migration; the VM's policy when null. */
+  notifyTimeoutSeconds: number | null;
+  /** Overrides the VM's missing-acknowledgement policy for this migration; the VM's when null. */
+  onMissingAck: MissingAckPolicy | null;
+  /** Caps the migration stream (bytes per second); unlimited when null. */
+  maxBandwidthBytesPerSec: number | null;
+}
+
+/** One step of a migration, as recorded on its job. */
+export interface MigrationStep {
+  step:
+    | "accepted"
+    | "target_ready"
+    | "notice_sent"
+    | "ack_received"
+    | "ack_declined"
+    | "ack_missing"
+    | "notice_undeliverable"
+    | "migration_started"
+    | "migration_completed"
+    | "migration_failed"
+    | "target_running"
+    | "record_moved"
+    | "source_stopped"
+    | "source_resumed"
+    | "target_removed"
+    | "completion_sent";
+  at: string;
+  detail?: Record<string, unknown>;
+}
+
+/** How the guest notice went, when one was sent. */
+export interface MigrationNotice {
+  id: string;
+  deadlineMs: number;
+  outcome: "acked" | "declined" | "timeout" | "undeliverable";
+  /** Time from sending the notice to its answer (or to the deadline). */
+  waitedMs: number;
+  policy: MissingAckPolicy;
+  /** Time from the notice to the switch-over (the guest's warning). */
+  leadMs: number | null;
+}
+
+/** What a migration did. */
+export interface MigrateVmResult {
+  vm: VmView;
+  migrationId: string;
+  sourceHostId: string;
+  targetHostId: string;
+  /** Time the guest stood still at the switch-over, as QEMU measured it. */
+  downtimeMs: number | null;
+  /** From the job's start to the VM running on the target with its record moved. */
+  totalMs: number;
+  /** The migration stream alone (QEMU's total time). */
+  migrateMs: number | null;
+  ramTransferredBytes: number | null;
+  notice: MigrationNotice | null;
+  steps: MigrationStep[];
+}
+
+/** What a migration records before it starts a QEMU anywhere, and each step as it goes. */
+interface MigrateIntent {
+  migrationId: string;
+  vmId: string;
+  sourceHostId: string;
+  targetHostId: string;
+  sourceStateDir: string;
+  targetStateDir: string | null;
+  steps: MigrationStep[];
+}
+
+/** What the target agent answers once its QEMU waits for the migration. */
+export interface IncomingReady {
+  uri: string;
+  stateDir: string;
+  pid: number;
+}
+
+function downAfterMs(ctx: OpContext): number {
+  return ctx.settings.hostDownAfterMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN;
+}
+
+/**
+ * Checks a migration against the inventory and the VM's process, touching nothing, and
+ * returns it with its fields checked; 404 for an unknown VM (`id`) or host (`host_id`),
+ * 409 for a stopped VM, the host it is on, a host that is down, or a migration of the VM
+ * already queued or running; 400 for a bad policy override.
+ */
+export function checkMigrateRequest(store: Store, req: MigrateVmRequest, hostDownAfterMs: number, opts: { admit?: boolean } = {}): MigrateVmRequest {
+  const vm = store.getVm(req.vmId);
+  if (!vm) throw notFound("vm", req.vmId, "id");
+  if (typeof req.targetHostId !== "string" || req.targetHostId.length === 0) throw invalidField("host_id", "must name a host");
+  const target = store.getHost(req.targetHostId);
+  if (!target) throw notFound("host", req.targetHostId, "host_id");
+  const sourceHostId = vm.hostId ?? LOCAL_HOST_ID;
+  if (sourceHostId === target.id) throw conflict(`VM ${vm.name} is already on host ${target.id}`, "host_id");
+  const now = Date.now();
+  const targetStatus = judgeHostStatus(target, now, hostDownAfterMs);
+  if (targetStatus.status === "down") throw conflict(`host ${target.id} is down (${targetStatus.reason ?? "no heartbeat"}); it cannot take VMs`, "host_id");
+  const source = store.getHost(sourceHostId);
+  if (source && judgeHostStatus(source, now, hostDownAfterMs).status === "down") {
+    throw conflict(`VM ${vm.name}'s host ${sourceHostId} is down; its agent cannot migrate it`, "id");
+  }
+  if (vm.powerState !== "running" || livePid(vm.stateDir) === null) {
+    throw conflict(`VM ${vm.name} is stopped; only a running VM migrates live (start it, or start it on the other host)`, "id");
+  }
+  if (req.notifyTimeoutSeconds !== null) checkNotifyTimeout(req.notifyTimeoutSeconds, "notify_timeout_seconds");
+  if (req.onMissingAck !== null) checkMissingAck(req.onMissingAck, "on_missing_ack");
+  if (req.maxBandwidthBytesPerSec !== null && (!Number.isInteger(req.maxBandwidthBytesPerSec) || req.maxBandwidthBytesPerSec < 1024 * 1024)) {
+    throw invalidField("max_bandwidth_bytes_per_sec", "must be a whole number of at least 1048576 (1 MiB/s)");
+  }
+  if (opts.admit !== false) admitMigration(store, req);
+  return req;
+}
+
+/** Refuses a migration of a VM another migration is queued or running for. */
+export function admitMigration(store: Store, req: MigrateVmRequest): void {
+  const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === MIGRATE_VM_KIND && (j.request as MigrateVmRequest).vmId === req.vmId);
+  if (pending) throw conflict(`VM ${req.vmId} is already being migrated by job ${pending.id}`, "id");
+}
+
+/** The host a migration job runs on: the VM's (source) host. */
+export function migrationHost(store: Store, req: MigrateVmRequest): string | null {
+  return store.getVm(req.vmId)?.hostId ?? null;
+}
+
+function migrationError(message: string, cause?: unknown): EngineError {
+  return new EngineError("CF_MIGRATION_FAILED", 500, message, undefined, { cause });
+}
+
+/**
+ * Runs a migration on the VM's host (see the file comment); returns the VM as it is on the
+ * target, with downtime, times and every step. Throws CF_MIGRATION_ABORTED when the guest
+ * declined or the policy aborts on a missing acknowledgement, CF_MIGRATION_FAILED when the
+ * target or the stream failed (the VM runs on at its source), 409 when the VM changed meanwhile.
+ */
+export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<MigrateVmResult> {
+  const t0 = performance.now();
+  return withVmLock(req.vmId, async () => {
+    const vm = ctx.store.getVm(req.vmId);
+    if (!vm) throw notFound("vm", req.vmId, "id");
+    const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+    if ((vm.hostId ?? LOCAL_HOST_ID) !== self) throw conflict(`VM ${vm.name} moved to host ${vm.hostId} before its migration started`, "id");
+    // Again as it stands now: the VM or the target may have changed while the job was queued.
+    checkMigrateRequest(ctx.store, req, downAfterMs(ctx), { admit: false });
+    const sourceStateDir = vm.stateDir!;
+    const intent: MigrateIntent = {
+      migrationId: newId("job").replace(/^job-/, "mig-"),
+      vmId: vm.id,
+      sourceHostId: self,
+      targetHostId: req.targetHostId,
+      sourceStateDir,
+      targetStateDir: null,
+      steps: [],
+    };
+    const mark = (step: MigrationStep["step"], detail?: Record<string, unknown>): MigrationStep => {
+      const s: MigrationStep = detail ? { step, at: nowIso(), detail } : { step, at: nowIso() };
+      intent.steps.push(s);
+      ctx.recordIntent(intent);
+      ctx.progress({ unit: "steps", done: intent.steps.length, total: 0, message: step.replace(/_/g, " ") });
+      return s;
+    };
+    mark("accepted", { source_host: self, target_host: req.targetHostId });
+
+    const timeoutSeconds = req.notifyTimeoutSeconds ?? vm.migrationNotifyTimeoutSeconds ?? 0;
+    const policy = req.onMissingAck ?? vm.migrationOnMissingAck ?? "proceed";
+
+    let ready: IncomingReady;
+    try {
+      ready = await callHost<IncomingReady>(ctx, req.targetHostId, "POST", "/internal/migrations/incoming", { vm_id: vm.id, migration_id: intent.migrationId });
+    } catch (err) {
+      throw migrationError(`starting the target QEMU on host ${req.targetHostId}: ${(err as Error).message}`, err);
+    }
+    intent.targetStateDir = ready.stateDir;
+    mark("target_ready", { uri: ready.uri, pid: ready.pid });
+
+    const undoTarget = async () => {
+      await callHost(ctx, req.targetHostId, "POST", "/internal/migrations/abort", { vm_id: vm.id, state_dir: ready.stateDir }).catch((e: unknown) =>
+        ctx.log.warn({ err: (e as Error).message }, "could not remove the target QEMU of a failed migration"),
+      );
+      mark("target_removed");
+    };
+
+    // The notice, per the VM's policy.
+    let notice: MigrationNotice | null = null;
+    let noticeSentMs = 0;
+    let channel: GuestNotifyChannel | null = null;
+    if (timeoutSeconds > 0) {
+      const deadlineMs = timeoutSeconds * 1000;
+      try {
+        channel = await GuestNotifyChannel.connect(portSocketPath(sourceStateDir, { name: NOTIFY_PORT_NAME }), { timeoutMs: 5000, signal: ctx.signal });
+      } catch (err) {
+        mark("notice_undeliverable", { reason: (err as Error).message });
+        notice = { id: "", deadlineMs, outcome: "undeliverable", waitedMs: 0, policy, leadMs: null };
+      }
+      if (channel) {
+        noticeSentMs = performance.now();
+        const sent = mark("notice_sent", { deadline_ms: deadlineMs, kind: "migration" });
+        let outcome;
+        try {
+          outcome = await channel.notify({ kind: "migration", deadlineMs, detail: { migration_id: intent.migrationId, source_host: self, target_host: req.targetHostId } }, { signal: ctx.signal });
+        } catch (err) {
+          await channel.close().catch(() => undefined);
+          await undoTarget();
+          throw isEngineError(err) ? err : migrationError(`notifying the guest: ${(err as Error).message}`, err);
+        }
+        (sent.detail as Record<string, unknown>).id = outcome.id;
+        notice = { id: outcome.id, deadlineMs, outcome: outcome.outcome, waitedMs: Math.round(outcome.waitedMs), policy, leadMs: null };
+        if (outcome.outcome === "acked") mark("ack_received", { id: outcome.id, waited_ms: notice.waitedMs });
+        else if (outcome.outcome === "declined") mark("ack_declined", { id: outcome.id, reason: outcome.reason });
+        else mark("ack_missing", { id: outcome.id, waited_ms: notice.waitedMs, policy });
+      }
+      // A refusal counts as a missing acknowledgement (docs/guest-notify-protocol.md): the policy decides.
+      const refused = notice !== null && notice.outcome !== "acked" && policy === "abort";
+      if (refused) {
+        if (channel && notice) {
+          await channel.complete(notice.id, "aborted", { detail: { migration_id: intent.migrationId } }).catch(() => undefined);
+          mark("completion_sent", { outcome: "aborted" });
+        }
+        await channel?.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
+        await undoTarget();
+        const why =
+          notice!.outcome === "declined"
+            ? "the guest declined the migration and the policy is abort"
+            : notice!.outcome === "undeliverable"
+              ? "the guest's notification channel could not be opened and the policy is abort"
+              : `the guest did not acknowledge within ${timeoutSeconds} s and the policy is abort`;
+        throw new EngineError("CF_MIGRATION_ABORTED", 409, `migration of VM ${vm.name} aborted: ${why}; it runs on at host ${self}`, "id");
+      }
+    }
+
+    // The migration itself.
+    let info: MigrationInfo;
+    let proc: QemuProcess | null = null;
+    try {
+      proc = await QemuProcess.reattach(sourceStateDir, { timeoutMs: 5000, signal: ctx.signal });
+      mark("migration_started", { uri: ready.uri });
+      info = await migrate(proc.qmp, ready.uri, {
+        signal: ctx.signal,
+        timeoutMs: MIGRATION_TIMEOUT_MS,
+        // A VM forked or cloned from shared RAM has x-ignore-shared set; here all RAM must go.
+        capabilities: { "x-ignore-shared": false },
+        parameters: { "max-bandwidth": req.maxBandwidthBytesPerSec ?? SAVE_MAX_BANDWIDTH_BYTES_PER_SEC, "downtime-limit": MIGRATION_DOWNTIME_LIMIT_MS },
+      });
+    } catch (err) {
+      mark("migration_failed", { reason: (err as Error).message });
+      if (proc) {
+        // QEMU restarts a source it stopped for a failed switch-over; make sure of it.
+        const status = await proc.status({ timeoutMs: 5000 }).catch(() => null);
+        if (status !== null && status !== "running") {
+          await proc.resume({ timeoutMs: 5000 }).catch(() => undefined);
+          mark("source_resumed", { was: status });
+        }
+        await proc.detach().catch(() => undefined);
+      }
+      await undoTarget();
+      if (channel && notice) {
+        await channel.complete(notice.id, "failed", { detail: { migration_id: intent.migrationId } }).catch(() => undefined);
+        mark("completion_sent", { outcome: "failed" });
+      }
+      await channel?.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
+      throw migrationError(`migrating VM ${vm.name} to host ${req.targetHostId} failed; it runs on at host ${self}: ${(err as Error).message}`, err);
+    }
+    const completed = mark("migration_completed", { downtime_ms: info.downtime ?? null, total_time_ms: info["total-time"] ?? null, ram_bytes: info.ram?.transferred ?? null });
+    await channel?.close().catch(() => undefined);
+    if (notice && noticeSentMs > 0) {
+      // QEMU does not report the switch-over instant; it ended `downtime` ms before completion.
+      notice.leadMs = Math.max(0, Math.round(Date.parse(completed.at) - (info.downtime ?? 0) - Date.parse(intent.steps.find((s) => s.step === "notice_sent")!.at)));
+    }
+
+    // The target runs the guest now; move the record, then let the source go.
+    let targetPid: number;
+    try {
+      const r = await callHost<{ pid: number; status: string }>(ctx, req.targetHostId, "POST", "/internal/migrations/activate", { vm_id: vm.id, state_dir: ready.stateDir });
+      targetPid = r.pid;
+      mark("target_running", { pid: r.pid, status: r.status });
+    } catch (err) {
+      // The target did not come up: the source still holds the guest (postmigrate); run it on.
+      const status = await proc.status({ timeoutMs: 5000 }).catch(() => null);
+      if (status !== null && status !== "running") await proc.resume({ timeoutMs: 5000 }).catch(() => undefined);
+      mark("source_resumed", { was: status });
+      await proc.detach().catch(() => undefined);
+      await undoTarget();
+      throw migrationError(`the target QEMU on host ${req.targetHostId} did not run the VM; it runs on at host ${self}: ${(err as Error).message}`, err);
+    }
+    ctx.store.tx((s) => s.updateVm(vm.id, { hostId: req.targetHostId, stateDir: ready.stateDir, pid: targetPid, powerState: "running", crashed: false }));
+    mark("record_moved", { host_id: req.targetHostId, state_dir: ready.stateDir });
+    const totalMs = Math.round(performance.now() - t0);
+    await proc.detach().catch(() => undefined);
+    await powerOff(sourceStateDir, 0);
+    // The guest's console up to the switch-over stays readable beside its new one.
+    const earlierLog = path.join(ready.stateDir, `serial-before-${intent.migrationId}.log`);
+    await fs.copyFile(path.join(sourceStateDir, "serial.log"), earlierLog).catch(() => undefined);
+    await fs.rm(sourceStateDir, { recursive: true, force: true });
+    mark("source_stopped", { earlier_serial_log: earlierLog });
+
+    if (notice && notice.outcome !== "undeliverable") {
+      try {
+        await callHost(ctx, req.targetHostId, "POST", "/internal/migrations/complete", { vm_id: vm.id, ref: notice.id, outcome: "succeeded", migration_id: intent.migrationId });
+        mark("completion_sent", { outcome: "succeeded" });
+      } catch (err) {
+        // The VM moved; a lost completion line is worth a log line, not a failed job.
+        ctx.log.warn({ err: (err as Error).message, vmId: vm.id }, "the completion notice did not reach the guest");
+      }
+    }
+    ctx.log.info({ vmId: vm.id, from: self, to: req.targetHostId, downtimeMs: info.downtime, totalMs }, "VM migrated");
+    return {
+      vm: getVmView(ctx.store, vm.id),
+      migrationId: intent.migrationId,
+      sourceHostId: self,
+      targetHostId: req.targetHostId,
+      downtimeMs: info.downtime ?? null,
+      totalMs,
+      migrateMs: info["total-time"] ?? null,
+      ramTransferredBytes: info.ram?.transferred ?? null,
+      notice,
+      steps: intent.steps,
+    };
+  });
+}
+
+/**
+ * After a crash of the source agent during a migration: when the VM's record already moved,
+ * or the target runs the guest while the source gave it up (postmigrate), the migration is
+ * finished (record moved, source QEMU stopped); otherwise the target QEMU is stopped, its
+ * folder removed, and a paused source resumed.
+ */
+export async function recoverMigration(ctx: OpContext, intent: unknown): Promise<{ finished: VmView | null; detail: string }> {
+  const i = intent as MigrateIntent | null;
+  if (!i) return { finished: null, detail: "the engine stopped before the migration started; nothing was changed" };
+  const vm = ctx.store.getVm(i.vmId);
+  if (!vm) return { finished: null, detail: "the VM was removed" };
+  if (vm.hostId === i.targetHostId) {
+    await powerOff(i.sourceStateDir, 0);
+    await fs.rm(i.sourceStateDir, { recursive: true, force: true });
+    return { finished: getVmView(ctx.store, vm.id), detail: "" };
+  }
+  const statusOf = async (dir: string | null): Promise<string | null> => {
+    if (!dir || (await probeVm(dir).catch(() => null))?.state !== "running") return null;
+    try {
+      const p = await QemuProcess.reattach(dir, { timeoutMs: 5000 });
+      try {
+        return await p.status({ timeoutMs: 5000 });
+      } finally {
+        await p.detach();
+      }
+    } catch {
+      return null;
+    }
+  };
+  const sourceStatus = await statusOf(i.sourceStateDir);
+  const targetStatus = await statusOf(i.targetStateDir);
+  if (targetStatus === "running" && sourceStatus !== "running" && i.targetStateDir) {
+    const pid = livePid(i.targetStateDir);
+    ctx.store.tx((s) => s.updateVm(vm.id, { hostId: i.targetHostId, stateDir: i.targetStateDir, pid, powerState: "running", crashed: false }));
+    await powerOff(i.sourceStateDir, 0);
+    await fs.rm(i.sourceStateDir, { recursive: true, force: true });
+    return { finished: getVmView(ctx.store, vm.id), detail: "" };
+  }
+  if (i.targetStateDir) {
+    await powerOff(i.targetStateDir, 0);
+    await fs.rm(i.targetStateDir, { recursive: true, force: true });
+  }
+  if (sourceStatus !== null && sourceStatus !== "running") {
+    const p = await QemuProcess.reattach(i.sourceStateDir, { timeoutMs: 5000 }).catch(() => null);
+    await p?.resume().catch(() => undefined);
+    await p?.detach().catch(() => undefined);
+  }
+  return { finished: null, detail: `the engine stopped during the migration; the VM runs on at host ${i.sourceHostId} and the target QEMU was removed` };
+}
+
+// The target side: run by the target host's agent on requests of the source's.
+
+/**
+ * Target side: starts a QEMU for `vmId` in this host's state folder waiting for a live
+ * migration on a TCP port of this host's address (chosen by QEMU), and answers its URI.
+ * 404 for an unknown VM, 409 when the VM is already on this host or a QEMU runs in the folder.
+ */
+export async function prepareIncoming(ctx: OpContext, req: { vmId: string; migrationId: string }): Promise<IncomingReady> {
+  const vm = ctx.store.getVm(req.vmId);
+  if (!vm) throw notFound("vm", req.vmId, "vm_id");
+  const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+  if ((vm.hostId ?? LOCAL_HOST_ID) === self) throw conflict(`VM ${vm.name} is already on host ${self}`, "vm_id");
+  if (!vm.accel) throw conflict(`VM ${vm.name} has no accelerator recorded; it has never run`, "vm_id");
+  const stateDir = vmStateDir(ctx, vm.id);
+  if (livePid(stateDir) !== null) throw conflict(`a QEMU already runs in ${stateDir}`, "vm_id");
+  // A folder left by an earlier run of the VM on this host holds nothing it needs now.
+  await fs.rm(stateDir, { recursive: true, force: true });
+  const host = ctx.store.getHost(self);
+  const listenHost = host ? new URL(host.apiUrl).hostname.replace(/^\[|\]$/g, "") : "127.0.0.1";
+  const proc = await QemuProcess.start(vmSpecOf(ctx.store, vm, stateDir, vm.accel, { incoming: "defer" }), { signal: ctx.signal });
+  try {
+    await setMigrationCapabilities(proc.qmp, { events: true });
+    await proc.qmp.execute("migrate-incoming", { uri: `tcp:${listenHost.includes(":") ? `[${listenHost}]` : listenHost}:0` });
+    const port = await pollUntil(
+      "the incoming migration's port",
+      async () => (await proc.qmp.execute("query-migrate"))["socket-address"]?.find((a) => a.port)?.port,
+      { timeoutMs: 5000, intervalMs: 5 },
+    );
+    const uri = `tcp:${listenHost.includes(":") ? `[${listenHost}]` : listenHost}:${port}`;
+    await proc.detach();
+    ctx.log.info({ vmId: vm.id, migrationId: req.migrationId, uri, pid: proc.pid }, "waiting for an incoming migration");
+    return { uri, stateDir, pid: proc.pid };
+  } catch (err) {
+    await proc.kill().catch(() => undefined);
+    await fs.rm(stateDir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Checks that a folder named by another agent is one of this host's VM state folders for `vmId`; 400 otherwise. */
+function ownStateDir(ctx: OpContext, vmId: string, stateDir: string): string {
+  if (path.resolve(stateDir) !== vmStateDir(ctx, vmId)) throw invalidField("state_dir", `${stateDir} is not VM ${vmId}'s state folder on this host`);
+  return stateDir;
+}
+
+/**
+ * Target side, after the stream completed: waits until the target QEMU left `inmigrate`,
+ * resumes it if it came up paused, and answers its pid and run state; 409 when it is not
+ * running (it died: the source keeps the guest).
+ */
+export async function activateIncoming(ctx: OpContext, req: { vmId: string; stateDir: string }): Promise<{ pid: number; status: string }> {
+  const dir = ownStateDir(ctx, req.vmId, req.stateDir);
+  let proc: QemuProcess;
+  try {
+    proc = await QemuProcess.reattach(dir, { timeoutMs: 5000 });
+  } catch (err) {
+    throw conflict(`the target QEMU of VM ${req.vmId} is not running: ${(err as Error).message}`, "vm_id");
+  }
+  try {
+    let status: string = await pollUntil(
+      "the target to leave inmigrate",
+      async () => {
+        const s = await proc.status({ timeoutMs: 5000 });
+        return s === "inmigrate" ? undefined : s;
+      },
+      { timeoutMs: 10_000, intervalMs: 5 },
+    );
+    if (status === "paused") {
+      await proc.resume();
+      status = await proc.status();
+    }
+    if (status !== "running") throw conflict(`the target QEMU of VM ${req.vmId} is ${status}, not running`, "vm_id");
+    return { pid: proc.pid, status };
+  } finally {
+    await proc.detach().catch(() => undefined);
+  }
+}
+
+/** Target side: stops the QEMU of a migration that did not happen and removes its folder; a folder the VM's record names is never touched (409). */
+export async function abortIncoming(ctx: OpContext, req: { vmId: string; stateDir: string }): Promise<void> {
+  const dir = ownStateDir(ctx, req.vmId, req.stateDir);
+  if (ctx.store.getVm(req.vmId)?.stateDir === dir) throw conflict(`${dir} is VM ${req.vmId}'s own state folder`, "state_dir");
+  await powerOff(dir, 0);
+  await fs.rm(dir, { recursive: true, force: true });
+}
+
+/** Sends the guest of a VM on this host a completion line for notice `ref`; throws GuestChannelError wrapped as 409 when the channel cannot be opened. */
+export async function sendCompletion(ctx: OpContext, req: { vmId: string; ref: string; outcome: CompletionOutcome; migrationId: string }): Promise<void> {
+  const vm = ctx.store.getVm(req.vmId);
+  if (!vm) throw notFound("vm", req.vmId, "vm_id");
+  if (!vm.stateDir) throw conflict(`VM ${vm.name} is not running here`, "vm_id");
+  let channel: GuestNotifyChannel;
+  try {
+    channel = await GuestNotifyChannel.connect(portSocketPath(vm.stateDir, { name: NOTIFY_PORT_NAME }), { timeoutMs: 5000 });
+  } catch (err) {
+    throw conflict(`VM ${vm.name}'s notification channel: ${(err as Error).message}`, "vm_id");
+  }
+  try {
+    await channel.complete(req.ref, req.outcome, { detail: { migration_id: req.migrationId } });
+  } finally {
+    // Closed in the background after the linger: the caller need not wait for it.
+    void channel.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
+  }
+}

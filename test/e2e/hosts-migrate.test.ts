@@ -9,7 +9,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ApiError, type JobWire, type MigrateResultWire } from "../../engine/client";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-import { createVm, killAllVms, vmFixture } from "../support/vms";
+import { createVm, killAllVms, qmpOnce, vmFixture } from "../support/vms";
 import { cliRunner } from "../support/cli";
 
 jest.setTimeout(180_000);
@@ -187,6 +187,35 @@ test("a migration whose target QEMU is killed midway leaves the VM running on it
   const after = (await a.client.vms.get(vm.id))!;
   expect(after).toMatchObject({ host_id: "local", power_state: "running", pid: started.pid, state_dir: started.state_dir });
   await expect(fs.stat(path.join(stateDir, "hosts", "b", "vms", vm.id))).rejects.toThrow();
+  await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
+});
+
+test("the source engine killed midway: at its restart the migration is finished or rolled back, never half-done", async () => {
+  const vm = await createVm(a.client, "crash-mid", templateId);
+  const started = await a.client.vms.start(vm.id);
+  const ram = await fs.open(path.join(started.state_dir!, "ram"), "r+");
+  const chunk = randomBytes(4 * 1024 * 1024);
+  for (let i = 0; i < 40; i++) await ram.write(chunk, 0, chunk.length, 64 * 1024 * 1024 + i * chunk.length);
+  await ram.close();
+  const job = await a.client.vms.migrate(vm.id, { host_id: "b", max_bandwidth_bytes_per_sec: 32 * 1024 * 1024 });
+  await waitFor("the stream to start", async () => (await a.client.jobs.get(job.id)).steps?.some((s) => s.step === "migration_started"));
+  await a.kill();
+  a = await spawnEngine(stateDir, HEARTBEAT);
+
+  const after = await a.client.jobs.get(job.id);
+  const vmNow = (await a.client.vms.get(vm.id))!;
+  const sourceDir = path.join(stateDir, "vms", vm.id);
+  const targetDir = path.join(stateDir, "hosts", "b", "vms", vm.id);
+  if (after.state === "succeeded") {
+    expect(vmNow).toMatchObject({ host_id: "b", power_state: "running", state_dir: targetDir });
+    await expect(fs.stat(sourceDir)).rejects.toThrow();
+  } else {
+    expect(after).toMatchObject({ state: "failed", error: { code: "CF_INTERRUPTED" } });
+    expect(vmNow).toMatchObject({ host_id: "local", power_state: "running", pid: started.pid, state_dir: sourceDir });
+    await expect(fs.stat(targetDir)).rejects.toThrow();
+    // The source runs on (QEMU resumes a source whose migration failed): the guest is not left paused.
+    await waitFor("the source to run", async () => (await qmpOnce<{ status: string }>(sourceDir, "query-status")).status === "running");
+  }
   await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
 });
 

@@ -10,7 +10,7 @@ export { Replica, replicaProvider, REPLICA_REPLACE_KEYS } from "./replica";
 export type { ReplicaArgs, ReplicaChainLayer, ReplicaInputs, ReplicaOutputs, ReplicaReusedLayer } from "./replica";
 export { DiskPool, diskPoolProvider, DISK_POOL_REPLACE_KEYS } from "./disk-pool";
 export type { DiskPoolArgs, DiskPoolInputs, DiskPoolOutputs } from "./disk-pool";
-export { Vm, vmProvider, VM_REPLACE_KEYS } from "./vm";
+export { Vm, vmProvider, VM_IN_PLACE_KEYS, VM_REPLACE_KEYS } from "./vm";
 export type { VmArgs, VmDiskLayer, VmInputs, VmOutputs } from "./vm";
 export { Fleet, fleetProvider, FLEET_REPLACE_KEYS } from "./fleet";
 export type { FleetArgs, FleetInputs, FleetMember, FleetOutputs } from "./fleet";
@@ -20,6 +20,8 @@ export { CloneFleet, cloneFleetArgsProblems } from "./clone-fleet";
 export type { CloneFleetArgs } from "./clone-fleet";
 export { getDiskChain, getDiskChainOutput } from "./disk-chain";
 export type { DiskChainLayer, GetDiskChainArgs, GetDiskChainResult } from "./disk-chain";
+export { getHost, getHostOutput } from "./host";
+export type { GetHostArgs, GetHostResult } from "./host";
 export { resolveConnection, withSecretToken } from "./connection";
 export type { ConnectionArgs, ResolvedConnection } from "./connection";
 export {

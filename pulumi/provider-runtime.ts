@@ -6,6 +6,8 @@
 import { randomUUID } from "node:crypto";
 import { ApiError, ApiUnreachableError, ClonefleetClient, JobTimeoutError } from "../engine/client";
 
+export { applyPlacement, checkHostKnown, planPlacement } from "../engine/client/placement";
+
 export {
   validateDatastoreInputs,
   validateDiskPoolInputs,

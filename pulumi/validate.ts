@@ -16,6 +16,12 @@ import {
   POOL_SIZE_RANGE,
   VCPUS_RANGE,
 } from "../engine/model/rules";
+import {
+  DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
+  DEFAULT_MIGRATION_ON_MISSING_ACK,
+  missingAckProblem,
+  notifyTimeoutProblem,
+} from "../engine/model/migration-rules";
 import { UNKNOWN_VALUE } from "./provider-kit";
 
 /** One check failure as `dynamic.ResourceProvider.check` returns it. */
@@ -194,12 +200,21 @@ export function validateVmInputs(props: Props): CheckFailure[] {
   checkKnown(failures, props, "cloneMode", cloneModeProblem);
   checkKnown(failures, props, "powerState", powerStateProblem);
   if (given("stopTimeoutSeconds")) checkKnown(failures, props, "stopTimeoutSeconds", (v) => intRangeProblem(v, { min: 0, max: 3600 }));
+  checkKnown(failures, props, "hostId", nameProblem);
+  checkKnown(failures, props, "migrationNotifyTimeoutSeconds", notifyTimeoutProblem);
+  checkKnown(failures, props, "migrationOnMissingAck", missingAckProblem);
   return failures;
 }
 
-/** The Vm inputs with `cloneMode` defaulting to pool, so that diffs against outputs stay empty. */
+/** The Vm inputs with `cloneMode` defaulting to pool (and power and migration policy to the engine's defaults), so that diffs against outputs stay empty. */
 export function withVmDefaults<T extends Props>(props: T): T {
-  return { ...props, cloneMode: props.cloneMode ?? "pool", powerState: props.powerState ?? "stopped" };
+  return {
+    ...props,
+    cloneMode: props.cloneMode ?? "pool",
+    powerState: props.powerState ?? "stopped",
+    migrationNotifyTimeoutSeconds: props.migrationNotifyTimeoutSeconds ?? DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
+    migrationOnMissingAck: props.migrationOnMissingAck ?? DEFAULT_MIGRATION_ON_MISSING_ACK,
+  };
 }
 
 /** Problems of a Fleet's inputs, all of them, in camelCase (the engine checks the ids). */

@@ -1,10 +1,12 @@
 /**
  * `clonefleet:Vm`: one VM cloned from a template by a pool copy, a full copy or a linked
- * overlay (S1), or forked from another VM (S5); powered on or off in place. The provider object below is serialized by the SDK and runs in the
+ * overlay (S1), or forked from another VM (S5); powered on or off in place, moved to another host by a
+ * live migration and given its migration policy in place (S6). The provider object below is serialized by the SDK and runs in the
  * dynamic-provider process: it captures only pure helpers and requires the runtime it needs.
  */
 import * as pulumi from "@pulumi/pulumi";
 import type { ClonefleetClient, VmWire } from "../engine/client";
+import type { PlacementWant } from "../engine/client/placement";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
 import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
 
@@ -17,6 +19,9 @@ export interface VmInputs {
   datastoreId?: string | null;
   powerState?: string;
   stopTimeoutSeconds?: number | null;
+  hostId?: string | null;
+  migrationNotifyTimeoutSeconds?: number;
+  migrationOnMissingAck?: string;
   endpoint?: string;
   token?: string;
 }
@@ -41,15 +46,21 @@ export interface VmOutputs extends VmInputs {
   state: string;
   forkedFrom: string | null;
   stopTimeoutSeconds: number | null;
+  hostId: string;
+  migrationNotifyTimeoutSeconds: number;
+  migrationOnMissingAck: string;
 }
 
 // Kept unexported: an exported const would be reached through `exports` from the provider's
 // methods and drag the whole module into the serialized closure.
 const REPLACE_KEYS = ["name", "templateId", "forkOf", "cloneMode", "datastoreId"];
-const INPUT_KEYS = ["name", "templateId", "forkOf", "cloneMode", "powerState", "stopTimeoutSeconds"];
+const INPUT_KEYS = ["name", "templateId", "forkOf", "cloneMode", "powerState", "stopTimeoutSeconds", "migrationNotifyTimeoutSeconds", "migrationOnMissingAck"];
 
 /** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_vm. */
 export const VM_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
+
+/** Inputs that change in place (hostId by a live migration); they match clonefleet_vm's settable attributes that do not force replacement. */
+export const VM_IN_PLACE_KEYS: readonly string[] = Object.freeze([...INPUT_KEYS.filter((k) => !REPLACE_KEYS.includes(k)), "hostId"]);
 
 /** The outputs for a VM the engine answered with, its chain's content IDs read from the engine. */
 async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v: VmWire): Promise<VmOutputs> {
@@ -71,6 +82,10 @@ async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v:
     state: v.crashed ? "crashed" : v.state,
     forkedFrom: v.forked_from ?? null,
     stopTimeoutSeconds: v.stop_timeout_seconds ?? null,
+    // The host it is on now: a VM moved outside Pulumi diffs against a declared hostId, and the update moves it back.
+    hostId: v.host_id,
+    migrationNotifyTimeoutSeconds: v.migration_notify_timeout_seconds ?? 0,
+    migrationOnMissingAck: v.migration_on_missing_ack ?? "proceed",
   };
 }
 
@@ -80,11 +95,25 @@ async function setStopTimeout(client: ClonefleetClient, v: VmWire, want: number 
   return client.vms.update(v.id, { stop_timeout_seconds: want ?? null });
 }
 
-/** Powers the VM on or off to match `want`; answers the VM as it is afterwards. */
-async function setPower(client: ClonefleetClient, v: VmWire, want: string | undefined): Promise<VmWire> {
-  const target = want ?? "stopped";
-  if (v.power_state === target) return v;
-  return target === "running" ? client.vms.start(v.id) : client.vms.stop(v.id);
+/** The placement, power and migration policy the inputs declare; no hostId leaves the VM on its host. */
+function placementWant(inputs: Partial<VmInputs>): PlacementWant {
+  return {
+    hostId: inputs.hostId ?? null,
+    powerState: inputs.powerState ?? "stopped",
+    migrationNotifyTimeoutSeconds: inputs.migrationNotifyTimeoutSeconds ?? null,
+    migrationOnMissingAck: inputs.migrationOnMissingAck ?? null,
+  };
+}
+
+/**
+ * Brings VM `v` to the inputs' policy, host (a live migration, waited for) and power; an unknown
+ * host, or a stopped VM that is to move but stay stopped, is refused before any change.
+ */
+async function place(rt: typeof import("./provider-runtime"), client: ClonefleetClient, v: VmWire, inputs: Partial<VmInputs>): Promise<VmWire> {
+  const want = placementWant(inputs);
+  const steps = rt.planPlacement(v, want);
+  if (steps.some((s) => s.kind === "migrate")) await rt.checkHostKnown(client, want.hostId!);
+  return rt.applyPlacement(client, v, steps);
 }
 
 /** The dynamic provider of Vm; the SDK serializes it, so each method builds its own client. */
@@ -98,6 +127,8 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
     const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(INPUT_KEYS));
     // datastoreId left out means "the template's", which the outputs hold: only a given one is compared.
     if (news.datastoreId !== undefined && news.datastoreId !== null) changes.push(...changedKeys({ ...olds }, { ...news }, ["datastoreId"]));
+    // hostId left out means "wherever it is"; a given one differing from the host it is on is a live migration (in place).
+    if (news.hostId !== undefined && news.hostId !== null) changes.push(...changedKeys({ ...olds }, { ...news }, ["hostId"]));
     const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
     // VM names are unique: the old one goes first.
     return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
@@ -108,6 +139,11 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
     const client = rt.connect(inputs);
     const action = inputs.forkOf ? `fork VM ${inputs.forkOf} into ${JSON.stringify(inputs.name)}` : `create VM ${JSON.stringify(inputs.name)}`;
     try {
+      // An unknown host is refused before anything is made.
+      if (inputs.hostId) await rt.checkHostKnown(client, inputs.hostId);
+      // A fork starts on its parent's host: refuse now a child that would have to move while stopped.
+      const parent = inputs.forkOf ? await client.vms.get(inputs.forkOf) : null;
+      if (parent) rt.planPlacement({ ...parent, name: inputs.name }, placementWant(inputs));
       // A drifted record of the same name (its disk vanished) would block the name.
       const stale = (await client.vms.list()).find((v) => v.name === inputs.name && v.state === "drifted" && v.fleet_id === null);
       if (stale) await client.vms.delete(stale.id);
@@ -119,6 +155,9 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
               template_id: inputs.templateId!,
               ...(inputs.datastoreId ? { datastore_id: inputs.datastoreId } : {}),
               clone_mode: inputs.cloneMode ?? "pool",
+              ...(inputs.hostId ? { host_id: inputs.hostId } : {}),
+              ...(typeof inputs.migrationNotifyTimeoutSeconds === "number" ? { migration_notify_timeout_seconds: inputs.migrationNotifyTimeoutSeconds } : {}),
+              ...(inputs.migrationOnMissingAck ? { migration_on_missing_ack: inputs.migrationOnMissingAck } : {}),
             },
             rt.newIdempotencyKey(),
           );
@@ -126,7 +165,7 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
       const v = (done.result as VmWire | null) ?? (done.target_id ? await client.vms.get(done.target_id) : null);
       if (!v) throw new Error(`job ${done.id} succeeded without naming the VM it made`);
       const set = await setStopTimeout(client, v, inputs.stopTimeoutSeconds);
-      return { id: v.id, outs: await vmOutputs(client, inputs, await setPower(client, set, inputs.powerState)) };
+      return { id: v.id, outs: await vmOutputs(client, inputs, await place(rt, client, set, inputs)) };
     } catch (err) {
       throw rt.providerError(err, action, client.endpoint);
     }
@@ -150,6 +189,9 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
           datastoreId: outs.forkOf ? null : v.datastore_id,
           powerState: outs.powerState,
           stopTimeoutSeconds: outs.stopTimeoutSeconds,
+          hostId: outs.hostId,
+          migrationNotifyTimeoutSeconds: outs.migrationNotifyTimeoutSeconds,
+          migrationOnMissingAck: outs.migrationOnMissingAck,
           ...connectionOf({ endpoint: prior.endpoint }),
         };
         return { id, props: outs, inputs: inputs as VmOutputs };
@@ -161,7 +203,7 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
   },
 
   async update(id, olds, news) {
-    // powerState and stopTimeoutSeconds change in place; every other VM input but the connection replaces it.
+    // powerState (a start or a stop), stopTimeoutSeconds, hostId (a live migration) and the migration policy change in place; every other VM input but the connection replaces it.
     const rt = loadRuntime();
     const client = rt.connect(news);
     const action = `update VM ${id}`;
@@ -170,7 +212,7 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
       if (!v || v.state === "drifted") throw rt.goneError("VM", id, action);
       // The timeout first: a stop in the same update waits as long as the new one says.
       const set = await setStopTimeout(client, v, news.stopTimeoutSeconds);
-      return { outs: await vmOutputs(client, { ...olds, ...news }, await setPower(client, set, news.powerState)) };
+      return { outs: await vmOutputs(client, { ...olds, ...news }, await place(rt, client, set, news)) };
     } catch (err) {
       if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
       throw rt.providerError(err, action, client.endpoint);
@@ -209,6 +251,16 @@ export interface VmArgs extends ConnectionArgs {
   powerState?: pulumi.Input<string>;
   /** Seconds a stop waits for the guest to power off (ACPI) before QEMU quits, 0–3600; unset uses the engine's default (30). Set it low for firmware-only VMs. Changed in place. */
   stopTimeoutSeconds?: pulumi.Input<number>;
+  /**
+   * Id of the host (engine agent) to run on, such as `local` (see getHost); default: the answering engine's host. A change live-migrates
+   * the VM in place (a stopped VM with `powerState` running starts first; one that is to stay stopped is refused). A VM found on another
+   * host than the one given diffs on refresh, and the update moves it back.
+   */
+  hostId?: pulumi.Input<string>;
+  /** Seconds the guest gets to acknowledge a migration notice (0 to 3600; default 0: no notice). Changed in place. */
+  migrationNotifyTimeoutSeconds?: pulumi.Input<number>;
+  /** `abort` (the VM stays) or `proceed` (default) when the guest has not acknowledged by the deadline. Changed in place. */
+  migrationOnMissingAck?: pulumi.Input<string>;
 }
 
 /** A clonefleet VM cloned from a template. */
@@ -239,6 +291,12 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly forkedFrom: pulumi.Output<string | null>;
   /** Seconds a stop waits for the guest before QEMU quits; null = the engine's default. */
   declare readonly stopTimeoutSeconds: pulumi.Output<number | null>;
+  /** Id of the host it runs on, read from the engine. */
+  declare readonly hostId: pulumi.Output<string>;
+  /** Seconds its guest gets to acknowledge a migration notice; 0 = no notice. */
+  declare readonly migrationNotifyTimeoutSeconds: pulumi.Output<number>;
+  /** abort or proceed when the acknowledgement does not come. */
+  declare readonly migrationOnMissingAck: pulumi.Output<string>;
   /** Engine API URL the VM is managed through. */
   declare readonly endpoint: pulumi.Output<string>;
   /** API token (secret). */
@@ -258,6 +316,9 @@ export class Vm extends pulumi.dynamic.Resource {
         datastoreId: args.datastoreId,
         powerState: args.powerState,
         stopTimeoutSeconds: args.stopTimeoutSeconds,
+        hostId: args.hostId,
+        migrationNotifyTimeoutSeconds: args.migrationNotifyTimeoutSeconds,
+        migrationOnMissingAck: args.migrationOnMissingAck,
         endpoint: conn.endpoint,
         token: conn.token,
         diskPath: undefined,

@@ -4,7 +4,7 @@
  */
 import { Construct } from "constructs";
 import { TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
-import { CloneFleet, dataClonefleetDiskChain, datastore, provider, replica, snapshot, TemplateLibrary, vm } from "../../provider/cdktf";
+import { CloneFleet, dataClonefleetDiskChain, dataClonefleetHost, datastore, provider, replica, snapshot, TemplateLibrary, vm } from "../../provider/cdktf";
 
 /** Where the example keeps its datastore and which image it imports. */
 export interface ExampleSettings {
@@ -17,7 +17,7 @@ export interface ExampleSettings {
 /**
  * A datastore, a template imported into it, the template's disk chain, a replica of it on a
  * second datastore, a pool of the template on each datastore feeding a fleet of 4, one
- * linked clone, a running VM with a fork and a snapshot.
+ * linked clone, a running VM (on host local, with a migration policy) with a fork and a snapshot.
  */
 export class ClonefleetExample extends TerraformStack {
   constructor(scope: Construct, id: string, settings: ExampleSettings) {
@@ -49,8 +49,19 @@ export class ClonefleetExample extends TerraformStack {
       namePrefix: "web",
     });
     const scratch = new vm.Vm(this, "scratch", { name: "scratch", templateId: library.templates.tiny.id, cloneMode: "linked" });
-    // A VM powered on, and a fork of it (power_state changes in place; a VM whose QEMU died is powered on again).
-    const app = new vm.Vm(this, "app", { name: "app", templateId: library.templates.tiny.id, cloneMode: "full", powerState: "running" });
+    // The first engine's host. A VM powered on there, and a fork of it (power_state changes in place; a VM whose QEMU died is
+    // powered on again). A change of hostId live-migrates it in place; its guest gets 10 s to acknowledge the notice, else the
+    // migration is aborted.
+    const localHost = new dataClonefleetHost.DataClonefleetHost(this, "local-host", { id: "local" });
+    const app = new vm.Vm(this, "app", {
+      name: "app",
+      templateId: library.templates.tiny.id,
+      cloneMode: "full",
+      powerState: "running",
+      hostId: localHost.id,
+      migrationNotifyTimeoutSeconds: 10,
+      migrationOnMissingAck: "abort",
+    });
     const appFork = new vm.Vm(this, "app_fork", { name: "app-fork", forkOf: app.id, powerState: "running" });
     // A snapshot of the running app, taken after the fork (so the fork rests on the app's disk from before it);
     // destroying it merges its overlay back live, and one consolidated outside is taken again by the next deploy.
@@ -63,6 +74,8 @@ export class ClonefleetExample extends TerraformStack {
     new TerraformOutput(this, "fleet_vms", { value: web.fleet.vms });
     new TerraformOutput(this, "scratch_disk_chain", { value: scratch.diskChain });
     new TerraformOutput(this, "app_fork_forked_from", { value: appFork.forkedFrom });
+    new TerraformOutput(this, "app_host_id", { value: app.hostId });
+    new TerraformOutput(this, "local_host_status", { value: localHost.status });
     new TerraformOutput(this, "app_snapshot_frozen_disk_path", { value: appSnapshot.frozenDiskPath });
   }
 }

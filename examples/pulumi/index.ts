@@ -2,7 +2,7 @@
  * A clonefleet datastore, a template imported into it from an image on the engine host, a
  * replica of the template's disk on a second datastore (copied by content ID), a pool of the
  * template on each datastore feeding a fleet of four (the CloneFleet component), one
- * linked clone, and a running VM with a fork and a snapshot.
+ * linked clone, and a running VM (on host local, with a migration policy) with a fork and a snapshot.
  * The engine is reached through `clonefleet:endpoint` / `clonefleet:token` (or the
  * CLONEFLEET_ENDPOINT / CLONEFLEET_TOKEN environment variables).
  */
@@ -58,14 +58,23 @@ const scratch = new clonefleet.Vm("example-scratch", {
   cloneMode: "linked",
 });
 
+// The first engine's host (another engine started on the same state folder with --host-name
+// joins as another host).
+const localHost = clonefleet.getHostOutput({ id: "local" });
+
 // A VM powered on, and a fork of it: the parent is stunned for a moment and the child starts
 // where it was. powerState changes in place; a VM whose QEMU died refreshes as stopped and the
-// next `pulumi up --refresh` powers it on again.
+// next `pulumi up --refresh` powers it on again. A change of hostId live-migrates it in place
+// (a VM moved outside Pulumi diffs after a refresh, and the update moves it back); its guest
+// gets 10 s to acknowledge the notice, else the migration is aborted and it stays.
 const app = new clonefleet.Vm("example-app", {
   name: "app",
   templateId: base.id,
   cloneMode: "full",
   powerState: "running",
+  hostId: localHost.id,
+  migrationNotifyTimeoutSeconds: 10,
+  migrationOnMissingAck: "abort",
 });
 
 const appFork = new clonefleet.Vm("example-app-fork", {
@@ -104,6 +113,8 @@ export const scratchId = scratch.id;
 export const scratchDiskChain = scratch.diskChain;
 export const appId = app.id;
 export const appForkForkedFrom = appFork.forkedFrom;
+export const appHostId = app.hostId;
+export const localHostStatus = localHost.status;
 export const appForkDiskChain = appFork.diskChain;
 export const appSnapshotId = appSnapshot.id;
 export const appSnapshotFrozenDiskPath = appSnapshot.frozenDiskPath;

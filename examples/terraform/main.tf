@@ -106,15 +106,28 @@ resource "clonefleet_vm" "scratch" {
   clone_mode  = "linked"
 }
 
+# The host (engine agent) named local: the first engine. Another engine started on the same
+# state folder with --host-name joins as another host.
+data "clonefleet_host" "local" {
+  id = "local"
+}
+
 # A VM powered on, and a fork of it: the parent is stunned for a moment, the child starts where
 # the parent was, and both run on chains at most two layers deep. power_state changes in place;
 # a VM whose QEMU process died reads power_state = "stopped", and the next apply powers it on
 # again. A fork removed outside Terraform is forked again. (Fleets take power_state too.)
+# host_id places it; changing it live-migrates the running VM in place (a VM moved outside
+# Terraform shows as a host_id change, and the apply moves it back). Before a migration its
+# guest is told on its org.clonefleet.notify.0 channel and gets 10 s to acknowledge; without
+# the acknowledgement the migration is aborted and the VM stays where it is.
 resource "clonefleet_vm" "app" {
-  name        = "app"
-  template_id = clonefleet_template.tiny.id
-  clone_mode  = "full"
-  power_state = "running"
+  name                             = "app"
+  template_id                      = clonefleet_template.tiny.id
+  clone_mode                       = "full"
+  power_state                      = "running"
+  host_id                          = data.clonefleet_host.local.id
+  migration_notify_timeout_seconds = 10
+  migration_on_missing_ack         = "abort"
 }
 
 resource "clonefleet_vm" "app_fork" {
@@ -181,6 +194,14 @@ output "app_fork_forked_from" {
 
 output "app_fork_disk_chain" {
   value = clonefleet_vm.app_fork.disk_chain
+}
+
+output "app_host_id" {
+  value = clonefleet_vm.app.host_id
+}
+
+output "local_host_status" {
+  value = data.clonefleet_host.local.status
 }
 
 output "app_snapshot_frozen_disk_path" {

@@ -1,12 +1,22 @@
 import type { ClonefleetClient, VmWire } from "../../engine/client";
+import { applyPlacement, checkHostKnown, planPlacement, type PlacementWant } from "../../engine/client/placement";
+import {
+  DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
+  DEFAULT_MIGRATION_ON_MISSING_ACK,
+  MIGRATION_NOTIFY_TIMEOUT_RANGE,
+  MIGRATION_ON_MISSING_ACK_VALUES,
+  missingAckProblem,
+  notifyTimeoutProblem,
+} from "../../engine/model/migration-rules";
 import { nameProblem } from "../../engine/model/rules";
 import { jobTimeout } from "../client";
-import { computed, defineResource, optional, optionalComputed, required, timeouts } from "../framework";
+import { computed, defineResource, optional, optionalComputed, required, timeouts, type OperationContext, type Planned } from "../framework";
 import type { CtyType } from "../protocol/cty";
 
 const CLONE_MODES = ["pool", "full", "linked"] as const;
 const POWER_STATES = ["running", "stopped"] as const;
 const DISK_LAYER_TYPE: CtyType = ["object", { path: "string", content_id: "string" }];
+const MIGRATION_NOTIFY_RANGE_TEXT = `From ${MIGRATION_NOTIFY_TIMEOUT_RANGE.min} to ${MIGRATION_NOTIFY_TIMEOUT_RANGE.max}`;
 
 /** One layer of a VM's disk chain, top first. */
 export interface VmDiskLayerState {
@@ -36,6 +46,9 @@ export interface VmState {
   state: string;
   forked_from: string | null;
   stop_timeout_seconds: number | null;
+  host_id: string;
+  migration_notify_timeout_seconds: number;
+  migration_on_missing_ack: string;
 }
 
 /** `clonefleet_vm`: one VM cloned from a template, by a pool copy, a full copy or a linked overlay (S1). */
@@ -45,7 +58,8 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     "A VM cloned from a template, or forked from another VM (`fork_of`). Its disk is a ready pool copy moved in by a rename when the datastore's pool has one (`clone_mode = \"pool\"`), " +
     "a full copy (`full`), or a qcow2 overlay on the template's disk (`linked`, same datastore only). A VM removed outside Terraform, or whose " +
     "disk vanished, is gone: the next plan creates it again (a fork by forking again). `power_state` is changed in place; a VM whose QEMU " +
-    "process died reads `stopped`, so the next apply powers it on again.",
+    "process died reads `stopped`, so the next apply powers it on again. `host_id` is changed in place by a live migration (S6), and " +
+    "the migration policy (`migration_notify_timeout_seconds`, `migration_on_missing_ack`) in place too.",
   attributes: {
     id: computed("string", { description: "VM id, assigned by the engine.", keepPrior: true }),
     name: required("string", { description: "Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters.", replace: true }),
@@ -79,6 +93,26 @@ export const vm = defineResource<VmState, ClonefleetClient>({
         "Seconds a stop (power_state `stopped`) waits for the guest to power off (ACPI) before QEMU quits, 0 to 3600; unset uses the engine's " +
         "default (30). Set it low for firmware-only VMs, which ignore ACPI. Changed in place.",
     }),
+    host_id: optionalComputed("string", {
+      description:
+        "Host (engine agent) whose QEMU runs the VM; default: the host of the engine the provider talks to. A change is an in-place live " +
+        "migration of the running VM to that host (the apply waits for the `vm.migrate` job); a stopped VM is started first when " +
+        "`power_state` is `running`, and refused when it is to stay stopped (only a running VM migrates). A VM found on another host than " +
+        "the one declared shows as a change, and the apply moves it back. Left unset, it reads the host the VM is on.",
+      keepPrior: true,
+    }),
+    migration_notify_timeout_seconds: optional("number", {
+      description:
+        `Seconds the guest gets to acknowledge a migration notice on its \`org.clonefleet.notify.0\` channel before the engine applies ` +
+        `\`migration_on_missing_ack\`; 0 (default) migrates without notice. ${MIGRATION_NOTIFY_RANGE_TEXT}. Changed in place.`,
+      default: DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
+    }),
+    migration_on_missing_ack: optional("string", {
+      description:
+        "What a migration does when the guest has not acknowledged by the deadline: `abort` (the VM stays where it is and the apply fails) " +
+        "or `proceed` (default: it migrates anyway). Changed in place.",
+      default: DEFAULT_MIGRATION_ON_MISSING_ACK,
+    }),
   },
   blocks: { timeouts: timeouts({ create: "30m", update: "10m", delete: "10m" }) },
   validate: (config, diags) => {
@@ -110,24 +144,44 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     } else if (config.fork_of === null && config.template_id === null) {
       diags.error("Missing VM source", "Set template_id (a template to clone) or fork_of (a VM to fork).", "template_id");
     }
+    if (typeof config.host_id === "string") {
+      const p = nameProblem(config.host_id);
+      if (p) diags.error("Invalid host_id", `host_id ${p}.`, "host_id");
+    }
+    if (config.migration_notify_timeout_seconds !== null && config.migration_notify_timeout_seconds !== undefined) {
+      const p = notifyTimeoutProblem(config.migration_notify_timeout_seconds);
+      if (p) diags.error("Invalid migration_notify_timeout_seconds", `migration_notify_timeout_seconds ${p}.`, "migration_notify_timeout_seconds");
+    }
+    if (typeof config.migration_on_missing_ack === "string") {
+      const p = missingAckProblem(config.migration_on_missing_ack);
+      if (p) diags.error("Invalid migration_on_missing_ack", `migration_on_missing_ack ${p}.`, "migration_on_missing_ack");
+    }
   },
   create: async (ctx, plan) => {
+    // An unknown host is refused before anything is made.
+    if (plan.host_id) await checkHostKnown(ctx.client, plan.host_id);
     await removeDriftedNamesake(ctx.client, plan.name!);
     if (plan.fork_of) {
+      // A fork starts on its parent's host: refuse now a child that would have to move while stopped.
+      const parent = await ctx.client.vms.get(plan.fork_of);
+      if (parent) planPlacement({ ...parent, name: plan.name! }, placementWant(plan));
       const job = await ctx.client.vms.fork(plan.fork_of, { name: plan.name! });
       const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
       const child = await setStopTimeout(ctx.client, done.result as VmWire, plan.stop_timeout_seconds ?? null);
-      return fromApi(ctx.client, await setPower(ctx.client, child, plan.power_state ?? "stopped"), plan.clone_mode ?? "pool");
+      return fromApi(ctx.client, await place(ctx, child, plan), plan.clone_mode ?? "pool");
     }
     const job = await ctx.client.vms.create({
       name: plan.name!,
       template_id: plan.template_id!,
       ...(plan.datastore_id ? { datastore_id: plan.datastore_id } : {}),
       clone_mode: (plan.clone_mode ?? "pool") as (typeof CLONE_MODES)[number],
+      ...(plan.host_id ? { host_id: plan.host_id } : {}),
+      ...(typeof plan.migration_notify_timeout_seconds === "number" ? { migration_notify_timeout_seconds: plan.migration_notify_timeout_seconds } : {}),
+      ...(plan.migration_on_missing_ack ? { migration_on_missing_ack: plan.migration_on_missing_ack as (typeof MIGRATION_ON_MISSING_ACK_VALUES)[number] } : {}),
     });
     const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
     const made = await setStopTimeout(ctx.client, done.result as VmWire, plan.stop_timeout_seconds ?? null);
-    return fromApi(ctx.client, await setPower(ctx.client, made, plan.power_state ?? "stopped"), plan.clone_mode ?? "pool");
+    return fromApi(ctx.client, await place(ctx, made, plan), plan.clone_mode ?? "pool");
   },
   read: async (ctx, state) => {
     const v = await ctx.client.vms.get(state.id);
@@ -135,13 +189,13 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     if (!v || v.state === "drifted") return null;
     return fromApi(ctx.client, v, state.clone_mode ?? v.clone_mode ?? "pool");
   },
-  // Only power_state and stop_timeout_seconds change in place: every other argument replaces the VM.
+  // power_state, stop_timeout_seconds, host_id (a live migration) and the migration policy change in place: every other argument replaces the VM.
   update: async (ctx, plan, prior) => {
     const v = await ctx.client.vms.get(prior.id);
     if (!v || v.state === "drifted") throw new Error(`VM ${prior.id} is gone; run terraform apply again to recreate it`);
     // The timeout first: a stop in the same apply waits as long as the new one says.
     const set = await setStopTimeout(ctx.client, v, plan.stop_timeout_seconds ?? null);
-    return fromApi(ctx.client, await setPower(ctx.client, set, plan.power_state ?? "stopped"), prior.clone_mode);
+    return fromApi(ctx.client, await place(ctx, set, plan), prior.clone_mode);
   },
   delete: async (ctx, state) => {
     if (await ctx.client.vms.get(state.id)) await ctx.client.vms.delete(state.id);
@@ -160,10 +214,26 @@ async function setStopTimeout(client: ClonefleetClient, v: VmWire, want: number 
   return client.vms.update(v.id, { stop_timeout_seconds: want });
 }
 
-/** Powers the VM on or off to match `want`; answers the VM as it is afterwards. */
-async function setPower(client: ClonefleetClient, v: VmWire, want: string): Promise<VmWire> {
-  if (v.power_state === want) return v;
-  return want === "running" ? client.vms.start(v.id) : client.vms.stop(v.id);
+/** The placement, power and policy the plan declares; an unset (or unknown) host_id leaves the VM where it is. */
+function placementWant(plan: Planned<VmState>): PlacementWant {
+  return {
+    hostId: plan.host_id ?? null,
+    powerState: plan.power_state ?? "stopped",
+    migrationNotifyTimeoutSeconds: plan.migration_notify_timeout_seconds ?? null,
+    migrationOnMissingAck: plan.migration_on_missing_ack ?? null,
+  };
+}
+
+/**
+ * Brings the VM to the plan's policy, host and power (planPlacement says in which order); an
+ * unknown host or a stopped VM that is to move but stay stopped is refused before any change.
+ * Answers the VM as it is afterwards.
+ */
+async function place(ctx: OperationContext<ClonefleetClient>, v: VmWire, plan: Planned<VmState>): Promise<VmWire> {
+  const want = placementWant(plan);
+  const steps = planPlacement(v, want);
+  if (steps.some((s) => s.kind === "migrate")) await checkHostKnown(ctx.client, want.hostId!);
+  return applyPlacement(ctx.client, v, steps, { signal: ctx.signal, timeoutMs: jobTimeout(ctx.timeoutMs) });
 }
 
 async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string): Promise<VmState> {
@@ -185,5 +255,8 @@ async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string): 
     state: v.crashed ? "crashed" : v.state,
     forked_from: v.forked_from ?? null,
     stop_timeout_seconds: v.stop_timeout_seconds ?? null,
+    host_id: v.host_id,
+    migration_notify_timeout_seconds: v.migration_notify_timeout_seconds ?? DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
+    migration_on_missing_ack: v.migration_on_missing_ack ?? DEFAULT_MIGRATION_ON_MISSING_ACK,
   };
 }

@@ -71,6 +71,10 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     const app = (await t.client.vms.list()).find((v) => v.name === "app")!;
     const appFork = (await t.client.vms.list()).find((v) => v.name === "app-fork")!;
     expect([app.power_state, appFork.power_state]).toEqual(["running", "running"]);
+    // Placed on host local, read through data.clonefleet_host, with the example's migration policy.
+    expect(app).toMatchObject({ host_id: "local", migration_notify_timeout_seconds: 10, migration_on_missing_ack: "abort" });
+    expect((await ok("output", "-raw", "app_host_id")).trim()).toBe("local");
+    expect((await ok("output", "-raw", "local_host_status")).trim()).toBe("up");
     expect(appFork.forked_from).toBe(app.id);
     expect((await ok("output", "-raw", "app_fork_forked_from")).trim()).toBe(app.id);
     expect((JSON.parse(await ok("output", "-json", "app_fork_disk_chain")) as { path: string }[]).map((l) => l.path)).toEqual(appFork.disk_chain);

@@ -85,12 +85,21 @@ describe("synthesizing the example", () => {
       }),
     ]);
     expect(fleets[0]).not.toHaveProperty("members_healthy");
+    expect(Object.values(out.data?.clonefleet_host ?? {})).toEqual([{ id: "local" }]);
     const vms = Object.values(out.resource?.clonefleet_vm ?? {});
     expect(vms).toHaveLength(3);
     expect(vms).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ name: "scratch", template_id: `\${clonefleet_template.${tplAddr}.id}`, clone_mode: "linked" }),
-        expect.objectContaining({ name: "app", template_id: `\${clonefleet_template.${tplAddr}.id}`, clone_mode: "full", power_state: "running" }),
+        expect.objectContaining({
+          name: "app",
+          template_id: `\${clonefleet_template.${tplAddr}.id}`,
+          clone_mode: "full",
+          power_state: "running",
+          host_id: expect.stringMatching(/^\$\{data\.clonefleet_host\.[^.]+\.id\}$/),
+          migration_notify_timeout_seconds: 10,
+          migration_on_missing_ack: "abort",
+        }),
         expect.objectContaining({ name: "app-fork", fork_of: expect.stringMatching(/^\$\{clonefleet_vm\.[^.]+\.id\}$/), power_state: "running" }),
       ]),
     );

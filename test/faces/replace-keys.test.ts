@@ -1,7 +1,7 @@
 import { DATASTORE_REPLACE_KEYS } from "../../pulumi/datastore";
 import { DISK_POOL_REPLACE_KEYS } from "../../pulumi/disk-pool";
 import { FLEET_REPLACE_KEYS } from "../../pulumi/fleet";
-import { VM_REPLACE_KEYS } from "../../pulumi/vm";
+import { VM_IN_PLACE_KEYS, VM_REPLACE_KEYS } from "../../pulumi/vm";
 import { REPLICA_REPLACE_KEYS } from "../../pulumi/replica";
 import { SNAPSHOT_REPLACE_KEYS } from "../../pulumi/snapshot";
 import { TEMPLATE_REPLACE_KEYS } from "../../pulumi/template";
@@ -40,4 +40,14 @@ test("every Terraform resource has a Pulumi counterpart checked here", () => {
     "clonefleet_template",
     "clonefleet_vm",
   ]);
+});
+
+test("clonefleet_vm and Pulumi's Vm change the same inputs in place (power, host by live migration, migration policy)", () => {
+  const vm = resources.find((x) => x.typeName === "clonefleet_vm")!;
+  const inPlace = Object.entries(vm.schema.attributes)
+    .filter(([, spec]) => spec.mode !== "computed" && !spec.replace)
+    .map(([name]) => camel(name))
+    .sort();
+  expect([...VM_IN_PLACE_KEYS].sort()).toEqual(inPlace);
+  expect(inPlace).toEqual(["hostId", "migrationNotifyTimeoutSeconds", "migrationOnMissingAck", "powerState"]);
 });

@@ -94,7 +94,17 @@ test("the example's CloneFleet puts a pool on each datastore and a fleet of four
   const vm = registered.find((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:Vm")!;
   expect(vm.inputs).toMatchObject({ name: "scratch", templateId: "example-base-id", cloneMode: "linked" });
   const vms = registered.filter((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:Vm");
-  expect(vms.find((r) => r.name === "example-app")!.inputs).toMatchObject({ name: "app", templateId: "example-base-id", cloneMode: "full", powerState: "running" });
+  // The host lookup reached the real engine: its host local, up.
+  expect(vms.find((r) => r.name === "example-app")!.inputs).toMatchObject({
+    name: "app",
+    templateId: "example-base-id",
+    cloneMode: "full",
+    powerState: "running",
+    hostId: "local",
+    migrationNotifyTimeoutSeconds: 10,
+    migrationOnMissingAck: "abort",
+  });
+  expect(await valueOf(program.localHostStatus)).toBe("up");
   expect(vms.find((r) => r.name === "example-app-fork")!.inputs).toMatchObject({ name: "app-fork", forkOf: "example-app-id", powerState: "running" });
 });
 

@@ -7,5 +7,6 @@ export * as snapshot from './snapshot';
 export * as template from './template';
 export * as vm from './vm';
 export * as dataClonefleetDiskChain from './data-clonefleet-disk-chain';
+export * as dataClonefleetHost from './data-clonefleet-host';
 export * as provider from './provider';
 

@@ -26,6 +26,24 @@ export interface VmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly forkOf?: string;
   /**
+  * Host (engine agent) whose QEMU runs the VM; default: the host of the engine the provider talks to. A change is an in-place live migration of the running VM to that host (the apply waits for the `vm.migrate` job); a stopped VM is started first when `power_state` is `running`, and refused when it is to stay stopped (only a running VM migrates). A VM found on another host than the one declared shows as a change, and the apply moves it back. Left unset, it reads the host the VM is on.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#host_id Vm#host_id}
+  */
+  readonly hostId?: string;
+  /**
+  * Seconds the guest gets to acknowledge a migration notice on its `org.clonefleet.notify.0` channel before the engine applies `migration_on_missing_ack`; 0 (default) migrates without notice. From 0 to 3600. Changed in place.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#migration_notify_timeout_seconds Vm#migration_notify_timeout_seconds}
+  */
+  readonly migrationNotifyTimeoutSeconds?: number;
+  /**
+  * What a migration does when the guest has not acknowledged by the deadline: `abort` (the VM stays where it is and the apply fails) or `proceed` (default: it migrates anyway). Changed in place.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#migration_on_missing_ack Vm#migration_on_missing_ack}
+  */
+  readonly migrationOnMissingAck?: string;
+  /**
   * Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#name Vm#name}
@@ -355,6 +373,9 @@ export class Vm extends cdktf.TerraformResource {
     this._cloneMode = config.cloneMode;
     this._datastoreId = config.datastoreId;
     this._forkOf = config.forkOf;
+    this._hostId = config.hostId;
+    this._migrationNotifyTimeoutSeconds = config.migrationNotifyTimeoutSeconds;
+    this._migrationOnMissingAck = config.migrationOnMissingAck;
     this._name = config.name;
     this._powerState = config.powerState;
     this._stopTimeoutSeconds = config.stopTimeoutSeconds;
@@ -435,9 +456,57 @@ export class Vm extends cdktf.TerraformResource {
     return this.getStringAttribute('forked_from');
   }
 
+  // host_id - computed: true, optional: true, required: false
+  private _hostId?: string; 
+  public get hostId() {
+    return this.getStringAttribute('host_id');
+  }
+  public set hostId(value: string) {
+    this._hostId = value;
+  }
+  public resetHostId() {
+    this._hostId = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get hostIdInput() {
+    return this._hostId;
+  }
+
   // id - computed: true, optional: false, required: false
   public get id() {
     return this.getStringAttribute('id');
+  }
+
+  // migration_notify_timeout_seconds - computed: true, optional: true, required: false
+  private _migrationNotifyTimeoutSeconds?: number; 
+  public get migrationNotifyTimeoutSeconds() {
+    return this.getNumberAttribute('migration_notify_timeout_seconds');
+  }
+  public set migrationNotifyTimeoutSeconds(value: number) {
+    this._migrationNotifyTimeoutSeconds = value;
+  }
+  public resetMigrationNotifyTimeoutSeconds() {
+    this._migrationNotifyTimeoutSeconds = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get migrationNotifyTimeoutSecondsInput() {
+    return this._migrationNotifyTimeoutSeconds;
+  }
+
+  // migration_on_missing_ack - computed: true, optional: true, required: false
+  private _migrationOnMissingAck?: string; 
+  public get migrationOnMissingAck() {
+    return this.getStringAttribute('migration_on_missing_ack');
+  }
+  public set migrationOnMissingAck(value: string) {
+    this._migrationOnMissingAck = value;
+  }
+  public resetMigrationOnMissingAck() {
+    this._migrationOnMissingAck = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get migrationOnMissingAckInput() {
+    return this._migrationOnMissingAck;
   }
 
   // name - computed: false, optional: false, required: true
@@ -536,6 +605,9 @@ export class Vm extends cdktf.TerraformResource {
       clone_mode: cdktf.stringToTerraform(this._cloneMode),
       datastore_id: cdktf.stringToTerraform(this._datastoreId),
       fork_of: cdktf.stringToTerraform(this._forkOf),
+      host_id: cdktf.stringToTerraform(this._hostId),
+      migration_notify_timeout_seconds: cdktf.numberToTerraform(this._migrationNotifyTimeoutSeconds),
+      migration_on_missing_ack: cdktf.stringToTerraform(this._migrationOnMissingAck),
       name: cdktf.stringToTerraform(this._name),
       power_state: cdktf.stringToTerraform(this._powerState),
       stop_timeout_seconds: cdktf.numberToTerraform(this._stopTimeoutSeconds),
@@ -560,6 +632,24 @@ export class Vm extends cdktf.TerraformResource {
       },
       fork_of: {
         value: cdktf.stringToHclTerraform(this._forkOf),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      host_id: {
+        value: cdktf.stringToHclTerraform(this._hostId),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      migration_notify_timeout_seconds: {
+        value: cdktf.numberToHclTerraform(this._migrationNotifyTimeoutSeconds),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
+      },
+      migration_on_missing_ack: {
+        value: cdktf.stringToHclTerraform(this._migrationOnMissingAck),
         isBlock: false,
         type: "simple",
         storageClassType: "string",

@@ -14,6 +14,8 @@ export { Vm, vmProvider, VM_REPLACE_KEYS } from "./vm";
 export type { VmArgs, VmDiskLayer, VmInputs, VmOutputs } from "./vm";
 export { Fleet, fleetProvider, FLEET_REPLACE_KEYS } from "./fleet";
 export type { FleetArgs, FleetInputs, FleetMember, FleetOutputs } from "./fleet";
+export { Snapshot, snapshotProvider, SNAPSHOT_REPLACE_KEYS } from "./snapshot";
+export type { SnapshotArgs, SnapshotInputs, SnapshotOutputs } from "./snapshot";
 export { CloneFleet, cloneFleetArgsProblems } from "./clone-fleet";
 export type { CloneFleetArgs } from "./clone-fleet";
 export { getDiskChain, getDiskChainOutput } from "./disk-chain";
@@ -26,6 +28,7 @@ export {
   validateDiskPoolInputs,
   validateFleetInputs,
   validateReplicaInputs,
+  validateSnapshotInputs,
   validateTemplateInputs,
   validateVmInputs,
 } from "./validate";

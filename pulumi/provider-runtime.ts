@@ -11,6 +11,7 @@ export {
   validateDiskPoolInputs,
   validateFleetInputs,
   validateReplicaInputs,
+  validateSnapshotInputs,
   validateTemplateInputs,
   validateVmInputs,
   withDiskPoolDefaults,
@@ -76,6 +77,15 @@ function describe(err: unknown, action: string, endpoint?: string): string {
   if (err instanceof JobTimeoutError) return `CF_JOB_TIMEOUT: cannot ${action}: ${err.message}`;
   const message = err instanceof Error ? err.message : String(err);
   return `CF_INTERNAL: cannot ${action}: ${message}`;
+}
+
+/**
+ * `err` with the engine's `field` renamed (a route's `id` is the resource's `vmId`, say), so
+ * that providerError names the input the user wrote; other errors come back unchanged.
+ */
+export function renameField(err: unknown, from: string, to: string): unknown {
+  if (!(err instanceof ApiError) || err.field !== from) return err;
+  return new ApiError(err.status, err.code, `${to}: ${err.message}`, to);
 }
 
 /** The error for an object that vanished from the engine while Pulumi still holds it. */

@@ -230,3 +230,11 @@ export function validateFleetInputs(props: Props): CheckFailure[] {
 export function withFleetDefaults<T extends Props>(props: T): T {
   return { ...props, cloneMode: props.cloneMode ?? "pool", powerState: props.powerState ?? "stopped", membersHealthy: props.membersHealthy ?? true };
 }
+
+/** Problems of a Snapshot's inputs, all of them, in camelCase (the engine checks that the VM exists). */
+export function validateSnapshotInputs(props: Props): CheckFailure[] {
+  const failures = validateConnection(props);
+  if (checkRequired(failures, props, "vmId")) checkKnown(failures, props, "vmId", idProblem("a Vm"));
+  if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
+  return failures;
+}

@@ -9,7 +9,7 @@ import type { Store } from "../store";
  */
 /** Engine-wide settings ops honour. */
 export interface EngineSettings {
-  /** Cap on the bandwidth of background disk copies (imports, pool fills); unlimited when unset. */
+  /** Cap on the bandwidth of background disk copies (imports, pool fills, backups); unlimited when unset. */
   copyRateLimitBytesPerSec?: number;
   /** Folder holding one QEMU state folder per VM (`<stateDir>/vms`); VMs cannot start without it. */
   vmStateRoot?: string;

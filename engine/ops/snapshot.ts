@@ -697,6 +697,8 @@ export async function backupVm(ctx: OpContext, req: BackupVmRequest): Promise<Ba
       dstFormat: req.format,
       forceShare: true,
       signal: ctx.signal,
+      // A backup is a background disk copy like an import: it honours the engine's copy cap.
+      rateLimitBytesPerSec: ctx.settings.copyRateLimitBytesPerSec,
       onProgress: (f) => steps(5 + f * 75, "copying the frozen disk"),
     });
     await fs.rename(intent.partPath, req.targetPath);

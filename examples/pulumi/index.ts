@@ -1,8 +1,8 @@
 /**
  * A clonefleet datastore, a template imported into it from an image on the engine host, a
  * replica of the template's disk on a second datastore (copied by content ID), a pool of the
- * template on each datastore feeding a fleet of four (the CloneFleet component), and one
- * linked clone.
+ * template on each datastore feeding a fleet of four (the CloneFleet component), one
+ * linked clone, and a running VM with a fork and a snapshot.
  * The engine is reached through `clonefleet:endpoint` / `clonefleet:token` (or the
  * CLONEFLEET_ENDPOINT / CLONEFLEET_TOKEN environment variables).
  */
@@ -74,6 +74,19 @@ const appFork = new clonefleet.Vm("example-app-fork", {
   powerState: "running",
 });
 
+// A snapshot of the running app: its disk is frozen at this instant (frozenDiskPath, for a
+// backup agent to read) while the VM runs on. Deleting it merges the overlay back live. It is
+// taken after the fork, so the fork rests on the app's disk from before it. A snapshot
+// consolidated outside Pulumi refreshes as gone, and the next `pulumi up` takes it again.
+const appSnapshot = new clonefleet.Snapshot(
+  "example-app-snapshot",
+  {
+    vmId: app.id,
+    name: "nightly",
+  },
+  { dependsOn: [appFork] },
+);
+
 export const datastoreId = store.id;
 export const datastoreFreeBytes = store.freeBytes;
 export const templateId = base.id;
@@ -92,3 +105,5 @@ export const scratchDiskChain = scratch.diskChain;
 export const appId = app.id;
 export const appForkForkedFrom = appFork.forkedFrom;
 export const appForkDiskChain = appFork.diskChain;
+export const appSnapshotId = appSnapshot.id;
+export const appSnapshotFrozenDiskPath = appSnapshot.frozenDiskPath;

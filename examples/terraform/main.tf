@@ -123,6 +123,22 @@ resource "clonefleet_vm" "app_fork" {
   power_state = "running"
 }
 
+# A snapshot of the running app VM: its disk is frozen at this instant (frozen_disk_path, for a
+# backup agent to read) while the VM runs on, on a new overlay. Destroying it consolidates: the
+# overlay is merged back live and the VM never pauses. It is taken after the fork, so that the
+# fork rests on the app's disk from before the snapshot. A snapshot consolidated outside
+# Terraform is gone, and the next apply takes it again.
+resource "clonefleet_snapshot" "app" {
+  vm_id = clonefleet_vm.app.id
+  name  = "nightly"
+
+  timeouts {
+    delete = "30m"
+  }
+
+  depends_on = [clonefleet_vm.app_fork]
+}
+
 data "clonefleet_disk_chain" "tiny" {
   path = clonefleet_template.tiny.disk_path
 }
@@ -165,4 +181,8 @@ output "app_fork_forked_from" {
 
 output "app_fork_disk_chain" {
   value = clonefleet_vm.app_fork.disk_chain
+}
+
+output "app_snapshot_frozen_disk_path" {
+  value = clonefleet_snapshot.app.frozen_disk_path
 }

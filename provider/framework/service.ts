@@ -15,6 +15,9 @@ import { dataStateFromResult, firstUnknownPath, onlyTimeoutsChanged, planResourc
 import { BlockSchema, TIMEOUTS_BLOCK, blockType, toProtoSchema } from "./schema";
 import { TimeoutOperation, parseDuration } from "./timeouts";
 
+/** How long an aborted operation may take to settle with its own error before the generic timeout error is reported. */
+const ABORT_GRACE_MS = 1000;
+
 interface DynamicValueMessage {
   msgpack?: Buffer;
   json?: Buffer;
@@ -116,8 +119,10 @@ export function providerService(provider: Provider<unknown, unknown>, opts: Serv
     }
     const controller = new AbortController();
     inflight.add(controller);
+    // An operation that watches ctx.signal may settle with its own, more specific error (naming
+    // the job it leaves running, say); it gets a moment to do so before the generic one wins.
     const aborted = new Promise<never>((_, reject) =>
-      controller.signal.addEventListener("abort", () => reject(controller.signal.reason), { once: true }),
+      controller.signal.addEventListener("abort", () => setTimeout(() => reject(controller.signal.reason), ABORT_GRACE_MS), { once: true }),
     );
     const timer =
       limit.ms === undefined

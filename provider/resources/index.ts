@@ -6,8 +6,9 @@ import { diskChain } from "./disk-chain";
 import { diskPool } from "./disk-pool";
 import { fleet } from "./fleet";
 import { replica } from "./replica";
+import { snapshot } from "./snapshot";
 import { template } from "./template";
 import { vm } from "./vm";
 
-export const resources = [datastore, template, replica, diskPool, vm, fleet] as unknown as readonly Resource<unknown, ClonefleetClient>[];
+export const resources = [datastore, template, replica, diskPool, vm, fleet, snapshot] as unknown as readonly Resource<unknown, ClonefleetClient>[];
 export const dataSources = [diskChain] as unknown as readonly DataSource<unknown, ClonefleetClient>[];

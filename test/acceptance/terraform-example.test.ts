@@ -49,10 +49,10 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
   });
   afterAll(() => t.stop());
 
-  const CLONES = ["clonefleet_fleet.web", "clonefleet_vm.scratch", "clonefleet_vm.app", "clonefleet_vm.app_fork", "clonefleet_disk_pool.local", "clonefleet_disk_pool.replicas"];
+  const CLONES = ["clonefleet_fleet.web", "clonefleet_vm.scratch", "clonefleet_vm.app", "clonefleet_vm.app_fork", "clonefleet_snapshot.app", "clonefleet_disk_pool.local", "clonefleet_disk_pool.replicas"];
 
   test("apply, an empty plan, drift repaired, destroy", async () => {
-    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/10 added, 0 changed, 0 destroyed/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/11 added, 0 changed, 0 destroyed/);
     const templates = await t.client.templates.list();
     expect(templates.map((x) => x.name)).toEqual(["tiny"]);
     expect((await ok("output", "-raw", "template_content_id")).trim()).toBe(templates[0].content_id);
@@ -74,6 +74,12 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect(appFork.forked_from).toBe(app.id);
     expect((await ok("output", "-raw", "app_fork_forked_from")).trim()).toBe(app.id);
     expect((JSON.parse(await ok("output", "-json", "app_fork_disk_chain")) as { path: string }[]).map((l) => l.path)).toEqual(appFork.disk_chain);
+    // The snapshot was taken after the fork: the running app is one layer deeper than its fork.
+    const [appSnap] = await t.client.snapshots.list(app.id);
+    expect(appSnap).toMatchObject({ name: "nightly", state: "ready" });
+    expect((await ok("output", "-raw", "app_snapshot_frozen_disk_path")).trim()).toBe(appSnap.frozen_disk_path);
+    expect(app.disk_chain[1]).toBe(appSnap.frozen_disk_path);
+    expect(app.chain_depth).toBe(appFork.chain_depth + 1);
     await waitPoolsSettled(t.client);
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
@@ -87,6 +93,17 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect(powerDrift.out).toMatch(/Plan: 0 to add, 1 to change, 0 to destroy/);
     expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/0 added, 1 changed, 0 destroyed/);
     expect((await t.client.vms.get(app.id))!.power_state).toBe("running");
+    expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
+
+    // The snapshot consolidated outside Terraform: it is gone, and the apply takes it again.
+    await t.client.waitJob((await t.client.snapshots.delete(appSnap.id)).id, { timeoutMs: 120_000 });
+    expect((await t.client.vms.get(app.id))!.chain_depth).toBe(app.chain_depth - 1);
+    const snapDrift = await run("plan", "-detailed-exitcode", ...vars);
+    expect(snapDrift.status).toBe(2);
+    expect(snapDrift.out).toMatch(/clonefleet_snapshot\.app will be created/);
+    expect(snapDrift.out).toMatch(/Plan: 1 to add, 0 to change, 0 to destroy/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/1 added, 0 changed, 0 destroyed/);
+    expect((await t.client.vms.get(app.id))!.chain_depth).toBe(app.chain_depth);
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
     // A fleet member's disk removed outside Terraform: the plan shows the fleet updated in
@@ -121,7 +138,7 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
     // A template in use by pools, a fleet and a linked clone cannot be deleted: remove those first.
-    expect(await ok("destroy", "-auto-approve", ...vars, ...CLONES.flatMap((a) => ["-target", a]))).toMatch(/6 destroyed/);
+    expect(await ok("destroy", "-auto-approve", ...vars, ...CLONES.flatMap((a) => ["-target", a]))).toMatch(/7 destroyed/);
     await t.client.templates.delete(templates[0].id);
     const drift = await run("plan", "-detailed-exitcode", ...vars);
     expect(drift.status).toBe(2);
@@ -136,7 +153,7 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
 
     expect((await t.client.fleets.list()).map((f) => [f.template_id, f.state])).toEqual([[recreated[0].id, "ready"]]);
 
-    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/10 destroyed/);
+    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/11 destroyed/);
     expect(await t.client.replicas.list()).toEqual([]);
     expect(await t.client.fleets.list()).toEqual([]);
     expect(await t.client.vms.list()).toEqual([]);

@@ -3,6 +3,7 @@ import { DISK_POOL_REPLACE_KEYS } from "../../pulumi/disk-pool";
 import { FLEET_REPLACE_KEYS } from "../../pulumi/fleet";
 import { VM_REPLACE_KEYS } from "../../pulumi/vm";
 import { REPLICA_REPLACE_KEYS } from "../../pulumi/replica";
+import { SNAPSHOT_REPLACE_KEYS } from "../../pulumi/snapshot";
 import { TEMPLATE_REPLACE_KEYS } from "../../pulumi/template";
 import { resources } from "../../provider/resources";
 
@@ -24,6 +25,7 @@ test.each([
   ["clonefleet_disk_pool", DISK_POOL_REPLACE_KEYS],
   ["clonefleet_vm", VM_REPLACE_KEYS],
   ["clonefleet_fleet", FLEET_REPLACE_KEYS],
+  ["clonefleet_snapshot", SNAPSHOT_REPLACE_KEYS],
 ])("%s: Pulumi's replace keys equal Terraform's RequiresReplace attributes", (typeName, keys) => {
   expect([...keys].sort()).toEqual(replaceAttrs(typeName));
 });
@@ -34,6 +36,7 @@ test("every Terraform resource has a Pulumi counterpart checked here", () => {
     "clonefleet_disk_pool",
     "clonefleet_fleet",
     "clonefleet_replica",
+    "clonefleet_snapshot",
     "clonefleet_template",
     "clonefleet_vm",
   ]);

@@ -97,3 +97,10 @@ test("the example's CloneFleet puts a pool on each datastore and a fleet of four
   expect(vms.find((r) => r.name === "example-app")!.inputs).toMatchObject({ name: "app", templateId: "example-base-id", cloneMode: "full", powerState: "running" });
   expect(vms.find((r) => r.name === "example-app-fork")!.inputs).toMatchObject({ name: "app-fork", forkOf: "example-app-id", powerState: "running" });
 });
+
+test("the example snapshots the running app VM", async () => {
+  const program = await import("../../examples/pulumi/index");
+  const snap = registered.find((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:Snapshot")!;
+  expect(snap).toMatchObject({ name: "example-app-snapshot", inputs: expect.objectContaining({ vmId: "example-app-id", name: "nightly" }) });
+  expect(await valueOf(program.appSnapshotId)).toBe("example-app-snapshot-id");
+});

@@ -3,6 +3,7 @@ export * as datastore from './datastore';
 export * as diskPool from './disk-pool';
 export * as fleet from './fleet';
 export * as replica from './replica';
+export * as snapshot from './snapshot';
 export * as template from './template';
 export * as vm from './vm';
 export * as dataClonefleetDiskChain from './data-clonefleet-disk-chain';

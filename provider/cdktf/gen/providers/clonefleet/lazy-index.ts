@@ -3,6 +3,7 @@ Object.defineProperty(exports, 'datastore', { get: function () { return require(
 Object.defineProperty(exports, 'diskPool', { get: function () { return require('./disk-pool'); } });
 Object.defineProperty(exports, 'fleet', { get: function () { return require('./fleet'); } });
 Object.defineProperty(exports, 'replica', { get: function () { return require('./replica'); } });
+Object.defineProperty(exports, 'snapshot', { get: function () { return require('./snapshot'); } });
 Object.defineProperty(exports, 'template', { get: function () { return require('./template'); } });
 Object.defineProperty(exports, 'vm', { get: function () { return require('./vm'); } });
 Object.defineProperty(exports, 'dataClonefleetDiskChain', { get: function () { return require('./data-clonefleet-disk-chain'); } });

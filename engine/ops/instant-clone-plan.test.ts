@@ -7,6 +7,7 @@ describe("parentFiles", () => {
       dir: "/srv/ds/clonefleet/parents/parent-1",
       disk: "/srv/ds/clonefleet/parents/parent-1/disk.qcow2",
       deviceState: "/srv/ds/clonefleet/parents/parent-1/device.state",
+      childOverlay: "/srv/ds/clonefleet/parents/parent-1/child-overlay.qcow2",
       ramDir: "/srv/ds/clonefleet/parents/parent-1",
       ram: "/srv/ds/clonefleet/parents/parent-1/ram",
     });

@@ -48,6 +48,11 @@ export function instantCloneNames(prefix: string, count: number): string[] {
   return Array.from({ length: count }, (_, i) => `${prefix}-${i + 1}`);
 }
 
+/** The names a request's children get: its exact `name` (one child), else `<namePrefix>-1` …. */
+export function requestedChildNames(req: { name?: string | null; namePrefix?: string | null; count: number }): string[] {
+  return req.name ? [req.name] : instantCloneNames(req.namePrefix ?? "", req.count);
+}
+
 /** A problem with a requested child count, or null. */
 export function cloneCountProblem(count: unknown): string | null {
   if (typeof count !== "number" || !Number.isInteger(count)) return "must be an integer";

@@ -41,7 +41,7 @@ import {
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
-import { cloneCountProblem, instantCloneNames, mapBounded, namePrefixProblem, parentDir, parentFiles, ramLocationProblem, type ParentFiles } from "./instant-clone-plan";
+import { cloneCountProblem, mapBounded, requestedChildNames, namePrefixProblem, parentDir, parentFiles, ramLocationProblem, type ParentFiles } from "./instant-clone-plan";
 import { getVmView, type VmView } from "./vm";
 import { RAM_FILE, diskLayersOf, livePid, machineOf, powerOff, vmStateDir, withVmLock } from "./vm-power";
 
@@ -62,11 +62,13 @@ export interface CreateParentRequest {
   ramLocation?: ParentRamLocation | null;
 }
 
-/** A request for `count` instant clones of a parent, named `<namePrefix>-1`…. */
+/** A request for `count` instant clones of a parent, named `<namePrefix>-1`…, or one child named `name`. */
 export interface InstantCloneRequest {
   parentId: string;
   count: number;
-  namePrefix: string;
+  namePrefix: string | null;
+  /** The exact name of a single child (count 1), instead of a prefix: how the IaC faces make one declared VM. */
+  name?: string | null;
   /** Children started at the same time (default: the engine's setting, 8). */
   concurrency?: number | null;
   /** Leave the children paused with the parent's state loaded (to inspect them at the captured instant). */
@@ -197,18 +199,23 @@ function pendingCloneJobs(store: Store, parentId: string): string[] {
 }
 
 /** Refuses names a VM has or a queued or running VM-making job will take. */
-function admitChildNames(store: Store, names: readonly string[]): void {
+function admitChildNames(store: Store, names: readonly string[], field: "name_prefix" | "name"): void {
   const wanted = new Set(names);
   for (const n of names) {
     const vm = store.findVmByName(n);
-    if (vm) throw conflict(`a VM named ${JSON.stringify(n)} already exists (${vm.id}); choose another name_prefix`, "name_prefix");
+    if (vm) throw conflict(`a VM named ${JSON.stringify(n)} already exists (${vm.id}); choose another ${field}`, field);
   }
   for (const j of store.listJobs({ states: ["queued", "running"] })) {
     const r = j.request as { name?: string; namePrefix?: string; count?: number } | null;
     if (!r) continue;
-    const theirs = j.kind === INSTANT_CLONE_KIND && r.namePrefix && r.count ? instantCloneNames(r.namePrefix, r.count) : (j.kind === JOB_KINDS.createVm || j.kind === JOB_KINDS.forkVm) && r.name ? [r.name] : [];
+    const theirs =
+      j.kind === INSTANT_CLONE_KIND && r.count && (r.namePrefix || r.name)
+        ? requestedChildNames({ name: r.name, namePrefix: r.namePrefix, count: r.count })
+        : (j.kind === JOB_KINDS.createVm || j.kind === JOB_KINDS.forkVm) && r.name
+          ? [r.name]
+          : [];
     const clash = theirs.find((n) => wanted.has(n));
-    if (clash) throw conflict(`VM ${JSON.stringify(clash)} is being made by job ${j.id}; choose another name_prefix`, "name_prefix");
+    if (clash) throw conflict(`VM ${JSON.stringify(clash)} is being made by job ${j.id}; choose another ${field}`, field);
   }
 }
 
@@ -221,13 +228,21 @@ export function checkInstantClone(store: Store, req: InstantCloneRequest, opts: 
   if (!parent) throw notFound("instant-clone parent", req.parentId, "id");
   const countIssue = cloneCountProblem(req.count);
   if (countIssue) throw invalidField("count", countIssue);
-  const prefixIssue = namePrefixProblem(req.namePrefix, req.count);
-  if (prefixIssue) throw invalidField("name_prefix", prefixIssue);
+  if (req.name !== undefined && req.name !== null) {
+    if (req.namePrefix !== undefined && req.namePrefix !== null) throw invalidField("name", "set name_prefix or name, not both");
+    if (req.count !== 1) throw invalidField("name", `names a single child: count must be 1 (got ${req.count}); use name_prefix for more`);
+    const nameIssue = nameProblem(req.name);
+    if (nameIssue) throw invalidField("name", nameIssue);
+  } else {
+    if (req.namePrefix === undefined || req.namePrefix === null) throw invalidField("name_prefix", "is required (or name, for a single child)");
+    const prefixIssue = namePrefixProblem(req.namePrefix, req.count);
+    if (prefixIssue) throw invalidField("name_prefix", prefixIssue);
+  }
   if (req.concurrency !== undefined && req.concurrency !== null && (!Number.isInteger(req.concurrency) || req.concurrency < 1 || req.concurrency > 64)) {
     throw invalidField("concurrency", `must be an integer between 1 and 64 (got ${JSON.stringify(req.concurrency)})`);
   }
   if (liveParentState(store, parent) === "drifted") throw conflict(`instant-clone parent ${parent.name} is drifted (its files vanished); it cannot be cloned`, "id");
-  if (opts.admitNames !== false) admitChildNames(store, instantCloneNames(req.namePrefix, req.count));
+  if (opts.admitNames !== false) admitChildNames(store, requestedChildNames(req), req.name ? "name" : "name_prefix");
 }
 
 /** Refuses a parent deletion that cannot be done now: unknown parent, or children without `wait`. */
@@ -536,7 +551,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   if (!top) throw conflict(`instant-clone parent ${parent.name} has no disk layer record`, "id");
   const chain = diskLayersOf(ctx.store, { name: parent.name, diskLayerId: top.id } as Vm);
   const concurrency = req.concurrency ?? ctx.settings.instantCloneConcurrency ?? DEFAULT_INSTANT_CLONE_CONCURRENCY;
-  const children: ChildPlan[] = instantCloneNames(req.namePrefix, req.count).map((name) => {
+  const children: ChildPlan[] = requestedChildNames(req).map((name) => {
     const id = newId("vm");
     return { id, name, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: vmStateDir(ctx, id) };
   });
@@ -580,7 +595,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
     if (failed) throw failed.reason;
     await faultHold(ctx, "CLONEFLEET_FAULT_CLONE_HOLD", "before-commit");
     throwIfCancelled(ctx);
-    commitChildren(ctx.store, parent, top, children, started);
+    commitChildren(ctx.store, parent, top, children, started, req.name ? "name" : "name_prefix");
   } catch (err) {
     await undoChildren(ctx, intent);
     if (isEngineError(err)) throw err;
@@ -605,13 +620,13 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-function commitChildren(store: Store, p: InstantCloneParent, top: DiskLayer, children: readonly ChildPlan[], started: Map<string, { pid: number }>): void {
+function commitChildren(store: Store, p: InstantCloneParent, top: DiskLayer, children: readonly ChildPlan[], started: Map<string, { pid: number }>, nameField: "name" | "name_prefix"): void {
   const now = nowIso();
   store.tx((s) => {
     if (!s.getParent(p.id)) throw conflict(`instant-clone parent ${p.name} was deleted meanwhile`, "id");
     for (const c of children) {
       const taken = s.findVmByName(c.name);
-      if (taken) throw conflict(`a VM named ${JSON.stringify(c.name)} already exists (${taken.id})`, "name_prefix");
+      if (taken) throw conflict(`a VM named ${JSON.stringify(c.name)} already exists (${taken.id})`, nameField);
       s.insertLayer({
         id: c.layerId,
         datastoreId: p.datastoreId,

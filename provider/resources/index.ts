@@ -5,10 +5,11 @@ import { datastore } from "./datastore";
 import { diskChain } from "./disk-chain";
 import { diskPool } from "./disk-pool";
 import { fleet } from "./fleet";
+import { instantCloneParent } from "./instant-clone-parent";
 import { replica } from "./replica";
 import { snapshot } from "./snapshot";
 import { template } from "./template";
 import { vm } from "./vm";
 
-export const resources = [datastore, template, replica, diskPool, vm, fleet, snapshot] as unknown as readonly Resource<unknown, ClonefleetClient>[];
+export const resources = [datastore, template, replica, diskPool, vm, fleet, snapshot, instantCloneParent] as unknown as readonly Resource<unknown, ClonefleetClient>[];
 export const dataSources = [diskChain] as unknown as readonly DataSource<unknown, ClonefleetClient>[];

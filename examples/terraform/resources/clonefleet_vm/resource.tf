@@ -15,3 +15,10 @@ resource "clonefleet_vm" "build" {
 output "scratch_chain" {
   value = clonefleet_vm.scratch.disk_chain
 }
+
+# An instant clone of a parent (clonefleet_instant_clone_parent): running at once, no boot.
+resource "clonefleet_vm" "clone" {
+  name             = "clone"
+  instant_clone_of = clonefleet_instant_clone_parent.base.id
+  power_state      = "running"
+}

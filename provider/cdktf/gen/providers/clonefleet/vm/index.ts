@@ -26,6 +26,12 @@ export interface VmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly forkOf?: string;
   /**
+  * Id of a `clonefleet_instant_clone_parent` to start this VM from instead: no boot, it continues where the parent was captured, on its own overlay on the parent's frozen disk, its RAM shared copy-on-write with the parent's other clones. Set `power_state = "running"` with it. An instant clone removed outside Terraform is cloned again. Excludes `template_id` and `fork_of`.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#instant_clone_of Vm#instant_clone_of}
+  */
+  readonly instantCloneOf?: string;
+  /**
   * Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#name Vm#name}
@@ -349,6 +355,7 @@ export class Vm extends cdktf.TerraformResource {
     this._cloneMode = config.cloneMode;
     this._datastoreId = config.datastoreId;
     this._forkOf = config.forkOf;
+    this._instantCloneOf = config.instantCloneOf;
     this._name = config.name;
     this._powerState = config.powerState;
     this._templateId = config.templateId;
@@ -433,6 +440,22 @@ export class Vm extends cdktf.TerraformResource {
     return this.getStringAttribute('id');
   }
 
+  // instant_clone_of - computed: false, optional: true, required: false
+  private _instantCloneOf?: string; 
+  public get instantCloneOf() {
+    return this.getStringAttribute('instant_clone_of');
+  }
+  public set instantCloneOf(value: string) {
+    this._instantCloneOf = value;
+  }
+  public resetInstantCloneOf() {
+    this._instantCloneOf = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get instantCloneOfInput() {
+    return this._instantCloneOf;
+  }
+
   // name - computed: false, optional: false, required: true
   private _name?: string; 
   public get name() {
@@ -513,6 +536,7 @@ export class Vm extends cdktf.TerraformResource {
       clone_mode: cdktf.stringToTerraform(this._cloneMode),
       datastore_id: cdktf.stringToTerraform(this._datastoreId),
       fork_of: cdktf.stringToTerraform(this._forkOf),
+      instant_clone_of: cdktf.stringToTerraform(this._instantCloneOf),
       name: cdktf.stringToTerraform(this._name),
       power_state: cdktf.stringToTerraform(this._powerState),
       template_id: cdktf.stringToTerraform(this._templateId),
@@ -536,6 +560,12 @@ export class Vm extends cdktf.TerraformResource {
       },
       fork_of: {
         value: cdktf.stringToHclTerraform(this._forkOf),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      instant_clone_of: {
+        value: cdktf.stringToHclTerraform(this._instantCloneOf),
         isBlock: false,
         type: "simple",
         storageClassType: "string",

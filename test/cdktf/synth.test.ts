@@ -96,13 +96,19 @@ describe("synthesizing the example", () => {
     );
   });
 
-  test("a snapshot of the running app VM, taken after its fork, with a delete timeout for the consolidation", () => {
+  test("a snapshot of the running app VM, taken after its fork and its instant-clone parent, with a delete timeout for the consolidation", () => {
     const out = synthExample();
     const vms = Object.entries(out.resource?.clonefleet_vm ?? {});
     const appAddr = vms.find(([, v]) => v.name === "app")![0];
     const forkAddr = vms.find(([, v]) => v.name === "app-fork")![0];
+    const [parentAddr] = Object.keys(out.resource?.clonefleet_instant_clone_parent ?? {});
     expect(Object.values(out.resource?.clonefleet_snapshot ?? {})).toEqual([
-      expect.objectContaining({ vm_id: `\${clonefleet_vm.${appAddr}.id}`, name: "nightly", timeouts: { delete: "30m" }, depends_on: [`clonefleet_vm.${forkAddr}`] }),
+      expect.objectContaining({
+        vm_id: `\${clonefleet_vm.${appAddr}.id}`,
+        name: "nightly",
+        timeouts: { delete: "30m" },
+        depends_on: [`clonefleet_vm.${forkAddr}`, `clonefleet_instant_clone_parent.${parentAddr}`],
+      }),
     ]);
   });
 

@@ -4,7 +4,8 @@
  * naming the input, a parent captured from a running VM (started again), an empty diff,
  * import, an instant clone running on its own delta, drift (the clone deleted outside reads
  * gone and is cloned again; a parent whose RAM file vanished reads gone and is captured again),
- * delete refused while the parent has children naming them, then children and parent deleted.
+ * delete refused while the parent has children naming them, and with waitForChildrenOnDestroy
+ * a delete that waits until its child is deleted.
  */
 import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
@@ -74,7 +75,7 @@ describe("InstantCloneParent and Vm instantCloneOf through the dynamic-provider 
     const unknown = await server.check(parentUrn, {}, parentNews({ sourceVmId: "vm-0000000000000000" }));
     await expect(server.create(parentUrn, unknown.inputs)).rejects.toThrow(/^CF_NOT_FOUND: cannot capture VM vm-0000000000000000 as instant-clone parent "base": .*sourceVmId/);
     const notRunning = await server.check(parentUrn, {}, parentNews({ sourceVmId: stopped.id }));
-    await expect(server.create(parentUrn, notRunning.inputs)).rejects.toThrow(/^CF_CONFLICT: .*sourceVmId.*not running/);
+    await expect(server.create(parentUrn, notRunning.inputs)).rejects.toThrow(/^CF_CONFLICT: .*is not running.*\(input sourceVmId\)$/);
     expect(await engine.client.parents.list()).toEqual([]);
     expect((await engine.client.vms.get(stopped.id))!.power_state).toBe("stopped");
     await engine.client.vms.delete(stopped.id);
@@ -135,11 +136,15 @@ describe("InstantCloneParent and Vm instantCloneOf through the dynamic-provider 
     clone = { id: created.id, inputs: clone.inputs, outs: created.properties };
   });
 
-  test("delete: refused while the parent has a child, naming it; the child first, then the parent and its files", async () => {
+  test("delete: refused while the parent has a child, naming it; with waitForChildrenOnDestroy it waits until the child is gone", async () => {
     await expect(server.delete(parentUrn, parent.id, parent.outs)).rejects.toThrow(/^CF_CONFLICT: cannot delete instant-clone parent .*clone/);
     expect((await engine.client.parents.get(parent.id))!.state).toBe("ready");
+    const waiting = server.delete(parentUrn, parent.id, { ...parent.outs, waitForChildrenOnDestroy: true });
+    await new Promise((r) => setTimeout(r, 1000));
+    // Still there while its child runs.
+    expect((await engine.client.parents.get(parent.id))!.state).toBe("ready");
     await server.delete(cloneUrn, clone.id, clone.outs);
-    await server.delete(parentUrn, parent.id, parent.outs);
+    await waiting;
     expect(await engine.client.parents.list()).toEqual([]);
     expect(existsSync(parent.outs.ramPath as string)).toBe(false);
     expect((await engine.client.vms.list()).map((v) => v.name)).toEqual(["app"]);

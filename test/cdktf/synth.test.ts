@@ -86,7 +86,7 @@ describe("synthesizing the example", () => {
     ]);
     expect(fleets[0]).not.toHaveProperty("members_healthy");
     const vms = Object.values(out.resource?.clonefleet_vm ?? {});
-    expect(vms).toHaveLength(3);
+    expect(vms).toHaveLength(5); // scratch, app, app-fork and two instant clones of app (test/cdktf/instant-clone-pool.test.ts)
     expect(vms).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ name: "scratch", template_id: `\${clonefleet_template.${tplAddr}.id}`, clone_mode: "linked" }),

@@ -126,10 +126,11 @@ resource "clonefleet_vm" "app_fork" {
 # The running app VM captured as an instant-clone parent (its RAM in a file, its device state
 # saved, its disk frozen), and two instant clones of it: no boot, each continues where the app
 # was captured, on its own overlay, the parent's RAM shared copy-on-write. The capture stops the
-# app for a moment; the provider starts it again (restart_source). A parent whose files vanished
-# (a tmpfs RAM file after a host reboot) is captured again by the next apply; an instant clone
-# removed outside Terraform is cloned again. It is captured after the fork (a VM is captured or
-# forked one at a time).
+# app for a moment; the provider starts it again (restart_source). An instant clone removed
+# outside Terraform is cloned again. A parent whose files vanished (a tmpfs RAM file after a host
+# reboot) is gone and planned again, but a VM with snapshots cannot be captured: here, first
+# `terraform destroy -target=clonefleet_snapshot.app`, then apply (the snapshot is taken again
+# after the capture). It is captured after the fork (a VM is captured or forked one at a time).
 resource "clonefleet_instant_clone_parent" "app" {
   source_vm_id = clonefleet_vm.app.id
   name         = "app-base"

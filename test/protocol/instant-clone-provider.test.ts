@@ -4,7 +4,8 @@
  * captured from a running VM (the source started again), an empty plan, import, an instant
  * clone running on its own delta, drift (a parent whose RAM file vanished is gone and captured
  * again; the clone deleted outside is cloned again from its parent), a parent with a
- * stray child refused at destroy naming it, bad input naming the attribute and changing
+ * stray child refused at destroy naming it (and waited for with wait_for_children_on_destroy,
+ * set in place), bad input naming the attribute and changing
  * nothing, and destroy (clones, then the parent) with every QEMU gone.
  */
 import { promises as fs, existsSync } from "node:fs";
@@ -41,7 +42,7 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
   const walk = new TerraformWalk(launch());
   let fx: { datastoreId: string; templateId: string };
   const pids = new Set<number>();
-  const declared = { withParent: false, withClone: false };
+  const declared = { withParent: false, withClone: false, waitOnDestroy: false };
 
   const provider = () => ({ endpoint: t.engine.url, token: t.engine.token });
   const actions = (plan: Plan) => Object.fromEntries(plan.changes.map((c) => [c.address, c.action]));
@@ -49,7 +50,7 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     provider: provider(),
     resources: {
       [SRC]: { name: "src", template_id: fx.templateId, clone_mode: "full", power_state: "running" },
-      ...(declared.withParent ? { [PARENT]: { source_vm_id: walk.stateOf(SRC)!.id, name: "base" } } : {}),
+      ...(declared.withParent ? { [PARENT]: { source_vm_id: walk.stateOf(SRC)!.id, name: "base", ...(declared.waitOnDestroy ? { wait_for_children_on_destroy: true } : {}) } } : {}),
       ...(declared.withClone ? { [CLONE]: { name: "clone", instant_clone_of: walk.stateOf(PARENT)?.id ?? UNKNOWN, power_state: "running" } } : {}),
     },
   });
@@ -193,7 +194,7 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     await t.client.vms.delete(stopped.id);
   });
 
-  test("destroy: a parent with a child Terraform does not manage is refused naming it; without it, clones go first, then the parent", async () => {
+  test("destroy: a parent with a child Terraform does not manage is refused naming it; with wait_for_children_on_destroy (set in place) it waits until the child is gone", async () => {
     const p = walk.stateOf(PARENT)!;
     const job = await t.client.parents.clone(p.id as string, { count: 1, name: "stray" });
     const stray = ((await t.client.waitJob(job.id, { timeoutMs: 60_000 })).result as InstantCloneResultWire).children[0].id;
@@ -207,8 +208,18 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     expect(walk.stateOf(CLONE)).toBeUndefined();
     expect((await t.client.parents.get(p.id as string))!.state).toBe("ready");
 
+    declared.withClone = false;
+    declared.waitOnDestroy = true;
+    const update = await walk.plan(config());
+    expect(actions(update)).toEqual({ [SRC]: "no-op", [PARENT]: "update" });
+    await walk.apply(update);
+    expect(walk.stateOf(PARENT)).toMatchObject({ id: p.id, wait_for_children_on_destroy: true });
+    const destroying = walk.destroy(config());
+    await new Promise((r) => setTimeout(r, 1500));
+    // The destroy waits while the stray child lives.
+    expect((await t.client.parents.get(p.id as string))!.state).toBe("ready");
     await t.client.vms.delete(stray);
-    const plan = await walk.destroy(config());
+    const plan = await destroying;
     expect(new Set(Object.values(actions(plan)))).toEqual(new Set(["delete"]));
     expect(await t.client.parents.list()).toEqual([]);
     expect(await t.client.vms.list()).toEqual([]);

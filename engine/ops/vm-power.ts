@@ -95,13 +95,14 @@ export function diskLayersOf(store: Store, vm: Vm): DiskLayer[] {
 
 /**
  * The QEMU disk of a VM's chain: node `disk0` on the top layer, backing nodes named `disk0-b1`…
- * A backing layer that other disks share (a template's disk, a base a fork froze) is opened
+ * A backing layer that other disks share (a template's disk, a base a fork froze, an
+ * instant-clone parent's frozen layer) is opened
  * read-only outright (see DiskLayerRef.readOnly); one private to this chain stays
  * auto-read-only, so a commit job can still write into it.
  */
 export function diskSpecOf(layers: readonly DiskLayer[], store?: Store): DiskSpec {
   const inChain = new Set(layers.map((l) => l.path));
-  const shared = (l: DiskLayer) => !store || store.listLayers({ datastoreId: l.datastoreId }).some((o) => o.backingPath === l.path && !inChain.has(o.path)) || l.ownerKind === "template";
+  const shared = (l: DiskLayer) => !store || store.listLayers({ datastoreId: l.datastoreId }).some((o) => o.backingPath === l.path && !inChain.has(o.path)) || l.ownerKind === "template" || l.ownerKind === "parent";
   return { path: layers[0].path, nodeName: "disk0", backingChain: layers.slice(1).map((l) => (shared(l) ? { path: l.path, readOnly: true } : { path: l.path })) };
 }
 

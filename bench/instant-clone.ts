@@ -21,7 +21,7 @@ import { startEngine } from "../engine/api/engine";
 import { ClonefleetClient, type InstantCloneResultWire, type ParentWire, type VmWire } from "../engine/client";
 import { AGENT_PORT_NAME, GuestAgentClient, QemuProcess, loadState, portSocketPath, probeVm, saveState, type VmSpec } from "../engine/hypervisor";
 import { mapBounded } from "../engine/ops";
-import { ensureTestGuest } from "../test/support/guest-image";
+import { PROJECT_ROOT } from "../engine/version";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -61,6 +61,20 @@ function parseArgs(argv: string[]): Options {
   }
   if (o.fillMib >= o.memoryMb) throw new Error(`--fill-mib must be below --memory-mb (${o.memoryMb})`);
   return o;
+}
+
+/** The Linux test guest built by scripts/build-guest.sh, or why it is not there (the bench never builds it). */
+async function builtGuest(): Promise<{ ok: true; guest: { kernel: string; initrd: string; rootDisk: string; cmdline: string } } | { ok: false; reason: string }> {
+  const dir = process.env.CLONEFLEET_GUEST_DIR ?? path.join(PROJECT_ROOT, ".cache", "guest");
+  try {
+    const m = JSON.parse(await fs.readFile(path.join(dir, "manifest.json"), "utf8")) as {
+      cmdline: string;
+      files: { vmlinuz: { path: string }; initrd: { path: string }; root_disk: { path: string } };
+    };
+    return { ok: true, guest: { kernel: path.join(dir, m.files.vmlinuz.path), initrd: path.join(dir, m.files.initrd.path), rootDisk: path.join(dir, m.files.root_disk.path), cmdline: m.cmdline } };
+  } catch {
+    return { ok: false, reason: `no built guest in ${dir} (run scripts/build-guest.sh)` };
+  }
 }
 
 function median(xs: number[]): number {
@@ -174,6 +188,34 @@ async function main(): Promise<void> {
       incoming: "defer",
     });
 
+    // One child at a time, five times: through the API (request to running) against the same
+    // steps done directly on the hypervisor layer (QEMU spawn, state load, cont), in this run.
+    const apiOne: number[] = [];
+    const rawOne: number[] = [];
+    await fs.mkdir(path.join(dir, "raw"), { recursive: true });
+    for (let i = 0; i < 5; i++) {
+      const a0 = performance.now();
+      const one = await client.parents.clone(parent.id, { count: 1, name_prefix: `one${i}` });
+      const kid = ((await client.waitJob(one.id)).result as InstantCloneResultWire).children[0];
+      apiOne.push(performance.now() - a0);
+      await client.vms.delete(kid.id);
+      const disk = path.join(dir, "raw", `disk-${i}.qcow2`);
+      await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", parent.disk_path, "-F", "qcow2", disk]);
+      const r0 = performance.now();
+      const p = await QemuProcess.start({
+        ...restoreSpec(i),
+        name: `raw-${i}`,
+        stateDir: path.join(dir, "raw", String(i)),
+        disks: [{ path: disk, nodeName: "disk0", backingChain: parent.disk_chain.map((l) => ({ path: l, readOnly: true })) }],
+        memoryFile: { path: parent.ram_path, share: false },
+      });
+      await loadState(p.qmp, parent.device_state_path, { ignoreShared: true });
+      await p.resume();
+      rawOne.push(performance.now() - r0);
+      await p.kill();
+    }
+    say(`one child at a time (median of 5): ${ms(median(apiOne))} through the API, ${ms(median(rawOne))} for the same steps on the hypervisor layer (the engine adds ${ms(median(apiOne) - median(rawOne))})`);
+
     const rows: Row[] = [];
     for (const count of o.counts) {
       if (count === 0) continue;
@@ -244,7 +286,7 @@ async function main(): Promise<void> {
     }
 
     let guest: { coldMs: number; cloneMs: number } | null = null;
-    const built = o.guest ? ensureTestGuest() : { ok: false as const, reason: "--no-guest" };
+    const built = o.guest ? await builtGuest() : { ok: false as const, reason: "--no-guest" };
     if (built.ok) {
       const g = built.guest;
       const gj = await client.templates.import({ name: "linux", datastore_id: ds.id, source_path: g.rootDisk, memory_mb: 256, vcpus: 1, kernel: g.kernel, initrd: g.initrd, cmdline: g.cmdline });
@@ -272,7 +314,7 @@ async function main(): Promise<void> {
     }
 
     if (o.json) {
-      console.log(JSON.stringify({ memoryMb: o.memoryMb, fillMib: o.fillMib, accel: parent.accel, rows, guest }, null, 2));
+      console.log(JSON.stringify({ memoryMb: o.memoryMb, fillMib: o.fillMib, accel: parent.accel, oneChildApiMs: median(apiOne), oneChildHypervisorMs: median(rawOne), rows, guest }, null, 2));
     } else {
       say("");
       say("count  instant(API)  cold start(API)  full restore  cold/instant  restore/instant  PSS/child  PSS/restored");

@@ -111,9 +111,9 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
       if (stale) await client.vms.delete(stale.id);
       if (inputs.instantCloneOf) {
         const parentId = inputs.instantCloneOf;
-        const cloneJob = await client.parents.clone(parentId, { count: 1, name: inputs.name }, rt.newIdempotencyKey()).catch((err: unknown) => {
-          // The engine names the parent of /parents/{id}/clones `id`; here it is the instantCloneOf input.
-          throw rt.renameField(err, "id", "instant_clone_of");
+        const cloneJob = await client.parents.clone(parentId, { names: [inputs.name] }, rt.newIdempotencyKey()).catch((err: unknown) => {
+          // The engine names the parent of /parents/{id}/clones `id` and the child `names`; here they are instantCloneOf and name.
+          throw rt.renameField(rt.renameField(rt.renameField(err, "names", "name"), "names[0]", "name"), "id", "instant_clone_of");
         });
         const child = ((await client.waitJob(cloneJob.id)).result as InstantCloneResultWire).children[0];
         return { id: child.id, outs: await vmOutputs(client, inputs, await setPower(client, child, inputs.powerState)) };

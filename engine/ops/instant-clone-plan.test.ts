@@ -1,4 +1,4 @@
-import { cloneCountProblem, defaultParentTmpfsDir, instantCloneNames, mapBounded, namePrefixProblem, parentFiles, ramLocationProblem, requestedChildNames } from "./instant-clone-plan";
+import { cloneCountProblem, defaultParentTmpfsDir, instantCloneNames, mapBounded, namePrefixProblem, parentFiles, ramLocationProblem } from "./instant-clone-plan";
 
 describe("parentFiles", () => {
   it("keeps everything in the parent's datastore folder for location datastore", () => {
@@ -33,10 +33,6 @@ describe("defaultParentTmpfsDir", () => {
 
 describe("child names and counts", () => {
   it("numbers children from 1", () => expect(instantCloneNames("web", 3)).toEqual(["web-1", "web-2", "web-3"]));
-  it("gives a single child its exact name when one is asked for", () => {
-    expect(requestedChildNames({ name: "app-clone", namePrefix: null, count: 1 })).toEqual(["app-clone"]);
-    expect(requestedChildNames({ name: null, namePrefix: "web", count: 2 })).toEqual(["web-1", "web-2"]);
-  });
   it.each([
     [0, "between 1 and 256"],
     [257, "between 1 and 256"],

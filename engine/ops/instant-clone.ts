@@ -8,7 +8,7 @@
  * load the device state and continue where the parent was captured — no boot.
  */
 import { execFile } from "node:child_process";
-import { promises as fs, statSync } from "node:fs";
+import { promises as fs, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import { createOverlay, newContentId, partPath, rebase, vmDir, vmDiskPath } from "../disk";
@@ -23,10 +23,12 @@ import {
   qemuVersion,
   resolveAccel,
   saveState,
+  stateFiles,
   type VmSpec,
 } from "../hypervisor";
 import {
   DEFAULT_INSTANT_CLONE_CONCURRENCY,
+  MAX_INSTANT_CLONES_PER_REQUEST,
   DEFAULT_PARENT_TMPFS_DIR,
   JOB_KINDS,
   nameProblem,
@@ -41,7 +43,7 @@ import {
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
-import { cloneCountProblem, mapBounded, requestedChildNames, namePrefixProblem, parentDir, parentFiles, ramLocationProblem, type ParentFiles } from "./instant-clone-plan";
+import { cloneCountProblem, instantCloneNames, mapBounded, namePrefixProblem, parentDir, parentFiles, ramLocationProblem, type ParentFiles } from "./instant-clone-plan";
 import { getVmView, type VmView } from "./vm";
 import { RAM_FILE, diskLayersOf, livePid, machineOf, powerOff, vmStateDir, withVmLock } from "./vm-power";
 
@@ -62,13 +64,16 @@ export interface CreateParentRequest {
   ramLocation?: ParentRamLocation | null;
 }
 
-/** A request for `count` instant clones of a parent, named `<namePrefix>-1`…, or one child named `name`. */
+/**
+ * A request for `count` instant clones of a parent, named `<namePrefix>-1`…, or for one child
+ * per name in `names` (then `count` is their number and `namePrefix` is empty).
+ */
 export interface InstantCloneRequest {
   parentId: string;
   count: number;
-  namePrefix: string | null;
-  /** The exact name of a single child (count 1), instead of a prefix: how the IaC faces make one declared VM. */
-  name?: string | null;
+  namePrefix: string;
+  /** Exact child names, instead of a prefix (what a declared single VM needs). */
+  names?: string[] | null;
   /** Children started at the same time (default: the engine's setting, 8). */
   concurrency?: number | null;
   /** Leave the children paused with the parent's state loaded (to inspect them at the captured instant). */
@@ -172,8 +177,9 @@ export function checkParentCreate(store: Store, req: CreateParentRequest, opts: 
   if (!vm) throw notFound("vm", req.sourceVmId, "source_vm_id");
   if (getVmView(store, vm.id).state === "drifted") throw conflict(`VM ${vm.name} is drifted (its disk vanished); it cannot become a parent`, "source_vm_id");
   if (livePid(vm.stateDir) === null) throw conflict(`VM ${vm.name} (${vm.id}) is not running; a parent is captured from a running VM (start it first)`, "source_vm_id");
-  if (vm.instantCloneOf) {
-    throw conflict(`VM ${vm.name} is an instant clone of ${vm.instantCloneOf}: its RAM is a private copy-on-write map, not a file of its own; capture a VM started on its own`, "source_vm_id");
+  if (!runsOnOwnRamFile(vm.stateDir!)) {
+    const why = vm.instantCloneOf ? `an instant clone of ${vm.instantCloneOf} running on its parent's RAM file (a private copy-on-write map)` : "running without a shared RAM file of its own";
+    throw conflict(`VM ${vm.name} is ${why}; stop and start it, then capture it`, "source_vm_id");
   }
   const snaps = store.listSnapshots({ vmId: vm.id });
   if (snaps.length > 0) throw conflict(`VM ${vm.name} has snapshots (${snaps.map((s) => s.name).join(", ")}); delete them before capturing it as a parent`, "source_vm_id");
@@ -190,6 +196,17 @@ export function checkParentCreate(store: Store, req: CreateParentRequest, opts: 
   admitParentName(store, req.name);
 }
 
+/** True when the QEMU of `stateDir` keeps guest RAM in a shared file of its own, read from its process record. */
+function runsOnOwnRamFile(stateDir: string): boolean {
+  try {
+    const record = JSON.parse(readFileSync(stateFiles(stateDir).specFile, "utf8")) as { spec?: VmSpec };
+    const mem = record.spec?.memoryFile;
+    return mem !== undefined && mem.share && path.dirname(mem.path) === stateDir && record.spec?.identity !== undefined;
+  } catch {
+    return false;
+  }
+}
+
 /** Instant-clone jobs queued or running for a parent. */
 function pendingCloneJobs(store: Store, parentId: string): string[] {
   return store
@@ -198,24 +215,24 @@ function pendingCloneJobs(store: Store, parentId: string): string[] {
     .map((j) => j.id);
 }
 
+/** The names of the children a request makes. */
+export function childNamesOf(req: InstantCloneRequest): string[] {
+  return req.names ? [...req.names] : instantCloneNames(req.namePrefix, req.count);
+}
+
 /** Refuses names a VM has or a queued or running VM-making job will take. */
-function admitChildNames(store: Store, names: readonly string[], field: "name_prefix" | "name"): void {
+function admitChildNames(store: Store, names: readonly string[], field: string): void {
   const wanted = new Set(names);
   for (const n of names) {
     const vm = store.findVmByName(n);
-    if (vm) throw conflict(`a VM named ${JSON.stringify(n)} already exists (${vm.id}); choose another ${field}`, field);
+    if (vm) throw conflict(`a VM named ${JSON.stringify(n)} already exists (${vm.id}); choose other names`, field);
   }
   for (const j of store.listJobs({ states: ["queued", "running"] })) {
     const r = j.request as { name?: string; namePrefix?: string; count?: number } | null;
     if (!r) continue;
-    const theirs =
-      j.kind === INSTANT_CLONE_KIND && r.count && (r.namePrefix || r.name)
-        ? requestedChildNames({ name: r.name, namePrefix: r.namePrefix, count: r.count })
-        : (j.kind === JOB_KINDS.createVm || j.kind === JOB_KINDS.forkVm) && r.name
-          ? [r.name]
-          : [];
+    const theirs = j.kind === INSTANT_CLONE_KIND ? childNamesOf(j.request as InstantCloneRequest) : (j.kind === JOB_KINDS.createVm || j.kind === JOB_KINDS.forkVm) && r.name ? [r.name] : [];
     const clash = theirs.find((n) => wanted.has(n));
-    if (clash) throw conflict(`VM ${JSON.stringify(clash)} is being made by job ${j.id}; choose another ${field}`, field);
+    if (clash) throw conflict(`VM ${JSON.stringify(clash)} is being made by job ${j.id}; choose other names`, field);
   }
 }
 
@@ -226,15 +243,22 @@ function admitChildNames(store: Store, names: readonly string[], field: "name_pr
 export function checkInstantClone(store: Store, req: InstantCloneRequest, opts: { admitNames?: boolean } = {}): void {
   const parent = store.getParent(req.parentId);
   if (!parent) throw notFound("instant-clone parent", req.parentId, "id");
-  const countIssue = cloneCountProblem(req.count);
-  if (countIssue) throw invalidField("count", countIssue);
-  if (req.name !== undefined && req.name !== null) {
-    if (req.namePrefix !== undefined && req.namePrefix !== null) throw invalidField("name", "set name_prefix or name, not both");
-    if (req.count !== 1) throw invalidField("name", `names a single child: count must be 1 (got ${req.count}); use name_prefix for more`);
-    const nameIssue = nameProblem(req.name);
-    if (nameIssue) throw invalidField("name", nameIssue);
+  if (req.names !== undefined && req.names !== null) {
+    if (!Array.isArray(req.names)) throw invalidField("names", "must be a list of names");
+    const countIssue = cloneCountProblem(req.names.length);
+    if (countIssue) throw invalidField("names", `must hold between 1 and ${MAX_INSTANT_CLONES_PER_REQUEST} names (got ${req.names.length})`);
+    if (req.count !== req.names.length) throw invalidField("count", `must equal the number of names (${req.names.length}) when names are given`);
+    if (req.namePrefix) throw invalidField("name_prefix", "give either name_prefix or names, not both");
+    const seen = new Set<string>();
+    req.names.forEach((n, i) => {
+      const issue = nameProblem(n);
+      if (issue) throw invalidField(`names[${i}]`, issue);
+      if (seen.has(n)) throw invalidField(`names[${i}]`, `${n} is named twice`);
+      seen.add(n);
+    });
   } else {
-    if (req.namePrefix === undefined || req.namePrefix === null) throw invalidField("name_prefix", "is required (or name, for a single child)");
+    const countIssue = cloneCountProblem(req.count);
+    if (countIssue) throw invalidField("count", countIssue);
     const prefixIssue = namePrefixProblem(req.namePrefix, req.count);
     if (prefixIssue) throw invalidField("name_prefix", prefixIssue);
   }
@@ -242,7 +266,7 @@ export function checkInstantClone(store: Store, req: InstantCloneRequest, opts: 
     throw invalidField("concurrency", `must be an integer between 1 and 64 (got ${JSON.stringify(req.concurrency)})`);
   }
   if (liveParentState(store, parent) === "drifted") throw conflict(`instant-clone parent ${parent.name} is drifted (its files vanished); it cannot be cloned`, "id");
-  if (opts.admitNames !== false) admitChildNames(store, requestedChildNames(req), req.name ? "name" : "name_prefix");
+  if (opts.admitNames !== false) admitChildNames(store, childNamesOf(req), req.names ? "names" : "name_prefix");
 }
 
 /** Refuses a parent deletion that cannot be done now: unknown parent, or children without `wait`. */
@@ -551,7 +575,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   if (!top) throw conflict(`instant-clone parent ${parent.name} has no disk layer record`, "id");
   const chain = diskLayersOf(ctx.store, { name: parent.name, diskLayerId: top.id } as Vm);
   const concurrency = req.concurrency ?? ctx.settings.instantCloneConcurrency ?? DEFAULT_INSTANT_CLONE_CONCURRENCY;
-  const children: ChildPlan[] = requestedChildNames(req).map((name) => {
+  const children: ChildPlan[] = childNamesOf(req).map((name) => {
     const id = newId("vm");
     return { id, name, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: vmStateDir(ctx, id) };
   });
@@ -595,7 +619,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
     if (failed) throw failed.reason;
     await faultHold(ctx, "CLONEFLEET_FAULT_CLONE_HOLD", "before-commit");
     throwIfCancelled(ctx);
-    commitChildren(ctx.store, parent, top, children, started, req.name ? "name" : "name_prefix");
+    commitChildren(ctx.store, parent, top, children, started);
   } catch (err) {
     await undoChildren(ctx, intent);
     if (isEngineError(err)) throw err;
@@ -620,13 +644,13 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-function commitChildren(store: Store, p: InstantCloneParent, top: DiskLayer, children: readonly ChildPlan[], started: Map<string, { pid: number }>, nameField: "name" | "name_prefix"): void {
+function commitChildren(store: Store, p: InstantCloneParent, top: DiskLayer, children: readonly ChildPlan[], started: Map<string, { pid: number }>): void {
   const now = nowIso();
   store.tx((s) => {
     if (!s.getParent(p.id)) throw conflict(`instant-clone parent ${p.name} was deleted meanwhile`, "id");
     for (const c of children) {
       const taken = s.findVmByName(c.name);
-      if (taken) throw conflict(`a VM named ${JSON.stringify(c.name)} already exists (${taken.id})`, nameField);
+      if (taken) throw conflict(`a VM named ${JSON.stringify(c.name)} already exists (${taken.id})`, "name");
       s.insertLayer({
         id: c.layerId,
         datastoreId: p.datastoreId,

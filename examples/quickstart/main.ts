@@ -3,7 +3,9 @@
  * datastores, a template image built here from Debian packages, imported and inspected; then a
  * disk pool on each datastore and a fleet of 8 clones from the pools, showing how each clone's
  * disk was provisioned and how long that took next to a full copy; then three members powered
- * on, one forked while it runs, parent and child shown running with their (flat) disk chains.
+ * on, one forked while it runs, parent and child shown running with their (flat) disk chains;
+ * then a booted guest captured as an instant-clone parent and 16 instant clones of it, their
+ * start times and shared memory shown next to a cold boot.
  * Run with `npm run quickstart`; everything it makes stays under ./.quickstart.
  */
 import { promises as fs } from "node:fs";
@@ -14,6 +16,7 @@ import { ClonefleetClient, type FleetApplyWire, type VmWire } from "../../engine
 import { check } from "../../engine/disk";
 import { PROJECT_ROOT } from "../../engine/version";
 import { buildTemplateImage } from "../../scripts/template-image";
+import { instantCloneTour } from "./instant-clones";
 
 function step(text: string): void {
   process.stdout.write(`\n== ${text}\n`);
@@ -112,6 +115,8 @@ async function main(): Promise<void> {
     for (const v of [...running, child]) await api.vms.stop(v.id, { timeout_seconds: 0 });
     console.log(`${running.length + 1} VMs stopped (VMs outlive the engine: a running VM is found again at the next start)`);
 
+    const icParent = await instantCloneTour(api, { datastoreId: ds.id, firmwareTemplateId: tpl.id, step });
+
     step("the pools refill in the background");
     for (const p of pools) {
       const again = await api.waitPoolReady(p.id, { timeoutMs: 120_000 });
@@ -125,6 +130,7 @@ async function main(): Promise<void> {
     console.log(`                            bin/clonefleet --state-dir ${stateDir} fleet show ${applied.fleet.id}`);
     console.log(`                            bin/clonefleet --state-dir ${stateDir} vm start ${parent.id}`);
     console.log(`                            bin/clonefleet --state-dir ${stateDir} vm fork ${parent.id} --name another`);
+    console.log(`                            bin/clonefleet --state-dir ${stateDir} vm instant-clone ${icParent.id} --count 4 --name-prefix more`);
   } finally {
     await engine.close();
   }

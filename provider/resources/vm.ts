@@ -125,7 +125,7 @@ export const vm = defineResource<VmState, ClonefleetClient>({
   create: async (ctx, plan) => {
     await removeDriftedNamesake(ctx.client, plan.name!);
     if (plan.instant_clone_of) {
-      const job = await ctx.client.parents.clone(plan.instant_clone_of, { count: 1, name: plan.name! }).catch((err: unknown) => {
+      const job = await ctx.client.parents.clone(plan.instant_clone_of, { names: [plan.name!] }).catch((err: unknown) => {
         throw namingParent(err, plan.instant_clone_of!);
       });
       const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
@@ -164,9 +164,12 @@ export const vm = defineResource<VmState, ClonefleetClient>({
   },
 });
 
-/** The engine names the parent of `/parents/{id}/clones` `id` (and the child `name`); in this resource the parent is `instant_clone_of`. */
+/** The engine names the parent of `/parents/{id}/clones` `id` and the child `names`; in this resource they are `instant_clone_of` and `name`. */
 function namingParent(err: unknown, parentId: string): unknown {
-  if (!(err instanceof ApiError) || err.field !== "id") return err;
+  if (!(err instanceof ApiError)) return err;
+  // The one child's name travels as `names[0]`; here it is `name`.
+  if (err.field === "names" || err.field?.startsWith("names[")) return new ApiError(err.status, err.code, `name: ${err.message}`, "name");
+  if (err.field !== "id") return err;
   const message = err.status === 404 ? `instant_clone_of: no instant-clone parent ${JSON.stringify(parentId)} on the engine (${err.message})` : `instant_clone_of: ${err.message}`;
   return new ApiError(err.status, err.code, message, "instant_clone_of");
 }

@@ -196,7 +196,7 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
 
   test("destroy: a parent with a child Terraform does not manage is refused naming it; with wait_for_children_on_destroy (set in place) it waits until the child is gone", async () => {
     const p = walk.stateOf(PARENT)!;
-    const job = await t.client.parents.clone(p.id as string, { count: 1, name: "stray" });
+    const job = await t.client.parents.clone(p.id as string, { names: ["stray"] });
     const stray = ((await t.client.waitJob(job.id, { timeoutMs: 60_000 })).result as InstantCloneResultWire).children[0].id;
     const err = await walk.destroy(config()).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DiagnosticsError);

@@ -188,6 +188,34 @@ async function main(): Promise<void> {
       incoming: "defer",
     });
 
+    // One child at a time, five times: through the API (request to running) against the same
+    // steps done directly on the hypervisor layer (QEMU spawn, state load, cont), in this run.
+    const apiOne: number[] = [];
+    const rawOne: number[] = [];
+    await fs.mkdir(path.join(dir, "raw"), { recursive: true });
+    for (let i = 0; i < 5; i++) {
+      const a0 = performance.now();
+      const one = await client.parents.clone(parent.id, { count: 1, name_prefix: `one${i}` });
+      const kid = ((await client.waitJob(one.id)).result as InstantCloneResultWire).children[0];
+      apiOne.push(performance.now() - a0);
+      await client.vms.delete(kid.id);
+      const disk = path.join(dir, "raw", `disk-${i}.qcow2`);
+      await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", parent.disk_path, "-F", "qcow2", disk]);
+      const r0 = performance.now();
+      const p = await QemuProcess.start({
+        ...restoreSpec(i),
+        name: `raw-${i}`,
+        stateDir: path.join(dir, "raw", String(i)),
+        disks: [{ path: disk, nodeName: "disk0", backingChain: parent.disk_chain.map((l) => ({ path: l, readOnly: true })) }],
+        memoryFile: { path: parent.ram_path, share: false },
+      });
+      await loadState(p.qmp, parent.device_state_path, { ignoreShared: true });
+      await p.resume();
+      rawOne.push(performance.now() - r0);
+      await p.kill();
+    }
+    say(`one child at a time (median of 5): ${ms(median(apiOne))} through the API, ${ms(median(rawOne))} for the same steps on the hypervisor layer (the engine adds ${ms(median(apiOne) - median(rawOne))})`);
+
     const rows: Row[] = [];
     for (const count of o.counts) {
       if (count === 0) continue;
@@ -286,7 +314,7 @@ async function main(): Promise<void> {
     }
 
     if (o.json) {
-      console.log(JSON.stringify({ memoryMb: o.memoryMb, fillMib: o.fillMib, accel: parent.accel, rows, guest }, null, 2));
+      console.log(JSON.stringify({ memoryMb: o.memoryMb, fillMib: o.fillMib, accel: parent.accel, oneChildApiMs: median(apiOne), oneChildHypervisorMs: median(rawOne), rows, guest }, null, 2));
     } else {
       say("");
       say("count  instant(API)  cold start(API)  full restore  cold/instant  restore/instant  PSS/child  PSS/restored");

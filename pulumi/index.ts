@@ -16,7 +16,11 @@ export { Fleet, fleetProvider, FLEET_REPLACE_KEYS } from "./fleet";
 export type { FleetArgs, FleetInputs, FleetMember, FleetOutputs } from "./fleet";
 export { Snapshot, snapshotProvider, SNAPSHOT_REPLACE_KEYS } from "./snapshot";
 export type { SnapshotArgs, SnapshotInputs, SnapshotOutputs } from "./snapshot";
+export { InstantCloneParent, instantCloneParentProvider, INSTANT_CLONE_PARENT_REPLACE_KEYS } from "./instant-clone-parent";
+export type { InstantCloneParentArgs, InstantCloneParentInputs, InstantCloneParentOutputs } from "./instant-clone-parent";
 export { CloneFleet, cloneFleetArgsProblems } from "./clone-fleet";
+export { InstantClonePool, instantClonePoolArgsProblems } from "./instant-clone-pool";
+export type { InstantClonePoolArgs } from "./instant-clone-pool";
 export type { CloneFleetArgs } from "./clone-fleet";
 export { getDiskChain, getDiskChainOutput } from "./disk-chain";
 export type { DiskChainLayer, GetDiskChainArgs, GetDiskChainResult } from "./disk-chain";
@@ -29,6 +33,7 @@ export {
   validateDatastoreInputs,
   validateDiskPoolInputs,
   validateFleetInputs,
+  validateInstantCloneParentInputs,
   validateReplicaInputs,
   validateSnapshotInputs,
   validateTemplateInputs,

@@ -188,13 +188,18 @@ export function validateVmInputs(props: Props): CheckFailure[] {
   const failures = validateConnection(props);
   if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
   const given = (k: string) => props[k] !== undefined && props[k] !== null;
-  if (given("forkOf")) {
+  if (given("instantCloneOf")) {
+    // An instant clone takes its disk and memory from its parent, and runs from the moment it is made.
+    checkKnown(failures, props, "instantCloneOf", idProblem("an InstantCloneParent"));
+    for (const k of ["templateId", "forkOf", "datastoreId"]) if (given(k)) failures.push({ property: k, reason: "must be unset when instantCloneOf is set" });
+    if (!given("powerState")) failures.push({ property: "powerState", reason: 'must be set ("running") with instantCloneOf: a stopped instant clone loses the captured state' });
+  } else if (given("forkOf")) {
     // A fork takes its disk from the VM it forks: no template, and its disk stays beside its parent's.
     checkKnown(failures, props, "forkOf", idProblem("a Vm"));
     if (given("templateId")) failures.push({ property: "templateId", reason: "must be unset when forkOf is set" });
     if (given("datastoreId")) failures.push({ property: "datastoreId", reason: "must be unset when forkOf is set" });
   } else if (!given("templateId")) {
-    failures.push({ property: "templateId", reason: "is required (or set forkOf to fork a VM)" });
+    failures.push({ property: "templateId", reason: "is required (or set forkOf to fork a VM, or instantCloneOf to start an instant clone)" });
   } else checkKnown(failures, props, "templateId", idProblem("a Template"));
   checkKnown(failures, props, "datastoreId", idProblem("a Datastore"));
   checkKnown(failures, props, "cloneMode", cloneModeProblem);
@@ -253,4 +258,21 @@ export function validateSnapshotInputs(props: Props): CheckFailure[] {
   if (checkRequired(failures, props, "vmId")) checkKnown(failures, props, "vmId", idProblem("a Vm"));
   if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
   return failures;
+}
+
+const RAM_LOCATIONS = ["tmpfs", "datastore"];
+
+/** Problems of an InstantCloneParent's inputs, all of them, in camelCase (the engine checks that the VM exists and runs). */
+export function validateInstantCloneParentInputs(props: Props): CheckFailure[] {
+  const failures = validateConnection(props);
+  if (checkRequired(failures, props, "sourceVmId")) checkKnown(failures, props, "sourceVmId", idProblem("a running Vm"));
+  if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
+  checkKnown(failures, props, "ramLocation", (v) => (typeof v === "string" && RAM_LOCATIONS.includes(v) ? null : `must be one of ${RAM_LOCATIONS.join(", ")} (got ${JSON.stringify(v)})`));
+  for (const k of ["restartSource", "waitForChildrenOnDestroy"]) checkKnown(failures, props, k, (v) => (typeof v === "boolean" ? null : "must be true or false"));
+  return failures;
+}
+
+/** The InstantCloneParent inputs with their defaults (the source restarted, no waiting at delete), so that diffs against outputs stay empty. */
+export function withInstantCloneParentDefaults<T extends Props>(props: T): T {
+  return { ...props, restartSource: props.restartSource ?? true, waitForChildrenOnDestroy: props.waitForChildrenOnDestroy ?? false };
 }

@@ -1,11 +1,11 @@
 /**
  * `clonefleet:Vm`: one VM cloned from a template by a pool copy, a full copy or a linked
- * overlay (S1), or forked from another VM (S5); powered on or off in place, moved to another host by a
- * live migration and given its migration policy in place (S6). The provider object below is serialized by the SDK and runs in the
+ * overlay (S1), forked from another VM (S5), or started as an instant clone of a parent (S3); powered on or off in place, moved to
+ * another host by a live migration and given its migration policy in place (S6). The provider object below is serialized by the SDK and runs in the
  * dynamic-provider process: it captures only pure helpers and requires the runtime it needs.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { ClonefleetClient, VmWire } from "../engine/client";
+import type { ClonefleetClient, InstantCloneResultWire, VmWire } from "../engine/client";
 import type { PlacementWant } from "../engine/client/placement";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
 import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
@@ -15,6 +15,7 @@ export interface VmInputs {
   name: string;
   templateId?: string | null;
   forkOf?: string | null;
+  instantCloneOf?: string | null;
   cloneMode?: string;
   datastoreId?: string | null;
   powerState?: string;
@@ -36,6 +37,7 @@ export interface VmDiskLayer {
 export interface VmOutputs extends VmInputs {
   templateId: string | null;
   forkOf: string | null;
+  instantCloneOf: string | null;
   cloneMode: string;
   powerState: string;
   datastoreId: string;
@@ -53,8 +55,8 @@ export interface VmOutputs extends VmInputs {
 
 // Kept unexported: an exported const would be reached through `exports` from the provider's
 // methods and drag the whole module into the serialized closure.
-const REPLACE_KEYS = ["name", "templateId", "forkOf", "cloneMode", "datastoreId"];
-const INPUT_KEYS = ["name", "templateId", "forkOf", "cloneMode", "powerState", "stopTimeoutSeconds", "migrationNotifyTimeoutSeconds", "migrationOnMissingAck"];
+const REPLACE_KEYS = ["name", "templateId", "forkOf", "instantCloneOf", "cloneMode", "datastoreId"];
+const INPUT_KEYS = ["name", "templateId", "forkOf", "instantCloneOf", "cloneMode", "powerState", "stopTimeoutSeconds", "migrationNotifyTimeoutSeconds", "migrationOnMissingAck"];
 
 /** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_vm. */
 export const VM_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
@@ -68,9 +70,10 @@ async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v:
   return {
     ...connectionOf(inputs),
     name: v.name,
-    // A fork names its parent and no template (its parent's template is not its input).
-    templateId: v.forked_from ? null : (v.template_id ?? inputs.templateId ?? null),
+    // A fork or an instant clone names its parent and no template (its parent's template is not its input).
+    templateId: v.forked_from || v.instant_clone_of ? null : (v.template_id ?? inputs.templateId ?? null),
     forkOf: v.forked_from ?? null,
+    instantCloneOf: v.instant_clone_of ?? null,
     cloneMode: inputs.cloneMode ?? v.clone_mode ?? "pool",
     // Checked against the process now: a VM whose QEMU died reads stopped, and the next update starts it.
     powerState: v.power_state,
@@ -137,7 +140,11 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
   async create(inputs) {
     const rt = loadRuntime();
     const client = rt.connect(inputs);
-    const action = inputs.forkOf ? `fork VM ${inputs.forkOf} into ${JSON.stringify(inputs.name)}` : `create VM ${JSON.stringify(inputs.name)}`;
+    const action = inputs.instantCloneOf
+      ? `start ${JSON.stringify(inputs.name)} as an instant clone of ${inputs.instantCloneOf}`
+      : inputs.forkOf
+        ? `fork VM ${inputs.forkOf} into ${JSON.stringify(inputs.name)}`
+        : `create VM ${JSON.stringify(inputs.name)}`;
     try {
       // An unknown host is refused before anything is made.
       if (inputs.hostId) await rt.checkHostKnown(client, inputs.hostId);
@@ -147,6 +154,16 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
       // A drifted record of the same name (its disk vanished) would block the name.
       const stale = (await client.vms.list()).find((v) => v.name === inputs.name && v.state === "drifted" && v.fleet_id === null);
       if (stale) await client.vms.delete(stale.id);
+      if (inputs.instantCloneOf) {
+        const parentId = inputs.instantCloneOf;
+        const cloneJob = await client.parents.clone(parentId, { names: [inputs.name] }, rt.newIdempotencyKey()).catch((err: unknown) => {
+          // The engine names the parent of /parents/{id}/clones `id` and the child `names`; here they are instantCloneOf and name.
+          throw rt.renameField(rt.renameField(rt.renameField(err, "names", "name"), "names[0]", "name"), "id", "instant_clone_of");
+        });
+        const child = ((await client.waitJob(cloneJob.id)).result as InstantCloneResultWire).children[0];
+        const set = await setStopTimeout(client, child, inputs.stopTimeoutSeconds);
+        return { id: child.id, outs: await vmOutputs(client, inputs, await place(rt, client, set, inputs)) };
+      }
       const job = inputs.forkOf
         ? await client.vms.fork(inputs.forkOf, { name: inputs.name }, rt.newIdempotencyKey())
         : await client.vms.create(
@@ -185,8 +202,9 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
           name: v.name,
           templateId: outs.templateId,
           forkOf: outs.forkOf,
+          instantCloneOf: outs.instantCloneOf,
           cloneMode: outs.cloneMode,
-          datastoreId: outs.forkOf ? null : v.datastore_id,
+          datastoreId: outs.forkOf || outs.instantCloneOf ? null : v.datastore_id,
           powerState: outs.powerState,
           stopTimeoutSeconds: outs.stopTimeoutSeconds,
           hostId: outs.hostId,
@@ -243,6 +261,12 @@ export interface VmArgs extends ConnectionArgs {
    * stopped one forks its disks only. Exactly one of `templateId` and `forkOf` is set. Changing it replaces the VM.
    */
   forkOf?: pulumi.Input<string>;
+  /**
+   * Id of an InstantCloneParent to start this VM from instead: no boot, it continues where the parent was captured, on its own
+   * overlay, the parent's RAM shared copy-on-write. Set `powerState: "running"` with it; excludes `templateId` and `forkOf`.
+   * An instant clone removed outside Pulumi refreshes as gone and is cloned again. Changing it replaces the VM.
+   */
+  instantCloneOf?: pulumi.Input<string>;
   /** `pool` (default: a ready pool copy when there is one, else a full copy), `full` or `linked` (an overlay, on the template's datastore). Changing it replaces the VM. */
   cloneMode?: pulumi.Input<string>;
   /** Id of the Datastore for the VM's disk (default: the template's). Changing it replaces the VM. */
@@ -271,6 +295,8 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly templateId: pulumi.Output<string | null>;
   /** Id of the VM it forks (null for a clone of a template). */
   declare readonly forkOf: pulumi.Output<string | null>;
+  /** Id of the instant-clone parent it was started from (null otherwise). */
+  declare readonly instantCloneOf: pulumi.Output<string | null>;
   /** running or stopped, checked against its QEMU process when read. */
   declare readonly powerState: pulumi.Output<string>;
   /** How its disk was asked for: pool, full or linked. */
@@ -279,7 +305,7 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly datastoreId: pulumi.Output<string>;
   /** Path of its top disk layer. */
   declare readonly diskPath: pulumi.Output<string>;
-  /** How the disk was made: pool (a pool copy moved in), copy or linked. */
+  /** How the disk was made: pool (a pool copy moved in), copy, linked or instant-clone. */
   declare readonly provisionedBy: pulumi.Output<string>;
   /** Layers in its disk chain (1 for an independent disk, 2 for a linked clone). */
   declare readonly chainDepth: pulumi.Output<number>;
@@ -312,6 +338,7 @@ export class Vm extends pulumi.dynamic.Resource {
         name: args.name,
         templateId: args.templateId,
         forkOf: args.forkOf,
+        instantCloneOf: args.instantCloneOf,
         cloneMode: args.cloneMode,
         datastoreId: args.datastoreId,
         powerState: args.powerState,

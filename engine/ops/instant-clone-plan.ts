@@ -50,6 +50,7 @@ export function instantCloneNames(prefix: string, count: number): string[] {
 
 /** A problem with a requested child count, or null. */
 export function cloneCountProblem(count: unknown): string | null {
+  if (count === undefined || count === null) return "is required (or give names)";
   if (typeof count !== "number" || !Number.isInteger(count)) return "must be an integer";
   if (count < 1 || count > MAX_INSTANT_CLONES_PER_REQUEST) return `must be between 1 and ${MAX_INSTANT_CLONES_PER_REQUEST} (got ${count})`;
   return null;
@@ -57,6 +58,7 @@ export function cloneCountProblem(count: unknown): string | null {
 
 /** A problem with a name prefix for `count` children (the longest child name must be a valid name), or null. */
 export function namePrefixProblem(prefix: unknown, count: number): string | null {
+  if (prefix === "" || prefix === undefined || prefix === null) return "is required (or give names)";
   const issue = nameProblem(prefix);
   if (issue) return issue;
   const longest = `${prefix as string}-${Math.max(1, count)}`;

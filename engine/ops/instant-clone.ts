@@ -28,6 +28,7 @@ import {
 } from "../hypervisor";
 import {
   DEFAULT_INSTANT_CLONE_CONCURRENCY,
+  MAX_INSTANT_CLONES_PER_REQUEST,
   DEFAULT_PARENT_TMPFS_DIR,
   JOB_KINDS,
   nameProblem,
@@ -63,11 +64,16 @@ export interface CreateParentRequest {
   ramLocation?: ParentRamLocation | null;
 }
 
-/** A request for `count` instant clones of a parent, named `<namePrefix>-1`…. */
+/**
+ * A request for `count` instant clones of a parent, named `<namePrefix>-1`…, or for one child
+ * per name in `names` (then `count` is their number and `namePrefix` is empty).
+ */
 export interface InstantCloneRequest {
   parentId: string;
   count: number;
   namePrefix: string;
+  /** Exact child names, instead of a prefix (what a declared single VM needs). */
+  names?: string[] | null;
   /** Children started at the same time (default: the engine's setting, 8). */
   concurrency?: number | null;
   /** Leave the children paused with the parent's state loaded (to inspect them at the captured instant). */
@@ -209,19 +215,24 @@ function pendingCloneJobs(store: Store, parentId: string): string[] {
     .map((j) => j.id);
 }
 
+/** The names of the children a request makes. */
+export function childNamesOf(req: InstantCloneRequest): string[] {
+  return req.names ? [...req.names] : instantCloneNames(req.namePrefix, req.count);
+}
+
 /** Refuses names a VM has or a queued or running VM-making job will take. */
-function admitChildNames(store: Store, names: readonly string[]): void {
+function admitChildNames(store: Store, names: readonly string[], field: string): void {
   const wanted = new Set(names);
   for (const n of names) {
     const vm = store.findVmByName(n);
-    if (vm) throw conflict(`a VM named ${JSON.stringify(n)} already exists (${vm.id}); choose another name_prefix`, "name_prefix");
+    if (vm) throw conflict(`a VM named ${JSON.stringify(n)} already exists (${vm.id}); choose other names`, field);
   }
   for (const j of store.listJobs({ states: ["queued", "running"] })) {
     const r = j.request as { name?: string; namePrefix?: string; count?: number } | null;
     if (!r) continue;
-    const theirs = j.kind === INSTANT_CLONE_KIND && r.namePrefix && r.count ? instantCloneNames(r.namePrefix, r.count) : (j.kind === JOB_KINDS.createVm || j.kind === JOB_KINDS.forkVm) && r.name ? [r.name] : [];
+    const theirs = j.kind === INSTANT_CLONE_KIND ? childNamesOf(j.request as InstantCloneRequest) : (j.kind === JOB_KINDS.createVm || j.kind === JOB_KINDS.forkVm) && r.name ? [r.name] : [];
     const clash = theirs.find((n) => wanted.has(n));
-    if (clash) throw conflict(`VM ${JSON.stringify(clash)} is being made by job ${j.id}; choose another name_prefix`, "name_prefix");
+    if (clash) throw conflict(`VM ${JSON.stringify(clash)} is being made by job ${j.id}; choose other names`, field);
   }
 }
 
@@ -232,15 +243,30 @@ function admitChildNames(store: Store, names: readonly string[]): void {
 export function checkInstantClone(store: Store, req: InstantCloneRequest, opts: { admitNames?: boolean } = {}): void {
   const parent = store.getParent(req.parentId);
   if (!parent) throw notFound("instant-clone parent", req.parentId, "id");
-  const countIssue = cloneCountProblem(req.count);
-  if (countIssue) throw invalidField("count", countIssue);
-  const prefixIssue = namePrefixProblem(req.namePrefix, req.count);
-  if (prefixIssue) throw invalidField("name_prefix", prefixIssue);
+  if (req.names !== undefined && req.names !== null) {
+    if (!Array.isArray(req.names)) throw invalidField("names", "must be a list of names");
+    const countIssue = cloneCountProblem(req.names.length);
+    if (countIssue) throw invalidField("names", `must hold between 1 and ${MAX_INSTANT_CLONES_PER_REQUEST} names (got ${req.names.length})`);
+    if (req.count !== req.names.length) throw invalidField("count", `must equal the number of names (${req.names.length}) when names are given`);
+    if (req.namePrefix) throw invalidField("name_prefix", "give either name_prefix or names, not both");
+    const seen = new Set<string>();
+    req.names.forEach((n, i) => {
+      const issue = nameProblem(n);
+      if (issue) throw invalidField(`names[${i}]`, issue);
+      if (seen.has(n)) throw invalidField(`names[${i}]`, `${n} is named twice`);
+      seen.add(n);
+    });
+  } else {
+    const countIssue = cloneCountProblem(req.count);
+    if (countIssue) throw invalidField("count", countIssue);
+    const prefixIssue = namePrefixProblem(req.namePrefix, req.count);
+    if (prefixIssue) throw invalidField("name_prefix", prefixIssue);
+  }
   if (req.concurrency !== undefined && req.concurrency !== null && (!Number.isInteger(req.concurrency) || req.concurrency < 1 || req.concurrency > 64)) {
     throw invalidField("concurrency", `must be an integer between 1 and 64 (got ${JSON.stringify(req.concurrency)})`);
   }
   if (liveParentState(store, parent) === "drifted") throw conflict(`instant-clone parent ${parent.name} is drifted (its files vanished); it cannot be cloned`, "id");
-  if (opts.admitNames !== false) admitChildNames(store, instantCloneNames(req.namePrefix, req.count));
+  if (opts.admitNames !== false) admitChildNames(store, childNamesOf(req), req.names ? "names" : "name_prefix");
 }
 
 /** Refuses a parent deletion that cannot be done now: unknown parent, or children without `wait`. */
@@ -549,7 +575,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   if (!top) throw conflict(`instant-clone parent ${parent.name} has no disk layer record`, "id");
   const chain = diskLayersOf(ctx.store, { name: parent.name, diskLayerId: top.id } as Vm);
   const concurrency = req.concurrency ?? ctx.settings.instantCloneConcurrency ?? DEFAULT_INSTANT_CLONE_CONCURRENCY;
-  const children: ChildPlan[] = instantCloneNames(req.namePrefix, req.count).map((name) => {
+  const children: ChildPlan[] = childNamesOf(req).map((name) => {
     const id = newId("vm");
     return { id, name, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: vmStateDir(ctx, id) };
   });
@@ -624,7 +650,7 @@ function commitChildren(store: Store, p: InstantCloneParent, top: DiskLayer, chi
     if (!s.getParent(p.id)) throw conflict(`instant-clone parent ${p.name} was deleted meanwhile`, "id");
     for (const c of children) {
       const taken = s.findVmByName(c.name);
-      if (taken) throw conflict(`a VM named ${JSON.stringify(c.name)} already exists (${taken.id})`, "name_prefix");
+      if (taken) throw conflict(`a VM named ${JSON.stringify(c.name)} already exists (${taken.id})`, "name");
       s.insertLayer({
         id: c.layerId,
         datastoreId: p.datastoreId,

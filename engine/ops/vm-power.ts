@@ -106,14 +106,19 @@ export function diskLayersOf(store: Store, vm: Vm): DiskLayer[] {
 
 /**
  * The QEMU disk of a VM's chain: node `disk0` on the top layer, backing nodes named `disk0-b1`…
- * A backing layer that other disks share (a template's disk, a base a fork froze) is opened
- * read-only outright (see DiskLayerRef.readOnly); one private to this chain stays
+ * A backing layer that other disks share (a template's disk, a base a fork froze, an
+ * instant-clone parent's frozen layer) is opened read-only outright (see DiskLayerRef.readOnly),
+ * and so is every layer below it; one private to this chain stays
  * auto-read-only, so a commit job can still write into it.
  */
 export function diskSpecOf(layers: readonly DiskLayer[], store?: Store): DiskSpec {
   const inChain = new Set(layers.map((l) => l.path));
-  const shared = (l: DiskLayer) => !store || store.listLayers({ datastoreId: l.datastoreId }).some((o) => o.backingPath === l.path && !inChain.has(o.path)) || l.ownerKind === "template";
-  return { path: layers[0].path, nodeName: "disk0", backingChain: layers.slice(1).map((l) => (shared(l) ? { path: l.path, readOnly: true } : { path: l.path })) };
+  const shared = (l: DiskLayer) => !store || store.listLayers({ datastoreId: l.datastoreId }).some((o) => o.backingPath === l.path && !inChain.has(o.path)) || l.ownerKind === "template" || l.ownerKind === "parent";
+  // Every layer below a shared one is shared too: the other disks read through it (a VM captured
+  // twice has its first parent's former frozen layer below the second parent's).
+  const below = layers.slice(1);
+  const firstShared = below.findIndex(shared);
+  return { path: layers[0].path, nodeName: "disk0", backingChain: below.map((l, i) => (firstShared !== -1 && i >= firstShared ? { path: l.path, readOnly: true } : { path: l.path })) };
 }
 
 /** The spec a VM's QEMU starts from. */

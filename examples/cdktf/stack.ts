@@ -1,10 +1,10 @@
 /**
  * The CDKTF example's stack: the same resources as examples/terraform, through the generated
- * bindings and the TemplateLibrary and CloneFleet constructs.
+ * bindings and the TemplateLibrary, CloneFleet and InstantClonePool constructs.
  */
 import { Construct } from "constructs";
 import { TerraformOutput, TerraformStack, TerraformVariable } from "cdktf";
-import { CloneFleet, dataClonefleetDiskChain, dataClonefleetHost, datastore, provider, replica, snapshot, TemplateLibrary, vm } from "../../provider/cdktf";
+import { CloneFleet, dataClonefleetDiskChain, dataClonefleetHost, datastore, InstantClonePool, provider, replica, snapshot, TemplateLibrary, vm } from "../../provider/cdktf";
 
 /** Where the example keeps its datastore and which image it imports. */
 export interface ExampleSettings {
@@ -17,7 +17,8 @@ export interface ExampleSettings {
 /**
  * A datastore, a template imported into it, the template's disk chain, a replica of it on a
  * second datastore, a pool of the template on each datastore feeding a fleet of 4, one
- * linked clone, a running VM (on host local, with a migration policy) with a fork and a snapshot.
+ * linked clone, a running VM (on host local, with a migration policy) with a fork, an
+ * instant-clone parent of it with two instant clones, and a snapshot.
  */
 export class ClonefleetExample extends TerraformStack {
   constructor(scope: Construct, id: string, settings: ExampleSettings) {
@@ -63,9 +64,17 @@ export class ClonefleetExample extends TerraformStack {
       migrationOnMissingAck: "abort",
     });
     const appFork = new vm.Vm(this, "app_fork", { name: "app-fork", forkOf: app.id, powerState: "running" });
-    // A snapshot of the running app, taken after the fork (so the fork rests on the app's disk from before it);
+    // The running app captured as an instant-clone parent and two instant clones of it (no boot, the parent's RAM
+    // shared copy-on-write); captured after the fork, as a VM is forked or captured one at a time.
+    const appClones = new InstantClonePool(this, "app_clones", { source: app, parentName: "app-base", cloneCount: 2, namePrefix: "app-clone", dependsOn: [appFork] });
+    // A snapshot of the running app, taken after the fork and the capture (a VM with snapshots cannot be captured);
     // destroying it merges its overlay back live, and one consolidated outside is taken again by the next deploy.
-    const appSnapshot = new snapshot.Snapshot(this, "app_snapshot", { vmId: app.id, name: "nightly", timeouts: { delete: "30m" }, dependsOn: [appFork] });
+    const appSnapshot = new snapshot.Snapshot(this, "app_snapshot", {
+      vmId: app.id,
+      name: "nightly",
+      timeouts: { delete: "30m" },
+      dependsOn: [appFork, appClones.parent],
+    });
 
     new TerraformOutput(this, "template_content_id", { value: library.templates.tiny.contentId });
     new TerraformOutput(this, "template_chain_depth", { value: chain.depth });
@@ -76,6 +85,8 @@ export class ClonefleetExample extends TerraformStack {
     new TerraformOutput(this, "app_fork_forked_from", { value: appFork.forkedFrom });
     new TerraformOutput(this, "app_host_id", { value: app.hostId });
     new TerraformOutput(this, "local_host_status", { value: localHost.status });
+    new TerraformOutput(this, "app_parent_ram_path", { value: appClones.parent.ramPath });
+    new TerraformOutput(this, "app_clone_ids", { value: appClones.cloneIds });
     new TerraformOutput(this, "app_snapshot_frozen_disk_path", { value: appSnapshot.frozenDiskPath });
   }
 }

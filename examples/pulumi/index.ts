@@ -2,7 +2,8 @@
  * A clonefleet datastore, a template imported into it from an image on the engine host, a
  * replica of the template's disk on a second datastore (copied by content ID), a pool of the
  * template on each datastore feeding a fleet of four (the CloneFleet component), one
- * linked clone, and a running VM (on host local, with a migration policy) with a fork and a snapshot.
+ * linked clone, and a running VM (on host local, with a migration policy) with a fork, an
+ * instant-clone parent with two instant clones (the InstantClonePool component) and a snapshot.
  * The engine is reached through `clonefleet:endpoint` / `clonefleet:token` (or the
  * CLONEFLEET_ENDPOINT / CLONEFLEET_TOKEN environment variables).
  */
@@ -83,9 +84,25 @@ const appFork = new clonefleet.Vm("example-app-fork", {
   powerState: "running",
 });
 
+// The running app captured as an instant-clone parent (RAM in a file, device state saved, disk
+// frozen) and two instant clones of it, running at once without a boot, sharing the parent's
+// RAM copy-on-write. The capture stops the app for a moment and starts it again. Captured after
+// the fork: a VM is forked or captured one at a time. A parent whose files vanished, or a clone
+// removed outside Pulumi, refreshes as gone and is made again by the next `pulumi up`.
+const appClones = new clonefleet.InstantClonePool(
+  "example-app-clones",
+  {
+    source: app,
+    parentName: "app-base",
+    cloneCount: 2,
+    namePrefix: "app-clone",
+  },
+  { dependsOn: [appFork] },
+);
+
 // A snapshot of the running app: its disk is frozen at this instant (frozenDiskPath, for a
 // backup agent to read) while the VM runs on. Deleting it merges the overlay back live. It is
-// taken after the fork, so the fork rests on the app's disk from before it. A snapshot
+// taken after the fork and the capture (a VM with snapshots cannot be captured). A snapshot
 // consolidated outside Pulumi refreshes as gone, and the next `pulumi up` takes it again.
 const appSnapshot = new clonefleet.Snapshot(
   "example-app-snapshot",
@@ -93,7 +110,7 @@ const appSnapshot = new clonefleet.Snapshot(
     vmId: app.id,
     name: "nightly",
   },
-  { dependsOn: [appFork] },
+  { dependsOn: [appFork, appClones] },
 );
 
 export const datastoreId = store.id;
@@ -116,5 +133,7 @@ export const appForkForkedFrom = appFork.forkedFrom;
 export const appHostId = app.hostId;
 export const localHostStatus = localHost.status;
 export const appForkDiskChain = appFork.diskChain;
+export const appParentId = appClones.parentObject.id;
+export const appCloneIds = appClones.cloneIds;
 export const appSnapshotId = appSnapshot.id;
 export const appSnapshotFrozenDiskPath = appSnapshot.frozenDiskPath;

@@ -81,7 +81,9 @@ export async function instantCloneTour(api: ClonefleetClient, opts: { datastoreI
   console.log(`cold boot: ${coldMs.toFixed(0)} ms to ${guest ? "its agent answering" : "running"}; PSS ${(coldPss / MiB).toFixed(1)} MiB`);
 
   opts.step("capturing it as an instant-clone parent (RAM file, device state saved with x-ignore-shared, frozen disk)");
-  const pj = await api.parents.create({ source_vm_id: source.id, name: "ic-parent" });
+  // On the datastore, so that everything the quickstart makes stays under ./.quickstart (a tmpfs
+  // parent would keep its RAM in /dev/shm after the quickstart ends).
+  const pj = await api.parents.create({ source_vm_id: source.id, name: "ic-parent", ram_location: "datastore" });
   const parent = (await api.waitJob(pj.id)).result as ParentWire;
   console.log(`parent ${parent.name} (${parent.id}): ${parent.memory_bytes / MiB} MiB guest, RAM file ${parent.ram_path} (${parent.ram_location}),`);
   console.log(`  device state ${(await fs.stat(parent.device_state_path)).size} bytes, frozen disk ${parent.disk_path}; the source VM is stopped now`);

@@ -136,10 +136,32 @@ resource "clonefleet_vm" "app_fork" {
   power_state = "running"
 }
 
+# The running app VM captured as an instant-clone parent (its RAM in a file, its device state
+# saved, its disk frozen), and two instant clones of it: no boot, each continues where the app
+# was captured, on its own overlay, the parent's RAM shared copy-on-write. The capture stops the
+# app for a moment; the provider starts it again (restart_source). An instant clone removed
+# outside Terraform is cloned again. A parent whose files vanished (a tmpfs RAM file after a host
+# reboot) is gone and planned again, but a VM with snapshots cannot be captured: here, first
+# `terraform destroy -target=clonefleet_snapshot.app`, then apply (the snapshot is taken again
+# after the capture). It is captured after the fork (a VM is captured or forked one at a time).
+resource "clonefleet_instant_clone_parent" "app" {
+  source_vm_id = clonefleet_vm.app.id
+  name         = "app-base"
+
+  depends_on = [clonefleet_vm.app_fork]
+}
+
+resource "clonefleet_vm" "app_clone" {
+  count            = 2
+  name             = "app-clone-${count.index + 1}"
+  instant_clone_of = clonefleet_instant_clone_parent.app.id
+  power_state      = "running"
+}
+
 # A snapshot of the running app VM: its disk is frozen at this instant (frozen_disk_path, for a
 # backup agent to read) while the VM runs on, on a new overlay. Destroying it consolidates: the
-# overlay is merged back live and the VM never pauses. It is taken after the fork, so that the
-# fork rests on the app's disk from before the snapshot. A snapshot consolidated outside
+# overlay is merged back live and the VM never pauses. It is taken after the fork and the
+# instant-clone parent (a VM with snapshots cannot be captured). A snapshot consolidated outside
 # Terraform is gone, and the next apply takes it again.
 resource "clonefleet_snapshot" "app" {
   vm_id = clonefleet_vm.app.id
@@ -149,7 +171,7 @@ resource "clonefleet_snapshot" "app" {
     delete = "30m"
   }
 
-  depends_on = [clonefleet_vm.app_fork]
+  depends_on = [clonefleet_vm.app_fork, clonefleet_instant_clone_parent.app]
 }
 
 data "clonefleet_disk_chain" "tiny" {
@@ -202,6 +224,14 @@ output "app_host_id" {
 
 output "local_host_status" {
   value = data.clonefleet_host.local.status
+}
+
+output "app_parent_ram_path" {
+  value = clonefleet_instant_clone_parent.app.ram_path
+}
+
+output "app_clone_ids" {
+  value = clonefleet_vm.app_clone[*].id
 }
 
 output "app_snapshot_frozen_disk_path" {

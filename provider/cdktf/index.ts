@@ -6,3 +6,4 @@
 export * from "./gen/providers/clonefleet";
 export * from "./constructs/template-library";
 export * from "./constructs/clone-fleet";
+export * from "./constructs/instant-clone-pool";

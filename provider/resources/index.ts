@@ -6,10 +6,11 @@ import { diskChain } from "./disk-chain";
 import { diskPool } from "./disk-pool";
 import { fleet } from "./fleet";
 import { host } from "./host";
+import { instantCloneParent } from "./instant-clone-parent";
 import { replica } from "./replica";
 import { snapshot } from "./snapshot";
 import { template } from "./template";
 import { vm } from "./vm";
 
-export const resources = [datastore, template, replica, diskPool, vm, fleet, snapshot] as unknown as readonly Resource<unknown, ClonefleetClient>[];
+export const resources = [datastore, template, replica, diskPool, vm, fleet, snapshot, instantCloneParent] as unknown as readonly Resource<unknown, ClonefleetClient>[];
 export const dataSources = [diskChain, host] as unknown as readonly DataSource<unknown, ClonefleetClient>[];

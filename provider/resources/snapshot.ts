@@ -93,7 +93,7 @@ async function consolidate(ctx: OperationContext<ClonefleetClient>, id: string, 
  * stopping the provider); throws JobFailedError when it failed, and on abort an error naming
  * the job, which keeps running on the engine.
  */
-async function waitForJob(ctx: OperationContext<ClonefleetClient>, job: JobWire, what: string): Promise<JobWire> {
+export async function waitForJob(ctx: OperationContext<ClonefleetClient>, job: JobWire, what: string): Promise<JobWire> {
   const aborted = new Promise<never>((_, reject) => {
     const stop = () => {
       const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : "the provider stopped";

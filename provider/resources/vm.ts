@@ -1,4 +1,4 @@
-import type { ClonefleetClient, VmWire } from "../../engine/client";
+import { ApiError, type ClonefleetClient, type InstantCloneResultWire, type VmWire } from "../../engine/client";
 import { applyPlacement, checkHostKnown, planPlacement, type PlacementWant } from "../../engine/client/placement";
 import {
   DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
@@ -36,6 +36,7 @@ export interface VmState {
   name: string;
   template_id: string | null;
   fork_of: string | null;
+  instant_clone_of: string | null;
   clone_mode: string;
   power_state: string;
   datastore_id: string;
@@ -55,7 +56,7 @@ export interface VmState {
 export const vm = defineResource<VmState, ClonefleetClient>({
   typeName: "clonefleet_vm",
   description:
-    "A VM cloned from a template, or forked from another VM (`fork_of`). Its disk is a ready pool copy moved in by a rename when the datastore's pool has one (`clone_mode = \"pool\"`), " +
+    "A VM cloned from a template, forked from another VM (`fork_of`), or started as an instant clone of a parent (`instant_clone_of`). Its disk is a ready pool copy moved in by a rename when the datastore's pool has one (`clone_mode = \"pool\"`), " +
     "a full copy (`full`), or a qcow2 overlay on the template's disk (`linked`, same datastore only). A VM removed outside Terraform, or whose " +
     "disk vanished, is gone: the next plan creates it again (a fork by forking again). `power_state` is changed in place; a VM whose QEMU " +
     "process died reads `stopped`, so the next apply powers it on again. `host_id` is changed in place by a live migration (S6), and " +
@@ -68,6 +69,13 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       description:
         "Id of a VM to fork instead of cloning a template: a running VM is stunned for a moment and the child starts where the parent was; " +
         "a stopped one forks its disks only. Exactly one of `template_id` and `fork_of` is set.",
+      replace: true,
+    }),
+    instant_clone_of: optional("string", {
+      description:
+        "Id of a `clonefleet_instant_clone_parent` to start this VM from instead: no boot, it continues where the parent was captured, " +
+        "on its own overlay on the parent's frozen disk, its RAM shared copy-on-write with the parent's other clones. Set " +
+        "`power_state = \"running\"` with it. An instant clone removed outside Terraform is cloned again. Excludes `template_id` and `fork_of`.",
       replace: true,
     }),
     clone_mode: optional("string", {
@@ -83,7 +91,7 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     }),
     datastore_id: optionalComputed("string", { description: "Datastore for the VM's disk (default: the template's).", replace: true, keepPrior: true }),
     disk_path: computed("string", { description: "Path of the VM's top disk layer.", keepPrior: true }),
-    provisioned_by: computed("string", { description: "How the disk was made: `pool` (a pool copy moved in), `copy` or `linked`.", keepPrior: true }),
+    provisioned_by: computed("string", { description: "How the disk was made: `pool` (a pool copy moved in), `copy`, `linked`, or `instant-clone` (an overlay on a parent's frozen disk).", keepPrior: true }),
     chain_depth: computed("number", { description: "Layers in the VM's disk chain (1 for an independent disk, 2 for a linked clone)." }),
     disk_chain: computed(["list", DISK_LAYER_TYPE], { description: "The VM's disk chain, top first: path and content_id of each layer." }),
     state: computed("string", { description: "The engine's view of the VM: `ready`, or `crashed` when its QEMU process died without clonefleet stopping it." }),
@@ -120,7 +128,7 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       const p = nameProblem(config.name);
       if (p) diags.error("Invalid VM name", `name ${p}.`, "name");
     }
-    for (const field of ["template_id", "datastore_id", "fork_of"] as const) {
+    for (const field of ["template_id", "datastore_id", "fork_of", "instant_clone_of"] as const) {
       if (config[field] === "") diags.error(`Invalid ${field}`, `${field} must not be empty.`, field);
     }
     if (typeof config.clone_mode === "string" && !(CLONE_MODES as readonly string[]).includes(config.clone_mode)) {
@@ -134,15 +142,28 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       diags.error("Invalid power_state", `power_state must be one of ${POWER_STATES.join(", ")} (got ${JSON.stringify(config.power_state)}).`, "power_state");
     }
     // null is unset; undefined (unknown until apply) is left for the apply.
-    if (config.fork_of !== null && config.fork_of !== undefined) {
+    if (config.instant_clone_of !== null && config.instant_clone_of !== undefined) {
+      for (const field of ["template_id", "fork_of", "datastore_id"] as const) {
+        if (config[field] !== null && config[field] !== undefined) {
+          diags.error("Conflicting VM source", `${field} must be unset when instant_clone_of is set: an instant clone takes its disk and memory from its parent.`, field);
+        }
+      }
+      if (config.power_state === null) {
+        diags.error(
+          "Missing power_state",
+          "Set power_state = \"running\" with instant_clone_of: an instant clone runs from the moment it is made (stopped, it loses the captured state; a later start is a cold boot).",
+          "power_state",
+        );
+      }
+    } else if (config.fork_of !== null && config.fork_of !== undefined) {
       if (config.template_id !== null && config.template_id !== undefined) {
         diags.error("Conflicting VM source", "template_id must be unset when fork_of is set: a fork takes its disk from the VM it forks.", "template_id");
       }
       if (config.datastore_id !== null && config.datastore_id !== undefined) {
         diags.error("Conflicting VM source", "datastore_id must be unset when fork_of is set: a fork's disk stays beside its parent's.", "datastore_id");
       }
-    } else if (config.fork_of === null && config.template_id === null) {
-      diags.error("Missing VM source", "Set template_id (a template to clone) or fork_of (a VM to fork).", "template_id");
+    } else if (config.fork_of === null && config.template_id === null && config.instant_clone_of === null) {
+      diags.error("Missing VM source", "Set template_id (a template to clone), fork_of (a VM to fork) or instant_clone_of (an instant-clone parent).", "template_id");
     }
     if (typeof config.host_id === "string") {
       const p = nameProblem(config.host_id);
@@ -161,6 +182,14 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     // An unknown host is refused before anything is made.
     if (plan.host_id) await checkHostKnown(ctx.client, plan.host_id);
     await removeDriftedNamesake(ctx.client, plan.name!);
+    if (plan.instant_clone_of) {
+      const job = await ctx.client.parents.clone(plan.instant_clone_of, { names: [plan.name!] }).catch((err: unknown) => {
+        throw namingParent(err, plan.instant_clone_of!);
+      });
+      const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
+      const clone = await setStopTimeout(ctx.client, (done.result as InstantCloneResultWire).children[0], plan.stop_timeout_seconds ?? null);
+      return fromApi(ctx.client, await place(ctx, clone, plan), plan.clone_mode ?? "pool");
+    }
     if (plan.fork_of) {
       // A fork starts on its parent's host: refuse now a child that would have to move while stopped.
       const parent = await ctx.client.vms.get(plan.fork_of);
@@ -202,6 +231,16 @@ export const vm = defineResource<VmState, ClonefleetClient>({
   },
 });
 
+/** The engine names the parent of `/parents/{id}/clones` `id` and the child `names`; in this resource they are `instant_clone_of` and `name`. */
+function namingParent(err: unknown, parentId: string): unknown {
+  if (!(err instanceof ApiError)) return err;
+  // The one child's name travels as `names[0]`; here it is `name`.
+  if (err.field === "names" || err.field?.startsWith("names[")) return new ApiError(err.status, err.code, `name: ${err.message}`, "name");
+  if (err.field !== "id") return err;
+  const message = err.status === 404 ? `instant_clone_of: no instant-clone parent ${JSON.stringify(parentId)} on the engine (${err.message})` : `instant_clone_of: ${err.message}`;
+  return new ApiError(err.status, err.code, message, "instant_clone_of");
+}
+
 /** A drifted record (its disk vanished) would block recreating the VM under its name. */
 async function removeDriftedNamesake(client: ClonefleetClient, name: string): Promise<void> {
   const stale = (await client.vms.list()).find((v) => v.name === name && v.state === "drifted" && v.fleet_id === null);
@@ -242,9 +281,10 @@ async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string): 
   return {
     id: v.id,
     name: v.name,
-    // A fork names its parent and no template (its parent's template is not its configuration).
-    template_id: v.forked_from ? null : (v.template_id ?? null),
+    // A fork or an instant clone names its parent and no template (its parent's template is not its configuration).
+    template_id: v.forked_from || v.instant_clone_of ? null : (v.template_id ?? null),
     fork_of: v.forked_from ?? null,
+    instant_clone_of: v.instant_clone_of ?? null,
     clone_mode: cloneMode,
     power_state: v.power_state,
     datastore_id: v.datastore_id,

@@ -47,12 +47,27 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     const image = await makeRawImage(path.join(t.dir, "image.raw"));
     vars = ["-var", `datastore_path=${path.join(t.dir, "ds")}`, "-var", `image_path=${image}`];
   });
-  afterAll(() => t.stop());
+  afterAll(async () => {
+    const tmpfsDir = t.engine.runner.settings.parentTmpfsDir;
+    await t.stop();
+    // Instant-clone parents keep their RAM on the tmpfs, outside the test's folder.
+    if (tmpfsDir) fs.rmSync(tmpfsDir, { recursive: true, force: true });
+  });
 
-  const CLONES = ["clonefleet_fleet.web", "clonefleet_vm.scratch", "clonefleet_vm.app", "clonefleet_vm.app_fork", "clonefleet_snapshot.app", "clonefleet_disk_pool.local", "clonefleet_disk_pool.replicas"];
+  const CLONES = [
+    "clonefleet_fleet.web",
+    "clonefleet_vm.scratch",
+    "clonefleet_vm.app",
+    "clonefleet_vm.app_fork",
+    "clonefleet_instant_clone_parent.app",
+    "clonefleet_vm.app_clone",
+    "clonefleet_snapshot.app",
+    "clonefleet_disk_pool.local",
+    "clonefleet_disk_pool.replicas",
+  ];
 
   test("apply, an empty plan, drift repaired, destroy", async () => {
-    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/11 added, 0 changed, 0 destroyed/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/14 added, 0 changed, 0 destroyed/);
     const templates = await t.client.templates.list();
     expect(templates.map((x) => x.name)).toEqual(["tiny"]);
     expect((await ok("output", "-raw", "template_content_id")).trim()).toBe(templates[0].content_id);
@@ -78,12 +93,23 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect(appFork.forked_from).toBe(app.id);
     expect((await ok("output", "-raw", "app_fork_forked_from")).trim()).toBe(app.id);
     expect((JSON.parse(await ok("output", "-json", "app_fork_disk_chain")) as { path: string }[]).map((l) => l.path)).toEqual(appFork.disk_chain);
-    // The snapshot was taken after the fork: the running app is one layer deeper than its fork.
+    // The app was captured as an instant-clone parent after the fork, and started again; two instant clones of it run.
+    const [parent] = await t.client.parents.list();
+    expect(parent).toMatchObject({ name: "app-base", source_vm_id: app.id, state: "ready" });
+    expect((await ok("output", "-raw", "app_parent_ram_path")).trim()).toBe(parent.ram_path);
+    const clones = (await t.client.vms.list()).filter((v) => v.instant_clone_of === parent.id).sort((a, b) => a.name.localeCompare(b.name));
+    expect(clones.map((c) => [c.name, c.power_state, c.disk_chain[1]])).toEqual([
+      ["app-clone-1", "running", parent.disk_path],
+      ["app-clone-2", "running", parent.disk_path],
+    ]);
+    expect(JSON.parse(await ok("output", "-json", "app_clone_ids"))).toEqual(clones.map((c) => c.id));
+    // The snapshot was taken after the fork and the capture: the running app is two layers deeper than its fork.
     const [appSnap] = await t.client.snapshots.list(app.id);
     expect(appSnap).toMatchObject({ name: "nightly", state: "ready" });
     expect((await ok("output", "-raw", "app_snapshot_frozen_disk_path")).trim()).toBe(appSnap.frozen_disk_path);
     expect(app.disk_chain[1]).toBe(appSnap.frozen_disk_path);
-    expect(app.chain_depth).toBe(appFork.chain_depth + 1);
+    expect(app.disk_chain[2]).toBe(parent.disk_path);
+    expect(app.chain_depth).toBe(appFork.chain_depth + 2);
     await waitPoolsSettled(t.client);
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
@@ -97,6 +123,16 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect(powerDrift.out).toMatch(/Plan: 0 to add, 1 to change, 0 to destroy/);
     expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/0 added, 1 changed, 0 destroyed/);
     expect((await t.client.vms.get(app.id))!.power_state).toBe("running");
+    expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
+
+    // An instant clone deleted outside Terraform: the apply clones it again from the parent.
+    await t.client.vms.delete(clones[0].id);
+    const cloneDrift = await run("plan", "-detailed-exitcode", ...vars);
+    expect(cloneDrift.status).toBe(2);
+    expect(cloneDrift.out).toMatch(/clonefleet_vm\.app_clone\[0\] will be created/);
+    expect(cloneDrift.out).toMatch(/Plan: 1 to add, 0 to change, 0 to destroy/);
+    expect(await ok("apply", "-auto-approve", ...vars)).toMatch(/1 added, 0 changed, 0 destroyed/);
+    expect((await t.client.vms.list()).find((v) => v.name === "app-clone-1")).toMatchObject({ instant_clone_of: parent.id, power_state: "running" });
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
     // The snapshot consolidated outside Terraform: it is gone, and the apply takes it again.
@@ -142,14 +178,14 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect((await run("plan", "-detailed-exitcode", ...vars)).status).toBe(0);
 
     // A template in use by pools, a fleet and a linked clone cannot be deleted: remove those first.
-    expect(await ok("destroy", "-auto-approve", ...vars, ...CLONES.flatMap((a) => ["-target", a]))).toMatch(/7 destroyed/);
+    expect(await ok("destroy", "-auto-approve", ...vars, ...CLONES.flatMap((a) => ["-target", a]))).toMatch(/10 destroyed/);
     await t.client.templates.delete(templates[0].id);
     const drift = await run("plan", "-detailed-exitcode", ...vars);
     expect(drift.status).toBe(2);
     expect(drift.out).toMatch(/clonefleet_template\.tiny will be created/);
     // The replica of the old template is replaced by one of the new template.
     expect(drift.out).toMatch(/clonefleet_replica\.tiny must be replaced/);
-    for (const address of CLONES) expect(drift.out).toContain(`${address} will be created`);
+    for (const address of CLONES) expect(drift.out).toContain(address === "clonefleet_vm.app_clone" ? `${address}[1] will be created` : `${address} will be created`);
     await ok("apply", "-auto-approve", ...vars);
     const recreated = await t.client.templates.list();
     expect(recreated.map((x) => x.name)).toEqual(["tiny"]);
@@ -157,10 +193,11 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
 
     expect((await t.client.fleets.list()).map((f) => [f.template_id, f.state])).toEqual([[recreated[0].id, "ready"]]);
 
-    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/11 destroyed/);
+    expect(await ok("destroy", "-auto-approve", ...vars)).toMatch(/14 destroyed/);
     expect(await t.client.replicas.list()).toEqual([]);
     expect(await t.client.fleets.list()).toEqual([]);
     expect(await t.client.vms.list()).toEqual([]);
+    expect(await t.client.parents.list()).toEqual([]);
     expect(await t.client.pools.list()).toEqual([]);
     expect(await t.client.datastores.list()).toEqual([]);
   });

@@ -87,7 +87,7 @@ describe("synthesizing the example", () => {
     expect(fleets[0]).not.toHaveProperty("members_healthy");
     expect(Object.values(out.data?.clonefleet_host ?? {})).toEqual([{ id: "local" }]);
     const vms = Object.values(out.resource?.clonefleet_vm ?? {});
-    expect(vms).toHaveLength(3);
+    expect(vms).toHaveLength(5); // scratch, app, app-fork and two instant clones of app (test/cdktf/instant-clone-pool.test.ts)
     expect(vms).toEqual(
       expect.arrayContaining([
         expect.objectContaining({ name: "scratch", template_id: `\${clonefleet_template.${tplAddr}.id}`, clone_mode: "linked" }),
@@ -105,13 +105,19 @@ describe("synthesizing the example", () => {
     );
   });
 
-  test("a snapshot of the running app VM, taken after its fork, with a delete timeout for the consolidation", () => {
+  test("a snapshot of the running app VM, taken after its fork and its instant-clone parent, with a delete timeout for the consolidation", () => {
     const out = synthExample();
     const vms = Object.entries(out.resource?.clonefleet_vm ?? {});
     const appAddr = vms.find(([, v]) => v.name === "app")![0];
     const forkAddr = vms.find(([, v]) => v.name === "app-fork")![0];
+    const [parentAddr] = Object.keys(out.resource?.clonefleet_instant_clone_parent ?? {});
     expect(Object.values(out.resource?.clonefleet_snapshot ?? {})).toEqual([
-      expect.objectContaining({ vm_id: `\${clonefleet_vm.${appAddr}.id}`, name: "nightly", timeouts: { delete: "30m" }, depends_on: [`clonefleet_vm.${forkAddr}`] }),
+      expect.objectContaining({
+        vm_id: `\${clonefleet_vm.${appAddr}.id}`,
+        name: "nightly",
+        timeouts: { delete: "30m" },
+        depends_on: [`clonefleet_vm.${forkAddr}`, `clonefleet_instant_clone_parent.${parentAddr}`],
+      }),
     ]);
   });
 

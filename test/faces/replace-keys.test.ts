@@ -1,6 +1,7 @@
 import { DATASTORE_REPLACE_KEYS } from "../../pulumi/datastore";
 import { DISK_POOL_REPLACE_KEYS } from "../../pulumi/disk-pool";
 import { FLEET_REPLACE_KEYS } from "../../pulumi/fleet";
+import { INSTANT_CLONE_PARENT_REPLACE_KEYS } from "../../pulumi/instant-clone-parent";
 import { VM_IN_PLACE_KEYS, VM_REPLACE_KEYS } from "../../pulumi/vm";
 import { REPLICA_REPLACE_KEYS } from "../../pulumi/replica";
 import { SNAPSHOT_REPLACE_KEYS } from "../../pulumi/snapshot";
@@ -26,6 +27,7 @@ test.each([
   ["clonefleet_vm", VM_REPLACE_KEYS],
   ["clonefleet_fleet", FLEET_REPLACE_KEYS],
   ["clonefleet_snapshot", SNAPSHOT_REPLACE_KEYS],
+  ["clonefleet_instant_clone_parent", INSTANT_CLONE_PARENT_REPLACE_KEYS],
 ])("%s: Pulumi's replace keys equal Terraform's RequiresReplace attributes", (typeName, keys) => {
   expect([...keys].sort()).toEqual(replaceAttrs(typeName));
 });
@@ -35,6 +37,7 @@ test("every Terraform resource has a Pulumi counterpart checked here", () => {
     "clonefleet_datastore",
     "clonefleet_disk_pool",
     "clonefleet_fleet",
+    "clonefleet_instant_clone_parent",
     "clonefleet_replica",
     "clonefleet_snapshot",
     "clonefleet_template",

@@ -213,6 +213,14 @@ test("bad input is refused with a clear error and changes nothing", async () => 
   e = await apiError(t.client.parents.clone(parent.id, { count: 3, name_prefix: "taken" }));
   expect([e.status, e.code, e.field]).toEqual([409, "CF_CONFLICT", "name_prefix"]);
   expect(e.message).toContain("taken-2");
+  e = await apiError(t.client.parents.clone(parent.id, { name_prefix: "x" }));
+  expect([e.status, e.field]).toEqual([400, "count"]);
+  e = await apiError(t.client.parents.clone(parent.id, { names: ["ok", "a/b"] }));
+  expect([e.status, e.field]).toEqual([400, "names[1]"]);
+  e = await apiError(t.client.parents.clone(parent.id, { names: ["twice", "twice"] }));
+  expect([e.status, e.field]).toEqual([400, "names[1]"]);
+  e = await apiError(t.client.parents.clone(parent.id, { names: ["taken-2"] }));
+  expect([e.status, e.code, e.field]).toEqual([409, "CF_CONFLICT", "names"]);
   expect((await t.client.vms.list()).filter((v) => v.instant_clone_of === parent.id)).toEqual([]);
   expect(await t.client.parents.get("parent-nope")).toBeNull();
   e = await apiError(t.client.parents.delete("parent-nope"));
@@ -241,10 +249,10 @@ test("the engine's jobs list the work: a capture and a clone request are jobs wi
   const job: JobWire = await t.client.parents.create({ source_vm_id: srcId, name: "jobs" });
   expect(job.kind).toBe("parent.create");
   const parent = (await t.client.waitJob(job.id)).result as ParentWire;
-  const cj = await t.client.parents.clone(parent.id, { count: 1, name_prefix: "jobs" });
+  const cj = await t.client.parents.clone(parent.id, { names: ["exactly-this"] });
   expect(cj.kind).toBe("vm.instant-clone");
   const r = (await t.client.waitJob(cj.id)).result as InstantCloneResultWire;
-  expect(r.children).toHaveLength(1);
+  expect(r.children.map((c) => c.name)).toEqual(["exactly-this"]);
   expect((await t.client.vms.get(r.children[0].id))!.instant_clone_of).toBe(parent.id);
   await deleteAll([r.children[0].id, srcId]);
   await t.client.parents.delete(parent.id);

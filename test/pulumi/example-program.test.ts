@@ -114,3 +114,16 @@ test("the example snapshots the running app VM", async () => {
   expect(snap).toMatchObject({ name: "example-app-snapshot", inputs: expect.objectContaining({ vmId: "example-app-id", name: "nightly" }) });
   expect(await valueOf(program.appSnapshotId)).toBe("example-app-snapshot-id");
 });
+
+test("the example captures the running app as an instant-clone parent and starts two instant clones of it", async () => {
+  const program = await import("../../examples/pulumi/index");
+  const parent = registered.find((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:InstantCloneParent")!;
+  expect(parent).toMatchObject({ name: "example-app-clones-parent", inputs: expect.objectContaining({ sourceVmId: "example-app-id", name: "app-base" }) });
+  expect(await valueOf(program.appParentId)).toBe("example-app-clones-parent-id");
+  const clones = registered.filter((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:Vm" && r.inputs.instantCloneOf !== undefined);
+  expect(clones.map((c) => [c.inputs.name, c.inputs.instantCloneOf, c.inputs.powerState])).toEqual([
+    ["app-clone-1", "example-app-clones-parent-id", "running"],
+    ["app-clone-2", "example-app-clones-parent-id", "running"],
+  ]);
+  expect(await valueOf(program.appCloneIds)).toEqual(["example-app-clones-clone-1-id", "example-app-clones-clone-2-id"]);
+});

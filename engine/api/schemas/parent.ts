@@ -19,8 +19,9 @@ export type CreateParentBody = Static<typeof CreateParentBody>;
 /** The body of `POST /parents/{id}/clones`. */
 export const InstantCloneBody = Type.Object(
   {
-    count: Type.Integer({ description: "How many children to start (1 to 256)." }),
-    name_prefix: Type.String({ description: "Children are named <name_prefix>-1 … <name_prefix>-<count>; none of those names may be in use." }),
+    count: Type.Optional(Type.Integer({ description: "How many children to start (1 to 256); with names, their number (may be left out)." })),
+    name_prefix: Type.Optional(Type.String({ description: "Children are named <name_prefix>-1 … <name_prefix>-<count>; none of those names may be in use." })),
+    names: Type.Optional(Type.Array(Type.String(), { description: "Exact names of the children, instead of count and name_prefix (e.g. one declared VM)." })),
     concurrency: Type.Optional(Type.Integer({ description: "Children started at the same time (1 to 64; default the engine's setting, 8)." })),
     start_paused: Type.Optional(Type.Boolean({ description: "Leave the children paused at the captured instant (a `vm start` does not resume them; use QMP cont or stop/start)." })),
   },
@@ -122,7 +123,11 @@ export function createParentFromWire(b: CreateParentBody): CreateParentRequest {
 
 /** The op request of `POST /parents/{id}/clones`. */
 export function instantCloneFromWire(parentId: string, b: InstantCloneBody): InstantCloneRequest {
-  return { parentId, count: b.count, namePrefix: b.name_prefix, concurrency: b.concurrency ?? null, startPaused: b.start_paused === true };
+  if (b.names !== undefined) {
+    return { parentId, count: b.count ?? b.names.length, namePrefix: b.name_prefix ?? "", names: b.names, concurrency: b.concurrency ?? null, startPaused: b.start_paused === true };
+  }
+  // A missing count or prefix reaches the engine's checks, which name the field.
+  return { parentId, count: b.count as number, namePrefix: b.name_prefix ?? "", concurrency: b.concurrency ?? null, startPaused: b.start_paused === true };
 }
 
 /** The op request of `DELETE /parents/{id}`. */

@@ -85,15 +85,18 @@ export function registerParentCommands(program: Command, globals: () => GlobalOp
   const vm = program.commands.find((c) => c.name() === "vm") ?? program.command("vm").description("VMs");
   vm.command("instant-clone <parent>")
     .description("start instant clones of a parent: no boot, memory shared copy-on-write; prints each child's time to running")
-    .requiredOption("--count <k>", "how many children (1 to 256)")
-    .requiredOption("--name-prefix <prefix>", "children are named <prefix>-1 … <prefix>-<k>")
+    .option("--count <k>", "how many children (1 to 256)")
+    .option("--name-prefix <prefix>", "children are named <prefix>-1 … <prefix>-<k>")
+    .option("--names <list>", "exact child names, comma-separated, instead of --count and --name-prefix")
     .option("--concurrency <n>", "children started at the same time (default: the engine's setting)")
     .option("--no-wait", "print the job and return at once")
-    .action(async (parentId: string, o: { count: string; namePrefix: string; concurrency?: string; wait: boolean }) => {
+    .action(async (parentId: string, o: { count?: string; namePrefix?: string; names?: string; concurrency?: string; wait: boolean }) => {
       const g = globals();
       const client = clientFor(g);
       const concurrency = intOption("--concurrency", o.concurrency);
-      const job = await client.parents.clone(parentId, { count: intOption("--count", o.count)!, name_prefix: o.namePrefix, ...(concurrency !== undefined ? { concurrency } : {}) });
+      const count = intOption("--count", o.count);
+      const naming = o.names !== undefined ? { names: o.names.split(",").map((n) => n.trim()) } : { ...(count !== undefined ? { count } : {}), ...(o.namePrefix !== undefined ? { name_prefix: o.namePrefix } : {}) };
+      const job = await client.parents.clone(parentId, { ...naming, ...(concurrency !== undefined ? { concurrency } : {}) });
       if (!o.wait) return print(g.json, job, (j) => `starting instant clones as job ${j.id}`);
       const done = await waitWithProgress(client, job, g.json);
       print(g.json, done.result as InstantCloneResultWire, cloned);

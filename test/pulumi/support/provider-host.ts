@@ -305,7 +305,7 @@ function signalGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 /** A URN as the engine writes it for a clonefleet dynamic resource. */
-export function urnOf(type: "Datastore" | "Template" | "Replica" | "DiskPool" | "Vm" | "Fleet" | "Snapshot", name: string): string {
+export function urnOf(type: "Datastore" | "Template" | "Replica" | "DiskPool" | "Vm" | "Fleet" | "Snapshot" | "InstantCloneParent", name: string): string {
   return `urn:pulumi:test::clonefleet-test::pulumi-nodejs:dynamic/clonefleet:${type}::${name}`;
 }
 

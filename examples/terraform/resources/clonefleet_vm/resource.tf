@@ -16,14 +16,9 @@ output "scratch_chain" {
   value = clonefleet_vm.scratch.disk_chain
 }
 
-# A running VM on host b with a migration policy: before a live migration its guest is told on
-# its org.clonefleet.notify.0 channel and gets 30 s to acknowledge; without the acknowledgement
-# the migration goes ahead anyway. Changing host_id migrates it live, in place.
-resource "clonefleet_vm" "db" {
-  name                             = "db"
-  template_id                      = clonefleet_template.debian.id
-  power_state                      = "running"
-  host_id                          = "b"
-  migration_notify_timeout_seconds = 30
-  migration_on_missing_ack         = "proceed"
+# An instant clone of a parent (clonefleet_instant_clone_parent): running at once, no boot.
+resource "clonefleet_vm" "clone" {
+  name             = "clone"
+  instant_clone_of = clonefleet_instant_clone_parent.base.id
+  power_state      = "running"
 }

@@ -2,6 +2,7 @@
 export * as datastore from './datastore';
 export * as diskPool from './disk-pool';
 export * as fleet from './fleet';
+export * as instantCloneParent from './instant-clone-parent';
 export * as replica from './replica';
 export * as snapshot from './snapshot';
 export * as template from './template';

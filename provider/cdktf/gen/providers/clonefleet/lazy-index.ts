@@ -2,6 +2,7 @@
 Object.defineProperty(exports, 'datastore', { get: function () { return require('./datastore'); } });
 Object.defineProperty(exports, 'diskPool', { get: function () { return require('./disk-pool'); } });
 Object.defineProperty(exports, 'fleet', { get: function () { return require('./fleet'); } });
+Object.defineProperty(exports, 'instantCloneParent', { get: function () { return require('./instant-clone-parent'); } });
 Object.defineProperty(exports, 'replica', { get: function () { return require('./replica'); } });
 Object.defineProperty(exports, 'snapshot', { get: function () { return require('./snapshot'); } });
 Object.defineProperty(exports, 'template', { get: function () { return require('./template'); } });

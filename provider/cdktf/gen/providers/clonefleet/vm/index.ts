@@ -32,6 +32,12 @@ export interface VmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly hostId?: string;
   /**
+  * Id of a `clonefleet_instant_clone_parent` to start this VM from instead: no boot, it continues where the parent was captured, on its own overlay on the parent's frozen disk, its RAM shared copy-on-write with the parent's other clones. Set `power_state = "running"` with it. An instant clone removed outside Terraform is cloned again. Excludes `template_id` and `fork_of`.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#instant_clone_of Vm#instant_clone_of}
+  */
+  readonly instantCloneOf?: string;
+  /**
   * Seconds the guest gets to acknowledge a migration notice on its `org.clonefleet.notify.0` channel before the engine applies `migration_on_missing_ack`; 0 (default) migrates without notice. From 0 to 3600. Changed in place.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#migration_notify_timeout_seconds Vm#migration_notify_timeout_seconds}
@@ -374,6 +380,7 @@ export class Vm extends cdktf.TerraformResource {
     this._datastoreId = config.datastoreId;
     this._forkOf = config.forkOf;
     this._hostId = config.hostId;
+    this._instantCloneOf = config.instantCloneOf;
     this._migrationNotifyTimeoutSeconds = config.migrationNotifyTimeoutSeconds;
     this._migrationOnMissingAck = config.migrationOnMissingAck;
     this._name = config.name;
@@ -475,6 +482,22 @@ export class Vm extends cdktf.TerraformResource {
   // id - computed: true, optional: false, required: false
   public get id() {
     return this.getStringAttribute('id');
+  }
+
+  // instant_clone_of - computed: false, optional: true, required: false
+  private _instantCloneOf?: string; 
+  public get instantCloneOf() {
+    return this.getStringAttribute('instant_clone_of');
+  }
+  public set instantCloneOf(value: string) {
+    this._instantCloneOf = value;
+  }
+  public resetInstantCloneOf() {
+    this._instantCloneOf = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get instantCloneOfInput() {
+    return this._instantCloneOf;
   }
 
   // migration_notify_timeout_seconds - computed: true, optional: true, required: false
@@ -606,6 +629,7 @@ export class Vm extends cdktf.TerraformResource {
       datastore_id: cdktf.stringToTerraform(this._datastoreId),
       fork_of: cdktf.stringToTerraform(this._forkOf),
       host_id: cdktf.stringToTerraform(this._hostId),
+      instant_clone_of: cdktf.stringToTerraform(this._instantCloneOf),
       migration_notify_timeout_seconds: cdktf.numberToTerraform(this._migrationNotifyTimeoutSeconds),
       migration_on_missing_ack: cdktf.stringToTerraform(this._migrationOnMissingAck),
       name: cdktf.stringToTerraform(this._name),
@@ -638,6 +662,12 @@ export class Vm extends cdktf.TerraformResource {
       },
       host_id: {
         value: cdktf.stringToHclTerraform(this._hostId),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
+      instant_clone_of: {
+        value: cdktf.stringToHclTerraform(this._instantCloneOf),
         isBlock: false,
         type: "simple",
         storageClassType: "string",

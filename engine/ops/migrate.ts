@@ -540,10 +540,15 @@ export async function recoverMigration(ctx: OpContext, intent: unknown): Promise
     await fs.rm(i.targetStateDir, { recursive: true, force: true });
   }
   if (i.storage) await removeMoveTarget(ctx.store, vm.id, i.storage);
-  if (sourceStatus !== null && sourceStatus !== "running") {
+  // A source of a datastore move may still run its mirror (into the target just removed) or
+  // wait at the pause before the switch-over: cancel both, then run the guest on.
+  if (sourceStatus !== null && (sourceStatus !== "running" || i.storage)) {
     const p = await QemuProcess.reattach(i.sourceStateDir, { timeoutMs: 5000 }).catch(() => null);
-    if (p && i.storage) await abandonMirror(p.qmp);
-    await p?.resume().catch(() => undefined);
+    if (p && i.storage) {
+      await p.qmp.execute("migrate_cancel").catch(() => undefined);
+      await abandonMirror(p.qmp);
+    }
+    if (p && (await p.status({ timeoutMs: 5000 }).catch(() => null)) !== "running") await p.resume().catch(() => undefined);
     await p?.detach().catch(() => undefined);
   }
   return { finished: null, detail: `the engine stopped during the migration; the VM runs on at host ${i.sourceHostId} and the target QEMU was removed` };

@@ -10,7 +10,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ApiError, type JobWire, type MigrateResultWire, type VmWire } from "../../engine/client";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-import { chainHas, checkClean, createVm, killAllVms, vmFixture, writeInVm } from "../support/vms";
+import { chainHas, checkClean, createVm, killAllVms, qmpOnce, vmFixture, writeInVm } from "../support/vms";
 import { cliRunner } from "../support/cli";
 
 jest.setTimeout(120_000);
@@ -200,6 +200,38 @@ test("the target QEMU killed mid-mirror: the VM runs on at its source with its o
   expect(await checkClean(vm.disk_path)).toBe(true);
   expect(await chainHas(vm.disk_path, "1M", 0x44)).toBe(true);
   expect(await chainHas(vm.disk_path, "2M", 0x55)).toBe(true);
+});
+
+test("the source engine killed during a move: at its restart the move is finished or undone, never half-done", async () => {
+  const vm = await createVm(a.client, "crash-move", templateId, "linked");
+  const started = await a.client.vms.start(vm.id);
+  await writeInVm(started.state_dir!, "1M", 0x66);
+  await dirtyRam(started.state_dir!);
+  const job = await a.client.vms.migrate(vm.id, { host_id: "b", target_datastore_id: ds2, max_bandwidth_bytes_per_sec: 8 * 1024 * 1024 });
+  await waitFor("the stream to start", async () => (await a.client.jobs.get(job.id)).steps?.some((s) => s.step === "migration_started"));
+  await a.kill();
+  a = await spawnEngine(stateDir, HEARTBEAT);
+
+  const after = await a.client.jobs.get(job.id);
+  const now = (await a.client.vms.get(vm.id))!;
+  const newHome = path.join(ds2Path, "clonefleet", "vms", vm.id);
+  if (after.state === "succeeded") {
+    expect(now).toMatchObject({ host_id: "b", power_state: "running", datastore_id: ds2, disk_path: path.join(newHome, "disk.qcow2") });
+    expect(await exists(vm.disk_path)).toBe(false);
+  } else {
+    expect(after).toMatchObject({ state: "failed", error: { code: "CF_INTERRUPTED" } });
+    expect(now).toMatchObject({ host_id: "local", power_state: "running", pid: started.pid, datastore_id: ds1, disk_path: vm.disk_path });
+    expect(await exists(newHome)).toBe(false);
+    expect((await qmpOnce<{ status: string }>(started.state_dir!, "query-status")).status).toBe("running");
+    // Nothing of the undone move is left in the source QEMU (mirror, NBD node, switch-over pause): it moves again.
+    const again = await a.client.vms.migrate(vm.id, { host_id: "b", target_datastore_id: ds2 });
+    const r = (await a.client.waitJob(again.id, { timeoutMs: 60_000 })).result as MigrateResultWire;
+    expect(r.vm).toMatchObject({ host_id: "b", datastore_id: ds2, disk_path: path.join(newHome, "disk.qcow2") });
+  }
+  const final = (await a.client.vms.get(vm.id))!;
+  await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
+  expect(await checkClean(final.disk_path)).toBe(true);
+  expect(await chainHas(final.disk_path, "1M", 0x66)).toBe(true);
 });
 
 test("CLI: vm migrate --datastore moves the disk; an unknown datastore is a typed error", async () => {

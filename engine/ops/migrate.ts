@@ -28,6 +28,21 @@ import type { Store } from "../store";
 import type { OpContext } from "./context";
 import { callHost } from "./host-link";
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, judgeHostStatus, MISSED_HEARTBEATS_FOR_DOWN } from "./hosts";
+import {
+  abandonMirror,
+  applyStorageMoveRecords,
+  cleanUpStorageMove,
+  createMoveTarget,
+  exportTargetDisk,
+  finishMirror,
+  migrateWithSwitchover,
+  planStorageMove,
+  removeMoveTarget,
+  startMirror,
+  unexportTargetDisk,
+  type NbdEndpoint,
+  type StorageMove,
+} from "./migrate-storage";
 import { livePid, powerOff, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
 import { getVmView, type VmView } from "./vm";
 
@@ -79,6 +94,8 @@ export interface MigrateVmRequest {
   onMissingAck: MissingAckPolicy | null;
   /** Caps the migration stream (bytes per second); unlimited when null. */
   maxBandwidthBytesPerSec: number | null;
+  /** Moves the VM's disk to this datastore during the migration (migrate-storage.ts); no move when null or the VM's own. */
+  targetDatastoreId?: string | null;
 }
 
 /** One step of a migration, as recorded on its job. */
@@ -91,6 +108,10 @@ export interface MigrationStep {
     | "ack_declined"
     | "ack_missing"
     | "notice_undeliverable"
+    | "mirror_started"
+    | "mirror_ready"
+    | "switch_over"
+    | "disk_moved"
     | "migration_started"
     | "migration_completed"
     | "migration_failed"
@@ -141,6 +162,8 @@ interface MigrateIntent {
   targetHostId: string;
   sourceStateDir: string;
   targetStateDir: string | null;
+  /** The datastore move of the VM's disk, when there is one. */
+  storage?: StorageMove | null;
   steps: MigrationStep[];
 }
 
@@ -149,6 +172,8 @@ export interface IncomingReady {
   uri: string;
   stateDir: string;
   pid: number;
+  /** Where the target serves its new disk file, when the disk moves datastore. */
+  nbd?: NbdEndpoint | null;
 }
 
 function downAfterMs(ctx: OpContext): number {
@@ -184,6 +209,7 @@ export function checkMigrateRequest(store: Store, req: MigrateVmRequest, hostDow
   if (req.maxBandwidthBytesPerSec !== null && (!Number.isInteger(req.maxBandwidthBytesPerSec) || req.maxBandwidthBytesPerSec < 1024 * 1024)) {
     throw invalidField("max_bandwidth_bytes_per_sec", "must be a whole number of at least 1048576 (1 MiB/s)");
   }
+  planStorageMove(store, vm, req.targetDatastoreId);
   if (opts.admit !== false) admitMigration(store, req);
   return req;
 }
@@ -226,8 +252,10 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       targetHostId: req.targetHostId,
       sourceStateDir,
       targetStateDir: null,
+      storage: planStorageMove(ctx.store, vm, req.targetDatastoreId),
       steps: [],
     };
+    const move = intent.storage ?? null;
     const mark = (step: MigrationStep["step"], detail?: Record<string, unknown>): MigrationStep => {
       const s: MigrationStep = detail ? { step, at: nowIso(), detail } : { step, at: nowIso() };
       intent.steps.push(s);
@@ -235,26 +263,65 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       ctx.progress({ unit: "steps", done: intent.steps.length, total: 0, message: step.replace(/_/g, " ") });
       return s;
     };
-    mark("accepted", { source_host: self, target_host: req.targetHostId });
+    mark("accepted", move ? { source_host: self, target_host: req.targetHostId, target_datastore: move.targetDatastoreId } : { source_host: self, target_host: req.targetHostId });
 
     const timeoutSeconds = req.notifyTimeoutSeconds ?? vm.migrationNotifyTimeoutSeconds ?? 0;
     const policy = req.onMissingAck ?? vm.migrationOnMissingAck ?? "proceed";
 
     let ready: IncomingReady;
     try {
-      ready = await callHost<IncomingReady>(ctx, req.targetHostId, "POST", "/internal/migrations/incoming", { vm_id: vm.id, migration_id: intent.migrationId });
+      ready = await callHost<IncomingReady>(ctx, req.targetHostId, "POST", "/internal/migrations/incoming", {
+        vm_id: vm.id,
+        migration_id: intent.migrationId,
+        ...(move ? { target_datastore_id: move.targetDatastoreId } : {}),
+      });
     } catch (err) {
       throw migrationError(`starting the target QEMU on host ${req.targetHostId}: ${(err as Error).message}`, err);
     }
     intent.targetStateDir = ready.stateDir;
-    mark("target_ready", { uri: ready.uri, pid: ready.pid });
+    mark("target_ready", move ? { uri: ready.uri, pid: ready.pid, disk: move.newPath } : { uri: ready.uri, pid: ready.pid });
 
+    let mirrorActive = false;
     const undoTarget = async () => {
-      await callHost(ctx, req.targetHostId, "POST", "/internal/migrations/abort", { vm_id: vm.id, state_dir: ready.stateDir }).catch((e: unknown) =>
+      if (mirrorActive) {
+        // The source's mirror writes into the target: end it before the target goes.
+        const p = await QemuProcess.reattach(sourceStateDir, { timeoutMs: 5000 }).catch(() => null);
+        if (p) {
+          await abandonMirror(p.qmp);
+          await p.detach().catch(() => undefined);
+        }
+        mirrorActive = false;
+      }
+      await callHost(ctx, req.targetHostId, "POST", "/internal/migrations/abort", {
+        vm_id: vm.id,
+        state_dir: ready.stateDir,
+        ...(move ? { target_datastore_id: move.targetDatastoreId } : {}),
+      }).catch((e: unknown) =>
         ctx.log.warn({ err: (e as Error).message }, "could not remove the target QEMU of a failed migration"),
       );
       mark("target_removed");
     };
+
+    // A disk moving datastore is mirrored first, so the copy is in sync (and stays so, the
+    // mirror writing through each guest write) while the guest gets its notice.
+    if (move) {
+      try {
+        if (!ready.nbd) throw new Error(`host ${req.targetHostId} did not export the VM's new disk`);
+        const nbd = ready.nbd;
+        const p = await QemuProcess.reattach(sourceStateDir, { timeoutMs: 5000, signal: ctx.signal });
+        try {
+          mirrorActive = true;
+          const mirrored = await startMirror(p.qmp, nbd, move, { signal: ctx.signal, onStarted: () => mark("mirror_started", { to: move.newPath, sync: move.backingPath ? "top" : "full" }) });
+          mark("mirror_ready", { bytes: mirrored.bytes });
+        } finally {
+          await p.detach().catch(() => undefined);
+        }
+      } catch (err) {
+        mark("migration_failed", { reason: (err as Error).message });
+        await undoTarget();
+        throw migrationError(`mirroring VM ${vm.name}'s disk to datastore ${move.targetDatastoreId} failed; it runs on at host ${self} with its disk where it was: ${(err as Error).message}`, err);
+      }
+    }
 
     // The notice, per the VM's policy.
     let notice: MigrationNotice | null = null;
@@ -309,16 +376,36 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
     let proc: QemuProcess | null = null;
     try {
       proc = await QemuProcess.reattach(sourceStateDir, { timeoutMs: 5000, signal: ctx.signal });
-      mark("migration_started", { uri: ready.uri });
-      info = await migrate(proc.qmp, ready.uri, {
-        signal: ctx.signal,
-        timeoutMs: MIGRATION_TIMEOUT_MS,
-        // A VM forked or cloned from shared RAM has x-ignore-shared set; here all RAM must go.
-        capabilities: { "x-ignore-shared": false },
-        parameters: { "max-bandwidth": req.maxBandwidthBytesPerSec ?? SAVE_MAX_BANDWIDTH_BYTES_PER_SEC, "downtime-limit": MIGRATION_DOWNTIME_LIMIT_MS },
-      });
+      const parameters = { "max-bandwidth": req.maxBandwidthBytesPerSec ?? SAVE_MAX_BANDWIDTH_BYTES_PER_SEC, "downtime-limit": MIGRATION_DOWNTIME_LIMIT_MS };
+      if (move) {
+        const qmp = proc.qmp;
+        mark("migration_started", { uri: ready.uri });
+        info = await migrateWithSwitchover(qmp, ready.uri, {
+          signal: ctx.signal,
+          timeoutMs: MIGRATION_TIMEOUT_MS,
+          parameters,
+          beforeSwitch: async () => {
+            await finishMirror(qmp);
+            mirrorActive = false;
+            mark("switch_over", { disk: move.newPath });
+          },
+        });
+      } else {
+        mark("migration_started", { uri: ready.uri });
+        info = await migrate(proc.qmp, ready.uri, {
+          signal: ctx.signal,
+          timeoutMs: MIGRATION_TIMEOUT_MS,
+          // A VM forked or cloned from shared RAM has x-ignore-shared set; here all RAM must go.
+          capabilities: { "x-ignore-shared": false, "pause-before-switchover": false },
+          parameters,
+        });
+      }
     } catch (err) {
       mark("migration_failed", { reason: (err as Error).message });
+      if (proc && mirrorActive) {
+        await abandonMirror(proc.qmp);
+        mirrorActive = false;
+      }
       if (proc) {
         // QEMU restarts a source it stopped for a failed switch-over; make sure of it.
         const status = await proc.status({ timeoutMs: 5000 }).catch(() => null);
@@ -346,7 +433,11 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
     // The target runs the guest now; move the record, then let the source go.
     let targetPid: number;
     try {
-      const r = await callHost<{ pid: number; status: string }>(ctx, req.targetHostId, "POST", "/internal/migrations/activate", { vm_id: vm.id, state_dir: ready.stateDir });
+      const r = await callHost<{ pid: number; status: string }>(ctx, req.targetHostId, "POST", "/internal/migrations/activate", {
+        vm_id: vm.id,
+        state_dir: ready.stateDir,
+        ...(move ? { target_datastore_id: move.targetDatastoreId } : {}),
+      });
       targetPid = r.pid;
       mark("target_running", { pid: r.pid, status: r.status });
     } catch (err) {
@@ -358,8 +449,11 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       await undoTarget();
       throw migrationError(`the target QEMU on host ${req.targetHostId} did not run the VM; it runs on at host ${self}: ${(err as Error).message}`, err);
     }
-    ctx.store.tx((s) => s.updateVm(vm.id, { hostId: req.targetHostId, stateDir: ready.stateDir, pid: targetPid, powerState: "running", crashed: false }));
-    mark("record_moved", { host_id: req.targetHostId, state_dir: ready.stateDir });
+    ctx.store.tx((s) => {
+      s.updateVm(vm.id, { hostId: req.targetHostId, stateDir: ready.stateDir, pid: targetPid, powerState: "running", crashed: false });
+      if (move) applyStorageMoveRecords(s, vm.id, move);
+    });
+    mark("record_moved", move ? { host_id: req.targetHostId, state_dir: ready.stateDir, datastore_id: move.targetDatastoreId } : { host_id: req.targetHostId, state_dir: ready.stateDir });
     const totalMs = Math.round(performance.now() - t0);
     await proc.detach().catch(() => undefined);
     await powerOff(sourceStateDir, 0);
@@ -368,6 +462,10 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
     await fs.copyFile(path.join(sourceStateDir, "serial.log"), earlierLog).catch(() => undefined);
     await fs.rm(sourceStateDir, { recursive: true, force: true });
     mark("source_stopped", { earlier_serial_log: earlierLog });
+    if (move) {
+      await cleanUpStorageMove(ctx.store, move);
+      mark("disk_moved", { from: move.oldPath, to: move.newPath, datastore_id: move.targetDatastoreId });
+    }
 
     if (notice && notice.outcome !== "undeliverable") {
       try {
@@ -408,6 +506,7 @@ export async function recoverMigration(ctx: OpContext, intent: unknown): Promise
   if (vm.hostId === i.targetHostId) {
     await powerOff(i.sourceStateDir, 0);
     await fs.rm(i.sourceStateDir, { recursive: true, force: true });
+    if (i.storage) await cleanUpStorageMove(ctx.store, i.storage);
     return { finished: getVmView(ctx.store, vm.id), detail: "" };
   }
   const statusOf = async (dir: string | null): Promise<string | null> => {
@@ -427,18 +526,29 @@ export async function recoverMigration(ctx: OpContext, intent: unknown): Promise
   const targetStatus = await statusOf(i.targetStateDir);
   if (targetStatus === "running" && sourceStatus !== "running" && i.targetStateDir) {
     const pid = livePid(i.targetStateDir);
-    ctx.store.tx((s) => s.updateVm(vm.id, { hostId: i.targetHostId, stateDir: i.targetStateDir, pid, powerState: "running", crashed: false }));
+    ctx.store.tx((s) => {
+      s.updateVm(vm.id, { hostId: i.targetHostId, stateDir: i.targetStateDir, pid, powerState: "running", crashed: false });
+      if (i.storage) applyStorageMoveRecords(s, vm.id, i.storage);
+    });
     await powerOff(i.sourceStateDir, 0);
     await fs.rm(i.sourceStateDir, { recursive: true, force: true });
+    if (i.storage) await cleanUpStorageMove(ctx.store, i.storage);
     return { finished: getVmView(ctx.store, vm.id), detail: "" };
   }
   if (i.targetStateDir) {
     await powerOff(i.targetStateDir, 0);
     await fs.rm(i.targetStateDir, { recursive: true, force: true });
   }
-  if (sourceStatus !== null && sourceStatus !== "running") {
+  if (i.storage) await removeMoveTarget(ctx.store, vm.id, i.storage);
+  // A source of a datastore move may still run its mirror (into the target just removed) or
+  // wait at the pause before the switch-over: cancel both, then run the guest on.
+  if (sourceStatus !== null && (sourceStatus !== "running" || i.storage)) {
     const p = await QemuProcess.reattach(i.sourceStateDir, { timeoutMs: 5000 }).catch(() => null);
-    await p?.resume().catch(() => undefined);
+    if (p && i.storage) {
+      await p.qmp.execute("migrate_cancel").catch(() => undefined);
+      await abandonMirror(p.qmp);
+    }
+    if (p && (await p.status({ timeoutMs: 5000 }).catch(() => null)) !== "running") await p.resume().catch(() => undefined);
     await p?.detach().catch(() => undefined);
   }
   return { finished: null, detail: `the engine stopped during the migration; the VM runs on at host ${i.sourceHostId} and the target QEMU was removed` };
@@ -451,7 +561,7 @@ export async function recoverMigration(ctx: OpContext, intent: unknown): Promise
  * migration on a TCP port of this host's address (chosen by QEMU), and answers its URI.
  * 404 for an unknown VM, 409 when the VM is already on this host or a QEMU runs in the folder.
  */
-export async function prepareIncoming(ctx: OpContext, req: { vmId: string; migrationId: string }): Promise<IncomingReady> {
+export async function prepareIncoming(ctx: OpContext, req: { vmId: string; migrationId: string; targetDatastoreId?: string | null }): Promise<IncomingReady> {
   const vm = ctx.store.getVm(req.vmId);
   if (!vm) throw notFound("vm", req.vmId, "vm_id");
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
@@ -463,7 +573,20 @@ export async function prepareIncoming(ctx: OpContext, req: { vmId: string; migra
   await fs.rm(stateDir, { recursive: true, force: true });
   const host = ctx.store.getHost(self);
   const listenHost = host ? new URL(host.apiUrl).hostname.replace(/^\[|\]$/g, "") : "127.0.0.1";
-  const proc = await QemuProcess.start(vmSpecOf(ctx.store, vm, stateDir, vm.accel, { incoming: "defer" }), { signal: ctx.signal });
+  const move = planStorageMove(ctx.store, vm, req.targetDatastoreId);
+  const spec = vmSpecOf(ctx.store, vm, stateDir, vm.accel, { incoming: "defer" });
+  if (move) {
+    // The same chain but its top on the new file (its backing is the same layer).
+    await createMoveTarget(ctx.store, move);
+    spec.disks = (spec.disks ?? []).map((d, i) => (i === 0 ? { ...d, path: move.newPath } : d));
+  }
+  let proc: QemuProcess;
+  try {
+    proc = await QemuProcess.start(spec, { signal: ctx.signal });
+  } catch (err) {
+    if (move) await removeMoveTarget(ctx.store, vm.id, move);
+    throw err;
+  }
   try {
     await setMigrationCapabilities(proc.qmp, { events: true });
     await proc.qmp.execute("migrate-incoming", { uri: `tcp:${listenHost.includes(":") ? `[${listenHost}]` : listenHost}:0` });
@@ -473,12 +596,14 @@ export async function prepareIncoming(ctx: OpContext, req: { vmId: string; migra
       { timeoutMs: 5000, intervalMs: 5 },
     );
     const uri = `tcp:${listenHost.includes(":") ? `[${listenHost}]` : listenHost}:${port}`;
+    const nbd = move ? await exportTargetDisk(proc.qmp, listenHost) : null;
     await proc.detach();
     ctx.log.info({ vmId: vm.id, migrationId: req.migrationId, uri, pid: proc.pid }, "waiting for an incoming migration");
-    return { uri, stateDir, pid: proc.pid };
+    return { uri, stateDir, pid: proc.pid, nbd };
   } catch (err) {
     await proc.kill().catch(() => undefined);
     await fs.rm(stateDir, { recursive: true, force: true });
+    if (move) await removeMoveTarget(ctx.store, vm.id, move);
     throw err;
   }
 }
@@ -494,7 +619,7 @@ function ownStateDir(ctx: OpContext, vmId: string, stateDir: string): string {
  * resumes it if it came up paused, and answers its pid and run state; 409 when it is not
  * running (it died: the source keeps the guest).
  */
-export async function activateIncoming(ctx: OpContext, req: { vmId: string; stateDir: string }): Promise<{ pid: number; status: string }> {
+export async function activateIncoming(ctx: OpContext, req: { vmId: string; stateDir: string; targetDatastoreId?: string | null }): Promise<{ pid: number; status: string }> {
   const dir = ownStateDir(ctx, req.vmId, req.stateDir);
   let proc: QemuProcess;
   try {
@@ -516,6 +641,8 @@ export async function activateIncoming(ctx: OpContext, req: { vmId: string; stat
       status = await proc.status();
     }
     if (status !== "running") throw conflict(`the target QEMU of VM ${req.vmId} is ${status}, not running`, "vm_id");
+    // The source's mirror has ended: nobody writes over NBD any more.
+    if (req.targetDatastoreId) await unexportTargetDisk(proc.qmp);
     return { pid: proc.pid, status };
   } finally {
     await proc.detach().catch(() => undefined);
@@ -523,11 +650,20 @@ export async function activateIncoming(ctx: OpContext, req: { vmId: string; stat
 }
 
 /** Target side: stops the QEMU of a migration that did not happen and removes its folder; a folder the VM's record names is never touched (409). */
-export async function abortIncoming(ctx: OpContext, req: { vmId: string; stateDir: string }): Promise<void> {
+export async function abortIncoming(ctx: OpContext, req: { vmId: string; stateDir: string; targetDatastoreId?: string | null }): Promise<void> {
   const dir = ownStateDir(ctx, req.vmId, req.stateDir);
-  if (ctx.store.getVm(req.vmId)?.stateDir === dir) throw conflict(`${dir} is VM ${req.vmId}'s own state folder`, "state_dir");
+  const vm = ctx.store.getVm(req.vmId);
+  if (vm?.stateDir === dir) throw conflict(`${dir} is VM ${req.vmId}'s own state folder`, "state_dir");
   await powerOff(dir, 0);
   await fs.rm(dir, { recursive: true, force: true });
+  // The new disk file of a datastore move that did not happen goes with it.
+  let move: StorageMove | null = null;
+  try {
+    move = vm && req.targetDatastoreId ? planStorageMove(ctx.store, vm, req.targetDatastoreId) : null;
+  } catch {
+    // Nothing to remove when no move can be planned (the datastore went away meanwhile).
+  }
+  if (vm && move) await removeMoveTarget(ctx.store, vm.id, move);
 }
 
 /** Sends the guest of a VM on this host a completion line for notice `ref`; throws GuestChannelError wrapped as 409 when the channel cannot be opened. */

@@ -103,6 +103,8 @@ export const VM_PATCH: PatchSpec = {
   hostId: ["host_id", identity],
   migrationNotifyTimeoutSeconds: ["migration_notify_timeout_seconds", identity],
   migrationOnMissingAck: ["migration_on_missing_ack", identity],
+  datastoreId: ["datastore_id", identity],
+  homeDir: ["home_dir", identity],
 };
 
 /** The row of a pool. */

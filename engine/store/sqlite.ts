@@ -583,7 +583,7 @@ export class SqliteStore implements Store {
     return rows.map(toVm);
   }
 
-  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds" | "hostId" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">>): void {
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "datastoreId" | "homeDir" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds" | "hostId" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">>): void {
     this.update("vms", id, patch, VM_PATCH);
   }
 

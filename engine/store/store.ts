@@ -78,7 +78,7 @@ export interface Store {
   findVmByName(name: string): Vm | null;
   /** By name; every filter given must match. */
   listVms(filter?: { fleetId?: string; datastoreId?: string; templateId?: string; instantCloneOf?: string }): Vm[];
-  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds" | "hostId" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">>): void;
+  updateVm(id: string, patch: Partial<Pick<Vm, "state" | "powerState" | "diskLayerId" | "datastoreId" | "homeDir" | "accel" | "accelOverride" | "pid" | "stateDir" | "stunMs" | "crashed" | "machine" | "stopTimeoutSeconds" | "hostId" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">>): void;
   deleteVm(id: string): void;
 
   // instant-clone parents (S3); the frozen top layer is a DiskLayer owned by the parent

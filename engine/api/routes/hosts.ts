@@ -71,13 +71,13 @@ export const hostRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
 
   const internal = { tags: ["internal"], hide: true };
   app.post<{ Body: IncomingBody }>("/internal/migrations/incoming", { schema: { ...internal, body: IncomingBody } }, async (req) =>
-    prepareIncoming(ctx(), { vmId: req.body.vm_id, migrationId: req.body.migration_id }),
+    prepareIncoming(ctx(), { vmId: req.body.vm_id, migrationId: req.body.migration_id, targetDatastoreId: req.body.target_datastore_id ?? null }),
   );
   app.post<{ Body: TargetDirBody }>("/internal/migrations/activate", { schema: { ...internal, body: TargetDirBody } }, async (req) =>
-    activateIncoming(ctx(), { vmId: req.body.vm_id, stateDir: req.body.state_dir }),
+    activateIncoming(ctx(), { vmId: req.body.vm_id, stateDir: req.body.state_dir, targetDatastoreId: req.body.target_datastore_id ?? null }),
   );
   app.post<{ Body: TargetDirBody }>("/internal/migrations/abort", { schema: { ...internal, body: TargetDirBody } }, async (req) => {
-    await abortIncoming(ctx(), { vmId: req.body.vm_id, stateDir: req.body.state_dir });
+    await abortIncoming(ctx(), { vmId: req.body.vm_id, stateDir: req.body.state_dir, targetDatastoreId: req.body.target_datastore_id ?? null });
     return { ok: true };
   });
   app.post<{ Body: CompletionBody }>("/internal/migrations/complete", { schema: { ...internal, body: CompletionBody } }, async (req) => {

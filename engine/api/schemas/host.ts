@@ -52,6 +52,9 @@ export const MigrateVmBody = Type.Object(
     notify_timeout_seconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 3600, description: "Seconds the guest gets to acknowledge the notice (0: no notice); the VM's policy when absent." })),
     on_missing_ack: Type.Optional(MissingAckWire),
     max_bandwidth_bytes_per_sec: Type.Optional(Type.Integer({ minimum: 1048576, description: "Caps the migration stream; unlimited when absent." })),
+    target_datastore_id: Type.Optional(
+      Type.String({ minLength: 1, description: "Moves the VM's disk (its own top layer) to this datastore during the migration; the VM's own datastore or absent: no move." }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -65,6 +68,7 @@ export function migrateVmFromWire(vmId: string, b: MigrateVmBody): MigrateVmRequ
     notifyTimeoutSeconds: b.notify_timeout_seconds ?? null,
     onMissingAck: (b.on_missing_ack as MissingAckPolicy | undefined) ?? null,
     maxBandwidthBytesPerSec: b.max_bandwidth_bytes_per_sec ?? null,
+    targetDatastoreId: b.target_datastore_id ?? null,
   };
 }
 
@@ -120,9 +124,9 @@ export function migrateResultToWire(r: MigrateVmResult): MigrateResultWire | unk
 }
 
 /** Bodies of the agent-to-agent routes under `/internal/migrations` (S6). */
-export const IncomingBody = Type.Object({ vm_id: Type.String(), migration_id: Type.String() }, { additionalProperties: false });
+export const IncomingBody = Type.Object({ vm_id: Type.String(), migration_id: Type.String(), target_datastore_id: Type.Optional(Type.String()) }, { additionalProperties: false });
 export type IncomingBody = Static<typeof IncomingBody>;
-export const TargetDirBody = Type.Object({ vm_id: Type.String(), state_dir: Type.String() }, { additionalProperties: false });
+export const TargetDirBody = Type.Object({ vm_id: Type.String(), state_dir: Type.String(), target_datastore_id: Type.Optional(Type.String()) }, { additionalProperties: false });
 export type TargetDirBody = Static<typeof TargetDirBody>;
 export const CompletionBody = Type.Object(
   { vm_id: Type.String(), ref: Type.String(), outcome: Type.String({ enum: ["succeeded", "failed", "aborted"] }), migration_id: Type.String() },

@@ -147,9 +147,10 @@ export function registerVmCommands(program: Command, globals: () => GlobalOption
     .requiredOption("--to <host>", "the host to move it to")
     .option("--notify-timeout <seconds>", "seconds the guest gets to acknowledge (0: no notice); the VM's policy when absent")
     .option("--on-missing-ack <policy>", "abort or proceed when the acknowledgement does not come; the VM's policy when absent")
+    .option("--datastore <id>", "move the VM's disk to this datastore during the migration (blockdev-mirror, then switch over)")
     .option("--idempotency-key <key>", "makes a retried migration return the same job")
     .option("--no-wait", "print the job and return at once")
-    .action(async (id: string, o: { to: string; notifyTimeout?: string; onMissingAck?: string; idempotencyKey?: string; wait: boolean }) => {
+    .action(async (id: string, o: { to: string; notifyTimeout?: string; onMissingAck?: string; datastore?: string; idempotencyKey?: string; wait: boolean }) => {
       const g = globals();
       const client = clientFor(g);
       const job = await client.vms.migrate(
@@ -158,6 +159,7 @@ export function registerVmCommands(program: Command, globals: () => GlobalOption
           host_id: o.to,
           ...(o.notifyTimeout !== undefined ? { notify_timeout_seconds: seconds("--notify-timeout", o.notifyTimeout) } : {}),
           ...(o.onMissingAck !== undefined ? { on_missing_ack: o.onMissingAck } : {}),
+          ...(o.datastore !== undefined ? { target_datastore_id: o.datastore } : {}),
         },
         o.idempotencyKey,
       );
@@ -167,6 +169,7 @@ export function registerVmCommands(program: Command, globals: () => GlobalOption
       print(g.json, r, (x) =>
         [
           `migrated ${x.vm.name} (${x.vm.id}) from host ${x.source_host_id} to ${x.target_host_id}: downtime ${x.downtime_ms ?? "-"} ms, total ${x.total_ms} ms`,
+          ...(x.steps.some((s) => s.step === "disk_moved") ? [`  disk moved to datastore ${x.vm.datastore_id}`] : []),
           ...(x.notice ? [`  guest notice ${x.notice.outcome} after ${x.notice.waited_ms} ms (policy ${x.notice.policy}), ${x.notice.lead_ms ?? "-"} ms before the switch-over`] : ["  no guest notice"]),
           ...x.steps.map((s) => `  ${s.at}  ${s.step}`),
         ].join("\n"),

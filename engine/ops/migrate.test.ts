@@ -11,5 +11,5 @@ test("a notice timeout is whole seconds from 0 to 3600; the error names the fiel
 test("the missing-acknowledgement policy is abort or proceed", () => {
   expect(checkMissingAck("abort", "on_missing_ack")).toBe("abort");
   expect(checkMissingAck("proceed", "on_missing_ack")).toBe("proceed");
-  expect(() => checkMissingAck("wait", "on_missing_ack")).toThrow(/on_missing_ack: must be abort or proceed/);
+  expect(() => checkMissingAck("wait", "on_missing_ack")).toThrow(/on_missing_ack: must be one of abort, proceed \(got "wait"\)/);
 });

@@ -24,6 +24,7 @@ import {
   type MigrationInfo,
 } from "../hypervisor";
 import { JOB_KINDS, LOCAL_HOST_ID, newId, nowIso, type MissingAckPolicy } from "../model";
+import { missingAckProblem, notifyTimeoutProblem } from "../model/migration-rules";
 import type { Store } from "../store";
 import type { OpContext } from "./context";
 import { callHost } from "./host-link";
@@ -49,12 +50,6 @@ import { getVmView, type VmView } from "./vm";
 /** The job kind of a live migration. */
 export const MIGRATE_VM_KIND = JOB_KINDS.migrateVm;
 
-/** Longest acknowledgement wait a VM's policy may ask for (one hour). */
-export const MAX_NOTIFY_TIMEOUT_SECONDS = 3600;
-
-/** What a migration may do when the acknowledgement does not come. */
-export const MISSING_ACK_POLICIES: readonly MissingAckPolicy[] = ["abort", "proceed"];
-
 /**
  * The most the guest may stand still at the switch-over (QEMU's `downtime-limit`); the
  * benchmark's target on loopback (ARCHITECTURE S6 figures).
@@ -67,19 +62,17 @@ export const COMPLETION_LINGER_MS = 500;
 /** Default deadline of the migration stream itself. */
 export const MIGRATION_TIMEOUT_MS = 300_000;
 
-/** Refuses a notice timeout that is not a whole number of seconds from 0 to 3600, naming `field`. */
+/** Refuses a notice timeout that is not a whole number of seconds from 0 to 3600, naming `field` (model/migration-rules). */
 export function checkNotifyTimeout(value: unknown, field: string): number {
-  if (typeof value !== "number" || !Number.isInteger(value) || value < 0 || value > MAX_NOTIFY_TIMEOUT_SECONDS) {
-    throw invalidField(field, `must be a whole number of seconds from 0 to ${MAX_NOTIFY_TIMEOUT_SECONDS} (got ${JSON.stringify(value)})`);
-  }
-  return value;
+  const problem = notifyTimeoutProblem(value);
+  if (problem) throw invalidField(field, problem);
+  return value as number;
 }
 
-/** Refuses a missing-acknowledgement policy other than abort or proceed, naming `field`. */
+/** Refuses a missing-acknowledgement policy other than abort or proceed, naming `field` (model/migration-rules). */
 export function checkMissingAck(value: unknown, field: string): MissingAckPolicy {
-  if (typeof value !== "string" || !MISSING_ACK_POLICIES.includes(value as MissingAckPolicy)) {
-    throw invalidField(field, `must be abort or proceed (got ${JSON.stringify(value)})`);
-  }
+  const problem = missingAckProblem(value);
+  if (problem) throw invalidField(field, problem);
   return value as MissingAckPolicy;
 }
 

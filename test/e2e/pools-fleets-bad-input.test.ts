@@ -102,7 +102,7 @@ describe("pools, fleets and VMs: bad input gets a 4xx naming the field and chang
     ["an unknown template", () => ({ template_id: "tpl-0000000000000000" }), 404, "template_id", "not found"],
     ["an unknown datastore", () => ({ datastore_id: "ds-0000000000000000" }), 404, "datastore_id", "not found"],
     ["linked on another datastore than the template's", () => ({ clone_mode: "linked", datastore_id: dsB }), 409, "datastore_id", "template's datastore"],
-    ["a datastore on another host", () => ({ host_id: "far-away" }), 400, "host_id", "only host"],
+    ["an unknown host", () => ({ host_id: "far-away" }), 404, "host_id", "not found"],
     ["a taken name", () => ({ name: "web-1" }), 409, "name", "already exists"],
   ])("vm: %s", async (_label, patch, status, field, words) => {
     await expectRefused(() => t.client.vms.create({ name: "solo", template_id: tpl.id, ...patch() }), status, field, words);

@@ -7,10 +7,15 @@ import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ApiError, type JobWire, type MigrateResultWire } from "../../engine/client";
+import type { JobWire, MigrateResultWire } from "../../engine/client";
+import { apiError } from "../support/api-error";
+import { jobEnded, waitFor as waitUntil } from "../support/wait";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
 import { createVm, killAllVms, qmpOnce, vmFixture } from "../support/vms";
 import { cliRunner } from "../support/cli";
+
+const waitFor = <T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000) => waitUntil(what, fn, timeoutMs);
+const finished = (job: JobWire) => jobEnded(a.client, job, 120_000);
 
 jest.setTimeout(180_000);
 
@@ -21,33 +26,6 @@ let stateDir: string;
 let a: EngineProcess;
 let b: EngineProcess | null = null;
 let templateId: string;
-
-async function apiError(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error("expected an ApiError");
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function finished(job: JobWire): Promise<JobWire> {
-  return waitFor(`job ${job.id}`, async () => {
-    const j = await a.client.jobs.get(job.id);
-    return j.state === "succeeded" || j.state === "failed" || j.state === "cancelled" ? j : null;
-  }, 120_000);
-}
 
 beforeAll(async () => {
   dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-hosts-"));

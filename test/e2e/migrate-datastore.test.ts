@@ -8,10 +8,15 @@ import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ApiError, type JobWire, type MigrateResultWire, type VmWire } from "../../engine/client";
+import type { JobWire, MigrateResultWire, VmWire } from "../../engine/client";
+import { apiError } from "../support/api-error";
+import { jobEnded, waitFor as waitUntil } from "../support/wait";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
 import { chainHas, checkClean, createVm, killAllVms, qmpOnce, vmFixture, writeInVm } from "../support/vms";
 import { cliRunner } from "../support/cli";
+
+const waitFor = <T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000) => waitUntil(what, fn, timeoutMs, 50);
+const finished = (job: JobWire) => jobEnded(a.client, job, 90_000);
 
 jest.setTimeout(120_000);
 
@@ -25,33 +30,6 @@ let ds1: string;
 let ds2: string;
 let ds2Path: string;
 let templateId: string;
-
-async function apiError(p: Promise<unknown>): Promise<ApiError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof ApiError) return err;
-    throw err;
-  }
-  throw new Error("expected an ApiError");
-}
-
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-async function finished(job: JobWire): Promise<JobWire> {
-  return waitFor(`job ${job.id}`, async () => {
-    const j = await a.client.jobs.get(job.id);
-    return j.state === "succeeded" || j.state === "failed" || j.state === "cancelled" ? j : null;
-  }, 90_000);
-}
 
 /** Fills 48 MiB of the guest's RAM with random bytes, so a throttled stream lasts seconds. */
 async function dirtyRam(vmStateDir: string): Promise<void> {

@@ -12,6 +12,7 @@ import type { JobWire, MigrateResultWire, VmWire } from "../../engine/client";
 import { ensureTestGuest, type TestGuest } from "../support/guest-image";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
 import { killAllVms } from "../support/vms";
+import { jobEnded, waitFor } from "../support/wait";
 
 const built = ensureTestGuest();
 if (!built.ok) console.warn(`guest migration tests skipped (the guest is not built): ${built.reason}`);
@@ -21,16 +22,6 @@ jest.setTimeout(300_000);
 
 const BOOT_TIMEOUT_MS = 90_000;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | null | undefined | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 const read = (file: string) => fs.readFile(file, "utf8").catch(() => "");
 
 describeGuest("live migration of the Linux test guest between two hosts", () => {
@@ -38,6 +29,7 @@ describeGuest("live migration of the Linux test guest between two hosts", () => 
   let dir: string;
   let stateDir: string;
   let a: EngineProcess;
+  const ended = (job: JobWire) => jobEnded(a.client, job, 120_000);
   let b: EngineProcess;
   let ackTemplate: string;
   let silentTemplate: string;
@@ -69,13 +61,6 @@ describeGuest("live migration of the Linux test guest between two hosts", () => 
 
   async function agent(vm: VmWire): Promise<GuestAgentClient> {
     return GuestAgentClient.connect(portSocketPath(vm.state_dir!, { name: AGENT_PORT_NAME }), { timeoutMs: 10_000 });
-  }
-
-  async function ended(job: JobWire): Promise<JobWire> {
-    return waitFor(`job ${job.id}`, async () => {
-      const j = await a.client.jobs.get(job.id);
-      return ["succeeded", "failed", "cancelled"].includes(j.state) ? j : null;
-    }, 120_000);
   }
 
   beforeAll(async () => {

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import * as net from "node:net";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import {
@@ -138,6 +139,52 @@ describe("deadlines and the end of the connection", () => {
     const silent = (await QmpClient.connect(sock, { timeoutMs: 300 }).catch((e: unknown) => e)) as QmpConnectError;
     expect(silent).toBeInstanceOf(QmpConnectError);
     expect(silent.cause).toBeInstanceOf(QmpTimeoutError);
+  });
+
+  // QEMU accepts a waiting client before it puts the monitor back into negotiation mode, so
+  // an event queued for the previous client can arrive ahead of the greeting (seen in CI).
+  // A peer on a loopback socket replays that byte order exactly.
+  test("an event ahead of the greeting is dropped; any other message there is a protocol error", async () => {
+    const dir = vms.dir(await tempDir());
+    const greeting = { QMP: { version: { qemu: { major: 8, minor: 2, micro: 0 }, package: "" }, capabilities: [] } };
+    const stale = { event: "JOB_STATUS_CHANGE", data: { status: "ready", id: "old" }, timestamp: { seconds: 1, microseconds: 0 } };
+    const peer = async (first: object) => {
+      const sock = path.join(dir, `peer-${Math.random().toString(16).slice(2)}.sock`);
+      const server = net.createServer((c) => {
+        c.write(`${JSON.stringify(first)}\r\n${JSON.stringify(greeting)}\r\n`);
+        let buf = "";
+        c.on("data", (d) => {
+          buf += d.toString();
+          for (let nl = buf.indexOf("\n"); nl >= 0; nl = buf.indexOf("\n")) {
+            const cmd = JSON.parse(buf.slice(0, nl)) as { id: string; execute: string };
+            buf = buf.slice(nl + 1);
+            const ret = cmd.execute === "query-status" ? { status: "running", running: true, singlestep: false } : {};
+            c.write(`${JSON.stringify({ return: ret, id: cmd.id })}\r\n`);
+          }
+        });
+        c.on("error", () => undefined);
+      });
+      await new Promise<void>((resolve) => server.listen(sock, resolve));
+      return { sock, server };
+    };
+
+    const afterEvent = await peer(stale);
+    try {
+      const client = await QmpClient.connect(afterEvent.sock, { timeoutMs: 2000 });
+      expect((await client.execute("query-status")).running).toBe(true);
+      await client.disconnect();
+    } finally {
+      afterEvent.server.close();
+    }
+
+    const afterReply = await peer({ return: {}, id: "stray" });
+    try {
+      const err = (await QmpClient.connect(afterReply.sock, { timeoutMs: 2000 }).catch((e: unknown) => e)) as QmpConnectError;
+      expect(err).toBeInstanceOf(QmpConnectError);
+      expect(err.message).toMatch(/expected a greeting first/);
+    } finally {
+      afterReply.server.close();
+    }
   });
 });
 

@@ -229,6 +229,13 @@ export class QmpClient {
       return;
     }
     if (!this.greetingValue) {
+      // QEMU can hand a new connection events queued while the previous client was still
+      // attached (it accepts the socket before it switches the monitor back to negotiation
+      // mode), so an event ahead of the greeting is stale noise, not a protocol breach.
+      if (isEvent(message)) {
+        this.log.debug({ socket: this.socketPath, event: message.event }, "qmp: event before the greeting dropped");
+        return;
+      }
       this.fail(new QmpProtocolError(`expected a greeting first, got ${JSON.stringify(message).slice(0, 200)}`));
       return;
     }

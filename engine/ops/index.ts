@@ -15,6 +15,7 @@ export * from "./pool-refill";
 export * from "./vm";
 export * from "./fleet";
 export * from "./clone-users";
+export * from "./guest-ram";
 export * from "./vm-power";
 export * from "./vm-fork";
 export * from "./vm-settings";

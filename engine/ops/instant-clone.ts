@@ -45,7 +45,8 @@ import { syncCatalog } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
 import { cloneCountProblem, instantCloneNames, mapBounded, namePrefixProblem, parentDir, parentFiles, ramLocationProblem, type ParentFiles } from "./instant-clone-plan";
 import { getVmView, type VmView } from "./vm";
-import { RAM_FILE, diskLayersOf, livePid, machineOf, powerOff, vmStateDir, withVmLock } from "./vm-power";
+import { ramFileOf, removeRamFile } from "./guest-ram";
+import { diskLayersOf, livePid, machineOf, powerOff, vmStateDir, withVmLock } from "./vm-power";
 
 const execFileP = promisify(execFile);
 
@@ -120,6 +121,7 @@ interface CreateParentIntent {
   sourceVmId: string;
   files: ParentFiles;
   sourceStateDir: string;
+  /** The file that holds the source's RAM (the target of its state folder's `ram` link). */
   sourceRam: string;
   topLayerId: string;
   topPath: string;
@@ -386,7 +388,7 @@ async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Pro
     sourceVmId: vm.id,
     files,
     sourceStateDir: vm.stateDir!,
-    sourceRam: path.join(vm.stateDir!, RAM_FILE),
+    sourceRam: await ramFileOf(vm.stateDir!),
     topLayerId: top.id,
     topPath: top.path,
     sourceNewLayerId: newId("layer"),
@@ -462,7 +464,8 @@ async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Pro
     await faultHold(ctx, "CLONEFLEET_FAULT_PARENT_HOLD", "after-commit");
     // Its state is saved and its RAM handed over: the old process can go the fast way.
     await proc.kill();
-    if (how === "copied") await fs.rm(intent.sourceRam, { force: true });
+    // The link, and the source file too when the RAM had to be copied to another filesystem.
+    await removeRamFile(intent.sourceStateDir);
     await syncCatalog(ctx.store, ds.id);
     ctx.progress({ done: 3, message: "captured" });
     ctx.log.info({ parentId, sourceVmId: vm.id, ramLocation, stateBytes: saved.sizeBytes, saveMs: saved.durationMs, ram: how }, "instant-clone parent made");

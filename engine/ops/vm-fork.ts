@@ -20,7 +20,8 @@ import type { OpContext } from "./context";
 import { checkHostId } from "./pool";
 import { nodeOfFile } from "./snapshot";
 import { getVmView, type VmView } from "./vm";
-import { diskLayersOf, livePid, machineOf, powerOff, prepareRamFile, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
+import { prepareRamFile } from "./guest-ram";
+import { diskLayersOf, livePid, machineOf, powerOff, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
 
 
 /** The job kind that forks a VM. */

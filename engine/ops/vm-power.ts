@@ -4,7 +4,6 @@
  * its QEMU lives, and find running VMs again after an engine restart. A VM's QEMU state
  * folder is `<engine state>/vms/<vmId>/`; its QEMU outlives the engine.
  */
-import { randomBytes } from "node:crypto";
 import { readFileSync, promises as fs } from "node:fs";
 import * as path from "node:path";
 import { newContentId } from "../disk";
@@ -26,20 +25,8 @@ import { LOCAL_HOST_ID, type DiskLayer, type Vm, type VmMachine } from "../model
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
+import { RAM_FILE, prepareRamFile, removeRamFile, sweepRamFiles } from "./guest-ram";
 import { getVmView, type VmView } from "./vm";
-
-/**
- * Name of a VM's guest RAM inside its state folder (file-backed, shared, so a fork can copy
- * it). On a host with a tmpfs it is a symlink to a file there (see prepareRamFile).
- */
-export const RAM_FILE = "ram";
-
-/**
- * Where guest RAM files live when the host has it: a tmpfs, so a fork's copy of the RAM during
- * the parent's stun runs at memory speed (on a disk filesystem it competes with writeback, and
- * the kernel writes every dirtied guest page back to the disk for nothing).
- */
-export const RAM_TMPFS_DIR = "/dev/shm";
 
 /** Default time a guest gets to power off on `stop` before QEMU is told to quit. */
 export const DEFAULT_STOP_TIMEOUT_MS = 30000;
@@ -261,33 +248,6 @@ export async function powerOff(stateDir: string | null | undefined, timeoutMs: n
   await removeRamFile(stateDir);
 }
 
-/**
- * Makes `<stateDir>/ram` a fresh, empty place for a VM's RAM: a symlink to a new file name in
- * an empty file in a private folder on the tmpfs when there is one (QEMU sizes it; it must
- * exist, as QEMU's exclusive create fails on a dangling link), else nothing there;
- * returns the real path the RAM will have. Removes any earlier RAM file of that folder first.
- */
-export async function prepareRamFile(stateDir: string): Promise<string> {
-  await removeRamFile(stateDir);
-  const link = path.join(stateDir, RAM_FILE);
-  const tmpfs = await fs.stat(RAM_TMPFS_DIR).then((st) => st.isDirectory(), () => false);
-  if (!tmpfs) return link;
-  const dir = path.join(RAM_TMPFS_DIR, `clonefleet-${process.getuid?.() ?? 0}`);
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  const target = path.join(dir, `${path.basename(stateDir)}-${randomBytes(6).toString("hex")}.ram`);
-  await fs.writeFile(target, "", { mode: 0o600, flag: "wx" });
-  await fs.symlink(target, link);
-  return target;
-}
-
-/** Removes a VM's RAM file: the tmpfs file its `ram` link names, and the link (or the plain file). */
-export async function removeRamFile(stateDir: string): Promise<void> {
-  const link = path.join(stateDir, RAM_FILE);
-  const target = await fs.readlink(link).catch(() => null);
-  if (target) await fs.rm(target, { force: true });
-  await fs.rm(link, { force: true });
-}
-
 async function waitGone(stateDir: string): Promise<void> {
   for (let i = 0; i < 200 && livePid(stateDir) !== null; i++) await new Promise((r) => setTimeout(r, 25));
 }
@@ -300,6 +260,8 @@ export interface VmRuntimeReport {
   crashedVms: string[];
   /** State folders no VM record owns; any QEMU in them was killed and the folder removed. */
   removedStateDirs: string[];
+  /** Guest RAM files no live QEMU of this host used (see sweepRamFiles), and other roots' gone RAM folders. */
+  removedRamFiles: string[];
 }
 
 /**
@@ -308,7 +270,7 @@ export interface VmRuntimeReport {
  * died as stopped and crashed, and removes state folders no VM owns.
  */
 export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeReport> {
-  const report: VmRuntimeReport = { reattachedVms: [], crashedVms: [], removedStateDirs: [] };
+  const report: VmRuntimeReport = { reattachedVms: [], crashedVms: [], removedStateDirs: [], removedRamFiles: [] };
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
   // Only this host's VMs: the QEMU processes of other hosts' VMs are theirs to find (S6).
   for (const vm of ctx.store.listVms()) {
@@ -345,9 +307,20 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
       if (owner && (!owner.stateDir || owner.stateDir === dir)) continue;
       const probe = await probeVm(dir).catch(() => null);
       if (probe?.state === "running") await powerOff(dir, 0);
+      const freed = await removeRamFile(dir);
+      if (freed) report.removedRamFiles.push(freed);
       await fs.rm(dir, { recursive: true, force: true });
       report.removedStateDirs.push(dir);
     }
+    // A VM whose QEMU is gone (crashed, killed from outside) needs no RAM: the next start makes a fresh one.
+    for (const vm of ctx.store.listVms()) {
+      if ((vm.hostId ?? LOCAL_HOST_ID) !== self || !vm.stateDir || livePid(vm.stateDir) !== null) continue;
+      const freed = await removeRamFile(vm.stateDir);
+      if (freed) report.removedRamFiles.push(freed);
+    }
+    const swept = await sweepRamFiles(root);
+    report.removedRamFiles.push(...swept.removedFiles, ...swept.removedFolders);
+    if (report.removedRamFiles.length > 0) ctx.log.info({ removed: report.removedRamFiles }, "removed guest RAM files nothing used");
   }
   return report;
 }

@@ -148,10 +148,16 @@ test("a fleet with power_state running powers its members on", async () => {
 test("an engine restart reattaches to a running VM and flags one whose QEMU died", async () => {
   const a = await t.client.vms.start((await createVm(t.client, "keep", fx.templateId)).id);
   const b = await t.client.vms.start((await createVm(t.client, "dies", fx.templateId)).id);
+  const ramOf = (vm: { state_dir?: string | null }) => fs.readlink(path.join(vm.state_dir!, "ram"));
+  const [ramA, ramB] = [await ramOf(a), await ramOf(b)];
   await t.engine.close();
   process.kill(-b.pid!, "SIGKILL");
   await new Promise((r) => setTimeout(r, 300));
   const again = await startTestEngine({ dir: t.dir, engine: { accel: "tcg" } });
+  // The dead VM's guest RAM file on the tmpfs is freed; the live one's stays.
+  expect(again.engine.recovery.vmRuntime.removedRamFiles).toContain(ramB);
+  await expect(fs.stat(ramB)).rejects.toMatchObject({ code: "ENOENT" });
+  expect((await fs.stat(ramA)).size).toBeGreaterThan(0);
   t = { ...again, dir: t.dir, stop: async () => { await again.engine.close(); await fs.rm(t.dir, { recursive: true, force: true }); } };
   expect(again.engine.recovery.vmRuntime.reattachedVms).toContain(a.id);
   expect(again.engine.recovery.vmRuntime.crashedVms).toContain(b.id);

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import { promisify } from "node:util";
 import type { ClonefleetClient, VmWire } from "../../engine/client";
 import { QmpClient, probeVm } from "../../engine/hypervisor";
-import { removeRamFile } from "../../engine/ops/vm-power";
+import { removeRamFile } from "../../engine/ops/guest-ram";
 
 const run = promisify(execFile);
 

@@ -19,7 +19,7 @@ import { promisify } from "node:util";
 import pino from "pino";
 import { startEngine } from "../engine/api/engine";
 import { ClonefleetClient, type InstantCloneResultWire, type ParentWire, type VmWire } from "../engine/client";
-import { AGENT_PORT_NAME, GuestAgentClient, QemuProcess, loadState, portSocketPath, probeVm, saveState, type VmSpec } from "../engine/hypervisor";
+import { AGENT_PORT_NAME, GuestAgentClient, QemuProcess, portSocketPath, probeVm, saveState, type VmSpec } from "../engine/hypervisor";
 import { mapBounded } from "../engine/ops";
 import { PROJECT_ROOT } from "../engine/version";
 
@@ -208,8 +208,8 @@ async function main(): Promise<void> {
         stateDir: path.join(dir, "raw", String(i)),
         disks: [{ path: disk, nodeName: "disk0", backingChain: parent.disk_chain.map((l) => ({ path: l, readOnly: true })) }],
         memoryFile: { path: parent.ram_path, share: false },
-      });
-      await loadState(p.qmp, parent.device_state_path, { ignoreShared: true });
+      }, { stateFile: parent.device_state_path });
+      await p.loadStartState({ ignoreShared: true });
       await p.resume();
       rawOne.push(performance.now() - r0);
       await p.kill();
@@ -251,9 +251,9 @@ async function main(): Promise<void> {
         Array.from({ length: count }, (_, i) => i),
         8,
         async (i) => {
-          const p = await QemuProcess.start(restoreSpec(i));
+          const p = await QemuProcess.start(restoreSpec(i), { stateFile: fullState });
           restored.push(p);
-          await loadState(p.qmp, fullState, { ignoreShared: false });
+          await p.loadStartState({ ignoreShared: false });
           await p.resume();
           return p;
         },

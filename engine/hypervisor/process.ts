@@ -3,7 +3,7 @@
  * files, a pidfile), so VMs outlive an engine restart; everything needed to find one again
  * is in its state folder (see `stateFiles`), and `QemuProcess.reattach` finds it there.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { promises as fsp, constants as fsConstants } from "node:fs";
 import type { Accel } from "./accel";
 import { QEMU_SYSTEM, buildQemuArgs, optValue, portSocketPath, stateFiles, type StateFiles, type VmSpec } from "./args";
@@ -13,6 +13,7 @@ import { silentLog, type HypervisorLog } from "./log";
 import { QmpClient } from "./qmp/client";
 import type { RunState } from "./qmp/commands";
 import { QmpError } from "./qmp/errors";
+import { loadState, type LoadStateOptions, type LoadStateResult } from "./state";
 
 /** Default deadline for a QEMU process to answer on its QMP socket after spawn. */
 export const DEFAULT_START_TIMEOUT_MS = 15000;
@@ -71,7 +72,15 @@ export interface StartOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
   log?: HypervisorLog;
+  /**
+   * A saved state (from `saveState`) for a VM started with `incoming: "defer"`: QEMU inherits
+   * it open as descriptor STATE_FILE_FD, and `loadStartState` loads it from there.
+   */
+  stateFile?: string;
 }
+
+/** The descriptor number a QEMU started with `StartOptions.stateFile` reads its state from. */
+export const STATE_FILE_FD = 3;
 
 /** Options of `QemuProcess.reattach`. */
 export interface ReattachOptions {
@@ -240,6 +249,8 @@ export class QemuProcess {
     readonly argv: readonly string[],
     private readonly child: ChildProcess | null,
     private readonly log: HypervisorLog,
+    /** The state file QEMU inherited at start (StartOptions.stateFile), until `loadStartState` used it. */
+    private stateFile: string | null = null,
   ) {
     if (child) {
       const onExit = (code: number | null, signal: NodeJS.Signals | null) => this.markExited({ code, signal });
@@ -297,7 +308,16 @@ export class QemuProcess {
     const logHandle = await fsp.open(files.qemuLog, "w", 0o600);
     let child: ChildProcess;
     try {
-      child = spawn(binary, argv, { detached: true, stdio: ["ignore", logHandle.fd, logHandle.fd], cwd: spec.stateDir });
+      const stateHandle = opts.stateFile === undefined ? null : await fsp.open(opts.stateFile, "r").catch(async (err: unknown) => {
+        await fsp.rm(files.specFile, { force: true });
+        throw err;
+      });
+      try {
+        const stdio: StdioOptions = ["ignore", logHandle.fd, logHandle.fd, ...(stateHandle ? [stateHandle.fd] : [])];
+        child = spawn(binary, argv, { detached: true, stdio, cwd: spec.stateDir });
+      } finally {
+        await stateHandle?.close();
+      }
     } finally {
       await logHandle.close();
     }
@@ -350,7 +370,7 @@ export class QemuProcess {
       return fail(`cannot write ${files.specFile}`, err);
     }
     log.info({ vm: spec.name, pid, accel: spec.accel, ms: Date.now() - started }, "qemu started");
-    return new QemuProcess(spec, pid, qmp, argv, child, log);
+    return new QemuProcess(spec, pid, qmp, argv, child, log, opts.stateFile ?? null);
   }
 
   /**
@@ -368,6 +388,18 @@ export class QemuProcess {
     const qmp = await QmpClient.connect(files.qmpSocket, { timeoutMs: opts.timeoutMs ?? 5000, signal: opts.signal, log });
     log.info({ vm: probe.record.spec.name, pid: probe.pid }, "qemu reattached");
     return new QemuProcess(probe.record.spec, probe.pid, qmp, probe.record.argv, null, log);
+  }
+
+  /**
+   * Loads the state file this process inherited at start (StartOptions.stateFile) from its
+   * descriptor; once only, as the descriptor is read through. Throws RangeError when it was
+   * started without one, else as `loadState`.
+   */
+  async loadStartState(opts: Omit<LoadStateOptions, "inheritedFd"> = {}): Promise<LoadStateResult> {
+    const file = this.stateFile;
+    if (file === null) throw new RangeError(`loadStartState: QEMU of ${this.spec.stateDir} was started without a state file, or already loaded it`);
+    this.stateFile = null;
+    return loadState(this.qmp, file, { ...opts, inheritedFd: STATE_FILE_FD });
   }
 
   /** QEMU's run state (`query-status`); throws QmpError when the monitor cannot be asked. */

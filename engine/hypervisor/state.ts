@@ -171,6 +171,12 @@ export interface LoadStateOptions {
   signal?: AbortSignal;
   /** Must match the save: shared file-backed RAM was left out of the stream. */
   ignoreShared?: boolean;
+  /**
+   * The descriptor number under which QEMU inherited `file` at spawn (see
+   * `StartOptions.stateFile`): QEMU then reads it directly, where otherwise it runs a shell
+   * and `cat` for the stream (some 45 ms per load here).
+   */
+  inheritedFd?: number;
 }
 
 /** What a load did. */
@@ -199,7 +205,8 @@ export async function loadState(qmp: QmpClient, file: string, opts: LoadStateOpt
   await setMigrationCapabilities(qmp, { events: true, "x-ignore-shared": opts.ignoreShared === true });
   const listener = qmp.listen("MIGRATION");
   try {
-    await qmp.execute("migrate-incoming", { uri: `exec:cat ${shellQuote(file)}` });
+    const uri = opts.inheritedFd === undefined ? `exec:cat ${shellQuote(file)}` : `fd:${opts.inheritedFd}`;
+    await qmp.execute("migrate-incoming", { uri });
     try {
       await waitForMigration(qmp, listener, { timeoutMs: remainingMs(deadline), signal: opts.signal, step: "load", pollMs: 100 });
     } catch (err) {

@@ -18,7 +18,6 @@ import {
   AccelUnavailableError,
   NOTIFY_PORT_NAME,
   QemuProcess,
-  loadState,
   probeVm,
   qemuVersion,
   resolveAccel,
@@ -602,10 +601,10 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
       await fs.mkdir(c.home, { recursive: true });
       await fs.copyFile(overlay, c.disk);
       const spawnAt = performance.now();
-      const proc = await QemuProcess.start(childSpec(parent, chain, c), { signal: ctx.signal });
+      const proc = await QemuProcess.start(childSpec(parent, chain, c), { signal: ctx.signal, stateFile: parent.deviceStatePath });
       const upAt = performance.now();
       try {
-        await loadState(proc.qmp, parent.deviceStatePath, { ignoreShared: true, signal: ctx.signal });
+        await proc.loadStartState({ ignoreShared: true, signal: ctx.signal });
         const loadedAt = performance.now();
         if (!req.startPaused) await proc.resume();
         ctx.log.debug({ vmId: c.id, qmpUpMs: round(upAt - spawnAt), loadMs: round(loadedAt - upAt), resumeMs: round(performance.now() - loadedAt) }, "instant clone started");

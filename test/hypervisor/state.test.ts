@@ -123,6 +123,14 @@ test("templating: file-backed shared RAM stays out of the state; a clone maps it
   const templateBytes = await fsp.readFile(ramFile);
   expect(templateBytes[0x1000000]).toBe(0x5c);
   expect(await clone.status()).toBe("running");
+
+  // The same load from a descriptor QEMU inherited at spawn (no shell, no cat), once only.
+  const second = await vms.start(targetSpec(parent.spec, vms.dir(await tempDir()), { memoryFile: { path: ramFile, share: false }, startPaused: true }), { stateFile: saved.path });
+  expect((await second.loadStartState({ ignoreShared: true })).status).toBe("paused");
+  expect((await dumpRam(second, path.join(work, "second.dump"), size)).equals(parentRam)).toBe(true);
+  await expect(second.loadStartState()).rejects.toThrow(/without a state file, or already loaded it/);
+  await second.resume();
+  expect(await second.status()).toBe("running");
 });
 
 test("a failed save leaves no file behind and the VM usable", async () => {

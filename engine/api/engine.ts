@@ -7,7 +7,7 @@ import { loadOrCreateToken } from "./auth";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
-import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, vmStateRootFor, type PoolRefillOptions } from "../ops";
+import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, vmStateRootFor, WarmChildren, type PoolRefillOptions, type WarmChildrenOptions } from "../ops";
 import { LOCAL_HOST_ID } from "../model";
 
 export interface EngineOptions {
@@ -22,6 +22,8 @@ export interface EngineOptions {
   copyRateLimitBytesPerSec?: number;
   /** How the background pool refill runs (copies at once, retry back-off). */
   pools?: PoolRefillOptions;
+  /** How the pre-start loop of instant-clone children runs (interval, retry back-off). */
+  warmChildren?: WarmChildrenOptions;
   /** The host's accelerator setting for VMs (default auto: KVM when /dev/kvm opens, else TCG). */
   accel?: "auto" | "kvm" | "tcg";
   /** Where instant-clone parents keep their RAM file unless a request says: tmpfs (default) or datastore. */
@@ -49,6 +51,8 @@ export interface RunningEngine {
   recovery: RecoveryReport;
   /** Keeps disk pools at their size in the background (host `local` only). */
   refill: PoolRefill;
+  /** This host's pre-started instant-clone children. */
+  warm: WarmChildren;
   /** The host this engine is, and its heartbeat. */
   hostId: string;
   hosts: HostMonitor;
@@ -88,15 +92,18 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     hostDownAfterMs,
   });
   let hosts: HostMonitor | null = null;
+  let warm: WarmChildren | null = null;
   try {
     // Before recovery: recovering another live engine's jobs and VMs would break them.
     admitHost(store, hostId, hostDownAfterMs);
     const recovery = await recoverAtStart(store, runner, log);
     // Made after recovery, so no fill starts before interrupted work is settled and orphans removed.
     const refill = new PoolRefill(store, log.child({ component: "pool-refill" }), { copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec }, opts.pools);
+    warm = new WarmChildren(store, log.child({ component: "warm-children" }), runner.settings, opts.warmChildren);
+    runner.warm = warm;
     if (token === null) log.warn("serving WITHOUT authentication (--insecure-no-auth): anyone on this host can use the API");
     const app = await buildApi(
-      { store, runner, log, settings: runner.settings, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none", refill, hostId, hostDownAfterMs },
+      { store, runner, log, settings: runner.settings, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none", refill, warm, hostId, hostDownAfterMs },
       token,
     );
     await app.listen({ host: opts.host, port: opts.port });
@@ -106,9 +113,11 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     hosts = new HostMonitor(store, log.child({ component: "hosts" }), { id: hostId, apiUrl: `http://${hostPart}:${port}`, stateDir, vmStateRoot: vmStateRootFor(stateDir, hostId) }, heartbeatIntervalMs);
     hosts.start();
     const monitor = hosts;
+    const warmChildren = warm;
     runner.start();
     // Pools have no host yet; one refill loop over the shared inventory is enough, and it is local's.
     if (hostId === LOCAL_HOST_ID) refill.start();
+    warm.start();
     // Jobs that hand out pool copies change pools; look at them again at once.
     const stopNudging = runner.onChange(() => refill.nudge());
     log.info({ url: `http://${hostPart}:${port}`, stateDir, hostId }, "engine listening");
@@ -119,6 +128,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
       runner,
       recovery,
       refill,
+      warm: warmChildren,
       hostId,
       hosts: monitor,
       app,
@@ -127,12 +137,14 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
         stopNudging();
         await refill.close();
         await runner.close();
+        await warmChildren.close();
         monitor.close();
         store.close();
       },
     };
   } catch (err) {
     hosts?.close();
+    await warm?.close();
     await runner.close();
     store.close();
     throw err;

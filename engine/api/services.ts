@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { JobRunner } from "../jobs";
 import type { Store } from "../store";
-import type { EngineSettings, PoolRefill } from "../ops";
+import type { EngineSettings, PoolRefill, WarmChildren } from "../ops";
 
 /** What routes may reach: the inventory, the job runner and the engine's facts. */
 export interface EngineServices {
@@ -15,6 +15,8 @@ export interface EngineServices {
   authMode: "token" | "none";
   /** The background pool refill (fill progress, nudges); absent when pools are not refilled. */
   refill?: PoolRefill;
+  /** This host's pre-started instant-clone children; absent when it keeps none. */
+  warm?: WarmChildren;
   /** The host this engine is (S6); `local` when absent. */
   hostId?: string;
   /** Time without a heartbeat after which a host counts as down. */

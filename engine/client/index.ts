@@ -15,14 +15,14 @@ import type {
 import { ApiError, ApiUnreachableError, JobFailedError, JobTimeoutError, PoolWaitTimeoutError } from "./errors";
 import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire } from "../api/schemas";
 import type { BackupVmBody, CreateSnapshotBody, SnapshotWire } from "../api/schemas";
-import type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire } from "../api/schemas";
+import type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire, UpdateParentBody } from "../api/schemas";
 import type { HostWire, MigrateResultWire, MigrateVmBody, MigrationStepWire } from "../api/schemas";
 
 export * from "./errors";
 export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire };
 export type { ChainWire, CreateDatastoreBody, DatastoreWire, ImportTemplateBody, JobWire, TemplateWire };
 export type { BackupVmBody, CreateSnapshotBody, SnapshotWire };
-export type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire };
+export type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire, UpdateParentBody };
 export type { HostWire, MigrateResultWire, MigrateVmBody, MigrationStepWire };
 export type { CatalogRescanWire, CreateReplicaBody, RegisterDiskWire, RepairReplicaBody, ReplicaWire };
 
@@ -200,6 +200,8 @@ export class ClonefleetClient {
     list: () => this.call<ParentWire[]>("GET", "/parents"),
     /** Null when the parent does not exist; `state` is `drifted` when its files vanished. */
     get: (id: string) => this.orNull(this.call<ParentWire>("GET", `/parents/${enc(id)}`)),
+    /** Changes a parent's settings (`warm_count`); answers the parent. */
+    update: (id: string, body: UpdateParentBody) => this.call<ParentWire>("PATCH", `/parents/${enc(id)}`, { body }),
     /** Deletes a parent; throws ApiError 409 naming its children while it has any. */
     delete: (id: string) => this.call<void>("DELETE", `/parents/${enc(id)}`),
     /** Deletes a parent once its children are gone (`wait=true`); answers with the `parent.delete` job. */

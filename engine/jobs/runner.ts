@@ -3,6 +3,7 @@ import type { Logger } from "pino";
 import { conflict, EngineError, internal, isEngineError, notFound } from "../errors";
 import { isTerminal, LOCAL_HOST_ID, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
 import type { EngineSettings, OpContext } from "../ops/context";
+import type { WarmChildSource } from "../ops/instant-clone";
 import type { Store } from "../store";
 import type { JobHandler } from "./handler";
 
@@ -34,6 +35,8 @@ export class JobRunner {
   /** Per job: writes pending progress now and stops its timer (before the job is finished). */
   private readonly flushers = new Map<string, () => void>();
   private pollTimer: NodeJS.Timeout | null = null;
+  /** Pre-started instant-clone children jobs may take (set once the engine keeps them). */
+  warm: WarmChildSource | null = null;
 
   constructor(
     private readonly store: Store,
@@ -194,6 +197,7 @@ export class JobRunner {
     return {
       store: this.store,
       settings: this.settings,
+      warm: this.warm ?? undefined,
       log: this.log.child({ jobId }),
       signal,
       recordIntent: (intent) => {

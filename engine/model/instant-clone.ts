@@ -17,6 +17,9 @@ export const DEFAULT_PARENT_TMPFS_DIR = "/dev/shm/clonefleet";
 /** The most children one instant-clone request may ask for. */
 export const MAX_INSTANT_CLONES_PER_REQUEST = 256;
 
+/** The most pre-started children a parent may ask each host to keep. */
+export const MAX_WARM_CHILDREN = 64;
+
 /** How many children of one request start at the same time unless asked otherwise. */
 export const DEFAULT_INSTANT_CLONE_CONCURRENCY = 8;
 
@@ -48,5 +51,7 @@ export interface InstantCloneParent {
   qemuVersion: string;
   /** `drifted` when its RAM file, device state or frozen layer vanished. */
   state: RecordState;
+  /** Children each host keeps pre-started for this parent (QEMU up, waiting for the state); 0 for none. */
+  warmCount: number;
   createdAt: string;
 }

@@ -1,6 +1,7 @@
 import type { Logger } from "pino";
 import type { JobProgress } from "../model";
 import type { Store } from "../store";
+import type { WarmChildSource } from "./instant-clone";
 
 /**
  * What an operation may touch. Jobs give each run its own context: the signal aborts the
@@ -32,6 +33,8 @@ export interface EngineSettings {
 export interface OpContext {
   store: Store;
   settings: EngineSettings;
+  /** Pre-started instant-clone children this host keeps, when it keeps any. */
+  warm?: WarmChildSource;
   log: Logger;
   signal: AbortSignal;
   /** Persists the files and ids the op is about to create; call before touching any file. */

@@ -26,3 +26,4 @@ export * from "./instant-clone";
 export * from "./hosts";
 export * from "./host-link";
 export * from "./migrate";
+export * from "./warm-children";

@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { engineDir } from "../disk";
-import { DEFAULT_PARENT_TMPFS_DIR, MAX_INSTANT_CLONES_PER_REQUEST, NAME_MAX_LENGTH, PARENT_RAM_LOCATIONS, nameProblem, type ParentRamLocation } from "../model";
+import { DEFAULT_PARENT_TMPFS_DIR, MAX_INSTANT_CLONES_PER_REQUEST, MAX_WARM_CHILDREN, NAME_MAX_LENGTH, PARENT_RAM_LOCATIONS, nameProblem, type ParentRamLocation } from "../model";
 
 /** Where the files of one parent live. */
 export interface ParentFiles {
@@ -53,6 +53,13 @@ export function cloneCountProblem(count: unknown): string | null {
   if (count === undefined || count === null) return "is required (or give names)";
   if (typeof count !== "number" || !Number.isInteger(count)) return "must be an integer";
   if (count < 1 || count > MAX_INSTANT_CLONES_PER_REQUEST) return `must be between 1 and ${MAX_INSTANT_CLONES_PER_REQUEST} (got ${count})`;
+  return null;
+}
+
+/** A problem with a parent's count of pre-started children, or null. */
+export function warmCountProblem(count: unknown): string | null {
+  if (typeof count !== "number" || !Number.isInteger(count)) return "must be an integer";
+  if (count < 0 || count > MAX_WARM_CHILDREN) return `must be between 0 and ${MAX_WARM_CHILDREN} (got ${count})`;
   return null;
 }
 

@@ -42,7 +42,7 @@ import {
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
-import { cloneCountProblem, instantCloneNames, mapBounded, namePrefixProblem, parentDir, parentFiles, ramLocationProblem, type ParentFiles } from "./instant-clone-plan";
+import { cloneCountProblem, instantCloneNames, mapBounded, namePrefixProblem, parentDir, parentFiles, ramLocationProblem, warmCountProblem, type ParentFiles } from "./instant-clone-plan";
 import { getVmView, type VmView } from "./vm";
 import { ramFileOf, removeRamFile } from "./guest-ram";
 import { diskLayersOf, livePid, machineOf, powerOff, vmStateDir, withVmLock } from "./vm-power";
@@ -62,6 +62,14 @@ export interface CreateParentRequest {
   name: string;
   /** Where the RAM file goes; the engine's setting when absent. */
   ramLocation?: ParentRamLocation | null;
+  /** Children each host keeps pre-started (default 0). */
+  warmCount?: number;
+}
+
+/** A change of a parent's settings; absent fields stay. */
+export interface UpdateParentRequest {
+  id: string;
+  warmCount?: number;
 }
 
 /**
@@ -128,8 +136,8 @@ interface CreateParentIntent {
   sourceNewPath: string;
 }
 
-/** One child an instant-clone request is about to make. */
-interface ChildPlan {
+/** One child an instant-clone request is about to make (or a pre-started one, see WarmChildren). */
+export interface ChildPlan {
   id: string;
   name: string;
   layerId: string;
@@ -149,6 +157,26 @@ interface InstantCloneIntent {
 /** The empty child overlay a parent keeps beside its frozen layer. */
 function childOverlayOf(p: InstantCloneParent): string {
   return path.join(path.dirname(p.deviceStatePath), "child-overlay.qcow2");
+}
+
+/**
+ * Pre-started children of parents, kept by the engine host (WarmChildren): QEMU up with the
+ * child's own overlay and identity, waiting for its state. A request takes them before it
+ * starts any child of its own.
+ */
+export interface WarmChildSource {
+  /** Hands over up to `n` pre-started children of a parent; they are the caller's from then on. */
+  take(parentId: string, n: number): WarmChild[];
+  /** How many pre-started children of a parent are ready on this host. */
+  readyCount(parentId: string): number;
+  /** Asks for a look at the parents' warm counts soon (after children were taken or a count changed). */
+  nudge(): void;
+}
+
+/** A pre-started child: its plan (the name is a placeholder until taken) and its QEMU, connected. */
+export interface WarmChild {
+  plan: ChildPlan;
+  proc: QemuProcess;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -173,6 +201,10 @@ export function checkParentCreate(store: Store, req: CreateParentRequest, opts: 
   if (req.ramLocation !== undefined && req.ramLocation !== null) {
     const issue = ramLocationProblem(req.ramLocation);
     if (issue) throw invalidField("ram_location", issue);
+  }
+  if (req.warmCount !== undefined) {
+    const issue = warmCountProblem(req.warmCount);
+    if (issue) throw invalidField("warm_count", issue);
   }
   const vm = store.getVm(req.sourceVmId);
   if (!vm) throw notFound("vm", req.sourceVmId, "source_vm_id");
@@ -327,6 +359,22 @@ export function getParentView(store: Store, id: string): ParentView {
   return parentView(store, p);
 }
 
+/**
+ * Changes a parent's settings (its warm count); 404 for an unknown parent, 400 naming a bad
+ * value; changes nothing then. The host's pre-start loop follows the new count.
+ */
+export function updateParent(ctx: OpContext, req: UpdateParentRequest): ParentView {
+  const p = ctx.store.getParent(req.id);
+  if (!p) throw notFound("instant-clone parent", req.id, "id");
+  if (req.warmCount !== undefined) {
+    const issue = warmCountProblem(req.warmCount);
+    if (issue) throw invalidField("warm_count", issue);
+    ctx.store.tx((s) => s.updateParent(p.id, { warmCount: req.warmCount }));
+    ctx.warm?.nudge();
+  }
+  return getParentView(ctx.store, p.id);
+}
+
 /** Every parent, by name. */
 export function listParentViews(store: Store): ParentView[] {
   return store.listParents().map((p) => parentView(store, p));
@@ -439,6 +487,7 @@ async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Pro
         accel: spec.accel,
         qemuVersion: version.version,
         state: "ready",
+        warmCount: req.warmCount ?? 0,
         createdAt: nowIso(),
       });
       s.transferLayer(top.id, { path: files.disk, ownerKind: "parent", ownerId: parentId });
@@ -528,7 +577,8 @@ export async function recoverParentCreate(ctx: OpContext, intent: unknown): Prom
 // ---------------------------------------------------------------------------------------------
 // instant clones
 
-async function checkRunnableHere(p: InstantCloneParent): Promise<void> {
+/** Refuses (409 CF_INCOMPATIBLE_PARENT) a parent this host cannot load: another accelerator or QEMU version than it was saved under. */
+export async function checkRunnableHere(p: InstantCloneParent): Promise<void> {
   try {
     await resolveAccel(p.accel);
   } catch (err) {
@@ -562,6 +612,36 @@ function childSpec(p: InstantCloneParent, chain: readonly DiskLayer[], c: ChildP
 }
 
 /**
+ * Spawns a child's QEMU: its own copy of the empty overlay, the parent's RAM file mapped
+ * privately, the device state handed over as a descriptor; it waits for the state
+ * (`loadStartState`). Used for a request's children and for pre-started ones.
+ */
+export async function spawnChild(parent: InstantCloneParent, chain: readonly DiskLayer[], plan: ChildPlan, overlay: string, signal?: AbortSignal): Promise<QemuProcess> {
+  await fs.mkdir(plan.home, { recursive: true });
+  await fs.copyFile(overlay, plan.disk);
+  return QemuProcess.start(childSpec(parent, chain, plan), { signal, stateFile: parent.deviceStatePath });
+}
+
+/** The parent's frozen chain, top first; 409 when its records are gone. */
+export function parentChain(store: Store, parent: InstantCloneParent): { top: DiskLayer; chain: DiskLayer[] } {
+  const top = store.getLayer(parent.diskLayerId);
+  if (!top) throw conflict(`instant-clone parent ${parent.name} has no disk layer record`, "id");
+  return { top, chain: diskLayersOf(store, { name: parent.name, diskLayerId: top.id } as Vm) };
+}
+
+/**
+ * The empty overlay children copy: the one made at capture, else one made now at `fallback`
+ * (the caller removes it when done).
+ */
+export async function childOverlay(parent: InstantCloneParent, top: DiskLayer, fallback: string): Promise<string> {
+  const own = childOverlayOf(parent);
+  if (await exists(own)) return own;
+  await fs.mkdir(path.dirname(fallback), { recursive: true });
+  if (!(await exists(fallback))) await createOverlay(fallback, { backingPath: top.path, sizeBytes: top.virtualSizeBytes });
+  return fallback;
+}
+
+/**
  * Starts `count` instant clones of a parent, at most `concurrency` at a time, and records
  * them all at once when every one runs; on any failure none stays. Throws 404/409 for a bad
  * request, 409 CF_INCOMPATIBLE_PARENT when this host cannot load the parent's state, 500
@@ -573,16 +653,24 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   await checkRunnableHere(parent);
   const ds = ctx.store.getDatastore(parent.datastoreId);
   if (!ds) throw conflict(`instant-clone parent ${parent.name}'s datastore is gone`, "id");
-  const top = ctx.store.getLayer(parent.diskLayerId);
-  if (!top) throw conflict(`instant-clone parent ${parent.name} has no disk layer record`, "id");
-  const chain = diskLayersOf(ctx.store, { name: parent.name, diskLayerId: top.id } as Vm);
+  const { top, chain } = parentChain(ctx.store, parent);
   const concurrency = req.concurrency ?? ctx.settings.instantCloneConcurrency ?? DEFAULT_INSTANT_CLONE_CONCURRENCY;
-  const children: ChildPlan[] = childNamesOf(req).map((name) => {
+  const names = childNamesOf(req);
+  // Pre-started children first: they only need their state loaded.
+  const warm = new Map((ctx.warm?.take(parent.id, names.length) ?? []).map((w, i) => [names[i], w]));
+  const children: ChildPlan[] = names.map((name) => {
+    const pre = warm.get(name);
+    if (pre) return { ...pre.plan, name };
     const id = newId("vm");
     return { id, name, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: vmStateDir(ctx, id) };
   });
   const intent: InstantCloneIntent = { parentId: parent.id, children, overlayTemplate: partPath(ds.path, `instant-${newContentId().slice(0, 16)}`) };
-  ctx.recordIntent(intent);
+  try {
+    ctx.recordIntent(intent);
+  } catch (err) {
+    await Promise.all([...warm.values()].map((w) => w.proc.kill().catch(() => undefined)));
+    throw err;
+  }
   ctx.progress({ unit: "steps", done: 0, total: req.count, message: `starting ${req.count} instant clone(s)` });
   const t0 = performance.now();
   const started = new Map<string, { pid: number; readyMs: number; startMs: number }>();
@@ -590,18 +678,12 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   try {
     // One empty overlay, made when the parent was captured, copied per child: a file copy of
     // ~200 KiB costs far less than one qemu-img process per child.
-    let overlay = childOverlayOf(parent);
-    if (!(await exists(overlay))) {
-      overlay = intent.overlayTemplate;
-      await fs.mkdir(path.dirname(overlay), { recursive: true });
-      await createOverlay(overlay, { backingPath: top.path, sizeBytes: top.virtualSizeBytes });
-    }
+    const overlay = warm.size < children.length ? await childOverlay(parent, top, intent.overlayTemplate) : "";
     const outcomes = await mapBounded(children, concurrency, async (c) => {
-      throwIfCancelled(ctx);
-      await fs.mkdir(c.home, { recursive: true });
-      await fs.copyFile(overlay, c.disk);
+      const pre = warm.get(c.name);
+      if (!pre) throwIfCancelled(ctx);
       const spawnAt = performance.now();
-      const proc = await QemuProcess.start(childSpec(parent, chain, c), { signal: ctx.signal, stateFile: parent.deviceStatePath });
+      const proc = pre ? pre.proc : await spawnChild(parent, chain, c, overlay, ctx.signal);
       const upAt = performance.now();
       try {
         await proc.loadStartState({ ignoreShared: true, signal: ctx.signal });
@@ -623,6 +705,8 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
     throwIfCancelled(ctx);
     commitChildren(ctx.store, parent, top, children, started);
   } catch (err) {
+    // Pre-started children hold their monitor connection until they ran; let go before the undo.
+    await Promise.all([...warm.values()].map((w) => w.proc.kill().catch(() => undefined)));
     await undoChildren(ctx, intent);
     if (isEngineError(err)) throw err;
     throw internal(`starting instant clones of ${parent.name}`, err);
@@ -638,7 +722,8 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
     totalMs,
     concurrency,
   };
-  ctx.log.info({ parentId: parent.id, count: req.count, totalMs, concurrency }, "instant clones running");
+  ctx.log.info({ parentId: parent.id, count: req.count, totalMs, concurrency, preStarted: warm.size }, "instant clones running");
+  if (warm.size > 0) ctx.warm?.nudge();
   return result;
 }
 

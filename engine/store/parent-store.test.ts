@@ -23,6 +23,7 @@ const parent = (id: string, name: string): InstantCloneParent => ({
   accel: "tcg",
   qemuVersion: "7.2.22",
   state: "ready",
+  warmCount: 0,
   createdAt: at,
 });
 

@@ -20,6 +20,7 @@ export interface ParentRow {
   accel: string;
   qemu_version: string;
   state: string;
+  warm_count: number;
   created_at: string;
 }
 
@@ -40,6 +41,7 @@ export function parentRow(p: InstantCloneParent): ParentRow {
     accel: p.accel,
     qemu_version: p.qemuVersion,
     state: p.state,
+    warm_count: p.warmCount,
     created_at: p.createdAt,
   };
 }
@@ -61,6 +63,7 @@ export function toParent(r: ParentRow): InstantCloneParent {
     accel: r.accel as VmAccel,
     qemuVersion: r.qemu_version,
     state: r.state as RecordState,
+    warmCount: r.warm_count,
     createdAt: r.created_at,
   };
 }

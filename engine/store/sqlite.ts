@@ -634,8 +634,8 @@ export class SqliteStore implements Store {
     return rows.map(toParent);
   }
 
-  updateParent(id: string, patch: Partial<Pick<InstantCloneParent, "state">>): void {
-    this.update("instant_clone_parents", id, patch, { state: ["state", identity] });
+  updateParent(id: string, patch: Partial<Pick<InstantCloneParent, "state" | "warmCount">>): void {
+    this.update("instant_clone_parents", id, patch, { state: ["state", identity], warmCount: ["warm_count", identity] });
   }
 
   deleteParent(id: string): void {

@@ -87,7 +87,7 @@ export interface Store {
   findParentByName(name: string): InstantCloneParent | null;
   /** By name. */
   listParents(filter?: { datastoreId?: string }): InstantCloneParent[];
-  updateParent(id: string, patch: Partial<Pick<InstantCloneParent, "state">>): void;
+  updateParent(id: string, patch: Partial<Pick<InstantCloneParent, "state" | "warmCount">>): void;
   deleteParent(id: string): void;
 
   // hosts (S6): one per engine agent sharing this inventory

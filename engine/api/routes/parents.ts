@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS } from "../../model";
-import { checkInstantClone, checkParentCreate, checkParentDelete, deleteParent, directContext, getParentView, listParentViews } from "../../ops";
+import { checkInstantClone, checkParentCreate, checkParentDelete, deleteParent, directContext, getParentView, listParentViews, updateParent } from "../../ops";
 import {
   CreateParentBody,
   createParentFromWire,
@@ -14,12 +14,16 @@ import {
   JobWire,
   parentToWire,
   ParentWire,
+  UpdateParentBody,
+  updateParentFromWire,
 } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
 
 /** `/parents`: instant-clone parents (S3): capture from a running VM (job), list, show, delete, and instant clones (job). */
 export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
+  const warmOf = (id: string) => ({ ready: services.warm?.readyCount(id) ?? 0, error: services.warm?.lastError(id) ?? null });
+  const opContext = () => ({ ...directContext(services.store, services.log, undefined, services.settings), warm: services.warm });
   app.post<{ Body: CreateParentBody }>(
     "/parents",
     {
@@ -42,12 +46,28 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
   app.get(
     "/parents",
     { schema: { tags: ["parents"], summary: "List instant-clone parents", response: { 200: Type.Array(ParentWire) } } },
-    async () => listParentViews(services.store).map(parentToWire),
+    async () => listParentViews(services.store).map((p) => parentToWire(p, warmOf(p.id))),
   );
   app.get<{ Params: IdParams }>(
     "/parents/:id",
     { schema: { tags: ["parents"], summary: "Show an instant-clone parent, its files, its children and whether its files are still there", params: IdParams, response: { 200: ParentWire } } },
-    async (req) => parentToWire(getParentView(services.store, req.params.id)),
+    async (req) => parentToWire(getParentView(services.store, req.params.id), warmOf(req.params.id)),
+  );
+  app.patch<{ Params: IdParams; Body: UpdateParentBody }>(
+    "/parents/:id",
+    {
+      schema: {
+        tags: ["parents"],
+        summary: "Change a parent's settings (warm_count: children each host keeps pre-started); answers the parent",
+        params: IdParams,
+        body: UpdateParentBody,
+        response: { 200: ParentWire },
+      },
+    },
+    async (req) => {
+      const view = updateParent(opContext(), updateParentFromWire(req.params.id, req.body));
+      return parentToWire(view, warmOf(view.id));
+    },
   );
   app.delete<{ Params: IdParams; Querystring: DeleteParentQuery }>(
     "/parents/:id",
@@ -67,7 +87,7 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
         const { job, created } = services.runner.submit(JOB_KINDS.deleteParent, request, { idempotencyKey: idempotencyKeyOf(req) });
         return reply.status(created ? 202 : 200).send(jobToWire(job));
       }
-      await deleteParent(directContext(services.store, services.log, undefined, services.settings), request);
+      await deleteParent(opContext(), request);
       return reply.status(204).send();
     },
   );

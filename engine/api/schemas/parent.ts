@@ -1,7 +1,14 @@
 import { Type, type Static } from "@sinclair/typebox";
-import type { CreateParentRequest, DeleteParentRequest, InstantCloneRequest, InstantCloneResult, ParentView } from "../../ops";
+import type { CreateParentRequest, DeleteParentRequest, InstantCloneRequest, InstantCloneResult, ParentView, UpdateParentRequest } from "../../ops";
 import type { ParentRamLocation } from "../../model";
 import { vmToWire, VmWire } from "./vm";
+
+const WARM_COUNT_DOC =
+  "Children each engine host keeps pre-started for this parent (0 to 64, default 0): QEMU already up with its own overlay and identity, waiting for the state, so a clone request only loads the state and resumes. Each costs an idle QEMU process's memory (no guest RAM until taken).";
+
+/** The body of `PATCH /parents/{id}`. */
+export const UpdateParentBody = Type.Object({ warm_count: Type.Optional(Type.Integer({ description: WARM_COUNT_DOC })) }, { additionalProperties: false });
+export type UpdateParentBody = Static<typeof UpdateParentBody>;
 
 /** The body of `POST /parents`. */
 export const CreateParentBody = Type.Object(
@@ -11,6 +18,7 @@ export const CreateParentBody = Type.Object(
     ram_location: Type.Optional(
       Type.String({ enum: ["tmpfs", "datastore"], description: "Where the RAM file goes: tmpfs (this host's memory, fastest, lost at reboot) or datastore (beside the disk, survives reboots, seen by other hosts). Default: the engine's setting." }),
     ),
+    warm_count: Type.Optional(Type.Integer({ description: WARM_COUNT_DOC })),
   },
   { additionalProperties: false },
 );
@@ -57,6 +65,9 @@ export const ParentWire = Type.Object(
     qemu_version: Type.String(),
     children: Type.Array(Type.String(), { description: "Ids of its instant clones." }),
     state: Type.String({ description: "ready, or drifted when its RAM file, device state or frozen layer vanished." }),
+    warm_count: Type.Integer({ description: "Children each engine host keeps pre-started for it." }),
+    warm_ready: Type.Integer({ description: "Pre-started children ready now on the host that answered." }),
+    warm_error: Type.Union([Type.String(), Type.Null()], { description: "Why the host that answered could not pre-start children lately (it retries), or null." }),
     created_at: Type.String(),
   },
   { $id: "InstantCloneParent" },
@@ -81,8 +92,14 @@ export const InstantCloneResultWire = Type.Object({
 });
 export type InstantCloneResultWire = Static<typeof InstantCloneResultWire>;
 
+/** What the answering host's pre-start loop says of a parent (none when it keeps no children). */
+export interface WarmStatus {
+  ready: number;
+  error: string | null;
+}
+
 /** Turns a parent view into its wire shape. */
-export function parentToWire(p: ParentView): ParentWire {
+export function parentToWire(p: ParentView, warm: WarmStatus = { ready: 0, error: null }): ParentWire {
   return {
     id: p.id,
     name: p.name,
@@ -102,6 +119,9 @@ export function parentToWire(p: ParentView): ParentWire {
     qemu_version: p.qemuVersion,
     children: p.childIds,
     state: p.state,
+    warm_count: p.warmCount,
+    warm_ready: warm.ready,
+    warm_error: warm.error,
     created_at: p.createdAt,
   };
 }
@@ -118,7 +138,12 @@ export function instantCloneResultToWire(r: InstantCloneResult): InstantCloneRes
 
 /** The op request of `POST /parents`. */
 export function createParentFromWire(b: CreateParentBody): CreateParentRequest {
-  return { sourceVmId: b.source_vm_id, name: b.name, ramLocation: (b.ram_location as ParentRamLocation | undefined) ?? null };
+  return { sourceVmId: b.source_vm_id, name: b.name, ramLocation: (b.ram_location as ParentRamLocation | undefined) ?? null, warmCount: b.warm_count };
+}
+
+/** The op request of `PATCH /parents/{id}`. */
+export function updateParentFromWire(id: string, b: UpdateParentBody): UpdateParentRequest {
+  return { id, warmCount: b.warm_count };
 }
 
 /** The op request of `POST /parents/{id}/clones`. */

@@ -1,3 +1,4 @@
+import { parentWarmCount } from "./parent-warm-count";
 import { vmStopTimeout } from "./vm-stop-timeout";
 import { hostsMigration } from "./hosts";
 
@@ -240,6 +241,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 6, name: "instant-clone-parents", up: instantCloneParents },
   { version: 7, name: "hosts", up: hostsMigration },
   vmStopTimeout,
+  parentWarmCount,
 ];
 
 /** The schema version this code writes: the highest version in `MIGRATIONS`. */

@@ -1,0 +1,214 @@
+/**
+ * Pre-started instant-clone children, the template-cache idea of Kata Containers' VM factory
+ * applied to S3: for every parent with a warm count, this host keeps that many child QEMU
+ * processes started in the background (own overlay, own identity, the parent's RAM mapped
+ * privately, the device state inherited as a descriptor), each waiting for its state. A clone
+ * request takes them and only loads the state and resumes, so the QEMU start itself (exec,
+ * libraries, machine set-up: most of a clone's time) is paid before the request.
+ *
+ * They are not VMs until taken: no record, not listed, not counted as the parent's children.
+ * An engine restart drops them (the start-up reconcile kills QEMU processes in state folders
+ * no VM owns and removes the folders) and this loop starts new ones.
+ */
+import { promises as fs } from "node:fs";
+import * as path from "node:path";
+import type { Logger } from "pino";
+import { newContentId, partPath, vmDir, vmDiskPath } from "../disk";
+import { newId, type InstantCloneParent } from "../model";
+import type { Store } from "../store";
+import type { EngineSettings } from "./context";
+import { checkRunnableHere, childOverlay, getParentView, parentChain, spawnChild, type WarmChild, type WarmChildSource } from "./instant-clone";
+
+/** Knobs of the loop. */
+export interface WarmChildrenOptions {
+  /** How often the loop looks at the parents when nothing nudges it (default 2 s). */
+  intervalMs?: number;
+  /** First wait after a failed start for a parent; doubles with each failure in a row (default 5 s). */
+  retryBaseMs?: number;
+  /** Longest wait between attempts (default 5 min). */
+  retryMaxMs?: number;
+}
+
+const NUDGE_DELAY_MS = 50;
+
+interface Backoff {
+  until: number;
+  delayMs: number;
+  message: string;
+}
+
+/**
+ * Keeps every ready parent's warm count of pre-started children on this host, one start at a
+ * time (a request in progress gets the CPU first), and drops those of parents deleted, drifted
+ * or lowered. A parent whose children cannot start here (another QEMU version, files
+ * unreachable) is retried after a doubling back-off and its error is reported. Start it after
+ * recovery; `close` kills every pre-started child and removes its files.
+ */
+export class WarmChildren implements WarmChildSource {
+  private readonly ready = new Map<string, WarmChild[]>();
+  private readonly backoff = new Map<string, Backoff>();
+  private readonly opts: Required<WarmChildrenOptions>;
+  private timer: NodeJS.Timeout | null = null;
+  private running = false;
+  private again = false;
+  private closed = true;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: Store,
+    private readonly log: Logger,
+    private readonly settings: EngineSettings,
+    opts: WarmChildrenOptions = {},
+  ) {
+    this.opts = { intervalMs: opts.intervalMs ?? 2000, retryBaseMs: opts.retryBaseMs ?? 5000, retryMaxMs: opts.retryMaxMs ?? 5 * 60_000 };
+  }
+
+  /** Starts looking at the parents (at once, then every interval). */
+  start(): void {
+    this.closed = false;
+    this.schedule(0);
+  }
+
+  nudge(): void {
+    this.schedule(NUDGE_DELAY_MS);
+  }
+
+  take(parentId: string, n: number): WarmChild[] {
+    const list = this.ready.get(parentId);
+    if (!list || n <= 0) return [];
+    return list.splice(0, n);
+  }
+
+  readyCount(parentId: string): number {
+    return this.ready.get(parentId)?.length ?? 0;
+  }
+
+  /** Why this host could not pre-start children of a parent lately, or null. */
+  lastError(parentId: string): string | null {
+    return this.backoff.get(parentId)?.message ?? null;
+  }
+
+  /** Stops the loop, waits for a start in progress, then kills every pre-started child and removes its files. */
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    await this.idle;
+    const all = [...this.ready.values()].flat();
+    this.ready.clear();
+    await Promise.all(all.map((c) => this.discard(c)));
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.idle = this.tick();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    this.running = true;
+    this.again = false;
+    try {
+      await this.look();
+    } catch (err) {
+      this.log.error({ err }, "warm children pass failed");
+    } finally {
+      this.running = false;
+      this.schedule(this.again ? 0 : this.opts.intervalMs);
+    }
+  }
+
+  /** One pass: drop what is no longer wanted, then start one child for each parent that is short. */
+  private async look(): Promise<void> {
+    const wanted = new Map<string, { parent: InstantCloneParent; count: number }>();
+    for (const p of this.store.listParents()) {
+      if (p.warmCount <= 0) continue;
+      if (getParentView(this.store, p.id).state !== "ready") continue;
+      wanted.set(p.id, { parent: p, count: p.warmCount });
+    }
+    for (const [parentId, list] of this.ready) {
+      const keep = wanted.get(parentId)?.count ?? 0;
+      if (list.length <= keep) continue;
+      const extra = list.splice(keep);
+      if (list.length === 0) this.ready.delete(parentId);
+      await Promise.all(extra.map((c) => this.discard(c)));
+    }
+    for (const parentId of this.backoff.keys()) if (!wanted.has(parentId)) this.backoff.delete(parentId);
+    let short = false;
+    for (const { parent, count } of wanted.values()) {
+      if (this.closed) return;
+      if (this.readyCount(parent.id) >= count) continue;
+      const wait = this.backoff.get(parent.id);
+      if (wait && wait.until > Date.now()) continue;
+      try {
+        const child = await this.startOne(parent);
+        if (this.closed || !this.store.getParent(parent.id)) {
+          await this.discard(child);
+          continue;
+        }
+        const list = this.ready.get(parent.id) ?? [];
+        list.push(child);
+        this.ready.set(parent.id, list);
+        this.backoff.delete(parent.id);
+        // A child whose QEMU dies while it waits leaves the list.
+        void child.proc.qmp.closed.then(() => {
+          const at = this.ready.get(parent.id)?.indexOf(child) ?? -1;
+          if (at >= 0) {
+            this.ready.get(parent.id)!.splice(at, 1);
+            this.log.warn({ parentId: parent.id, vmId: child.plan.id }, "a pre-started child's QEMU ended while it waited");
+            void this.discard(child);
+            this.nudge();
+          }
+        });
+        if (this.readyCount(parent.id) < count) short = true;
+      } catch (err) {
+        const delayMs = Math.min(this.opts.retryMaxMs, wait ? wait.delayMs * 2 : this.opts.retryBaseMs);
+        const message = (err as Error).message;
+        this.backoff.set(parent.id, { until: Date.now() + delayMs, delayMs, message });
+        this.log.warn({ parentId: parent.id, err: message, retryInMs: delayMs }, "could not pre-start a child of an instant-clone parent");
+      }
+    }
+    if (short) this.again = true;
+  }
+
+  private async startOne(parent: InstantCloneParent): Promise<WarmChild> {
+    if (!this.settings.vmStateRoot) throw new Error("the engine has no VM state root configured");
+    await checkRunnableHere(parent);
+    const ds = this.store.getDatastore(parent.datastoreId);
+    if (!ds) throw new Error(`instant-clone parent ${parent.name}'s datastore is gone`);
+    const { top, chain } = parentChain(this.store, parent);
+    const id = newId("vm");
+    const plan = { id, name: `warm-${id}`, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: path.join(this.settings.vmStateRoot, id) };
+    const fallback = partPath(ds.path, `warm-${newContentId().slice(0, 16)}`);
+    try {
+      const overlay = await childOverlay(parent, top, fallback);
+      const proc = await spawnChild(parent, chain, plan, overlay);
+      this.log.debug({ parentId: parent.id, vmId: id, pid: proc.pid }, "pre-started an instant-clone child");
+      return { plan, proc };
+    } catch (err) {
+      await removeChildFiles(plan);
+      throw err;
+    } finally {
+      await fs.rm(fallback, { force: true });
+    }
+  }
+
+  private async discard(child: WarmChild): Promise<void> {
+    await child.proc.kill().catch((err: unknown) => this.log.warn({ err, vmId: child.plan.id }, "could not kill a pre-started child"));
+    await removeChildFiles(child.plan);
+  }
+}
+
+async function removeChildFiles(plan: { stateDir: string; home: string }): Promise<void> {
+  await fs.rm(plan.stateDir, { recursive: true, force: true });
+  await fs.rm(plan.home, { recursive: true, force: true });
+}

@@ -4,6 +4,7 @@
  *    concurrently, bounded by the engine), next to cold starts of as many VMs through the API
  *    and next to restores from a full state file without shared memory (RAM in the stream,
  *    anonymous RAM per VM: what a restore costs when nothing is shared);
+ *  - the same with the children pre-started (the parent's warm_count) before the request;
  *  - PSS and RSS per idle child against the restored VMs';
  *  - with the Linux test guest (TCG): request to the clone's agent answering, next to a cold
  *    boot of the same guest to its agent answering.
@@ -20,6 +21,7 @@ import pino from "pino";
 import { startEngine } from "../engine/api/engine";
 import { ClonefleetClient, type InstantCloneResultWire, type ParentWire, type VmWire } from "../engine/client";
 import { AGENT_PORT_NAME, GuestAgentClient, QemuProcess, portSocketPath, probeVm, saveState, type VmSpec } from "../engine/hypervisor";
+import { MAX_WARM_CHILDREN } from "../engine/model";
 import { mapBounded } from "../engine/ops";
 import { PROJECT_ROOT } from "../engine/version";
 
@@ -132,6 +134,8 @@ interface Row {
   childPss: number;
   childRss: number;
   restorePss: number;
+  /** The same count with as many children pre-started (warm_count) before the request; null above 64. */
+  preStartedMs: number | null;
 }
 
 async function main(): Promise<void> {
@@ -216,6 +220,24 @@ async function main(): Promise<void> {
     }
     say(`one child at a time (median of 5): ${ms(median(apiOne))} through the API, ${ms(median(rawOne))} for the same steps on the hypervisor layer (the engine adds ${ms(median(apiOne) - median(rawOne))})`);
 
+    // With children pre-started (warm_count): request to running for k children when k wait
+    // ready, so the request only loads each state and resumes; the children are removed after.
+    const preStarted = async (count: number): Promise<number> => {
+      await client.parents.update(parent.id, { warm_count: count });
+      await waitWarm(client, parent.id, count);
+      await new Promise((r) => setTimeout(r, 300));
+      const w0 = performance.now();
+      const wj = await client.parents.clone(parent.id, { count, name_prefix: `pre${count}-${Math.round(w0)}` });
+      const kids = ((await client.waitJob(wj.id, { timeoutMs: 600_000 })).result as InstantCloneResultWire).children;
+      const took = performance.now() - w0;
+      await client.parents.update(parent.id, { warm_count: 0 });
+      await mapBounded(kids, 8, (k) => client.vms.delete(k.id));
+      return took;
+    };
+    const preOne: number[] = [];
+    for (let i = 0; i < 5; i++) preOne.push(await preStarted(1));
+    say(`one pre-started child (median of 5): ${ms(median(preOne))} through the API, ${(median(apiOne) / median(preOne)).toFixed(1)}x sooner than one started on request`);
+
     const rows: Row[] = [];
     for (const count of o.counts) {
       if (count === 0) continue;
@@ -273,6 +295,7 @@ async function main(): Promise<void> {
         childPss: median(mems.map((m) => m.pss)),
         childRss: median(mems.map((m) => m.rss)),
         restorePss: median(rmems.map((m) => m.pss)),
+        preStartedMs: null,
       });
       say(
         `${String(count).padStart(3)} at once: instant clones ${ms(instantMs)} (median child ready ${ms(rows[rows.length - 1].instantChildMedianMs)} into the job), ` +
@@ -283,9 +306,14 @@ async function main(): Promise<void> {
       started.length = 0;
       await mapBounded(restored.splice(0), 8, (p) => p.kill());
       await fs.rm(path.join(dir, "restore"), { recursive: true, force: true });
+      if (count <= MAX_WARM_CHILDREN) {
+        const row = rows[rows.length - 1];
+        row.preStartedMs = await preStarted(count);
+        say(`${String(count).padStart(3)} at once, pre-started: ${ms(row.preStartedMs)} (${(row.instantMs / row.preStartedMs).toFixed(1)}x sooner than started on request)`);
+      }
     }
 
-    let guest: { coldMs: number; cloneMs: number } | null = null;
+    let guest: { coldMs: number; cloneMs: number; preStartedMs: number } | null = null;
     const built = o.guest ? await builtGuest() : { ok: false as const, reason: "--no-guest" };
     if (built.ok) {
       const g = built.guest;
@@ -304,8 +332,21 @@ async function main(): Promise<void> {
       const kid = ((await client.waitJob(cj.id)).result as InstantCloneResultWire).children[0];
       await agentAnswers(kid.state_dir!, 30_000);
       const cloneMs = performance.now() - c0;
-      guest = { coldMs, cloneMs };
-      say(`Linux test guest (TCG): cold boot to agent answering ${ms(coldMs)}; instant clone request to agent answering ${ms(cloneMs)}: ${(coldMs / cloneMs).toFixed(1)}x sooner`);
+      await client.parents.update(lp.id, { warm_count: 1 });
+      await waitWarm(client, lp.id, 1);
+      await new Promise((r) => setTimeout(r, 300));
+      const p0 = performance.now();
+      const pj2 = await client.parents.clone(lp.id, { count: 1, name_prefix: "linux-pre" });
+      const pre = ((await client.waitJob(pj2.id)).result as InstantCloneResultWire).children[0];
+      await agentAnswers(pre.state_dir!, 30_000);
+      const preStartedMs = performance.now() - p0;
+      await client.parents.update(lp.id, { warm_count: 0 });
+      guest = { coldMs, cloneMs, preStartedMs };
+      say(
+        `Linux test guest (TCG): cold boot to agent answering ${ms(coldMs)}; instant clone request to agent answering ${ms(cloneMs)} (${(coldMs / cloneMs).toFixed(1)}x sooner), ` +
+          `${ms(preStartedMs)} with the child pre-started (${(coldMs / preStartedMs).toFixed(1)}x sooner)`,
+      );
+      await client.vms.delete(pre.id);
       await client.vms.delete(kid.id);
       await client.parents.delete(lp.id);
       await client.vms.delete(gv.id);
@@ -314,13 +355,13 @@ async function main(): Promise<void> {
     }
 
     if (o.json) {
-      console.log(JSON.stringify({ memoryMb: o.memoryMb, fillMib: o.fillMib, accel: parent.accel, oneChildApiMs: median(apiOne), oneChildHypervisorMs: median(rawOne), rows, guest }, null, 2));
+      console.log(JSON.stringify({ memoryMb: o.memoryMb, fillMib: o.fillMib, accel: parent.accel, oneChildApiMs: median(apiOne), oneChildHypervisorMs: median(rawOne), oneChildPreStartedMs: median(preOne), rows, guest }, null, 2));
     } else {
       say("");
-      say("count  instant(API)  cold start(API)  full restore  cold/instant  restore/instant  PSS/child  PSS/restored");
+      say("count  instant(API)  pre-started(API)  cold start(API)  full restore  cold/instant  restore/instant  PSS/child  PSS/restored");
       for (const r of rows) {
         say(
-          `${String(r.count).padStart(5)}  ${ms(r.instantMs).padStart(12)}  ${ms(r.coldMs).padStart(15)}  ${ms(r.restoreMs).padStart(12)}  ${(r.coldMs / r.instantMs).toFixed(2).padStart(11)}x  ${(r.restoreMs / r.instantMs).toFixed(2).padStart(14)}x  ${mib(r.childPss).padStart(9)}  ${mib(r.restorePss).padStart(12)}`,
+          `${String(r.count).padStart(5)}  ${ms(r.instantMs).padStart(12)}  ${(r.preStartedMs === null ? "-" : ms(r.preStartedMs)).padStart(16)}  ${ms(r.coldMs).padStart(15)}  ${ms(r.restoreMs).padStart(12)}  ${(r.coldMs / r.instantMs).toFixed(2).padStart(11)}x  ${(r.restoreMs / r.instantMs).toFixed(2).padStart(14)}x  ${mib(r.childPss).padStart(9)}  ${mib(r.restorePss).padStart(12)}`,
         );
       }
       say("targets (2 cores, through the API): 1 clone < 100 ms; 64 < 3 s in total; < 20 MiB PSS per idle child; Linux clone answering < 150 ms and >= 10x sooner than its cold boot");
@@ -336,6 +377,17 @@ async function main(): Promise<void> {
     await engine.close();
     await fs.rm(engine.runner.settings.parentTmpfsDir!, { recursive: true, force: true });
     if (!o.keep && !o.dir) await fs.rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function waitWarm(client: ClonefleetClient, parentId: string, n: number): Promise<void> {
+  const deadline = Date.now() + 300_000;
+  for (;;) {
+    const p = await client.parents.get(parentId);
+    if (p && p.warm_ready >= n) return;
+    if (p?.warm_error) throw new Error(`pre-starting children of ${parentId} failed: ${p.warm_error}`);
+    if (Date.now() > deadline) throw new Error(`${n} pre-started children of ${parentId} not ready after 300 s`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 

@@ -5,8 +5,8 @@ import type { InstantCloneResultWire, ParentWire } from "../../client";
 
 const rows = (list: ParentWire[]) =>
   table(
-    ["ID", "NAME", "STATE", "SOURCE VM", "MEMORY", "RAM", "CHILDREN", "CREATED"],
-    list.map((p) => [p.id, p.name, p.state, p.source_vm_id, formatBytes(p.memory_bytes), p.ram_location, p.children.length, p.created_at]),
+    ["ID", "NAME", "STATE", "SOURCE VM", "MEMORY", "RAM", "CHILDREN", "WARM", "CREATED"],
+    list.map((p) => [p.id, p.name, p.state, p.source_vm_id, formatBytes(p.memory_bytes), p.ram_location, p.children.length, `${p.warm_ready}/${p.warm_count}`, p.created_at]),
   );
 
 const details = (p: ParentWire) =>
@@ -17,6 +17,7 @@ const details = (p: ParentWire) =>
     `  device state ${p.device_state_path}`,
     `  frozen disk  ${p.disk_chain.join(" <- ")}`,
     `  children     ${p.children.length > 0 ? p.children.join(", ") : "none"}`,
+    `  pre-started  ${p.warm_ready} of ${p.warm_count} ready on this host${p.warm_error ? ` (failing: ${p.warm_error})` : ""}`,
   ].join("\n");
 
 const cloned = (r: InstantCloneResultWire) =>
@@ -25,6 +26,8 @@ const cloned = (r: InstantCloneResultWire) =>
     ["ID", "NAME", "PID", "READY MS", "START MS"],
     r.children.map((c) => [c.id, c.name, c.pid ?? "-", c.ready_ms, c.start_ms]),
   );
+
+const WARM_HELP = "children each host keeps pre-started (0 to 64): a clone request then only loads their state and resumes";
 
 function intOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
@@ -41,11 +44,13 @@ export function registerParentCommands(program: Command, globals: () => GlobalOp
     .requiredOption("--from <vm>", "the running VM to capture")
     .requiredOption("--name <name>", "parent name")
     .option("--ram-location <tmpfs|datastore>", "where the RAM file goes (default: the engine's setting)")
+    .option("--warm <n>", WARM_HELP)
     .option("--no-wait", "print the job and return at once")
-    .action(async (o: { from: string; name: string; ramLocation?: string; wait: boolean }) => {
+    .action(async (o: { from: string; name: string; ramLocation?: string; warm?: string; wait: boolean }) => {
       const g = globals();
       const client = clientFor(g);
-      const job = await client.parents.create({ source_vm_id: o.from, name: o.name, ...(o.ramLocation ? { ram_location: o.ramLocation } : {}) });
+      const warm = intOption("--warm", o.warm);
+      const job = await client.parents.create({ source_vm_id: o.from, name: o.name, ...(o.ramLocation ? { ram_location: o.ramLocation } : {}), ...(warm !== undefined ? { warm_count: warm } : {}) });
       if (!o.wait) return print(g.json, job, (j) => `capturing the parent as job ${j.id}`);
       const done = await waitWithProgress(client, job, g.json);
       print(g.json, done.result as ParentWire, details);
@@ -65,6 +70,16 @@ export function registerParentCommands(program: Command, globals: () => GlobalOp
       const p = await clientFor(g).parents.get(id);
       if (!p) throw new Error(`instant-clone parent ${JSON.stringify(id)} not found`);
       print(g.json, p, details);
+    });
+  parent
+    .command("set <parent>")
+    .alias("update")
+    .description("change a parent's settings in place")
+    .requiredOption("--warm <n>", WARM_HELP)
+    .action(async (id: string, o: { warm: string }) => {
+      const g = globals();
+      const p = await clientFor(g).parents.update(id, { warm_count: intOption("--warm", o.warm)! });
+      print(g.json, p, (x) => `instant-clone parent ${x.name} (${x.id}): ${x.warm_count} children kept pre-started per host (${x.warm_ready} ready now)`);
     });
   parent
     .command("rm <parent>")

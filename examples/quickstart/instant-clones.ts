@@ -1,6 +1,7 @@
 /**
  * The quickstart's instant-clone part (S3): a parent made from a booted guest, 16 instant clones
- * started from it, their start times and memory shown next to a cold boot of the same guest.
+ * started from it, their start times and memory shown next to a cold boot of the same guest,
+ * then 4 more from children the host pre-started.
  * The guest is the Linux test guest when scripts/build-guest.sh has built it (.cache/guest),
  * else a firmware-only VM of the quickstart's template.
  */
@@ -104,8 +105,25 @@ export async function instantCloneTour(api: ClonefleetClient, opts: { datastoreI
   console.log(`all 16 running ${allMs.toFixed(0)} ms after the request through the API${guest ? `; the first one's agent answered after ${firstAnswerMs.toFixed(0)} ms` : ""}`);
   console.log(`cold boot of one: ${coldMs.toFixed(0)} ms; mean PSS per clone ${(meanPss / MiB).toFixed(1)} MiB against ${(coldPss / MiB).toFixed(1)} MiB for the cold-booted VM (unwritten pages stay shared)`);
 
+  opts.step("4 children pre-started (warm_count 4): the host starts their QEMU ahead, a request only loads the state and resumes");
+  await api.parents.update(parent.id, { warm_count: 4 });
+  for (let ready = 0; ready < 4; ) {
+    await new Promise((r) => setTimeout(r, 100));
+    ready = (await api.parents.get(parent.id))!.warm_ready;
+  }
+  const w0 = performance.now();
+  const wj = await api.parents.clone(parent.id, { count: 4, name_prefix: "warm" });
+  const warm = (await api.waitJob(wj.id)).result as InstantCloneResultWire;
+  const warmMs = performance.now() - w0;
+  if (guest) await agentAnswers(warm.children[0].state_dir!, 30_000);
+  const warmAnswerMs = performance.now() - w0;
+  for (const c of warm.children) console.log(`${c.name.padEnd(6)} ${c.id}  running ${String(c.ready_ms.toFixed(0)).padStart(5)} ms into the request (its own start ${c.start_ms.toFixed(0)} ms)`);
+  console.log(`all 4 running ${warmMs.toFixed(0)} ms after the request${guest ? `; the first one's agent answered after ${warmAnswerMs.toFixed(0)} ms` : ""} (cold boot of one: ${coldMs.toFixed(0)} ms)`);
+  // Back to none, so nothing keeps running for the parent after the quickstart.
+  await api.parents.update(parent.id, { warm_count: 0 });
+
   opts.step("deleting the clones (the parent stays: it runs nothing and clones again at any time)");
-  for (const c of result.children) await api.vms.delete(c.id);
-  console.log(`16 clones deleted; parent ${parent.id} kept`);
+  for (const c of [...result.children, ...warm.children]) await api.vms.delete(c.id);
+  console.log(`20 clones deleted; parent ${parent.id} kept`);
   return parent;
 }

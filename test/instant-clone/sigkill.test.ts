@@ -164,3 +164,53 @@ describe("engine SIGKILL while starting instant clones", () => {
     await engine.client.parents.delete(parent.id);
   });
 });
+
+describe("engine SIGKILL with pre-started children", () => {
+  let dir: string;
+  let engine: EngineProcess | null = null;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-icw-"));
+  });
+  afterAll(async () => {
+    await engine?.kill();
+    await killAllVms(path.join(dir, "state", "vms"));
+    await fs.rm(defaultParentTmpfsDir(path.join(dir, "state")), { recursive: true, force: true });
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it("the next start removes the orphaned ones (processes and files) and pre-starts new ones", async () => {
+    const stateDir = path.join(dir, "state");
+    const vmsRoot = path.join(stateDir, "vms");
+    engine = await spawnEngine(stateDir, ["--accel", "tcg"]);
+    const fx = await vmFixture(engine.client, dir);
+    const src = await engine.client.vms.start((await createVm(engine.client, "src", fx.templateId)).id);
+    const pj = await engine.client.parents.create({ source_vm_id: src.id, name: "p", warm_count: 2 });
+    const parent = (await engine.client.waitJob(pj.id, { timeoutMs: 60_000 })).result as ParentWire;
+    const warmReady = async (e: EngineProcess, n: number) => {
+      for (const deadline = Date.now() + 60_000; (await e.client.parents.get(parent.id))!.warm_ready !== n; ) {
+        if (Date.now() > deadline) throw new Error(`${n} pre-started children never became ready`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    await warmReady(engine, 2);
+    const orphans = qemusUnder(vmsRoot);
+    expect(orphans).toHaveLength(2);
+    const orphanDirs = readdirSync(vmsRoot).filter((d) => d !== src.id);
+    await engine.kill();
+    // Killing the engine leaves them running: QEMU outlives the engine by design.
+    expect(qemusUnder(vmsRoot).sort()).toEqual(orphans.sort());
+
+    engine = await spawnEngine(stateDir, ["--accel", "tcg"]);
+    for (const pid of orphans) expect(qemusUnder(vmsRoot)).not.toContain(pid);
+    for (const d of orphanDirs) {
+      expect(existsSync(path.join(vmsRoot, d))).toBe(false);
+      expect(existsSync(path.join(dir, "ds", "clonefleet", "vms", d))).toBe(false);
+    }
+    await warmReady(engine, 2);
+    expect(readdirSync(vmsRoot).filter((d) => d !== src.id && !orphanDirs.includes(d))).toHaveLength(2);
+
+    await engine.client.parents.update(parent.id, { warm_count: 0 });
+    await warmReady(engine, 0);
+    await engine.client.parents.delete(parent.id);
+  });
+});

@@ -15,6 +15,7 @@ export interface InstantCloneParentInputs {
   ramLocation?: string | null;
   restartSource?: boolean;
   waitForChildrenOnDestroy?: boolean;
+  warmCount?: number;
   endpoint?: string;
   token?: string;
 }
@@ -24,6 +25,7 @@ export interface InstantCloneParentOutputs extends InstantCloneParentInputs {
   ramLocation: string;
   restartSource: boolean;
   waitForChildrenOnDestroy: boolean;
+  warmCount: number;
   datastoreId: string;
   memoryBytes: number;
   ramPath: string;
@@ -40,7 +42,7 @@ export interface InstantCloneParentOutputs extends InstantCloneParentInputs {
 // Kept unexported: an exported const would be reached through `exports` from the provider's
 // methods and drag the whole module into the serialized closure.
 const REPLACE_KEYS = ["sourceVmId", "name", "ramLocation"];
-const IN_PLACE_KEYS = ["restartSource", "waitForChildrenOnDestroy"];
+const IN_PLACE_KEYS = ["restartSource", "waitForChildrenOnDestroy", "warmCount"];
 
 /** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_instant_clone_parent. */
 export const INSTANT_CLONE_PARENT_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
@@ -53,6 +55,8 @@ function parentOutputs(inputs: Partial<InstantCloneParentInputs>, p: ParentWire)
     ramLocation: p.ram_location,
     restartSource: inputs.restartSource ?? true,
     waitForChildrenOnDestroy: inputs.waitForChildrenOnDestroy ?? false,
+    // The engine's count, so that a refresh shows a change made outside Pulumi.
+    warmCount: p.warm_count,
     datastoreId: p.datastore_id,
     memoryBytes: p.memory_bytes,
     ramPath: p.ram_path,
@@ -81,9 +85,11 @@ export const instantCloneParentProvider: pulumi.dynamic.ResourceProvider<Instant
   },
 
   async diff(_id, olds, news) {
-    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(["sourceVmId", "name", ...IN_PLACE_KEYS]));
+    // State written before warmCount existed holds none: that is the engine's 0, not a change.
+    const prior = { ...olds, warmCount: olds.warmCount ?? 0 };
+    const changes = changedKeys(prior, { ...news }, withConnectionKeys(["sourceVmId", "name", ...IN_PLACE_KEYS]));
     // ramLocation left out means "the engine's setting", which the outputs hold: only a given one is compared.
-    if (news.ramLocation !== undefined && news.ramLocation !== null) changes.push(...changedKeys({ ...olds }, { ...news }, ["ramLocation"]));
+    if (news.ramLocation !== undefined && news.ramLocation !== null) changes.push(...changedKeys(prior, { ...news }, ["ramLocation"]));
     const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
     // Parent names are unique: the old one goes first.
     return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
@@ -98,7 +104,12 @@ export const instantCloneParentProvider: pulumi.dynamic.ResourceProvider<Instant
       const stale = (await client.parents.list()).find((p) => p.name === inputs.name && p.state !== "ready");
       if (stale) await deleteParent(client, stale.id, stale.children.length > 0);
       const job = await client.parents.create(
-        { source_vm_id: inputs.sourceVmId, name: inputs.name, ...(inputs.ramLocation ? { ram_location: inputs.ramLocation as "tmpfs" | "datastore" } : {}) },
+        {
+          source_vm_id: inputs.sourceVmId,
+          name: inputs.name,
+          ...(inputs.ramLocation ? { ram_location: inputs.ramLocation as "tmpfs" | "datastore" } : {}),
+          warm_count: inputs.warmCount ?? 0,
+        },
         rt.newIdempotencyKey(),
       );
       const p = (await client.waitJob(job.id)).result as ParentWire;
@@ -126,6 +137,7 @@ export const instantCloneParentProvider: pulumi.dynamic.ResourceProvider<Instant
           ramLocation: p.ram_location,
           restartSource: true,
           waitForChildrenOnDestroy: false,
+          warmCount: p.warm_count,
           ...connectionOf({ endpoint: prior.endpoint }),
         };
         return { id, props: outs, inputs: inputs as InstantCloneParentOutputs };
@@ -137,13 +149,15 @@ export const instantCloneParentProvider: pulumi.dynamic.ResourceProvider<Instant
   },
 
   async update(id, olds, news) {
-    // Only restartSource and waitForChildrenOnDestroy change in place; they act at the next create or delete.
+    // warmCount changes in the engine; restartSource and waitForChildrenOnDestroy act at the next create or delete.
     const rt = loadRuntime();
     const client = rt.connect(news);
     const action = `update instant-clone parent ${id}`;
     try {
-      const p = await client.parents.get(id);
+      let p = await client.parents.get(id);
       if (!p || p.state !== "ready") throw rt.goneError("instant-clone parent", id, action);
+      const warmCount = news.warmCount ?? 0;
+      if (p.warm_count !== warmCount) p = await client.parents.update(id, { warm_count: warmCount });
       return { outs: parentOutputs({ ...olds, ...news }, p) };
     } catch (err) {
       if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
@@ -176,6 +190,11 @@ export interface InstantCloneParentArgs extends ConnectionArgs {
   restartSource?: pulumi.Input<boolean>;
   /** On delete, wait until the parent's instant clones are gone instead of failing while it has any (default false). */
   waitForChildrenOnDestroy?: pulumi.Input<boolean>;
+  /**
+   * Children each engine host keeps pre-started for this parent (0–64, default 0), so that a new
+   * instant clone only loads the state and resumes. Changed in place.
+   */
+  warmCount?: pulumi.Input<number>;
 }
 
 /**
@@ -195,6 +214,8 @@ export class InstantCloneParent extends pulumi.dynamic.Resource {
   declare readonly restartSource: pulumi.Output<boolean>;
   /** Whether a delete waits for its instant clones to go. */
   declare readonly waitForChildrenOnDestroy: pulumi.Output<boolean>;
+  /** Children each engine host keeps pre-started for it, as the engine holds it. */
+  declare readonly warmCount: pulumi.Output<number>;
   /** Id of the datastore holding its files. */
   declare readonly datastoreId: pulumi.Output<string>;
   /** Guest RAM size in bytes. */
@@ -234,6 +255,7 @@ export class InstantCloneParent extends pulumi.dynamic.Resource {
         ramLocation: args.ramLocation,
         restartSource: args.restartSource,
         waitForChildrenOnDestroy: args.waitForChildrenOnDestroy,
+        warmCount: args.warmCount,
         endpoint: conn.endpoint,
         token: conn.token,
         datastoreId: undefined,

@@ -4,7 +4,7 @@
  * children are the InstantCloneParent and Vm resources.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { MAX_INSTANT_CLONES_PER_REQUEST } from "../engine/model/instant-clone";
+import { MAX_INSTANT_CLONES_PER_REQUEST, MAX_WARM_CHILDREN } from "../engine/model/instant-clone";
 import { intRangeProblem, namePrefixProblem, nameProblem } from "../engine/model/rules";
 import type { ConnectionArgs } from "./connection";
 import { InstantCloneParent } from "./instant-clone-parent";
@@ -22,6 +22,13 @@ export interface InstantClonePoolArgs extends ConnectionArgs {
   namePrefix?: string;
   /** Where the parent's RAM file lives: `tmpfs` or `datastore` (default: the engine's setting). */
   ramLocation?: pulumi.Input<string>;
+  /**
+   * Children each engine host keeps pre-started for the parent (0–64, default 0): QEMU already up,
+   * waiting for the state, so a scale-up (a larger `cloneCount`) only loads the state and resumes
+   * each new clone instead of starting QEMU first. Each costs an idle QEMU process's memory.
+   * Changed in place.
+   */
+  warmCount?: pulumi.Input<number>;
 }
 
 /**
@@ -42,7 +49,7 @@ export class InstantClonePool extends pulumi.ComponentResource {
     if (problems.length > 0) throw new Error(`InstantClonePool ${name}: ${problems.join("; ")}`);
     const connection: ConnectionArgs = { endpoint: args.endpoint, token: args.token };
     const sourceVmId = args.source instanceof Vm ? args.source.id : pulumi.output(args.source);
-    this.parentObject = new InstantCloneParent(`${name}-parent`, { ...connection, sourceVmId, name: args.parentName, ramLocation: args.ramLocation }, { parent: this });
+    this.parentObject = new InstantCloneParent(`${name}-parent`, { ...connection, sourceVmId, name: args.parentName, ramLocation: args.ramLocation, warmCount: args.warmCount }, { parent: this });
     const prefix = args.namePrefix ?? args.parentName;
     this.clones = Array.from(
       { length: args.cloneCount },
@@ -68,5 +75,6 @@ export function instantClonePoolArgsProblems(args: InstantClonePoolArgs): string
   if (args.ramLocation !== undefined && plain(args.ramLocation) && !["tmpfs", "datastore"].includes(args.ramLocation as string)) {
     problems.push(`ramLocation must be one of tmpfs, datastore (got ${JSON.stringify(args.ramLocation)})`);
   }
+  if (args.warmCount !== undefined && plain(args.warmCount)) add("warmCount", intRangeProblem(args.warmCount, { min: 0, max: MAX_WARM_CHILDREN }));
   return problems;
 }

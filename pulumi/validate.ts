@@ -22,6 +22,7 @@ import {
   missingAckProblem,
   notifyTimeoutProblem,
 } from "../engine/model/migration-rules";
+import { MAX_WARM_CHILDREN } from "../engine/model/instant-clone";
 import { UNKNOWN_VALUE } from "./provider-kit";
 
 /** One check failure as `dynamic.ResourceProvider.check` returns it. */
@@ -269,10 +270,11 @@ export function validateInstantCloneParentInputs(props: Props): CheckFailure[] {
   if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
   checkKnown(failures, props, "ramLocation", (v) => (typeof v === "string" && RAM_LOCATIONS.includes(v) ? null : `must be one of ${RAM_LOCATIONS.join(", ")} (got ${JSON.stringify(v)})`));
   for (const k of ["restartSource", "waitForChildrenOnDestroy"]) checkKnown(failures, props, k, (v) => (typeof v === "boolean" ? null : "must be true or false"));
+  checkKnown(failures, props, "warmCount", (v) => intRangeProblem(v, { min: 0, max: MAX_WARM_CHILDREN }));
   return failures;
 }
 
-/** The InstantCloneParent inputs with their defaults (the source restarted, no waiting at delete), so that diffs against outputs stay empty. */
+/** The InstantCloneParent inputs with their defaults (the source restarted, no waiting at delete, no pre-started children), so that diffs against outputs stay empty. */
 export function withInstantCloneParentDefaults<T extends Props>(props: T): T {
-  return { ...props, restartSource: props.restartSource ?? true, waitForChildrenOnDestroy: props.waitForChildrenOnDestroy ?? false };
+  return { ...props, restartSource: props.restartSource ?? true, waitForChildrenOnDestroy: props.waitForChildrenOnDestroy ?? false, warmCount: props.warmCount ?? 0 };
 }

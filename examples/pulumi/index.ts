@@ -88,7 +88,9 @@ const appFork = new clonefleet.Vm("example-app-fork", {
 // frozen) and two instant clones of it, running at once without a boot, sharing the parent's
 // RAM copy-on-write. The capture stops the app for a moment and starts it again. Captured after
 // the fork: a VM is forked or captured one at a time. A parent whose files vanished, or a clone
-// removed outside Pulumi, refreshes as gone and is made again by the next `pulumi up`.
+// removed outside Pulumi, refreshes as gone and is made again by the next `pulumi up`. warmCount
+// keeps one child pre-started (QEMU up, waiting for the state), so a scale-up only loads the
+// state and resumes.
 const appClones = new clonefleet.InstantClonePool(
   "example-app-clones",
   {
@@ -96,6 +98,7 @@ const appClones = new clonefleet.InstantClonePool(
     parentName: "app-base",
     cloneCount: 2,
     namePrefix: "app-clone",
+    warmCount: 1,
   },
   { dependsOn: [appFork] },
 );

@@ -144,9 +144,12 @@ resource "clonefleet_vm" "app_fork" {
 # reboot) is gone and planned again, but a VM with snapshots cannot be captured: here, first
 # `terraform destroy -target=clonefleet_snapshot.app`, then apply (the snapshot is taken again
 # after the capture). It is captured after the fork (a VM is captured or forked one at a time).
+# warm_count keeps one child pre-started (QEMU up, waiting for the state), so a third clone
+# would only load the state and resume; changing it is an in-place update.
 resource "clonefleet_instant_clone_parent" "app" {
   source_vm_id = clonefleet_vm.app.id
   name         = "app-base"
+  warm_count   = 1
 
   depends_on = [clonefleet_vm.app_fork]
 }

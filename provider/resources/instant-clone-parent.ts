@@ -1,5 +1,6 @@
 import { ApiError, type ClonefleetClient, type JobWire, type ParentWire } from "../../engine/client";
-import { nameProblem } from "../../engine/model/rules";
+import { MAX_WARM_CHILDREN } from "../../engine/model/instant-clone";
+import { intRangeProblem, nameProblem } from "../../engine/model/rules";
 import { computed, defineResource, optional, optionalComputed, required, timeouts, type OperationContext } from "../framework";
 import { waitForJob } from "./snapshot";
 
@@ -13,6 +14,7 @@ export interface InstantCloneParentState {
   ram_location: string;
   restart_source: boolean;
   wait_for_children_on_destroy: boolean;
+  warm_count: number;
   datastore_id: string;
   memory_bytes: number;
   ram_path: string;
@@ -34,7 +36,8 @@ export const instantCloneParent = defineResource<InstantCloneParentState, Clonef
     "that `clonefleet_vm` resources with `instant_clone_of` start from without a boot, sharing its memory copy-on-write. The capture " +
     "pauses the source VM and leaves it stopped on a new overlay; with `restart_source` (default) it is started again at once (a cold boot), " +
     "so a source declared `power_state = \"running\"` stays as declared. Destroying a parent that still has instant clones is refused, " +
-    "naming them, unless `wait_for_children_on_destroy` is set (Terraform destroys the clones it manages first). A parent whose files " +
+    "naming them, unless `wait_for_children_on_destroy` is set (Terraform destroys the clones it manages first). With `warm_count`, each " +
+    "engine host keeps that many children pre-started, so a new instant clone only loads the state and resumes. A parent whose files " +
     "vanished (a tmpfs RAM file after a host reboot, say) is gone: the next plan captures it again.",
   attributes: {
     id: computed("string", { description: "Parent id, assigned by the engine.", keepPrior: true }),
@@ -56,6 +59,14 @@ export const instantCloneParent = defineResource<InstantCloneParentState, Clonef
         "On destroy, wait until the parent's instant clones are deleted (by Terraform or anyone) instead of failing while it has any; " +
         "bounded by `timeouts.delete`.",
       default: false,
+    }),
+    warm_count: optional("number", {
+      description:
+        `Children each engine host keeps pre-started for this parent (0 to ${MAX_WARM_CHILDREN}; default 0): QEMU already up with its own ` +
+        "overlay and identity, waiting for the state, so a new instant clone (a `clonefleet_vm` with `instant_clone_of`, a scale-up) only " +
+        "loads the state and resumes instead of starting QEMU first. Each costs an idle QEMU process's memory (no guest RAM until taken). " +
+        "Changed in place; a count changed outside Terraform shows as a change in the next plan.",
+      default: 0,
     }),
     datastore_id: computed("string", { description: "Datastore holding the parent's files (the source VM's).", keepPrior: true }),
     memory_bytes: computed("number", { description: "Guest RAM size in bytes.", keepPrior: true }),
@@ -79,12 +90,21 @@ export const instantCloneParent = defineResource<InstantCloneParentState, Clonef
     if (typeof config.ram_location === "string" && !(RAM_LOCATIONS as readonly string[]).includes(config.ram_location)) {
       diags.error("Invalid ram_location", `ram_location must be one of ${RAM_LOCATIONS.join(", ")} (got ${JSON.stringify(config.ram_location)}).`, "ram_location");
     }
+    if (typeof config.warm_count === "number") {
+      const p = intRangeProblem(config.warm_count, { min: 0, max: MAX_WARM_CHILDREN });
+      if (p) diags.error("Invalid warm_count", `warm_count ${p}.`, "warm_count");
+    }
   },
   create: async (ctx, plan) => {
     const name = plan.name!;
     const sourceVmId = plan.source_vm_id!;
     await removeDriftedNamesake(ctx, name);
-    const job = await ctx.client.parents.create({ source_vm_id: sourceVmId, name, ...(plan.ram_location ? { ram_location: plan.ram_location as (typeof RAM_LOCATIONS)[number] } : {}) });
+    const job = await ctx.client.parents.create({
+      source_vm_id: sourceVmId,
+      name,
+      ...(plan.ram_location ? { ram_location: plan.ram_location as (typeof RAM_LOCATIONS)[number] } : {}),
+      warm_count: plan.warm_count ?? 0,
+    });
     const done = await waitForJob(ctx, job, `capturing VM ${sourceVmId} as instant-clone parent ${JSON.stringify(name)}`);
     const parent = done.result as ParentWire;
     const restart = plan.restart_source ?? true;
@@ -98,10 +118,12 @@ export const instantCloneParent = defineResource<InstantCloneParentState, Clonef
     if (!p || p.state !== "ready") return null;
     return fromApi(p, state.restart_source ?? true, state.wait_for_children_on_destroy ?? false);
   },
-  // Only the two provider-side settings change in place; they take effect on the next create or destroy.
+  // warm_count changes in the engine; the two provider-side settings take effect on the next create or destroy.
   update: async (ctx, plan, prior) => {
-    const p = await ctx.client.parents.get(prior.id);
+    let p = await ctx.client.parents.get(prior.id);
     if (!p || p.state !== "ready") throw new Error(`instant-clone parent ${prior.id} is gone; run terraform apply again to capture it again`);
+    const warmCount = plan.warm_count ?? 0;
+    if (p.warm_count !== warmCount) p = await ctx.client.parents.update(prior.id, { warm_count: warmCount });
     return fromApi(p, plan.restart_source ?? true, plan.wait_for_children_on_destroy ?? false);
   },
   delete: async (ctx, state) => {
@@ -159,6 +181,7 @@ function fromApi(p: ParentWire, restartSource: boolean, waitForChildren: boolean
     ram_location: p.ram_location,
     restart_source: restartSource,
     wait_for_children_on_destroy: waitForChildren,
+    warm_count: p.warm_count,
     datastore_id: p.datastore_id,
     memory_bytes: p.memory_bytes,
     ram_path: p.ram_path,

@@ -95,7 +95,7 @@ suite(`examples/terraform with the real ${cli ? path.basename(cli) : "terraform/
     expect((JSON.parse(await ok("output", "-json", "app_fork_disk_chain")) as { path: string }[]).map((l) => l.path)).toEqual(appFork.disk_chain);
     // The app was captured as an instant-clone parent after the fork, and started again; two instant clones of it run.
     const [parent] = await t.client.parents.list();
-    expect(parent).toMatchObject({ name: "app-base", source_vm_id: app.id, state: "ready" });
+    expect(parent).toMatchObject({ name: "app-base", source_vm_id: app.id, state: "ready", warm_count: 1 });
     expect((await ok("output", "-raw", "app_parent_ram_path")).trim()).toBe(parent.ram_path);
     const clones = (await t.client.vms.list()).filter((v) => v.instant_clone_of === parent.id).sort((a, b) => a.name.localeCompare(b.name));
     expect(clones.map((c) => [c.name, c.power_state, c.disk_chain[1]])).toEqual([

@@ -5,16 +5,18 @@
  * clone running on its own delta, drift (a parent whose RAM file vanished is gone and captured
  * again; the clone deleted outside is cloned again from its parent), a parent with a
  * stray child refused at destroy naming it (and waited for with wait_for_children_on_destroy,
- * set in place), bad input naming the attribute and changing
+ * set in place), warm_count (set at create, changed in place, drift when changed outside, 65
+ * refused at plan time), bad input naming the attribute and changing
  * nothing, and destroy (clones, then the parent) with every QEMU gone.
  */
 import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
 import type { InstantCloneResultWire } from "../../engine/client";
 import { PROJECT_ROOT } from "../../engine/version";
-import { UNKNOWN } from "../../provider/protocol/cty";
+import { toPlain, UNKNOWN } from "../../provider/protocol/cty";
 import { startTestEngine, type TestEngine } from "../support/engine";
 import { createVm, killAllVms, vmFixture } from "../support/vms";
+import { waitFor } from "../support/wait";
 import { DiagnosticsError, TerraformWalk, diagnosticField, type Configuration, type Plan } from "./driver";
 
 jest.setTimeout(180_000);
@@ -42,7 +44,7 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
   const walk = new TerraformWalk(launch());
   let fx: { datastoreId: string; templateId: string };
   const pids = new Set<number>();
-  const declared = { withParent: false, withClone: false, waitOnDestroy: false };
+  const declared = { withParent: false, withClone: false, waitOnDestroy: false, warmCount: 1 };
 
   const provider = () => ({ endpoint: t.engine.url, token: t.engine.token });
   const actions = (plan: Plan) => Object.fromEntries(plan.changes.map((c) => [c.address, c.action]));
@@ -50,7 +52,7 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     provider: provider(),
     resources: {
       [SRC]: { name: "src", template_id: fx.templateId, clone_mode: "full", power_state: "running" },
-      ...(declared.withParent ? { [PARENT]: { source_vm_id: walk.stateOf(SRC)!.id, name: "base", ...(declared.waitOnDestroy ? { wait_for_children_on_destroy: true } : {}) } } : {}),
+      ...(declared.withParent ? { [PARENT]: { source_vm_id: walk.stateOf(SRC)!.id, name: "base", warm_count: declared.warmCount, ...(declared.waitOnDestroy ? { wait_for_children_on_destroy: true } : {}) } } : {}),
       ...(declared.withClone ? { [CLONE]: { name: "clone", instant_clone_of: walk.stateOf(PARENT)?.id ?? UNKNOWN, power_state: "running" } } : {}),
     },
   });
@@ -60,6 +62,11 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     if (v.pid) pids.add(v.pid);
     return v;
   };
+  const warmReady = (parentId: unknown, n: number) =>
+    waitFor(`${n} pre-started children of ${String(parentId)}`, async () => {
+      const p = (await t.client.parents.get(parentId as string))!;
+      return p.warm_ready === n ? p : null;
+    }, 60_000);
 
   beforeAll(async () => {
     await fs.access(path.join(PROJECT_ROOT, "dist", "provider", "main.js")).catch(() => {
@@ -98,10 +105,12 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     expect(actions(plan)).toEqual({ [SRC]: "no-op", [PARENT]: "create" });
     await walk.apply(plan);
     const p = walk.stateOf(PARENT)!;
-    expect(p).toMatchObject({ name: "base", source_vm_id: srcBefore.id, state: "ready", memory_bytes: MEMORY_MB * 1024 * 1024, ram_location: "tmpfs", restart_source: true, wait_for_children_on_destroy: false, accel: "tcg", children: [] });
+    expect(p).toMatchObject({ name: "base", source_vm_id: srcBefore.id, state: "ready", memory_bytes: MEMORY_MB * 1024 * 1024, ram_location: "tmpfs", restart_source: true, wait_for_children_on_destroy: false, warm_count: 1, accel: "tcg", children: [] });
     for (const file of [p.ram_path, p.device_state_path, p.disk_path] as string[]) expect(existsSync(file)).toBe(true);
     expect((p.ram_path as string).startsWith(tmpfsDir + "/")).toBe(true);
-    expect(await t.client.parents.get(p.id as string)).toMatchObject({ id: p.id, state: "ready", disk_path: p.disk_path });
+    expect(await t.client.parents.get(p.id as string)).toMatchObject({ id: p.id, state: "ready", disk_path: p.disk_path, warm_count: 1 });
+    // warm_count 1: the host keeps one child pre-started for it.
+    await warmReady(p.id, 1);
     // The capture stopped the source; the provider started it again (a cold boot on a new overlay on the frozen layer).
     const src = await engineVm(srcBefore.id);
     expect(src.power_state).toBe("running");
@@ -171,6 +180,39 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     expect(after).toMatchObject({ name: "clone", instant_clone_of: walk.stateOf(PARENT)!.id, power_state: "running" });
     expect((await engineVm(after.id)).power_state).toBe("running");
     await noChanges();
+  });
+
+  test("warm_count: a change is an in-place update the engine follows; a change outside Terraform plans as an update; 65 is refused at plan time naming warm_count", async () => {
+    const p = walk.stateOf(PARENT)!;
+    declared.warmCount = 2;
+    const up = await walk.plan(config());
+    expect(actions(up)).toEqual({ [SRC]: "no-op", [PARENT]: "update", [CLONE]: "no-op" });
+    await walk.apply(up);
+    expect(walk.stateOf(PARENT)).toMatchObject({ id: p.id, warm_count: 2 });
+    expect(await t.client.parents.get(p.id as string)).toMatchObject({ id: p.id, warm_count: 2 });
+    await warmReady(p.id, 2);
+    await noChanges();
+
+    // Changed outside Terraform: the refresh reads it, the plan puts the declared count back in place.
+    await t.client.parents.update(p.id as string, { warm_count: 0 });
+    const drift = await walk.plan(config());
+    expect(actions(drift)).toEqual({ [SRC]: "no-op", [PARENT]: "update", [CLONE]: "no-op" });
+    expect((toPlain(drift.refreshed.get(PARENT)!.value) as Record<string, unknown>).warm_count).toBe(0);
+    await walk.apply(drift);
+    expect((await t.client.parents.get(p.id as string))!.warm_count).toBe(2);
+    await noChanges();
+
+    declared.warmCount = 65;
+    const err = await walk.applyConfig(config()).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DiagnosticsError);
+    const [d] = (err as DiagnosticsError).diagnostics;
+    expect(diagnosticField(d)).toBe("warm_count");
+    expect(d.detail).toContain("warm_count must be between 0 and 64 (got 65)");
+    expect(walk.stateOf(PARENT)).toMatchObject({ id: p.id, warm_count: 2 });
+    expect((await t.client.parents.get(p.id as string))!.warm_count).toBe(2);
+    declared.warmCount = 1;
+    await walk.applyConfig(config());
+    expect((await t.client.parents.get(p.id as string))!.warm_count).toBe(1);
   });
 
   test("bad input: an unknown or stopped source VM is a diagnostic on source_vm_id, and nothing changes", async () => {

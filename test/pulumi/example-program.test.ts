@@ -118,7 +118,7 @@ test("the example snapshots the running app VM", async () => {
 test("the example captures the running app as an instant-clone parent and starts two instant clones of it", async () => {
   const program = await import("../../examples/pulumi/index");
   const parent = registered.find((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:InstantCloneParent")!;
-  expect(parent).toMatchObject({ name: "example-app-clones-parent", inputs: expect.objectContaining({ sourceVmId: "example-app-id", name: "app-base" }) });
+  expect(parent).toMatchObject({ name: "example-app-clones-parent", inputs: expect.objectContaining({ sourceVmId: "example-app-id", name: "app-base", warmCount: 1 }) });
   expect(await valueOf(program.appParentId)).toBe("example-app-clones-parent-id");
   const clones = registered.filter((r) => r.type === "pulumi-nodejs:dynamic/clonefleet:Vm" && r.inputs.instantCloneOf !== undefined);
   expect(clones.map((c) => [c.inputs.name, c.inputs.instantCloneOf, c.inputs.powerState])).toEqual([

@@ -4,8 +4,9 @@
  * naming the input, a parent captured from a running VM (started again), an empty diff,
  * import, an instant clone running on its own delta, drift (the clone deleted outside reads
  * gone and is cloned again; a parent whose RAM file vanished reads gone and is captured again),
- * delete refused while the parent has children naming them, and with waitForChildrenOnDestroy
- * a delete that waits until its child is deleted.
+ * warmCount (set at create, changed in place, a change outside read back and put back, 65
+ * refused by check), delete refused while the parent has children naming them, and with
+ * waitForChildrenOnDestroy a delete that waits until its child is deleted.
  */
 import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
@@ -13,6 +14,7 @@ import type { VmWire } from "../../engine/client";
 import { instantCloneParentProvider, vmProvider } from "../../pulumi";
 import { startTestEngine, type TestEngine } from "../support/engine";
 import { createVm, killAllVms, vmFixture } from "../support/vms";
+import { waitFor } from "../support/wait";
 import { DynamicProviderProcess, makeProjectDirs, serializeProvider, startEngineStub, urnOf, type EngineStub, type ProjectDirs } from "./support/provider-host";
 
 jest.setTimeout(180_000);
@@ -57,14 +59,20 @@ afterAll(async () => {
 describe("InstantCloneParent and Vm instantCloneOf through the dynamic-provider gRPC server with real QEMU", () => {
   const parentUrn = urnOf("InstantCloneParent", "base");
   const cloneUrn = urnOf("Vm", "clone");
-  const parentNews = (over: Props = {}): Props => ({ sourceVmId: src.id, name: "base", ...conn(), __provider: parentText, ...over });
+  const parentNews = (over: Props = {}): Props => ({ sourceVmId: src.id, name: "base", warmCount: 1, ...conn(), __provider: parentText, ...over });
+  const warmReady = (parentId: string, n: number) =>
+    waitFor(`${n} pre-started children of ${parentId}`, async () => {
+      const p = (await engine.client.parents.get(parentId))!;
+      return p.warm_ready === n ? p : null;
+    }, 60_000);
   const cloneNews = (parentId: string, over: Props = {}): Props => ({ name: "clone", instantCloneOf: parentId, powerState: "running", ...conn(), __provider: vmText, ...over });
   let parent: { id: string; inputs: Props; outs: Props };
   let clone: { id: string; inputs: Props; outs: Props };
 
-  test("check: a missing sourceVmId, a bad name and ramLocation; a clone with a template too and no powerState; each named in camelCase", async () => {
-    const bad = await server.check(parentUrn, {}, { name: "no spaces", ramLocation: "nvme", ...conn(), __provider: parentText });
-    expect(bad.failures.map((f) => f.property).sort()).toEqual(["name", "ramLocation", "sourceVmId"]);
+  test("check: a missing sourceVmId, a bad name, ramLocation and warmCount; a clone with a template too and no powerState; each named in camelCase", async () => {
+    const bad = await server.check(parentUrn, {}, { name: "no spaces", ramLocation: "nvme", warmCount: 65, ...conn(), __provider: parentText });
+    expect(bad.failures.map((f) => f.property).sort()).toEqual(["name", "ramLocation", "sourceVmId", "warmCount"]);
+    expect(bad.failures.find((f) => f.property === "warmCount")!.reason).toBe("must be between 0 and 64 (got 65)");
     expect((await server.check(parentUrn, {}, parentNews())).failures).toEqual([]);
     const badClone = await server.check(cloneUrn, {}, cloneNews("parent-x", { templateId, powerState: undefined }));
     expect(badClone.failures.map((f) => f.property).sort()).toEqual(["powerState", "templateId"]);
@@ -85,7 +93,9 @@ describe("InstantCloneParent and Vm instantCloneOf through the dynamic-provider 
     const checked = await server.check(parentUrn, {}, parentNews());
     const created = await server.create(parentUrn, checked.inputs);
     parent = { id: created.id, inputs: checked.inputs, outs: created.properties };
-    expect(parent.outs).toMatchObject({ sourceVmId: src.id, name: "base", state: "ready", ramLocation: "tmpfs", restartSource: true, waitForChildrenOnDestroy: false, children: [] });
+    expect(parent.outs).toMatchObject({ sourceVmId: src.id, name: "base", state: "ready", ramLocation: "tmpfs", restartSource: true, waitForChildrenOnDestroy: false, warmCount: 1, children: [] });
+    expect((await engine.client.parents.get(parent.id))!.warm_count).toBe(1);
+    await warmReady(parent.id, 1);
     for (const f of [parent.outs.ramPath, parent.outs.deviceStatePath, parent.outs.diskPath] as string[]) expect(existsSync(f)).toBe(true);
     const after = (await engine.client.vms.get(src.id))!;
     expect(after.power_state).toBe("running");
@@ -123,7 +133,7 @@ describe("InstantCloneParent and Vm instantCloneOf through the dynamic-provider 
     expect(imported.inputs).toMatchObject({ name: "clone", instantCloneOf: parent.id, templateId: null, datastoreId: null });
     expect((await server.diff(cloneUrn, clone.id, imported.properties, (await server.check(cloneUrn, imported.inputs!, cloneNews(parent.id))).inputs)).changes).toBe("none");
     const importedParent = await server.read(parentUrn, parent.id, { ...conn(), __provider: parentText });
-    expect(importedParent.inputs).toMatchObject({ sourceVmId: src.id, name: "base" });
+    expect(importedParent.inputs).toMatchObject({ sourceVmId: src.id, name: "base", warmCount: 1 });
     expect((await server.diff(parentUrn, parent.id, importedParent.properties, (await server.check(parentUrn, importedParent.inputs!, parentNews())).inputs)).changes).toBe("none");
   });
 
@@ -134,6 +144,30 @@ describe("InstantCloneParent and Vm instantCloneOf through the dynamic-provider 
     expect(created.id).not.toBe(clone.id);
     expect((await engine.client.vms.get(created.id))!).toMatchObject({ name: "clone", instant_clone_of: parent.id, power_state: "running" });
     clone = { id: created.id, inputs: clone.inputs, outs: created.properties };
+  });
+
+  test("warmCount: a change is an update in place the engine follows; a change outside reads back and the next update puts it back; 65 changes nothing", async () => {
+    const news = async (over: Props) => (await server.check(parentUrn, parent.inputs, parentNews(over))).inputs;
+    const two = await news({ warmCount: 2 });
+    expect(await server.diff(parentUrn, parent.id, parent.outs, two)).toMatchObject({ changes: "some", replaces: [] });
+    const updated = await server.update(parentUrn, parent.id, parent.outs, two);
+    expect(updated).toMatchObject({ warmCount: 2, name: "base" });
+    expect((await engine.client.parents.get(parent.id))!.warm_count).toBe(2);
+    await warmReady(parent.id, 2);
+    parent = { id: parent.id, inputs: two, outs: updated };
+    expect((await server.diff(parentUrn, parent.id, parent.outs, two)).changes).toBe("none");
+
+    // Changed outside Pulumi: a refresh reads the engine's count, and the diff against the program is an update.
+    await engine.client.parents.update(parent.id, { warm_count: 0 });
+    const read = await server.read(parentUrn, parent.id, parent.outs, parent.inputs);
+    expect(read.properties.warmCount).toBe(0);
+    expect(await server.diff(parentUrn, parent.id, read.properties, two)).toMatchObject({ changes: "some", replaces: [] });
+    parent.outs = await server.update(parentUrn, parent.id, read.properties, two);
+    expect((await engine.client.parents.get(parent.id))!.warm_count).toBe(2);
+
+    const bad = await server.check(parentUrn, parent.inputs, parentNews({ warmCount: 65 }));
+    expect(bad.failures).toEqual([{ property: "warmCount", reason: "must be between 0 and 64 (got 65)" }]);
+    expect((await engine.client.parents.get(parent.id))!.warm_count).toBe(2);
   });
 
   test("delete: refused while the parent has a child, naming it; with waitForChildrenOnDestroy it waits until the child is gone", async () => {

@@ -41,14 +41,14 @@ const childOf = (r: pulumi.Resource) => (r as unknown as { __parentResource?: pu
 
 test("a parent captured from the source VM and N running instant clones of it, all children of the component", async () => {
   const app = new Vm("app", { name: "app", templateId: "tpl-1", powerState: "running", endpoint: "http://127.0.0.1:9999" });
-  const pool = new InstantClonePool("workers", { source: app, parentName: "app-base", cloneCount: 3, namePrefix: "worker", endpoint: "http://127.0.0.1:9999", token: "s3cret" });
+  const pool = new InstantClonePool("workers", { source: app, parentName: "app-base", cloneCount: 3, namePrefix: "worker", warmCount: 2, endpoint: "http://127.0.0.1:9999", token: "s3cret" });
   expect(pool.clones).toHaveLength(3);
   expect(await valueOf(pool.cloneIds)).toEqual(["workers-clone-1-id", "workers-clone-2-id", "workers-clone-3-id"]);
   await valueOf(pool.parentObject.urn);
 
   const parent = registered.find((r) => r.name === "workers-parent")!;
   expect(parent.type).toBe("pulumi-nodejs:dynamic/clonefleet:InstantCloneParent");
-  expect(parent.inputs).toMatchObject({ sourceVmId: "app-id", name: "app-base", endpoint: "http://127.0.0.1:9999" });
+  expect(parent.inputs).toMatchObject({ sourceVmId: "app-id", name: "app-base", warmCount: 2, endpoint: "http://127.0.0.1:9999" });
   const clones = registered.filter((r) => r.name.startsWith("workers-clone-"));
   expect(clones.map((c) => [c.type, c.inputs.name, c.inputs.instantCloneOf, c.inputs.powerState]).sort()).toEqual([
     ["pulumi-nodejs:dynamic/clonefleet:Vm", "worker-1", "workers-parent-id", "running"],
@@ -70,14 +70,15 @@ test("a source given by id, clones named after the parent by default, none when 
 });
 
 test("bad arguments are refused at construction, naming each one", () => {
-  expect(instantClonePoolArgsProblems({ source: "", parentName: "a/b", cloneCount: 300, namePrefix: "../up", ramLocation: "nvme" })).toEqual([
+  expect(instantClonePoolArgsProblems({ source: "", parentName: "a/b", cloneCount: 300, namePrefix: "../up", ramLocation: "nvme", warmCount: 65 })).toEqual([
     "source must be a Vm or a VM id",
     expect.stringMatching(/^parentName /),
     expect.stringMatching(/^cloneCount must be between 0 and 256/),
     expect.stringMatching(/^namePrefix /),
     expect.stringMatching(/^ramLocation must be one of tmpfs, datastore/),
+    "warmCount must be between 0 and 64 (got 65)",
   ]);
   expect(() => new InstantClonePool("bad", { source: "vm-1", parentName: "ok", cloneCount: -1 })).toThrow(/^InstantClonePool bad: cloneCount /);
   // Outputs are not known yet: the providers' checks see them later.
-  expect(instantClonePoolArgsProblems({ source: pulumi.output("vm-1"), parentName: "ok", cloneCount: 1, ramLocation: pulumi.output("tmpfs") })).toEqual([]);
+  expect(instantClonePoolArgsProblems({ source: pulumi.output("vm-1"), parentName: "ok", cloneCount: 1, ramLocation: pulumi.output("tmpfs"), warmCount: pulumi.output(99) })).toEqual([]);
 });

@@ -1,6 +1,6 @@
 import { Token } from "cdktf";
 import { Construct } from "constructs";
-import { MAX_INSTANT_CLONES_PER_REQUEST } from "../../../engine/model/instant-clone";
+import { MAX_INSTANT_CLONES_PER_REQUEST, MAX_WARM_CHILDREN } from "../../../engine/model/instant-clone";
 import { intRangeProblem, namePrefixProblem, nameProblem } from "../../../engine/model/rules";
 import { instantCloneParent, vm } from "../gen/providers/clonefleet";
 
@@ -16,6 +16,13 @@ export interface InstantClonePoolProps {
   readonly namePrefix?: string;
   /** Where the parent's RAM file lives: `tmpfs` or `datastore` (default: the engine's setting). */
   readonly ramLocation?: "tmpfs" | "datastore";
+  /**
+   * Children each engine host keeps pre-started for the parent (0–64, default 0): QEMU already up,
+   * waiting for the state, so a scale-up (a larger `cloneCount`) only loads the state and resumes
+   * each new clone instead of starting QEMU first. Each costs an idle QEMU process's memory.
+   * Changed in place.
+   */
+  readonly warmCount?: number;
   /** Passed to every resource (for example a provider alias). */
   readonly provider?: vm.VmConfig["provider"];
   /** What the capture waits for (a fork of the source, say: a VM is forked or captured one at a time). */
@@ -43,6 +50,7 @@ export class InstantClonePool extends Construct {
       sourceVmId,
       name: props.parentName,
       ramLocation: props.ramLocation,
+      warmCount: props.warmCount,
       provider: props.provider,
       dependsOn: props.dependsOn,
     });
@@ -80,5 +88,6 @@ export function instantClonePoolProblems(props: InstantClonePoolProps): string[]
   if (props.ramLocation !== undefined && !["tmpfs", "datastore"].includes(props.ramLocation)) {
     problems.push(`ramLocation must be one of tmpfs, datastore (got ${JSON.stringify(props.ramLocation)})`);
   }
+  if (props.warmCount !== undefined && literal(props.warmCount)) add("warmCount", intRangeProblem(props.warmCount, { min: 0, max: MAX_WARM_CHILDREN }));
   return problems;
 }

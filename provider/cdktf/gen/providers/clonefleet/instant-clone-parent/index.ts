@@ -38,6 +38,12 @@ export interface InstantCloneParentConfig extends cdktf.TerraformMetaArguments {
   */
   readonly waitForChildrenOnDestroy?: boolean | cdktf.IResolvable;
   /**
+  * Children each engine host keeps pre-started for this parent (0 to 64; default 0): QEMU already up with its own overlay and identity, waiting for the state, so a new instant clone (a `clonefleet_vm` with `instant_clone_of`, a scale-up) only loads the state and resumes instead of starting QEMU first. Each costs an idle QEMU process's memory (no guest RAM until taken). Changed in place; a count changed outside Terraform shows as a change in the next plan.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/instant_clone_parent#warm_count InstantCloneParent#warm_count}
+  */
+  readonly warmCount?: number;
+  /**
   * timeouts block
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/instant_clone_parent#timeouts InstantCloneParent#timeouts}
@@ -230,6 +236,7 @@ export class InstantCloneParent extends cdktf.TerraformResource {
     this._restartSource = config.restartSource;
     this._sourceVmId = config.sourceVmId;
     this._waitForChildrenOnDestroy = config.waitForChildrenOnDestroy;
+    this._warmCount = config.warmCount;
     this._timeouts.internalValue = config.timeouts;
   }
 
@@ -371,6 +378,22 @@ export class InstantCloneParent extends cdktf.TerraformResource {
     return this._waitForChildrenOnDestroy;
   }
 
+  // warm_count - computed: true, optional: true, required: false
+  private _warmCount?: number; 
+  public get warmCount() {
+    return this.getNumberAttribute('warm_count');
+  }
+  public set warmCount(value: number) {
+    this._warmCount = value;
+  }
+  public resetWarmCount() {
+    this._warmCount = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get warmCountInput() {
+    return this._warmCount;
+  }
+
   // timeouts - computed: false, optional: true, required: false
   private _timeouts = new InstantCloneParentTimeoutsOutputReference(this, "timeouts");
   public get timeouts() {
@@ -398,6 +421,7 @@ export class InstantCloneParent extends cdktf.TerraformResource {
       restart_source: cdktf.booleanToTerraform(this._restartSource),
       source_vm_id: cdktf.stringToTerraform(this._sourceVmId),
       wait_for_children_on_destroy: cdktf.booleanToTerraform(this._waitForChildrenOnDestroy),
+      warm_count: cdktf.numberToTerraform(this._warmCount),
       timeouts: instantCloneParentTimeoutsToTerraform(this._timeouts.internalValue),
     };
   }
@@ -433,6 +457,12 @@ export class InstantCloneParent extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "boolean",
+      },
+      warm_count: {
+        value: cdktf.numberToHclTerraform(this._warmCount),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "number",
       },
       timeouts: {
         value: instantCloneParentTimeoutsToHclTerraform(this._timeouts.internalValue),

@@ -71,10 +71,6 @@ export function checkForkRequest(store: Store, req: ForkVmRequest, opts: { admit
   if (nameIssue) throw invalidField("name", nameIssue);
   checkHostId(req.hostId);
   if (getVmView(store, parent.id).state === "drifted") throw conflict(`VM ${parent.name} is drifted (its disk vanished); it cannot be forked`, "id");
-  // A running instant clone maps its parent's RAM file privately: it has no RAM file of its own to copy.
-  if (parent.instantCloneOf && livePid(parent.stateDir) !== null) {
-    throw conflict(`VM ${parent.name} is a running instant clone of ${parent.instantCloneOf}: its RAM is a private map of the parent's file; stop and start it, then fork it`, "id");
-  }
   if (opts.admitName !== false) admitForkName(store, req.name);
 }
 

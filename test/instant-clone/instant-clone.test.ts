@@ -4,7 +4,7 @@ import * as path from "node:path";
 import type { InstantCloneResultWire, JobWire, ParentWire } from "../../engine/client";
 import { apiError } from "../support/api-error";
 import { startTestEngine, type TestEngine } from "../support/engine";
-import { chainHas, checkClean, createVm, killAllVms, qmpOnce, vmFixture, writeInVm } from "../support/vms";
+import { chainHas, checkClean, createVm, forkVm, killAllVms, qmpOnce, vmFixture, writeInVm } from "../support/vms";
 
 // Real QEMU (TCG here), firmware-only VMs: the firmware idles, a real VM with RAM and devices.
 jest.setTimeout(180_000);
@@ -226,13 +226,11 @@ test("bad input is refused with a clear error and changes nothing", async () => 
   e = await apiError(t.client.parents.delete("parent-nope"));
   expect(e.status).toBe(404);
 
-  // A running instant clone has no RAM file of its own: it cannot be captured or forked.
+  // A running instant clone has no RAM file of its own: it cannot be captured.
   const kid = (await clone(parent.id, 1, "bad-kid")).children[0];
   e = await apiError(t.client.parents.create({ source_vm_id: kid.id, name: "from-kid" }));
   expect([e.status, e.field]).toEqual([409, "source_vm_id"]);
   expect(e.message).toContain("instant clone");
-  e = await apiError(t.client.vms.fork(kid.id, { name: "kid-fork" }));
-  expect([e.status, e.field]).toEqual([409, "id"]);
   await t.client.vms.delete(kid.id);
 
   // A parent whose RAM file vanished is reported drifted and cannot be cloned.
@@ -241,6 +239,39 @@ test("bad input is refused with a clear error and changes nothing", async () => 
   e = await apiError(t.client.parents.clone(parent.id, { count: 1, name_prefix: "drift" }));
   expect([e.status, e.field]).toEqual([409, "id"]);
   await fs.rename(`${parent.ram_path}.away`, parent.ram_path);
+  await t.client.parents.delete(parent.id);
+});
+
+test("a running instant clone forks like any running VM: the child gets its RAM and disk, both run on", async () => {
+  const srcId = await runningVm("fork-src");
+  const parent = await makeParent(srcId, "forkable");
+  const kid = (await clone(parent.id, 1, "fk")).children[0];
+  await writeInVm(kid.state_dir!, "0", 0x3c);
+
+  const child = await forkVm(t.client, kid.id, "fk-child", true);
+  expect(child).toMatchObject({ forked_from: kid.id, power_state: "running" });
+  // Paused at the stun: the child's RAM is the clone's, byte for byte (the clone's own pages and the parent file's).
+  const dumps = [path.join(t.dir, "fk.ram"), path.join(t.dir, "fk-child.ram")];
+  await qmpOnce(kid.state_dir!, "pmemsave", { val: 0, size: MEMORY_MB * 1024 * 1024, filename: dumps[0] });
+  await qmpOnce(child.state_dir!, "pmemsave", { val: 0, size: MEMORY_MB * 1024 * 1024, filename: dumps[1] });
+  const [a, b] = await Promise.all(dumps.map((d) => fs.readFile(d)));
+  expect(a.length).toBe(MEMORY_MB * 1024 * 1024);
+  expect(Buffer.compare(a, b)).toBe(0);
+  await Promise.all(dumps.map((d) => fs.rm(d)));
+  for (const v of [kid, child]) await qmpOnce(v.state_dir!, "cont");
+
+  await writeInVm(child.state_dir!, "1M", 0x4d);
+  for (const v of [kid, child]) await qmpOnce(v.state_dir!, "stop");
+  expect(await chainHas(child.disk_path, "0", 0x3c)).toBe(true);
+  expect(await chainHas(child.disk_path, "1M", 0x4d)).toBe(true);
+  expect(await chainHas(kid.disk_path, "1M", 0x4d)).toBe(false);
+  // The clone's delta was copied: the child rests on the parent's frozen layer, depth bounded.
+  expect(child.disk_chain[1]).toBe(parent.disk_path);
+  expect(await checkClean(child.disk_path)).toBe(true);
+  for (const v of [kid, child]) await qmpOnce(v.state_dir!, "cont");
+  expect((await t.client.vms.get(kid.id))!.power_state).toBe("running");
+
+  await deleteAll([child.id, kid.id, srcId]);
   await t.client.parents.delete(parent.id);
 });
 

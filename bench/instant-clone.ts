@@ -225,7 +225,8 @@ async function main(): Promise<void> {
     const preStarted = async (count: number): Promise<number> => {
       await client.parents.update(parent.id, { warm_count: count });
       await waitWarm(client, parent.id, count);
-      await new Promise((r) => setTimeout(r, 300));
+      // Pre-started means waiting idle: let the last ones finish settling, as they would have long before a real request.
+      await new Promise((r) => setTimeout(r, 2000));
       const w0 = performance.now();
       const wj = await client.parents.clone(parent.id, { count, name_prefix: `pre${count}-${Math.round(w0)}` });
       const kids = ((await client.waitJob(wj.id, { timeoutMs: 600_000 })).result as InstantCloneResultWire).children;

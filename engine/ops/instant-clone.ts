@@ -241,7 +241,8 @@ function runsOnOwnRamFile(stateDir: string): boolean {
 }
 
 /** Instant-clone jobs queued or running for a parent. */
-function pendingCloneJobs(store: Store, parentId: string): string[] {
+/** Ids of the queued and running instant-clone jobs of a parent. */
+export function pendingCloneJobs(store: Store, parentId: string): string[] {
   return store
     .listJobs({ states: ["queued", "running"] })
     .filter((j) => j.kind === INSTANT_CLONE_KIND && (j.request as InstantCloneRequest).parentId === parentId)

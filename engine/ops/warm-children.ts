@@ -17,7 +17,7 @@ import { newContentId, partPath, vmDir, vmDiskPath } from "../disk";
 import { newId, type InstantCloneParent } from "../model";
 import type { Store } from "../store";
 import type { EngineSettings } from "./context";
-import { checkRunnableHere, childOverlay, getParentView, parentChain, spawnChild, type WarmChild, type WarmChildSource } from "./instant-clone";
+import { checkRunnableHere, childOverlay, getParentView, parentChain, pendingCloneJobs, spawnChild, type WarmChild, type WarmChildSource } from "./instant-clone";
 
 /** Knobs of the loop. */
 export interface WarmChildrenOptions {
@@ -30,6 +30,9 @@ export interface WarmChildrenOptions {
 }
 
 const NUDGE_DELAY_MS = 50;
+
+/** How soon the loop looks again at a parent it left alone because a clone request of it was running. */
+const BUSY_RECHECK_MS = 200;
 
 interface Backoff {
   until: number;
@@ -51,6 +54,8 @@ export class WarmChildren implements WarmChildSource {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private again = false;
+  /** Set by a pass that left a parent short because one of its clone requests was running. */
+  private waitedForRequest = false;
   private closed = true;
   private idle: Promise<void> = Promise.resolve();
 
@@ -123,7 +128,7 @@ export class WarmChildren implements WarmChildSource {
       this.log.error({ err }, "warm children pass failed");
     } finally {
       this.running = false;
-      this.schedule(this.again ? 0 : this.opts.intervalMs);
+      this.schedule(this.again ? 0 : this.waitedForRequest ? BUSY_RECHECK_MS : this.opts.intervalMs);
     }
   }
 
@@ -144,9 +149,15 @@ export class WarmChildren implements WarmChildSource {
     }
     for (const parentId of this.backoff.keys()) if (!wanted.has(parentId)) this.backoff.delete(parentId);
     let short = false;
+    this.waitedForRequest = false;
     for (const { parent, count } of wanted.values()) {
       if (this.closed) return;
       if (this.readyCount(parent.id) >= count) continue;
+      // A burst of clones gets the CPU: starting replacements during it would slow it down.
+      if (pendingCloneJobs(this.store, parent.id).length > 0) {
+        this.waitedForRequest = true;
+        continue;
+      }
       const wait = this.backoff.get(parent.id);
       if (wait && wait.until > Date.now()) continue;
       try {

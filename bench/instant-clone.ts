@@ -227,6 +227,7 @@ async function main(): Promise<void> {
       await waitWarm(client, parent.id, count);
       // Pre-started means waiting idle: let the last ones finish settling, as they would have long before a real request.
       await new Promise((r) => setTimeout(r, 2000));
+      if (process.env.CLONEFLEET_BENCH_LOG) console.log(`before ${count} pre-started: load ${(await fs.readFile("/proc/loadavg", "utf8")).trim()}, ${(await run("pgrep", ["-c", "qemu-system"]).catch(() => ({ stdout: "0" }))).stdout.trim()} QEMU processes`);
       const w0 = performance.now();
       const wj = await client.parents.clone(parent.id, { count, name_prefix: `pre${count}-${Math.round(w0)}` });
       const kids = ((await client.waitJob(wj.id, { timeoutMs: 600_000 })).result as InstantCloneResultWire).children;

@@ -22,7 +22,7 @@ import * as net from "node:net";
 import * as path from "node:path";
 import { createImage, createOverlay, ensureLayout, newContentId, vmDir, vmDiskPath } from "../disk";
 import { conflict, notFound } from "../errors";
-import { pollUntil, setMigrationCapabilities, setMigrationParameters, type MigrationInfo, type MigrationParameters, type QmpClient } from "../hypervisor";
+import { liveDiskChain, pollUntil, setMigrationCapabilities, setMigrationParameters, type MigrationInfo, type MigrationParameters, type QmpClient } from "../hypervisor";
 import { newId, nowIso, pathIsWithin, type DiskLayer, type Vm } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
@@ -150,7 +150,9 @@ export async function startMirror(qmp: QmpClient, nbd: NbdEndpoint, move: Storag
     export: nbd.export,
   } as never);
   // top: only the VM's own layer is copied; the new file already has the same backing layer.
-  await qmp.execute("blockdev-mirror", { "job-id": MIRROR_JOB_ID, device: "disk0", target: MIRROR_TARGET_NODE, sync: move.backingPath ? "top" : "full" });
+  // The disk's top by node name: after a live snapshot it is no longer the `disk0` the VM started with.
+  const [top] = await liveDiskChain(qmp);
+  await qmp.execute("blockdev-mirror", { "job-id": MIRROR_JOB_ID, device: top.node, target: MIRROR_TARGET_NODE, sync: move.backingPath ? "top" : "full" });
   opts.onStarted?.();
   const job = await pollUntil(
     "the disk mirror to be ready",

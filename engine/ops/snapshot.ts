@@ -10,7 +10,7 @@ import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
 import { commit, convert, createOverlay, engineDir, imageInfoChain, isInside, newContentId, rebase, tmpDir } from "../disk";
 import { cancelled, conflict, internal, invalidField, isEngineError, notFound } from "../errors";
-import { QemuProcess, type QmpClient } from "../hypervisor";
+import { QemuProcess, anyNodeOnFile, liveDiskChain, nodeOfFile, type QmpClient } from "../hypervisor";
 import { JOB_KINDS, nameProblem, newId, nowIso, type DiskLayer, type Snapshot, type Vm } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
@@ -199,22 +199,10 @@ function isRunning(vm: Vm): boolean {
   return vm.powerState === "running" && livePid(vm.stateDir) !== null;
 }
 
-/** Node name of the qcow2 node QEMU has open on `file`. */
-export async function nodeOfFile(qmp: QmpClient, file: string): Promise<string> {
-  const nodes = await qmp.execute("query-named-block-nodes", { flat: true });
-  const hit = nodes.find((n) => n.drv === "qcow2" && n.file === file);
-  if (!hit) throw new Error(`QEMU has no qcow2 node on ${file}`);
-  return hit["node-name"];
-}
-
-/** The files of the disk device's chain as QEMU sees them, top first. */
+/** The disk device's chain as QEMU has it open: the top node and the files, top first. */
 async function liveChain(qmp: QmpClient): Promise<{ node: string; files: string[] }> {
-  const blocks = await qmp.execute("query-block");
-  const disk = blocks.find((b) => (b.qdev ?? "").includes("disk0-dev")) ?? blocks.find((b) => b.inserted);
-  if (!disk?.inserted) throw new Error("the VM has no disk device in query-block");
-  const files: string[] = [];
-  for (let img: typeof disk.inserted.image | undefined = disk.inserted.image; img && files.length < 256; img = img["backing-image"]) files.push(img.filename);
-  return { node: disk.inserted["node-name"], files };
+  const layers = await liveDiskChain(qmp);
+  return { node: layers[0].node, files: layers.map((l) => l.file) };
 }
 
 /** Frees nodes a commit dropped from the chain that the monitor still holds (those from -blockdev); the others are gone already. */
@@ -275,6 +263,9 @@ async function createLocked(ctx: OpContext, req: CreateSnapshotRequest, record: 
   ctx.progress({ unit: "steps", done: 0, total: 2, message: live ? "freezing the running disk" : "creating an overlay" });
   try {
     if (live) {
+      // The engine writes the overlay's header itself: QEMU would write the node's filename as
+      // the backing path, which is `json:{…}` for a layer whose header names its backing relatively.
+      await createOverlay(intent.newPath, { backingPath: top.path, sizeBytes: top.virtualSizeBytes, signal: ctx.signal });
       await withQemu(vm, async (qmp) => {
         const node = await nodeOfFile(qmp, top.path);
         await qmp.execute("blockdev-snapshot-sync", {
@@ -282,7 +273,7 @@ async function createLocked(ctx: OpContext, req: CreateSnapshotRequest, record: 
           "snapshot-file": intent.newPath,
           "snapshot-node-name": `snap-${tag}`,
           format: "qcow2",
-          mode: "absolute-paths",
+          mode: "existing",
         });
       });
     } else {
@@ -631,7 +622,8 @@ export async function recoverSnapshotDelete(ctx: OpContext, intent: unknown): Pr
       }
       const live = await liveChain(qmp);
       const gone = !live.files.includes(plan.top.path);
-      if (gone) await dropStaleNode(qmp, await nodeOfFile(qmp, plan.top.path).catch(() => "none"));
+      const stale = gone ? await anyNodeOnFile(qmp, plan.top.path) : null;
+      if (stale) await dropStaleNode(qmp, stale);
       return gone;
     });
   } else {

@@ -12,13 +12,12 @@ import { promises as fs, constants as fsc } from "node:fs";
 import * as path from "node:path";
 import { createOverlay, newContentId, vmDir, vmDiskPath } from "../disk";
 import { conflict, internal, invalidField, isEngineError, notFound } from "../errors";
-import { MigrationError, QemuProcess, probeVm, setMigrationCapabilities, setMigrationParameters, waitForMigration, type VmSpec } from "../hypervisor";
+import { MigrationError, QemuProcess, nodeOfFile, probeVm, setMigrationCapabilities, setMigrationParameters, waitForMigration, type VmSpec } from "../hypervisor";
 import { JOB_KINDS, nameProblem, newId, nowIso, type DiskLayer, type Vm } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkHostId } from "./pool";
-import { nodeOfFile } from "./snapshot";
 import { getVmView, type VmView } from "./vm";
 import { prepareRamFile } from "./guest-ram";
 import { diskLayersOf, livePid, machineOf, powerOff, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
@@ -351,7 +350,7 @@ async function switchOntoOverlay(proc: QemuProcess, topPath: string, overlay: st
   await proc.qmp.execute("blockdev-snapshot-sync", {
     "node-name": node,
     "snapshot-file": overlay,
-    // Node names are unique per process; this one is never looked up by name (nodeOfFile finds it).
+    // Node names are unique per process; this one is found again through the block graph (nodeOfFile).
     "snapshot-node-name": `fork-${Date.now().toString(36)}`,
     format: "qcow2",
     mode: "existing",

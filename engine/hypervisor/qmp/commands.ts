@@ -188,6 +188,12 @@ export interface BlockDeviceInfo {
   "write_threshold"?: number;
 }
 
+/** `x-debug-query-block-graph`: every block node and backend, and the named edges between them. */
+export interface BlockGraph {
+  nodes: { id: number; type: "block-backend" | "block-job" | "block-driver"; name: string }[];
+  edges: { parent: number; child: number; name: string }[];
+}
+
 /** One device of `query-block`. */
 export interface BlockInfo {
   device: string;
@@ -324,6 +330,7 @@ export interface QmpCommands {
   "blockdev-del": { args: { "node-name": string }; ret: Record<string, never> };
   "query-block": { args: NoArgs; ret: BlockInfo[] };
   "query-named-block-nodes": { args: { flat?: boolean } | undefined; ret: BlockDeviceInfo[] };
+  "x-debug-query-block-graph": { args: NoArgs; ret: BlockGraph };
   "human-monitor-command": { args: { "command-line": string; "cpu-index"?: number }; ret: string };
   pmemsave: { args: { val: number; size: number; filename: string }; ret: Record<string, never> };
   memsave: { args: { val: number; size: number; filename: string; "cpu-index"?: number }; ret: Record<string, never> };

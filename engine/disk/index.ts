@@ -28,4 +28,5 @@ export { reflinkSupported, fullCopy } from "./copy";
 export type { FullCopyResult } from "./copy";
 export { engineDir, tmpDir, templateDir, templateDiskPath, replicaDir, replicaLayerPath, poolDir, poolCopyPath, vmDir, vmDiskPath, partPath, ensureLayout, isInside } from "./layout";
 export { copyLayerFile } from "./layer-copy";
+export { reapOrphanedTools } from "./orphan-tools";
 export type { LayerCopyResult } from "./layer-copy";

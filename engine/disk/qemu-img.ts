@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
+import { toolEnv } from "./orphan-tools";
 
 /** The binary every function here runs, looked up on PATH. */
 export const QEMU_IMG = "qemu-img";
@@ -120,7 +121,7 @@ function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
       reject(abortError(`qemu-img ${sub}`, signal));
       return;
     }
-    const child = spawn(QEMU_IMG, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(QEMU_IMG, args, { stdio: ["ignore", "pipe", "pipe"], env: toolEnv() });
     let stdout = "";
     let stderr = "";
     let aborted = false;

@@ -1,3 +1,4 @@
+import { reapOrphanedTools } from "../disk";
 import { internal } from "../errors";
 import {
   DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -25,6 +26,8 @@ export interface RecoveryReport extends ReconcileReport {
   vmRuntime: VmRuntimeReport;
   /** Instant-clone parents whose files vanished, tmpfs RAM folders no parent owned. */
   parents: ParentReconcileReport;
+  /** qemu-img processes a killed engine left running (pids); killed before any job was recovered. */
+  killedTools: number[];
   finishedJobs: string[];
   rolledBackJobs: string[];
 }
@@ -35,6 +38,9 @@ export interface RecoveryReport extends ReconcileReport {
  * the inventory. Queued jobs stay queued and run once the runner starts.
  */
 export async function recoverAtStart(store: Store, runner: JobRunner, log: Logger): Promise<RecoveryReport> {
+  // First: a qemu-img of the dead engine would go on writing the files recovery removes.
+  const killedTools = await reapOrphanedTools();
+  if (killedTools.length > 0) log.warn({ pids: killedTools }, "killed qemu-img processes a previous engine left running");
   const finishedJobs: string[] = [];
   const rolledBackJobs: string[] = [];
   // Several engines share the inventory (S6): a job another host runs is that host's to recover.
@@ -64,7 +70,7 @@ export async function recoverAtStart(store: Store, runner: JobRunner, log: Logge
   const reconcile = await reconcileDatastores(directContext(store, log, undefined, runner.settings), { removeOrphans: orphansChecked });
   const vmRuntime = await reconcileVmRuntime(directContext(store, log, undefined, runner.settings));
   const parents = await reconcileParents(directContext(store, log, undefined, runner.settings));
-  const report: RecoveryReport = { ...reconcile, hostId, orphansChecked, vmRuntime, parents, finishedJobs, rolledBackJobs };
+  const report: RecoveryReport = { ...reconcile, hostId, orphansChecked, vmRuntime, parents, killedTools, finishedJobs, rolledBackJobs };
   store.tx((s) => s.setSetting(recoveryReportKey(hostId), JSON.stringify(report)));
   return report;
 }

@@ -859,6 +859,8 @@ export async function deleteParent(ctx: OpContext, req: DeleteParentRequest): Pr
   if (p.ramLocation === "tmpfs") await fs.rm(path.dirname(p.ramPath), { recursive: true, force: true });
   const keptLayer = kept as { layer: DiskLayer; owner: Vm } | null;
   if (keptLayer) {
+    // The children's empty overlay is the parent's alone; the frozen layer stays for the VM.
+    await fs.rm(childOverlayOf(p), { force: true });
     await moveKeptLayer(ctx, keptLayer.layer, keptLayer.owner).catch((err: unknown) => ctx.log.warn({ err, parentId: p.id }, "the frozen layer stays in the parent's folder"));
   } else if (ds) {
     await fs.rm(parentDir(ds.path, p.id), { recursive: true, force: true });

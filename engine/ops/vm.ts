@@ -1,10 +1,12 @@
 import { existsSync, promises as fs } from "node:fs";
-import { vmDir } from "../disk";
+import * as path from "node:path";
+import { engineDir, isInside, vmDir } from "../disk";
 import { conflict, incompatible, invalidField, notFound } from "../errors";
 import {
   JOB_KINDS,
   LOCAL_HOST_ID,
   nameProblem,
+  pathIsWithin,
   newId,
   nowIso,
   type CloneMode,
@@ -205,6 +207,9 @@ export async function deleteVm(ctx: OpContext, id: string): Promise<void> {
  */
 export async function removeVms(ctx: OpContext, vms: readonly Vm[]): Promise<void> {
   if (vms.length === 0) return;
+  // Files of the VMs' layers that lie outside their home folders (a frozen layer an
+  // instant-clone parent left to its source VM stays in the parent's folder): they go too.
+  const strays: string[] = [];
   ctx.store.tx((s) => {
     const all = s.listLayers();
     for (const vm of vms) {
@@ -217,6 +222,9 @@ export async function removeVms(ctx: OpContext, vms: readonly Vm[]): Promise<voi
         if (s.getLayer(snap.layerId)) s.deleteLayer(snap.layerId);
       }
       s.deleteVm(vm.id);
+      const ds = s.getDatastore(vm.datastoreId);
+      const owned = [...(layer ? [layer] : []), ...s.listLayers({ ownerKind: "vm", ownerId: vm.id }).filter((l) => l.id !== layer?.id)];
+      for (const l of owned) if (ds && !pathIsWithin(vm.homeDir, l.path) && isInside(engineDir(ds.path), l.path)) strays.push(l.path);
       if (layer) s.deleteLayer(layer.id);
       // Layers a fork froze below the VM's own (its former top layers) go with it.
       for (const l of s.listLayers({ ownerKind: "vm", ownerId: vm.id })) s.deleteLayer(l.id);
@@ -225,6 +233,11 @@ export async function removeVms(ctx: OpContext, vms: readonly Vm[]): Promise<voi
   // A running VM's QEMU goes first: its files are about to vanish.
   await Promise.all(vms.map((vm) => powerOff(vm.stateDir, 0).then(() => (vm.stateDir ? fs.rm(vm.stateDir, { recursive: true, force: true }) : undefined))));
   await Promise.all(vms.map((vm) => fs.rm(vm.homeDir, { recursive: true, force: true })));
+  for (const file of strays) {
+    await fs.rm(file, { force: true });
+    // Its folder goes when nothing else is left in it (rmdir refuses a folder that is not empty).
+    await fs.rmdir(path.dirname(file)).catch(() => undefined);
+  }
   for (const dsId of new Set(vms.map((v) => v.datastoreId))) await syncCatalog(ctx.store, dsId);
 }
 

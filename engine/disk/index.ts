@@ -19,6 +19,8 @@ export {
   probeImage,
 } from "./qemu-img";
 export type { QemuImgCallOptions, ImageFormat, ImageInfo, CheckResult, CompareResult, ProbeResult } from "./qemu-img";
+export { listImageReferences, standaloneImageProblem, isProtocolFilename } from "./image-references";
+export type { ImageReference, ImageReferenceKind } from "./image-references";
 export { newContentId, isContentId } from "./content-id";
 export { inspectChain, parseChainJson } from "./chain";
 export type { ChainLayer } from "./chain";

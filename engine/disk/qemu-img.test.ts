@@ -149,6 +149,26 @@ describe("convert", () => {
     expect((await compare(p("a.qcow2"), p("a.raw"))).identical).toBe(true);
   });
 
+  test("ignoreBacking reads only the named file: a backing file is not opened, a raw file is not re-probed", async () => {
+    await createImage(p("secret.raw"), { sizeBytes: 4 * MiB, format: "raw" });
+    writePattern(p("secret.raw"), "0xee", "0", "1M");
+    await createOverlay(p("top.qcow2"), { backingPath: p("secret.raw"), backingFormat: "raw" });
+    writePattern(p("top.qcow2"), "0xab", "1M", "64k");
+    await convert(p("top.qcow2"), p("copy.qcow2"), { srcFormat: "qcow2", ignoreBacking: true });
+    expect(hasPattern(p("copy.qcow2"), "0xab", "1M", "64k")).toBe(true);
+    expect(hasPattern(p("copy.qcow2"), "0x00", "0", "1M")).toBe(true);
+
+    // The same header read as raw is copied byte for byte, not opened as a qcow2 with a backing file.
+    await convert(p("top.qcow2"), p("bytes.qcow2"), { srcFormat: "raw", ignoreBacking: true });
+    expect((await compare(p("bytes.qcow2"), p("top.qcow2"))).identical).toBe(false);
+    const bytes = await fsp.readFile(p("top.qcow2"));
+    await fsp.writeFile(p("header.raw"), Buffer.concat([bytes, Buffer.alloc((512 - (bytes.length % 512)) % 512)]));
+    await convert(p("bytes.qcow2"), p("back.raw"), { dstFormat: "raw" });
+    expect((await fsp.readFile(p("back.raw"))).equals(await fsp.readFile(p("header.raw")))).toBe(true);
+
+    await expect(convert(p("top.qcow2"), p("x.qcow2"), { ignoreBacking: true })).rejects.toThrow(/needs srcFormat/);
+  });
+
   test("an abort kills qemu-img and rejects with an AbortError", async () => {
     await createImage(p("big.qcow2"), { sizeBytes: 512 * MiB });
     writePattern(p("big.qcow2"), "0x5a", "0", "128M");
@@ -295,15 +315,42 @@ describe("compare", () => {
 });
 
 describe("probeImage", () => {
-  test("accepts qcow2 (telling whether it has a backing file), vmdk and raw", async () => {
+  test("accepts a standalone qcow2, vmdk (one file, or a descriptor with its extent beside it) and raw", async () => {
     await createImage(p("a.qcow2"), { sizeBytes: 4 * MiB });
-    expect(await probeImage(p("a.qcow2"))).toEqual({ format: "qcow2", virtualSizeBytes: 4 * MiB, hasBacking: false });
-    await createOverlay(p("b.qcow2"), { backingPath: p("a.qcow2") });
-    expect(await probeImage(p("b.qcow2"))).toEqual({ format: "qcow2", virtualSizeBytes: 4 * MiB, hasBacking: true });
+    expect(await probeImage(p("a.qcow2"))).toEqual({ format: "qcow2", virtualSizeBytes: 4 * MiB });
     spawnSync("qemu-img", ["create", "-q", "-f", "vmdk", p("c.vmdk"), "2M"]);
     expect(await probeImage(p("c.vmdk"))).toMatchObject({ format: "vmdk", virtualSizeBytes: 2 * MiB });
+    spawnSync("qemu-img", ["create", "-q", "-f", "vmdk", "-o", "subformat=monolithicFlat", p("flat.vmdk"), "2M"]);
+    expect(await probeImage(p("flat.vmdk"))).toMatchObject({ format: "vmdk", virtualSizeBytes: 2 * MiB });
     await createImage(p("d.raw"), { sizeBytes: MiB, format: "raw" });
-    expect(await probeImage(p("d.raw"))).toEqual({ format: "raw", virtualSizeBytes: MiB, hasBacking: false });
+    expect(await probeImage(p("d.raw"))).toEqual({ format: "raw", virtualSizeBytes: MiB });
+  });
+
+  test("refuses an image that reads another file: backing file, data file, extent outside its folder or linked out of it", async () => {
+    const q = (...names: string[]) => path.join(dir, ...names);
+    await fsp.mkdir(q("secrets"));
+    await createImage(q("secrets", "s.raw"), { sizeBytes: MiB, format: "raw" });
+    await fsp.mkdir(q("src"));
+    await createImage(q("src", "beside.raw"), { sizeBytes: MiB, format: "raw" });
+    await createOverlay(q("src", "backed.qcow2"), { backingPath: q("src", "beside.raw"), backingFormat: "raw" });
+    spawnSync("qemu-img", ["create", "-q", "-f", "qcow2", "-o", `data_file=${q("src", "data.raw")}`, q("src", "df.qcow2"), "1M"]);
+    const descriptor = (extent: string) =>
+      ["# Disk DescriptorFile", "version=1", "CID=fffffffe", "parentCID=ffffffff", 'createType="monolithicFlat"', `RW 2048 FLAT "${extent}" 0`, ""].join("\n");
+    await fsp.writeFile(q("src", "out.vmdk"), descriptor(q("secrets", "s.raw")));
+    await fsp.symlink(q("secrets", "s.raw"), q("src", "link.raw"));
+    await fsp.writeFile(q("src", "linked.vmdk"), descriptor("link.raw"));
+    const cases: Array<[string, RegExp]> = [
+      ["backed.qcow2", /backing file .*beside\.raw/],
+      ["df.qcow2", /data file .*data\.raw/],
+      ["out.vmdk", /extent .*secrets\/s\.raw outside its folder/],
+      ["linked.vmdk", /extent .*secrets\/s\.raw outside its folder/],
+    ];
+    for (const [name, why] of cases) {
+      const err = await rejection(probeImage(q("src", name)));
+      expect(err).toBeInstanceOf(NotADiskImageError);
+      expect((err as Error).message).toContain(q("src", name));
+      expect((err as Error).message).toMatch(why);
+    }
   });
 
   test("refuses a text file, an empty file, an odd-sized file, a folder, a missing file and other formats", async () => {

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
+import { listImageReferences, resolveReference, standaloneImageProblem, type ImageReference } from "./image-references";
 import { toolEnv } from "./orphan-tools";
 
 /** The binary every function here runs, looked up on PATH. */
@@ -56,6 +57,8 @@ export interface ImageInfo {
   /** The backing file resolved against the image's own folder, or null for a base image. */
   backingPath: string | null;
   backingFormat: string | null;
+  /** Every file besides itself qemu reads when it opens the image (backing file, data file, extents). */
+  references: ImageReference[];
   dirty?: boolean;
   corrupt?: boolean;
 }
@@ -80,7 +83,6 @@ export interface CompareResult {
 export interface ProbeResult {
   format: string;
   virtualSizeBytes: number;
-  hasBacking: boolean;
 }
 
 interface RunOptions extends QemuImgCallOptions {
@@ -206,15 +208,9 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function isProtocolFilename(name: string): boolean {
-  // "json:{...}" and URLs such as "nbd://host/x" are not paths and must not be joined to a folder.
-  return name.startsWith("json:") || /^[a-z][a-z0-9+.-]*:\/\//i.test(name);
-}
-
-/** Resolves a backing filename as written in an image header against the folder of the (absolute) image that holds it. */
+/** Resolves a backing filename as written in an image header against the folder of the (absolute) image that holds it; `json:{…}` and URLs stay as written. */
 export function resolveBackingPath(imagePath: string, backingFilename: string): string {
-  if (isProtocolFilename(backingFilename)) return backingFilename;
-  return path.resolve(path.dirname(imagePath), backingFilename);
+  return resolveReference(imagePath, backingFilename);
 }
 
 function numberField(obj: Record<string, unknown>, key: string, what: string): number {
@@ -243,7 +239,8 @@ export function parseImageInfoJson(json: unknown, imagePath: string): ImageInfo 
     backingPath = resolveBackingPath(abs, backingName);
   }
   const backingFormat = typeof json["backing-filename-format"] === "string" ? json["backing-filename-format"] : null;
-  const info: ImageInfo = { path: abs, format, virtualSizeBytes, actualSizeBytes, backingPath, backingFormat };
+  const references = listImageReferences(json, abs);
+  const info: ImageInfo = { path: abs, format, virtualSizeBytes, actualSizeBytes, backingPath, backingFormat, references };
   if (typeof json["dirty-flag"] === "boolean") info.dirty = json["dirty-flag"];
   const specific = json["format-specific"];
   if (isRecord(specific) && isRecord(specific["data"]) && typeof specific["data"]["corrupt"] === "boolean") {
@@ -296,19 +293,43 @@ export async function imageInfoChain(imagePath: string, opts: QemuImgCallOptions
   return parseImageInfoChainJson(parseJsonOutput(r.stdout, args, r.stderr), abs);
 }
 
-/** Copies the guest-visible content of `src` (its whole chain, flattened) into a new `dst` (qcow2 unless told), reporting progress as fractions 0..1; on failure `dst` may be left half-written; throws QemuImgError, or an AbortError once the killed qemu-img has exited. */
+// Formats whose images can name a backing file in qemu 7.2 (among those probeImage accepts).
+const BACKING_FORMATS = new Set(["qcow2", "qed", "vmdk"]);
+
+/** The source argument that opens `src` as `format` with its backing file, if the header names one, never opened (`"backing": null`). */
+function withoutBackingFilename(src: string, format: string): string {
+  return `json:${JSON.stringify({ driver: format, file: { driver: "file", filename: path.resolve(src) }, backing: null })}`;
+}
+
+/**
+ * Copies the guest-visible content of `src` (its whole chain, flattened) into a new `dst` (qcow2
+ * unless told), reporting progress as fractions 0..1. With `ignoreBacking` (needs `srcFormat`)
+ * only `src` itself is read: a backing file its header names is not opened. On failure `dst`
+ * may be left half-written; throws QemuImgError, or an AbortError once the killed qemu-img has exited.
+ */
 export async function convert(
   src: string,
   dst: string,
-  opts: { srcFormat?: string; dstFormat?: ImageFormat; onProgress?: (fraction: number) => void; rateLimitBytesPerSec?: number; forceShare?: boolean } & QemuImgCallOptions = {},
+  opts: {
+    srcFormat?: string;
+    ignoreBacking?: boolean;
+    dstFormat?: ImageFormat;
+    onProgress?: (fraction: number) => void;
+    rateLimitBytesPerSec?: number;
+    forceShare?: boolean;
+  } & QemuImgCallOptions = {},
 ): Promise<void> {
+  if (opts.ignoreBacking && !opts.srcFormat) throw new TypeError("convert: ignoreBacking needs srcFormat");
   const args = ["convert", "-p"];
   // -U reads a chain a running QEMU holds open (a snapshot's frozen layers, S4).
   if (opts.forceShare) args.push("-U");
-  if (opts.srcFormat) args.push("-f", opts.srcFormat);
+  let source = src;
+  // The json: form names the driver itself, and "backing": null is refused by drivers without backing files.
+  if (opts.ignoreBacking && opts.srcFormat && BACKING_FORMATS.has(opts.srcFormat)) source = withoutBackingFilename(src, opts.srcFormat);
+  else if (opts.srcFormat) args.push("-f", opts.srcFormat);
   // A bandwidth cap keeps background copies from starving running VMs of disk throughput.
   if (opts.rateLimitBytesPerSec) args.push("-r", String(Math.max(1, Math.floor(opts.rateLimitBytesPerSec))));
-  args.push("-O", opts.dstFormat ?? "qcow2", src, dst);
+  args.push("-O", opts.dstFormat ?? "qcow2", source, dst);
   const onProgress = opts.onProgress;
   let pending = "";
   let last = -1;
@@ -402,7 +423,12 @@ export async function compare(a: string, b: string, opts: { strict?: boolean } &
 
 const ACCEPTED_FORMATS = new Set(["qcow2", "vmdk", "vdi", "vhdx", "vpc", "qed"]);
 
-/** Validates a user-supplied source image: qcow2, vmdk, vdi, vhdx, vpc and qed pass, raw passes only with a non-zero size that is a multiple of 512; throws NotADiskImageError for anything else, including a missing file. */
+/**
+ * Validates a user-supplied source image: a standalone qcow2, vmdk, vdi, vhdx, vpc or qed image
+ * passes (no backing file, no external data file, no extent outside the image's folder once
+ * symlinks are resolved), raw passes only with a non-zero size that is a multiple of 512;
+ * throws NotADiskImageError for anything else, including a missing file.
+ */
 export async function probeImage(imagePath: string, opts: QemuImgCallOptions = {}): Promise<ProbeResult> {
   const abs = path.resolve(imagePath);
   let st;
@@ -422,7 +448,9 @@ export async function probeImage(imagePath: string, opts: QemuImgCallOptions = {
     throw new NotADiskImageError(abs, `qemu-img cannot read it (${line})`, { cause: err });
   }
   if (ACCEPTED_FORMATS.has(info.format)) {
-    return { format: info.format, virtualSizeBytes: info.virtualSizeBytes, hasBacking: info.backingPath !== null };
+    const problem = standaloneImageProblem(await Promise.all(info.references.map(realReference)), await realPath(path.dirname(abs)));
+    if (problem) throw new NotADiskImageError(abs, problem);
+    return { format: info.format, virtualSizeBytes: info.virtualSizeBytes };
   }
   if (info.format === "raw") {
     // qemu-img probes any unrecognised file as raw and rounds its size up to 512, so the real
@@ -431,7 +459,16 @@ export async function probeImage(imagePath: string, opts: QemuImgCallOptions = {
     if (st.size % 512 !== 0) {
       throw new NotADiskImageError(abs, `it is not in a known image format and its size (${st.size} bytes) is not a multiple of 512`);
     }
-    return { format: "raw", virtualSizeBytes: st.size, hasBacking: false };
+    return { format: "raw", virtualSizeBytes: st.size };
   }
   throw new NotADiskImageError(abs, `format ${JSON.stringify(info.format)} is not accepted (use qcow2, raw, vmdk, vdi, vhdx, vpc or qed)`);
+}
+
+// A missing file keeps its lexical path: qemu-img would fail to open it anyway.
+async function realPath(p: string): Promise<string> {
+  return fsp.realpath(p).catch(() => p);
+}
+
+async function realReference(ref: ImageReference): Promise<ImageReference> {
+  return ref.target.startsWith("/") ? { ...ref, target: await realPath(ref.target) } : ref;
 }

@@ -4,6 +4,7 @@ import { engineDir, imageInfoChain, newContentId, readCatalog, writeCatalog, typ
 import { internal, invalidField } from "../errors";
 import { absolutePathProblem, pathIsWithin, type Datastore } from "../model";
 import { withCatalogLock } from "./catalog-sync";
+import { chainConfinementProblem } from "./chain-confinement";
 import type { OpContext } from "./context";
 import { describeChain, type ChainLayerView } from "./disk-chain";
 import { CatalogView } from "./layer-evidence";
@@ -26,7 +27,8 @@ export interface RegisterDiskResult {
  * keeps its IDs; every other layer gets a fresh content ID and records its parent's as its
  * parent content ID, in the catalog of the datastore holding it (the inventory is not changed:
  * the engine does not own these files and never removes them). Every layer must be a qcow2
- * file inside a datastore and outside the engine's own folders. Checks everything before
+ * file inside a datastore (symlinks resolved) and outside the engine's own folders, holding
+ * its own data (no external data file). Checks everything before
  * writing anything; throws 400 naming `path`.
  */
 export async function registerDisk(ctx: OpContext, req: RegisterDiskRequest): Promise<RegisterDiskResult> {
@@ -43,6 +45,8 @@ export async function registerDisk(ctx: OpContext, req: RegisterDiskRequest): Pr
   } catch (err) {
     throw invalidField("path", `cannot read the chain of ${top}: ${(err as Error).message}`);
   }
+  const confinement = await chainConfinementProblem(infos, ctx.store.listDatastores());
+  if (confinement) throw invalidField("path", confinement);
 
   // Bottom-up, so that each new layer can record its parent's content ID.
   const additions = new Map<string, { ds: Datastore; entries: CatalogEntry[] }>();

@@ -29,6 +29,7 @@ import {
 } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
+import { chainConfinementProblem } from "./chain-confinement";
 import { throwIfCancelled, type OpContext } from "./context";
 import { CatalogView } from "./layer-evidence";
 import {
@@ -590,6 +591,8 @@ async function resolveSource(store: Store, req: { sourcePath?: string | null; te
   } catch (err) {
     throw invalidField(field, `cannot read the chain of ${topPath}: ${(err as Error).message}`);
   }
+  const confinement = await chainConfinementProblem(infos, store.listDatastores());
+  if (confinement) throw invalidField(field, confinement);
   const layers: PlanSourceLayer[] = [];
   for (const info of infos) {
     if (info.format !== "qcow2") throw invalidField(field, `layer ${info.path} is ${info.format}; only qcow2 chains can be replicated`);

@@ -11,6 +11,7 @@ import {
   templateDir,
   templateDiskPath,
   tmpDir,
+  type ProbeResult,
 } from "../disk";
 import { conflict, EngineError, internal, invalidField, isEngineError, notFound } from "../errors";
 import {
@@ -84,12 +85,7 @@ export async function validateTemplateImport(store: Store, req: ImportTemplateRe
   if (pathIsWithin(path.join(ds.path, "clonefleet"), req.sourcePath)) {
     throw invalidField("source_path", "must not be a file inside the engine's own folder of a datastore");
   }
-  try {
-    await probeImage(req.sourcePath);
-  } catch (err) {
-    if (err instanceof NotADiskImageError) throw invalidField("source_path", err.message);
-    throw invalidField("source_path", `cannot read ${req.sourcePath} as a disk image: ${(err as Error).message}`);
-  }
+  await probeSource(req.sourcePath);
   if (req.kernel != null) await requireFile("kernel", req.kernel);
   if (req.initrd != null) await requireFile("initrd", req.initrd);
 }
@@ -128,7 +124,13 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
   try {
     await ensureLayout(ds.path);
     ctx.progress({ unit: "steps", done: 0, total: 100, message: "converting image" });
+    // The source may have changed since the request was validated: judge it again just before
+    // reading it, convert it as the format judged (a raw file is never re-probed) and never
+    // open a backing file its header may have gained since.
+    const probed = await probeSource(req.sourcePath);
     await convert(req.sourcePath, intent.tmpPath, {
+      srcFormat: probed.format,
+      ignoreBacking: true,
       dstFormat: "qcow2",
       signal: ctx.signal,
       rateLimitBytesPerSec: ctx.settings.copyRateLimitBytesPerSec,
@@ -290,6 +292,16 @@ async function copyBootFile(src: string, dst: string, ctx: OpContext): Promise<s
   throwIfCancelled(ctx);
   await fs.copyFile(src, dst);
   return dst;
+}
+
+/** Probes a source image; throws 400 naming `source_path` when it is not a standalone disk image clonefleet accepts. */
+async function probeSource(sourcePath: string): Promise<ProbeResult> {
+  try {
+    return await probeImage(sourcePath);
+  } catch (err) {
+    if (err instanceof NotADiskImageError) throw invalidField("source_path", err.message);
+    throw invalidField("source_path", `cannot read ${sourcePath} as a disk image: ${(err as Error).message}`);
+  }
 }
 
 async function requireFile(field: string, p: string): Promise<void> {

@@ -671,14 +671,18 @@ export async function backupVm(ctx: OpContext, req: BackupVmRequest): Promise<Ba
   };
   ctx.recordIntent(intent);
   const steps = (done: number, message: string) => ctx.progress({ unit: "steps", total: 100, done: Math.round(done), message });
+  // One hold of the VM for the whole backup: a fork, capture or migration in between would
+  // rest new disks on the snapshot's layer and leave it impossible to consolidate.
+  return withVmLock(vm.id, () => backupLocked(ctx, req, vm, intent, steps));
+}
+
+async function backupLocked(ctx: OpContext, req: BackupVmRequest, vm: Vm, intent: BackupIntent, steps: (done: number, message: string) => void): Promise<BackupVmResult> {
   steps(0, "taking a snapshot");
   const t0 = performance.now();
-  const snap = await withVmLock(vm.id, () =>
-    createLocked({ ...ctx, progress: () => undefined }, { vmId: vm.id, name: `backup-${newContentId().slice(0, 8)}` }, (c) => {
-      intent.create = c;
-      ctx.recordIntent(intent);
-    }),
-  );
+  const snap = await createLocked({ ...ctx, progress: () => undefined }, { vmId: vm.id, name: `backup-${newContentId().slice(0, 8)}` }, (c) => {
+    intent.create = c;
+    ctx.recordIntent(intent);
+  });
   const snapshotMs = round(performance.now() - t0);
   let copyMs = 0;
   let copyError: unknown = null;
@@ -701,12 +705,21 @@ export async function backupVm(ctx: OpContext, req: BackupVmRequest): Promise<Ba
   }
   steps(80, "consolidating the snapshot");
   // The snapshot goes even when the copy failed or was cancelled: a backup leaves no layer behind.
-  const consolidation = await withVmLock(vm.id, () =>
-    deleteLocked({ ...ctx, signal: new AbortController().signal, progress: (p) => (p.unit === "bytes" && p.total ? steps(80 + (20 * (p.done ?? 0)) / p.total, "consolidating the snapshot") : undefined) }, { id: snap.id, speedBytesPerSec: req.speedBytesPerSec }, (d) => {
-      intent.del = d;
-      ctx.recordIntent(intent);
-    }),
-  );
+  let consolidation: DeleteSnapshotResult;
+  try {
+    consolidation = await deleteLocked(
+      { ...ctx, signal: new AbortController().signal, progress: (p) => (p.unit === "bytes" && p.total ? steps(80 + (20 * (p.done ?? 0)) / p.total, "consolidating the snapshot") : undefined) },
+      { id: snap.id, speedBytesPerSec: req.speedBytesPerSec },
+      (d) => {
+        intent.del = d;
+        ctx.recordIntent(intent);
+      },
+    );
+  } catch (err) {
+    // A failed backup job leaves no target behind, whatever step failed.
+    if (!copyError) await fs.rm(req.targetPath, { force: true }).catch(() => undefined);
+    throw err;
+  }
   if (copyError) {
     if (ctx.signal.aborted) throw cancelled("the backup was cancelled; its snapshot was consolidated");
     if (isEngineError(copyError)) throw copyError;

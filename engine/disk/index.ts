@@ -31,4 +31,5 @@ export type { FullCopyResult } from "./copy";
 export { engineDir, tmpDir, templateDir, templateDiskPath, replicaDir, replicaLayerPath, poolDir, poolCopyPath, vmDir, vmDiskPath, partPath, ensureLayout, isInside } from "./layout";
 export { copyLayerFile } from "./layer-copy";
 export { reapOrphanedTools } from "./orphan-tools";
+export { NotARegularFileError, copyRegularFile, openRegularFile, requireRegularFile } from "./regular-file";
 export type { LayerCopyResult } from "./layer-copy";

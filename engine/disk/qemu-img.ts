@@ -44,7 +44,15 @@ export function isAbortError(err: unknown): boolean {
 /** Options every qemu-img function accepts. */
 export interface QemuImgCallOptions {
   signal?: AbortSignal;
+  /**
+   * qemu-img is killed, and the call fails, when it reads and writes nothing for this long
+   * (default 60 s): a source swapped for a FIFO or a hung device must not hold a job for ever.
+   */
+  stallTimeoutMs?: number;
 }
+
+/** Default of QemuImgCallOptions.stallTimeoutMs. */
+export const DEFAULT_STALL_TIMEOUT_MS = 60_000;
 
 export type ImageFormat = "qcow2" | "raw";
 
@@ -137,6 +145,11 @@ function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
       killTimer.unref();
     };
     signal?.addEventListener("abort", onAbort, { once: true });
+    let stalled = false;
+    const stopWatch = watchForStall(child.pid, opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS, () => {
+      stalled = true;
+      child.kill("SIGKILL");
+    });
 
     child.stdout.setEncoding("utf8");
     child.stderr.setEncoding("utf8");
@@ -154,9 +167,15 @@ function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
     // has really gone before the caller removes the files it was writing.
     child.on("close", (code) => {
       signal?.removeEventListener("abort", onAbort);
+      stopWatch();
       if (killTimer) clearTimeout(killTimer);
       if (aborted && signal) {
         reject(abortError(`qemu-img ${sub}`, signal));
+        return;
+      }
+      if (stalled) {
+        const seconds = (opts.stallTimeoutMs ?? DEFAULT_STALL_TIMEOUT_MS) / 1000;
+        reject(new QemuImgError(argv, code, stderr, `qemu-img ${sub} read and wrote nothing for ${seconds} s and was stopped (a file it reads may be a FIFO or a hung device)`));
         return;
       }
       if (spawnError) {
@@ -171,6 +190,33 @@ function run(args: string[], opts: RunOptions = {}): Promise<RunResult> {
       reject(new QemuImgError(argv, code, stderr, `qemu-img ${sub} failed: ${line}`));
     });
   });
+}
+
+/**
+ * Calls `onStall` once when process `pid` has neither read nor written a byte for `timeoutMs`
+ * (its /proc I/O counters stand still); answers a function that stops watching.
+ */
+function watchForStall(pid: number | undefined, timeoutMs: number, onStall: () => void): () => void {
+  if (pid === undefined || !(timeoutMs > 0)) return () => undefined;
+  let last = "";
+  let since = Date.now();
+  const timer = setInterval(() => {
+    fsp.readFile(`/proc/${pid}/io`, "utf8").then(
+      (io) => {
+        const counters = (/^rchar:\s*(\d+)/m.exec(io)?.[1] ?? "") + "/" + (/^wchar:\s*(\d+)/m.exec(io)?.[1] ?? "");
+        if (counters !== last) {
+          last = counters;
+          since = Date.now();
+        } else if (Date.now() - since >= timeoutMs) {
+          clearInterval(timer);
+          onStall();
+        }
+      },
+      () => undefined, // gone, or /proc unreadable: the close handler settles the call
+    );
+  }, Math.min(1000, Math.max(50, timeoutMs / 4)));
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 function checkSize(sizeBytes: number): void {
@@ -345,6 +391,7 @@ export async function convert(
   };
   await run(args, {
     signal: opts.signal,
+    stallTimeoutMs: opts.stallTimeoutMs,
     // -p writes "    (12.50/100%)\r" to stdout even when it is not a terminal.
     onStdout: (chunk) => {
       pending += chunk;

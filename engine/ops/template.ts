@@ -3,6 +3,9 @@ import * as path from "node:path";
 import {
   check,
   convert,
+  copyRegularFile,
+  NotARegularFileError,
+  requireRegularFile,
   ensureLayout,
   imageInfo,
   newContentId,
@@ -127,6 +130,7 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
     // The source may have changed since the request was validated: judge it again just before
     // reading it, convert it as the format judged (a raw file is never re-probed) and never
     // open a backing file its header may have gained since.
+    await sourceMustBeRegular("source_path", req.sourcePath);
     const probed = await probeSource(req.sourcePath);
     await convert(req.sourcePath, intent.tmpPath, {
       srcFormat: probed.format,
@@ -145,8 +149,8 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
     const info = await imageInfo(intent.tmpPath);
 
     await fs.mkdir(intent.finalDir, { recursive: true });
-    const kernel = req.kernel ? await copyBootFile(req.kernel, path.join(intent.finalDir, "kernel"), ctx) : null;
-    const initrd = req.initrd ? await copyBootFile(req.initrd, path.join(intent.finalDir, "initrd"), ctx) : null;
+    const kernel = req.kernel ? await copyBootFile("kernel", req.kernel, path.join(intent.finalDir, "kernel"), ctx) : null;
+    const initrd = req.initrd ? await copyBootFile("initrd", req.initrd, path.join(intent.finalDir, "initrd"), ctx) : null;
     throwIfCancelled(ctx);
     await fs.rename(intent.tmpPath, intent.finalPath);
 
@@ -288,10 +292,20 @@ async function removeImportFiles(i: ImportIntent): Promise<void> {
   await fs.rm(i.finalDir, { recursive: true, force: true });
 }
 
-async function copyBootFile(src: string, dst: string, ctx: OpContext): Promise<string> {
+async function copyBootFile(field: string, src: string, dst: string, ctx: OpContext): Promise<string> {
   throwIfCancelled(ctx);
-  await fs.copyFile(src, dst);
+  await copyRegularFile(src, dst).catch((err: unknown) => {
+    throw err instanceof NotARegularFileError ? invalidField(field, err.message) : err;
+  });
   return dst;
+}
+
+/** Refuses a source that is not a regular file now (it may have been swapped since the request), without blocking on a FIFO. */
+async function sourceMustBeRegular(field: string, p: string): Promise<void> {
+  await requireRegularFile(p).catch((err: unknown) => {
+    if (err instanceof NotARegularFileError) throw invalidField(field, err.message);
+    throw invalidField(field, `cannot read ${p}: ${(err as Error).message}`);
+  });
 }
 
 /** Probes a source image; throws 400 naming `source_path` when it is not a standalone disk image clonefleet accepts. */

@@ -122,4 +122,34 @@ describe("template import reads no file but the source: images that name other f
     const disks = (await filesUnder(path.join(dsPath, "clonefleet"))).filter((f) => f.endsWith(".qcow2"));
     expect(disks).toHaveLength(3);
   });
+  it.each([
+    ["source_path", "fifo-src"],
+    ["kernel", "fifo-kernel"],
+  ])("%s swapped for a FIFO after the request was accepted fails the job at once (no hang), naming the field", async (field, name) => {
+    const slow = await makeRawImage(path.join(src, `${name}-slow.raw`), 16, 0x34);
+    await run("qemu-io", ["-f", "raw", "-c", "write -P 0x34 0 16M", slow]);
+    const image = await makeRawImage(path.join(src, `${name}.raw`), 1, 0x35);
+    const kernel = path.join(src, `${name}.vmlinuz`);
+    await fs.writeFile(kernel, "not really a kernel");
+    const named = field === "kernel" ? kernel : image;
+    const holder = await t.client.templates.import({ name: `${name}-holder`, datastore_id: dsId, source_path: slow });
+    const victim = await t.client.templates.import({ name, datastore_id: dsId, source_path: image, ...(field === "kernel" ? { kernel } : {}) });
+    expect((await t.client.jobs.get(victim.id)).state).toBe("queued");
+    await fs.rm(named);
+    await run("mkfifo", [named]);
+
+    await t.client.waitJob(holder.id);
+    const started = Date.now();
+    const err = await t.client.waitJob(victim.id, { timeoutMs: 20_000 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(JobFailedError);
+    expect([(err as JobFailedError).code, (err as JobFailedError).field]).toEqual(["CF_INVALID_FIELD", field]);
+    expect((err as JobFailedError).message).toContain("is a FIFO");
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect((await t.client.templates.list()).map((x) => x.name)).not.toContain(name);
+    expect((await filesUnder(path.join(dsPath, "clonefleet", "tmp"))).filter((f) => f.endsWith(".part"))).toEqual([]);
+    await fs.rm(named);
+  });
 });

@@ -29,3 +29,4 @@ export type { FullCopyResult } from "./copy";
 export { engineDir, tmpDir, templateDir, templateDiskPath, replicaDir, replicaLayerPath, poolDir, poolCopyPath, vmDir, vmDiskPath, partPath, ensureLayout, isInside } from "./layout";
 export { copyLayerFile } from "./layer-copy";
 export type { LayerCopyResult } from "./layer-copy";
+export { OutsideOwnedFolderError, ownedPath, removeOwnedTree } from "./owned-path";

@@ -11,6 +11,8 @@ import {
   templateDir,
   templateDiskPath,
   tmpDir,
+  engineDir,
+  removeOwnedTree,
 } from "../disk";
 import { conflict, EngineError, internal, invalidField, isEngineError, notFound } from "../errors";
 import {
@@ -271,7 +273,7 @@ export async function deleteTemplate(ctx: OpContext, id: string): Promise<void> 
     s.deleteLayer(view.diskLayerId);
   });
   if (ds) {
-    await fs.rm(templateDir(ds.path, id), { recursive: true, force: true });
+    await removeOwnedTree(engineDir(ds.path), templateDir(ds.path, id));
     await syncCatalog(ctx.store, ds.id);
   }
   ctx.log.info({ templateId: id }, "template deleted");

@@ -1,4 +1,4 @@
-import { existsSync, promises as fs } from "node:fs";
+import { existsSync } from "node:fs";
 import { vmDir } from "../disk";
 import { conflict, incompatible, invalidField, notFound } from "../errors";
 import {
@@ -18,7 +18,8 @@ import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkMissingAck, checkNotifyTimeout } from "./migrate";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneTarget } from "./provision";
-import { livePid, powerOff } from "./vm-power";
+import { livePid, powerOff, removeVmStateDir } from "./vm-power";
+import { removeFromDatastore } from "./datastore-removal";
 
 /** Every clone mode, in the order users read them. */
 export const CLONE_MODES: readonly CloneMode[] = ["pool", "full", "linked"];
@@ -223,8 +224,8 @@ export async function removeVms(ctx: OpContext, vms: readonly Vm[]): Promise<voi
     }
   });
   // A running VM's QEMU goes first: its files are about to vanish.
-  await Promise.all(vms.map((vm) => powerOff(vm.stateDir, 0).then(() => (vm.stateDir ? fs.rm(vm.stateDir, { recursive: true, force: true }) : undefined))));
-  await Promise.all(vms.map((vm) => fs.rm(vm.homeDir, { recursive: true, force: true })));
+  await Promise.all(vms.map((vm) => powerOff(vm.stateDir, 0).then(() => (vm.stateDir ? removeVmStateDir(ctx, vm.stateDir, vm.hostId) : undefined))));
+  await Promise.all(vms.map((vm) => removeFromDatastore(ctx.store, vm.homeDir)));
   for (const dsId of new Set(vms.map((v) => v.datastoreId))) await syncCatalog(ctx.store, dsId);
 }
 

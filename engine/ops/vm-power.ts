@@ -73,11 +73,11 @@ export function vmStateDirIn(root: string, vmId: string): string {
   return path.join(root, vmId);
 }
 
-/** The VM state root of host `hostId` (this engine's own when null): from settings, or from the host's record. */
+/** The VM state root of host `hostId` (this engine's own when null): from settings for this engine, else from the host's record. */
 function vmStateRootOf(ctx: OpContext, hostId: string | null | undefined): string | null {
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
-  if ((hostId ?? self) === self) return ctx.settings.vmStateRoot ?? null;
-  return ctx.store.getHost(hostId!)?.vmStateRoot ?? null;
+  const id = hostId ?? self;
+  return (id === self ? ctx.settings.vmStateRoot : undefined) ?? ctx.store.getHost(id)?.vmStateRoot ?? null;
 }
 
 /**

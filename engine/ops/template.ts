@@ -32,6 +32,7 @@ import {
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { templateUsersProblem } from "./clone-users";
+import { removeFromDatastore } from "./datastore-removal";
 import { throwIfCancelled, type OpContext } from "./context";
 
 export interface ImportTemplateRequest {
@@ -191,7 +192,7 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
     ctx.log.info({ templateId, path: layer.path }, "template imported");
     return viewOf(template, layer);
   } catch (err) {
-    await removeImportFiles(intent);
+    await removeImportFiles(ctx.store, intent);
     throw err;
   }
 }
@@ -206,7 +207,7 @@ export async function recoverTemplateImport(ctx: OpContext, intent: unknown): Pr
     await syncCatalog(ctx.store, template.datastoreId);
     return { finished: getTemplateView(ctx.store, template.id) };
   }
-  await removeImportFiles(i);
+  await removeImportFiles(ctx.store, i);
   return { finished: null };
 }
 
@@ -283,9 +284,9 @@ function viewOf(t: Template, layer: DiskLayer): TemplateView {
   return { ...t, diskPath: layer.path, contentId: layer.contentId, virtualSizeBytes: layer.virtualSizeBytes };
 }
 
-async function removeImportFiles(i: ImportIntent): Promise<void> {
+async function removeImportFiles(store: Store, i: ImportIntent): Promise<void> {
   await fs.rm(i.tmpPath, { force: true });
-  await fs.rm(i.finalDir, { recursive: true, force: true });
+  await removeFromDatastore(store, i.finalDir);
 }
 
 async function copyBootFile(src: string, dst: string, ctx: OpContext): Promise<string> {

@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
+import { HOST_TOKEN_HEADER } from "../ops";
 import type { ErrorBody } from "./schemas";
 
 /** Routes anyone may call: liveness and the API description hold nothing secret. */
@@ -12,18 +13,7 @@ const OPEN_ROUTES = new Set(["/health", "/openapi.json"]);
  * (256 random bits, file mode 0600).
  */
 export async function loadOrCreateToken(stateDir: string): Promise<string> {
-  const file = tokenFile(stateDir);
-  try {
-    const token = (await fs.readFile(file, "utf8")).trim();
-    if (token) return token;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
-  }
-  const token = randomBytes(32).toString("base64url");
-  const tmp = `${file}.${process.pid}.tmp`;
-  await fs.writeFile(tmp, `${token}\n`, { mode: 0o600 });
-  await fs.rename(tmp, file);
-  return token;
+  return loadOrCreateSecret(tokenFile(stateDir));
 }
 
 /** Where the token of a state folder lives. */
@@ -31,11 +21,84 @@ export function tokenFile(stateDir: string): string {
   return path.join(stateDir, "token");
 }
 
-/** An onRequest hook that answers 401 unless the request carries `Authorization: Bearer <token>`. */
+/**
+ * The hosts' own credential for the agent-to-agent routes under `/internal/`: read from
+ * `<stateDir>/host-token`, or generated there at first start (256 random bits, mode 0600).
+ * Agents on one state folder share it; the users' API token never opens those routes.
+ */
+export async function loadOrCreateHostToken(stateDir: string): Promise<string> {
+  return loadOrCreateSecret(hostTokenFile(stateDir));
+}
+
+/** Where the host credential of a state folder lives. */
+export function hostTokenFile(stateDir: string): string {
+  return path.join(stateDir, "host-token");
+}
+
+/** Reads a secret file, or creates it once: the link fails when another agent made it first, so all read the same. */
+async function loadOrCreateSecret(file: string): Promise<string> {
+  const read = async (): Promise<string | null> => {
+    try {
+      return (await fs.readFile(file, "utf8")).trim() || null;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+      return null;
+    }
+  };
+  const existing = await read();
+  if (existing) return existing;
+  const secret = randomBytes(32).toString("base64url");
+  const tmp = `${file}.${process.pid}.tmp`;
+  await fs.writeFile(tmp, `${secret}\n`, { mode: 0o600 });
+  try {
+    await fs.link(tmp, file);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+    // An empty file left by a crash is replaced; a secret another agent wrote wins.
+    if (!(await read())) await fs.rename(tmp, file);
+  } finally {
+    await fs.rm(tmp, { force: true });
+  }
+  return (await read()) ?? secret;
+}
+
+/** Routes only another host's agent calls (S6); they answer to the host credential alone. */
+export function isInternalRoute(url: string | undefined): boolean {
+  return (url ?? "").startsWith("/internal/");
+}
+
+/**
+ * An onRequest hook for `/internal/` routes: answers 401 unless the request carries the host
+ * credential in `X-Clonefleet-Host-Token`, 403 when it shows a user's API token instead.
+ * Installed whatever the API auth mode: these routes stop QEMUs and remove folders.
+ */
+export function hostAuth(hostToken: string | null) {
+  const expected = hostToken ? Buffer.from(hostToken) : null;
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    if (!isInternalRoute(req.routeOptions.url)) return;
+    const header = req.headers[HOST_TOKEN_HEADER];
+    const given = typeof header === "string" && header ? Buffer.from(header) : null;
+    if (expected && given && given.length === expected.length && timingSafeEqual(given, expected)) return;
+    if (!given && req.headers.authorization) {
+      const body: ErrorBody = {
+        error: { code: "CF_UNAUTHORIZED", message: "internal host-to-host routes accept only the hosts' credential (X-Clonefleet-Host-Token, from <state folder>/host-token), not the API token" },
+      };
+      await reply.status(403).send(body);
+      return;
+    }
+    const body: ErrorBody = {
+      error: { code: "CF_UNAUTHORIZED", message: given ? "the host credential is wrong" : "internal host-to-host routes require the hosts' credential (X-Clonefleet-Host-Token)" },
+    };
+    await reply.status(401).send(body);
+  };
+}
+
+/** An onRequest hook that answers 401 unless the request carries `Authorization: Bearer <token>`; `/internal/` routes are left to hostAuth. */
 export function bearerAuth(token: string) {
   const expected = Buffer.from(token);
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
-    if (OPEN_ROUTES.has(req.routeOptions.url ?? "")) return;
+    // The host routes answer to the host credential alone (hostAuth).
+    if (OPEN_ROUTES.has(req.routeOptions.url ?? "") || isInternalRoute(req.routeOptions.url)) return;
     const header = req.headers.authorization ?? "";
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const given = m ? Buffer.from(m[1]) : null;

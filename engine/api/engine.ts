@@ -3,7 +3,7 @@ import * as path from "node:path";
 import pino, { type Logger } from "pino";
 import { allHandlers, JobRunner, recoverAtStart, type RecoveryReport } from "../jobs";
 import { openSqliteStore, type Store } from "../store";
-import { loadOrCreateToken } from "./auth";
+import { loadOrCreateHostToken, loadOrCreateToken } from "./auth";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
@@ -80,6 +80,8 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
   const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
   const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
+  // Even without API auth: the host routes stop QEMUs and remove folders.
+  const hostToken = await loadOrCreateHostToken(stateDir);
   const runner = new JobRunner(store, log, allHandlers, opts.jobConcurrency ?? 2, {
     copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec,
     vmStateRoot: vmStateRootFor(stateDir, hostId),
@@ -88,7 +90,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     parentTmpfsDir: opts.parentTmpfsDir ?? defaultParentTmpfsDir(stateDir),
     instantCloneConcurrency: opts.instantCloneConcurrency,
     hostId,
-    apiToken: token,
+    hostToken,
     hostDownAfterMs,
   });
   let hosts: HostMonitor | null = null;

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
-import { bearerAuth } from "./auth";
+import { bearerAuth, hostAuth } from "./auth";
 import { errorHandler } from "./error-handler";
 import { datastoreRoutes } from "./routes/datastores";
 import { diskRoutes } from "./routes/disks";
@@ -22,7 +22,8 @@ export const BODY_LIMIT_BYTES = 256 * 1024;
 
 /**
  * Builds the HTTP API: JSON in and out, an OpenAPI document at `/openapi.json`, bearer-token
- * auth unless `token` is null (the explicit loopback dev mode), errors as `{error:{…}}`.
+ * auth unless `token` is null (the explicit loopback dev mode), the host credential on
+ * `/internal/` routes always (from `services.settings.hostToken`), errors as `{error:{…}}`.
  */
 export async function buildApi(services: EngineServices, token: string | null): Promise<FastifyInstance> {
   const app = Fastify({
@@ -44,6 +45,7 @@ export async function buildApi(services: EngineServices, token: string | null): 
     },
   });
   if (token !== null) app.addHook("onRequest", bearerAuth(token));
+  app.addHook("onRequest", hostAuth(services.settings?.hostToken ?? null));
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   await app.register(engineInfoRoutes, { services });
   await app.register(datastoreRoutes, { services });

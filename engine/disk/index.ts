@@ -33,3 +33,4 @@ export { copyLayerFile } from "./layer-copy";
 export { reapOrphanedTools } from "./orphan-tools";
 export { NotARegularFileError, copyRegularFile, openRegularFile, requireRegularFile } from "./regular-file";
 export type { LayerCopyResult } from "./layer-copy";
+export { OutsideOwnedFolderError, ownedPath, removeOwnedTree } from "./owned-path";

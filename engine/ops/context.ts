@@ -24,8 +24,8 @@ export interface EngineSettings {
   instantCloneConcurrency?: number;
   /** The host this engine is (S6); `local` when unset. Jobs, VMs and recovery are scoped to it. */
   hostId?: string;
-  /** The API token, for requests to other hosts' agents (they share the state folder and its token). */
-  apiToken?: string | null;
+  /** The hosts' own credential, for requests to other hosts' `/internal/` routes (agents on one state folder share it). */
+  hostToken?: string | null;
   /** Time without a heartbeat after which another host counts as down. */
   hostDownAfterMs?: number;
 }

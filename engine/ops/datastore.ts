@@ -1,6 +1,6 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { catalogPath, engineDir, ensureLayout, tmpDir, writeCatalog } from "../disk";
+import { catalogPath, engineDir, ensureLayout, removeOwnedTree, tmpDir, writeCatalog } from "../disk";
 import { conflict, EngineError, invalidField, notFound } from "../errors";
 import { absolutePathProblem, nameProblem, newId, nowIso, pathIsWithin, type Datastore } from "../model";
 import { StoreConstraintError } from "../store";
@@ -113,7 +113,7 @@ async function removeEngineFolderIfEmpty(root: string): Promise<void> {
   const rest = entries.filter((e) => e !== "catalog.json" && e !== "tmp" && e !== "templates");
   const templatesLeft = await fs.readdir(path.join(dir, "templates")).catch(() => []);
   if (rest.length === 0 && tmpEntries.length === 0 && templatesLeft.length === 0) {
-    await fs.rm(dir, { recursive: true, force: true });
+    await removeOwnedTree(root, dir);
   }
 }
 

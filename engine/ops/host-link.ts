@@ -1,10 +1,13 @@
 /**
- * Requests from one host's agent to another's (S6), over the other agent's HTTP API with the
- * token both read from the shared state folder. Errors come back as the EngineError the other
+ * Requests from one host's agent to another's (S6), over the other agent's `/internal/` routes
+ * with the host credential both read from the shared state folder (never the users' API token). Errors come back as the EngineError the other
  * agent answered with, or as CF_INTERNAL naming the host when it cannot be reached.
  */
 import { EngineError, internal, notFound, type ErrorCode } from "../errors";
 import type { OpContext } from "./context";
+
+/** The header the host credential travels in; the receiving agent's API checks it (api/auth.ts). */
+export const HOST_TOKEN_HEADER = "x-clonefleet-host-token";
 
 /** Default deadline of one request to another agent. */
 export const HOST_REQUEST_TIMEOUT_MS = 60_000;
@@ -18,7 +21,7 @@ export async function callHost<T>(ctx: OpContext, hostId: string, method: "GET" 
   const host = ctx.store.getHost(hostId);
   if (!host) throw notFound("host", hostId, "host_id");
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (ctx.settings.apiToken) headers.authorization = `Bearer ${ctx.settings.apiToken}`;
+  if (ctx.settings.hostToken) headers[HOST_TOKEN_HEADER] = ctx.settings.hostToken;
   let res: Response;
   try {
     res = await fetch(`${host.apiUrl}${urlPath}`, {

@@ -11,7 +11,7 @@ import { execFile } from "node:child_process";
 import { promises as fs, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { createOverlay, newContentId, partPath, rebase, vmDir, vmDiskPath } from "../disk";
+import { createOverlay, newContentId, partPath, rebase, removeOwnedTree, vmDir, vmDiskPath } from "../disk";
 import { conflict, incompatibleParent, internal, invalidField, isEngineError, notFound } from "../errors";
 import {
   AGENT_PORT_NAME,
@@ -45,7 +45,8 @@ import { throwIfCancelled, type OpContext } from "./context";
 import { cloneCountProblem, instantCloneNames, mapBounded, namePrefixProblem, parentDir, parentFiles, ramLocationProblem, warmCountProblem, type ParentFiles } from "./instant-clone-plan";
 import { getVmView, type VmView } from "./vm";
 import { ramFileOf, removeRamFile } from "./guest-ram";
-import { diskLayersOf, livePid, machineOf, powerOff, vmStateDir, withVmLock } from "./vm-power";
+import { diskLayersOf, livePid, machineOf, powerOff, removeVmStateDir, vmStateDir, withVmLock } from "./vm-power";
+import { removeFromDatastore } from "./datastore-removal";
 
 const execFileP = promisify(execFile);
 
@@ -535,8 +536,8 @@ async function undoParent(ctx: OpContext, i: CreateParentIntent): Promise<void> 
   if ((await exists(i.files.ram)) && !(await exists(i.sourceRam))) await fs.rename(i.files.ram, i.sourceRam).catch(() => fs.rm(i.files.ram, { force: true }));
   if ((await exists(i.files.disk)) && !(await exists(i.topPath))) await fs.rename(i.files.disk, i.topPath);
   await fs.rm(i.sourceNewPath, { force: true });
-  await fs.rm(i.files.dir, { recursive: true, force: true });
-  if (i.files.ramDir !== i.files.dir) await fs.rm(i.files.ramDir, { recursive: true, force: true });
+  await removeFromDatastore(ctx.store, i.files.dir);
+  if (i.files.ramDir !== i.files.dir) await removeTmpfsDir(ctx, i.files.ramDir);
   const vm = ctx.store.getVm(i.sourceVmId);
   if (vm) await syncCatalog(ctx.store, vm.datastoreId);
 }
@@ -781,8 +782,8 @@ function commitChildren(store: Store, p: InstantCloneParent, top: DiskLayer, chi
 async function undoChildren(ctx: OpContext, i: InstantCloneIntent): Promise<void> {
   await mapBounded(i.children, 8, async (c) => {
     await powerOff(c.stateDir, 0).catch(() => undefined);
-    await fs.rm(c.stateDir, { recursive: true, force: true });
-    await fs.rm(c.home, { recursive: true, force: true });
+    await removeVmStateDir(ctx, c.stateDir);
+    await removeFromDatastore(ctx.store, c.home);
   });
   await fs.rm(i.overlayTemplate, { force: true });
   const p = ctx.store.getParent(i.parentId);
@@ -856,14 +857,14 @@ export async function deleteParent(ctx: OpContext, req: DeleteParentRequest): Pr
   const ds = ctx.store.getDatastore(p.datastoreId);
   await fs.rm(p.ramPath, { force: true });
   await fs.rm(p.deviceStatePath, { force: true });
-  if (p.ramLocation === "tmpfs") await fs.rm(path.dirname(p.ramPath), { recursive: true, force: true });
+  if (p.ramLocation === "tmpfs") await removeTmpfsDir(ctx, path.dirname(p.ramPath));
   const keptLayer = kept as { layer: DiskLayer; owner: Vm } | null;
   if (keptLayer) {
     // The children's empty overlay is the parent's alone; the frozen layer stays for the VM.
     await fs.rm(childOverlayOf(p), { force: true });
     await moveKeptLayer(ctx, keptLayer.layer, keptLayer.owner).catch((err: unknown) => ctx.log.warn({ err, parentId: p.id }, "the frozen layer stays in the parent's folder"));
   } else if (ds) {
-    await fs.rm(parentDir(ds.path, p.id), { recursive: true, force: true });
+    await removeFromDatastore(ctx.store, parentDir(ds.path, p.id));
   }
   if (ds) await syncCatalog(ctx.store, ds.id);
   ctx.log.info({ parentId: p.id, keptLayer: keptLayer?.layer.path ?? null }, "instant-clone parent deleted");
@@ -890,7 +891,17 @@ async function moveKeptLayer(ctx: OpContext, layer: DiskLayer, owner: Vm): Promi
     s.transferLayer(layer.id, { path: dest, ownerKind: "vm", ownerId: owner.id });
     s.updateLayer(users[0].id, { backingPath: dest });
   });
-  await fs.rm(path.dirname(layer.path), { recursive: true, force: true });
+  await removeFromDatastore(ctx.store, path.dirname(layer.path));
+}
+
+/** Removes a parent's RAM folder after proving it lies inside this engine's tmpfs folder; throws internal otherwise. */
+async function removeTmpfsDir(ctx: OpContext, dir: string): Promise<void> {
+  try {
+    if (!ctx.settings.parentTmpfsDir) throw new Error("the engine has no tmpfs folder configured");
+    await removeOwnedTree(ctx.settings.parentTmpfsDir, dir);
+  } catch (err) {
+    throw internal(`removing the RAM folder ${dir}`, err);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

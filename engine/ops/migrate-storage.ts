@@ -20,13 +20,14 @@
 import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
-import { createImage, createOverlay, ensureLayout, newContentId, vmDir, vmDiskPath } from "../disk";
+import { createImage, createOverlay, engineDir, ensureLayout, newContentId, removeOwnedTree, vmDir, vmDiskPath } from "../disk";
 import { conflict, notFound } from "../errors";
 import { liveDiskChain, pollUntil, setMigrationCapabilities, setMigrationParameters, type MigrationInfo, type MigrationParameters, type QmpClient } from "../hypervisor";
 import { newId, nowIso, pathIsWithin, type DiskLayer, type Vm } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { diskLayersOf } from "./vm-power";
+import { removeFromDatastore } from "./datastore-removal";
 
 /** Node name of the NBD client node the source mirrors into. */
 export const MIRROR_TARGET_NODE = "mig-dst";
@@ -97,7 +98,7 @@ export async function createMoveTarget(store: Store, move: StorageMove): Promise
     if (move.backingPath) await createOverlay(move.newPath, { backingPath: move.backingPath, sizeBytes: move.virtualSizeBytes });
     else await createImage(move.newPath, { sizeBytes: move.virtualSizeBytes });
   } catch (err) {
-    await fs.rm(move.newHomeDir, { recursive: true, force: true });
+    await removeOwnedTree(engineDir(ds.path), move.newHomeDir);
     throw err;
   }
 }
@@ -105,7 +106,7 @@ export async function createMoveTarget(store: Store, move: StorageMove): Promise
 /** Removes the new folder of a move that did not happen, unless the VM's record names it. */
 export async function removeMoveTarget(store: Store, vmId: string, move: StorageMove): Promise<void> {
   if (store.getVm(vmId)?.homeDir === move.newHomeDir) return;
-  await fs.rm(move.newHomeDir, { recursive: true, force: true });
+  await removeFromDatastore(store, move.newHomeDir);
 }
 
 /** A free TCP port on `host` for the target's NBD server (QEMU 7.2 cannot report one it picked itself). */

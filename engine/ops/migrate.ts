@@ -23,7 +23,8 @@ import {
   type CompletionOutcome,
   type MigrationInfo,
 } from "../hypervisor";
-import { JOB_KINDS, LOCAL_HOST_ID, newId, nowIso, type MissingAckPolicy } from "../model";
+import { JOB_KINDS, LOCAL_HOST_ID, newId, nowIso, type MissingAckPolicy, type Vm } from "../model";
+import { ownedPath } from "../disk";
 import { missingAckProblem, notifyTimeoutProblem } from "../model/migration-rules";
 import type { Store } from "../store";
 import type { OpContext } from "./context";
@@ -44,7 +45,7 @@ import {
   type NbdEndpoint,
   type StorageMove,
 } from "./migrate-storage";
-import { livePid, powerOff, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
+import { livePid, powerOff, removeVmStateDir, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
 import { getVmView, type VmView } from "./vm";
 
 /** The job kind of a live migration. */
@@ -453,7 +454,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
     // The guest's console up to the switch-over stays readable beside its new one.
     const earlierLog = path.join(ready.stateDir, `serial-before-${intent.migrationId}.log`);
     await fs.copyFile(path.join(sourceStateDir, "serial.log"), earlierLog).catch(() => undefined);
-    await fs.rm(sourceStateDir, { recursive: true, force: true });
+    await removeVmStateDir(ctx, sourceStateDir);
     mark("source_stopped", { earlier_serial_log: earlierLog });
     if (move) {
       await cleanUpStorageMove(ctx.store, move);
@@ -498,7 +499,7 @@ export async function recoverMigration(ctx: OpContext, intent: unknown): Promise
   if (!vm) return { finished: null, detail: "the VM was removed" };
   if (vm.hostId === i.targetHostId) {
     await powerOff(i.sourceStateDir, 0);
-    await fs.rm(i.sourceStateDir, { recursive: true, force: true });
+    await removeVmStateDir(ctx, i.sourceStateDir);
     if (i.storage) await cleanUpStorageMove(ctx.store, i.storage);
     return { finished: getVmView(ctx.store, vm.id), detail: "" };
   }
@@ -524,13 +525,13 @@ export async function recoverMigration(ctx: OpContext, intent: unknown): Promise
       if (i.storage) applyStorageMoveRecords(s, vm.id, i.storage);
     });
     await powerOff(i.sourceStateDir, 0);
-    await fs.rm(i.sourceStateDir, { recursive: true, force: true });
+    await removeVmStateDir(ctx, i.sourceStateDir);
     if (i.storage) await cleanUpStorageMove(ctx.store, i.storage);
     return { finished: getVmView(ctx.store, vm.id), detail: "" };
   }
   if (i.targetStateDir) {
     await powerOff(i.targetStateDir, 0);
-    await fs.rm(i.targetStateDir, { recursive: true, force: true });
+    await removeVmStateDir(ctx, i.targetStateDir, i.targetHostId);
   }
   if (i.storage) await removeMoveTarget(ctx.store, vm.id, i.storage);
   // A source of a datastore move may still run its mirror (into the target just removed) or
@@ -563,7 +564,7 @@ export async function prepareIncoming(ctx: OpContext, req: { vmId: string; migra
   const stateDir = vmStateDir(ctx, vm.id);
   if (livePid(stateDir) !== null) throw conflict(`a QEMU already runs in ${stateDir}`, "vm_id");
   // A folder left by an earlier run of the VM on this host holds nothing it needs now.
-  await fs.rm(stateDir, { recursive: true, force: true });
+  await removeVmStateDir(ctx, stateDir);
   const host = ctx.store.getHost(self);
   const listenHost = host ? new URL(host.apiUrl).hostname.replace(/^\[|\]$/g, "") : "127.0.0.1";
   const move = planStorageMove(ctx.store, vm, req.targetDatastoreId);
@@ -595,16 +596,22 @@ export async function prepareIncoming(ctx: OpContext, req: { vmId: string; migra
     return { uri, stateDir, pid: proc.pid, nbd };
   } catch (err) {
     await proc.kill().catch(() => undefined);
-    await fs.rm(stateDir, { recursive: true, force: true });
+    await removeVmStateDir(ctx, stateDir);
     if (move) await removeMoveTarget(ctx.store, vm.id, move);
     throw err;
   }
 }
 
-/** Checks that a folder named by another agent is one of this host's VM state folders for `vmId`; 400 otherwise. */
-function ownStateDir(ctx: OpContext, vmId: string, stateDir: string): string {
-  if (path.resolve(stateDir) !== vmStateDir(ctx, vmId)) throw invalidField("state_dir", `${stateDir} is not VM ${vmId}'s state folder on this host`);
-  return stateDir;
+/**
+ * Checks a VM and folder named by another agent: `vmId` must be a VM id (400, vm_id) of a VM in
+ * the inventory (404, vm_id), and `stateDir` that VM's state folder on this host (400, state_dir).
+ */
+function ownStateDir(ctx: OpContext, vmId: string, stateDir: string): { dir: string; vm: Vm } {
+  const dir = vmStateDir(ctx, vmId);
+  const vm = ctx.store.getVm(vmId);
+  if (!vm) throw notFound("vm", vmId, "vm_id");
+  if (path.resolve(stateDir) !== dir) throw invalidField("state_dir", `${stateDir} is not VM ${vmId}'s state folder on this host`);
+  return { dir, vm };
 }
 
 /**
@@ -613,7 +620,7 @@ function ownStateDir(ctx: OpContext, vmId: string, stateDir: string): string {
  * running (it died: the source keeps the guest).
  */
 export async function activateIncoming(ctx: OpContext, req: { vmId: string; stateDir: string; targetDatastoreId?: string | null }): Promise<{ pid: number; status: string }> {
-  const dir = ownStateDir(ctx, req.vmId, req.stateDir);
+  const { dir } = ownStateDir(ctx, req.vmId, req.stateDir);
   let proc: QemuProcess;
   try {
     proc = await QemuProcess.reattach(dir, { timeoutMs: 5000 });
@@ -644,19 +651,22 @@ export async function activateIncoming(ctx: OpContext, req: { vmId: string; stat
 
 /** Target side: stops the QEMU of a migration that did not happen and removes its folder; a folder the VM's record names is never touched (409). */
 export async function abortIncoming(ctx: OpContext, req: { vmId: string; stateDir: string; targetDatastoreId?: string | null }): Promise<void> {
-  const dir = ownStateDir(ctx, req.vmId, req.stateDir);
-  const vm = ctx.store.getVm(req.vmId);
-  if (vm?.stateDir === dir) throw conflict(`${dir} is VM ${req.vmId}'s own state folder`, "state_dir");
+  const { dir, vm } = ownStateDir(ctx, req.vmId, req.stateDir);
+  if (vm.stateDir === dir) throw conflict(`${dir} is VM ${req.vmId}'s own state folder`, "state_dir");
+  // Proven before powerOff too: it signals whatever pid a pidfile in the folder names.
+  await ownedPath(ctx.settings.vmStateRoot!, dir).catch((err: unknown) => {
+    throw conflict(`${dir} is not inside this host's VM state folder: ${(err as Error).message}`, "state_dir");
+  });
   await powerOff(dir, 0);
-  await fs.rm(dir, { recursive: true, force: true });
+  await removeVmStateDir(ctx, dir);
   // The new disk file of a datastore move that did not happen goes with it.
   let move: StorageMove | null = null;
   try {
-    move = vm && req.targetDatastoreId ? planStorageMove(ctx.store, vm, req.targetDatastoreId) : null;
+    move = req.targetDatastoreId ? planStorageMove(ctx.store, vm, req.targetDatastoreId) : null;
   } catch {
     // Nothing to remove when no move can be planned (the datastore went away meanwhile).
   }
-  if (vm && move) await removeMoveTarget(ctx.store, vm.id, move);
+  if (move) await removeMoveTarget(ctx.store, vm.id, move);
 }
 
 /** Sends the guest of a VM on this host a completion line for notice `ref`; throws GuestChannelError wrapped as 409 when the channel cannot be opened. */

@@ -13,6 +13,8 @@ import {
   replicaLayerPath,
   tmpDir,
   type ImageInfo,
+  engineDir,
+  removeOwnedTree,
 } from "../disk";
 import { conflict, internal, invalidField, isEngineError, notFound } from "../errors";
 import {
@@ -325,7 +327,7 @@ export async function deleteReplica(ctx: OpContext, id: string): Promise<void> {
   });
   const ds = ctx.store.getDatastore(r.targetDatastoreId);
   if (ds) {
-    await fs.rm(replicaDir(ds.path, id), { recursive: true, force: true });
+    await removeOwnedTree(engineDir(ds.path), replicaDir(ds.path, id));
     await syncCatalog(ctx.store, ds.id);
   }
   ctx.log.info({ replicaId: id }, "replica deleted");

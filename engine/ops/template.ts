@@ -15,6 +15,8 @@ import {
   templateDiskPath,
   tmpDir,
   type ProbeResult,
+  engineDir,
+  removeOwnedTree,
 } from "../disk";
 import { conflict, EngineError, internal, invalidField, isEngineError, notFound } from "../errors";
 import {
@@ -34,6 +36,7 @@ import {
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { templateUsersProblem } from "./clone-users";
+import { removeFromDatastore } from "./datastore-removal";
 import { throwIfCancelled, type OpContext } from "./context";
 
 export interface ImportTemplateRequest {
@@ -195,7 +198,7 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
     ctx.log.info({ templateId, path: layer.path }, "template imported");
     return viewOf(template, layer);
   } catch (err) {
-    await removeImportFiles(intent);
+    await removeImportFiles(ctx.store, intent);
     throw err;
   }
 }
@@ -210,7 +213,7 @@ export async function recoverTemplateImport(ctx: OpContext, intent: unknown): Pr
     await syncCatalog(ctx.store, template.datastoreId);
     return { finished: getTemplateView(ctx.store, template.id) };
   }
-  await removeImportFiles(i);
+  await removeImportFiles(ctx.store, i);
   return { finished: null };
 }
 
@@ -277,7 +280,7 @@ export async function deleteTemplate(ctx: OpContext, id: string): Promise<void> 
     s.deleteLayer(view.diskLayerId);
   });
   if (ds) {
-    await fs.rm(templateDir(ds.path, id), { recursive: true, force: true });
+    await removeOwnedTree(engineDir(ds.path), templateDir(ds.path, id));
     await syncCatalog(ctx.store, ds.id);
   }
   ctx.log.info({ templateId: id }, "template deleted");
@@ -287,9 +290,9 @@ function viewOf(t: Template, layer: DiskLayer): TemplateView {
   return { ...t, diskPath: layer.path, contentId: layer.contentId, virtualSizeBytes: layer.virtualSizeBytes };
 }
 
-async function removeImportFiles(i: ImportIntent): Promise<void> {
+async function removeImportFiles(store: Store, i: ImportIntent): Promise<void> {
   await fs.rm(i.tmpPath, { force: true });
-  await fs.rm(i.finalDir, { recursive: true, force: true });
+  await removeFromDatastore(store, i.finalDir);
 }
 
 async function copyBootFile(field: string, src: string, dst: string, ctx: OpContext): Promise<string> {

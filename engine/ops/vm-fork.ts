@@ -20,7 +20,8 @@ import type { OpContext } from "./context";
 import { checkHostId } from "./pool";
 import { getVmView, type VmView } from "./vm";
 import { prepareRamFile } from "./guest-ram";
-import { diskLayersOf, livePid, machineOf, powerOff, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
+import { diskLayersOf, livePid, machineOf, powerOff, removeVmStateDir, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
+import { removeFromDatastore } from "./datastore-removal";
 
 
 /** The job kind that forks a VM. */
@@ -412,8 +413,8 @@ async function undoChild(ctx: OpContext, i: ForkIntent, committed: boolean): Pro
       if (s.getLayer(i.childLayerId)) s.deleteLayer(i.childLayerId);
     });
   }
-  await fs.rm(i.childHome, { recursive: true, force: true });
-  await fs.rm(i.childStateDir, { recursive: true, force: true });
+  await removeFromDatastore(ctx.store, i.childHome);
+  await removeVmStateDir(ctx, i.childStateDir);
   // The parent's new overlay stays only when the records name it (the parent may be on it).
   if (i.parentNewPath && !ctx.store.findLayerByPath(i.parentNewPath)) await fs.rm(i.parentNewPath, { force: true });
   const parent = ctx.store.getVm(i.parentId);

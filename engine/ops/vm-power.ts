@@ -6,7 +6,7 @@
  */
 import { readFileSync, promises as fs } from "node:fs";
 import * as path from "node:path";
-import { newContentId } from "../disk";
+import { newContentId, ownedPath, removeOwnedTree } from "../disk";
 import { conflict, incompatible, internal, invalidField, notFound } from "../errors";
 import {
   AGENT_PORT_NAME,
@@ -21,7 +21,7 @@ import {
   type DiskSpec,
   type VmSpec,
 } from "../hypervisor";
-import { LOCAL_HOST_ID, type DiskLayer, type Vm, type VmMachine } from "../model";
+import { LOCAL_HOST_ID, idProblem, type DiskLayer, type Vm, type VmMachine } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
@@ -60,10 +60,39 @@ export async function withVmLock<T>(vmId: string, fn: () => Promise<T>): Promise
   }
 }
 
-/** The state folder a VM's QEMU uses; throws internal when the engine has no VM state root. */
+/** The state folder a VM's QEMU uses; throws internal when the engine has no VM state root, 400 (vm_id) for an id that is not a VM id. */
 export function vmStateDir(ctx: OpContext, vmId: string): string {
   if (!ctx.settings.vmStateRoot) throw internal("finding the VM state folder", new Error("the engine has no VM state root configured"));
-  return path.join(ctx.settings.vmStateRoot, vmId);
+  return vmStateDirIn(ctx.settings.vmStateRoot, vmId);
+}
+
+/** The state folder of VM `vmId` under the VM state root `root`; throws 400 (vm_id) unless `vmId` is a VM id, so no id walks out of `root`. */
+export function vmStateDirIn(root: string, vmId: string): string {
+  const problem = idProblem("vm", vmId);
+  if (problem) throw invalidField("vm_id", problem);
+  return path.join(root, vmId);
+}
+
+/** The VM state root of host `hostId` (this engine's own when null): from settings for this engine, else from the host's record. */
+function vmStateRootOf(ctx: OpContext, hostId: string | null | undefined): string | null {
+  const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+  const id = hostId ?? self;
+  return (id === self ? ctx.settings.vmStateRoot : undefined) ?? ctx.store.getHost(id)?.vmStateRoot ?? null;
+}
+
+/**
+ * Removes a VM state folder of host `hostId` (this engine's when null) after proving it lies
+ * inside that host's VM state root; throws internal (cause OutsideOwnedFolderError) and
+ * removes nothing otherwise.
+ */
+export async function removeVmStateDir(ctx: OpContext, dir: string, hostId?: string | null): Promise<void> {
+  const root = vmStateRootOf(ctx, hostId);
+  if (!root) throw internal(`removing the VM state folder ${dir}`, new Error(`no VM state root is known for host ${hostId ?? ctx.settings.hostId ?? LOCAL_HOST_ID}`));
+  try {
+    await removeOwnedTree(root, dir);
+  } catch (err) {
+    throw internal(`removing the VM state folder ${dir}`, err);
+  }
 }
 
 /** Memory, vCPUs and kernel of a VM: its own record's (forks) or its template's; throws 409 when neither exists. */
@@ -305,11 +334,13 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
       // A folder is the VM's while its record names it (or names none yet); a migration's
       // target folder whose VM stayed on its source is left over from an interrupted migration.
       if (owner && (!owner.stateDir || owner.stateDir === dir)) continue;
+      // An entry that resolves outside the root (a planted symlink) is not the engine's to stop or remove.
+      if (!(await ownedPath(root, dir).then(() => true, (err: unknown) => (ctx.log.warn({ err, dir }, "left alone a VM state entry outside the VM state root"), false)))) continue;
       const probe = await probeVm(dir).catch(() => null);
       if (probe?.state === "running") await powerOff(dir, 0);
       const freed = await removeRamFile(dir);
       if (freed) report.removedRamFiles.push(freed);
-      await fs.rm(dir, { recursive: true, force: true });
+      await removeVmStateDir(ctx, dir);
       report.removedStateDirs.push(dir);
     }
     // A VM whose QEMU is gone (crashed, killed from outside) needs no RAM: the next start makes a fresh one.

@@ -20,7 +20,8 @@ import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkMissingAck, checkNotifyTimeout } from "./migrate";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneTarget } from "./provision";
-import { livePid, powerOff } from "./vm-power";
+import { livePid, powerOff, removeVmStateDir } from "./vm-power";
+import { removeFromDatastore } from "./datastore-removal";
 
 /** Every clone mode, in the order users read them. */
 export const CLONE_MODES: readonly CloneMode[] = ["pool", "full", "linked"];
@@ -231,10 +232,10 @@ export async function removeVms(ctx: OpContext, vms: readonly Vm[]): Promise<voi
     }
   });
   // A running VM's QEMU goes first: its files are about to vanish.
-  await Promise.all(vms.map((vm) => powerOff(vm.stateDir, 0).then(() => (vm.stateDir ? fs.rm(vm.stateDir, { recursive: true, force: true }) : undefined))));
-  await Promise.all(vms.map((vm) => fs.rm(vm.homeDir, { recursive: true, force: true })));
+  await Promise.all(vms.map((vm) => powerOff(vm.stateDir, 0).then(() => (vm.stateDir ? removeVmStateDir(ctx, vm.stateDir, vm.hostId) : undefined))));
+  await Promise.all(vms.map((vm) => removeFromDatastore(ctx.store, vm.homeDir)));
   for (const file of strays) {
-    await fs.rm(file, { force: true });
+    await removeFromDatastore(ctx.store, file);
     // Its folder goes when nothing else is left in it (rmdir refuses a folder that is not empty).
     await fs.rmdir(path.dirname(file)).catch(() => undefined);
   }

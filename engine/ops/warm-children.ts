@@ -11,12 +11,13 @@
  * no VM owns and removes the folders) and this loop starts new ones.
  */
 import { promises as fs } from "node:fs";
-import * as path from "node:path";
 import type { Logger } from "pino";
-import { newContentId, partPath, vmDir, vmDiskPath } from "../disk";
+import { newContentId, partPath, removeOwnedTree, vmDir, vmDiskPath } from "../disk";
 import { newId, type InstantCloneParent } from "../model";
 import type { Store } from "../store";
 import type { EngineSettings } from "./context";
+import { removeFromDatastore } from "./datastore-removal";
+import { vmStateDirIn } from "./vm-power";
 import { checkRunnableHere, childOverlay, getParentView, parentChain, pendingCloneJobs, spawnChild, type WarmChild, type WarmChildSource } from "./instant-clone";
 
 /** Knobs of the loop. */
@@ -198,7 +199,7 @@ export class WarmChildren implements WarmChildSource {
     if (!ds) throw new Error(`instant-clone parent ${parent.name}'s datastore is gone`);
     const { top, chain } = parentChain(this.store, parent);
     const id = newId("vm");
-    const plan = { id, name: `warm-${id}`, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: path.join(this.settings.vmStateRoot, id) };
+    const plan = { id, name: `warm-${id}`, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: vmStateDirIn(this.settings.vmStateRoot, id) };
     const fallback = partPath(ds.path, `warm-${newContentId().slice(0, 16)}`);
     try {
       const overlay = await childOverlay(parent, top, fallback);
@@ -206,7 +207,7 @@ export class WarmChildren implements WarmChildSource {
       this.log.debug({ parentId: parent.id, vmId: id, pid: proc.pid }, "pre-started an instant-clone child");
       return { plan, proc };
     } catch (err) {
-      await removeChildFiles(plan);
+      await removeChildFiles(this.store, this.settings, plan);
       throw err;
     } finally {
       await fs.rm(fallback, { force: true });
@@ -215,11 +216,11 @@ export class WarmChildren implements WarmChildSource {
 
   private async discard(child: WarmChild): Promise<void> {
     await child.proc.kill().catch((err: unknown) => this.log.warn({ err, vmId: child.plan.id }, "could not kill a pre-started child"));
-    await removeChildFiles(child.plan);
+    await removeChildFiles(this.store, this.settings, child.plan);
   }
 }
 
-async function removeChildFiles(plan: { stateDir: string; home: string }): Promise<void> {
-  await fs.rm(plan.stateDir, { recursive: true, force: true });
-  await fs.rm(plan.home, { recursive: true, force: true });
+async function removeChildFiles(store: Store, settings: EngineSettings, plan: { stateDir: string; home: string }): Promise<void> {
+  if (settings.vmStateRoot) await removeOwnedTree(settings.vmStateRoot, plan.stateDir);
+  await removeFromDatastore(store, plan.home);
 }

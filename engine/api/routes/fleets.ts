@@ -91,7 +91,7 @@ export const fleetRoutes: FastifyPluginAsync<{ services: EngineServices }> = asy
     "/fleets/:id",
     { schema: { tags: ["fleets"], summary: "Delete a fleet and every member with its disk (409 while it is being applied)", params: IdParams } },
     async (req, reply) => {
-      await deleteFleet(directContext(services.store, services.log), req.params.id);
+      await deleteFleet(directContext(services.store, services.log, undefined, services.settings), req.params.id);
       return reply.status(204).send();
     },
   );

@@ -101,7 +101,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     { schema: { tags: ["vms"], summary: "Delete a standalone VM and its disk (fleet members go by resizing the fleet)", params: IdParams } },
     async (req, reply) => {
       if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
-      await deleteVm(directContext(services.store, services.log), req.params.id);
+      await deleteVm(directContext(services.store, services.log, undefined, services.settings), req.params.id);
       return reply.status(204).send();
     },
   );

@@ -1,5 +1,5 @@
 import { existsSync, promises as fs } from "node:fs";
-import { isAbortError, partPath, vmDir, vmDiskPath } from "../../disk";
+import { engineDir, isAbortError, partPath, removeOwnedTree, vmDir, vmDiskPath } from "../../disk";
 import { conflict, internal, isEngineError, noSpace, notFound } from "../../errors";
 import type { Datastore, DiskLayer, ProvisionedBy, Template, Vm } from "../../model";
 import type { Store } from "../../store";
@@ -54,7 +54,7 @@ export function targetFiles(root: string, vmId: string): { homeDir: string; disk
 /** Removes whatever a target that was not recorded may have left; never throws for a missing file. */
 export async function removeTargetFiles(root: string, vmId: string): Promise<void> {
   const f = targetFiles(root, vmId);
-  await Promise.all([fs.rm(f.partPath, { force: true }), fs.rm(f.homeDir, { recursive: true, force: true })]);
+  await Promise.all([fs.rm(f.partPath, { force: true }), removeOwnedTree(engineDir(root), f.homeDir)]);
 }
 
 /**

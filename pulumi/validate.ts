@@ -4,7 +4,8 @@
  */
 import {
   absolutePathProblem,
-  CMDLINE_MAX_LENGTH,
+  cmdlineProblem,
+  datastorePathProblem,
   DEFAULT_MEMORY_MB,
   DEFAULT_VCPUS,
   FLEET_DATASTORES_MAX,
@@ -78,7 +79,7 @@ export function validateConnection(props: Props): CheckFailure[] {
 export function validateDatastoreInputs(props: Props): CheckFailure[] {
   const failures = validateConnection(props);
   if (checkRequired(failures, props, "name")) checkKnown(failures, props, "name", nameProblem);
-  if (checkRequired(failures, props, "path")) checkKnown(failures, props, "path", absolutePathProblem);
+  if (checkRequired(failures, props, "path")) checkKnown(failures, props, "path", datastorePathProblem);
   return failures;
 }
 
@@ -98,10 +99,7 @@ export function validateTemplateInputs(props: Props): CheckFailure[] {
   checkKnown(failures, props, "vcpus", (v) => intRangeProblem(v, VCPUS_RANGE));
   checkKnown(failures, props, "kernel", absolutePathProblem);
   checkKnown(failures, props, "initrd", absolutePathProblem);
-  checkKnown(failures, props, "cmdline", (v) => {
-    if (typeof v !== "string") return "must be a string";
-    return v.length > CMDLINE_MAX_LENGTH ? `must be at most ${CMDLINE_MAX_LENGTH} characters` : null;
-  });
+  checkKnown(failures, props, "cmdline", cmdlineProblem);
   // Without a kernel the engine would refuse these; say so at check time, naming the input.
   const noKernel = props.kernel === undefined || props.kernel === null;
   if (noKernel && known(props.initrd)) failures.push({ property: "initrd", reason: "needs kernel: an initrd is only used for direct kernel boot" });

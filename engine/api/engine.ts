@@ -8,7 +8,7 @@ import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
 import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, vmStateRootFor, WarmChildren, type PoolRefillOptions, type WarmChildrenOptions } from "../ops";
-import { LOCAL_HOST_ID } from "../model";
+import { datastorePathProblem, LOCAL_HOST_ID, pathIsWithin } from "../model";
 
 export interface EngineOptions {
   /** Folder for the inventory (`inventory.sqlite`), the token and logs; created when missing. */
@@ -30,6 +30,8 @@ export interface EngineOptions {
   parentRamLocation?: "tmpfs" | "datastore";
   /** The tmpfs folder for parents' RAM files (default `/dev/shm/clonefleet/<hash of the state folder>`). */
   parentTmpfsDir?: string;
+  /** Folders outside datastores where backups may be written (`--backup-dir`); each must exist. */
+  backupDirs?: string[];
   /** Children of one instant-clone request started at once (default 8). */
   instantCloneConcurrency?: number;
   /**
@@ -78,12 +80,15 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const hostDownAfterMs = heartbeatIntervalMs * MISSED_HEARTBEATS_FOR_DOWN;
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  const backupDirs = await resolveBackupDirs(opts.backupDirs ?? [], stateDir);
   const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
   const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
   // Even without API auth: the host routes stop QEMUs and remove folders.
   const hostToken = await loadOrCreateHostToken(stateDir);
   const runner = new JobRunner(store, log, allHandlers, opts.jobConcurrency ?? 2, {
     copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec,
+    stateDir,
+    backupDirs,
     vmStateRoot: vmStateRootFor(stateDir, hostId),
     accel: opts.accel ?? "auto",
     parentRamLocation: opts.parentRamLocation ?? "tmpfs",
@@ -151,4 +156,21 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     store.close();
     throw err;
   }
+}
+
+/** The backup folders resolved (symlinks followed); each must exist, lie outside system folders and stay clear of the state folder. */
+async function resolveBackupDirs(dirs: string[], stateDir: string): Promise<string[]> {
+  const realState = await fs.realpath(stateDir);
+  const out: string[] = [];
+  for (const dir of dirs) {
+    const real = await fs.realpath(path.resolve(dir)).catch((err: Error) => {
+      throw new Error(`--backup-dir ${dir}: ${err.message}`);
+    });
+    if (!(await fs.stat(real)).isDirectory()) throw new Error(`--backup-dir ${dir}: not a directory`);
+    const issue = datastorePathProblem(real);
+    if (issue) throw new Error(`--backup-dir ${dir} (${real}) ${issue}`);
+    if (pathIsWithin(real, realState) || pathIsWithin(realState, real)) throw new Error(`--backup-dir ${dir}: must stay clear of the state folder ${realState}`);
+    out.push(real);
+  }
+  return out;
 }

@@ -12,6 +12,10 @@ import type { WarmChildSource } from "./instant-clone";
 export interface EngineSettings {
   /** Cap on the bandwidth of background disk copies (imports, pool fills, backups); unlimited when unset. */
   copyRateLimitBytesPerSec?: number;
+  /** The engine's state folder (inventory, token, VM state); no datastore may lie in or around it. */
+  stateDir?: string;
+  /** Folders, resolved, where backups may be written besides datastores' own folders (`--backup-dir`). */
+  backupDirs?: string[];
   /** Folder holding one QEMU state folder per VM (`<stateDir>/vms`); VMs cannot start without it. */
   vmStateRoot?: string;
   /** The host's accelerator setting (auto, kvm, tcg); a VM's own setting wins. Default auto. */

@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { catalogPath, engineDir, ensureLayout, removeOwnedTree, tmpDir, writeCatalog } from "../disk";
 import { conflict, EngineError, invalidField, notFound } from "../errors";
-import { absolutePathProblem, nameProblem, newId, nowIso, pathIsWithin, type Datastore } from "../model";
+import { datastorePathProblem, nameProblem, newId, nowIso, pathIsWithin, type Datastore } from "../model";
 import { StoreConstraintError } from "../store";
 import type { OpContext } from "./context";
 import { datastoreUsersProblem } from "./clone-users";
@@ -21,15 +21,19 @@ export interface DatastoreStatus extends Datastore {
 
 /**
  * Registers a directory as a datastore, creating it (and the engine's own subfolder) when
- * missing. Refuses bad names and paths, duplicates, and a path inside or around another
- * datastore, before touching anything.
+ * missing. Refuses bad names and paths (system folders, control characters, the engine's
+ * state folder, also when reached through a symlink), duplicates, and a path inside or around
+ * another datastore, before touching anything.
  */
 export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest): Promise<DatastoreStatus> {
   const nameIssue = nameProblem(req.name);
   if (nameIssue) throw invalidField("name", nameIssue);
-  const pathIssue = absolutePathProblem(req.path);
+  // Checked before any file access: resolving a path under /proc can follow loops for ever.
+  const pathIssue = datastorePathProblem(req.path);
   if (pathIssue) throw invalidField("path", pathIssue);
   const resolved = await resolveExisting(path.resolve(req.path));
+  const resolvedIssue = datastorePathProblem(resolved);
+  if (resolvedIssue) throw invalidField("path", `${req.path} resolves to ${resolved}: ${resolvedIssue}`);
 
   const existingByName = ctx.store.findDatastoreByName(req.name);
   if (existingByName) throw conflict(`a datastore named ${JSON.stringify(req.name)} already exists (${existingByName.id})`, "name");
@@ -42,6 +46,7 @@ export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest): Pr
       throw conflict(`path ${resolved} contains datastore ${JSON.stringify(other.name)} (${other.path})`, "path");
     }
   }
+  await refuseStateFolder(ctx, resolved);
   const st = await fs.stat(resolved).catch(() => null);
   if (st && !st.isDirectory()) throw invalidField("path", `${resolved} exists and is not a directory`);
 
@@ -115,6 +120,15 @@ async function removeEngineFolderIfEmpty(root: string): Promise<void> {
   if (rest.length === 0 && tmpEntries.length === 0 && templatesLeft.length === 0) {
     await removeOwnedTree(root, dir);
   }
+}
+
+/** Refuses a datastore in or around the engine's state folder: orphan cleanup and catalogs must never reach the inventory or the token. */
+async function refuseStateFolder(ctx: OpContext, resolved: string): Promise<void> {
+  const stateDir = ctx.settings.stateDir;
+  if (!stateDir) return;
+  const realState = await fs.realpath(stateDir).catch(() => path.resolve(stateDir));
+  if (pathIsWithin(realState, resolved)) throw invalidField("path", `${resolved} lies in the engine's state folder ${realState}`);
+  if (pathIsWithin(resolved, realState)) throw invalidField("path", `${resolved} contains the engine's state folder ${realState}`);
 }
 
 /** Resolves symlinks in the part of `p` that exists, so nesting checks see real locations. */

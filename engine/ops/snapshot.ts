@@ -6,15 +6,16 @@
  * commit (QEMU runs it as a mirror) pivoted with `job-complete` when the newest snapshot goes.
  * A backup is snapshot → flattened copy of the frozen chain → consolidation, in one job.
  */
-import { promises as fs, existsSync } from "node:fs";
+import { promises as fs, existsSync, lstatSync, realpathSync } from "node:fs";
 import * as path from "node:path";
 import { commit, convert, createOverlay, engineDir, imageInfoChain, isInside, newContentId, rebase, tmpDir } from "../disk";
-import { cancelled, conflict, internal, invalidField, isEngineError, notFound } from "../errors";
+import { cancelled, conflict, internal, invalidField, isEngineError, noSpace, notFound } from "../errors";
 import { QemuProcess, anyNodeOnFile, liveDiskChain, nodeOfFile, type QmpClient } from "../hypervisor";
-import { JOB_KINDS, nameProblem, newId, nowIso, type DiskLayer, type Snapshot, type Vm } from "../model";
+import { absolutePathProblem, JOB_KINDS, nameProblem, newId, nowIso, pathIsWithin, type DiskLayer, type Snapshot, type Vm } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
-import type { OpContext } from "./context";
+import type { EngineSettings, OpContext } from "./context";
+import { isNoSpaceError } from "./provision";
 import { chainAfter, overlayFileName, planConsolidation, type ConsolidationPlan, type PlanLayer } from "./snapshot-plan";
 import { diskLayersOf, livePid, withVmLock } from "./vm-power";
 
@@ -181,7 +182,9 @@ export function checkBackupRequest(store: Store, req: BackupVmRequest): void {
   if (!store.getVm(req.vmId)) throw notFound("vm", req.vmId, "id");
   if (req.format !== "qcow2" && req.format !== "raw") throw invalidField("format", "must be qcow2 or raw");
   const t = req.targetPath;
-  if (typeof t !== "string" || !path.isAbsolute(t) || path.normalize(t) !== t || t.endsWith("/")) throw invalidField("target_path", "must be an absolute, normalised file path");
+  const pathIssue = absolutePathProblem(t);
+  if (pathIssue) throw invalidField("target_path", pathIssue);
+  if (path.normalize(t) !== t || t.endsWith("/")) throw invalidField("target_path", "must be an absolute, normalised file path");
   if (existsSync(t)) throw conflict(`target_path: ${t} exists already`, "target_path");
   if (!existsSync(path.dirname(t))) throw invalidField("target_path", `the folder ${path.dirname(t)} does not exist`);
   for (const ds of store.listDatastores()) {
@@ -190,6 +193,41 @@ export function checkBackupRequest(store: Store, req: BackupVmRequest): void {
   if (req.speedBytesPerSec !== undefined && (!Number.isInteger(req.speedBytesPerSec) || req.speedBytesPerSec < 0)) throw invalidField("speed_bytes_per_sec", "must be a whole number ≥ 0");
   const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === BACKUP_VM_KIND && (j.request as BackupVmRequest).targetPath === t);
   if (pending) throw conflict(`target_path: job ${pending.id} writes ${t} already`, "target_path");
+}
+
+/**
+ * Refuses a backup target outside the folders backups may go to: a datastore's folder (not its
+ * engine folder) or a backup folder the engine was started with (`--backup-dir`). The target's
+ * folder is resolved first, so a symlinked folder inside a datastore that points elsewhere
+ * (say at /etc) is refused too. The engine writes guest-controlled bytes there as root.
+ */
+export function checkBackupTarget(store: Store, settings: EngineSettings, targetPath: string): void {
+  const folder = path.dirname(targetPath);
+  let realFolder: string;
+  try {
+    realFolder = realpathSync(folder);
+  } catch (err) {
+    throw invalidField("target_path", `the folder ${folder} cannot be used: ${(err as Error).message}`);
+  }
+  const real = path.join(realFolder, path.basename(targetPath));
+  if (lstatSync(targetPath, { throwIfNoEntry: false })) throw conflict(`target_path: ${targetPath} exists already`, "target_path");
+  const stateDir = settings.stateDir ? realOrSelf(settings.stateDir) : null;
+  if (stateDir && pathIsWithin(stateDir, real)) throw invalidField("target_path", `${real} lies in the engine's state folder`);
+  const datastores = store.listDatastores().map((ds) => ({ name: ds.name, root: realOrSelf(ds.path) }));
+  const inEngineFolder = datastores.find((ds) => pathIsWithin(engineDir(ds.root), real));
+  if (inEngineFolder) throw invalidField("target_path", `must not lie in datastore ${inEngineFolder.name}'s engine folder`);
+  const roots = [...datastores.map((ds) => ds.root), ...(settings.backupDirs ?? [])];
+  if (!roots.some((root) => pathIsWithin(root, real) && real !== root)) {
+    throw invalidField("target_path", `${real} lies outside every datastore's folder and backup folder (engine option --backup-dir); backups are written only there`);
+  }
+}
+
+function realOrSelf(p: string): string {
+  try {
+    return realpathSync(p);
+  } catch {
+    return path.resolve(p);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -288,6 +326,7 @@ async function createLocked(ctx: OpContext, req: CreateSnapshotRequest, record: 
     if (!ctx.store.getSnapshot(intent.snapshotId)) await fs.rm(intent.newPath, { force: true }).catch(() => undefined);
     await fs.rm(path.join(tmpDir(ds.path), `${intent.newLayerId}.qcow2`), { force: true }).catch(() => undefined);
     if (isEngineError(err)) throw err;
+    if (isNoSpaceError(err)) throw noSpace(`snapshotting VM ${vm.name}`, err);
     throw internal(`snapshotting VM ${vm.name}`, err);
   }
   await syncCatalog(ctx.store, ds.id);
@@ -408,7 +447,9 @@ async function deleteLocked(ctx: OpContext, req: DeleteSnapshotRequest, record: 
     }
     if (ctx.signal.aborted) throw cancelled(`deleting snapshot ${snap.name} was cancelled; VM ${vm.name} runs on its full chain`);
     if (isEngineError(err)) throw err;
-    throw internal(`consolidating snapshot ${snap.name} of VM ${vm.name}`, err);
+    const step = `consolidating snapshot ${snap.name} of VM ${vm.name}`;
+    if (isNoSpaceError(err)) throw noSpace(step, err);
+    throw internal(step, err);
   }
   await fs.rm(plan.top.path, { force: true });
   await syncCatalog(ctx.store, layers[0].datastoreId);
@@ -663,6 +704,8 @@ export async function backupVm(ctx: OpContext, req: BackupVmRequest): Promise<Ba
   const vm = ctx.store.getVm(req.vmId);
   if (!vm) throw notFound("vm", req.vmId, "id");
   if (existsSync(req.targetPath)) throw conflict(`target_path: ${req.targetPath} exists already`, "target_path");
+  // Again at run time: a folder on the way may have been swapped for a symlink since admission.
+  checkBackupTarget(ctx.store, ctx.settings, req.targetPath);
   const intent: BackupIntent = {
     op: "backup",
     vmId: vm.id,
@@ -689,6 +732,8 @@ async function backupLocked(ctx: OpContext, req: BackupVmRequest, vm: Vm, intent
   try {
     steps(5, "copying the frozen disk");
     const t1 = performance.now();
+    // qemu-img writes through whatever sits at the part name; a leftover (or a planted symlink) goes first.
+    await fs.rm(intent.partPath, { force: true });
     await convert(snap.frozenDiskPath, intent.partPath, {
       dstFormat: req.format,
       forceShare: true,
@@ -723,7 +768,9 @@ async function backupLocked(ctx: OpContext, req: BackupVmRequest, vm: Vm, intent
   if (copyError) {
     if (ctx.signal.aborted) throw cancelled("the backup was cancelled; its snapshot was consolidated");
     if (isEngineError(copyError)) throw copyError;
-    throw internal(`copying VM ${vm.name}'s frozen disk to ${req.targetPath}`, copyError);
+    const step = `copying VM ${vm.name}'s frozen disk to ${req.targetPath}`;
+    if (isNoSpaceError(copyError)) throw noSpace(step, copyError);
+    throw internal(step, copyError);
   }
   steps(100, "backed up");
   const sizeBytes = (await fs.stat(req.targetPath)).size;

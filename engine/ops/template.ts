@@ -18,10 +18,10 @@ import {
   engineDir,
   removeOwnedTree,
 } from "../disk";
-import { conflict, EngineError, internal, invalidField, isEngineError, notFound } from "../errors";
+import { conflict, EngineError, internal, invalidField, isEngineError, noSpace, notFound } from "../errors";
 import {
   absolutePathProblem,
-  CMDLINE_MAX_LENGTH,
+  cmdlineProblem,
   intRangeProblem,
   JOB_KINDS,
   MEMORY_MB_RANGE,
@@ -38,6 +38,7 @@ import { syncCatalog } from "./catalog-sync";
 import { templateUsersProblem } from "./clone-users";
 import { removeFromDatastore } from "./datastore-removal";
 import { throwIfCancelled, type OpContext } from "./context";
+import { isNoSpaceError } from "./provision";
 
 export interface ImportTemplateRequest {
   name: string;
@@ -78,9 +79,8 @@ export async function validateTemplateImport(store: Store, req: ImportTemplateRe
   if (memIssue) throw invalidField("memory_mb", memIssue);
   const cpuIssue = intRangeProblem(req.vcpus, VCPUS_RANGE);
   if (cpuIssue) throw invalidField("vcpus", cpuIssue);
-  if (req.cmdline != null && req.cmdline.length > CMDLINE_MAX_LENGTH) {
-    throw invalidField("cmdline", `must be at most ${CMDLINE_MAX_LENGTH} characters`);
-  }
+  const cmdlineIssue = req.cmdline != null ? cmdlineProblem(req.cmdline) : null;
+  if (cmdlineIssue) throw invalidField("cmdline", cmdlineIssue);
   if (req.cmdline != null && !req.kernel) throw invalidField("cmdline", "needs kernel: a command line is only used for direct kernel boot");
   if (req.initrd != null && !req.kernel) throw invalidField("initrd", "needs kernel: an initrd is only used for direct kernel boot");
   const ds = store.getDatastore(req.datastoreId);
@@ -143,7 +143,8 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
       rateLimitBytesPerSec: ctx.settings.copyRateLimitBytesPerSec,
       onProgress: (fraction) => ctx.progress({ done: Math.floor(fraction * 90), message: "converting image" }),
     }).catch((err) => {
-      throw isEngineError(err) || ctx.signal.aborted ? err : internal("converting the source image", err);
+      if (isEngineError(err) || ctx.signal.aborted) throw err;
+      throw isNoSpaceError(err) ? noSpace(`converting the source image into datastore ${ds.name}`, err) : internal("converting the source image", err);
     });
     throwIfCancelled(ctx);
     ctx.progress({ done: 92, message: "checking image" });
@@ -199,6 +200,7 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
     return viewOf(template, layer);
   } catch (err) {
     await removeImportFiles(ctx.store, intent);
+    if (!isEngineError(err) && !ctx.signal.aborted && isNoSpaceError(err)) throw noSpace(`importing template ${req.name} into datastore ${ds.name}`, err);
     throw err;
   }
 }

@@ -1,5 +1,5 @@
 import type { ClonefleetClient, DatastoreWire } from "../../engine/client";
-import { absolutePathProblem, nameProblem } from "../../engine/model/rules";
+import { datastorePathProblem, nameProblem } from "../../engine/model/rules";
 import { computed, defineResource, required } from "../framework";
 
 /** The state of `clonefleet_datastore`, attribute for attribute. */
@@ -26,7 +26,7 @@ export const datastore = defineResource<DatastoreState, ClonefleetClient>({
       if (p) diags.error("Invalid datastore name", `name ${p}.`, "name");
     }
     if (typeof config.path === "string") {
-      const p = absolutePathProblem(config.path);
+      const p = datastorePathProblem(config.path);
       if (p) diags.error("Invalid datastore path", `path ${p}.`, "path");
     }
   },

@@ -1,7 +1,7 @@
 import type { ClonefleetClient, TemplateWire } from "../../engine/client";
 import {
   absolutePathProblem,
-  CMDLINE_MAX_LENGTH,
+  cmdlineProblem,
   DEFAULT_MEMORY_MB,
   DEFAULT_VCPUS,
   intRangeProblem,
@@ -67,8 +67,9 @@ export const template = defineResource<TemplateState, ClonefleetClient>({
       const p = intRangeProblem(config.vcpus, VCPUS_RANGE);
       if (p) diags.error("Invalid vcpus", `vcpus ${p}.`, "vcpus");
     }
-    if (typeof config.cmdline === "string" && config.cmdline.length > CMDLINE_MAX_LENGTH) {
-      diags.error("Invalid cmdline", `cmdline must be at most ${CMDLINE_MAX_LENGTH} characters.`, "cmdline");
+    if (typeof config.cmdline === "string") {
+      const p = cmdlineProblem(config.cmdline);
+      if (p) diags.error("Invalid cmdline", `cmdline ${p}.`, "cmdline");
     }
     for (const field of ["initrd", "cmdline"] as const) {
       if (typeof config[field] === "string" && config.kernel === null) diags.error(`Invalid ${field}`, `${field} needs kernel: it is only used for direct kernel boot.`, field);

@@ -43,7 +43,8 @@ describe("SIGKILL of the engine in the middle of a backup", () => {
     await fs.mkdir(backups);
     await fs.mkdir(path.join(dir, "ds"));
     // A bandwidth cap makes the copy take seconds, so the kill lands while it runs.
-    engine = await spawnEngine(stateDir, ["--copy-rate-limit", "4M"]);
+    // Backups outside a datastore go only into a folder the engine was given.
+    engine = await spawnEngine(stateDir, ["--copy-rate-limit", "4M", "--backup-dir", backups]);
     const ds = await engine.client.datastores.create({ name: "ds", path: path.join(dir, "ds") });
     const img = path.join(dir, "blank.qcow2");
     await run("qemu-img", ["create", "-q", "-f", "qcow2", img, "256M"]);
@@ -72,7 +73,7 @@ describe("SIGKILL of the engine in the middle of a backup", () => {
     await guestWrite(vm.state_dir!, 600 * SLOT, 0x33);
     expected.set(600 * SLOT, 0x33);
 
-    engine = await spawnEngine(stateDir);
+    engine = await spawnEngine(stateDir, ["--backup-dir", backups]);
     await until("the job to end", async () => (await engine!.client.jobs.get(job.id)).state !== "running");
     const ended = await engine.client.jobs.get(job.id);
     expect(ended.state).toBe("failed");

@@ -36,7 +36,7 @@ test("snapshot create|ls|show|rm and backup --to, as text and --json", async () 
   expect(rm.stdout).toContain("live-active-commit");
   expect((await t.client.snapshots.list(vm.id)).length).toBe(0);
 
-  const target = path.join(t.dir, "cli-backup.qcow2");
+  const target = path.join(t.dir, "ds", "cli-backup.qcow2");
   const backup = (await runner.json(["backup", vm.id, "--to", target])) as { target_path: string; consolidation: { guest_paused: boolean } };
   expect(backup.target_path).toBe(target);
   expect((await fs.stat(target)).size).toBeGreaterThan(0);

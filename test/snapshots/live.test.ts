@@ -115,7 +115,8 @@ test("a backup equals the disk at the snapshot instant though the guest writes o
   await guestFill(stateDir, 0, "4M", 0x41);
   // The reference: a flattened copy taken while the VM is paused, right before the backup's snapshot.
   const ref = path.join(t.dir, "bk1-ref.qcow2");
-  const target = path.join(t.dir, "bk1.qcow2");
+  // Backups go into a datastore's folder (or an engine --backup-dir), never anywhere else.
+  const target = path.join(t.dir, "ds", "bk1.qcow2");
   await withQmp(stateDir, (q) => q.execute("stop"));
   await run("qemu-img", ["convert", "-U", "-O", "qcow2", vm.disk_path, ref]);
   // The backup job snapshots the paused VM first; writes that follow land after the instant.
@@ -135,7 +136,7 @@ test("a backup equals the disk at the snapshot instant though the guest writes o
   expect(after.chain_depth).toBe(vm.chain_depth);
   expect(after.power_state).toBe("running");
   // Raw format, and bad targets.
-  const raw = path.join(t.dir, "bk1.raw");
+  const raw = path.join(t.dir, "ds", "bk1.raw");
   await t.client.waitJob((await t.client.vms.backup(vm.id, { target_path: raw, format: "raw" })).id, { timeoutMs: 60_000 });
   expect((await fs.stat(raw)).size).toBe(32 * 1024 * 1024);
   expect((await apiError(t.client.vms.backup(vm.id, { target_path: raw }))).status).toBe(409);

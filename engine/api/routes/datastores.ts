@@ -6,7 +6,7 @@ import type { EngineServices } from "../services";
 
 /** `/datastores`: add, list, show, remove. */
 export const datastoreRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
-  const ctx = () => directContext(services.store, services.log);
+  const ctx = () => directContext(services.store, services.log, undefined, services.settings);
 
   app.post<{ Body: CreateDatastoreBody }>(
     "/datastores",

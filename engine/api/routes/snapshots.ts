@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS } from "../../model";
-import { admitSnapshotDelete, checkBackupRequest, checkSnapshotCreate, getSnapshotView, listSnapshotViews } from "../../ops";
+import { admitSnapshotDelete, checkBackupRequest, checkBackupTarget, checkSnapshotCreate, getSnapshotView, listSnapshotViews } from "../../ops";
 import {
   BackupVmBody,
   backupVmFromWire,
@@ -85,7 +85,10 @@ export const snapshotRoutes: FastifyPluginAsync<{ services: EngineServices }> = 
       const request = backupVmFromWire(req.params.id, req.body);
       const idempotencyKey = idempotencyKeyOf(req);
       const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
-      if (!prior) checkBackupRequest(services.store, request);
+      if (!prior) {
+        checkBackupRequest(services.store, request);
+        checkBackupTarget(services.store, services.settings ?? {}, request.targetPath);
+      }
       const { job, created } = services.runner.submit(JOB_KINDS.backupVm, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },

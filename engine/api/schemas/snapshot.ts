@@ -18,7 +18,7 @@ export type DeleteSnapshotQuery = Static<typeof DeleteSnapshotQuery>;
 /** The body of `POST /vms/{id}/backup`. */
 export const BackupVmBody = Type.Object(
   {
-    target_path: Type.String({ description: "Absolute path of the backup file on the engine host; must not exist and must lie outside every datastore's clonefleet/ folder." }),
+    target_path: Type.String({ description: "Absolute path of the backup file on the engine host; must not exist and must lie, symlinks resolved, in a datastore's folder (not its clonefleet/ folder) or in a folder the engine was given with --backup-dir." }),
     format: Type.Optional(Type.String({ enum: ["qcow2", "raw"], description: "qcow2 (default) or raw; the chain is flattened either way." })),
     speed_bytes_per_sec: Type.Optional(Type.Integer({ minimum: 0, description: "Caps the consolidation's live commit speed (bytes/s)." })),
   },

@@ -32,10 +32,11 @@ export function registerEngineCommands(program: Command): void {
     .option("--accel <auto|kvm|tcg>", "accelerator for VMs on this host (auto: KVM when /dev/kvm opens)", "auto")
     .option("--parent-ram-location <tmpfs|datastore>", "where instant-clone parents keep their RAM file unless a request says", "tmpfs")
     .option("--parent-tmpfs-dir <dir>", "tmpfs folder for parents' RAM files (default /dev/shm/clonefleet/<engine>)")
+    .option("--backup-dir <dir>", "a folder outside the datastores where backups may be written (repeatable)", (dir: string, dirs: string[]) => [...dirs, dir], [] as string[])
     .option("--instant-clone-concurrency <n>", "children of one instant-clone request started at once", "8")
     .option("--host-name <name>", "the host this engine is; another name on the same state folder joins its inventory as another host", "local")
     .option("--heartbeat-interval-ms <ms>", "how often this host heartbeats; a host silent for 3 intervals is down", "2000")
-    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string; parentRamLocation: string; parentTmpfsDir?: string; instantCloneConcurrency: string; hostName: string; heartbeatIntervalMs: string }) => {
+    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string; parentRamLocation: string; parentTmpfsDir?: string; backupDir: string[]; instantCloneConcurrency: string; hostName: string; heartbeatIntervalMs: string }) => {
       const { host, port } = parseListen(opts.listen);
       if (!["auto", "kvm", "tcg"].includes(opts.accel)) throw new Error(`--accel: expected auto, kvm or tcg, got ${JSON.stringify(opts.accel)}`);
       if (!["tmpfs", "datastore"].includes(opts.parentRamLocation)) throw new Error(`--parent-ram-location: expected tmpfs or datastore, got ${JSON.stringify(opts.parentRamLocation)}`);
@@ -58,6 +59,7 @@ export function registerEngineCommands(program: Command): void {
         accel: opts.accel as "auto" | "kvm" | "tcg",
         parentRamLocation: opts.parentRamLocation as "tmpfs" | "datastore",
         parentTmpfsDir: opts.parentTmpfsDir,
+        backupDirs: opts.backupDir,
         instantCloneConcurrency: cloneConcurrency,
         hostName: opts.hostName,
         heartbeatIntervalMs,

@@ -83,7 +83,7 @@ export function registerSnapshotCommands(program: Command, globals: () => Global
   program
     .command("backup <vm>")
     .description("back a VM up into a file: snapshot, flattened copy of the frozen disk, consolidation")
-    .requiredOption("--to <file>", "the backup file (absolute or relative to here; must not exist)")
+    .requiredOption("--to <file>", "the backup file (absolute or relative to here; must not exist; in a datastore's folder or an engine --backup-dir)")
     .option("--format <format>", "qcow2 (default) or raw", "qcow2")
     .option("--speed <bytes>", "cap the consolidation's live commit speed, e.g. 64M (per second)")
     .option("--no-wait", "print the job and return at once")

@@ -16,10 +16,8 @@ export interface DatastoreInputs {
   token?: string;
 }
 
-/** Outputs of a Datastore as the provider stores them. */
-export interface DatastoreOutputs extends DatastoreInputs {
-  freeBytes: number | null;
-}
+/** Outputs of a Datastore as the provider stores them; its space moves on its own, so `getDatastore` reads it. */
+export type DatastoreOutputs = DatastoreInputs;
 
 // Kept unexported: provider methods reference module-scope values, and an exported const would
 // be reached through `exports`, dragging the whole module (and the SDK) into the closure.
@@ -31,7 +29,7 @@ export const DATASTORE_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLA
 
 /** The outputs for a datastore the engine answered with; the user's `path` is kept as written. */
 function datastoreOutputs(inputs: DatastoreInputs, d: DatastoreWire): DatastoreOutputs {
-  return { ...connectionOf(inputs), name: d.name, path: inputs.path ?? d.path, freeBytes: d.free_bytes };
+  return { ...connectionOf(inputs), name: d.name, path: inputs.path ?? d.path };
 }
 
 /** The dynamic provider of Datastore; the SDK serializes it, so each method builds its own client. */
@@ -113,8 +111,6 @@ export class Datastore extends pulumi.dynamic.Resource {
   declare readonly name: pulumi.Output<string>;
   /** Directory on the engine host, as given. */
   declare readonly path: pulumi.Output<string>;
-  /** Free bytes of the filesystem under the datastore when last read; null when unreachable. */
-  declare readonly freeBytes: pulumi.Output<number | null>;
   /** Engine API URL the datastore is managed through. */
   declare readonly endpoint: pulumi.Output<string>;
   /** API token (secret). */
@@ -126,7 +122,7 @@ export class Datastore extends pulumi.dynamic.Resource {
     super(
       datastoreProvider,
       name,
-      { name: args.name, path: args.path, endpoint: conn.endpoint, token: conn.token, freeBytes: undefined },
+      { name: args.name, path: args.path, endpoint: conn.endpoint, token: conn.token },
       withSecretToken(opts),
       "clonefleet",
       "Datastore",

@@ -21,7 +21,6 @@ export interface DiskPoolInputs {
 /** Outputs of a DiskPool as the provider stores them. */
 export interface DiskPoolOutputs extends DiskPoolInputs {
   atSize: boolean;
-  ready: number;
 }
 
 // Kept unexported: an exported const would be reached through `exports` from the provider's
@@ -39,8 +38,8 @@ function diskPoolOutputs(inputs: Partial<DiskPoolInputs>, p: PoolWire): DiskPool
     templateId: p.template_id,
     datastoreId: p.datastore_id,
     size: p.size,
+    // The count of ready copies moves as clones take copies and the pool refills: not an output, or every refresh would differ.
     atSize: p.ready >= p.size,
-    ready: p.ready,
   };
 }
 
@@ -142,8 +141,6 @@ export class DiskPool extends pulumi.dynamic.Resource {
   declare readonly size: pulumi.Output<number>;
   /** False while the pool holds fewer ready copies than its size; the next update waits for the refill. */
   declare readonly atSize: pulumi.Output<boolean>;
-  /** Copies ready to hand out when last read. */
-  declare readonly ready: pulumi.Output<number>;
   /** Engine API URL the pool is managed through. */
   declare readonly endpoint: pulumi.Output<string>;
   /** API token (secret). */
@@ -155,7 +152,7 @@ export class DiskPool extends pulumi.dynamic.Resource {
     super(
       diskPoolProvider,
       name,
-      { templateId: args.templateId, datastoreId: args.datastoreId, size: args.size, atSize: args.atSize, endpoint: conn.endpoint, token: conn.token, ready: undefined },
+      { templateId: args.templateId, datastoreId: args.datastoreId, size: args.size, atSize: args.atSize, endpoint: conn.endpoint, token: conn.token },
       withSecretToken(opts),
       "clonefleet",
       "DiskPool",

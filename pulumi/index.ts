@@ -24,6 +24,8 @@ export type { InstantClonePoolArgs } from "./instant-clone-pool";
 export type { CloneFleetArgs } from "./clone-fleet";
 export { getDiskChain, getDiskChainOutput } from "./disk-chain";
 export type { DiskChainLayer, GetDiskChainArgs, GetDiskChainResult } from "./disk-chain";
+export { getDatastore, getDatastoreOutput } from "./datastore-space";
+export type { GetDatastoreArgs, GetDatastoreResult } from "./datastore-space";
 export { getHost, getHostOutput } from "./host";
 export type { GetHostArgs, GetHostResult } from "./host";
 export { resolveConnection, withSecretToken } from "./connection";

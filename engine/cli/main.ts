@@ -1,4 +1,4 @@
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Option } from "commander";
 import { ApiError, ApiUnreachableError, JobTimeoutError } from "../client";
 import { ENGINE_VERSION } from "../version";
 import type { GlobalOptions } from "./connection";
@@ -28,7 +28,7 @@ export function buildProgram(): Command {
     .enablePositionalOptions()
     .showHelpAfterError()
     .exitOverride();
-  const globals = () => program.opts<GlobalOptions>();
+  const globals = () => globalOptions(program);
   registerEngineCommands(program);
   registerDatastoreCommands(program, globals);
   registerTemplateCommands(program, globals);
@@ -46,7 +46,47 @@ export function buildProgram(): Command {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();
   }
+  acceptGlobalsAnywhere(program);
   return program;
+}
+
+/** The options each command leaf copied from the program, by attribute name (see acceptGlobalsAnywhere). */
+const copiedGlobals = new WeakMap<Command, string[]>();
+/** The leaf command that runs, per program, once commander picked it. */
+const running = new WeakMap<Command, Command>();
+
+/**
+ * Lets the global options follow the command too (`clonefleet vm ls --json`), as users type
+ * them: each leaf command gets a hidden copy of every global option it does not define itself
+ * (`engine serve --state-dir` keeps its own meaning). The program keeps positional options, so
+ * a leaf's options are never taken for the program's.
+ */
+function acceptGlobalsAnywhere(program: Command): void {
+  const leaves = (c: Command): Command[] => (c.commands.length === 0 ? [c] : c.commands.flatMap(leaves));
+  for (const leaf of program.commands.flatMap(leaves)) {
+    const added: string[] = [];
+    for (const g of program.options) {
+      if (leaf.options.some((o) => o.long === g.long)) continue;
+      leaf.addOption(new Option(g.flags, g.description).hideHelp());
+      added.push(g.attributeName());
+    }
+    copiedGlobals.set(leaf, added);
+    leaf.configureHelp({ showGlobalOptions: true });
+  }
+  program.hook("preAction", (_program, action) => {
+    running.set(program, action);
+  });
+}
+
+/** The global options of the run: given before the command, or after it (those win). */
+function globalOptions(program: Command): GlobalOptions {
+  const merged: Record<string, unknown> = { ...program.opts() };
+  const action = running.get(program);
+  if (action) {
+    const own = action.opts();
+    for (const name of copiedGlobals.get(action) ?? []) if (own[name] !== undefined) merged[name] = own[name];
+  }
+  return merged as GlobalOptions;
 }
 
 /** Runs the CLI; errors become one line on stderr (or a JSON error with --json) and exit 1. */
@@ -59,7 +99,7 @@ export async function main(argv: string[]): Promise<void> {
       process.exitCode = err.exitCode === 0 ? 0 : 2;
       return;
     }
-    const json = program.opts<GlobalOptions>().json;
+    const json = globalOptions(program).json;
     const body =
       err instanceof ApiError
         ? { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) }

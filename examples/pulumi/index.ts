@@ -117,7 +117,6 @@ const appSnapshot = new clonefleet.Snapshot(
 );
 
 export const datastoreId = store.id;
-export const datastoreFreeBytes = store.freeBytes;
 export const templateId = base.id;
 export const templateDiskPath = base.diskPath;
 export const templateContentId = base.contentId;

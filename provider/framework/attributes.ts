@@ -20,6 +20,12 @@ export interface AttributeOptions {
   sensitive?: boolean;
   /** The value planned when the user leaves the attribute out (makes the attribute optional+computed). */
   default?: unknown;
+  /**
+   * The default applies only while these attributes are null in the configuration; otherwise the
+   * attribute is planned like an optional+computed one (a value that does not apply to, say, a
+   * fork reads null instead of the default).
+   */
+  defaultUnlessSet?: readonly string[];
   /** Marks the attribute deprecated in the schema. */
   deprecated?: boolean;
 }
@@ -35,6 +41,8 @@ export interface AttributeSpec {
   readonly deprecated: boolean;
   /** The default as a value of the attribute's type, when there is one. */
   readonly defaultValue?: CtyValue;
+  /** Attributes whose being set in the configuration turns the default off. */
+  readonly defaultUnlessSet: readonly string[];
 }
 
 function build(mode: AttributeMode, type: CtyType, opts: AttributeOptions): AttributeSpec {
@@ -46,6 +54,7 @@ function build(mode: AttributeMode, type: CtyType, opts: AttributeOptions): Attr
   if (opts.replace && mode === "computed") throw new Error("a computed-only attribute cannot force replacement");
   let effective = mode;
   let defaultValue: CtyValue | undefined;
+  if (opts.defaultUnlessSet && opts.default === undefined) throw new Error("defaultUnlessSet needs a default");
   if (opts.default !== undefined) {
     if (mode === "required" || mode === "computed") throw new Error(`a ${mode} attribute cannot have a default`);
     defaultValue = fromPlain(t, opts.default);
@@ -61,6 +70,7 @@ function build(mode: AttributeMode, type: CtyType, opts: AttributeOptions): Attr
     sensitive: opts.sensitive ?? false,
     deprecated: opts.deprecated ?? false,
     defaultValue,
+    defaultUnlessSet: opts.defaultUnlessSet ?? [],
   };
 }
 

@@ -129,6 +129,10 @@ export function defineResource<State, Client = unknown>(config: ResourceConfig<S
   const attrs = config.attributes as { readonly [name: string]: AttributeSpec };
   if (!TYPE_NAME.test(config.typeName)) throw new Error(`resource type name ${JSON.stringify(config.typeName)} is not snake_case`);
   checkAttributes(config.typeName, attrs);
+  for (const [name, spec] of Object.entries(attrs)) {
+    const missing = spec.defaultUnlessSet.filter((other) => !(other in attrs));
+    if (missing.length > 0) throw new Error(`${config.typeName}: ${name}'s default depends on unknown attributes ${missing.join(", ")}`);
+  }
   if (TIMEOUTS_BLOCK in attrs && config.blocks?.timeouts) throw new Error(`${config.typeName}: "timeouts" is both an attribute and a block`);
   if (!config.update) {
     const inPlace = Object.entries(attrs).filter(([, s]) => s.mode !== "computed" && !s.replace);

@@ -1,7 +1,8 @@
 /**
  * The plan and state rules of the framework, as pure functions over cty values:
  * - a user-set attribute is planned as configured;
- * - a computed value is unknown on create (or takes its default);
+ * - a computed value is unknown on create (or takes its default, unless an attribute that turns
+ *   the default off is set);
  * - on update, computed values the user did not set keep their prior value when nothing
  *   changed, stay the same when marked keepPrior, and become unknown otherwise;
  * - a change to a `replace` attribute is reported in requires_replace;
@@ -33,7 +34,7 @@ export function planResourceChange(schema: BlockSchema, prior: CtyValue, propose
     const pri = creating ? CtyValue.nullOf(spec.type) : prior.getAttr(name);
     let v: CtyValue;
     if (spec.mode === "required" || spec.mode === "optional" || !cfg.isNull()) v = cfg;
-    else if (spec.defaultValue) v = spec.defaultValue;
+    else if (spec.defaultValue && spec.defaultUnlessSet.every((other) => config.getAttr(other).isNull())) v = spec.defaultValue;
     else if (creating) v = CtyValue.unknownOf(spec.type);
     else {
       v = pri;

@@ -7,18 +7,21 @@ export interface DatastoreState {
   id: string;
   name: string;
   path: string;
-  free_bytes: number;
 }
 
-/** `clonefleet_datastore`: a directory on the engine host that holds disks. */
+/**
+ * `clonefleet_datastore`: a directory on the engine host that holds disks. Its free space moves
+ * on its own, so it is read through the `clonefleet_datastore` data source, not kept in state.
+ */
 export const datastore = defineResource<DatastoreState, ClonefleetClient>({
   typeName: "clonefleet_datastore",
-  description: "A directory on the engine host where clonefleet keeps disks (in its `clonefleet/` subfolder).",
+  description:
+    "A directory on the engine host where clonefleet keeps disks (in its `clonefleet/` subfolder). Its free and total space " +
+    "are read with the `clonefleet_datastore` data source.",
   attributes: {
     id: computed("string", { description: "Datastore id, assigned by the engine.", keepPrior: true }),
     name: required("string", { description: "Unique name: letters, digits, `.`, `_`, `-`; at most 63 characters.", replace: true }),
     path: required("string", { description: "Absolute directory on the engine host; created when missing.", replace: true }),
-    free_bytes: computed("number", { description: "Free bytes on the datastore's filesystem when last read." }),
   },
   validate: (config, diags) => {
     if (typeof config.name === "string") {
@@ -41,5 +44,5 @@ export const datastore = defineResource<DatastoreState, ClonefleetClient>({
 });
 
 function fromApi(d: DatastoreWire): DatastoreState {
-  return { id: d.id, name: d.name, path: d.path, free_bytes: d.free_bytes ?? 0 };
+  return { id: d.id, name: d.name, path: d.path };
 }

@@ -10,7 +10,6 @@ export interface DiskPoolState {
   datastore_id: string;
   size: number;
   at_size: boolean;
-  ready: number;
 }
 
 /** `clonefleet_disk_pool`: full copies of a template's disk kept ready on one datastore (S1). */
@@ -19,7 +18,8 @@ export const diskPool = defineResource<DiskPoolState, ClonefleetClient>({
   description:
     "A disk pool (S1): `size` full, independent copies of a template's disk kept ready on one datastore, made in the background and refilled " +
     "after clones take them. A VM or fleet member placed on that datastore gets a copy by a rename instead of a full copy. Create and update " +
-    "wait until the pool holds its size; a pool found below its size shows as `at_size` going back to true, and the apply waits for the refill.",
+    "wait until the pool holds its size; a pool found below its size shows as `at_size` going back to true, and the apply waits for the refill. " +
+    "The count of ready copies moves as clones take copies and the pool refills, so it is not kept in state (`clonefleet pool ls` shows it).",
   attributes: {
     id: computed("string", { description: "Pool id, assigned by the engine.", keepPrior: true }),
     template_id: required("string", { description: "Template whose disk the pool holds copies of.", replace: true }),
@@ -31,7 +31,6 @@ export const diskPool = defineResource<DiskPoolState, ClonefleetClient>({
         "has not caught up, or fills fail); the next plan then shows it going back to true, and the apply waits until the pool is full again.",
       default: true,
     }),
-    ready: computed("number", { description: "Copies ready to hand out when last read." }),
   },
   blocks: { timeouts: timeouts({ create: "30m", update: "30m", delete: "10m" }) },
   validate: (config, diags) => {
@@ -77,6 +76,5 @@ function fromApi(p: PoolWire): DiskPoolState {
     datastore_id: p.datastore_id,
     size: p.size,
     at_size: p.ready >= p.size,
-    ready: p.ready,
   };
 }

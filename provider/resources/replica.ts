@@ -62,7 +62,8 @@ export const replica = defineResource<ReplicaState, ClonefleetClient>({
         "the next plan then shows it going back to true, and the apply repairs the replica by copying only what is missing.",
       default: true,
     }),
-    disk_path: computed("string", { description: "Top layer of the replica on the target datastore: the disk to use." }),
+    // A repair rewrites layers in place: the top layer's path (from the replica id and content ID) stays.
+    disk_path: computed("string", { description: "Top layer of the replica on the target datastore: the disk to use.", keepPrior: true }),
     copied_bytes: computed("number", { description: "Bytes copied for this replica over all its runs (creation and repairs)." }),
     layers_copied: computed("number", { description: "Layers of the chain this replica copied (and owns)." }),
     layers_reused: computed("number", { description: "Layers of the chain found on the target by content ID and reused." }),

@@ -37,9 +37,9 @@ export interface VmState {
   template_id: string | null;
   fork_of: string | null;
   instant_clone_of: string | null;
-  clone_mode: string;
+  clone_mode: string | null;
   power_state: string;
-  datastore_id: string;
+  datastore_id: string | null;
   disk_path: string;
   provisioned_by: string;
   chain_depth: number;
@@ -81,15 +81,23 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     clone_mode: optional("string", {
       description:
         "How the disk is made: `pool` (a ready pool copy moved in when there is one, else a full copy), `full` (always a full copy) or `linked` " +
-        "(a qcow2 overlay on the template's disk; the VM must be on the template's datastore).",
+        "(a qcow2 overlay on the template's disk; the VM must be on the template's datastore). Only for a clone of a template: " +
+        "unset (null) for a fork or an instant clone, whose disk comes from its parent.",
       default: "pool",
+      defaultUnlessSet: ["fork_of", "instant_clone_of"],
       replace: true,
     }),
     power_state: optional("string", {
       description: "`running` or `stopped` (default); changed in place by powering the VM on or off. A VM whose QEMU process died reads `stopped`.",
       default: "stopped",
     }),
-    datastore_id: optionalComputed("string", { description: "Datastore for the VM's disk (default: the template's).", replace: true, keepPrior: true }),
+    datastore_id: optionalComputed("string", {
+      description:
+        "Datastore for the VM's disk (default: the template's). Only for a clone of a template: null for a fork or an instant clone, " +
+        "whose disk stays beside its parent's (`disk_path` says where).",
+      replace: true,
+      keepPrior: true,
+    }),
     disk_path: computed("string", { description: "Path of the VM's top disk layer.", keepPrior: true }),
     provisioned_by: computed("string", { description: "How the disk was made: `pool` (a pool copy moved in), `copy`, `linked`, or `instant-clone` (an overlay on a parent's frozen disk).", keepPrior: true }),
     chain_depth: computed("number", { description: "Layers in the VM's disk chain (1 for an independent disk, 2 for a linked clone)." }),
@@ -143,7 +151,7 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     }
     // null is unset; undefined (unknown until apply) is left for the apply.
     if (config.instant_clone_of !== null && config.instant_clone_of !== undefined) {
-      for (const field of ["template_id", "fork_of", "datastore_id"] as const) {
+      for (const field of ["template_id", "fork_of", "datastore_id", "clone_mode"] as const) {
         if (config[field] !== null && config[field] !== undefined) {
           diags.error("Conflicting VM source", `${field} must be unset when instant_clone_of is set: an instant clone takes its disk and memory from its parent.`, field);
         }
@@ -161,6 +169,9 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       }
       if (config.datastore_id !== null && config.datastore_id !== undefined) {
         diags.error("Conflicting VM source", "datastore_id must be unset when fork_of is set: a fork's disk stays beside its parent's.", "datastore_id");
+      }
+      if (config.clone_mode !== null && config.clone_mode !== undefined) {
+        diags.error("Conflicting VM source", "clone_mode must be unset when fork_of is set: a fork's disk is made by forking its parent's.", "clone_mode");
       }
     } else if (config.fork_of === null && config.template_id === null && config.instant_clone_of === null) {
       diags.error("Missing VM source", "Set template_id (a template to clone), fork_of (a VM to fork) or instant_clone_of (an instant-clone parent).", "template_id");
@@ -188,7 +199,7 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       });
       const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
       const clone = await setStopTimeout(ctx.client, (done.result as InstantCloneResultWire).children[0], plan.stop_timeout_seconds ?? null);
-      return fromApi(ctx.client, await place(ctx, clone, plan), plan.clone_mode ?? "pool");
+      return fromApi(ctx.client, await place(ctx, clone, plan), null);
     }
     if (plan.fork_of) {
       // A fork starts on its parent's host: refuse now a child that would have to move while stopped.
@@ -197,7 +208,7 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       const job = await ctx.client.vms.fork(plan.fork_of, { name: plan.name! });
       const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
       const child = await setStopTimeout(ctx.client, done.result as VmWire, plan.stop_timeout_seconds ?? null);
-      return fromApi(ctx.client, await place(ctx, child, plan), plan.clone_mode ?? "pool");
+      return fromApi(ctx.client, await place(ctx, child, plan), null);
     }
     const job = await ctx.client.vms.create({
       name: plan.name!,
@@ -275,19 +286,24 @@ async function place(ctx: OperationContext<ClonefleetClient>, v: VmWire, plan: P
   return applyPlacement(ctx.client, v, steps, { signal: ctx.signal, timeoutMs: jobTimeout(ctx.timeoutMs) });
 }
 
-async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string): Promise<VmState> {
+/**
+ * The state for VM `v`. Arguments that do not apply to its origin read null, so that a
+ * configuration generated from an import is one validate accepts: a fork or an instant clone
+ * has no template, clone mode or datastore of its own (its disk comes from its parent).
+ */
+async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string | null): Promise<VmState> {
   // The VM answer lists layer paths; the chain route adds each layer's content ID.
   const chain = await client.disks.chain(v.disk_path);
+  const fromParent = Boolean(v.forked_from || v.instant_clone_of);
   return {
     id: v.id,
     name: v.name,
-    // A fork or an instant clone names its parent and no template (its parent's template is not its configuration).
-    template_id: v.forked_from || v.instant_clone_of ? null : (v.template_id ?? null),
+    template_id: fromParent ? null : (v.template_id ?? null),
     fork_of: v.forked_from ?? null,
     instant_clone_of: v.instant_clone_of ?? null,
-    clone_mode: cloneMode,
+    clone_mode: fromParent ? null : (cloneMode ?? "pool"),
     power_state: v.power_state,
-    datastore_id: v.datastore_id,
+    datastore_id: fromParent ? null : v.datastore_id,
     disk_path: v.disk_path,
     provisioned_by: v.provisioned_by,
     chain_depth: v.chain_depth,

@@ -52,7 +52,7 @@ describe("the clonefleet provider through the plugin protocol, against a real en
     expect(diags.map(diagnosticField).sort()).toEqual(["cmdline", "memory_mb", "name", "path", "vcpus"]);
   });
 
-  test("create a datastore: id and free_bytes unknown in the plan, known after apply", async () => {
+  test("create a datastore: id unknown in the plan, known after apply; its space is read by data.clonefleet_datastore, not kept in state", async () => {
     const plan = await walk.plan(config());
     expect(actions(plan)).toEqual({ [DS]: "create" });
     expect(plan.changes[0].planned.getAttr("id").isKnown()).toBe(false);
@@ -60,8 +60,15 @@ describe("the clonefleet provider through the plugin protocol, against a real en
     const state = walk.stateOf(DS)!;
     dsId = state.id as string;
     expect(state).toMatchObject({ name: "local", path: dsPath });
-    expect(state.free_bytes).toBeGreaterThan(0);
+    expect(state).not.toHaveProperty("free_bytes");
     expect((await t.client.datastores.get(dsId))?.name).toBe("local");
+    const space = await walk.plan({ ...config(), data: { "clonefleet_datastore.by_id": { id: dsId }, "clonefleet_datastore.by_name": { name: "local" } } });
+    for (const address of ["clonefleet_datastore.by_id", "clonefleet_datastore.by_name"]) {
+      expect(space.data[address]).toMatchObject({ id: dsId, name: "local", path: dsPath, reachable: true });
+      const d = space.data[address] as { free_bytes: number; total_bytes: number };
+      expect(d.free_bytes).toBeGreaterThan(0);
+      expect(d.total_bytes).toBeGreaterThanOrEqual(d.free_bytes);
+    }
   });
 
   test("import a template (a job) and read its chain through the data source", async () => {

@@ -32,7 +32,7 @@ beforeAll(async () => {
               ? { vms: [1, 2, 3, 4].map((n) => ({ id: `vm-${n}`, name: `web-${n}`, datastoreId: "example-store-id", diskPath: `/srv/example/vm-${n}.qcow2`, provisionedBy: "pool" })) }
               : args.type.endsWith(":Vm")
                 ? { diskPath: "/srv/example/scratch.qcow2", chainDepth: 2, diskChain: [], provisionedBy: "linked" }
-                : { freeBytes: 1 };
+                : {};
         return { id: `${args.name}-id`, state: { ...args.inputs, ...computed } };
       },
       call: (args) => args.inputs,

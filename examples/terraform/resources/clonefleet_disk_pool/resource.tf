@@ -11,6 +11,7 @@ resource "clonefleet_disk_pool" "debian_fast" {
   }
 }
 
-output "pool_ready" {
-  value = clonefleet_disk_pool.debian_fast.ready
+# false while clones took copies and the refill has not caught up; the next apply waits for it.
+output "pool_at_size" {
+  value = clonefleet_disk_pool.debian_fast.at_size
 }

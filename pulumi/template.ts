@@ -46,7 +46,8 @@ function templateOutputs(inputs: Partial<TemplateInputs>, t: TemplateWire): Temp
     ...connectionOf(inputs),
     name: t.name,
     datastoreId: t.datastore_id,
-    sourcePath: inputs.sourcePath as string,
+    // The user's path stays as written; an import starts from the engine's.
+    sourcePath: inputs.sourcePath ?? t.source_path,
     memoryMb: t.memory_mb,
     vcpus: t.vcpus,
     kernel: t.kernel,

@@ -16,13 +16,17 @@ const rows = (list: VmWire[]) =>
     list.map((v) => [v.id, v.name, v.power_state + (v.crashed ? " (crashed)" : ""), v.accel ?? "-", v.datastore_id, v.provisioned_by, v.chain_depth, v.state, v.fleet_id, v.disk_path]),
   );
 
+/** How long a fork's parent stood still; only a running parent is stunned (a stopped one forks its disks only). */
+const forkStun = (v: VmWire) =>
+  v.stun_ms === null || v.stun_ms === undefined ? "(the parent was stopped: disks only, no stun)" : `(parent stunned ${v.stun_ms} ms)`;
+
 const details = (v: VmWire) =>
   [
     rows([v]),
     "",
     `template ${v.template_id ?? "-"}, clone mode ${v.clone_mode ?? "-"}, power ${v.power_state}${v.crashed ? " (its QEMU died)" : ""}, accel ${v.accel ?? "-"}, pid ${v.pid ?? "-"}, host ${v.host_id}`,
     `migration notice ${v.migration_notify_timeout_seconds ? `${v.migration_notify_timeout_seconds} s, then ${v.migration_on_missing_ack ?? "proceed"}` : "off"}`,
-    ...(v.forked_from ? [`forked from ${v.forked_from} (parent stunned ${v.stun_ms ?? "-"} ms)`] : []),
+    ...(v.forked_from ? [`forked from ${v.forked_from} ${forkStun(v)}`] : []),
     `home ${v.home_dir}`,
     `content id ${v.content_id ?? "-"}`,
     "disk chain (top first):",

@@ -7,6 +7,7 @@ export * as replica from './replica';
 export * as snapshot from './snapshot';
 export * as template from './template';
 export * as vm from './vm';
+export * as dataClonefleetDatastore from './data-clonefleet-datastore';
 export * as dataClonefleetDiskChain from './data-clonefleet-disk-chain';
 export * as dataClonefleetHost from './data-clonefleet-host';
 export * as provider from './provider';

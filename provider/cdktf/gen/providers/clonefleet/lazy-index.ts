@@ -7,6 +7,7 @@ Object.defineProperty(exports, 'replica', { get: function () { return require('.
 Object.defineProperty(exports, 'snapshot', { get: function () { return require('./snapshot'); } });
 Object.defineProperty(exports, 'template', { get: function () { return require('./template'); } });
 Object.defineProperty(exports, 'vm', { get: function () { return require('./vm'); } });
+Object.defineProperty(exports, 'dataClonefleetDatastore', { get: function () { return require('./data-clonefleet-datastore'); } });
 Object.defineProperty(exports, 'dataClonefleetDiskChain', { get: function () { return require('./data-clonefleet-disk-chain'); } });
 Object.defineProperty(exports, 'dataClonefleetHost', { get: function () { return require('./data-clonefleet-host'); } });
 Object.defineProperty(exports, 'provider', { get: function () { return require('./provider'); } });

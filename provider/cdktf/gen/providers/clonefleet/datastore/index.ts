@@ -78,11 +78,6 @@ export class Datastore extends cdktf.TerraformResource {
   // ATTRIBUTES
   // ==========
 
-  // free_bytes - computed: true, optional: false, required: false
-  public get freeBytes() {
-    return this.getNumberAttribute('free_bytes');
-  }
-
   // id - computed: true, optional: false, required: false
   public get id() {
     return this.getStringAttribute('id');

@@ -299,11 +299,6 @@ export class DiskPool extends cdktf.TerraformResource {
     return this.getStringAttribute('id');
   }
 
-  // ready - computed: true, optional: false, required: false
-  public get ready() {
-    return this.getNumberAttribute('ready');
-  }
-
   // size - computed: false, optional: false, required: true
   private _size?: number; 
   public get size() {

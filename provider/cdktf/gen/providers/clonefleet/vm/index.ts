@@ -8,13 +8,13 @@ import * as cdktf from 'cdktf';
 
 export interface VmConfig extends cdktf.TerraformMetaArguments {
   /**
-  * How the disk is made: `pool` (a ready pool copy moved in when there is one, else a full copy), `full` (always a full copy) or `linked` (a qcow2 overlay on the template's disk; the VM must be on the template's datastore).
+  * How the disk is made: `pool` (a ready pool copy moved in when there is one, else a full copy), `full` (always a full copy) or `linked` (a qcow2 overlay on the template's disk; the VM must be on the template's datastore). Only for a clone of a template: unset (null) for a fork or an instant clone, whose disk comes from its parent.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#clone_mode Vm#clone_mode}
   */
   readonly cloneMode?: string;
   /**
-  * Datastore for the VM's disk (default: the template's).
+  * Datastore for the VM's disk (default: the template's). Only for a clone of a template: null for a fork or an instant clone, whose disk stays beside its parent's (`disk_path` says where).
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#datastore_id Vm#datastore_id}
   */

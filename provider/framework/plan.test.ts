@@ -147,3 +147,36 @@ describe("attribute builders", () => {
     expect(optional("string", { description: "x", default: "a" }).mode).toBe("optionalComputed");
   });
 });
+
+describe("a default that applies only while other attributes are unset", () => {
+  const own: BlockSchema = {
+    description: "test",
+    version: 0,
+    attributes: {
+      id: computed("string", { description: "id", keepPrior: true }),
+      source: optional("string", { description: "source" }),
+      mode: optional("string", { description: "mode", default: "pool", defaultUnlessSet: ["source"], replace: true }),
+    },
+  };
+  const t = blockType(own);
+  const v = (plain: Record<string, unknown>) => fromPlain(t, plain);
+  const planOwn = (prior: CtyValue, config: CtyValue) => planResourceChange(own, prior, config, config);
+
+  test("create: the default with the other unset; unknown (the server decides) with it set or unknown", () => {
+    expect(toPlain(planOwn(CtyValue.nullOf(t), v({})).planned.getAttr("mode"))).toBe("pool");
+    expect(planOwn(CtyValue.nullOf(t), v({ source: "x" })).planned.getAttr("mode").isKnown()).toBe(false);
+    const unknownSource = CtyValue.object(new Map([["id", CtyValue.nullOf("string")], ["source", CtyValue.unknownOf("string")], ["mode", CtyValue.nullOf("string")]]), t);
+    expect(planOwn(CtyValue.nullOf(t), unknownSource).planned.getAttr("mode").isKnown()).toBe(false);
+  });
+
+  test("update: with the other set, a null mode read back stays null and plans no replacement", () => {
+    const prior = v({ id: "x-1", source: "x", mode: null });
+    const { planned, requiresReplace } = planOwn(prior, v({ source: "x" }));
+    expect(rawEquals(planned, prior)).toBe(true);
+    expect(requiresReplace).toEqual([]);
+  });
+
+  test("defaultUnlessSet without a default is refused", () => {
+    expect(() => optional("string", { description: "m", defaultUnlessSet: ["source"] })).toThrow(/needs a default/);
+  });
+});

@@ -6,6 +6,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { providerSchemaJson, type ProviderSchemasJson } from "../schema-json";
+import { ENGINE_VERSION } from "../../engine/version";
 import { clonefleetProvider } from "../provider";
 
 /** Where the committed bindings live (source tree, whether run from src or dist). */
@@ -13,15 +14,34 @@ export function bindingsDir(root: string): string {
   return path.join(root, "provider", "cdktf", "gen");
 }
 
+/**
+ * The version constraint the bindings put in `required_providers`: cdktf-cli refuses a provider
+ * without one, and this one admits the provider packaged from this checkout (its package.json
+ * version) and later releases of the same minor line.
+ */
+export function providerVersionConstraint(version: string = ENGINE_VERSION): string {
+  const [major, minor] = version.split(".");
+  return `~> ${major}.${minor}`;
+}
+
 /** Writes the bindings for `schema` into `outDir` (replacing what was there). */
 export async function generateBindings(outDir: string, schema: ProviderSchemasJson = providerSchemaJson(clonefleetProvider)): Promise<void> {
-  // The package index also loads jsii-pacmak (for other languages); TypeScript needs only these two.
+  // The package index also loads jsii-pacmak (for other languages); TypeScript needs only these.
   const { CodeMaker } = require("codemaker") as typeof import("codemaker");
   const { TerraformProviderGenerator } = require("@cdktf/provider-generator/lib/get/generator/provider-generator") as {
-    TerraformProviderGenerator: new (code: InstanceType<typeof CodeMaker>, schema: unknown) => { generateAll(): void };
+    TerraformProviderGenerator: new (code: InstanceType<typeof CodeMaker>, schema: unknown) => { generate(target: unknown): void };
+  };
+  const { ConstructsMakerProviderTarget, TerraformProviderConstraint, LANGUAGES } = require("@cdktf/commons") as {
+    ConstructsMakerProviderTarget: new (constraint: unknown, language: unknown) => unknown;
+    TerraformProviderConstraint: new (spec: string) => unknown;
+    LANGUAGES: unknown[];
   };
   const code = new CodeMaker();
-  new TerraformProviderGenerator(code, schema).generateAll();
+  // Each provider is generated with a version constraint (as `cdktf get` does), which synth writes into required_providers.
+  const generator = new TerraformProviderGenerator(code, schema);
+  for (const fqpn of Object.keys(schema.provider_schemas)) {
+    generator.generate(new ConstructsMakerProviderTarget(new TerraformProviderConstraint(`${fqpn}@${providerVersionConstraint()}`), LANGUAGES[0]));
+  }
   fs.rmSync(outDir, { recursive: true, force: true });
   await code.save(outDir);
 }

@@ -2,8 +2,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { Testing, TerraformStack } from "cdktf";
-import { PROJECT_ROOT } from "../../engine/version";
-import { bindingsDir, generateBindings, readTree } from "../../provider/cdktf/generate";
+import { ENGINE_VERSION, PROJECT_ROOT } from "../../engine/version";
+import { bindingsDir, generateBindings, providerVersionConstraint, readTree } from "../../provider/cdktf/generate";
 import { CloneFleet, datastore, provider, TemplateLibrary } from "../../provider/cdktf";
 import { providerSchemaJson } from "../../provider/schema-json";
 import { clonefleetProvider } from "../../provider/provider";
@@ -14,6 +14,7 @@ import { TerraformWalk, type Configuration } from "../protocol/driver";
 jest.setTimeout(180_000);
 
 interface Synthesized {
+  terraform?: { required_providers?: Record<string, { source?: string; version?: string }> };
   provider?: Record<string, Record<string, unknown>[]>;
   resource?: Record<string, Record<string, Record<string, unknown>>>;
   data?: Record<string, Record<string, Record<string, unknown>>>;
@@ -46,6 +47,9 @@ describe("synthesizing the example", () => {
   test("declares the provider, two datastores, a template, its replica and the chain data source", () => {
     const out = synthExample();
     expect(Object.keys(out.provider ?? {})).toEqual(["clonefleet"]);
+    // cdktf-cli refuses a provider without a version: the one packaged from this checkout satisfies it.
+    expect(out.terraform?.required_providers?.clonefleet).toEqual({ source: "registry.terraform.io/clonefleet/clonefleet", version: providerVersionConstraint() });
+    expect(providerVersionConstraint()).toBe(`~> ${ENGINE_VERSION.split(".").slice(0, 2).join(".")}`);
     const datastores = Object.entries(out.resource?.clonefleet_datastore ?? {});
     const templates = Object.entries(out.resource?.clonefleet_template ?? {});
     const replicas = Object.values(out.resource?.clonefleet_replica ?? {});

@@ -63,7 +63,8 @@ export class DataClonefleetDatastore extends cdktf.TerraformDataSource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_datastore',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

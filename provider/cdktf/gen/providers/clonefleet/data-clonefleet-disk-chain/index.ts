@@ -159,7 +159,8 @@ export class DataClonefleetDiskChain extends cdktf.TerraformDataSource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_disk_chain',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

@@ -63,7 +63,8 @@ export class DataClonefleetHost extends cdktf.TerraformDataSource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_host',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

@@ -60,7 +60,8 @@ export class Datastore extends cdktf.TerraformResource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_datastore',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

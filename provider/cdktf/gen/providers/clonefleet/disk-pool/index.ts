@@ -244,7 +244,8 @@ export class DiskPool extends cdktf.TerraformResource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_disk_pool',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

@@ -357,7 +357,8 @@ export class Fleet extends cdktf.TerraformResource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_fleet',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

@@ -221,7 +221,8 @@ export class InstantCloneParent extends cdktf.TerraformResource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_instant_clone_parent',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

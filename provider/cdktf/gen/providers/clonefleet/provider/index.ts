@@ -66,7 +66,8 @@ export class ClonefleetProvider extends cdktf.TerraformProvider {
     super(scope, id, {
       terraformResourceType: 'clonefleet',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       terraformProviderSource: 'registry.terraform.io/clonefleet/clonefleet'
     });

@@ -420,7 +420,8 @@ export class Replica extends cdktf.TerraformResource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_replica',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

@@ -197,7 +197,8 @@ export class Snapshot extends cdktf.TerraformResource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_snapshot',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

@@ -233,7 +233,8 @@ export class Template extends cdktf.TerraformResource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_template',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

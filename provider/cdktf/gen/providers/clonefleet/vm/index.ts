@@ -366,7 +366,8 @@ export class Vm extends cdktf.TerraformResource {
     super(scope, id, {
       terraformResourceType: 'clonefleet_vm',
       terraformGeneratorMetadata: {
-        providerName: 'clonefleet'
+        providerName: 'clonefleet',
+        providerVersionConstraint: '~> 0.1'
       },
       provider: config.provider,
       dependsOn: config.dependsOn,

@@ -172,6 +172,8 @@ export interface WarmChildSource {
   readyCount(parentId: string): number;
   /** Asks for a look at the parents' warm counts soon (after children were taken or a count changed). */
   nudge(): void;
+  /** Kills a deleted parent's pre-started children and removes their files, before its datastore can go too. */
+  release(parentId: string): Promise<void>;
 }
 
 /** A pre-started child: its plan (the name is a placeholder until taken) and its QEMU, connected. */
@@ -854,6 +856,8 @@ export async function deleteParent(ctx: OpContext, req: DeleteParentRequest): Pr
       s.deleteLayer(top.id);
     }
   });
+  // Waiting for the next warm pass would leave them running on the parent's files, in a datastore that may be deleted next.
+  await ctx.warm?.release(p.id);
   const ds = ctx.store.getDatastore(p.datastoreId);
   await fs.rm(p.ramPath, { force: true });
   await fs.rm(p.deviceStatePath, { force: true });

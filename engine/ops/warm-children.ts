@@ -89,6 +89,12 @@ export class WarmChildren implements WarmChildSource {
     return this.ready.get(parentId)?.length ?? 0;
   }
 
+  async release(parentId: string): Promise<void> {
+    const list = this.ready.get(parentId) ?? [];
+    this.ready.delete(parentId);
+    await Promise.all(list.map((c) => this.discard(c)));
+  }
+
   /** Why this host could not pre-start children of a parent lately, or null. */
   lastError(parentId: string): string | null {
     return this.backoff.get(parentId)?.message ?? null;

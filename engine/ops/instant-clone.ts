@@ -178,6 +178,8 @@ export interface WarmChildSource {
 export interface WarmChild {
   plan: ChildPlan;
   proc: QemuProcess;
+  /** The engine folder of the datastore the child's home lies in. */
+  engineRoot: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
 import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, vmStateRootFor, WarmChildren, type PoolRefillOptions, type WarmChildrenOptions } from "../ops";
 import { LOCAL_HOST_ID } from "../model";
+import { applyEngineUmask } from "../disk";
 
 export interface EngineOptions {
   /** Folder for the inventory (`inventory.sqlite`), the token and logs; created when missing. */
@@ -77,7 +78,11 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const hostId = checkHostName(opts.hostName ?? LOCAL_HOST_ID);
   const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const hostDownAfterMs = heartbeatIntervalMs * MISSED_HEARTBEATS_FOR_DOWN;
+  // Guest disks, backups and RAM must not be readable by other local users, whichever of the
+  // engine, qemu-img, cp or QEMU creates them.
+  applyEngineUmask();
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await warnOnLooseStateDir(stateDir, log);
   const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
   const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
   const runner = new JobRunner(store, log, allHandlers, opts.jobConcurrency ?? 2, {
@@ -148,5 +153,17 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     await runner.close();
     store.close();
     throw err;
+  }
+}
+
+/**
+ * Logs a warning when the state folder lets other users in: its files that matter (token,
+ * inventory, VM state folders) are private on their own, but the folder is the user's to
+ * choose, and tightening, say, a home folder behind their back would surprise them.
+ */
+async function warnOnLooseStateDir(stateDir: string, log: Logger): Promise<void> {
+  const mode = (await fs.stat(stateDir)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    log.warn({ stateDir, mode: mode.toString(8).padStart(4, "0") }, "the state folder is open to other users; chmod 700 it (its token, inventory and VM folders stay private)");
   }
 }

@@ -28,4 +28,5 @@ export { reflinkSupported, fullCopy } from "./copy";
 export type { FullCopyResult } from "./copy";
 export { engineDir, tmpDir, templateDir, templateDiskPath, replicaDir, replicaLayerPath, poolDir, poolCopyPath, vmDir, vmDiskPath, partPath, ensureLayout, isInside } from "./layout";
 export { copyLayerFile } from "./layer-copy";
+export { ENGINE_UMASK, ENGINE_FILE_MODE, applyEngineUmask, copyFileRestricted, restrictEngineTree } from "./file-modes";
 export type { LayerCopyResult } from "./layer-copy";

@@ -11,7 +11,7 @@ import { execFile } from "node:child_process";
 import { promises as fs, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { createOverlay, newContentId, partPath, rebase, vmDir, vmDiskPath } from "../disk";
+import { copyFileRestricted, createOverlay, newContentId, partPath, rebase, vmDir, vmDiskPath } from "../disk";
 import { conflict, incompatibleParent, internal, invalidField, isEngineError, notFound } from "../errors";
 import {
   AGENT_PORT_NAME,
@@ -619,7 +619,7 @@ function childSpec(p: InstantCloneParent, chain: readonly DiskLayer[], c: ChildP
  */
 export async function spawnChild(parent: InstantCloneParent, chain: readonly DiskLayer[], plan: ChildPlan, overlay: string, signal?: AbortSignal): Promise<QemuProcess> {
   await fs.mkdir(plan.home, { recursive: true });
-  await fs.copyFile(overlay, plan.disk);
+  await copyFileRestricted(overlay, plan.disk);
   return QemuProcess.start(childSpec(parent, chain, plan), { signal, stateFile: parent.deviceStatePath });
 }
 

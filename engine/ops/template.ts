@@ -3,6 +3,7 @@ import * as path from "node:path";
 import {
   check,
   convert,
+  copyFileRestricted,
   ensureLayout,
   imageInfo,
   newContentId,
@@ -288,7 +289,7 @@ async function removeImportFiles(i: ImportIntent): Promise<void> {
 
 async function copyBootFile(src: string, dst: string, ctx: OpContext): Promise<string> {
   throwIfCancelled(ctx);
-  await fs.copyFile(src, dst);
+  await copyFileRestricted(src, dst);
   return dst;
 }
 

@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
-import { bearerAuth } from "./auth";
+import { bearerAuth, loopbackHostOnly } from "./auth";
 import { errorHandler } from "./error-handler";
 import { datastoreRoutes } from "./routes/datastores";
 import { diskRoutes } from "./routes/disks";
@@ -43,7 +43,7 @@ export async function buildApi(services: EngineServices, token: string | null): 
       security: [{ bearer: [] }],
     },
   });
-  if (token !== null) app.addHook("onRequest", bearerAuth(token));
+  app.addHook("onRequest", token !== null ? bearerAuth(token) : loopbackHostOnly());
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   await app.register(engineInfoRoutes, { services });
   await app.register(datastoreRoutes, { services });

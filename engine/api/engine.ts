@@ -4,6 +4,7 @@ import pino, { type Logger } from "pino";
 import { allHandlers, JobRunner, recoverAtStart, type RecoveryReport } from "../jobs";
 import { openSqliteStore, type Store } from "../store";
 import { loadOrCreateToken } from "./auth";
+import { fdLogDestination } from "./log-destination";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
@@ -70,7 +71,7 @@ const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
  * then serves the API. Throws when the state folder cannot be used or the address is taken.
  */
 export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
-  const log = opts.log ?? pino({ level: process.env.CLONEFLEET_LOG_LEVEL ?? "info" }, pino.destination(2));
+  const log = opts.log ?? pino({ level: process.env.CLONEFLEET_LOG_LEVEL ?? "info" }, fdLogDestination(2));
   if (opts.insecureNoAuth && !LOOPBACK.has(opts.host)) {
     throw new Error(`--insecure-no-auth is only allowed on a loopback address, not ${opts.host}`);
   }

@@ -54,13 +54,7 @@ export async function prepareRamFile(stateDir: string, tmpfsDir = RAM_TMPFS_DIR)
   if (!tmpfs) return link;
   const root = path.dirname(path.resolve(stateDir));
   const dir = ramFolderOf(root, tmpfsDir);
-  for (const level of [ramTmpfsRoot(tmpfsDir), dir]) {
-    await fs.mkdir(level, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
-      if (err.code !== "EEXIST") throw err;
-    });
-    const problem = await privateFolderProblem(level);
-    if (problem) throw internal("preparing the guest RAM folder", new Error(`${level} ${problem}; another local user could read or replace guest memory through it, so it is not used (remove it)`));
-  }
+  await ensurePrivateFolders([ramTmpfsRoot(tmpfsDir), dir]);
   await writeOwner(dir, root);
   const target = path.join(dir, `${path.basename(stateDir)}-${randomBytes(6).toString("hex")}.ram`);
   await fs.writeFile(target, "", { mode: 0o600, flag: "wx" });
@@ -69,11 +63,27 @@ export async function prepareRamFile(stateDir: string, tmpfsDir = RAM_TMPFS_DIR)
 }
 
 /**
+ * Makes each folder of `levels` (outermost first, each inside the one before) with mode 0700
+ * unless it exists, and checks that each is this process's own private folder. Throws an
+ * EngineError (CF_INTERNAL) naming the first that is not, before creating anything below it;
+ * an existing folder is never changed.
+ */
+export async function ensurePrivateFolders(levels: readonly string[]): Promise<void> {
+  for (const level of levels) {
+    await fs.mkdir(level, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
+    const problem = await privateFolderProblem(level);
+    if (problem) throw internal("preparing the guest RAM folder", new Error(`${level} ${problem}; another local user could read or replace guest memory through it, so it is not used (remove it)`));
+  }
+}
+
+/**
  * Why `dir` is not a folder only this process's user can use (a symlink, not a folder,
  * another owner, group or other permission bits), or null when it is; throws when it cannot be
  * looked at.
  */
-async function privateFolderProblem(dir: string): Promise<string | null> {
+export async function privateFolderProblem(dir: string): Promise<string | null> {
   const st = await fs.lstat(dir);
   const uid = process.getuid?.() ?? 0;
   if (st.isSymbolicLink()) return "is a symlink";

@@ -177,7 +177,9 @@ export async function sweepRamFiles(vmStateRoot: string, tmpfsDir = RAM_TMPFS_DI
       continue;
     }
     if (!entry.isDirectory() || full === own) continue;
-    if (await privateFolderProblem(full).catch(() => "is gone")) {
+    const problem = await privateFolderProblem(full).catch(() => "is gone");
+    if (problem === "is gone") continue;
+    if (problem) {
       report.refusedFolders.push(full);
       continue;
     }

@@ -50,7 +50,7 @@ export interface TemplateConfig extends cdktf.TerraformMetaArguments {
   */
   readonly sourcePath: string;
   /**
-  * Virtual CPUs (1–256).
+  * Virtual CPUs (1–255).
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/template#vcpus Template#vcpus}
   */

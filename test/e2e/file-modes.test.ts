@@ -66,7 +66,7 @@ describe("modes of what the engine writes", () => {
     const vm = await client.vms.start((await createVm(client, "running", fx.templateId)).id);
     // Made by QEMU itself: the live snapshot's new overlay.
     await snap(client, vm.id, "s1");
-    const backup = path.join(dir, "backup.qcow2");
+    const backup = path.join(dsPath, "backup.qcow2");
     await client.waitJob((await client.vms.backup(vm.id, { target_path: backup })).id, { timeoutMs: 60_000 });
 
     const entries = await modesUnder(engineDir(dsPath));

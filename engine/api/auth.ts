@@ -110,3 +110,26 @@ export function bearerAuth(token: string) {
     }
   };
 }
+
+/** Host headers a browser sends only to this machine: loopback names, with or without a port. */
+const LOOPBACK_HOST = /^(?:localhost|127\.0\.0\.1|\[::1\])(?::\d{1,5})?$/i;
+
+/**
+ * An onRequest hook for the tokenless loopback mode: answers 403 `CF_HOST_NOT_ALLOWED` unless
+ * the Host header is a loopback name. Without it a web page could rebind its own DNS name to
+ * 127.0.0.1 and drive the engine from the user's browser; with a token the page lacks the token.
+ */
+export function loopbackHostOnly() {
+  return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
+    const host = req.headers.host ?? "";
+    if (LOOPBACK_HOST.test(host)) return;
+    const body: ErrorBody = {
+      error: {
+        code: "CF_HOST_NOT_ALLOWED",
+        message: `host: ${host ? JSON.stringify(host) : "a missing Host header"} is not a loopback name; without a token the engine answers only requests for localhost, 127.0.0.1 or [::1]`,
+        field: "host",
+      },
+    };
+    await reply.status(403).send(body);
+  };
+}

@@ -4,11 +4,13 @@ import pino, { type Logger } from "pino";
 import { allHandlers, JobRunner, recoverAtStart, type RecoveryReport } from "../jobs";
 import { openSqliteStore, type Store } from "../store";
 import { loadOrCreateHostToken, loadOrCreateToken } from "./auth";
+import { fdLogDestination } from "./log-destination";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
 import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, vmStateRootFor, WarmChildren, type PoolRefillOptions, type WarmChildrenOptions } from "../ops";
 import { datastorePathProblem, LOCAL_HOST_ID, pathIsWithin } from "../model";
+import { applyEngineUmask } from "../disk";
 
 export interface EngineOptions {
   /** Folder for the inventory (`inventory.sqlite`), the token and logs; created when missing. */
@@ -71,7 +73,7 @@ const LOOPBACK = new Set(["127.0.0.1", "::1", "localhost"]);
  * then serves the API. Throws when the state folder cannot be used or the address is taken.
  */
 export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
-  const log = opts.log ?? pino({ level: process.env.CLONEFLEET_LOG_LEVEL ?? "info" }, pino.destination(2));
+  const log = opts.log ?? pino({ level: process.env.CLONEFLEET_LOG_LEVEL ?? "info" }, fdLogDestination(2));
   if (opts.insecureNoAuth && !LOOPBACK.has(opts.host)) {
     throw new Error(`--insecure-no-auth is only allowed on a loopback address, not ${opts.host}`);
   }
@@ -79,8 +81,12 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const hostId = checkHostName(opts.hostName ?? LOCAL_HOST_ID);
   const heartbeatIntervalMs = opts.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
   const hostDownAfterMs = heartbeatIntervalMs * MISSED_HEARTBEATS_FOR_DOWN;
+  // Guest disks, backups and RAM must not be readable by other local users, whichever of the
+  // engine, qemu-img, cp or QEMU creates them.
+  applyEngineUmask();
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
   const backupDirs = await resolveBackupDirs(opts.backupDirs ?? [], stateDir);
+  await warnOnLooseStateDir(stateDir, log);
   const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
   const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
   // Even without API auth: the host routes stop QEMUs and remove folders.
@@ -173,4 +179,16 @@ async function resolveBackupDirs(dirs: string[], stateDir: string): Promise<stri
     out.push(real);
   }
   return out;
+}
+
+/**
+ * Logs a warning when the state folder lets other users in: its files that matter (token,
+ * inventory, VM state folders) are private on their own, but the folder is the user's to
+ * choose, and tightening, say, a home folder behind their back would surprise them.
+ */
+async function warnOnLooseStateDir(stateDir: string, log: Logger): Promise<void> {
+  const mode = (await fs.stat(stateDir)).mode & 0o777;
+  if ((mode & 0o077) !== 0) {
+    log.warn({ stateDir, mode: mode.toString(8).padStart(4, "0") }, "the state folder is open to other users; chmod 700 it (its token, inventory and VM folders stay private)");
+  }
 }

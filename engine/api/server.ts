@@ -1,6 +1,6 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
-import { bearerAuth, hostAuth } from "./auth";
+import { bearerAuth, hostAuth, loopbackHostOnly } from "./auth";
 import { errorHandler } from "./error-handler";
 import { datastoreRoutes } from "./routes/datastores";
 import { diskRoutes } from "./routes/disks";
@@ -44,7 +44,7 @@ export async function buildApi(services: EngineServices, token: string | null): 
       security: [{ bearer: [] }],
     },
   });
-  if (token !== null) app.addHook("onRequest", bearerAuth(token));
+  app.addHook("onRequest", token !== null ? bearerAuth(token) : loopbackHostOnly());
   app.addHook("onRequest", hostAuth(services.settings?.hostToken ?? null));
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   await app.register(engineInfoRoutes, { services });

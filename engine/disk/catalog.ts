@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { isContentId } from "./content-id";
+import { ENGINE_FILE_MODE } from "./file-modes";
 import { engineDir, isInside } from "./layout";
 
 const CATALOG_FORMAT = "clonefleet-catalog";
@@ -139,7 +140,7 @@ export async function writeCatalog(root: string, entries: readonly CatalogEntry[
   await fsp.mkdir(dir, { recursive: true });
   const tmp = path.join(dir, `.catalog.json.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   try {
-    const fh = await fsp.open(tmp, "wx", 0o644);
+    const fh = await fsp.open(tmp, "wx", ENGINE_FILE_MODE);
     try {
       await fh.writeFile(`${JSON.stringify(doc, null, 2)}\n`, "utf8");
       await fh.sync();

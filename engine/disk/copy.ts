@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { constants as fsc, promises as fsp } from "node:fs";
 import * as path from "node:path";
+import { ENGINE_FILE_MODE } from "./file-modes";
 import { convert, imageInfo, type QemuImgCallOptions } from "./qemu-img";
 
 /** How `fullCopy` made the copy and how large the new file is. */
@@ -64,13 +65,15 @@ export async function fullCopy(
 
   // Claim the name first: from here on a failure may remove dst, and it must never be a file
   // that someone else owned.
-  await (await fsp.open(absDst, "wx", 0o644)).close();
+  await (await fsp.open(absDst, "wx", ENGINE_FILE_MODE)).close();
   let method: FullCopyResult["method"] = "convert";
   try {
     if (canReflink) {
       try {
         // Cloning onto our own empty placeholder keeps the name claimed throughout.
         await fsp.copyFile(absSrc, absDst, fsc.COPYFILE_FICLONE_FORCE);
+        // copyFile gives the clone the source's mode, which may be a user's looser one.
+        await fsp.chmod(absDst, ENGINE_FILE_MODE);
         method = "reflink";
       } catch (err) {
         if (!NO_REFLINK_CODES.has((err as NodeJS.ErrnoException).code ?? "")) throw err;

@@ -32,5 +32,6 @@ export { engineDir, tmpDir, templateDir, templateDiskPath, replicaDir, replicaLa
 export { copyLayerFile } from "./layer-copy";
 export { reapOrphanedTools } from "./orphan-tools";
 export { NotARegularFileError, copyRegularFile, openRegularFile, requireRegularFile } from "./regular-file";
+export { ENGINE_UMASK, ENGINE_FILE_MODE, applyEngineUmask, copyFileRestricted, restrictEngineTree } from "./file-modes";
 export type { LayerCopyResult } from "./layer-copy";
 export { OutsideOwnedFolderError, ownedPath, removeOwnedTree } from "./owned-path";

@@ -1,6 +1,7 @@
 import { constants as fsc, promises as fsp } from "node:fs";
 import * as path from "node:path";
 import { reflinkSupported } from "./copy";
+import { ENGINE_FILE_MODE } from "./file-modes";
 import type { QemuImgCallOptions } from "./qemu-img";
 
 /** How `copyLayerFile` made the copy and how many bytes of the source it carried. */
@@ -58,12 +59,14 @@ export async function copyLayerFile(
   const canReflink = srcStat.dev === dirStat.dev && (await reflinkSupported(path.dirname(absDst)));
 
   // Claim the name first, so a failure never removes a file someone else owned.
-  await (await fsp.open(absDst, "wx", 0o644)).close();
+  await (await fsp.open(absDst, "wx", ENGINE_FILE_MODE)).close();
   let method: LayerCopyResult["method"] = "stream";
   try {
     if (canReflink) {
       try {
         await fsp.copyFile(absSrc, absDst, fsc.COPYFILE_FICLONE_FORCE);
+        // copyFile gives the clone the source's mode, which may be a user's looser one.
+        await fsp.chmod(absDst, ENGINE_FILE_MODE);
         method = "reflink";
       } catch (err) {
         if (!NO_REFLINK_CODES.has((err as NodeJS.ErrnoException).code ?? "")) throw err;

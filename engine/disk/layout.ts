@@ -46,7 +46,7 @@ export async function ensureLayout(root: string): Promise<void> {
   // A missing root is usually an unmounted filesystem; creating it would put disks on the wrong one.
   const st = await fsp.stat(abs);
   if (!st.isDirectory()) throw new Error(`datastore root ${abs} is not a directory`);
-  await fsp.mkdir(tmpDir(abs), { recursive: true });
+  await fsp.mkdir(tmpDir(abs), { recursive: true, mode: 0o750 });
 }
 
 /** True when `child` lies strictly below `parent` once both are resolved (no `..` escape); symlinks are not followed and a path is not inside itself. */

@@ -62,5 +62,79 @@ test("a sweep keeps linked files and live roots' folders, and frees everything e
   expect(await exists(keptFile)).toBe(true);
   expect(await exists(otherFile)).toBe(true);
   expect(await exists(goneFile)).toBe(false);
-  expect(await sweepRamFiles(root, tmpfs)).toEqual({ removedFiles: [], removedFolders: [] });
+  expect(await sweepRamFiles(root, tmpfs)).toEqual({ removedFiles: [], removedFolders: [], refusedFolders: [] });
+});
+
+describe("a RAM folder someone else made first", () => {
+  const NOBODY = 65534;
+  let root: string;
+  let vm: string;
+  beforeEach(async () => {
+    root = path.join(dir, "vms");
+    vm = path.join(root, "vm-a");
+    await fs.mkdir(vm, { recursive: true });
+  });
+
+  /** The folder's owner, mode and entries (names and their link targets), to show it was left as it was. */
+  const snapshotOf = async (p: string) => {
+    const st = await fs.lstat(p);
+    const names = st.isDirectory() ? (await fs.readdir(p)).sort() : [];
+    return { uid: st.uid, mode: st.mode & 0o7777, link: st.isSymbolicLink() ? await fs.readlink(p) : null, names };
+  };
+
+  test.each([
+    ["the user folder belongs to another user", "top", "owner", /belongs to uid 65534/],
+    ["the user folder is open to everyone", "top", "mode", /has mode 0777/],
+    ["the user folder is a symlink", "top", "link", /is a symlink/],
+    ["the root's folder belongs to another user", "root", "owner", /belongs to uid 65534/],
+    ["the root's folder is open to everyone", "root", "mode", /has mode 0777/],
+    ["the root's folder is a symlink", "root", "link", /is a symlink/],
+  ] as const)("is refused and left untouched when %s", async (_what, level, how, message) => {
+    const top = ramTmpfsRoot(tmpfs);
+    const own = ramFolderOf(root, tmpfs);
+    const planted = level === "top" ? top : own;
+    if (level === "root") await fs.mkdir(top, { mode: 0o700 });
+    // What another user would plant: a folder of theirs, with an owner file pointing at a file of theirs.
+    const elsewhere = path.join(dir, "attacker");
+    await fs.mkdir(elsewhere, { mode: 0o777 });
+    await fs.chmod(elsewhere, 0o777);
+    await fs.writeFile(path.join(elsewhere, "stolen"), "");
+    if (how === "link") {
+      await fs.symlink(elsewhere, planted);
+    } else {
+      await fs.mkdir(planted);
+      await fs.chmod(planted, 0o777);
+      if (level === "root") await fs.symlink(path.join(elsewhere, "stolen"), path.join(own, "owner"));
+      if (how === "owner") {
+        await fs.chmod(planted, 0o700);
+        await fs.chown(planted, NOBODY, NOBODY);
+      }
+    }
+    const before = await snapshotOf(planted);
+    const attackerBefore = await snapshotOf(elsewhere);
+
+    await expect(prepareRamFile(vm, tmpfs)).rejects.toThrow(message);
+    await expect(prepareRamFile(vm, tmpfs)).rejects.toThrow(/another local user could read or replace guest memory/);
+
+    expect(await snapshotOf(planted)).toEqual(before);
+    expect(await snapshotOf(elsewhere)).toEqual(attackerBefore);
+    expect(await fs.readFile(path.join(elsewhere, "stolen"), "utf8")).toBe("");
+    expect(await exists(path.join(vm, "ram"))).toBe(false);
+    // The start-up sweep neither follows nor removes what was planted.
+    const report = await sweepRamFiles(root, tmpfs);
+    expect(report.refusedFolders).toEqual([planted]);
+    expect(report.removedFiles).toEqual([]);
+    expect(await snapshotOf(planted)).toEqual(before);
+    expect(await snapshotOf(elsewhere)).toEqual(attackerBefore);
+  });
+
+  test("the folders this engine makes are its own, 0700, and the owner file is a plain file", async () => {
+    const file = await prepareRamFile(vm, tmpfs);
+    for (const d of [ramTmpfsRoot(tmpfs), ramFolderOf(root, tmpfs)]) {
+      const st = await fs.lstat(d);
+      expect({ dir: d, uid: st.uid, mode: st.mode & 0o777 }).toEqual({ dir: d, uid: process.getuid!(), mode: 0o700 });
+    }
+    expect((await fs.lstat(path.join(path.dirname(file), "owner"))).isFile()).toBe(true);
+    expect((await fs.lstat(file)).mode & 0o777).toBe(0o600);
+  });
 });

@@ -7,10 +7,16 @@
  * That ownership is what lets an engine find and remove RAM files nothing uses any more:
  * its own that no VM's link names, and other roots' whose folder no longer exists (a state
  * folder deleted while its VMs were killed from outside).
+ *
+ * The tmpfs is shared with every local user, so both folders must be this process's own with
+ * mode 0700: one another user made first (or a symlink they planted) would let them read and
+ * swap guest memory. Such a folder is refused, never adopted, and files in it are created
+ * exclusively and read without following links.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { promises as fs } from "node:fs";
+import { constants as fsc, promises as fs } from "node:fs";
 import * as path from "node:path";
+import { internal } from "../errors";
 
 /** Name of a VM's guest RAM inside its state folder. */
 export const RAM_FILE = "ram";
@@ -48,12 +54,66 @@ export async function prepareRamFile(stateDir: string, tmpfsDir = RAM_TMPFS_DIR)
   if (!tmpfs) return link;
   const root = path.dirname(path.resolve(stateDir));
   const dir = ramFolderOf(root, tmpfsDir);
-  await fs.mkdir(dir, { recursive: true, mode: 0o700 });
-  await fs.writeFile(path.join(dir, OWNER_FILE), `${root}\n`, { mode: 0o600 });
+  await ensurePrivateFolders([ramTmpfsRoot(tmpfsDir), dir]);
+  await writeOwner(dir, root);
   const target = path.join(dir, `${path.basename(stateDir)}-${randomBytes(6).toString("hex")}.ram`);
   await fs.writeFile(target, "", { mode: 0o600, flag: "wx" });
   await fs.symlink(target, link);
   return target;
+}
+
+/**
+ * Makes each folder of `levels` (outermost first, each inside the one before) with mode 0700
+ * unless it exists, and checks that each is this process's own private folder. Throws an
+ * EngineError (CF_INTERNAL) naming the first that is not, before creating anything below it;
+ * an existing folder is never changed.
+ */
+export async function ensurePrivateFolders(levels: readonly string[]): Promise<void> {
+  for (const level of levels) {
+    await fs.mkdir(level, { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== "EEXIST") throw err;
+    });
+    const problem = await privateFolderProblem(level);
+    if (problem) throw internal("preparing the guest RAM folder", new Error(`${level} ${problem}; another local user could read or replace guest memory through it, so it is not used (remove it)`));
+  }
+}
+
+/**
+ * Why `dir` is not a folder only this process's user can use (a symlink, not a folder,
+ * another owner, group or other permission bits), or null when it is; throws when it cannot be
+ * looked at.
+ */
+export async function privateFolderProblem(dir: string): Promise<string | null> {
+  const st = await fs.lstat(dir);
+  const uid = process.getuid?.() ?? 0;
+  if (st.isSymbolicLink()) return "is a symlink";
+  if (!st.isDirectory()) return "is not a folder";
+  if (st.uid !== uid) return `belongs to uid ${st.uid}, not to this engine's uid ${uid}`;
+  if ((st.mode & 0o077) !== 0) return `has mode 0${(st.mode & 0o777).toString(8)}, open to other users (0700 expected)`;
+  return null;
+}
+
+/** Writes the owner file of a RAM folder already checked to be private, never through a link. */
+async function writeOwner(dir: string, root: string): Promise<void> {
+  const fh = await fs.open(path.join(dir, OWNER_FILE), fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | fsc.O_NOFOLLOW, 0o600);
+  try {
+    await fh.writeFile(`${root}\n`);
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The root an owner file names, or "" when it is missing, unreadable or a link. */
+async function readOwner(dir: string): Promise<string> {
+  const fh = await fs.open(path.join(dir, OWNER_FILE), fsc.O_RDONLY | fsc.O_NOFOLLOW).catch(() => null);
+  if (!fh) return "";
+  try {
+    return (await fh.readFile("utf8")).trim();
+  } catch {
+    return "";
+  } finally {
+    await fh.close();
+  }
 }
 
 /** The file that holds a VM's RAM: the target of its `ram` link, or `ram` itself. */
@@ -82,6 +142,8 @@ export interface RamSweepReport {
   removedFiles: string[];
   /** Folders of other roots that no longer exist (with every file in them). */
   removedFolders: string[];
+  /** Folders not swept because they are not this user's own private folders (someone else made them). */
+  refusedFolders: string[];
 }
 
 /**
@@ -92,8 +154,15 @@ export interface RamSweepReport {
  * start, before any VM starts.
  */
 export async function sweepRamFiles(vmStateRoot: string, tmpfsDir = RAM_TMPFS_DIR): Promise<RamSweepReport> {
-  const report: RamSweepReport = { removedFiles: [], removedFolders: [] };
+  const report: RamSweepReport = { removedFiles: [], removedFolders: [], refusedFolders: [] };
   const base = ramTmpfsRoot(tmpfsDir);
+  const baseProblem = await privateFolderProblem(base).catch(() => "is missing");
+  if (baseProblem === "is missing") return report;
+  if (baseProblem) {
+    // Listing it would follow a planted link, and removing in it would touch another user's files.
+    report.refusedFolders.push(base);
+    return report;
+  }
   const entries = await fs.readdir(base, { withFileTypes: true }).catch(() => []);
   if (entries.length === 0) return report;
   const own = ramFolderOf(vmStateRoot, tmpfsDir);
@@ -108,7 +177,13 @@ export async function sweepRamFiles(vmStateRoot: string, tmpfsDir = RAM_TMPFS_DI
       continue;
     }
     if (!entry.isDirectory() || full === own) continue;
-    const owner = (await fs.readFile(path.join(full, OWNER_FILE), "utf8").catch(() => "")).trim();
+    const problem = await privateFolderProblem(full).catch(() => "is gone");
+    if (problem === "is gone") continue;
+    if (problem) {
+      report.refusedFolders.push(full);
+      continue;
+    }
+    const owner = await readOwner(full);
     if (owner && (await fs.stat(owner).then(() => true, () => false))) continue;
     if (!owner && (await fs.readdir(full).then((f) => f.some((n) => mapped.has(path.join(full, n))), () => false))) continue;
     await fs.rm(full, { recursive: true, force: true });
@@ -119,7 +194,9 @@ export async function sweepRamFiles(vmStateRoot: string, tmpfsDir = RAM_TMPFS_DI
     const target = await fs.readlink(path.join(vmStateRoot, vm, RAM_FILE)).catch(() => null);
     if (target) named.add(path.resolve(vmStateRoot, vm, target));
   }
-  for (const name of await fs.readdir(own).catch(() => [] as string[])) {
+  const ownProblem = await privateFolderProblem(own).catch(() => "is missing");
+  if (ownProblem && ownProblem !== "is missing") report.refusedFolders.push(own);
+  for (const name of ownProblem ? [] : await fs.readdir(own).catch(() => [] as string[])) {
     const full = path.join(own, name);
     if (name === OWNER_FILE || named.has(full)) continue;
     await fs.rm(full, { force: true });

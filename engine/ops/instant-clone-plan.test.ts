@@ -1,4 +1,4 @@
-import { cloneCountProblem, defaultParentTmpfsDir, instantCloneNames, mapBounded, namePrefixProblem, parentFiles, ramLocationProblem } from "./instant-clone-plan";
+import { cloneCountProblem, defaultParentTmpfsDir, instantCloneNames, mapBounded, namePrefixProblem, parentFiles, parentTmpfsLevels, ramLocationProblem } from "./instant-clone-plan";
 
 describe("parentFiles", () => {
   it("keeps everything in the parent's datastore folder for location datastore", () => {
@@ -28,6 +28,15 @@ describe("defaultParentTmpfsDir", () => {
     expect(a).toMatch(/^\/dev\/shm\/clonefleet\/[0-9a-f]{16}$/);
     expect(defaultParentTmpfsDir("/var/lib/b")).not.toBe(a);
     expect(defaultParentTmpfsDir("/var/lib/a/")).toBe(a);
+  });
+});
+
+describe("parentTmpfsLevels", () => {
+  it("under the default, names the shared folder and the engine's own one, which any local user could make first", () => {
+    expect(parentTmpfsLevels(defaultParentTmpfsDir("/var/lib/cf"))).toEqual(["/dev/shm/clonefleet", defaultParentTmpfsDir("/var/lib/cf")]);
+  });
+  it("for a folder the administrator named, names only it", () => {
+    expect(parentTmpfsLevels("/mnt/ram/cf/")).toEqual(["/mnt/ram/cf"]);
   });
 });
 

@@ -26,6 +26,16 @@ export function defaultParentTmpfsDir(stateDir: string): string {
   return path.join(DEFAULT_PARENT_TMPFS_DIR, tag);
 }
 
+/**
+ * The folders of `tmpfsDir` the engine makes itself and must own privately, outermost first:
+ * under the default, `/dev/shm/clonefleet` and this engine's folder in it (any local user could
+ * make those first); a folder named with --parent-tmpfs-dir is the administrator's, so only it.
+ */
+export function parentTmpfsLevels(tmpfsDir: string): string[] {
+  const abs = path.resolve(tmpfsDir);
+  return path.dirname(abs) === DEFAULT_PARENT_TMPFS_DIR ? [DEFAULT_PARENT_TMPFS_DIR, abs] : [abs];
+}
+
 function oneSegment(id: string): string {
   if (id === "" || id === "." || id === ".." || /[/\\\0]/.test(id)) throw new Error(`invalid parent id ${JSON.stringify(id)}: it must be one path segment`);
   return id;

@@ -11,7 +11,7 @@ import { execFile } from "node:child_process";
 import { promises as fs, readFileSync, statSync } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
-import { createOverlay, newContentId, partPath, rebase, removeOwnedTree, vmDir, vmDiskPath } from "../disk";
+import { copyFileRestricted, createOverlay, newContentId, partPath, rebase, removeOwnedTree, vmDir, vmDiskPath } from "../disk";
 import { conflict, incompatibleParent, internal, invalidField, isEngineError, notFound } from "../errors";
 import {
   AGENT_PORT_NAME,
@@ -42,9 +42,9 @@ import {
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
-import { cloneCountProblem, instantCloneNames, mapBounded, namePrefixProblem, parentDir, parentFiles, ramLocationProblem, warmCountProblem, type ParentFiles } from "./instant-clone-plan";
+import { cloneCountProblem, instantCloneNames, mapBounded, namePrefixProblem, parentDir, parentFiles, parentTmpfsLevels, ramLocationProblem, warmCountProblem, type ParentFiles } from "./instant-clone-plan";
 import { getVmView, type VmView } from "./vm";
-import { ramFileOf, removeRamFile } from "./guest-ram";
+import { ensurePrivateFolders, privateFolderProblem, ramFileOf, removeRamFile } from "./guest-ram";
 import { diskLayersOf, livePid, machineOf, powerOff, removeVmStateDir, vmStateDir, withVmLock } from "./vm-power";
 import { removeFromDatastore } from "./datastore-removal";
 
@@ -180,6 +180,8 @@ export interface WarmChildSource {
 export interface WarmChild {
   plan: ChildPlan;
   proc: QemuProcess;
+  /** The engine folder of the datastore the child's home lies in. */
+  engineRoot: string;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,7 +461,14 @@ async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Pro
   let committed = false;
   try {
     await fs.mkdir(files.dir, { recursive: true });
-    await fs.mkdir(files.ramDir, { recursive: true, mode: 0o700 });
+    if (files.ramDir === files.dir) await fs.mkdir(files.ramDir, { recursive: true, mode: 0o700 });
+    else {
+      const tmpfsDir = path.dirname(files.ramDir);
+      const levels = parentTmpfsLevels(tmpfsDir);
+      // Above the levels the engine owns, the folders are the administrator's (or /dev/shm).
+      await fs.mkdir(path.dirname(levels[0]), { recursive: true });
+      await ensurePrivateFolders([...levels, files.ramDir]);
+    }
     // `stop` drains and flushes every image, so the disk is consistent with the saved state.
     await proc.pause();
     const saved = await saveState(proc.qmp, files.deviceState, { ignoreShared: true, signal: ctx.signal });
@@ -622,7 +631,7 @@ function childSpec(p: InstantCloneParent, chain: readonly DiskLayer[], c: ChildP
  */
 export async function spawnChild(parent: InstantCloneParent, chain: readonly DiskLayer[], plan: ChildPlan, overlay: string, signal?: AbortSignal): Promise<QemuProcess> {
   await fs.mkdir(plan.home, { recursive: true });
-  await fs.copyFile(overlay, plan.disk);
+  await copyFileRestricted(overlay, plan.disk);
   return QemuProcess.start(childSpec(parent, chain, plan), { signal, stateFile: parent.deviceStatePath });
 }
 
@@ -933,16 +942,30 @@ export async function reconcileParents(ctx: OpContext): Promise<ParentReconcileR
     }
   }
   const root = ctx.settings.parentTmpfsDir;
-  if (root) {
+  const refused = root ? await firstUnsafeLevel(parentTmpfsLevels(root)) : null;
+  if (refused) ctx.log.warn({ dir: refused }, "the tmpfs folder of instant-clone parents is not this engine's own private folder; not swept (remove it, as parents cannot be captured there)");
+  else if (root) {
     const owned = new Set(ctx.store.listParents().map((p) => path.dirname(p.ramPath)));
     for (const name of await fs.readdir(root).catch(() => [] as string[])) {
       const dir = path.join(root, name);
       if (owned.has(dir)) continue;
-      await fs.rm(dir, { recursive: true, force: true });
-      report.removedRamDirs.push(dir);
+      const removed = await removeOwnedTree(root, dir).then(
+        () => true,
+        (err: unknown) => (ctx.log.warn({ err, dir }, "not removing a tmpfs entry that leads outside the parents' folder"), false),
+      );
+      if (removed) report.removedRamDirs.push(dir);
     }
   }
   return report;
+}
+
+/** The first of `levels` that exists and is not this process's own private folder, or null. */
+async function firstUnsafeLevel(levels: readonly string[]): Promise<string | null> {
+  for (const level of levels) {
+    const problem = await privateFolderProblem(level).catch(() => null);
+    if (problem) return level;
+  }
+  return null;
 }
 
 /** Paths under datastores that parents own (frozen layers are DiskLayer records already). */

@@ -1,6 +1,6 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
-import { engineDir } from "../disk";
+import { engineDir, restrictEngineTree } from "../disk";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
@@ -63,6 +63,9 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
         report.removedOrphans.push(file);
       }
       if (opts.removeOrphans !== false) await removeEmptyDirs(root, new Set([root, path.join(root, "tmp"), path.join(root, "templates")]));
+      // Earlier builds left disks readable by every local user.
+      const tightened = await restrictEngineTree(root);
+      if (tightened.length > 0) ctx.log.info({ datastoreId: ds.id, count: tightened.length }, "took other users' access away from the engine's files");
     }
 
     for (const layer of ctx.store.listLayers({ datastoreId: ds.id })) {

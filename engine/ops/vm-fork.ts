@@ -10,7 +10,7 @@
  */
 import { promises as fs, constants as fsc } from "node:fs";
 import * as path from "node:path";
-import { createOverlay, newContentId, vmDir, vmDiskPath } from "../disk";
+import { copyFileRestricted, createOverlay, newContentId, vmDir, vmDiskPath } from "../disk";
 import { conflict, internal, invalidField, isEngineError, notFound } from "../errors";
 import { MigrationError, QemuProcess, nodeOfFile, probeVm, setMigrationCapabilities, setMigrationParameters, waitForMigration, type VmSpec } from "../hypervisor";
 import { JOB_KINDS, nameProblem, newId, nowIso, type DiskLayer, type Vm } from "../model";
@@ -102,7 +102,7 @@ const FORK_MIGRATION_TIMEOUT_MS = 120_000;
 
 /** Copies a file into an existing one in place (same inode: a QEMU that has it open sees the new content when it re-reads it). */
 async function copyInto(src: string, dst: string): Promise<void> {
-  await fs.copyFile(src, dst, fsc.COPYFILE_FICLONE);
+  await copyFileRestricted(src, dst, fsc.COPYFILE_FICLONE);
 }
 
 /**

@@ -351,6 +351,7 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
     }
     const swept = await sweepRamFiles(root);
     report.removedRamFiles.push(...swept.removedFiles, ...swept.removedFolders);
+    for (const dir of swept.refusedFolders) ctx.log.warn({ dir }, "a guest RAM folder on the tmpfs is not this engine's own private folder (someone else made it); left untouched: remove it, as VMs whose RAM would go there cannot start");
     if (report.removedRamFiles.length > 0) ctx.log.info({ removed: report.removedRamFiles }, "removed guest RAM files nothing used");
   }
   return report;

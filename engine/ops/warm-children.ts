@@ -12,11 +12,10 @@
  */
 import { promises as fs } from "node:fs";
 import type { Logger } from "pino";
-import { newContentId, partPath, removeOwnedTree, vmDir, vmDiskPath } from "../disk";
+import { engineDir, newContentId, partPath, removeOwnedTree, vmDir, vmDiskPath } from "../disk";
 import { newId, type InstantCloneParent } from "../model";
 import type { Store } from "../store";
 import type { EngineSettings } from "./context";
-import { removeFromDatastore } from "./datastore-removal";
 import { vmStateDirIn } from "./vm-power";
 import { checkRunnableHere, childOverlay, getParentView, parentChain, pendingCloneJobs, spawnChild, type WarmChild, type WarmChildSource } from "./instant-clone";
 
@@ -211,9 +210,9 @@ export class WarmChildren implements WarmChildSource {
       const overlay = await childOverlay(parent, top, fallback);
       const proc = await spawnChild(parent, chain, plan, overlay);
       this.log.debug({ parentId: parent.id, vmId: id, pid: proc.pid }, "pre-started an instant-clone child");
-      return { plan, proc };
+      return { plan, proc, engineRoot: engineDir(ds.path) };
     } catch (err) {
-      await removeChildFiles(this.store, this.settings, plan);
+      await removeChildFiles(this.settings, engineDir(ds.path), plan);
       throw err;
     } finally {
       await fs.rm(fallback, { force: true });
@@ -222,11 +221,15 @@ export class WarmChildren implements WarmChildSource {
 
   private async discard(child: WarmChild): Promise<void> {
     await child.proc.kill().catch((err: unknown) => this.log.warn({ err, vmId: child.plan.id }, "could not kill a pre-started child"));
-    await removeChildFiles(this.store, this.settings, child.plan);
+    // The datastore's record may be gone by now (deleted with the parent): the folder the
+    // child was started in is still the engine's own.
+    await removeChildFiles(this.settings, child.engineRoot, child.plan).catch((err: unknown) =>
+      this.log.warn({ err, vmId: child.plan.id }, "could not remove a pre-started child's files"),
+    );
   }
 }
 
-async function removeChildFiles(store: Store, settings: EngineSettings, plan: { stateDir: string; home: string }): Promise<void> {
+async function removeChildFiles(settings: EngineSettings, engineRoot: string, plan: { stateDir: string; home: string }): Promise<void> {
   if (settings.vmStateRoot) await removeOwnedTree(settings.vmStateRoot, plan.stateDir);
-  await removeFromDatastore(store, plan.home);
+  await removeOwnedTree(engineRoot, plan.home);
 }

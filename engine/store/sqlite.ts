@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import { chmodSync, closeSync, constants as fsc, openSync } from "node:fs";
 import type { Datastore, DiskLayer, Job, JobState, RecordState, Replica, ReplicaLayer, Template } from "../model";
 import { migrate, schemaVersion } from "./migrate";
 import { StoreConstraintError, type Store } from "./store";
@@ -824,6 +825,7 @@ export class SqliteStore implements Store {
  * database from a newer clonefleet, or the SQLite error when the file cannot be opened.
  */
 export function openSqliteStore(file: string): SqliteStore {
+  restrictInventoryFiles(file);
   const db = new Database(file, { timeout: 5000 });
   try {
     // journal_mode must be set outside a transaction, and WAL persists in the file; NORMAL is
@@ -837,6 +839,23 @@ export function openSqliteStore(file: string): SqliteStore {
   } catch (err) {
     db.close();
     throw err;
+  }
+}
+
+/**
+ * Makes the inventory file and its WAL companions readable by the owner only, whatever the
+ * folder's mode or the umask: SQLite gives the -wal and -shm it creates the main file's mode, so
+ * the main file exists with 0600 before SQLite opens it. An in-memory database has no files.
+ */
+function restrictInventoryFiles(file: string): void {
+  if (file === "" || file === ":memory:" || file.startsWith("file:")) return;
+  closeSync(openSync(file, fsc.O_RDWR | fsc.O_CREAT, 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
   }
 }
 

@@ -1,7 +1,9 @@
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { cliRunner } from "../support/cli";
+import { execFile } from "node:child_process";
+import { PROJECT_ROOT } from "../../engine/version";
+import { cliRunner, type CliResult } from "../support/cli";
 import { makeRawImage } from "../support/engine";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
 
@@ -11,6 +13,18 @@ describe("the clonefleet CLI against a running engine", () => {
   let stateDir: string;
 
   const { cli, json } = cliRunner(() => ({ endpoint: engine.url, stateDir }));
+
+  /** Runs the CLI with `input` on its standard input (no token in the environment). */
+  const cliWithStdin = (args: string[], input: string): Promise<CliResult> =>
+    new Promise((resolve) => {
+      const child = execFile(
+        process.execPath,
+        [path.join(PROJECT_ROOT, "bin", "clonefleet"), ...args],
+        { env: { ...process.env, CLONEFLEET_ENDPOINT: engine.url, CLONEFLEET_TOKEN: "" } },
+        (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+      );
+      child.stdin!.end(input);
+    });
 
   beforeAll(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-cli-"));
@@ -59,6 +73,30 @@ describe("the clonefleet CLI against a running engine", () => {
     const down = await cli(["--endpoint", "http://127.0.0.1:1", "--token", "x", "datastore", "ls"]);
     expect(down.code).toBe(1);
     expect(down.stderr).toMatch(/^error: CF_UNREACHABLE: cannot reach the clonefleet engine at http:\/\/127\.0\.0\.1:1/);
+  });
+
+  it("reads the token from --token-file, from standard input with -, or from CLONEFLEET_TOKEN_FILE, never from the command line", async () => {
+    const token = (await fs.readFile(path.join(stateDir, "token"), "utf8")).trim();
+    const file = path.join(dir, "my-token");
+    await fs.writeFile(file, `${token}\n`, { mode: 0o600 });
+    const listed = (r: CliResult) => ({ code: r.code, stderr: r.stderr, list: r.code === 0 ? (JSON.parse(r.stdout) as unknown[]).length : null });
+
+    expect(listed(await cli(["--token-file", file, "--json", "datastore", "ls"]))).toEqual({ code: 0, stderr: "", list: 1 });
+    expect(listed(await cli(["--json", "datastore", "ls"], { CLONEFLEET_TOKEN_FILE: file }))).toEqual({ code: 0, stderr: "", list: 1 });
+    expect(listed(await cliWithStdin(["--token-file", "-", "--json", "datastore", "ls"], `${token}\n`))).toEqual({ code: 0, stderr: "", list: 1 });
+    // The flag wins over the environment, as --token does.
+    expect(listed(await cli(["--token-file", file, "--json", "datastore", "ls"], { CLONEFLEET_TOKEN_FILE: path.join(dir, "missing") }))).toEqual({ code: 0, stderr: "", list: 1 });
+
+    const missing = await cli(["--token-file", path.join(dir, "missing"), "datastore", "ls"]);
+    expect([missing.code, missing.stderr.trim()]).toEqual([1, `error: CF_ERROR: --token-file: cannot read ${path.join(dir, "missing")}: no such file`]);
+    const fromEnv = await cli(["datastore", "ls"], { CLONEFLEET_TOKEN_FILE: path.join(dir, "missing") });
+    expect([fromEnv.code, fromEnv.stderr.trim()]).toEqual([1, `error: CF_ERROR: CLONEFLEET_TOKEN_FILE: cannot read ${path.join(dir, "missing")}: no such file`]);
+    const empty = await cliWithStdin(["--token-file", "-", "datastore", "ls"], "");
+    expect([empty.code, empty.stderr.trim()]).toEqual([1, "error: CF_ERROR: --token-file: standard input must hold one token (got nothing)"]);
+    const wrong = await cliWithStdin(["--token-file", "-", "datastore", "ls"], "not-the-token\n");
+    expect([wrong.code, wrong.stderr]).toEqual([1, expect.stringContaining("CF_UNAUTHORIZED")]);
+    const both = await cli(["--token", token, "--token-file", file, "datastore", "ls"]);
+    expect([both.code, both.stderr.trim()]).toEqual([1, "error: CF_ERROR: --token and --token-file: give one of them, not both"]);
   });
 
   it("exits 1 from `job wait` when the job failed", async () => {

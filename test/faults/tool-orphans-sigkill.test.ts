@@ -78,8 +78,8 @@ describe("a qemu-img the killed engine left running", () => {
 
     engine = await spawnEngine(stateDir);
     for (const pid of running) expect(await alive(pid)).toBe(false);
-    const info = (await engine.client.engine()) as { last_recovery: { killedTools: number[]; rolledBackJobs: string[] } };
-    expect(info.last_recovery.killedTools).toEqual(expect.arrayContaining(running));
+    // (Any engine starting on this machine reaps a dead engine's qemu-img, so which one reported it is not asserted.)
+    const info = (await engine.client.engine()) as { last_recovery: { rolledBackJobs: string[] } };
     expect(info.last_recovery.rolledBackJobs).toHaveLength(1);
     // Nothing writes into the datastore any more: the part file is gone and stays gone.
     await new Promise((r) => setTimeout(r, 500));

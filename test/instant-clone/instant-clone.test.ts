@@ -242,6 +242,27 @@ test("bad input is refused with a clear error and changes nothing", async () => 
   await t.client.parents.delete(parent.id);
 });
 
+test("a tmpfs folder for parents' RAM that another user owns is refused: the capture fails naming it, the source runs on, nothing is made", async () => {
+  const srcId = await runningVm("src-unsafe-tmpfs");
+  await fs.mkdir(tmpfsDir, { recursive: true, mode: 0o700 });
+  const before = await fs.readdir(tmpfsDir);
+  // What another local user could do first: own the engine's folder (uid 65534 is nobody).
+  await fs.chown(tmpfsDir, 65534, 65534);
+  try {
+    const job = await t.client.parents.create({ source_vm_id: srcId, name: "unsafe-tmpfs" });
+    const err = await t.client.waitJob(job.id, { timeoutMs: 60_000 }).catch((e: unknown) => e as { code: string; message: string });
+    expect(err).toMatchObject({ code: "CF_INTERNAL", message: expect.stringContaining(`${tmpfsDir} belongs to uid 65534`) });
+    expect((err as { message: string }).message).toContain("another local user could read or replace guest memory");
+    expect((await fs.lstat(tmpfsDir)).uid).toBe(65534);
+    expect(await fs.readdir(tmpfsDir)).toEqual(before);
+    expect((await t.client.parents.list()).filter((p) => p.name === "unsafe-tmpfs")).toEqual([]);
+    expect((await t.client.vms.get(srcId))!.power_state).toBe("running");
+  } finally {
+    await fs.chown(tmpfsDir, process.getuid!(), process.getgid!());
+  }
+  await t.client.vms.delete(srcId);
+});
+
 test("a running instant clone forks like any running VM: the child gets its RAM and disk, both run on", async () => {
   const srcId = await runningVm("fork-src");
   const parent = await makeParent(srcId, "forkable");

@@ -51,3 +51,43 @@ test("a parent deleted while its source VM runs on the frozen disk, then that VM
   const parentsDir = path.join(dsPath, "clonefleet", "parents");
   expect(await fs.readdir(parentsDir).catch(() => [])).toEqual([]);
 });
+
+describe("a datastore deleted right after its parent, while a pre-started child of it still waits", () => {
+  let e: TestEngine | null = null;
+  afterAll(async () => {
+    if (!e) return;
+    await killAllVms(path.join(e.stateDir, "vms"));
+    await fs.rm(e.dir, { recursive: true, force: true });
+  });
+
+  test("the engine still closes cleanly and the child's QEMU and files go", async () => {
+    // A long pass interval: after the first pass (asked for below) nothing discards the
+    // pre-started child before the datastore is gone; the engine's close does.
+    e = await startTestEngine({ engine: { accel: "tcg", warmChildren: { intervalMs: 60_000 } } });
+    const tmpfsDir = e.engine.runner.settings.parentTmpfsDir!;
+    let closed = false;
+    try {
+      const f = await vmFixture(e.client, e.dir, 64);
+      const src = await createVm(e.client, "wd-src", f.templateId);
+      await e.client.vms.start(src.id);
+      const job = await e.client.parents.create({ source_vm_id: src.id, name: "wd", warm_count: 1 });
+      const parent = (await e.client.waitJob(job.id, { timeoutMs: 60_000 })).result as ParentWire;
+      e.engine.warm.nudge();
+      for (let i = 0; i < 300 && (await e.client.parents.get(parent.id))!.warm_ready < 1; i++) await new Promise((r) => setTimeout(r, 100));
+      expect((await e.client.parents.get(parent.id))!.warm_ready).toBe(1);
+
+      await e.client.parents.delete(parent.id);
+      await e.client.vms.delete(src.id);
+      await e.client.templates.delete(f.templateId);
+      await e.client.datastores.delete(f.datastoreId);
+      closed = true;
+      await e.engine.close();
+    } finally {
+      if (!closed) await e.engine.close().catch(() => undefined);
+      await fs.rm(tmpfsDir, { recursive: true, force: true });
+    }
+    // The datastore's catalog stays: the child's folder was still there when the datastore went.
+    expect((await filesUnder(path.join(e.dir, "ds", "clonefleet"))).map((x) => path.basename(x))).toEqual(["catalog.json"]);
+    expect(await fs.readdir(path.join(e.stateDir, "vms")).catch(() => [])).toEqual([]);
+  });
+});

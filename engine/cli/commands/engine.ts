@@ -46,6 +46,9 @@ export function registerEngineCommands(program: Command): void {
       if (!Number.isInteger(heartbeatIntervalMs) || heartbeatIntervalMs < 50 || heartbeatIntervalMs > 60_000) {
         throw new Error(`--heartbeat-interval-ms: expected a whole number from 50 to 60000, got ${JSON.stringify(opts.heartbeatIntervalMs)}`);
       }
+      // The engine serves on when its stderr fails (a full disk, a reader gone): without a
+      // listener a failed write of this stream would be an uncaught error.
+      process.stderr.on("error", () => undefined);
       // Loaded here, not at the top: every other command would pay for the server's modules.
       const { startEngine } = await import("../../api/engine");
       const running = await startEngine({

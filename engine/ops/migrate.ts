@@ -45,7 +45,7 @@ import {
   type NbdEndpoint,
   type StorageMove,
 } from "./migrate-storage";
-import { livePid, powerOff, removeVmStateDir, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
+import { livePid, powerOff, removeVmStateDir, vmSpecOf, vmStateDir, vmStateDirIn, withVmLock } from "./vm-power";
 import { getVmView, type VmView } from "./vm";
 
 /** The job kind of a live migration. */
@@ -257,6 +257,10 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       ctx.progress({ unit: "steps", done: intent.steps.length, total: 0, message: step.replace(/_/g, " ") });
       return s;
     };
+    // Named before the target is asked: should this engine die while the target starts its
+    // QEMU, recovery knows which folder (and process) to remove.
+    const targetHost = ctx.store.getHost(req.targetHostId);
+    intent.targetStateDir = targetHost ? vmStateDirIn(targetHost.vmStateRoot, vm.id) : null;
     mark("accepted", move ? { source_host: self, target_host: req.targetHostId, target_datastore: move.targetDatastoreId } : { source_host: self, target_host: req.targetHostId });
 
     const timeoutSeconds = req.notifyTimeoutSeconds ?? vm.migrationNotifyTimeoutSeconds ?? 0;
@@ -591,6 +595,10 @@ export async function prepareIncoming(ctx: OpContext, req: { vmId: string; migra
     );
     const uri = `tcp:${listenHost.includes(":") ? `[${listenHost}]` : listenHost}:${port}`;
     const nbd = move ? await exportTargetDisk(proc.qmp, listenHost) : null;
+    await faultHoldIncoming(ctx);
+    // The source agent went away while this QEMU started (it died, or gave up): nobody will
+    // migrate into it or abort it, so it goes now.
+    if (ctx.signal.aborted) throw conflict(`the source host of VM ${vm.name} went away while its target QEMU started`, "vm_id");
     await proc.detach();
     ctx.log.info({ vmId: vm.id, migrationId: req.migrationId, uri, pid: proc.pid }, "waiting for an incoming migration");
     return { uri, stateDir, pid: proc.pid, nbd };
@@ -600,6 +608,12 @@ export async function prepareIncoming(ctx: OpContext, req: { vmId: string; migra
     if (move) await removeMoveTarget(ctx.store, vm.id, move);
     throw err;
   }
+}
+
+async function faultHoldIncoming(ctx: OpContext): Promise<void> {
+  // Fault injection for the crash tests: the target parks here until its caller goes away.
+  if (process.env.CLONEFLEET_FAULT_INCOMING_HOLD !== "after-start" || ctx.signal.aborted) return;
+  await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
 }
 
 /**

@@ -16,11 +16,11 @@ export interface EngineProcess {
 }
 
 /** Starts `clonefleet engine serve` (from dist/) on a free loopback port and waits until it listens. */
-export async function spawnEngine(stateDir: string, extraArgs: string[] = []): Promise<EngineProcess> {
+export async function spawnEngine(stateDir: string, extraArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<EngineProcess> {
   const bin = path.join(PROJECT_ROOT, "bin", "clonefleet");
   const child = spawn(process.execPath, [bin, "engine", "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", ...extraArgs], {
     stdio: ["ignore", "ignore", "pipe"],
-    env: { ...process.env, CLONEFLEET_LOG_LEVEL: "warn" },
+    env: { ...process.env, CLONEFLEET_LOG_LEVEL: "warn", ...extraEnv },
   });
   let err = "";
   const url = await new Promise<string>((resolve, reject) => {

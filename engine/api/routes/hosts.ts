@@ -70,9 +70,18 @@ export const hostRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
   );
 
   const internal = { tags: ["internal"], hide: true };
-  app.post<{ Body: IncomingBody }>("/internal/migrations/incoming", { schema: { ...internal, body: IncomingBody } }, async (req) =>
-    prepareIncoming(ctx(), { vmId: req.body.vm_id, migrationId: req.body.migration_id, targetDatastoreId: req.body.target_datastore_id ?? null }),
-  );
+  app.post<{ Body: IncomingBody }>("/internal/migrations/incoming", { schema: { ...internal, body: IncomingBody } }, async (req, reply) => {
+    // The source agent hanging up before the answer (it died) aborts the start.
+    const gone = new AbortController();
+    reply.raw.once("close", () => {
+      if (!reply.raw.writableFinished) gone.abort(new Error("the source agent closed the connection"));
+    });
+    return prepareIncoming(directContext(services.store, services.log, gone.signal, services.settings), {
+      vmId: req.body.vm_id,
+      migrationId: req.body.migration_id,
+      targetDatastoreId: req.body.target_datastore_id ?? null,
+    });
+  });
   app.post<{ Body: TargetDirBody }>("/internal/migrations/activate", { schema: { ...internal, body: TargetDirBody } }, async (req) =>
     activateIncoming(ctx(), { vmId: req.body.vm_id, stateDir: req.body.state_dir, targetDatastoreId: req.body.target_datastore_id ?? null }),
   );

@@ -6,7 +6,7 @@ import { defaultParentTmpfsDir, ramFolderOf } from "../../../engine/ops";
 import { makeDataImage, waitPoolsSettled } from "../../support/clones";
 import { spawnEngine, type EngineProcess } from "../../support/engine-process";
 import { killAllVms } from "../../support/vms";
-import { checkInventory, jobsLeftRunning, snapshotBeforeKill, type Violation } from "./invariants";
+import { checkInventory, jobsLeftRunning, runningVmsOf, snapshotBeforeKill, type Violation } from "./invariants";
 import { killPids, qemuProcessesUnder } from "./processes";
 import { SeededRandom } from "./random";
 import { scenariosFor, type Scenario } from "./scenarios";
@@ -108,11 +108,12 @@ async function runTrial(root: string, index: number, scenario: Scenario, rng: Se
     const w = await makeWorld(dir, stateDir, rng, engineArgs, a, b);
     await scenario.setup(w);
 
+    const runningVms = await runningVmsOf(w.a.client);
     const submitted = await scenario.submit(w);
     result.delayMs = rng.int(0, scenario.expectedMs);
     await new Promise((r) => setTimeout(r, result.delayMs));
-    const atKill = await snapshotBeforeKill(w.a.client, submitted.jobId);
     const poolAtKill = submitted.poolId ? await w.a.client.pools.get(submitted.poolId) : null;
+    const atKill = await snapshotBeforeKill(w.a.client, submitted.jobId, runningVms);
     await w.a.kill();
     logs.push(w.a.stderr());
     if (atKill.job) {
@@ -191,8 +192,11 @@ function outcomeOf(job: JobWire | null, violations: Violation[]): TrialOutcome {
 async function cleanupTrial(dir: string, stateDir: string, engines: (EngineProcess | null)[]): Promise<void> {
   for (const e of engines) {
     if (!e) continue;
-    const stopped = e.stop().then(() => true);
-    if (!(await Promise.race([stopped, new Promise<boolean>((r) => setTimeout(() => r(false), 15_000))]))) await e.kill();
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<boolean>((r) => (timer = setTimeout(() => r(false), 15_000)));
+    const stopped = await Promise.race([e.stop().then(() => true), late]);
+    clearTimeout(timer);
+    if (!stopped) await e.kill();
   }
   const roots = [path.join(stateDir, "vms"), path.join(stateDir, "hosts", "b", "vms")];
   for (const r of roots) await killAllVms(r);

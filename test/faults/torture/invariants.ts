@@ -16,18 +16,20 @@ export interface Violation {
 export interface KillSnapshot {
   job: JobWire | null;
   runningJobIds: string[];
-  /** VMs whose QEMU ran, by id, with their pid. */
+  /** VMs whose QEMU ran when the job was submitted, by id, with their pid. */
   runningVms: Map<string, number>;
 }
 
-/** Reads the jobs, VMs and pools that matter just before the kill (as close to it as the API allows). */
-export async function snapshotBeforeKill(client: ClonefleetClient, jobId: string | null): Promise<KillSnapshot> {
-  const [jobs, vms] = await Promise.all([client.jobs.list({ state: "running" }), client.vms.list()]);
-  return {
-    job: jobId ? await client.jobs.get(jobId) : null,
-    runningJobIds: jobs.map((j) => j.id),
-    runningVms: new Map(vms.filter((v) => v.power_state === "running" && v.pid).map((v) => [v.id, v.pid!])),
-  };
+/** The VMs whose QEMU runs now, by id, with their pid (read before the job is submitted). */
+export async function runningVmsOf(client: ClonefleetClient): Promise<Map<string, number>> {
+  const vms = await client.vms.list();
+  return new Map(vms.filter((v) => v.power_state === "running" && v.pid).map((v) => [v.id, v.pid!]));
+}
+
+/** Reads the job just before the kill: one request, so the kill follows within milliseconds. */
+export async function snapshotBeforeKill(client: ClonefleetClient, jobId: string | null, runningVms: Map<string, number>): Promise<KillSnapshot> {
+  const job = jobId ? await client.jobs.get(jobId) : null;
+  return { job, runningJobIds: job?.state === "running" ? [job.id] : [], runningVms };
 }
 
 /** Jobs that ran at the kill and still read `running` once the restarted engine (which recovers before it serves) answers. */

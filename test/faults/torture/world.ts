@@ -19,7 +19,8 @@ export const TEMPLATE_DATA_MB = 16;
 export const DISK_SIZE_MB = 32;
 
 const MARK_SLOT = 64 * 1024;
-const MARK_BASE = 16 * 1024 * 1024;
+// Marks go in the last MiB, clear of the template's data and of a consolidation's large write.
+const MARK_BASE = (DISK_SIZE_MB - 1) * 1024 * 1024;
 
 /** A datastore of the trial, by id and root folder. */
 export interface TrialDatastore {

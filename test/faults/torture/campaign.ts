@@ -58,7 +58,8 @@ const cleanups = new Set<() => Promise<void>>();
 
 /** Stops what running trials started (engines, QEMU, their folders); for a signal handler. */
 export async function abortCampaign(): Promise<void> {
-  for (const c of [...cleanups]) await c();
+  // Newest first: a trial's engines and VMs go before the campaign's folder.
+  for (const c of [...cleanups].reverse()) await c();
 }
 
 /**
@@ -73,6 +74,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
   const log = opts.log ?? (() => undefined);
   const root = await fs.mkdtemp(path.join(os.tmpdir(), "cf-torture-"));
   const trials: TrialResult[] = [];
+  const removeRoot = () => fs.rm(root, { recursive: true, force: true });
+  cleanups.add(removeRoot);
   try {
     await makeDataImage(path.join(root, "source.raw"), DISK_SIZE_MB, TEMPLATE_DATA_MB, TEMPLATE_MARK.pattern);
     for (let i = 0; i < opts.trials; i++) {
@@ -83,7 +86,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignReport
     }
   } finally {
     if (opts.keep && trials.some((t) => t.violations.length > 0)) log(`kept ${root} (trials with violations)`);
-    else await fs.rm(root, { recursive: true, force: true });
+    else await removeRoot();
+    cleanups.delete(removeRoot);
   }
   return { seed: opts.seed, trials };
 }
@@ -105,7 +109,7 @@ async function runTrial(root: string, index: number, scenario: Scenario, rng: Se
     engines.push(a);
     const b = scenario.twoHosts ? await spawnEngine(stateDir, [...engineArgs, "--host-name", "b"]) : null;
     engines.push(b);
-    const w = await makeWorld(dir, stateDir, rng, engineArgs, a, b);
+    const w = await makeWorld(dir, stateDir, rng, a, b);
     await scenario.setup(w);
 
     const runningVms = await runningVmsOf(w.a.client);
@@ -155,7 +159,7 @@ async function runTrial(root: string, index: number, scenario: Scenario, rng: Se
   return result;
 }
 
-async function makeWorld(dir: string, stateDir: string, rng: SeededRandom, engineArgs: string[], a: EngineProcess, b: EngineProcess | null): Promise<TrialWorld> {
+async function makeWorld(dir: string, stateDir: string, rng: SeededRandom, a: EngineProcess, b: EngineProcess | null): Promise<TrialWorld> {
   const datastore = async (name: string) => {
     const p = path.join(dir, name);
     await fs.mkdir(p);
@@ -165,7 +169,7 @@ async function makeWorld(dir: string, stateDir: string, rng: SeededRandom, engin
   const ds2 = await datastore("ds2");
   const job = await a.client.templates.import({ name: "base", datastore_id: ds1.id, source_path: path.join(path.dirname(dir), "source.raw"), memory_mb: 64, vcpus: 1 });
   const templateId = ((await a.client.waitJob(job.id, { timeoutMs: 120_000 })).result as { id: string }).id;
-  return { dir, stateDir, rng, engineArgs, a, b, ds1, ds2, templateId, marks: new Map(), stoppedByJob: new Set(), backupTarget: null, nextPattern: 0x21, staged: {} };
+  return { dir, stateDir, rng, a, b, ds1, ds2, templateId, marks: new Map(), stoppedByJob: new Set(), backupTarget: null, nextPattern: 0x21, staged: {} };
 }
 
 async function jobEnd(client: ClonefleetClient, id: string): Promise<JobWire | null> {

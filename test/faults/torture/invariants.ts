@@ -159,7 +159,7 @@ async function checkBackup(w: TrialWorld, finalJob: JobWire | null, add: (c: str
   const dir = path.dirname(target);
   const present = await fs.stat(target).then(() => true, () => false);
   if (finalJob?.state === "succeeded") {
-    if (!present && o.required) add("missing file", `the backup succeeded but ${target} is absent`);
+    if (!present) add("missing file", `the backup succeeded but ${target} is absent`);
     else {
       if (!(await cleanCheck(target))) add("qemu-img check", `backup ${target} is not clean`);
       await expectMarks(target, [TEMPLATE_MARK, ...(w.marks.get(w.staged.vm!.id) ?? [])], "the backup", add);

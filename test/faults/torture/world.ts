@@ -40,7 +40,6 @@ export interface TrialWorld {
   dir: string;
   stateDir: string;
   rng: SeededRandom;
-  engineArgs: string[];
   a: EngineProcess;
   b: EngineProcess | null;
   ds1: TrialDatastore;

@@ -91,7 +91,7 @@ function consolidation(live: boolean): Scenario {
   return {
     kind: live ? "consolidate-live" : "consolidate-offline",
     twoHosts: false,
-    expectedMs: live ? 6000 : 500,
+    expectedMs: live ? 1500 : 300,
     setup: async (w) => {
       await runningVm(w);
       const s = w.staged;
@@ -122,9 +122,9 @@ export const SCENARIOS: readonly Scenario[] = [
     setup: nothing,
     submit: async (w) => ({ jobId: null, poolId: (await w.a.client.pools.create({ template_id: w.templateId, datastore_id: w.ds1.id, size: 2 })).id }),
   },
-  fleet("pool", 50),
+  fleet("pool", 20),
   fleet("full", 4000),
-  fleet("linked", 80),
+  fleet("linked", 60),
   {
     kind: "vm-create",
     twoHosts: false,

@@ -949,11 +949,12 @@ export async function reconcileParents(ctx: OpContext): Promise<ParentReconcileR
     for (const name of await fs.readdir(root).catch(() => [] as string[])) {
       const dir = path.join(root, name);
       if (owned.has(dir)) continue;
-      const removed = await removeOwnedTree(root, dir).then(
-        () => true,
-        (err: unknown) => (ctx.log.warn({ err, dir }, "not removing a tmpfs entry that leads outside the parents' folder"), false),
-      );
-      if (removed) report.removedRamDirs.push(dir);
+      try {
+        await removeOwnedTree(root, dir);
+        report.removedRamDirs.push(dir);
+      } catch (err) {
+        ctx.log.warn({ err, dir }, "not removing a tmpfs entry that leads outside the parents' folder");
+      }
     }
   }
   return report;

@@ -153,6 +153,9 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
         await warmChildren.close();
         monitor.close();
         store.close();
+        // The parents' tmpfs folder goes with the engine once no parent keeps RAM in it (rmdir
+        // refuses a folder that is not empty); the next capture makes it again.
+        if (runner.settings.parentTmpfsDir) await fs.rmdir(runner.settings.parentTmpfsDir).catch(() => undefined);
       },
     };
   } catch (err) {

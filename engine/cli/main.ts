@@ -15,6 +15,7 @@ import { registerCatalogCommands } from "./commands/catalog";
 import { registerSnapshotCommands } from "./commands/snapshot";
 import { registerParentCommands } from "./commands/parent";
 import { registerHostCommands } from "./commands/host";
+import { registerInventoryCommands } from "./commands/inventory";
 
 /** Builds the `clonefleet` command tree. */
 export function buildProgram(): Command {
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerSnapshotCommands(program, globals);
   registerParentCommands(program, globals);
   registerHostCommands(program, globals);
+  registerInventoryCommands(program, globals);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();
@@ -90,6 +92,12 @@ function globalOptions(program: Command): GlobalOptions {
   return merged as GlobalOptions;
 }
 
+/** A typed error's own `CF_…` code (local commands such as `inventory migrate` throw them), else CF_ERROR. */
+function codeOf(err: unknown): string {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("CF_") ? code : "CF_ERROR";
+}
+
 /** Runs the CLI; errors become one line on stderr (or a JSON error with --json) and exit 1. */
 export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
@@ -108,7 +116,7 @@ export async function main(argv: string[]): Promise<void> {
           ? { code: "CF_UNREACHABLE", message: err.message }
           : err instanceof JobTimeoutError
             ? { code: "CF_TIMEOUT", message: err.message }
-            : { code: "CF_ERROR", message: err instanceof Error ? err.message : String(err) };
+            : { code: codeOf(err), message: err instanceof Error ? err.message : String(err) };
     process.stderr.write(json ? `${JSON.stringify({ error: body })}\n` : `error: ${body.code}: ${body.message}\n`);
     process.exitCode = 1;
   }

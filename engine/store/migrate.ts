@@ -22,7 +22,7 @@ export interface MigrationReport {
   applied: number[];
 }
 
-const CREATE_LEDGER = `
+export const CREATE_LEDGER = `
 CREATE TABLE IF NOT EXISTS schema_migrations (
   version    INTEGER NOT NULL PRIMARY KEY,
   name       TEXT    NOT NULL,
@@ -73,7 +73,7 @@ export function migrate(db: Database.Database, migrations: readonly Migration[] 
   return { from, to: schemaVersion(db), applied };
 }
 
-function checkOrder(migrations: readonly Migration[]): void {
+export function checkOrder(migrations: readonly Migration[]): void {
   let previous = 0;
   for (const m of migrations) {
     if (!Number.isInteger(m.version) || m.version <= previous) {

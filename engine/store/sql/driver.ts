@@ -1,0 +1,54 @@
+/**
+ * The one seam between the inventory and a database engine. Everything above it speaks portable
+ * SQL with `?` placeholders; a driver turns that into its own dialect. Both drivers are
+ * asynchronous so that PostgreSQL (a server) and SQLite (a file) stand behind the same code.
+ */
+export type SqlDialect = "sqlite" | "postgres";
+
+export type SqlValue = string | number | null;
+export type SqlRow = Record<string, unknown>;
+
+export interface SqlSession {
+  readonly dialect: SqlDialect;
+  /** Rows of a statement that returns rows. */
+  query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]>;
+  /** Runs a statement; resolves to the number of rows it changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<number>;
+  /** Runs several statements with no parameters (DDL). */
+  exec(sql: string): Promise<void>;
+}
+
+export interface SqlDriver extends SqlSession {
+  /**
+   * Runs `fn` in one transaction on one connection; a throw rolls back all it wrote. Inside `fn`
+   * use only the session it is given: a statement issued on the driver runs outside the
+   * transaction (on SQLite, whose one connection the transaction holds, it would wait for ever).
+   */
+  tx<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
+  /** Where the inventory lives, without any password: for messages and `engine info`. */
+  readonly location: string;
+  close(): Promise<void>;
+}
+
+/** The database refused a write: a unique or foreign-key constraint, naming the column when known. */
+export class SqlConstraintError extends Error {
+  constructor(
+    message: string,
+    readonly column?: string,
+  ) {
+    super(message);
+    this.name = "SqlConstraintError";
+  }
+}
+
+/** The inventory cannot be reached or opened (wrong URL, server down, bad credentials). */
+export class InventoryUnavailableError extends Error {
+  readonly code = "CF_INVENTORY_UNAVAILABLE";
+  constructor(
+    readonly location: string,
+    readonly reason: string,
+  ) {
+    super(`inventory ${location} is unavailable: ${reason}`);
+    this.name = "InventoryUnavailableError";
+  }
+}

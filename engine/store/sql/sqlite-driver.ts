@@ -1,0 +1,102 @@
+import Database from "better-sqlite3";
+import { SqlConstraintError, type SqlDriver, type SqlRow, type SqlSession, type SqlValue } from "./driver";
+
+/**
+ * SQLite through better-sqlite3. The connection is one, so statements are serialized: a
+ * transaction holds the connection until it ends, and statements issued meanwhile wait for it
+ * instead of joining it (which would let a rollback undo them).
+ */
+export class SqliteDriver implements SqlDriver {
+  readonly dialect = "sqlite" as const;
+  private queue: Promise<unknown> = Promise.resolve();
+  private readonly session: SqlSession;
+
+  private constructor(
+    private readonly db: Database.Database,
+    readonly location: string,
+  ) {
+    this.session = {
+      dialect: "sqlite",
+      query: async <R extends SqlRow>(sql: string, params: readonly SqlValue[] = []) => this.all<R>(sql, params),
+      run: async (sql: string, params: readonly SqlValue[] = []) => this.change(sql, params),
+      exec: async (sql: string) => void this.db.exec(sql),
+    };
+  }
+
+  /** Opens the SQLite file (creating it unless `mustExist`) with the pragmas the engine relies on. */
+  static open(file: string, opts: { mustExist?: boolean } = {}): SqliteDriver {
+    const db = new Database(file, { timeout: 5000, fileMustExist: Boolean(opts.mustExist) });
+    try {
+      if (file !== ":memory:") db.pragma("journal_mode = WAL");
+      db.pragma("foreign_keys = ON");
+      db.pragma("busy_timeout = 5000");
+      db.pragma("synchronous = NORMAL");
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    return new SqliteDriver(db, file);
+  }
+
+  query<R extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
+    return this.serialized(() => this.all<R>(sql, params));
+  }
+
+  run(sql: string, params: readonly SqlValue[] = []): Promise<number> {
+    return this.serialized(() => this.change(sql, params));
+  }
+
+  exec(sql: string): Promise<void> {
+    return this.serialized(() => void this.db.exec(sql));
+  }
+
+  tx<T>(fn: (session: SqlSession) => Promise<T>): Promise<T> {
+    return this.serialized(async () => {
+      // IMMEDIATE: every transaction here exists to write; taking the lock at BEGIN keeps
+      // another process from slipping a write in between our read and our write.
+      this.db.exec("BEGIN IMMEDIATE");
+      try {
+        const out = await fn(this.session);
+        this.db.exec("COMMIT");
+        return out;
+      } catch (err) {
+        if (this.db.inTransaction) this.db.exec("ROLLBACK");
+        throw err;
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.queue.catch(() => undefined);
+    if (this.db.open) this.db.close();
+  }
+
+  private serialized<T>(fn: () => T | Promise<T>): Promise<T> {
+    const next = this.queue.then(fn, fn);
+    this.queue = next.catch(() => undefined);
+    return next;
+  }
+
+  private all<R>(sql: string, params: readonly SqlValue[]): R[] {
+    return translate(() => this.db.prepare(sql).all(...params) as R[]);
+  }
+
+  private change(sql: string, params: readonly SqlValue[]): number {
+    return translate(() => this.db.prepare(sql).run(...params).changes);
+  }
+}
+
+function translate<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    const e = err as { code?: string; message?: string };
+    if (e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
+      // "UNIQUE constraint failed: vms.name" → name
+      const column = /failed: \w+\.(\w+)/.exec(e.message ?? "")?.[1];
+      throw new SqlConstraintError(e.message ?? "unique constraint failed", column);
+    }
+    if (e.code === "SQLITE_CONSTRAINT_FOREIGNKEY") throw new SqlConstraintError(e.message ?? "foreign key constraint failed");
+    throw err;
+  }
+}

@@ -1,6 +1,35 @@
 import Database from "better-sqlite3";
 import { chmodSync, closeSync, constants as fsc, openSync } from "node:fs";
 import type { Datastore, DiskLayer, Job, JobState, RecordState, Replica, ReplicaLayer, Template } from "../model";
+import {
+  datastoreRow,
+  JOB_PATCH,
+  jobRow,
+  LAYER_PATCH,
+  layerRow,
+  REPLICA_PATCH,
+  replicaLayerRow,
+  replicaRow,
+  snapshotRow,
+  templateRow,
+  toDatastore,
+  toJob,
+  toLayer,
+  toReplica,
+  toSnapshot,
+  toTemplate,
+  type DatastoreRow,
+  type JobRow,
+  type LayerRow,
+  type ReplicaLayerRow,
+  type ReplicaRow,
+  type SnapshotRow,
+  type TemplateRow,
+} from "./rows";
+
+type Row = Record<string, unknown>;
+type Patch = Record<string, unknown>;
+const identity = (v: unknown): unknown => v;
 import { migrate, schemaVersion } from "./migrate";
 import { StoreConstraintError, type Store } from "./store";
 import type { Fleet, InstantCloneParent, Pool, PoolCopy, Snapshot, Vm } from "../model";
@@ -25,108 +54,7 @@ import {
 import { HOST_PATCH, hostRow, toHost, type HostRow } from "./sqlite-hosts";
 import type { Host } from "../model";
 
-interface SnapshotRow {
-  id: string;
-  vm_id: string;
-  name: string;
-  layer_id: string;
-  state: string;
-  created_at: string;
-}
 
-function toSnapshot(r: SnapshotRow): Snapshot {
-  return { id: r.id, vmId: r.vm_id, name: r.name, layerId: r.layer_id, state: r.state as RecordState, createdAt: r.created_at };
-}
-
-type Row = Record<string, unknown>;
-type Patch = Record<string, unknown>;
-
-interface DatastoreRow {
-  id: string;
-  name: string;
-  path: string;
-  created_at: string;
-}
-
-interface LayerRow {
-  id: string;
-  datastore_id: string;
-  path: string;
-  format: string;
-  virtual_size_bytes: number;
-  content_id: string;
-  parent_content_id: string | null;
-  backing_path: string | null;
-  owner_kind: string;
-  owner_id: string;
-  state: string;
-  created_at: string;
-}
-
-interface TemplateRow {
-  id: string;
-  name: string;
-  datastore_id: string;
-  disk_layer_id: string;
-  memory_mb: number;
-  vcpus: number;
-  source_path: string;
-  kernel_source: string | null;
-  initrd_source: string | null;
-  kernel: string | null;
-  initrd: string | null;
-  cmdline: string | null;
-  state: string;
-  created_at: string;
-}
-
-interface ReplicaRow {
-  id: string;
-  source_kind: string;
-  source_path: string;
-  source_template_id: string | null;
-  target_datastore_id: string;
-  top_layer_id: string;
-  disk_path: string;
-  layers_copied: number;
-  layers_reused: number;
-  bytes_copied: number;
-  last_run: string;
-  state: string;
-  created_at: string;
-  updated_at: string;
-}
-
-interface ReplicaLayerRow {
-  replica_id: string;
-  position: number;
-  path: string;
-  content_id: string;
-  parent_content_id: string | null;
-  virtual_size_bytes: number;
-  format: string;
-  origin: string;
-  layer_id: string | null;
-  source_path: string;
-}
-
-interface JobRow {
-  id: string;
-  kind: string;
-  state: string;
-  progress: string;
-  idempotency_key: string | null;
-  request: string | null;
-  intent: string | null;
-  result: string | null;
-  error: string | null;
-  target_id: string | null;
-  cancel_requested: number;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-  host_id: string | null;
-}
 
 /** A foreign key as SQLite reports it: `table.column` references `parent.parentColumn`. */
 interface ForeignKey {
@@ -146,39 +74,6 @@ export interface SqliteConnectionInfo {
   schemaVersion: number;
 }
 
-// Patchable fields, camelCase → column and encoder. Anything else in a patch is ignored, so a
-// whole record passed as a patch can never reach a column such as `id` or `created_at`.
-const identity = (v: unknown): unknown => v;
-const LAYER_PATCH: Record<string, [string, (v: unknown) => unknown]> = {
-  contentId: ["content_id", identity],
-  parentContentId: ["parent_content_id", identity],
-  backingPath: ["backing_path", identity],
-  path: ["path", identity],
-  state: ["state", identity],
-  virtualSizeBytes: ["virtual_size_bytes", identity],
-};
-const REPLICA_PATCH: Record<string, [string, (v: unknown) => unknown]> = {
-  sourcePath: ["source_path", identity],
-  topLayerId: ["top_layer_id", identity],
-  diskPath: ["disk_path", identity],
-  layersCopied: ["layers_copied", identity],
-  layersReused: ["layers_reused", identity],
-  bytesCopied: ["bytes_copied", identity],
-  lastRun: ["last_run", (v) => JSON.stringify(v)],
-  state: ["state", identity],
-  updatedAt: ["updated_at", identity],
-};
-const JOB_PATCH: Record<string, [string, (v: unknown) => unknown]> = {
-  state: ["state", identity],
-  progress: ["progress", (v) => JSON.stringify(v)],
-  intent: ["intent", encodeJson],
-  result: ["result", encodeJson],
-  error: ["error", encodeJson],
-  targetId: ["target_id", identity],
-  cancelRequested: ["cancel_requested", (v) => (v ? 1 : 0)],
-  startedAt: ["started_at", identity],
-  finishedAt: ["finished_at", identity],
-};
 
 /**
  * The SQLite inventory (get one from `openSqliteStore`): a write called outside `tx()` runs in a
@@ -234,7 +129,7 @@ export class SqliteStore implements Store {
   // datastores
 
   insertDatastore(ds: Datastore): void {
-    this.insert("datastores", { id: ds.id, name: ds.name, path: ds.path, created_at: ds.createdAt });
+    this.insert("datastores", { ...datastoreRow(ds) });
   }
 
   getDatastore(id: string): Datastore | null {
@@ -258,20 +153,7 @@ export class SqliteStore implements Store {
   // disk layers
 
   insertLayer(layer: DiskLayer): void {
-    this.insert("disk_layers", {
-      id: layer.id,
-      datastore_id: layer.datastoreId,
-      path: layer.path,
-      format: layer.format,
-      virtual_size_bytes: layer.virtualSizeBytes,
-      content_id: layer.contentId,
-      parent_content_id: layer.parentContentId,
-      backing_path: layer.backingPath,
-      owner_kind: layer.ownerKind,
-      owner_id: layer.ownerId,
-      state: layer.state,
-      created_at: layer.createdAt,
-    });
+    this.insert("disk_layers", { ...layerRow(layer) });
   }
 
   getLayer(id: string): DiskLayer | null {
@@ -320,22 +202,7 @@ export class SqliteStore implements Store {
   // templates
 
   insertTemplate(t: Template): void {
-    this.insert("templates", {
-      id: t.id,
-      name: t.name,
-      datastore_id: t.datastoreId,
-      disk_layer_id: t.diskLayerId,
-      memory_mb: t.memoryMb,
-      vcpus: t.vcpus,
-      source_path: t.sourcePath,
-      kernel_source: t.kernelSource,
-      initrd_source: t.initrdSource,
-      kernel: t.kernel,
-      initrd: t.initrd,
-      cmdline: t.cmdline,
-      state: t.state,
-      created_at: t.createdAt,
-    });
+    this.insert("templates", { ...templateRow(t) });
   }
 
   getTemplate(id: string): Template | null {
@@ -368,22 +235,7 @@ export class SqliteStore implements Store {
 
   insertReplica(r: Replica): void {
     this.transact(() => {
-      this.insert("replicas", {
-        id: r.id,
-        source_kind: r.sourceKind,
-        source_path: r.sourcePath,
-        source_template_id: r.sourceTemplateId,
-        target_datastore_id: r.targetDatastoreId,
-        top_layer_id: r.topLayerId,
-        disk_path: r.diskPath,
-        layers_copied: r.layersCopied,
-        layers_reused: r.layersReused,
-        bytes_copied: r.bytesCopied,
-        last_run: JSON.stringify(r.lastRun),
-        state: r.state,
-        created_at: r.createdAt,
-        updated_at: r.updatedAt,
-      });
+      this.insert("replicas", { ...replicaRow(r) });
       this.insertReplicaLayers(r.id, r.layers);
     });
   }
@@ -431,23 +283,7 @@ export class SqliteStore implements Store {
   // jobs
 
   insertJob(job: Job): void {
-    this.insert("jobs", {
-      id: job.id,
-      kind: job.kind,
-      state: job.state,
-      progress: JSON.stringify(job.progress),
-      idempotency_key: job.idempotencyKey,
-      request: encodeJson(job.request),
-      intent: encodeJson(job.intent),
-      result: encodeJson(job.result),
-      error: encodeJson(job.error),
-      target_id: job.targetId,
-      cancel_requested: job.cancelRequested ? 1 : 0,
-      created_at: job.createdAt,
-      started_at: job.startedAt,
-      finished_at: job.finishedAt,
-      host_id: job.hostId ?? null,
-    });
+    this.insert("jobs", { ...jobRow(job) });
   }
 
   getJob(id: string): Job | null {
@@ -646,7 +482,7 @@ export class SqliteStore implements Store {
   // snapshots (S4)
 
   insertSnapshot(snap: Snapshot): void {
-    this.insert("snapshots", { id: snap.id, vm_id: snap.vmId, name: snap.name, layer_id: snap.layerId, state: snap.state, created_at: snap.createdAt });
+    this.insert("snapshots", { ...snapshotRow(snap) });
   }
 
   getSnapshot(id: string): Snapshot | null {
@@ -682,53 +518,11 @@ export class SqliteStore implements Store {
   // plumbing
 
   private insertReplicaLayers(replicaId: string, layers: readonly ReplicaLayer[]): void {
-    for (const l of layers) {
-      this.insert("replica_layers", {
-        replica_id: replicaId,
-        position: l.position,
-        path: l.path,
-        content_id: l.contentId,
-        parent_content_id: l.parentContentId,
-        virtual_size_bytes: l.virtualSizeBytes,
-        format: l.format,
-        origin: l.origin,
-        layer_id: l.layerId,
-        source_path: l.sourcePath,
-      });
-    }
+    for (const l of layers) this.insert("replica_layers", { ...replicaLayerRow(replicaId, l) });
   }
 
   private toReplica(r: ReplicaRow): Replica {
-    const layers = (this.stmt("SELECT * FROM replica_layers WHERE replica_id = ? ORDER BY position").all(r.id) as ReplicaLayerRow[]).map(
-      (l): ReplicaLayer => ({
-        position: l.position,
-        path: l.path,
-        contentId: l.content_id,
-        parentContentId: l.parent_content_id,
-        virtualSizeBytes: l.virtual_size_bytes,
-        format: l.format as ReplicaLayer["format"],
-        origin: l.origin as ReplicaLayer["origin"],
-        layerId: l.layer_id,
-        sourcePath: l.source_path,
-      }),
-    );
-    return {
-      id: r.id,
-      sourceKind: r.source_kind as Replica["sourceKind"],
-      sourcePath: r.source_path,
-      sourceTemplateId: r.source_template_id,
-      targetDatastoreId: r.target_datastore_id,
-      topLayerId: r.top_layer_id,
-      diskPath: r.disk_path,
-      layersCopied: r.layers_copied,
-      layersReused: r.layers_reused,
-      bytesCopied: r.bytes_copied,
-      layers,
-      lastRun: JSON.parse(r.last_run) as Replica["lastRun"],
-      state: r.state as RecordState,
-      createdAt: r.created_at,
-      updatedAt: r.updated_at,
-    };
+    return toReplica(r, this.stmt("SELECT * FROM replica_layers WHERE replica_id = ?").all(r.id) as ReplicaLayerRow[]);
   }
 
   private stmt(sql: string): Database.Statement {
@@ -907,70 +701,3 @@ function toConstraintError(
   }
 }
 
-function encodeJson(value: unknown): string | null {
-  return value === undefined || value === null ? null : JSON.stringify(value);
-}
-
-function decodeJson(text: string | null): unknown {
-  return text === null ? null : JSON.parse(text);
-}
-
-function toDatastore(r: DatastoreRow): Datastore {
-  return { id: r.id, name: r.name, path: r.path, createdAt: r.created_at };
-}
-
-function toLayer(r: LayerRow): DiskLayer {
-  return {
-    id: r.id,
-    datastoreId: r.datastore_id,
-    path: r.path,
-    format: r.format as DiskLayer["format"],
-    virtualSizeBytes: r.virtual_size_bytes,
-    contentId: r.content_id,
-    parentContentId: r.parent_content_id,
-    backingPath: r.backing_path,
-    ownerKind: r.owner_kind as DiskLayer["ownerKind"],
-    ownerId: r.owner_id,
-    state: r.state as RecordState,
-    createdAt: r.created_at,
-  };
-}
-
-function toTemplate(r: TemplateRow): Template {
-  return {
-    id: r.id,
-    name: r.name,
-    datastoreId: r.datastore_id,
-    diskLayerId: r.disk_layer_id,
-    memoryMb: r.memory_mb,
-    vcpus: r.vcpus,
-    sourcePath: r.source_path,
-    kernelSource: r.kernel_source,
-    initrdSource: r.initrd_source,
-    kernel: r.kernel,
-    initrd: r.initrd,
-    cmdline: r.cmdline,
-    state: r.state as RecordState,
-    createdAt: r.created_at,
-  };
-}
-
-function toJob(r: JobRow): Job {
-  return {
-    id: r.id,
-    kind: r.kind,
-    state: r.state as JobState,
-    progress: JSON.parse(r.progress) as Job["progress"],
-    idempotencyKey: r.idempotency_key,
-    request: decodeJson(r.request),
-    intent: decodeJson(r.intent),
-    result: decodeJson(r.result),
-    error: decodeJson(r.error) as Job["error"],
-    targetId: r.target_id,
-    cancelRequested: r.cancel_requested === 1,
-    createdAt: r.created_at,
-    startedAt: r.started_at,
-    finishedAt: r.finished_at,
-    hostId: r.host_id,
-  };
-}

@@ -641,7 +641,7 @@ export function openSqliteStore(file: string): SqliteStore {
  * folder's mode or the umask: SQLite gives the -wal and -shm it creates the main file's mode, so
  * the main file exists with 0600 before SQLite opens it. An in-memory database has no files.
  */
-function restrictInventoryFiles(file: string): void {
+export function restrictInventoryFiles(file: string): void {
   if (file === "" || file === ":memory:" || file.startsWith("file:")) return;
   closeSync(openSync(file, fsc.O_RDWR | fsc.O_CREAT, 0o600));
   for (const f of [file, `${file}-wal`, `${file}-shm`]) {

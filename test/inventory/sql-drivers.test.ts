@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { LATEST_SCHEMA_VERSION } from "../../engine/store/migrations";
-import { InventoryUnavailableError, SqlConstraintError, type SqlDriver } from "../../engine/store/sql/driver";
+import { InventoryUnavailableError, StoreConstraintError, type SqlDriver } from "../../engine/store/sql/driver";
 import { INVENTORY_TABLES } from "../../engine/store/sql/inventory-copy";
 import { migrateSql, schemaVersionOf } from "../../engine/store/sql/migrate";
 import { PostgresDriver } from "../../engine/store/sql/postgres-driver";
@@ -62,8 +62,8 @@ describe.each(drivers)("%s driver", (_name, open) => {
   test("a duplicate name is a constraint error naming the column, and changes nothing", async () => {
     await db.run("INSERT INTO datastores (id, name, path, created_at) VALUES (?, ?, ?, ?)", ["ds1", "one", "/srv/one", "t"]);
     const err = await db.run("INSERT INTO datastores (id, name, path, created_at) VALUES (?, ?, ?, ?)", ["ds2", "one", "/srv/two", "t"]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SqlConstraintError);
-    expect((err as SqlConstraintError).column).toBe("name");
+    expect(err).toBeInstanceOf(StoreConstraintError);
+    expect((err as StoreConstraintError).column).toBe("name");
     expect(await db.query("SELECT id FROM datastores")).toEqual([{ id: "ds1" }]);
   });
 
@@ -71,7 +71,7 @@ describe.each(drivers)("%s driver", (_name, open) => {
     const err = await db
       .run("INSERT INTO templates (id, name, datastore_id, disk_layer_id, memory_mb, vcpus, source_path, state, created_at) VALUES ('t1', 'x', 'nope', 'nope', 64, 1, '/x', 'ready', 't')")
       .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(SqlConstraintError);
+    expect(err).toBeInstanceOf(StoreConstraintError);
   });
 
   test("a transaction that throws leaves nothing behind, and a statement issued outside it meanwhile is not undone", async () => {

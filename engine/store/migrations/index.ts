@@ -1,6 +1,7 @@
 import { parentWarmCount } from "./parent-warm-count";
 import { vmStopTimeout } from "./vm-stop-timeout";
 import { hostsMigration } from "./hosts";
+import { jobLeases } from "./job-leases";
 
 /** One step of the inventory schema; `up` is SQL run inside one transaction with foreign keys on. */
 export interface Migration {
@@ -242,6 +243,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, name: "hosts", up: hostsMigration },
   vmStopTimeout,
   parentWarmCount,
+  jobLeases,
 ];
 
 /** The schema version this code writes: the highest version in `MIGRATIONS`. */

@@ -3,6 +3,11 @@
  * SQL with `?` placeholders; a driver turns that into its own dialect. Both drivers are
  * asynchronous so that PostgreSQL (a server) and SQLite (a file) stand behind the same code.
  */
+import { StoreConstraintError } from "../store";
+
+/** Constraint failures surface as the store's own error, naming the column when known. */
+export { StoreConstraintError };
+
 export type SqlDialect = "sqlite" | "postgres";
 
 export type SqlValue = string | number | null;
@@ -28,17 +33,6 @@ export interface SqlDriver extends SqlSession {
   /** Where the inventory lives, without any password: for messages and `engine info`. */
   readonly location: string;
   close(): Promise<void>;
-}
-
-/** The database refused a write: a unique or foreign-key constraint, naming the column when known. */
-export class SqlConstraintError extends Error {
-  constructor(
-    message: string,
-    readonly column?: string,
-  ) {
-    super(message);
-    this.name = "SqlConstraintError";
-  }
 }
 
 /** The inventory cannot be reached or opened (wrong URL, server down, bad credentials). */

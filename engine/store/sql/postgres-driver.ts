@@ -1,5 +1,5 @@
 import { Pool, types, type PoolClient } from "pg";
-import { InventoryUnavailableError, SqlConstraintError, type SqlDriver, type SqlRow, type SqlSession, type SqlValue } from "./driver";
+import { InventoryUnavailableError, StoreConstraintError, type SqlDriver, type SqlRow, type SqlSession, type SqlValue } from "./driver";
 
 // Our integers are sizes and counts well inside 2^53; read BIGINT and DOUBLE as numbers, as
 // SQLite gives them, instead of pg's default strings.
@@ -113,13 +113,17 @@ export function redactedUrl(url: string): string {
 }
 
 function translate(err: unknown, location: string): unknown {
-  const e = err as { code?: string; message?: string; detail?: string; constraint?: string };
+  const e = err as { code?: string; message?: string; detail?: string; constraint?: string; table?: string };
   if (e.code === "23505") {
     // detail: Key (name)=(web-1) already exists.
     const column = /^Key \(([\w, ]+)\)/.exec(e.detail ?? "")?.[1];
-    return new SqlConstraintError(`${e.message}${e.detail ? ` (${e.detail})` : ""}`, column);
+    return new StoreConstraintError(`${e.message}${e.detail ? ` (${e.detail})` : ""}`, column);
   }
-  if (e.code === "23503") return new SqlConstraintError(`${e.message}${e.detail ? ` (${e.detail})` : ""}`);
+  if (e.code === "23503") {
+    // PostgreSQL names a foreign key <table>_<column>_fkey, table being the referring one.
+    const column = e.table && e.constraint?.startsWith(`${e.table}_`) && e.constraint.endsWith("_fkey") ? e.constraint.slice(e.table.length + 1, -"_fkey".length) : undefined;
+    return new StoreConstraintError(`${e.message}${e.detail ? ` (${e.detail})` : ""}`, column);
+  }
   if (e.code && UNAVAILABLE_CODES.has(e.code)) return new InventoryUnavailableError(location, e.message ?? e.code);
   if (e.message && /timeout exceeded when trying to connect|Connection terminated/i.test(e.message)) {
     return new InventoryUnavailableError(location, e.message);

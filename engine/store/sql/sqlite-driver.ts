@@ -1,5 +1,5 @@
 import Database from "better-sqlite3";
-import { SqlConstraintError, type SqlDriver, type SqlRow, type SqlSession, type SqlValue } from "./driver";
+import { StoreConstraintError, type SqlDriver, type SqlRow, type SqlSession, type SqlValue } from "./driver";
 
 /**
  * SQLite through better-sqlite3. The connection is one, so statements are serialized: a
@@ -92,11 +92,12 @@ function translate<T>(fn: () => T): T {
   } catch (err) {
     const e = err as { code?: string; message?: string };
     if (e.code === "SQLITE_CONSTRAINT_UNIQUE" || e.code === "SQLITE_CONSTRAINT_PRIMARYKEY") {
-      // "UNIQUE constraint failed: vms.name" → name
-      const column = /failed: \w+\.(\w+)/.exec(e.message ?? "")?.[1];
-      throw new SqlConstraintError(e.message ?? "unique constraint failed", column);
+      // "UNIQUE constraint failed: vms.name" → name; "t.a, t.b" (a composite key) → "a, b"
+      const listed = /constraint failed: (.+)$/.exec(e.message ?? "")?.[1].split(",").map((part) => part.trim().split(".").pop() ?? "");
+      const column = listed && listed.every((c) => /^\w+$/.test(c)) ? listed.join(", ") : undefined;
+      throw new StoreConstraintError(e.message ?? "unique constraint failed", column);
     }
-    if (e.code === "SQLITE_CONSTRAINT_FOREIGNKEY") throw new SqlConstraintError(e.message ?? "foreign key constraint failed");
+    if (e.code === "SQLITE_CONSTRAINT_FOREIGNKEY") throw new StoreConstraintError(e.message ?? "foreign key constraint failed");
     throw err;
   }
 }

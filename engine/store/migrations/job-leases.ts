@@ -6,7 +6,7 @@ import type { Migration } from "./index";
  * next engine of its host recovers it. Jobs without a host run on `local`.
  */
 export const jobLeases: Migration = {
-  version: 10,
+  version: 11,
   name: "job-leases",
   up: `
 ALTER TABLE jobs ADD COLUMN lease_owner TEXT;

@@ -236,7 +236,7 @@ async function main(): Promise<void> {
     say(`one child at a time (median of 5): ${ms(median(apiOne))} through the API, ${ms(median(rawOne))} for the same steps on the hypervisor layer (the engine adds ${ms(median(apiOne) - median(rawOne))}); of those steps, state load + resume ${ms(median(rawLoadResume))}, resume alone ${ms(median(rawResume))}`);
 
     // With children pre-started (warm_count): request to running for k children when k wait
-    // ready, so the request only loads each state and resumes; the children are removed after.
+    // ready, so the request only resumes each (its state is loaded ahead); the children are removed after.
     const preStarted = async (count: number): Promise<number> => {
       await client.parents.update(parent.id, { warm_count: count });
       await waitWarm(client, parent.id, count);

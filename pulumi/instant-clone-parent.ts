@@ -192,7 +192,7 @@ export interface InstantCloneParentArgs extends ConnectionArgs {
   waitForChildrenOnDestroy?: pulumi.Input<boolean>;
   /**
    * Children each engine host keeps pre-started for this parent (0–64, default 0), so that a new
-   * instant clone only loads the state and resumes. Changed in place.
+   * instant clone only resumes one (state loaded ahead, paused). Changed in place.
    */
   warmCount?: pulumi.Input<number>;
 }

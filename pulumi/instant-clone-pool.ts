@@ -23,9 +23,9 @@ export interface InstantClonePoolArgs extends ConnectionArgs {
   /** Where the parent's RAM file lives: `tmpfs` or `datastore` (default: the engine's setting). */
   ramLocation?: pulumi.Input<string>;
   /**
-   * Children each engine host keeps pre-started for the parent (0–64, default 0): QEMU already up,
-   * waiting for the state, so a scale-up (a larger `cloneCount`) only loads the state and resumes
-   * each new clone instead of starting QEMU first. Each costs an idle QEMU process's memory.
+   * Children each engine host keeps pre-started for the parent (0–64, default 0): QEMU already up
+   * with the parent's state loaded, paused, so a scale-up (a larger `cloneCount`) only resumes
+   * each new clone instead of starting QEMU and loading the state first. Each costs an idle QEMU process's memory.
    * Changed in place.
    */
   warmCount?: pulumi.Input<number>;

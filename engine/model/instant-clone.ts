@@ -51,7 +51,7 @@ export interface InstantCloneParent {
   qemuVersion: string;
   /** `drifted` when its RAM file, device state or frozen layer vanished. */
   state: RecordState;
-  /** Children each host keeps pre-started for this parent (QEMU up, waiting for the state); 0 for none. */
+  /** Children each host keeps pre-started for this parent (QEMU up, the parent's state loaded, paused); 0 for none. */
   warmCount: number;
   createdAt: string;
 }

@@ -162,8 +162,8 @@ function childOverlayOf(p: InstantCloneParent): string {
 
 /**
  * Pre-started children of parents, kept by the engine host (WarmChildren): QEMU up with the
- * child's own overlay and identity, waiting for its state. A request takes them before it
- * starts any child of its own.
+ * child's own overlay and identity and the parent's state loaded, paused. A request takes them
+ * before it starts any child of its own, and only resumes them.
  */
 export interface WarmChildSource {
   /** Hands over up to `n` pre-started children of a parent; they are the caller's from then on. */
@@ -180,6 +180,8 @@ export interface WarmChildSource {
 export interface WarmChild {
   plan: ChildPlan;
   proc: QemuProcess;
+  /** True when the parent's device state is loaded already (the child waits paused); false when it still waits for it. */
+  loaded: boolean;
   /** The engine folder of the datastore the child's home lies in. */
   engineRoot: string;
 }
@@ -669,7 +671,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   const { top, chain } = parentChain(ctx.store, parent);
   const concurrency = req.concurrency ?? ctx.settings.instantCloneConcurrency ?? DEFAULT_INSTANT_CLONE_CONCURRENCY;
   const names = childNamesOf(req);
-  // Pre-started children first: they only need their state loaded.
+  // Pre-started children first: they only need to be resumed (or loaded, when they were not).
   const warm = new Map((ctx.warm?.take(parent.id, names.length) ?? []).map((w, i) => [names[i], w]));
   const children: ChildPlan[] = names.map((name) => {
     const pre = warm.get(name);
@@ -699,7 +701,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
       const proc = pre ? pre.proc : await spawnChild(parent, chain, c, overlay, ctx.signal);
       const upAt = performance.now();
       try {
-        await proc.loadStartState({ ignoreShared: true, signal: ctx.signal });
+        if (!pre?.loaded) await proc.loadStartState({ ignoreShared: true, signal: ctx.signal });
         const loadedAt = performance.now();
         if (!req.startPaused) await proc.resume();
         ctx.log.debug({ vmId: c.id, qmpUpMs: round(upAt - spawnAt), loadMs: round(loadedAt - upAt), resumeMs: round(performance.now() - loadedAt) }, "instant clone started");

@@ -1,10 +1,15 @@
 /**
  * Pre-started instant-clone children, the template-cache idea of Kata Containers' VM factory
  * applied to S3: for every parent with a warm count, this host keeps that many child QEMU
- * processes started in the background (own overlay, own identity, the parent's RAM mapped
- * privately, the device state inherited as a descriptor), each waiting for its state. A clone
- * request takes them and only loads the state and resumes, so the QEMU start itself (exec,
- * libraries, machine set-up: most of a clone's time) is paid before the request.
+ * processes started in the background (own overlay, own identity in fw_cfg, the parent's RAM
+ * mapped privately) with the parent's device state already loaded, each waiting paused. A
+ * clone request takes them and only resumes them (`cont`) and records them, so the QEMU start
+ * and the state load are both paid before the request.
+ *
+ * Clock: a paused QEMU's virtual clock stands still, so a child resumes at the instant of the
+ * capture however long it waited (its uptime is the parent's at the capture, as with any
+ * snapshot restore); the RTC follows the host's clock (QEMU's default `-rtc clock=host`), so
+ * it reads the right wall time at once, for guests that resync from it or from NTP.
  *
  * They are not VMs until taken: no record, not listed, not counted as the parent's children.
  * An engine restart drops them (the start-up reconcile kills QEMU processes in state folders
@@ -12,6 +17,7 @@
  */
 import { promises as fs } from "node:fs";
 import type { Logger } from "pino";
+import type { QemuProcess } from "../hypervisor";
 import { engineDir, newContentId, partPath, removeOwnedTree, vmDir, vmDiskPath } from "../disk";
 import { newId, type InstantCloneParent } from "../model";
 import type { Store } from "../store";
@@ -206,12 +212,16 @@ export class WarmChildren implements WarmChildSource {
     const id = newId("vm");
     const plan = { id, name: `warm-${id}`, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: vmStateDirIn(this.settings.vmStateRoot, id) };
     const fallback = partPath(ds.path, `warm-${newContentId().slice(0, 16)}`);
+    let proc: QemuProcess | null = null;
     try {
       const overlay = await childOverlay(parent, top, fallback);
-      const proc = await spawnChild(parent, chain, plan, overlay);
-      this.log.debug({ parentId: parent.id, vmId: id, pid: proc.pid }, "pre-started an instant-clone child");
-      return { plan, proc, engineRoot: engineDir(ds.path) };
+      proc = await spawnChild(parent, chain, plan, overlay);
+      const loaded = await proc.loadStartState({ ignoreShared: true });
+      if (loaded.status !== "paused") throw new Error(`a pre-started child of ${parent.name} is ${loaded.status} after loading its state, not paused`);
+      this.log.debug({ parentId: parent.id, vmId: id, pid: proc.pid, loadMs: loaded.durationMs }, "pre-started an instant-clone child");
+      return { plan, proc, engineRoot: engineDir(ds.path), loaded: true };
     } catch (err) {
+      await proc?.kill().catch(() => undefined);
       await removeChildFiles(this.settings, engineDir(ds.path), plan);
       throw err;
     } finally {

@@ -66,7 +66,7 @@ export class ClonefleetExample extends TerraformStack {
     const appFork = new vm.Vm(this, "app_fork", { name: "app-fork", forkOf: app.id, powerState: "running" });
     // The running app captured as an instant-clone parent and two instant clones of it (no boot, the parent's RAM
     // shared copy-on-write); captured after the fork, as a VM is forked or captured one at a time. warmCount keeps one
-    // child pre-started (QEMU up, waiting for the state), so a scale-up only loads the state and resumes.
+    // child pre-started (QEMU up, the parent's state loaded, paused), so a scale-up only resumes it.
     const appClones = new InstantClonePool(this, "app_clones", { source: app, parentName: "app-base", cloneCount: 2, namePrefix: "app-clone", warmCount: 1, dependsOn: [appFork] });
     // A snapshot of the running app, taken after the fork and the capture (a VM with snapshots cannot be captured);
     // destroying it merges its overlay back live, and one consolidated outside is taken again by the next deploy.

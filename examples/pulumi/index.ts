@@ -89,8 +89,8 @@ const appFork = new clonefleet.Vm("example-app-fork", {
 // RAM copy-on-write. The capture stops the app for a moment and starts it again. Captured after
 // the fork: a VM is forked or captured one at a time. A parent whose files vanished, or a clone
 // removed outside Pulumi, refreshes as gone and is made again by the next `pulumi up`. warmCount
-// keeps one child pre-started (QEMU up, waiting for the state), so a scale-up only loads the
-// state and resumes.
+// keeps one child pre-started (QEMU up, the parent's state loaded, paused), so a scale-up only
+// resumes it.
 const appClones = new clonefleet.InstantClonePool(
   "example-app-clones",
   {

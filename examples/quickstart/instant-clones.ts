@@ -109,7 +109,7 @@ export async function instantCloneTour(api: ClonefleetClient, opts: { datastoreI
   for (const c of result.children) await api.vms.delete(c.id);
   console.log("16 clones deleted");
 
-  opts.step("4 children pre-started (warm_count 4): the host starts their QEMU ahead, a request only loads the state and resumes");
+  opts.step("4 children pre-started (warm_count 4): the host starts their QEMU ahead and loads the parent's state into it, paused; a request only resumes them");
   await api.parents.update(parent.id, { warm_count: 4 });
   for (let ready = 0; ready < 4; ) {
     await new Promise((r) => setTimeout(r, 100));

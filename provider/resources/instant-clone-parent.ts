@@ -37,7 +37,7 @@ export const instantCloneParent = defineResource<InstantCloneParentState, Clonef
     "pauses the source VM and leaves it stopped on a new overlay; with `restart_source` (default) it is started again at once (a cold boot), " +
     "so a source declared `power_state = \"running\"` stays as declared. Destroying a parent that still has instant clones is refused, " +
     "naming them, unless `wait_for_children_on_destroy` is set (Terraform destroys the clones it manages first). With `warm_count`, each " +
-    "engine host keeps that many children pre-started, so a new instant clone only loads the state and resumes. A parent whose files " +
+    "engine host keeps that many children pre-started, so a new instant clone only resumes one. A parent whose files " +
     "vanished (a tmpfs RAM file after a host reboot, say) is gone: the next plan captures it again.",
   attributes: {
     id: computed("string", { description: "Parent id, assigned by the engine.", keepPrior: true }),
@@ -63,8 +63,8 @@ export const instantCloneParent = defineResource<InstantCloneParentState, Clonef
     warm_count: optional("number", {
       description:
         `Children each engine host keeps pre-started for this parent (0 to ${MAX_WARM_CHILDREN}; default 0): QEMU already up with its own ` +
-        "overlay and identity, waiting for the state, so a new instant clone (a `clonefleet_vm` with `instant_clone_of`, a scale-up) only " +
-        "loads the state and resumes instead of starting QEMU first. Each costs an idle QEMU process's memory (no guest RAM until taken). " +
+        "overlay and identity, the parent's state loaded, paused, so a new instant clone (a `clonefleet_vm` with `instant_clone_of`, a scale-up) " +
+        "only resumes one instead of starting QEMU and loading the state first. Each costs an idle QEMU process's memory (no guest RAM until taken). " +
         "Changed in place; a count changed outside Terraform shows as a change in the next plan.",
       default: 0,
     }),

@@ -139,6 +139,8 @@ agent_loop() {
         set-ram-marker) echo "$arg" > /run/ram-marker; out="ok" ;;
         read-ram-marker) out="ok $(cat /run/ram-marker 2>/dev/null)" ;;
         uptime) out="ok $(cut -d' ' -f1 /proc/uptime)" ;;
+        # The guest's clocks: uptime (s), system wall time and the RTC's (s since the epoch).
+        clock) out="ok $(cut -d' ' -f1 /proc/uptime) $(date +%s) $(cat /sys/class/rtc/rtc0/since_epoch 2>/dev/null || echo none)" ;;
         poweroff) echo "$rid ok" >&3; power_off ;;
         "") continue ;;
         *) out="err unknown-command" ;;

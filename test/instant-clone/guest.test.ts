@@ -101,4 +101,48 @@ describeGuest("instant clones of the booted Linux test guest through the engine"
     await t.client.parents.delete(parent.id);
     await t.client.vms.delete(src.id);
   });
+
+  test("a pre-started child resumes at the capture: its own identity, the parent's uptime, the RTC on the host's time", async () => {
+    const src = await createVm(t.client, "linux-warm-src", templateId, "linked");
+    await t.client.vms.start(src.id);
+    const srcAgent = await agentOf((await t.client.vms.get(src.id))!, 120_000);
+    await srcAgent.request("set-ram-marker", "before-warm-capture");
+    const [srcUptime] = (await srcAgent.request("clock")).split(" ").map(Number);
+    const srcReadAt = Date.now();
+    await srcAgent.close();
+
+    const pj = await t.client.parents.create({ source_vm_id: src.id, name: "linux-warm", warm_count: 1 });
+    const parent = (await t.client.waitJob(pj.id, { timeoutMs: 60_000 })).result as ParentWire;
+    for (const deadline = Date.now() + 120_000; (await t.client.parents.get(parent.id))!.warm_ready < 1; ) {
+      if (Date.now() > deadline) throw new Error("no pre-started child after 120 s");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Pre-started children wait long before a request comes: the guest must not age meanwhile.
+    const waitedMs = 3000;
+    await new Promise((r) => setTimeout(r, waitedMs));
+
+    const cj = await t.client.parents.clone(parent.id, { count: 1, name_prefix: "linux-warm-kid" });
+    const kid = ((await t.client.waitJob(cj.id, { timeoutMs: 60_000 })).result as InstantCloneResultWire).children[0];
+    const agent = await agentOf(kid, 10_000);
+    try {
+      const [uptime, , rtc] = (await agent.request("clock")).split(" ");
+      const kidReadAt = Date.now();
+      expect(await agent.request("identity")).toBe(kid.id);
+      expect(await agent.request("read-ram-marker")).toBe("before-warm-capture");
+      // No boot (uptime goes on from the parent's), and no ageing while it waited paused: the
+      // guest ran at most the host time since the source's read less the wait.
+      expect(Number(uptime)).toBeGreaterThanOrEqual(srcUptime);
+      expect(Number(uptime)).toBeLessThan(srcUptime + (kidReadAt - srcReadAt - waitedMs) / 1000);
+      // The RTC follows the host's clock, paused or not.
+      expect(Math.abs(Number(rtc) - kidReadAt / 1000)).toBeLessThanOrEqual(2);
+      const serial = await fs.readFile(path.join(kid.state_dir!, "serial.log"), "utf8");
+      expect(serial).not.toContain(guest.readyLine);
+    } finally {
+      await agent.close();
+    }
+    await t.client.parents.update(parent.id, { warm_count: 0 });
+    await t.client.vms.delete(kid.id);
+    await t.client.parents.delete(parent.id);
+    await t.client.vms.delete(src.id);
+  });
 });

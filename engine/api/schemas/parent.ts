@@ -4,7 +4,7 @@ import type { ParentRamLocation } from "../../model";
 import { vmToWire, VmWire } from "./vm";
 
 const WARM_COUNT_DOC =
-  "Children each engine host keeps pre-started for this parent (0 to 64, default 0): QEMU already up with its own overlay and identity, waiting for the state, so a clone request only loads the state and resumes. Each costs an idle QEMU process's memory (no guest RAM until taken).";
+  "Children each engine host keeps pre-started for this parent (0 to 64, default 0): QEMU already up with its own overlay and identity and the parent's state loaded, paused, so a clone request only resumes it. Each costs an idle QEMU process's memory (no guest RAM until taken).";
 
 /** The body of `PATCH /parents/{id}`. */
 export const UpdateParentBody = Type.Object({ warm_count: Type.Optional(Type.Integer({ description: WARM_COUNT_DOC })) }, { additionalProperties: false });

@@ -27,7 +27,7 @@ const cloned = (r: InstantCloneResultWire) =>
     r.children.map((c) => [c.id, c.name, c.pid ?? "-", c.ready_ms, c.start_ms]),
   );
 
-const WARM_HELP = "children each host keeps pre-started (0 to 64): a clone request then only loads their state and resumes";
+const WARM_HELP = "children each host keeps pre-started (0 to 64): state loaded ahead, paused: a clone request then only resumes one";
 
 function intOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;

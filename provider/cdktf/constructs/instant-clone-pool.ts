@@ -17,9 +17,9 @@ export interface InstantClonePoolProps {
   /** Where the parent's RAM file lives: `tmpfs` or `datastore` (default: the engine's setting). */
   readonly ramLocation?: "tmpfs" | "datastore";
   /**
-   * Children each engine host keeps pre-started for the parent (0–64, default 0): QEMU already up,
-   * waiting for the state, so a scale-up (a larger `cloneCount`) only loads the state and resumes
-   * each new clone instead of starting QEMU first. Each costs an idle QEMU process's memory.
+   * Children each engine host keeps pre-started for the parent (0–64, default 0): QEMU already up
+   * with the parent's state loaded, paused, so a scale-up (a larger `cloneCount`) only resumes
+   * each new clone instead of starting QEMU and loading the state first. Each costs an idle QEMU process's memory.
    * Changed in place.
    */
   readonly warmCount?: number;

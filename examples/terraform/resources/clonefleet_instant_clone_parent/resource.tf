@@ -4,7 +4,7 @@ resource "clonefleet_instant_clone_parent" "base" {
   source_vm_id = clonefleet_vm.app.id
   name         = "app-base"
   ram_location = "tmpfs" # or "datastore": survives a host reboot
-  warm_count   = 1       # children kept pre-started, so a new clone only loads the state and resumes
+  warm_count   = 1       # children kept pre-started (state loaded, paused): a new clone only resumes one
 
   timeouts {
     create = "10m"

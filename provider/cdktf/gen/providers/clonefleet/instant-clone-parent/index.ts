@@ -38,7 +38,7 @@ export interface InstantCloneParentConfig extends cdktf.TerraformMetaArguments {
   */
   readonly waitForChildrenOnDestroy?: boolean | cdktf.IResolvable;
   /**
-  * Children each engine host keeps pre-started for this parent (0 to 64; default 0): QEMU already up with its own overlay and identity, waiting for the state, so a new instant clone (a `clonefleet_vm` with `instant_clone_of`, a scale-up) only loads the state and resumes instead of starting QEMU first. Each costs an idle QEMU process's memory (no guest RAM until taken). Changed in place; a count changed outside Terraform shows as a change in the next plan.
+  * Children each engine host keeps pre-started for this parent (0 to 64; default 0): QEMU already up with its own overlay and identity, the parent's state loaded, paused, so a new instant clone (a `clonefleet_vm` with `instant_clone_of`, a scale-up) only resumes one instead of starting QEMU and loading the state first. Each costs an idle QEMU process's memory (no guest RAM until taken). Changed in place; a count changed outside Terraform shows as a change in the next plan.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/instant_clone_parent#warm_count InstantCloneParent#warm_count}
   */

@@ -5,16 +5,13 @@ import {
   DEFAULT_MIGRATION_ON_MISSING_ACK,
   MIGRATION_NOTIFY_TIMEOUT_RANGE,
   MIGRATION_ON_MISSING_ACK_VALUES,
-  missingAckProblem,
-  notifyTimeoutProblem,
 } from "../../engine/model/migration-rules";
-import { nameProblem } from "../../engine/model/rules";
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, optionalComputed, required, timeouts, type OperationContext, type Planned } from "../framework";
 import type { CtyType } from "../protocol/cty";
+import { REFERENCES, vmProblems, type CLONE_MODES } from "../../engine/client/rules";
+import { checkReferences, validateWith } from "./rule-diagnostics";
 
-const CLONE_MODES = ["pool", "full", "linked"] as const;
-const POWER_STATES = ["running", "stopped"] as const;
 const DISK_LAYER_TYPE: CtyType = ["object", { path: "string", content_id: "string" }];
 const MIGRATION_NOTIFY_RANGE_TEXT = `From ${MIGRATION_NOTIFY_TIMEOUT_RANGE.min} to ${MIGRATION_NOTIFY_TIMEOUT_RANGE.max}`;
 
@@ -131,64 +128,8 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     }),
   },
   blocks: { timeouts: timeouts({ create: "30m", update: "10m", delete: "10m" }) },
-  validate: (config, diags) => {
-    if (typeof config.name === "string") {
-      const p = nameProblem(config.name);
-      if (p) diags.error("Invalid VM name", `name ${p}.`, "name");
-    }
-    for (const field of ["template_id", "datastore_id", "fork_of", "instant_clone_of"] as const) {
-      if (config[field] === "") diags.error(`Invalid ${field}`, `${field} must not be empty.`, field);
-    }
-    if (typeof config.clone_mode === "string" && !(CLONE_MODES as readonly string[]).includes(config.clone_mode)) {
-      diags.error("Invalid clone_mode", `clone_mode must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(config.clone_mode)}).`, "clone_mode");
-    }
-    const stop = config.stop_timeout_seconds;
-    if (typeof stop === "number" && (!Number.isInteger(stop) || stop < 0 || stop > 3600)) {
-      diags.error("Invalid stop_timeout_seconds", `stop_timeout_seconds must be a whole number of seconds from 0 to 3600 (got ${stop}).`, "stop_timeout_seconds");
-    }
-    if (typeof config.power_state === "string" && !(POWER_STATES as readonly string[]).includes(config.power_state)) {
-      diags.error("Invalid power_state", `power_state must be one of ${POWER_STATES.join(", ")} (got ${JSON.stringify(config.power_state)}).`, "power_state");
-    }
-    // null is unset; undefined (unknown until apply) is left for the apply.
-    if (config.instant_clone_of !== null && config.instant_clone_of !== undefined) {
-      for (const field of ["template_id", "fork_of", "datastore_id", "clone_mode"] as const) {
-        if (config[field] !== null && config[field] !== undefined) {
-          diags.error("Conflicting VM source", `${field} must be unset when instant_clone_of is set: an instant clone takes its disk and memory from its parent.`, field);
-        }
-      }
-      if (config.power_state === null) {
-        diags.error(
-          "Missing power_state",
-          "Set power_state = \"running\" with instant_clone_of: an instant clone runs from the moment it is made (stopped, it loses the captured state; a later start is a cold boot).",
-          "power_state",
-        );
-      }
-    } else if (config.fork_of !== null && config.fork_of !== undefined) {
-      if (config.template_id !== null && config.template_id !== undefined) {
-        diags.error("Conflicting VM source", "template_id must be unset when fork_of is set: a fork takes its disk from the VM it forks.", "template_id");
-      }
-      if (config.datastore_id !== null && config.datastore_id !== undefined) {
-        diags.error("Conflicting VM source", "datastore_id must be unset when fork_of is set: a fork's disk stays beside its parent's.", "datastore_id");
-      }
-      if (config.clone_mode !== null && config.clone_mode !== undefined) {
-        diags.error("Conflicting VM source", "clone_mode must be unset when fork_of is set: a fork's disk is made by forking its parent's.", "clone_mode");
-      }
-    } else if (config.fork_of === null && config.template_id === null && config.instant_clone_of === null) {
-      diags.error("Missing VM source", "Set template_id (a template to clone), fork_of (a VM to fork) or instant_clone_of (an instant-clone parent).", "template_id");
-    }
-    if (typeof config.host_id === "string") {
-      const p = nameProblem(config.host_id);
-      if (p) diags.error("Invalid host_id", `host_id ${p}.`, "host_id");
-    }
-    if (config.migration_notify_timeout_seconds !== null && config.migration_notify_timeout_seconds !== undefined) {
-      const p = notifyTimeoutProblem(config.migration_notify_timeout_seconds);
-      if (p) diags.error("Invalid migration_notify_timeout_seconds", `migration_notify_timeout_seconds ${p}.`, "migration_notify_timeout_seconds");
-    }
-    if (typeof config.migration_on_missing_ack === "string") {
-      const p = missingAckProblem(config.migration_on_missing_ack);
-      if (p) diags.error("Invalid migration_on_missing_ack", `migration_on_missing_ack ${p}.`, "migration_on_missing_ack");
-    }
-  },
+  validate: validateWith(vmProblems),
+  checkPlan: checkReferences(REFERENCES.vm),
   create: async (ctx, plan) => {
     // An unknown host is refused before anything is made.
     if (plan.host_id) await checkHostKnown(ctx.client, plan.host_id);

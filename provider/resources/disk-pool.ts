@@ -2,7 +2,7 @@ import type { ClonefleetClient, PoolWire } from "../../engine/client";
 import { POOL_SIZE_RANGE } from "../../engine/model/rules";
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, required, timeouts } from "../framework";
-import { REFERENCES, diskPoolProblems } from "../../engine/client/rules";
+import { REFERENCES, diskPoolProblems, OPERATION_TIMEOUTS } from "../../engine/client/rules";
 import { checkReferences, validateWith } from "./rule-diagnostics";
 
 /** The state of `clonefleet_disk_pool`, attribute for attribute. */
@@ -34,7 +34,7 @@ export const diskPool = defineResource<DiskPoolState, ClonefleetClient>({
       default: true,
     }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", update: "30m", delete: "10m" }) },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.disk_pool) },
   validate: validateWith(diskPoolProblems),
   checkPlan: checkReferences(REFERENCES.disk_pool),
   create: async (ctx, plan) => {

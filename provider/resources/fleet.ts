@@ -3,7 +3,7 @@ import { FLEET_DATASTORES_MAX, FLEET_SIZE_RANGE } from "../../engine/model/rules
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, optionalComputed, required, timeouts } from "../framework";
 import type { CtyType } from "../protocol/cty";
-import { fleetProblems, REFERENCES, type POWER_STATES } from "../../engine/client/rules";
+import { fleetProblems, REFERENCES, type POWER_STATES, OPERATION_TIMEOUTS } from "../../engine/client/rules";
 import { checkReferences, validateWith } from "./rule-diagnostics";
 
 const MEMBER_TYPE: CtyType = ["object", { id: "string", name: "string", datastore_id: "string", disk_path: "string", provisioned_by: "string" }];
@@ -68,7 +68,7 @@ export const fleet = defineResource<FleetState, ClonefleetClient>({
       description: "The members, oldest first: id, name, datastore_id, disk_path, provisioned_by (`pool`, `copy` or `linked`).",
     }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", update: "30m", delete: "10m" }) },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.fleet) },
   validate: validateWith(fleetProblems),
   checkPlan: checkReferences(REFERENCES.fleet),
   create: async (ctx, plan) => {

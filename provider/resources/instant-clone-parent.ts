@@ -2,7 +2,7 @@ import { ApiError, type ClonefleetClient, type JobWire, type ParentWire } from "
 import { MAX_WARM_CHILDREN } from "../../engine/model/instant-clone";
 import { computed, defineResource, optional, optionalComputed, required, timeouts, type OperationContext } from "../framework";
 import { waitForJob } from "./snapshot";
-import { instantCloneParentProblems, REFERENCES, type RAM_LOCATIONS } from "../../engine/client/rules";
+import { instantCloneParentProblems, REFERENCES, type RAM_LOCATIONS, OPERATION_TIMEOUTS } from "../../engine/client/rules";
 import { checkReferences, validateWith } from "./rule-diagnostics";
 
 
@@ -81,7 +81,7 @@ export const instantCloneParent = defineResource<InstantCloneParentState, Clonef
     state: computed("string", { description: "The engine's view of the parent: `ready`.", keepPrior: true }),
     created_at: computed("string", { description: "When the parent was captured (RFC 3339).", keepPrior: true }),
   },
-  blocks: { timeouts: timeouts({ create: "10m", delete: "10m" }) },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.instant_clone_parent) },
   validate: validateWith(instantCloneParentProblems),
   checkPlan: checkReferences(REFERENCES.instant_clone_parent),
   create: async (ctx, plan) => {

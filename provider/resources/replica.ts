@@ -2,7 +2,7 @@ import type { ClonefleetClient, ReplicaWire } from "../../engine/client";
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, required, timeouts } from "../framework";
 import type { CtyType } from "../protocol/cty";
-import { REFERENCES, replicaProblems } from "../../engine/client/rules";
+import { REFERENCES, replicaProblems, OPERATION_TIMEOUTS } from "../../engine/client/rules";
 import { checkReferences, validateWith } from "./rule-diagnostics";
 
 const REUSED_LAYER_TYPE: CtyType = ["object", { path: "string", content_id: "string" }];
@@ -75,7 +75,7 @@ export const replica = defineResource<ReplicaState, ClonefleetClient>({
       description: "The replica's chain on the target, top first: path, content_id, parent_content_id (null for a base), origin (`copied` or `reused`).",
     }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", update: "30m", delete: "10m" }) },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.replica) },
   validate: validateWith(replicaProblems),
   checkPlan: checkReferences(REFERENCES.replica),
   create: async (ctx, plan) => {

@@ -1,6 +1,6 @@
 import { ApiError, JobFailedError, type ClonefleetClient, type JobWire, type SnapshotWire } from "../../engine/client";
 import { computed, defineResource, required, timeouts, type OperationContext } from "../framework";
-import { REFERENCES, snapshotProblems } from "../../engine/client/rules";
+import { REFERENCES, snapshotProblems, OPERATION_TIMEOUTS } from "../../engine/client/rules";
 import { checkReferences, validateWith } from "./rule-diagnostics";
 
 /** The state of `clonefleet_snapshot`, attribute for attribute. */
@@ -36,7 +36,7 @@ export const snapshot = defineResource<SnapshotState, ClonefleetClient>({
     state: computed("string", { description: "The engine's view of the snapshot: `ready`." }),
     created_at: computed("string", { description: "When the snapshot was taken (RFC 3339).", keepPrior: true }),
   },
-  blocks: { timeouts: timeouts({ create: "10m", delete: "30m" }) },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.snapshot) },
   validate: validateWith(snapshotProblems),
   checkPlan: checkReferences(REFERENCES.snapshot),
   create: async (ctx, plan) => {

@@ -7,7 +7,7 @@ import {
 } from "../../engine/model/rules";
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, required, timeouts } from "../framework";
-import { REFERENCES, templateProblems } from "../../engine/client/rules";
+import { REFERENCES, templateProblems, OPERATION_TIMEOUTS } from "../../engine/client/rules";
 import { checkReferences, validateWith } from "./rule-diagnostics";
 
 /** The state of `clonefleet_template`, attribute for attribute. */
@@ -44,7 +44,7 @@ export const template = defineResource<TemplateState, ClonefleetClient>({
     content_id: computed("string", { description: "Content ID of the template's disk (changes when its content does).", keepPrior: true }),
     virtual_size_bytes: computed("number", { description: "Guest-visible size of the disk.", keepPrior: true }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", delete: "10m" }) },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.template) },
   validate: validateWith(templateProblems),
   checkPlan: checkReferences(REFERENCES.template),
   create: async (ctx, plan) => {

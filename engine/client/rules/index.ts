@@ -10,3 +10,4 @@ export { vmMayComeFromParent, vmOrigin, vmProblems, VM_SOURCES, type VmOrigin } 
 export { fleetProblems } from "./fleet";
 export { instantCloneParentProblems, snapshotProblems } from "./instant-clone";
 export { knownReferences, referenceProblems, REFERENCES, type Reference, type ReferenceKind } from "./references";
+export { OPERATION_TIMEOUTS, parseDuration, timeoutMs, timeoutsProblems, type TimeoutOperation } from "./timeouts";

@@ -57,3 +57,156 @@ export function connectionOf(props: { endpoint?: unknown; token?: unknown }): { 
   if (typeof props.token === "string") out.token = props.token;
   return out;
 }
+
+type Runtime = typeof import("./provider-runtime");
+type Client = import("../engine/client").ClonefleetClient;
+type ResourceKey = import("./provider-runtime").ResourceKey;
+type OperationTimeout = import("./provider-runtime").OperationTimeout;
+
+/** What an operation of a dynamic resource receives besides its values. */
+export interface DynamicContext {
+  /** The provider runtime, loaded in the dynamic-provider process. */
+  rt: Runtime;
+  /** A client for the resource's `endpoint` and `token`. */
+  client: Client;
+  /** This operation's time limit (the `timeouts` input, else the resource's default); pass `timeout.ms` to waitJob. */
+  timeout: OperationTimeout;
+}
+
+/**
+ * What a dynamic resource file declares: its kind, which inputs replace it, its checks by name
+ * (they live in the runtime) and its operations on the engine. defineDynamicResource does the
+ * rest: autonaming, the `timeouts` input, reference checks at preview, connecting, 404 → gone,
+ * errors as `CF_<CODE>: <sentence>`, and the diff.
+ */
+export interface DynamicResourceSpec<I, O> {
+  /** The noun in messages, such as "VM". */
+  noun: string;
+  /** The rule book's key for the resource's references and time limits; none for resources without jobs or references. */
+  key?: ResourceKey;
+  /** Name of the runtime's input check (`validateVmInputs`) and of its defaults (`withVmDefaults`, optional). */
+  validate: keyof Runtime;
+  defaults?: keyof Runtime;
+  /** Inputs compared in diff (the connection inputs are added). */
+  inputKeys: readonly string[];
+  /** Of those, the ones a change of which replaces the resource. */
+  replaceKeys: readonly string[];
+  /** Inputs compared only when given (left out, they mean "whatever the engine chose"). */
+  givenKeys?: readonly string[];
+  /** True when the resource has a `name` Pulumi may generate (logical name plus a random suffix). */
+  autoname?: boolean;
+  /** The action a message names, such as `create VM "web"`; default `<verb> <noun> <"name" or id>`. */
+  action?(verb: string, props: Partial<I>, id?: string): string;
+  create(ctx: DynamicContext, inputs: I): Promise<{ id: string; outs: O }>;
+  /** The outputs (and, for an import or a `get`, the inputs) read back; null when the object is gone. */
+  read(ctx: DynamicContext, id: string, props: Partial<O>): Promise<{ props: O; inputs?: I } | null>;
+  update?(ctx: DynamicContext, id: string, olds: O, news: I): Promise<O>;
+  /** Deletes the object; a 404 counts as done. */
+  delete(ctx: DynamicContext, id: string, props: O): Promise<void>;
+}
+
+/**
+ * The dynamic provider for `spec`. Like everything in this module it travels by value: the SDK
+ * serializes the returned object with `spec` and the functions here, and each method loads the
+ * runtime in the provider process.
+ */
+export function defineDynamicResource<I extends object, O extends object>(spec: DynamicResourceSpec<I, O>): import("@pulumi/pulumi").dynamic.ResourceProvider<I, O> {
+  const actionOf = (verb: string, props: Partial<I> | Partial<O>, id?: string): string => {
+    if (spec.action) return spec.action(verb, props as Partial<I>, id);
+    const name = (props as { name?: unknown }).name;
+    return `${verb} ${spec.noun} ${typeof name === "string" && !id ? JSON.stringify(name) : (id ?? "")}`.trim();
+  };
+  // Connection and time limits travel with the outputs: read and delete get only those.
+  const carry = (props: object, outs: O): O => {
+    const p = props as { timeouts?: unknown };
+    return { ...outs, ...connectionOf(props), ...(p.timeouts !== undefined && p.timeouts !== null ? { timeouts: p.timeouts } : {}) };
+  };
+  const context = (rt: Runtime, props: object, op: "create" | "read" | "update" | "delete"): DynamicContext => ({
+    rt,
+    client: rt.connect(props),
+    timeout: rt.operationTimeout(props, spec.key, op),
+  });
+  // A message made by the resource or the runtime already says everything; anything else is described now.
+  const rethrow = (rt: Runtime, err: unknown, action: string, ctx: DynamicContext): never => {
+    if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
+    throw rt.providerError(err, action, ctx.client.endpoint, ctx.timeout);
+  };
+  // The checks are named, not captured: they live in the runtime with the rule book.
+  const named = <T>(rt: Runtime, name: keyof Runtime): ((v: Props) => T) => rt[name] as unknown as (v: Props) => T;
+
+  return {
+    async check(olds, news) {
+      const rt = loadRuntime();
+      const props = { ...news } as Props;
+      const old = { ...olds } as Props;
+      if (spec.autoname) {
+        const name = rt.resolveName(old, props);
+        if (name !== undefined) props.name = name;
+      }
+      const inputs = spec.defaults ? named<Props>(rt, spec.defaults)(props) : props;
+      const validate = named<{ property: string; reason: string }[]>(rt, spec.validate);
+      const failures = [...validate(props), ...(spec.key ? rt.validateTimeouts(props, spec.key) : [])];
+      if (failures.length === 0 && spec.key) failures.push(...(await rt.referenceFailures(inputs, old, spec.key)));
+      return { inputs: inputs as unknown as I, failures };
+    },
+
+    async diff(_id, olds, news) {
+      const o = { ...olds } as Props;
+      const n = { ...news } as Props;
+      const changes = changedKeys(o, n, withConnectionKeys(spec.inputKeys));
+      for (const k of spec.givenKeys ?? []) if (n[k] !== undefined && n[k] !== null) changes.push(...changedKeys(o, n, [k]));
+      const replaces = changes.filter((k) => spec.replaceKeys.includes(k));
+      // Names are unique on the engine: the old object goes first.
+      return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+    },
+
+    async create(inputs) {
+      const rt = loadRuntime();
+      const ctx = context(rt, inputs, "create");
+      try {
+        const made = await spec.create(ctx, inputs);
+        return { id: made.id, outs: carry(inputs, made.outs) };
+      } catch (err) {
+        return rethrow(rt, err, actionOf("create", inputs), ctx);
+      }
+    },
+
+    async read(id, props) {
+      const rt = loadRuntime();
+      const ctx = context(rt, props ?? {}, "read");
+      try {
+        const got = await spec.read(ctx, id, (props ?? {}) as Partial<O>);
+        // Gone: an empty result tells Pulumi so, and the next update recreates it.
+        if (!got) return {};
+        const outs = carry(props ?? {}, got.props);
+        return got.inputs ? { id, props: outs, inputs: got.inputs as unknown as O } : { id, props: outs };
+      } catch (err) {
+        if ((err as { status?: number }).status === 404) return {};
+        return rethrow(rt, err, actionOf("read", props ?? {}, id), ctx);
+      }
+    },
+
+    async update(id, olds, news) {
+      const rt = loadRuntime();
+      const ctx = context(rt, news, "update");
+      try {
+        if (!spec.update) throw new Error(`${spec.noun} has no in-place change; this is a bug in the clonefleet provider`);
+        return { outs: carry(news, await spec.update(ctx, id, olds, news)) };
+      } catch (err) {
+        return rethrow(rt, err, actionOf("update", news, id), ctx);
+      }
+    },
+
+    async delete(id, props) {
+      const rt = loadRuntime();
+      const ctx = context(rt, props, "delete");
+      try {
+        await spec.delete(ctx, id, props);
+      } catch (err) {
+        // Already gone is what delete wants.
+        if ((err as { status?: number }).status === 404) return;
+        rethrow(rt, err, actionOf("delete", props, id), ctx);
+      }
+    },
+  };
+}

@@ -6,9 +6,23 @@
 import { randomUUID } from "node:crypto";
 import { ApiError, ApiUnreachableError, ClonefleetClient, JobTimeoutError } from "../engine/client";
 
+import {
+  knownReferences,
+  OPERATION_TIMEOUTS,
+  referenceProblems,
+  REFERENCES,
+  timeoutMs,
+  timeoutsProblems,
+  type TimeoutOperation,
+} from "../engine/client/rules";
+import { UNKNOWN_VALUE } from "./provider-kit";
+import { PULUMI_FACE, toFailures, type CheckFailure } from "./validate";
+
 export { applyPlacement, checkHostKnown, planPlacement } from "../engine/client/placement";
+export { resolveName } from "./autoname";
 
 export {
+  PULUMI_FACE,
   validateDatastoreInputs,
   validateDiskPoolInputs,
   validateFleetInputs,
@@ -53,11 +67,11 @@ export function newIdempotencyKey(): string {
  * The error a provider method throws for `err`: `CF_<CODE>: <one sentence>`, naming the action
  * (such as `create template "base"`) and the input at fault in camelCase; never throws itself.
  */
-export function providerError(err: unknown, action: string, endpoint?: string): Error {
-  return sentence(describe(err, action, endpoint));
+export function providerError(err: unknown, action: string, endpoint?: string, limit?: OperationTimeout): Error {
+  return sentence(describe(err, action, endpoint, limit));
 }
 
-function describe(err: unknown, action: string, endpoint?: string): string {
+function describe(err: unknown, action: string, endpoint?: string, limit?: OperationTimeout): string {
   const where = endpoint ? ` at ${endpoint}` : "";
   if (err instanceof ApiUnreachableError) {
     return (
@@ -78,7 +92,10 @@ function describe(err: unknown, action: string, endpoint?: string): string {
     const names = field && !message.includes(`${field}:`) ? ` (input ${field})` : "";
     return `${err.code}: cannot ${action}: ${message}${names}`;
   }
-  if (err instanceof JobTimeoutError) return `CF_JOB_TIMEOUT: cannot ${action}: ${err.message}`;
+  if (err instanceof JobTimeoutError) {
+    const within = limit ? ` (timeouts.${limit.operation} is ${limit.text}; set it to allow longer)` : "";
+    return `CF_JOB_TIMEOUT: cannot ${action}: ${err.message}${within}`;
+  }
   const message = err instanceof Error ? err.message : String(err);
   return `CF_INTERNAL: cannot ${action}: ${message}`;
 }
@@ -112,4 +129,47 @@ function sentence(message: string): Error {
 
 function nonEmpty(v: unknown): string | undefined {
   return typeof v === "string" && v.length > 0 ? v : undefined;
+}
+
+/** A resource kind with reference attributes and time limits: a key of the rule book's tables. */
+export type ResourceKey = keyof typeof REFERENCES;
+
+/** The time limit of one operation: the `timeouts` input's value for it, else the resource's default. */
+export interface OperationTimeout {
+  operation: TimeoutOperation;
+  ms: number;
+  /** As the user wrote it (or the default), for messages. */
+  text: string;
+}
+
+/** The time limit of `operation` on a resource of kind `key` with inputs (or outputs) `props`; 30 minutes when the kind has none. */
+export function operationTimeout(props: object | undefined, key: ResourceKey | undefined, operation: TimeoutOperation): OperationTimeout {
+  const given = ((props as { timeouts?: Record<string, unknown> } | undefined)?.timeouts)?.[operation];
+  const ms = timeoutMs(given);
+  if (ms !== undefined) return { operation, ms, text: typeof given === "number" ? `${given}s` : String(given) };
+  const defaults: Partial<Record<TimeoutOperation, string>> = key ? OPERATION_TIMEOUTS[key] : {};
+  const text = defaults[operation] ?? "30m";
+  return { operation, ms: timeoutMs(text)!, text };
+}
+
+/** Problems of the `timeouts` input of a resource of kind `key`. */
+export function validateTimeouts(props: Record<string, unknown>, key: ResourceKey): CheckFailure[] {
+  return toFailures(timeoutsProblems(props.timeouts, PULUMI_FACE, Object.keys(OPERATION_TIMEOUTS[key])));
+}
+
+/**
+ * A failure for each id among the inputs that the engine does not know, so that a wrong id fails
+ * at preview; only ids that changed since `olds` are looked up. An engine that cannot be reached
+ * (or refuses the token) yields no failure: check judges inputs, and the operation that needs
+ * the engine reports it, naming how to fix the connection.
+ */
+export async function referenceFailures(inputs: Record<string, unknown>, olds: Record<string, unknown>, key: ResourceKey): Promise<CheckFailure[]> {
+  const refs = knownReferences(inputs, PULUMI_FACE, REFERENCES[key], Object.keys(olds).length > 0 ? olds : null);
+  if (refs.length === 0 || inputs.endpoint === UNKNOWN_VALUE || inputs.token === UNKNOWN_VALUE) return [];
+  try {
+    return toFailures(await referenceProblems(connect(inputs), refs));
+  } catch (err) {
+    if (err instanceof ApiUnreachableError || err instanceof ApiError) return [];
+    throw err;
+  }
 }

@@ -45,7 +45,7 @@ test("a replica takes exactly one source, a target, and no inSync of false", () 
   expect(props(both)).toEqual(["sourceDiskPath", "templateId"]);
   expect(both[0].reason).toMatch(/exactly one/);
   expect(validateReplicaInputs({})).toEqual([
-    { property: "sourceDiskPath", reason: expect.stringMatching(/exactly one of sourceDiskPath and templateId/) },
+    { property: "sourceDiskPath", reason: expect.stringMatching(/exactly one of sourceDiskPath .* and templateId/) },
     { property: "targetDatastoreId", reason: "is required" },
   ]);
   expect(props(validateReplicaInputs({ sourceDiskPath: "disk.qcow2", targetDatastoreId: "", verify: "yes", inSync: false }))).toEqual([

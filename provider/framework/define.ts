@@ -45,6 +45,12 @@ export interface ResourceConfig<State, Client> {
   blocks?: { timeouts?: TimeoutsSpec };
   /** Checks a configuration (values may be unknown); adds every problem to `diags`, never throws. */
   validate?(config: Planned<State>, diags: Diagnostics): void;
+  /**
+   * Checks a plan against the world before anything is applied (that the ids it names exist,
+   * say); `prior` is null for a create. Adds errors to `ctx.diagnostics`, or throws. Runs only
+   * once the provider is configured and the resource is not being destroyed.
+   */
+  checkPlan?(ctx: OperationContext<Client>, plan: Planned<State>, prior: State | null): Promise<void>;
   /** Creates the object; returns the complete state, every computed attribute set. */
   create(ctx: OperationContext<Client>, plan: Planned<State>): Promise<Result<State>>;
   /** Reads the object back; returns null when it no longer exists (Terraform then plans to create it). */

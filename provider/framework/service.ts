@@ -296,11 +296,22 @@ export function providerService(provider: Provider<unknown, unknown>, opts: Serv
       const proposed = decodeValue(req.proposed_new_state, type);
       const config = decodeValue(req.config, type);
       const { planned, requiresReplace } = planResourceChange(r.schema, prior, proposed, config);
+      const diags = new Diagnostics();
+      // Without a client (the provider's configuration is not known yet) the apply checks instead.
+      if (r.checkPlan && configured && !planned.isNull()) {
+        const checkPlan = r.checkPlan.bind(r);
+        const priorModel = prior.isNull() ? null : toModel(r.schema, prior);
+        try {
+          await runOperation(r.typeName, "read", {}, diags, (ctx) => checkPlan(ctx, toModel(r.schema, planned), priorModel));
+        } catch (err) {
+          diags.add(toDiagnostic(err, "plan", r.typeName, priorModel ? idOf(priorModel) : undefined));
+        }
+      }
       return {
         planned_state: encodeValue(planned, type),
         requires_replace: requiresReplace.map(toProtoPath),
         planned_private: req.prior_private,
-        diagnostics: [],
+        diagnostics: toProtoDiagnostics(diags.items),
       };
     },
 

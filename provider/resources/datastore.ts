@@ -1,6 +1,7 @@
 import type { ClonefleetClient, DatastoreWire } from "../../engine/client";
-import { datastorePathProblem, nameProblem } from "../../engine/model/rules";
 import { computed, defineResource, required } from "../framework";
+import { datastoreProblems } from "../../engine/client/rules";
+import { validateWith } from "./rule-diagnostics";
 
 /** The state of `clonefleet_datastore`, attribute for attribute. */
 export interface DatastoreState {
@@ -23,16 +24,7 @@ export const datastore = defineResource<DatastoreState, ClonefleetClient>({
     name: required("string", { description: "Unique name: letters, digits, `.`, `_`, `-`; at most 63 characters.", replace: true }),
     path: required("string", { description: "Absolute directory on the engine host; created when missing.", replace: true }),
   },
-  validate: (config, diags) => {
-    if (typeof config.name === "string") {
-      const p = nameProblem(config.name);
-      if (p) diags.error("Invalid datastore name", `name ${p}.`, "name");
-    }
-    if (typeof config.path === "string") {
-      const p = datastorePathProblem(config.path);
-      if (p) diags.error("Invalid datastore path", `path ${p}.`, "path");
-    }
-  },
+  validate: validateWith(datastoreProblems),
   create: async (ctx, plan) => fromApi(await ctx.client.datastores.create({ name: plan.name!, path: plan.path! })),
   read: async (ctx, state) => {
     const d = await ctx.client.datastores.get(state.id);

@@ -1,7 +1,9 @@
 import type { ClonefleetClient, PoolWire } from "../../engine/client";
-import { intRangeProblem, POOL_SIZE_RANGE } from "../../engine/model/rules";
+import { POOL_SIZE_RANGE } from "../../engine/model/rules";
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, required, timeouts } from "../framework";
+import { REFERENCES, diskPoolProblems, OPERATION_TIMEOUTS } from "../../engine/client/rules";
+import { checkReferences, validateWith } from "./rule-diagnostics";
 
 /** The state of `clonefleet_disk_pool`, attribute for attribute. */
 export interface DiskPoolState {
@@ -32,19 +34,9 @@ export const diskPool = defineResource<DiskPoolState, ClonefleetClient>({
       default: true,
     }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", update: "30m", delete: "10m" }) },
-  validate: (config, diags) => {
-    for (const field of ["template_id", "datastore_id"] as const) {
-      if (config[field] === "") diags.error(`Invalid ${field}`, `${field} must not be empty.`, field);
-    }
-    if (typeof config.size === "number") {
-      const p = intRangeProblem(config.size, POOL_SIZE_RANGE);
-      if (p) diags.error("Invalid size", `size ${p}.`, "size");
-    }
-    if (config.at_size === false) {
-      diags.error("Invalid at_size", "at_size is reported by the provider (false while the pool is below its size); leave it unset.", "at_size");
-    }
-  },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.disk_pool) },
+  validate: validateWith(diskPoolProblems),
+  checkPlan: checkReferences(REFERENCES.disk_pool),
   create: async (ctx, plan) => {
     const pool = await ctx.client.pools.create({ template_id: plan.template_id!, datastore_id: plan.datastore_id!, size: plan.size! });
     try {

@@ -1,11 +1,11 @@
 import type { ClonefleetClient, FleetApplyWire, FleetBody, FleetWire } from "../../engine/client";
-import { FLEET_DATASTORES_MAX, FLEET_SIZE_RANGE, intRangeProblem, namePrefixProblem } from "../../engine/model/rules";
+import { FLEET_DATASTORES_MAX, FLEET_SIZE_RANGE } from "../../engine/model/rules";
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, optionalComputed, required, timeouts } from "../framework";
 import type { CtyType } from "../protocol/cty";
+import { fleetProblems, REFERENCES, type POWER_STATES, OPERATION_TIMEOUTS } from "../../engine/client/rules";
+import { checkReferences, validateWith } from "./rule-diagnostics";
 
-const CLONE_MODES = ["pool", "full", "linked"] as const;
-const POWER_STATES = ["running", "stopped"] as const;
 const MEMBER_TYPE: CtyType = ["object", { id: "string", name: "string", datastore_id: "string", disk_path: "string", provisioned_by: "string" }];
 
 /** One member of a fleet. */
@@ -68,36 +68,9 @@ export const fleet = defineResource<FleetState, ClonefleetClient>({
       description: "The members, oldest first: id, name, datastore_id, disk_path, provisioned_by (`pool`, `copy` or `linked`).",
     }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", update: "30m", delete: "10m" }) },
-  validate: (config, diags) => {
-    if (config.template_id === "") diags.error("Invalid template_id", "template_id must not be empty.", "template_id");
-    if (typeof config.size === "number") {
-      const p = intRangeProblem(config.size, FLEET_SIZE_RANGE);
-      if (p) diags.error("Invalid size", `size ${p}.`, "size");
-    }
-    if (typeof config.name_prefix === "string") {
-      const p = namePrefixProblem(config.name_prefix);
-      if (p) diags.error("Invalid name_prefix", `name_prefix ${p}.`, "name_prefix");
-    }
-    if (Array.isArray(config.datastore_ids)) {
-      const ids = config.datastore_ids;
-      if (ids.length === 0) diags.error("Invalid datastore_ids", "datastore_ids must list at least one datastore.", "datastore_ids");
-      if (ids.length > FLEET_DATASTORES_MAX) diags.error("Invalid datastore_ids", `datastore_ids must list at most ${FLEET_DATASTORES_MAX} datastores.`, "datastore_ids");
-      ids.forEach((id, i) => {
-        if (id === "") diags.error("Invalid datastore_ids", `datastore_ids[${i}] must not be empty.`, `datastore_ids[${i}]`);
-        else if (typeof id === "string" && ids.indexOf(id) < i) diags.error("Invalid datastore_ids", `datastore_ids[${i}] repeats ${id}.`, `datastore_ids[${i}]`);
-      });
-    }
-    if (typeof config.clone_mode === "string" && !(CLONE_MODES as readonly string[]).includes(config.clone_mode)) {
-      diags.error("Invalid clone_mode", `clone_mode must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(config.clone_mode)}).`, "clone_mode");
-    }
-    if (typeof config.power_state === "string" && !(POWER_STATES as readonly string[]).includes(config.power_state)) {
-      diags.error("Invalid power_state", `power_state must be one of ${POWER_STATES.join(", ")} (got ${JSON.stringify(config.power_state)}).`, "power_state");
-    }
-    if (config.members_healthy === false) {
-      diags.error("Invalid members_healthy", "members_healthy is reported by the provider (false while a member is missing); leave it unset.", "members_healthy");
-    }
-  },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.fleet) },
+  validate: validateWith(fleetProblems),
+  checkPlan: checkReferences(REFERENCES.fleet),
   create: async (ctx, plan) => {
     const job = await ctx.client.fleets.create(toApi(plan));
     const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });

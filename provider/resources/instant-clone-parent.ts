@@ -1,10 +1,10 @@
 import { ApiError, type ClonefleetClient, type JobWire, type ParentWire } from "../../engine/client";
 import { MAX_WARM_CHILDREN } from "../../engine/model/instant-clone";
-import { intRangeProblem, nameProblem } from "../../engine/model/rules";
 import { computed, defineResource, optional, optionalComputed, required, timeouts, type OperationContext } from "../framework";
 import { waitForJob } from "./snapshot";
+import { instantCloneParentProblems, REFERENCES, type RAM_LOCATIONS, OPERATION_TIMEOUTS } from "../../engine/client/rules";
+import { checkReferences, validateWith } from "./rule-diagnostics";
 
-const RAM_LOCATIONS = ["tmpfs", "datastore"] as const;
 
 /** The state of `clonefleet_instant_clone_parent`, attribute for attribute. */
 export interface InstantCloneParentState {
@@ -81,21 +81,9 @@ export const instantCloneParent = defineResource<InstantCloneParentState, Clonef
     state: computed("string", { description: "The engine's view of the parent: `ready`.", keepPrior: true }),
     created_at: computed("string", { description: "When the parent was captured (RFC 3339).", keepPrior: true }),
   },
-  blocks: { timeouts: timeouts({ create: "10m", delete: "10m" }) },
-  validate: (config, diags) => {
-    if (typeof config.name === "string") {
-      const p = nameProblem(config.name);
-      if (p) diags.error("Invalid parent name", `name ${p}.`, "name");
-    }
-    if (config.source_vm_id === "") diags.error("Invalid source_vm_id", "source_vm_id must not be empty.", "source_vm_id");
-    if (typeof config.ram_location === "string" && !(RAM_LOCATIONS as readonly string[]).includes(config.ram_location)) {
-      diags.error("Invalid ram_location", `ram_location must be one of ${RAM_LOCATIONS.join(", ")} (got ${JSON.stringify(config.ram_location)}).`, "ram_location");
-    }
-    if (typeof config.warm_count === "number") {
-      const p = intRangeProblem(config.warm_count, { min: 0, max: MAX_WARM_CHILDREN });
-      if (p) diags.error("Invalid warm_count", `warm_count ${p}.`, "warm_count");
-    }
-  },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.instant_clone_parent) },
+  validate: validateWith(instantCloneParentProblems),
+  checkPlan: checkReferences(REFERENCES.instant_clone_parent),
   create: async (ctx, plan) => {
     const name = plan.name!;
     const sourceVmId = plan.source_vm_id!;

@@ -1,8 +1,9 @@
 import type { ClonefleetClient, ReplicaWire } from "../../engine/client";
-import { absolutePathProblem } from "../../engine/model/rules";
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, required, timeouts } from "../framework";
 import type { CtyType } from "../protocol/cty";
+import { REFERENCES, replicaProblems, OPERATION_TIMEOUTS } from "../../engine/client/rules";
+import { checkReferences, validateWith } from "./rule-diagnostics";
 
 const REUSED_LAYER_TYPE: CtyType = ["object", { path: "string", content_id: "string" }];
 const CHAIN_LAYER_TYPE: CtyType = ["object", { path: "string", content_id: "string", parent_content_id: "string", origin: "string" }];
@@ -74,26 +75,9 @@ export const replica = defineResource<ReplicaState, ClonefleetClient>({
       description: "The replica's chain on the target, top first: path, content_id, parent_content_id (null for a base), origin (`copied` or `reused`).",
     }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", update: "30m", delete: "10m" }) },
-  validate: (config, diags) => {
-    const hasPath = typeof config.source_disk_path === "string";
-    const hasTemplate = typeof config.template_id === "string";
-    if (hasPath && hasTemplate) {
-      for (const field of ["source_disk_path", "template_id"] as const) {
-        diags.error("Conflicting replica sources", `Set exactly one of source_disk_path and template_id, not both.`, field);
-      }
-    } else if (config.source_disk_path === null && config.template_id === null) {
-      diags.error("Missing replica source", "Set exactly one of source_disk_path (a disk inside a datastore) and template_id.", "source_disk_path");
-    }
-    if (hasPath) {
-      const p = absolutePathProblem(config.source_disk_path);
-      if (p) diags.error("Invalid source_disk_path", `source_disk_path ${p}.`, "source_disk_path");
-    }
-    if (config.target_datastore_id === "") diags.error("Invalid target_datastore_id", "target_datastore_id must not be empty.", "target_datastore_id");
-    if (config.in_sync === false) {
-      diags.error("Invalid in_sync", "in_sync is reported by the provider (false while the replica is drifted); leave it unset.", "in_sync");
-    }
-  },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.replica) },
+  validate: validateWith(replicaProblems),
+  checkPlan: checkReferences(REFERENCES.replica),
   create: async (ctx, plan) => {
     const job = await ctx.client.replicas.create({
       ...(plan.source_disk_path ? { source_disk_path: plan.source_disk_path } : {}),

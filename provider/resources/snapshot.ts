@@ -1,6 +1,7 @@
 import { ApiError, JobFailedError, type ClonefleetClient, type JobWire, type SnapshotWire } from "../../engine/client";
-import { nameProblem } from "../../engine/model/rules";
 import { computed, defineResource, required, timeouts, type OperationContext } from "../framework";
+import { REFERENCES, snapshotProblems, OPERATION_TIMEOUTS } from "../../engine/client/rules";
+import { checkReferences, validateWith } from "./rule-diagnostics";
 
 /** The state of `clonefleet_snapshot`, attribute for attribute. */
 export interface SnapshotState {
@@ -35,14 +36,9 @@ export const snapshot = defineResource<SnapshotState, ClonefleetClient>({
     state: computed("string", { description: "The engine's view of the snapshot: `ready`." }),
     created_at: computed("string", { description: "When the snapshot was taken (RFC 3339).", keepPrior: true }),
   },
-  blocks: { timeouts: timeouts({ create: "10m", delete: "30m" }) },
-  validate: (config, diags) => {
-    if (typeof config.name === "string") {
-      const p = nameProblem(config.name);
-      if (p) diags.error("Invalid snapshot name", `name ${p}.`, "name");
-    }
-    if (config.vm_id === "") diags.error("Invalid vm_id", "vm_id must not be empty.", "vm_id");
-  },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.snapshot) },
+  validate: validateWith(snapshotProblems),
+  checkPlan: checkReferences(REFERENCES.snapshot),
   create: async (ctx, plan) => {
     const vmId = plan.vm_id!;
     const name = plan.name!;

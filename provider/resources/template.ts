@@ -1,16 +1,14 @@
 import type { ClonefleetClient, TemplateWire } from "../../engine/client";
 import {
-  absolutePathProblem,
-  cmdlineProblem,
   DEFAULT_MEMORY_MB,
   DEFAULT_VCPUS,
-  intRangeProblem,
   MEMORY_MB_RANGE,
-  nameProblem,
   VCPUS_RANGE,
 } from "../../engine/model/rules";
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, required, timeouts } from "../framework";
+import { REFERENCES, templateProblems, OPERATION_TIMEOUTS } from "../../engine/client/rules";
+import { checkReferences, validateWith } from "./rule-diagnostics";
 
 /** The state of `clonefleet_template`, attribute for attribute. */
 export interface TemplateState {
@@ -46,35 +44,9 @@ export const template = defineResource<TemplateState, ClonefleetClient>({
     content_id: computed("string", { description: "Content ID of the template's disk (changes when its content does).", keepPrior: true }),
     virtual_size_bytes: computed("number", { description: "Guest-visible size of the disk.", keepPrior: true }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", delete: "10m" }) },
-  validate: (config, diags) => {
-    if (typeof config.name === "string") {
-      const p = nameProblem(config.name);
-      if (p) diags.error("Invalid template name", `name ${p}.`, "name");
-    }
-    for (const field of ["source_path", "kernel", "initrd"] as const) {
-      const v = config[field];
-      if (typeof v === "string") {
-        const p = absolutePathProblem(v);
-        if (p) diags.error(`Invalid ${field}`, `${field} ${p}.`, field);
-      }
-    }
-    if (typeof config.memory_mb === "number") {
-      const p = intRangeProblem(config.memory_mb, MEMORY_MB_RANGE);
-      if (p) diags.error("Invalid memory_mb", `memory_mb ${p}.`, "memory_mb");
-    }
-    if (typeof config.vcpus === "number") {
-      const p = intRangeProblem(config.vcpus, VCPUS_RANGE);
-      if (p) diags.error("Invalid vcpus", `vcpus ${p}.`, "vcpus");
-    }
-    if (typeof config.cmdline === "string") {
-      const p = cmdlineProblem(config.cmdline);
-      if (p) diags.error("Invalid cmdline", `cmdline ${p}.`, "cmdline");
-    }
-    for (const field of ["initrd", "cmdline"] as const) {
-      if (typeof config[field] === "string" && config.kernel === null) diags.error(`Invalid ${field}`, `${field} needs kernel: it is only used for direct kernel boot.`, field);
-    }
-  },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.template) },
+  validate: validateWith(templateProblems),
+  checkPlan: checkReferences(REFERENCES.template),
   create: async (ctx, plan) => {
     const body = {
       name: plan.name!,

@@ -1,20 +1,16 @@
-import { ApiError, type ClonefleetClient, type InstantCloneResultWire, type VmWire } from "../../engine/client";
-import { applyPlacement, checkHostKnown, planPlacement, type PlacementWant } from "../../engine/client/placement";
+import type { ClonefleetClient, VmWire } from "../../engine/client";
+import { createVm, updateVm, type VmDeclaration, type VmJobOptions } from "../../engine/client/vm-lifecycle";
 import {
   DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
   DEFAULT_MIGRATION_ON_MISSING_ACK,
   MIGRATION_NOTIFY_TIMEOUT_RANGE,
-  MIGRATION_ON_MISSING_ACK_VALUES,
-  missingAckProblem,
-  notifyTimeoutProblem,
 } from "../../engine/model/migration-rules";
-import { nameProblem } from "../../engine/model/rules";
 import { jobTimeout } from "../client";
 import { computed, defineResource, optional, optionalComputed, required, timeouts, type OperationContext, type Planned } from "../framework";
 import type { CtyType } from "../protocol/cty";
+import { OPERATION_TIMEOUTS, REFERENCES, vmProblems } from "../../engine/client/rules";
+import { checkReferences, validateWith } from "./rule-diagnostics";
 
-const CLONE_MODES = ["pool", "full", "linked"] as const;
-const POWER_STATES = ["running", "stopped"] as const;
 const DISK_LAYER_TYPE: CtyType = ["object", { path: "string", content_id: "string" }];
 const MIGRATION_NOTIFY_RANGE_TEXT = `From ${MIGRATION_NOTIFY_TIMEOUT_RANGE.min} to ${MIGRATION_NOTIFY_TIMEOUT_RANGE.max}`;
 
@@ -130,98 +126,12 @@ export const vm = defineResource<VmState, ClonefleetClient>({
       default: DEFAULT_MIGRATION_ON_MISSING_ACK,
     }),
   },
-  blocks: { timeouts: timeouts({ create: "30m", update: "10m", delete: "10m" }) },
-  validate: (config, diags) => {
-    if (typeof config.name === "string") {
-      const p = nameProblem(config.name);
-      if (p) diags.error("Invalid VM name", `name ${p}.`, "name");
-    }
-    for (const field of ["template_id", "datastore_id", "fork_of", "instant_clone_of"] as const) {
-      if (config[field] === "") diags.error(`Invalid ${field}`, `${field} must not be empty.`, field);
-    }
-    if (typeof config.clone_mode === "string" && !(CLONE_MODES as readonly string[]).includes(config.clone_mode)) {
-      diags.error("Invalid clone_mode", `clone_mode must be one of ${CLONE_MODES.join(", ")} (got ${JSON.stringify(config.clone_mode)}).`, "clone_mode");
-    }
-    const stop = config.stop_timeout_seconds;
-    if (typeof stop === "number" && (!Number.isInteger(stop) || stop < 0 || stop > 3600)) {
-      diags.error("Invalid stop_timeout_seconds", `stop_timeout_seconds must be a whole number of seconds from 0 to 3600 (got ${stop}).`, "stop_timeout_seconds");
-    }
-    if (typeof config.power_state === "string" && !(POWER_STATES as readonly string[]).includes(config.power_state)) {
-      diags.error("Invalid power_state", `power_state must be one of ${POWER_STATES.join(", ")} (got ${JSON.stringify(config.power_state)}).`, "power_state");
-    }
-    // null is unset; undefined (unknown until apply) is left for the apply.
-    if (config.instant_clone_of !== null && config.instant_clone_of !== undefined) {
-      for (const field of ["template_id", "fork_of", "datastore_id", "clone_mode"] as const) {
-        if (config[field] !== null && config[field] !== undefined) {
-          diags.error("Conflicting VM source", `${field} must be unset when instant_clone_of is set: an instant clone takes its disk and memory from its parent.`, field);
-        }
-      }
-      if (config.power_state === null) {
-        diags.error(
-          "Missing power_state",
-          "Set power_state = \"running\" with instant_clone_of: an instant clone runs from the moment it is made (stopped, it loses the captured state; a later start is a cold boot).",
-          "power_state",
-        );
-      }
-    } else if (config.fork_of !== null && config.fork_of !== undefined) {
-      if (config.template_id !== null && config.template_id !== undefined) {
-        diags.error("Conflicting VM source", "template_id must be unset when fork_of is set: a fork takes its disk from the VM it forks.", "template_id");
-      }
-      if (config.datastore_id !== null && config.datastore_id !== undefined) {
-        diags.error("Conflicting VM source", "datastore_id must be unset when fork_of is set: a fork's disk stays beside its parent's.", "datastore_id");
-      }
-      if (config.clone_mode !== null && config.clone_mode !== undefined) {
-        diags.error("Conflicting VM source", "clone_mode must be unset when fork_of is set: a fork's disk is made by forking its parent's.", "clone_mode");
-      }
-    } else if (config.fork_of === null && config.template_id === null && config.instant_clone_of === null) {
-      diags.error("Missing VM source", "Set template_id (a template to clone), fork_of (a VM to fork) or instant_clone_of (an instant-clone parent).", "template_id");
-    }
-    if (typeof config.host_id === "string") {
-      const p = nameProblem(config.host_id);
-      if (p) diags.error("Invalid host_id", `host_id ${p}.`, "host_id");
-    }
-    if (config.migration_notify_timeout_seconds !== null && config.migration_notify_timeout_seconds !== undefined) {
-      const p = notifyTimeoutProblem(config.migration_notify_timeout_seconds);
-      if (p) diags.error("Invalid migration_notify_timeout_seconds", `migration_notify_timeout_seconds ${p}.`, "migration_notify_timeout_seconds");
-    }
-    if (typeof config.migration_on_missing_ack === "string") {
-      const p = missingAckProblem(config.migration_on_missing_ack);
-      if (p) diags.error("Invalid migration_on_missing_ack", `migration_on_missing_ack ${p}.`, "migration_on_missing_ack");
-    }
-  },
+  blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.vm) },
+  validate: validateWith(vmProblems),
+  checkPlan: checkReferences(REFERENCES.vm),
   create: async (ctx, plan) => {
-    // An unknown host is refused before anything is made.
-    if (plan.host_id) await checkHostKnown(ctx.client, plan.host_id);
-    await removeDriftedNamesake(ctx.client, plan.name!);
-    if (plan.instant_clone_of) {
-      const job = await ctx.client.parents.clone(plan.instant_clone_of, { names: [plan.name!] }).catch((err: unknown) => {
-        throw namingParent(err, plan.instant_clone_of!);
-      });
-      const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
-      const clone = await setStopTimeout(ctx.client, (done.result as InstantCloneResultWire).children[0], plan.stop_timeout_seconds ?? null);
-      return fromApi(ctx.client, await place(ctx, clone, plan), null);
-    }
-    if (plan.fork_of) {
-      // A fork starts on its parent's host: refuse now a child that would have to move while stopped.
-      const parent = await ctx.client.vms.get(plan.fork_of);
-      if (parent) planPlacement({ ...parent, name: plan.name! }, placementWant(plan));
-      const job = await ctx.client.vms.fork(plan.fork_of, { name: plan.name! });
-      const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
-      const child = await setStopTimeout(ctx.client, done.result as VmWire, plan.stop_timeout_seconds ?? null);
-      return fromApi(ctx.client, await place(ctx, child, plan), null);
-    }
-    const job = await ctx.client.vms.create({
-      name: plan.name!,
-      template_id: plan.template_id!,
-      ...(plan.datastore_id ? { datastore_id: plan.datastore_id } : {}),
-      clone_mode: (plan.clone_mode ?? "pool") as (typeof CLONE_MODES)[number],
-      ...(plan.host_id ? { host_id: plan.host_id } : {}),
-      ...(typeof plan.migration_notify_timeout_seconds === "number" ? { migration_notify_timeout_seconds: plan.migration_notify_timeout_seconds } : {}),
-      ...(plan.migration_on_missing_ack ? { migration_on_missing_ack: plan.migration_on_missing_ack as (typeof MIGRATION_ON_MISSING_ACK_VALUES)[number] } : {}),
-    });
-    const done = await ctx.client.waitJob(job.id, { timeoutMs: jobTimeout(ctx.timeoutMs) });
-    const made = await setStopTimeout(ctx.client, done.result as VmWire, plan.stop_timeout_seconds ?? null);
-    return fromApi(ctx.client, await place(ctx, made, plan), plan.clone_mode ?? "pool");
+    const v = await createVm(ctx.client, declaration(plan), jobOptions(ctx));
+    return fromApi(ctx.client, v, plan.fork_of || plan.instant_clone_of ? null : (plan.clone_mode ?? "pool"));
   },
   read: async (ctx, state) => {
     const v = await ctx.client.vms.get(state.id);
@@ -231,59 +141,37 @@ export const vm = defineResource<VmState, ClonefleetClient>({
   },
   // power_state, stop_timeout_seconds, host_id (a live migration) and the migration policy change in place: every other argument replaces the VM.
   update: async (ctx, plan, prior) => {
-    const v = await ctx.client.vms.get(prior.id);
-    if (!v || v.state === "drifted") throw new Error(`VM ${prior.id} is gone; run terraform apply again to recreate it`);
-    // The timeout first: a stop in the same apply waits as long as the new one says.
-    const set = await setStopTimeout(ctx.client, v, plan.stop_timeout_seconds ?? null);
-    return fromApi(ctx.client, await place(ctx, set, plan), prior.clone_mode);
+    const v = await updateVm(ctx.client, prior.id, declaration(plan), jobOptions(ctx));
+    if (!v) throw new Error(`VM ${prior.id} is gone; run terraform apply again to recreate it`);
+    return fromApi(ctx.client, v, prior.clone_mode);
   },
   delete: async (ctx, state) => {
     if (await ctx.client.vms.get(state.id)) await ctx.client.vms.delete(state.id);
   },
 });
 
-/** The engine names the parent of `/parents/{id}/clones` `id` and the child `names`; in this resource they are `instant_clone_of` and `name`. */
-function namingParent(err: unknown, parentId: string): unknown {
-  if (!(err instanceof ApiError)) return err;
-  // The one child's name travels as `names[0]`; here it is `name`.
-  if (err.field === "names" || err.field?.startsWith("names[")) return new ApiError(err.status, err.code, `name: ${err.message}`, "name");
-  if (err.field !== "id") return err;
-  const message = err.status === 404 ? `instant_clone_of: no instant-clone parent ${JSON.stringify(parentId)} on the engine (${err.message})` : `instant_clone_of: ${err.message}`;
-  return new ApiError(err.status, err.code, message, "instant_clone_of");
-}
-
-/** A drifted record (its disk vanished) would block recreating the VM under its name. */
-async function removeDriftedNamesake(client: ClonefleetClient, name: string): Promise<void> {
-  const stale = (await client.vms.list()).find((v) => v.name === name && v.state === "drifted" && v.fleet_id === null);
-  if (stale) await client.vms.delete(stale.id);
-}
-
-/** Sets the VM's stop timeout to `want` (null = the engine's default) when it differs; answers the VM. */
-async function setStopTimeout(client: ClonefleetClient, v: VmWire, want: number | null): Promise<VmWire> {
-  if ((v.stop_timeout_seconds ?? null) === want) return v;
-  return client.vms.update(v.id, { stop_timeout_seconds: want });
-}
-
-/** The placement, power and policy the plan declares; an unset (or unknown) host_id leaves the VM where it is. */
-function placementWant(plan: Planned<VmState>): PlacementWant {
+/** The VM the plan declares; unset (or unknown) host_id and migration policy leave the VM's as they are. */
+function declaration(plan: Planned<VmState>): VmDeclaration {
   return {
-    hostId: plan.host_id ?? null,
-    powerState: plan.power_state ?? "stopped",
-    migrationNotifyTimeoutSeconds: plan.migration_notify_timeout_seconds ?? null,
-    migrationOnMissingAck: plan.migration_on_missing_ack ?? null,
+    name: plan.name!,
+    templateId: plan.template_id ?? null,
+    forkOf: plan.fork_of ?? null,
+    instantCloneOf: plan.instant_clone_of ?? null,
+    cloneMode: (plan.clone_mode ?? null) as VmDeclaration["cloneMode"],
+    datastoreId: plan.datastore_id ?? null,
+    stopTimeoutSeconds: plan.stop_timeout_seconds ?? null,
+    placement: {
+      hostId: plan.host_id ?? null,
+      powerState: plan.power_state ?? "stopped",
+      migrationNotifyTimeoutSeconds: plan.migration_notify_timeout_seconds ?? null,
+      migrationOnMissingAck: plan.migration_on_missing_ack ?? null,
+    },
   };
 }
 
-/**
- * Brings the VM to the plan's policy, host and power (planPlacement says in which order); an
- * unknown host or a stopped VM that is to move but stay stopped is refused before any change.
- * Answers the VM as it is afterwards.
- */
-async function place(ctx: OperationContext<ClonefleetClient>, v: VmWire, plan: Planned<VmState>): Promise<VmWire> {
-  const want = placementWant(plan);
-  const steps = planPlacement(v, want);
-  if (steps.some((s) => s.kind === "migrate")) await checkHostKnown(ctx.client, want.hostId!);
-  return applyPlacement(ctx.client, v, steps, { signal: ctx.signal, timeoutMs: jobTimeout(ctx.timeoutMs) });
+/** The jobs wait as long as the timeouts block allows, and stop waiting when Terraform stops the provider. */
+function jobOptions(ctx: OperationContext<ClonefleetClient>): VmJobOptions {
+  return { timeoutMs: jobTimeout(ctx.timeoutMs), signal: ctx.signal };
 }
 
 /**

@@ -1,4 +1,4 @@
-import axios, { AxiosError, type AxiosInstance, type Method } from "axios";
+import type { AxiosInstance, Method } from "axios";
 import type {
   CatalogRescanWire,
   ChainWire,
@@ -50,7 +50,7 @@ export class ClonefleetClient {
   constructor(opts: ClientOptions) {
     this.endpoint = opts.endpoint.replace(/\/+$/, "");
     this.retries = opts.retries ?? 4;
-    this.http = axios.create({
+    this.http = loadAxios().default.create({
       baseURL: this.endpoint,
       timeout: opts.requestTimeoutMs ?? 60_000,
       headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
@@ -283,7 +283,7 @@ export class ClonefleetClient {
         throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `the engine answered HTTP ${res.status}`, e?.field);
       } catch (err) {
         if (err instanceof ApiError) throw err;
-        const code = err instanceof AxiosError ? (err.code ?? "") : "";
+        const code = loadAxios().isAxiosError(err) ? (err.code ?? "") : "";
         if (attempt < attempts && RETRYABLE_CODES.has(code)) {
           await new Promise((r) => setTimeout(r, 100 * 2 ** (attempt - 1)));
           continue;
@@ -292,6 +292,13 @@ export class ClonefleetClient {
       }
     }
   }
+}
+
+// Loaded with the first client, not with this module: the Terraform provider imports this module
+// for its types and errors in every process, but only the process that configures talks HTTP,
+// and loading axios is a large part of a provider start.
+function loadAxios(): typeof import("axios") {
+  return require("axios");
 }
 
 function enc(id: string): string {

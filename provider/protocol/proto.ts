@@ -1,41 +1,23 @@
 /**
- * Loads our .proto files (Terraform's tfplugin6, gRPC health, go-plugin's services) at run time
- * with @grpc/proto-loader. The files live beside this module in the source tree; compiled code
- * under dist/ finds them by walking up to the project root.
+ * The protocol's gRPC services, built from the JSON descriptor of our .proto files
+ * (descriptor.json, generated from them by `npm run generate`, see proto-source.ts). Only
+ * protobufjs's light build runs here: no .proto parsing and no @grpc/proto-loader, which
+ * together were a large part of a provider's start. Values map to JS as proto-loader maps
+ * them with our options: field names as written, int64 as number, bytes as Buffer, enums as
+ * names, defaults filled in, the set member of a oneof named in a virtual field.
  */
-import * as fs from "node:fs";
-import * as path from "node:path";
 import * as grpc from "@grpc/grpc-js";
-import * as protoLoader from "@grpc/proto-loader";
+import * as protobuf from "protobufjs/light";
+import descriptor from "./descriptor.json";
 
-/** The proto files this module loads, relative to the directory holding them. */
-export const PROTO_FILES = ["tfplugin6.proto", "grpc_health_v1.proto", "go_plugin.proto"] as const;
-
-/** How values map to JS: field names as written, int64 as number, bytes as Buffer, enums as names. */
-export const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
+/** How decoded messages are turned into plain objects. */
+export const CONVERSION_OPTIONS: protobuf.IConversionOptions = {
   longs: Number,
   enums: String,
   bytes: Buffer,
   defaults: true,
   oneofs: true,
 };
-
-/** The directory holding the .proto files; throws when the source tree is not next to the code. */
-export function protoDir(): string {
-  if (fs.existsSync(path.join(__dirname, PROTO_FILES[0]))) return __dirname;
-  // Compiled code sits at <root>/dist/provider/protocol; the protos stay at <root>/provider/protocol.
-  for (let dir = __dirname; ; ) {
-    if (fs.existsSync(path.join(dir, "package.json"))) {
-      const candidate = path.join(dir, "provider", "protocol");
-      if (fs.existsSync(path.join(candidate, PROTO_FILES[0]))) return candidate;
-    }
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  throw new Error(`cannot find ${PROTO_FILES[0]} near ${__dirname}`);
-}
 
 /** The loaded services, as grpc-js service definitions and client constructors. */
 export interface Protocol {
@@ -46,27 +28,53 @@ export interface Protocol {
   broker: grpc.ServiceClientConstructor;
 }
 
+function serializer(type: protobuf.Type): (value: object) => Buffer {
+  return (value) => {
+    if (Array.isArray(value)) throw new Error(`cannot serialize an array as ${type.fullName.slice(1)}`);
+    return Buffer.from(type.encode(type.fromObject(value)).finish());
+  };
+}
+
+function deserializer(type: protobuf.Type): (bytes: Buffer) => object {
+  return (bytes) => type.toObject(type.decode(bytes), CONVERSION_OPTIONS);
+}
+
+/** A grpc-js service definition for one protobuf service: a method per rpc, path /package.Service/Method. */
+export function serviceDefinition(service: protobuf.Service): grpc.ServiceDefinition {
+  const name = service.fullName.slice(1);
+  const def: Record<string, grpc.MethodDefinition<object, object>> = {};
+  for (const method of service.methodsArray) {
+    method.resolve();
+    const req = method.resolvedRequestType!;
+    const res = method.resolvedResponseType!;
+    def[method.name] = {
+      path: `/${name}/${method.name}`,
+      requestStream: Boolean(method.requestStream),
+      responseStream: Boolean(method.responseStream),
+      requestSerialize: serializer(req),
+      requestDeserialize: deserializer(req),
+      responseSerialize: serializer(res),
+      responseDeserialize: deserializer(res),
+      // Clients get a lowerCamel alias of each method too, as with proto-loader.
+      originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1),
+    };
+  }
+  return def;
+}
+
 let loaded: Protocol | undefined;
 
-/** Loads the protocol definitions once per process; throws when a .proto is missing or invalid. */
+/** Builds the protocol's services once per process. */
 export function loadProtocol(): Protocol {
   if (loaded) return loaded;
-  const dir = protoDir();
-  const def = protoLoader.loadSync(
-    PROTO_FILES.map((f) => path.join(dir, f)),
-    { ...LOADER_OPTIONS, includeDirs: [dir] },
-  );
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    tfplugin6: { Provider: grpc.ServiceClientConstructor };
-    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
-    plugin: { GRPCController: grpc.ServiceClientConstructor; GRPCStdio: grpc.ServiceClientConstructor; GRPCBroker: grpc.ServiceClientConstructor };
-  };
+  const root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
+  const client = (fullName: string) => grpc.makeGenericClientConstructor(serviceDefinition(root.lookupService(fullName)), fullName);
   loaded = {
-    provider: pkg.tfplugin6.Provider,
-    health: pkg.grpc.health.v1.Health,
-    controller: pkg.plugin.GRPCController,
-    stdio: pkg.plugin.GRPCStdio,
-    broker: pkg.plugin.GRPCBroker,
+    provider: client("tfplugin6.Provider"),
+    health: client("grpc.health.v1.Health"),
+    controller: client("plugin.GRPCController"),
+    stdio: client("plugin.GRPCStdio"),
+    broker: client("plugin.GRPCBroker"),
   };
   return loaded;
 }

@@ -18,7 +18,7 @@ import {
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
-import { checkMissingAck, checkNotifyTimeout } from "./migrate";
+import { checkMissingAck, checkNotifyTimeout } from "./migrate-source";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneTarget } from "./provision";
 import { livePid, powerOff, removeVmStateDir } from "./vm-power";
 import { removeFromDatastore } from "./datastore-removal";

@@ -74,6 +74,31 @@ export function internal(step: string, cause?: unknown): EngineError {
   return new EngineError("CF_INTERNAL", 500, detail ? `${step}: ${detail}` : step, undefined, { cause });
 }
 
+/** The HTTP status of each code (fixed, like the codes). */
+const STATUS_OF_CODE: Record<ErrorCode, number> = {
+  CF_NOT_FOUND: 404,
+  CF_INVALID_FIELD: 400,
+  CF_INVALID_BODY: 400,
+  CF_CONFLICT: 409,
+  CF_INCOMPATIBLE: 409,
+  CF_INCOMPATIBLE_PARENT: 409,
+  CF_UNAUTHORIZED: 401,
+  CF_HOST_NOT_ALLOWED: 403,
+  CF_PAYLOAD_TOO_LARGE: 413,
+  CF_CANCELLED: 409,
+  CF_INTERRUPTED: 409,
+  CF_NO_SPACE: 507,
+  CF_MIGRATION_ABORTED: 409,
+  CF_MIGRATION_FAILED: 500,
+  CF_INTERNAL: 500,
+};
+
+/** The EngineError a failed job recorded (`{code, message, field}`), with its code's status again; unknown codes are 500. */
+export function errorOfRecord(record: { code: string; message: string; field?: string }): EngineError {
+  const code = (record.code in STATUS_OF_CODE ? record.code : "CF_INTERNAL") as ErrorCode;
+  return new EngineError(code, STATUS_OF_CODE[code], record.message, record.field);
+}
+
 /** True when `err` is an EngineError (also across module copies). */
 export function isEngineError(err: unknown): err is EngineError {
   return err instanceof EngineError || (err instanceof Error && err.name === "EngineError" && "code" in err);

@@ -2,7 +2,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { HOST_TOKEN_HEADER } from "../ops";
+import { HOST_TOKEN_HEADER } from "../peer";
 import type { ErrorBody } from "./schemas";
 
 /** Routes anyone may call: liveness and the API description hold nothing secret. */

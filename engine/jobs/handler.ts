@@ -15,6 +15,8 @@ export type RecoveryOutcome =
  */
 export interface JobHandler<Req = unknown, Res = unknown> {
   kind: string;
+  /** Short work a caller waits for (power a VM on or off, delete one): starts at once, outside the runner's concurrency limit. */
+  immediate?: boolean;
   admit?(store: Store, req: Req): void;
   /** The host whose agent must run the job (the host of the VM it works on); the submitting host's when absent or null. */
   hostFor?(store: Store, req: Req): string | null;

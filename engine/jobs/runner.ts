@@ -29,7 +29,7 @@ const SHARED_POLL_MS = 200;
  */
 export class JobRunner {
   private readonly handlers = new Map<string, JobHandler>();
-  private readonly running = new Map<string, { abort: AbortController; done: Promise<void> }>();
+  private readonly running = new Map<string, { abort: AbortController; done: Promise<void>; kind: string }>();
   private readonly events = new EventEmitter();
   private closed = false;
   /** Per job: writes pending progress now and stops its timer (before the job is finished). */
@@ -227,14 +227,23 @@ export class JobRunner {
 
   private pump(): void {
     if (this.closed) return;
-    while (this.running.size < this.concurrency) {
-      const next = this.store
-        .listJobs({ states: ["queued"] })
-        .filter((j) => !this.running.has(j.id) && this.ownsJob(j))
-        .sort((a, b) => a.createdAt.localeCompare(b.createdAt))[0];
-      if (!next) return;
-      this.launch(next);
+    const queued = this.store
+      .listJobs({ states: ["queued"] })
+      .filter((j) => !this.running.has(j.id) && this.ownsJob(j))
+      .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+    // Short work a caller waits on (a VM's start) must not queue behind an hour-long copy.
+    for (const job of queued.filter((j) => this.handlerFor(j.kind).immediate)) this.launch(job);
+    for (const job of queued.filter((j) => !this.handlerFor(j.kind).immediate)) {
+      if (this.runningQueued() >= this.concurrency) return;
+      this.launch(job);
     }
+  }
+
+  /** How many running jobs count against the concurrency limit (immediate ones do not). */
+  private runningQueued(): number {
+    let n = 0;
+    for (const r of this.running.values()) if (!this.handlerFor(r.kind).immediate) n++;
+    return n;
   }
 
   private launch(job: Job): void {
@@ -262,7 +271,7 @@ export class JobRunner {
         setImmediate(() => this.pump());
       }
     })();
-    this.running.set(job.id, { abort, done });
+    this.running.set(job.id, { abort, done, kind: job.kind });
   }
 
   /** Moves a job to a terminal state. */

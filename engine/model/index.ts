@@ -353,6 +353,9 @@ export const JOB_KINDS = {
   deleteParent: "parent.delete",
   instantClone: "vm.instant-clone",
   migrateVm: "vm.migrate",
+  startVm: "vm.start",
+  stopVm: "vm.stop",
+  deleteVm: "vm.delete",
 } as const;
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];

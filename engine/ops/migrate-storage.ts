@@ -17,6 +17,7 @@
  * migration completes it takes the write lock the source's mirror target would still hold.
  * Over NBD the target QEMU is the only process that ever opens the new file.
  */
+import type { NbdEndpoint } from "../peer";
 import { promises as fs } from "node:fs";
 import * as net from "node:net";
 import * as path from "node:path";
@@ -121,12 +122,6 @@ export async function freePort(host: string): Promise<number> {
   });
 }
 
-/** Where the target serves its disk. */
-export interface NbdEndpoint {
-  host: string;
-  port: number;
-  export: string;
-}
 
 /** Target side: serves node `disk0` writable over NBD on `host` (exporting it also activates the node, so it takes writes while the QEMU still waits for the migration). */
 export async function exportTargetDisk(qmp: QmpClient, host: string): Promise<NbdEndpoint> {

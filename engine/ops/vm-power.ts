@@ -25,6 +25,7 @@ import { LOCAL_HOST_ID, idProblem, type DiskLayer, type Vm, type VmMachine } fro
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
+import { faultHold } from "./fault-hold";
 import { RAM_FILE, prepareRamFile, removeRamFile, sweepRamFiles } from "./guest-ram";
 import { getVmView, type VmView } from "./vm";
 
@@ -189,6 +190,25 @@ async function chooseAccel(ctx: OpContext, vm: Vm, asked: string | undefined): P
   }
 }
 
+/** Checks a start request: 404 for an unknown VM, 400 (accel) for a bad accelerator, 409 for a drifted VM. Changes nothing. */
+export function checkVmStart(store: Store, req: StartVmRequest): Vm {
+  if (req.accel !== undefined && !isAccelSetting(req.accel)) throw invalidField("accel", `must be auto, kvm or tcg (got ${JSON.stringify(req.accel)})`);
+  const vm = store.getVm(req.id);
+  if (!vm) throw notFound("vm", req.id, "id");
+  if (getVmView(store, vm.id).state === "drifted") throw conflict(`VM ${vm.name} is drifted (its disk vanished); it cannot start`, "id");
+  return vm;
+}
+
+/** Checks a stop request: 404 for an unknown VM, 400 (timeout_seconds) outside 0–3600 s. Changes nothing. */
+export function checkVmStop(store: Store, req: StopVmRequest): Vm {
+  if (req.timeoutMs !== undefined && (!Number.isFinite(req.timeoutMs) || req.timeoutMs < 0 || req.timeoutMs > 3600_000)) {
+    throw invalidField("timeout_seconds", "must be from 0 to 3600");
+  }
+  const vm = store.getVm(req.id);
+  if (!vm) throw notFound("vm", req.id, "id");
+  return vm;
+}
+
 /**
  * Powers a VM on (idempotent: a running VM is left as it is): gives its top layer a new
  * content ID (its content will change), starts a detached QEMU on its chain with its RAM in
@@ -196,12 +216,9 @@ async function chooseAccel(ctx: OpContext, vm: Vm, asked: string | undefined): P
  * 409 for a drifted one, 400/409 for a bad or unavailable accelerator, 500 naming the step.
  */
 export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmView> {
-  if (req.accel !== undefined && !isAccelSetting(req.accel)) throw invalidField("accel", `must be auto, kvm or tcg (got ${JSON.stringify(req.accel)})`);
+  checkVmStart(ctx.store, req);
   return withVmLock(req.id, async () => {
-    const vm = ctx.store.getVm(req.id);
-    if (!vm) throw notFound("vm", req.id, "id");
-    const view = getVmView(ctx.store, vm.id);
-    if (view.state === "drifted") throw conflict(`VM ${vm.name} is drifted (its disk vanished); it cannot start`, "id");
+    const vm = checkVmStart(ctx.store, req);
     const stateDir = vm.stateDir ?? vmStateDir(ctx, vm.id);
     const pid = livePid(stateDir);
     if (req.accel !== undefined) ctx.store.tx((s) => s.updateVm(vm.id, { accelOverride: req.accel }));
@@ -224,6 +241,7 @@ export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmVi
       throw internal(`starting QEMU for VM ${vm.name}`, err);
     }
     await proc.detach();
+    await faultHold(ctx, "CLONEFLEET_FAULT_VM_HOLD", "start:after-spawn");
     ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "running", pid: proc.pid, accel, stateDir, crashed: false }));
     ctx.log.info({ vmId: vm.id, pid: proc.pid, accel }, "VM started");
     return getVmView(ctx.store, vm.id);
@@ -235,12 +253,9 @@ export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmVi
  * SIGKILL; removes its RAM file. Throws 404 for an unknown VM.
  */
 export async function stopVm(ctx: OpContext, req: StopVmRequest): Promise<VmView> {
-  if (req.timeoutMs !== undefined && (!Number.isFinite(req.timeoutMs) || req.timeoutMs < 0 || req.timeoutMs > 3600_000)) {
-    throw invalidField("timeout_seconds", "must be from 0 to 3600");
-  }
+  checkVmStop(ctx.store, req);
   return withVmLock(req.id, async () => {
-    const vm = ctx.store.getVm(req.id);
-    if (!vm) throw notFound("vm", req.id, "id");
+    const vm = checkVmStop(ctx.store, req);
     await powerOff(vm.stateDir, req.timeoutMs ?? stopTimeoutMsOf(vm));
     ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "stopped", pid: null, crashed: false }));
     ctx.log.info({ vmId: vm.id }, "VM stopped");

@@ -5,7 +5,7 @@
 import { invalidField, notFound } from "../errors";
 import type { MissingAckPolicy } from "../model";
 import type { Store } from "../store";
-import { checkMissingAck, checkNotifyTimeout } from "./migrate";
+import { checkMissingAck, checkNotifyTimeout } from "./migrate-source";
 import { getVmView, type VmView } from "./vm";
 
 /** The largest stop timeout a VM may have, seconds (as a one-off stop's `timeout_seconds`). */

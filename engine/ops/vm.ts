@@ -18,10 +18,11 @@ import {
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
-import { checkMissingAck, checkNotifyTimeout } from "./migrate";
+import { checkMissingAck, checkNotifyTimeout } from "./migrate-source";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneTarget } from "./provision";
 import { livePid, powerOff, removeVmStateDir } from "./vm-power";
 import { removeFromDatastore } from "./datastore-removal";
+import { faultHold } from "./fault-hold";
 
 /** Every clone mode, in the order users read them. */
 export const CLONE_MODES: readonly CloneMode[] = ["pool", "full", "linked"];
@@ -187,30 +188,51 @@ export function listVmViews(store: Store, filter: { fleetId?: string; datastoreI
   return store.listVms(filter).map((vm) => vmView(store, vm));
 }
 
-/** Deletes a standalone VM and its disk: records first (so nothing hands it out), then its folder. 409 for a fleet member or a disk other disks are backed by. */
-export async function deleteVm(ctx: OpContext, id: string): Promise<void> {
-  const vm = ctx.store.getVm(id);
+/** Checks that VM `id` may be deleted: 404 when unknown, 409 for a fleet member or a disk other disks are backed by. Changes nothing. */
+export function checkVmDelete(store: Store, id: string): Vm {
+  const vm = store.getVm(id);
   if (!vm) throw notFound("vm", id, "id");
   if (vm.fleetId) {
-    const fleet = ctx.store.getFleet(vm.fleetId);
+    const fleet = store.getFleet(vm.fleetId);
     throw conflict(`VM ${vm.name} is a member of fleet ${fleet?.namePrefix ?? vm.fleetId} (${vm.fleetId}); change the fleet's size instead`, "id");
   }
-  const layers = new Set(ctx.store.listLayers({ ownerKind: "vm", ownerId: vm.id }).map((l) => l.path));
-  const dependants = ctx.store.listLayers().filter((l) => l.backingPath !== null && layers.has(l.backingPath) && !layers.has(l.path));
+  const layers = new Set(store.listLayers({ ownerKind: "vm", ownerId: vm.id }).map((l) => l.path));
+  const dependants = store.listLayers().filter((l) => l.backingPath !== null && layers.has(l.backingPath) && !layers.has(l.path));
   if (dependants.length > 0) throw conflict(`VM ${vm.name}'s disk backs other disks: ${dependants.map((l) => l.path).join(", ")}`, "id");
-  await removeVms(ctx, [vm]);
+  return vm;
+}
+
+/**
+ * Deletes a standalone VM and its disk: records first (so nothing hands it out), then its
+ * folder; `beforeCommit` sees the files still to remove before any record changes. Throws as
+ * checkVmDelete does.
+ */
+export async function deleteVm(ctx: OpContext, id: string, beforeCommit?: (removal: VmFilesRemoval) => void): Promise<void> {
+  const vm = checkVmDelete(ctx.store, id);
+  await removeVms(ctx, [vm], beforeCommit);
   ctx.log.info({ vmId: id }, "VM deleted");
+}
+
+/** What removing VMs leaves to do on disk once their records are gone (a `vm.delete` job's intent carries it). */
+export interface VmFilesRemoval {
+  /** Per VM: its QEMU state folder (on its host) and its home folder on its datastore. */
+  vms: { id: string; hostId: string | null; stateDir: string | null; homeDir: string; datastoreId: string }[];
+  /** Files of the VMs' layers outside their home folders (a frozen layer an instant-clone parent left behind). */
+  strays: string[];
 }
 
 /**
  * Removes VMs: their records and disk layer records in one transaction (refused with 409 when
  * another disk is backed by one of theirs), then their home folders, then the catalogs.
+ * `beforeCommit` sees the file removal still to do before any record changes (a job records it).
  */
-export async function removeVms(ctx: OpContext, vms: readonly Vm[]): Promise<void> {
+export async function removeVms(ctx: OpContext, vms: readonly Vm[], beforeCommit?: (removal: VmFilesRemoval) => void): Promise<void> {
   if (vms.length === 0) return;
-  // Files of the VMs' layers that lie outside their home folders (a frozen layer an
-  // instant-clone parent left to its source VM stays in the parent's folder): they go too.
-  const strays: string[] = [];
+  const removal: VmFilesRemoval = {
+    vms: vms.map((vm) => ({ id: vm.id, hostId: vm.hostId ?? null, stateDir: vm.stateDir ?? null, homeDir: vm.homeDir, datastoreId: vm.datastoreId })),
+    strays: strayFilesOf(ctx.store, vms),
+  };
+  beforeCommit?.(removal);
   ctx.store.tx((s) => {
     const all = s.listLayers();
     for (const vm of vms) {
@@ -223,23 +245,42 @@ export async function removeVms(ctx: OpContext, vms: readonly Vm[]): Promise<voi
         if (s.getLayer(snap.layerId)) s.deleteLayer(snap.layerId);
       }
       s.deleteVm(vm.id);
-      const ds = s.getDatastore(vm.datastoreId);
-      const owned = [...(layer ? [layer] : []), ...s.listLayers({ ownerKind: "vm", ownerId: vm.id }).filter((l) => l.id !== layer?.id)];
-      for (const l of owned) if (ds && !pathIsWithin(vm.homeDir, l.path) && isInside(engineDir(ds.path), l.path)) strays.push(l.path);
       if (layer) s.deleteLayer(layer.id);
       // Layers a fork froze below the VM's own (its former top layers) go with it.
       for (const l of s.listLayers({ ownerKind: "vm", ownerId: vm.id })) s.deleteLayer(l.id);
     }
   });
+  await faultHold(ctx, "CLONEFLEET_FAULT_VM_HOLD", "delete:after-commit");
+  await removeVmFiles(ctx, removal);
+}
+
+/** Files of VMs' layers that lie outside their home folders but inside their datastore's engine folder. */
+function strayFilesOf(store: Store, vms: readonly Vm[]): string[] {
+  const strays: string[] = [];
+  for (const vm of vms) {
+    const ds = store.getDatastore(vm.datastoreId);
+    if (!ds) continue;
+    const top = store.getLayer(vm.diskLayerId);
+    const owned = [...(top ? [top] : []), ...store.listLayers({ ownerKind: "vm", ownerId: vm.id }).filter((l) => l.id !== top?.id)];
+    for (const l of owned) if (!pathIsWithin(vm.homeDir, l.path) && isInside(engineDir(ds.path), l.path)) strays.push(l.path);
+  }
+  return strays;
+}
+
+/**
+ * Removes what VMs whose records are gone left on disk: their QEMU (stopped at once) and state
+ * folders, their home folders, stray layer files, then syncs the catalogs. Safe to run again.
+ */
+export async function removeVmFiles(ctx: OpContext, removal: VmFilesRemoval): Promise<void> {
   // A running VM's QEMU goes first: its files are about to vanish.
-  await Promise.all(vms.map((vm) => powerOff(vm.stateDir, 0).then(() => (vm.stateDir ? removeVmStateDir(ctx, vm.stateDir, vm.hostId) : undefined))));
-  await Promise.all(vms.map((vm) => removeFromDatastore(ctx.store, vm.homeDir)));
-  for (const file of strays) {
+  await Promise.all(removal.vms.map((vm) => powerOff(vm.stateDir, 0).then(() => (vm.stateDir ? removeVmStateDir(ctx, vm.stateDir, vm.hostId) : undefined))));
+  await Promise.all(removal.vms.map((vm) => removeFromDatastore(ctx.store, vm.homeDir)));
+  for (const file of removal.strays) {
     await removeFromDatastore(ctx.store, file);
     // Its folder goes when nothing else is left in it (rmdir refuses a folder that is not empty).
     await fs.rmdir(path.dirname(file)).catch(() => undefined);
   }
-  for (const dsId of new Set(vms.map((v) => v.datastoreId))) await syncCatalog(ctx.store, dsId);
+  for (const dsId of new Set(removal.vms.map((v) => v.datastoreId))) await syncCatalog(ctx.store, dsId);
 }
 
 /** The state a VM is in now: drifted when its record says so or its disk record or file is gone. */

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS, type MissingAckPolicy } from "../../model";
-import { checkForkRequest, checkVmRequest, deleteVm, directContext, getVmView, listVmViews, startVm, stopVm, updateVmSettings } from "../../ops";
+import { checkForkRequest, checkVmDelete, checkVmRequest, checkVmStart, checkVmStop, getVmView, listVmViews, updateVmSettings, type StartVmRequest, type StopVmRequest, type VmView } from "../../ops";
 import {
   CreateVmBody,
   createVmFromWire,
@@ -20,6 +20,7 @@ import {
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
 import { forwardToVmHost } from "./forward";
+import { submitAndAnswer } from "./job-answer";
 
 /** `/vms`: VMs as inventory records with their disks (create from a template — a job —, list, show, delete). */
 export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
@@ -69,19 +70,39 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
   );
   app.post<{ Params: IdParams; Body: StartVmBody }>(
     "/vms/:id/start",
-    { schema: { tags: ["vms"], summary: "Power a VM on (idempotent); answers with the VM", params: IdParams, body: Type.Optional(StartVmBody), response: { 200: VmWire } } },
+    {
+      schema: {
+        tags: ["vms"],
+        summary: "Power a VM on (idempotent; a `vm.start` job); answers with the VM once it runs, or 202 with the job on `Prefer: respond-async`",
+        params: IdParams,
+        body: Type.Optional(StartVmBody),
+        response: { 200: VmWire, 202: JobWire },
+      },
+    },
     async (req, reply) => {
       if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
-      return vmToWire(await startVm(directContext(services.store, services.log, undefined, services.settings), { id: req.params.id, accel: req.body?.accel as "auto" | "kvm" | "tcg" | undefined }));
+      const request: StartVmRequest = { id: req.params.id, ...(req.body?.accel !== undefined ? { accel: req.body.accel as StartVmRequest["accel"] } : {}) };
+      checkVmStart(services.store, request);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.startVm, request, (vm) => vmToWire(vm as VmView));
     },
   );
   app.post<{ Params: IdParams; Body: StopVmBody }>(
     "/vms/:id/stop",
-    { schema: { tags: ["vms"], summary: "Power a VM off: ACPI power-down within the timeout, then quit, then kill", params: IdParams, body: Type.Optional(StopVmBody), response: { 200: VmWire } } },
+    {
+      schema: {
+        tags: ["vms"],
+        summary: "Power a VM off (a `vm.stop` job): ACPI power-down within the timeout, then quit, then kill; answers with the VM, or 202 with the job on `Prefer: respond-async`",
+        params: IdParams,
+        body: Type.Optional(StopVmBody),
+        response: { 200: VmWire, 202: JobWire },
+      },
+    },
     async (req, reply) => {
       if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
       const t = req.body?.timeout_seconds;
-      return vmToWire(await stopVm(directContext(services.store, services.log, undefined, services.settings), { id: req.params.id, timeoutMs: t === undefined ? undefined : t * 1000 }));
+      const request: StopVmRequest = { id: req.params.id, ...(t !== undefined ? { timeoutMs: t * 1000 } : {}) };
+      checkVmStop(services.store, request);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.stopVm, request, (vm) => vmToWire(vm as VmView));
     },
   );
   app.post<{ Params: IdParams; Body: ForkVmBody }>(
@@ -98,11 +119,18 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
   );
   app.delete<{ Params: IdParams }>(
     "/vms/:id",
-    { schema: { tags: ["vms"], summary: "Delete a standalone VM and its disk (fleet members go by resizing the fleet)", params: IdParams } },
+    {
+      schema: {
+        tags: ["vms"],
+        summary: "Delete a standalone VM and its disk (a `vm.delete` job; fleet members go by resizing the fleet); 204 once done, or 202 with the job on `Prefer: respond-async`",
+        params: IdParams,
+        response: { 204: Type.Null(), 202: JobWire },
+      },
+    },
     async (req, reply) => {
       if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
-      await deleteVm(directContext(services.store, services.log, undefined, services.settings), req.params.id);
-      return reply.status(204).send();
+      checkVmDelete(services.store, req.params.id);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.deleteVm, { id: req.params.id }, () => reply.status(204).send());
     },
   );
 };

@@ -87,6 +87,8 @@ function resultToWire(kind: string, result: unknown): unknown {
     case JOB_KINDS.applyFleet:
       return fleetApplyToWire(result as ApplyFleetResult);
     case JOB_KINDS.createVm:
+    case JOB_KINDS.startVm:
+    case JOB_KINDS.stopVm:
       return vmToWire(result as VmView);
     case JOB_KINDS.forkVm: {
       const r = result as ForkVmResult;

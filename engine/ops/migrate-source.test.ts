@@ -1,4 +1,4 @@
-import { checkMissingAck, checkNotifyTimeout } from "./migrate";
+import { checkMissingAck, checkNotifyTimeout } from "./migrate-source";
 
 test("a notice timeout is whole seconds from 0 to 3600; the error names the field as the user wrote it", () => {
   expect(checkNotifyTimeout(0, "notify_timeout_seconds")).toBe(0);

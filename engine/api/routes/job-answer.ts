@@ -1,0 +1,40 @@
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { errorOfRecord } from "../../errors";
+import { jobToWire } from "../schemas";
+import type { EngineServices } from "../services";
+import { idempotencyKeyOf } from "./idempotency";
+import type { Job } from "../../model";
+
+/** Longest a route waits for the job it submitted before it answers 202 with the job (a stop may take an hour). */
+const JOB_ANSWER_WAIT_MS = 2 * 3600_000;
+
+/** True when the caller asked for the job instead of the finished answer (`Prefer: respond-async`, RFC 7240). */
+export function prefersAsync(req: FastifyRequest): boolean {
+  const raw = req.headers.prefer;
+  const values = (Array.isArray(raw) ? raw : [raw ?? ""]).flatMap((v) => v.split(","));
+  return values.some((v) => v.trim().toLowerCase() === "respond-async");
+}
+
+/**
+ * Submits a change as a job of `kind` (with the caller's idempotency key) and answers the way
+ * the route always has: once the job ends, `send(result)` for a success and the job's error with
+ * its status otherwise. With `Prefer: respond-async`, or a job that outlasts the wait, answers
+ * 202 with the job (a retried idempotency key's job too: 200 is the finished answer's). `X-Clonefleet-Job` names the job either way.
+ */
+export async function submitAndAnswer(
+  services: EngineServices,
+  req: FastifyRequest,
+  reply: FastifyReply,
+  kind: string,
+  request: unknown,
+  send: (result: unknown) => unknown,
+): Promise<unknown> {
+  const { job } = services.runner.submit(kind, request, { idempotencyKey: idempotencyKeyOf(req) });
+  void reply.header("x-clonefleet-job", job.id);
+  const asJob = (j: Job) => reply.status(202).header("location", `/jobs/${j.id}`).send(jobToWire(j));
+  if (prefersAsync(req)) return asJob(job);
+  const done = await services.runner.wait(job.id, JOB_ANSWER_WAIT_MS);
+  if (done.state === "succeeded") return send(done.result);
+  if (done.state === "failed" || done.state === "cancelled") throw errorOfRecord(done.error ?? { code: "CF_INTERNAL", message: `job ${done.id} ended ${done.state}` });
+  return asJob(done);
+}

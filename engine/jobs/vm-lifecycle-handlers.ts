@@ -1,0 +1,72 @@
+import { conflict } from "../errors";
+import {
+  checkVmDelete,
+  checkVmStart,
+  checkVmStop,
+  DELETE_VM_KIND,
+  recoverVmDelete,
+  recoverVmStart,
+  recoverVmStop,
+  runVmDelete,
+  runVmStart,
+  runVmStop,
+  START_VM_KIND,
+  STOP_VM_KIND,
+  type DeleteVmRequest,
+  type StartVmRequest,
+  type StopVmRequest,
+  type VmView,
+} from "../ops";
+import type { Store } from "../store";
+import type { JobHandler } from "./handler";
+import { hostOfVm } from "./migrate-handler";
+
+/** `vm.start`: powers a VM on (idempotent). */
+export const startVmHandler: JobHandler<StartVmRequest, VmView> = {
+  kind: START_VM_KIND,
+  immediate: true,
+  admit: (store, req) => void checkVmStart(store, req),
+  hostFor: (store, req) => hostOfVm(store, req.id),
+  run: async (ctx, req) => ({ result: await runVmStart(ctx, req), targetId: req.id }),
+  recover: async (ctx, req, intent) => {
+    const { finished, detail } = await recoverVmStart(ctx, intent);
+    if (finished) return { outcome: "finished", result: finished, targetId: req.id };
+    return { outcome: "rolled-back", detail };
+  },
+};
+
+/** `vm.stop`: powers a VM off (idempotent). */
+export const stopVmHandler: JobHandler<StopVmRequest, VmView> = {
+  kind: STOP_VM_KIND,
+  immediate: true,
+  admit: (store, req) => void checkVmStop(store, req),
+  hostFor: (store, req) => hostOfVm(store, req.id),
+  run: async (ctx, req) => ({ result: await runVmStop(ctx, req), targetId: req.id }),
+  recover: async (ctx, req, intent) => {
+    const { finished, detail } = await recoverVmStop(ctx, intent);
+    if (finished) return { outcome: "finished", result: finished, targetId: req.id };
+    return { outcome: "rolled-back", detail };
+  },
+};
+
+/** `vm.delete`: a standalone VM, its disk and its QEMU removed. */
+export const deleteVmHandler: JobHandler<DeleteVmRequest, { id: string }> = {
+  kind: DELETE_VM_KIND,
+  immediate: true,
+  admit: (store, req) => {
+    checkVmDelete(store, req.id);
+    refuseSecondDelete(store, req.id);
+  },
+  hostFor: (store, req) => hostOfVm(store, req.id),
+  run: async (ctx, req) => ({ result: await runVmDelete(ctx, req), targetId: req.id }),
+  recover: async (ctx, req, intent) => {
+    const { finished, detail } = await recoverVmDelete(ctx, req, intent);
+    if (finished) return { outcome: "finished", result: finished, targetId: req.id };
+    return { outcome: "rolled-back", detail };
+  },
+};
+
+function refuseSecondDelete(store: Store, vmId: string): void {
+  const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === DELETE_VM_KIND && (j.request as DeleteVmRequest).id === vmId);
+  if (pending) throw conflict(`VM ${vmId} is being deleted by job ${pending.id}`, "id");
+}

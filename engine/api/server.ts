@@ -15,6 +15,7 @@ import { vmRoutes } from "./routes/vms";
 import { snapshotRoutes } from "./routes/snapshots";
 import { parentRoutes } from "./routes/parents";
 import { hostRoutes } from "./routes/hosts";
+import { tokenRoutes } from "./routes/tokens";
 import type { EngineServices } from "./services";
 
 /** Bodies beyond this are refused with 413: every request of the API is small JSON. */
@@ -44,7 +45,7 @@ export async function buildApi(services: EngineServices, token: string | null): 
       security: [{ bearer: [] }],
     },
   });
-  app.addHook("onRequest", token !== null ? bearerAuth(token) : loopbackHostOnly());
+  app.addHook("onRequest", token !== null ? bearerAuth(token, services.store) : loopbackHostOnly());
   app.addHook("onRequest", hostAuth(services.settings?.hostToken ?? null));
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   await app.register(engineInfoRoutes, { services });
@@ -60,5 +61,6 @@ export async function buildApi(services: EngineServices, token: string | null): 
   await app.register(replicaRoutes, { services });
   await app.register(catalogRoutes, { services });
   await app.register(hostRoutes, { services });
+  await app.register(tokenRoutes, { services });
   return app;
 }

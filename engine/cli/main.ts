@@ -15,6 +15,7 @@ import { registerCatalogCommands } from "./commands/catalog";
 import { registerSnapshotCommands } from "./commands/snapshot";
 import { registerParentCommands } from "./commands/parent";
 import { registerHostCommands } from "./commands/host";
+import { registerTokenCommands } from "./commands/token";
 
 /** Builds the `clonefleet` command tree. */
 export function buildProgram(): Command {
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerSnapshotCommands(program, globals);
   registerParentCommands(program, globals);
   registerHostCommands(program, globals);
+  registerTokenCommands(program, globals);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -27,3 +27,4 @@ export * from "./hosts";
 export * from "./host-link";
 export * from "./migrate";
 export * from "./warm-children";
+export * from "./api-tokens";

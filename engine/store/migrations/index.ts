@@ -1,6 +1,7 @@
 import { parentWarmCount } from "./parent-warm-count";
 import { vmStopTimeout } from "./vm-stop-timeout";
 import { hostsMigration } from "./hosts";
+import { apiTokens } from "./api-tokens";
 
 /** One step of the inventory schema; `up` is SQL run inside one transaction with foreign keys on. */
 export interface Migration {
@@ -242,6 +243,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, name: "hosts", up: hostsMigration },
   vmStopTimeout,
   parentWarmCount,
+  apiTokens,
 ];
 
 /** The schema version this code writes: the highest version in `MIGRATIONS`. */

@@ -6,8 +6,8 @@ import { findApiToken, HOST_TOKEN_HEADER } from "../ops";
 import type { Store } from "../store";
 import type { ErrorBody } from "./schemas";
 
-/** Routes anyone may call: liveness and the API description hold nothing secret. */
-const OPEN_ROUTES = new Set(["/health", "/openapi.json"]);
+/** Routes anyone may call: liveness, the API description and the console's static files hold nothing secret. */
+const OPEN_ROUTES = new Set(["/health", "/openapi.json", "/ui", "/ui/*"]);
 
 /**
  * The engine's API token: read from `<stateDir>/token`, or generated there at first start

@@ -18,6 +18,9 @@ import { hostRoutes } from "./routes/hosts";
 import { tokenRoutes } from "./routes/tokens";
 import { eventRoutes } from "./routes/events";
 import { metricsRoutes } from "./routes/metrics";
+import { consoleRoutes } from "./routes/console";
+import * as path from "node:path";
+import { PROJECT_ROOT } from "../version";
 import type { EngineServices } from "./services";
 
 /** Bodies beyond this are refused with 413: every request of the API is small JSON. */
@@ -69,5 +72,6 @@ export async function buildApi(services: EngineServices, token: string | null): 
   await app.register(tokenRoutes, { services });
   await app.register(eventRoutes, { services });
   await app.register(metricsRoutes, { services });
+  await app.register(consoleRoutes, { dir: path.join(PROJECT_ROOT, "dist", "console") });
   return app;
 }

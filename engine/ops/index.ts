@@ -28,3 +28,4 @@ export * from "./host-link";
 export * from "./migrate";
 export * from "./warm-children";
 export * from "./api-tokens";
+export * from "./datastore-layers";

@@ -2,7 +2,7 @@ import { stratify, tree, type HierarchyPointNode } from "d3-hierarchy";
 import { bytes, shortId } from "./format";
 import type { DatastoreLayerWire } from "./wire";
 
-const NODE_W = 220;
+const NODE_W = 260;
 const NODE_H = 64;
 const GAP_X = 24;
 const GAP_Y = 40;
@@ -28,7 +28,8 @@ export function ChainTree(props: { layers: DatastoreLayerWire[]; focus?: string[
   const focus = new Set(props.focus ?? []);
   if (props.focus?.length) {
     const base = props.focus[props.focus.length - 1];
-    root = root.find((n) => n.id === base) ?? root;
+    // A copy makes the base the root, its depth 0, so the drawing starts at the top.
+    root = root.find((n) => n.id === base)?.copy() ?? root;
   }
   const laid = tree<Node>().nodeSize([NODE_W + GAP_X, NODE_H + GAP_Y])(root);
   const all = laid.descendants();

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what npm cannot: QEMU's tools and PostgreSQL (the tests' throwaway inventory server) from Debian. As root it installs what is missing;
+# Installs what npm cannot from Debian: QEMU's tools, PostgreSQL (the tests' throwaway inventory
+# server) and Chromium (the console test). As root it installs what is missing;
 # otherwise it prints the exact command to run and fails, so nothing runs half-equipped.
 set -euo pipefail
 
@@ -9,6 +10,8 @@ command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 command -v mke2fs >/dev/null 2>&1 || need+=(e2fsprogs)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+# The console's browser test drives Debian's Chromium (playwright-core, no bundled browser).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 # De-duplicate (qemu-utils may be listed twice).
 mapfile -t need < <(printf '%s\n' "${need[@]+"${need[@]}"}" | awk 'NF && !seen[$0]++')
 

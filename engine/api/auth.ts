@@ -3,10 +3,12 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { HOST_TOKEN_HEADER } from "../peer";
+import { findApiToken } from "../ops";
+import type { Store } from "../store";
 import type { ErrorBody } from "./schemas";
 
-/** Routes anyone may call: liveness and the API description hold nothing secret. */
-const OPEN_ROUTES = new Set(["/health", "/openapi.json"]);
+/** Routes anyone may call: liveness, the API description and the console's static files hold nothing secret. */
+const OPEN_ROUTES = new Set(["/health", "/openapi.json", "/ui", "/ui/*"]);
 
 /**
  * The engine's API token: read from `<stateDir>/token`, or generated there at first start
@@ -93,8 +95,15 @@ export function hostAuth(hostToken: string | null) {
   };
 }
 
-/** An onRequest hook that answers 401 unless the request carries `Authorization: Bearer <token>`; `/internal/` routes are left to hostAuth. */
-export function bearerAuth(token: string) {
+/** Methods that change nothing: the only ones a read-only token may use. */
+const READ_METHODS = new Set(["GET", "HEAD"]);
+
+/**
+ * An onRequest hook that answers 401 unless the request carries `Authorization: Bearer <token>`
+ * with the engine's token or a token it issued (`store`); a read-only token gets 403
+ * `CF_TOKEN_READ_ONLY` on anything but GET and HEAD. `/internal/` routes are left to hostAuth.
+ */
+export function bearerAuth(token: string, store: Store) {
   const expected = Buffer.from(token);
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     // The host routes answer to the host credential alone (hostAuth).
@@ -102,11 +111,21 @@ export function bearerAuth(token: string) {
     const header = req.headers.authorization ?? "";
     const m = /^Bearer\s+(\S+)$/i.exec(header);
     const given = m ? Buffer.from(m[1]) : null;
-    if (!given || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    if (given && given.length === expected.length && timingSafeEqual(given, expected)) return;
+    // Issued tokens are looked up by hash, so comparing them leaks no timing about the secret.
+    const issued = m ? findApiToken(store, m[1]) : null;
+    if (!issued) {
       const body: ErrorBody = {
-        error: { code: "CF_UNAUTHORIZED", message: given ? "the API token is wrong" : "an API token is required (Authorization: Bearer <token>)" },
+        error: { code: "CF_UNAUTHORIZED", message: given ? "the API token is wrong (or was revoked)" : "an API token is required (Authorization: Bearer <token>)" },
       };
       await reply.status(401).header("www-authenticate", "Bearer").send(body);
+      return;
+    }
+    if (!READ_METHODS.has(req.method)) {
+      const body: ErrorBody = {
+        error: { code: "CF_TOKEN_READ_ONLY", message: `token ${JSON.stringify(issued.name)} has the read-only scope: it may read (GET) but not ${req.method} ${req.url.split("?")[0]}` },
+      };
+      await reply.status(403).send(body);
     }
   };
 }

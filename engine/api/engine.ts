@@ -2,7 +2,9 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import pino, { type Logger } from "pino";
 import { allHandlers, JobRunner, recoverAtStart, type RecoveryReport } from "../jobs";
-import { openSqliteStore, type Store } from "../store";
+import { observeStore, openSqliteStore, type Store, type StoreObserver } from "../store";
+import { EngineMetrics, type MetricsSources } from "../metrics";
+import { EngineEvents } from "./event-stream";
 import { loadOrCreateHostToken, loadOrCreateToken } from "./auth";
 import { fdLogDestination } from "./log-destination";
 import { buildApi } from "./server";
@@ -61,6 +63,9 @@ export interface RunningEngine {
   hostId: string;
   hosts: HostMonitor;
   app: FastifyInstance;
+  /** The change feed (`GET /events`) and the Prometheus metrics (`GET /metrics`). */
+  events: EngineEvents;
+  metrics: EngineMetrics;
   close(): Promise<void>;
 }
 
@@ -87,7 +92,22 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
   const backupDirs = await resolveBackupDirs(opts.backupDirs ?? [], stateDir);
   await warnOnLooseStateDir(stateDir, log);
-  const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
+  // Every inventory call is timed and every committed write feeds /events and the job metrics.
+  const observer: StoreObserver = {};
+  const store = observeStore(openSqliteStore(path.join(stateDir, "inventory.sqlite")), observer);
+  const sources: MetricsSources = { store, hostId };
+  const metrics = new EngineMetrics(sources);
+  const events = new EngineEvents(store);
+  observer.call = (method, seconds) => metrics.query(method, seconds);
+  // A write has committed by now: a failing reader must not turn it into an error for its caller.
+  observer.committed = (writes) => {
+    try {
+      events.publish(writes);
+    } catch (err) {
+      log.error({ err }, "publishing inventory changes failed");
+    }
+  };
+  events.onJobFinished((job) => metrics.jobFinished(job));
   const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
   // Even without API auth: the host routes stop QEMUs and remove folders.
   const hostToken = await loadOrCreateHostToken(stateDir);
@@ -114,9 +134,11 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     const refill = new PoolRefill(store, log.child({ component: "pool-refill" }), { copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec }, opts.pools);
     warm = new WarmChildren(store, log.child({ component: "warm-children" }), runner.settings, opts.warmChildren);
     runner.warm = warm;
+    sources.refill = refill;
+    sources.warm = warm;
     if (token === null) log.warn("serving WITHOUT authentication (--insecure-no-auth): anyone on this host can use the API");
     const app = await buildApi(
-      { store, runner, log, settings: runner.settings, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none", refill, warm, hostId, hostDownAfterMs },
+      { store, runner, log, settings: runner.settings, version: ENGINE_VERSION, startedAt: new Date().toISOString(), authMode: token ? "token" : "none", refill, warm, hostId, hostDownAfterMs, events, metrics },
       token,
     );
     await app.listen({ host: opts.host, port: opts.port });
@@ -145,6 +167,8 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
       hostId,
       hosts: monitor,
       app,
+      events,
+      metrics,
       close: async () => {
         await app.close();
         stopNudging();

@@ -15,6 +15,12 @@ import { vmRoutes } from "./routes/vms";
 import { snapshotRoutes } from "./routes/snapshots";
 import { parentRoutes } from "./routes/parents";
 import { hostRoutes } from "./routes/hosts";
+import { tokenRoutes } from "./routes/tokens";
+import { eventRoutes } from "./routes/events";
+import { metricsRoutes } from "./routes/metrics";
+import { consoleRoutes } from "./routes/console";
+import * as path from "node:path";
+import { PROJECT_ROOT } from "../version";
 import type { EngineServices } from "./services";
 
 /** Bodies beyond this are refused with 413: every request of the API is small JSON. */
@@ -44,8 +50,11 @@ export async function buildApi(services: EngineServices, token: string | null): 
       security: [{ bearer: [] }],
     },
   });
-  app.addHook("onRequest", token !== null ? bearerAuth(token) : loopbackHostOnly());
+  app.addHook("onRequest", token !== null ? bearerAuth(token, services.store) : loopbackHostOnly());
   app.addHook("onRequest", hostAuth(services.settings?.hostToken ?? null));
+  const metrics = services.metrics;
+  // Labelled by route pattern (routeOptions.url), so ids in URLs never become label values.
+  if (metrics) app.addHook("onResponse", async (req, reply) => metrics.request(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000));
   app.get("/openapi.json", { schema: { hide: true } }, async () => app.swagger());
   await app.register(engineInfoRoutes, { services });
   await app.register(datastoreRoutes, { services });
@@ -60,5 +69,9 @@ export async function buildApi(services: EngineServices, token: string | null): 
   await app.register(replicaRoutes, { services });
   await app.register(catalogRoutes, { services });
   await app.register(hostRoutes, { services });
+  await app.register(tokenRoutes, { services });
+  await app.register(eventRoutes, { services });
+  await app.register(metricsRoutes, { services });
+  await app.register(consoleRoutes, { dir: path.join(PROJECT_ROOT, "dist", "console") });
   return app;
 }

@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import type { JobRunner } from "../jobs";
 import type { Store } from "../store";
 import type { EngineSettings, PoolRefill, WarmChildren } from "../ops";
+import type { EngineMetrics } from "../metrics";
+import type { EngineEvents } from "./event-stream";
 
 /** What routes may reach: the inventory, the job runner and the engine's facts. */
 export interface EngineServices {
@@ -21,4 +23,8 @@ export interface EngineServices {
   hostId?: string;
   /** Time without a heartbeat after which a host counts as down. */
   hostDownAfterMs?: number;
+  /** The change feed behind `GET /events`; absent: no such route. */
+  events?: EngineEvents;
+  /** The Prometheus metrics behind `GET /metrics`; absent: no such route. */
+  metrics?: EngineMetrics;
 }

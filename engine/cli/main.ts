@@ -16,6 +16,7 @@ import { registerSnapshotCommands } from "./commands/snapshot";
 import { registerParentCommands } from "./commands/parent";
 import { registerHostCommands } from "./commands/host";
 import { registerInventoryCommands } from "./commands/inventory";
+import { registerTokenCommands } from "./commands/token";
 
 /** Builds the `clonefleet` command tree. */
 export function buildProgram(): Command {
@@ -45,6 +46,7 @@ export function buildProgram(): Command {
   registerParentCommands(program, globals);
   registerHostCommands(program, globals);
   registerInventoryCommands(program, globals);
+  registerTokenCommands(program, globals);
   for (const c of program.commands) {
     c.exitOverride();
     for (const sub of c.commands) sub.exitOverride();

@@ -17,6 +17,7 @@ import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire
 import type { BackupVmBody, CreateSnapshotBody, SnapshotWire } from "../api/schemas";
 import type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire, UpdateParentBody } from "../api/schemas";
 import type { HostWire, MigrateResultWire, MigrateVmBody, MigrationStepWire } from "../api/schemas";
+import type { CreatedTokenWire, CreateTokenBody, TokenWire } from "../api/schemas";
 
 export * from "./errors";
 export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire };
@@ -24,6 +25,7 @@ export type { ChainWire, CreateDatastoreBody, DatastoreWire, ImportTemplateBody,
 export type { BackupVmBody, CreateSnapshotBody, SnapshotWire };
 export type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire, UpdateParentBody };
 export type { HostWire, MigrateResultWire, MigrateVmBody, MigrationStepWire };
+export type { CreatedTokenWire, CreateTokenBody, TokenWire };
 export type { CatalogRescanWire, CreateReplicaBody, RegisterDiskWire, RepairReplicaBody, ReplicaWire };
 
 export interface ClientOptions {
@@ -180,6 +182,14 @@ export class ClonefleetClient {
     list: () => this.call<HostWire[]>("GET", "/hosts"),
     /** Null when the host does not exist. */
     get: (id: string) => this.orNull(this.call<HostWire>("GET", `/hosts/${enc(id)}`)),
+  };
+
+  readonly tokens = {
+    /** Issues a scoped token; the answer holds its secret, which the engine does not keep. */
+    create: (body: CreateTokenBody) => this.call<CreatedTokenWire>("POST", "/tokens", { body }),
+    list: () => this.call<TokenWire[]>("GET", "/tokens"),
+    /** Revokes a token by id or name. */
+    revoke: (idOrName: string) => this.call<void>("DELETE", `/tokens/${enc(idOrName)}`),
   };
 
   readonly snapshots = {

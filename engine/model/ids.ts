@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 
 /** Prefixes make ids self-describing in logs and errors (`ds-…` is a datastore). */
-export type IdKind = "ds" | "tpl" | "layer" | "job" | "vm" | "pool" | "fleet" | "snap" | "rep" | "parent" | "host";
+export type IdKind = "ds" | "tpl" | "layer" | "job" | "vm" | "pool" | "fleet" | "snap" | "rep" | "parent" | "host" | "tok";
 
 /** A new random id such as `ds-3f9a1c0b2e7d4a51` (64 random bits). */
 export function newId(kind: IdKind): string {

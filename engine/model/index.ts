@@ -368,3 +368,4 @@ export function isTerminal(state: JobState): boolean {
 export * from "./rules";
 export * from "./instant-clone";
 export * from "./ids";
+export * from "./api-token";

@@ -28,3 +28,5 @@ export * from "./migrate-source";
 export * from "./migrate-target";
 export * from "./warm-children";
 export * from "./vm-lifecycle";
+export * from "./api-tokens";
+export * from "./datastore-layers";

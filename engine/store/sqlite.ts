@@ -52,7 +52,8 @@ import {
   type VmRow,
 } from "./sqlite-clones";
 import { HOST_PATCH, hostRow, toHost, type HostRow } from "./sqlite-hosts";
-import type { Host } from "../model";
+import type { ApiToken, Host } from "../model";
+import { apiTokenRow, toApiToken, type ApiTokenRow } from "./sqlite-api-tokens";
 
 
 
@@ -444,6 +445,25 @@ export class SqliteStore implements Store {
 
   updateHost(id: string, patch: Partial<Pick<Host, "apiUrl" | "pid" | "stateDir" | "vmStateRoot" | "lastHeartbeatAt" | "status" | "downReason" | "startedAt">>): void {
     this.update("hosts", id, patch, HOST_PATCH);
+  }
+
+  // API tokens (rows and mappers in sqlite-api-tokens.ts)
+
+  insertApiToken(t: ApiToken): void {
+    this.insert("api_tokens", { ...apiTokenRow(t) });
+  }
+
+  findApiTokenByHash(tokenHash: string): ApiToken | null {
+    const row = this.stmt("SELECT * FROM api_tokens WHERE token_hash = ?").get(tokenHash) as ApiTokenRow | undefined;
+    return row ? toApiToken(row) : null;
+  }
+
+  listApiTokens(): ApiToken[] {
+    return (this.stmt("SELECT * FROM api_tokens ORDER BY created_at, id").all() as ApiTokenRow[]).map(toApiToken);
+  }
+
+  deleteApiToken(id: string): void {
+    this.deleteById("api_tokens", id);
   }
 
   deleteVm(id: string): void {

@@ -1,6 +1,6 @@
 import type { Datastore, DiskLayer, Job, JobError, JobProgress, JobState, RecordState, Replica, Template } from "../model";
 import type { Fleet, InstantCloneParent, Pool, PoolCopy, Snapshot, Vm } from "../model";
-import type { Host } from "../model";
+import type { ApiToken, Host } from "../model";
 
 /**
  * The inventory, behind one interface so that a PostgreSQL store can stand in for SQLite.
@@ -116,6 +116,13 @@ export interface Store {
     id: string,
     patch: Partial<Pick<Job, "state" | "progress" | "intent" | "result" | "error" | "targetId" | "cancelRequested" | "startedAt" | "finishedAt">>,
   ): void;
+
+  // API tokens besides the engine's own (read-only scopes); only their hash is stored
+  insertApiToken(t: ApiToken): void;
+  findApiTokenByHash(tokenHash: string): ApiToken | null;
+  /** Oldest first. */
+  listApiTokens(): ApiToken[];
+  deleteApiToken(id: string): void;
 
   // engine settings (small key/value facts such as the schema version or host name)
   getSetting(key: string): string | null;

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
-import { addDatastore, directContext, getDatastore, listDatastores, removeDatastore } from "../../ops";
-import { CreateDatastoreBody, datastoreToWire, DatastoreWire, IdParams } from "../schemas";
+import { addDatastore, directContext, getDatastore, listDatastoreLayers, listDatastores, removeDatastore } from "../../ops";
+import { CreateDatastoreBody, datastoreLayerToWire, DatastoreLayerWire, datastoreToWire, DatastoreWire, IdParams } from "../schemas";
 import type { EngineServices } from "../services";
 
 /** `/datastores`: add, list, show, remove. */
@@ -22,6 +22,11 @@ export const datastoreRoutes: FastifyPluginAsync<{ services: EngineServices }> =
     "/datastores/:id",
     { schema: { tags: ["datastores"], summary: "Show a datastore", params: IdParams, response: { 200: DatastoreWire } } },
     async (req) => datastoreToWire(await getDatastore(ctx(), req.params.id)),
+  );
+  app.get<{ Params: IdParams }>(
+    "/datastores/:id/layers",
+    { schema: { tags: ["datastores"], summary: "List the datastore's recorded disk layers (to draw its layer graph)", params: IdParams, response: { 200: Type.Array(DatastoreLayerWire) } } },
+    async (req) => (await listDatastoreLayers(services.store, req.params.id)).map(datastoreLayerToWire),
   );
   app.delete<{ Params: IdParams }>(
     "/datastores/:id",

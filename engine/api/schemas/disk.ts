@@ -1,5 +1,5 @@
 import { Type, type Static } from "@sinclair/typebox";
-import type { ChainLayerView } from "../../ops";
+import type { ChainLayerView, DatastoreLayerView } from "../../ops";
 
 const NullableString = Type.Union([Type.String(), Type.Null()]);
 
@@ -45,5 +45,41 @@ export function chainToWire(diskPath: string, layers: ChainLayerView[]): ChainWi
       owner_id: l.ownerId,
       datastore_id: l.datastoreId,
     })),
+  };
+}
+
+/** A recorded layer of a datastore, for drawing its layer graph. */
+export const DatastoreLayerWire = Type.Object(
+  {
+    id: Type.String(),
+    path: Type.String(),
+    content_id: Type.String(),
+    parent_content_id: NullableString,
+    backing_path: Type.Union([Type.String(), Type.Null()], { description: "The layer this one rests on (its path), null for a base." }),
+    owner_kind: Type.String({ description: "template, pool, vm, snapshot, replica or parent" }),
+    owner_id: Type.String(),
+    virtual_size_bytes: Type.Integer(),
+    allocated_bytes: Type.Union([Type.Integer(), Type.Null()], { description: "Room the file takes now; null when the file is gone." }),
+    state: Type.String(),
+    created_at: Type.String(),
+  },
+  { $id: "DatastoreLayer" },
+);
+export type DatastoreLayerWire = Static<typeof DatastoreLayerWire>;
+
+/** The wire form of a datastore's layer. */
+export function datastoreLayerToWire(l: DatastoreLayerView): DatastoreLayerWire {
+  return {
+    id: l.id,
+    path: l.path,
+    content_id: l.contentId,
+    parent_content_id: l.parentContentId,
+    backing_path: l.backingPath,
+    owner_kind: l.ownerKind,
+    owner_id: l.ownerId,
+    virtual_size_bytes: l.virtualSizeBytes,
+    allocated_bytes: l.allocatedBytes,
+    state: l.state,
+    created_at: l.createdAt,
   };
 }

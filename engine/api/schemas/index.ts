@@ -11,3 +11,4 @@ export * from "./fleet";
 export * from "./snapshot";
 export * from "./parent";
 export * from "./host";
+export * from "./token";

@@ -2,6 +2,7 @@ import { parentWarmCount } from "./parent-warm-count";
 import { vmStopTimeout } from "./vm-stop-timeout";
 import { hostsMigration } from "./hosts";
 import { jobLeases } from "./job-leases";
+import { apiTokens } from "./api-tokens";
 
 /** One step of the inventory schema; `up` is SQL run inside one transaction with foreign keys on. */
 export interface Migration {
@@ -244,6 +245,7 @@ export const MIGRATIONS: readonly Migration[] = [
   vmStopTimeout,
   parentWarmCount,
   jobLeases,
+  apiTokens,
 ];
 
 /** The schema version this code writes: the highest version in `MIGRATIONS`. */

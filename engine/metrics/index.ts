@@ -1,0 +1,1 @@
+export { EngineMetrics, type MetricsSources } from "./engine-metrics";

@@ -244,8 +244,8 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 7, name: "hosts", up: hostsMigration },
   vmStopTimeout,
   parentWarmCount,
-  jobLeases,
   apiTokens,
+  jobLeases,
 ];
 
 /** The schema version this code writes: the highest version in `MIGRATIONS`. */

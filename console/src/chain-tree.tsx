@@ -79,7 +79,8 @@ export function ChainTree(props: { layers: DatastoreLayerWire[]; focus?: string[
             <title>{`${l.path}\ncontent ID ${l.content_id}\nowner ${l.owner_kind} ${l.owner_id}\n${resting} layer(s) rest on it`}</title>
             <rect width={NODE_W} height={NODE_H} rx={6} />
             <text x={10} y={18}>
-              {l.owner_kind} {name(l)}
+              {/* A VM's layer under others is a base a fork froze: it is kept while anything rests on it. */}
+              {l.owner_kind === "vm" && resting > 0 ? "frozen base of vm" : l.owner_kind} {name(l)}
             </text>
             <text x={10} y={36} class="sub">
               {shortId(l.content_id)} · {bytes(l.allocated_bytes)} of {bytes(l.virtual_size_bytes)}

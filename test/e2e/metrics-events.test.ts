@@ -126,3 +126,13 @@ test("clonefleet job wait follows the event stream to the job's end; the client'
   expect(recorded.state).toBe("cancelled");
   expect(thrown).toMatchObject({ name: "JobFailedError", jobId: cancelled.id, state: "cancelled", code: recorded.error!.code });
 });
+
+test("an engine that closes ends the event streams still open, instead of waiting on them", async () => {
+  const other = await startTestEngine();
+  const stream = await openEventStream(other.engine.url, other.engine.token);
+  expect(stream.status).toBe(200);
+  await other.stop();
+  // The stream ended on the engine's side: close() only waits for the reader to see the end.
+  await stream.close();
+  await expect(fetch(`${other.engine.url}/health`)).rejects.toThrow();
+});

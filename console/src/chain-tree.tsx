@@ -28,8 +28,9 @@ export function ChainTree(props: { layers: DatastoreLayerWire[]; focus?: string[
   const focus = new Set(props.focus ?? []);
   if (props.focus?.length) {
     const base = props.focus[props.focus.length - 1];
-    // A copy makes the base the root, its depth 0, so the drawing starts at the top.
-    root = root.find((n) => n.id === base)?.copy() ?? root;
+    // A copy makes the base the root, its depth 0, so the drawing starts at the top (it keeps
+    // `data` but not the stratify ids: read ids from data).
+    root = root.find((n) => n.data.id === base)?.copy() ?? root;
   }
   const laid = tree<Node>().nodeSize([NODE_W + GAP_X, NODE_H + GAP_Y])(root);
   const all = laid.descendants();
@@ -46,7 +47,7 @@ export function ChainTree(props: { layers: DatastoreLayerWire[]; focus?: string[
   return (
     <svg class="chain-tree" data-testid="chain-tree" viewBox={`${minX} -8 ${maxX - minX} ${maxY + 8}`} width={maxX - minX} height={maxY + 8} role="img" aria-label="disk layer tree">
       {laid.links().map((lk) => (
-        <path key={`${lk.source.id}>${lk.target.id}`} class={focus.has(lk.target.id ?? "") && (focus.has(lk.source.id ?? "") || lk.source.id === ROOT) ? "link in-chain" : "link"} d={link(lk.source, lk.target)} />
+        <path key={`${lk.source.data.id}>${lk.target.data.id}`} class={focus.has(lk.target.data.id) && focus.has(lk.source.data.id) ? "link in-chain" : "link"} d={link(lk.source, lk.target)} />
       ))}
       {all.map((n) => {
         const l = n.data.layer;
@@ -78,7 +79,8 @@ export function ChainTree(props: { layers: DatastoreLayerWire[]; focus?: string[
             <title>{`${l.path}\ncontent ID ${l.content_id}\nowner ${l.owner_kind} ${l.owner_id}\n${resting} layer(s) rest on it`}</title>
             <rect width={NODE_W} height={NODE_H} rx={6} />
             <text x={10} y={18}>
-              {l.owner_kind} {name(l)}
+              {/* A VM's layer under others is a base a fork froze: it is kept while anything rests on it. */}
+              {l.owner_kind === "vm" && resting > 0 ? "frozen base of vm" : l.owner_kind} {name(l)}
             </text>
             <text x={10} y={36} class="sub">
               {shortId(l.content_id)} · {bytes(l.allocated_bytes)} of {bytes(l.virtual_size_bytes)}

@@ -1,3 +1,4 @@
+import { EventReader } from "../../engine/client/event-reader";
 import type { Api } from "./api";
 import type { JobWire } from "./wire";
 
@@ -13,20 +14,8 @@ export async function followEvents(api: Api, onEvent: (e: EngineEvent) => void, 
       const res = await fetch("/events", { headers: api.headers(), signal, cache: "no-store", credentials: "omit" });
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
       onStatus(true);
-      const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-      let buffer = "";
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        buffer += value;
-        let end: number;
-        while ((end = buffer.indexOf("\n\n")) >= 0) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (data) onEvent(JSON.parse(data) as EngineEvent);
-        }
-      }
+      const reader = new EventReader(res.body);
+      for (let e = await reader.next(); e; e = await reader.next()) onEvent(e.data as EngineEvent);
     } catch {
       // Dropped or refused: say so and try again shortly.
     }

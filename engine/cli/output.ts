@@ -28,13 +28,15 @@ export function formatBytes(n: number | null): string {
 
 /**
  * Waits for a job, drawing a progress bar on a terminal (nothing when output is JSON or not
- * a terminal). Resolves with the finished job; throws the client's job errors.
+ * a terminal). With `live` it follows the engine's event stream instead of polling. Resolves
+ * with the finished job; throws the client's job errors.
  */
-export async function waitWithProgress(client: ClonefleetClient, job: JobWire, json?: boolean): Promise<JobWire> {
+export async function waitWithProgress(client: ClonefleetClient, job: JobWire, json?: boolean, live = false): Promise<JobWire> {
   const bar = !json && process.stderr.isTTY ? new SingleBar({ format: " {bar} {percentage}% | {message}", stream: process.stderr }, Presets.shades_classic) : null;
   let started = false;
   try {
-    return await client.waitJob(job.id, {
+    const wait = live ? client.waitJobLive.bind(client) : client.waitJob.bind(client);
+    return await wait(job.id, {
       onProgress: (j) => {
         if (!bar) return;
         const total = j.progress.total || 1;

@@ -13,6 +13,7 @@ import type {
   TemplateWire,
 } from "../api/schemas";
 import { ApiError, ApiUnreachableError, JobFailedError, JobTimeoutError, PoolWaitTimeoutError } from "./errors";
+import { EventReader } from "./event-reader";
 import type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire } from "../api/schemas";
 import type { BackupVmBody, CreateSnapshotBody, SnapshotWire } from "../api/schemas";
 import type { CreateParentBody, InstantCloneBody, InstantCloneResultWire, ParentWire, UpdateParentBody } from "../api/schemas";
@@ -20,6 +21,7 @@ import type { HostWire, MigrateResultWire, MigrateVmBody, MigrationStepWire } fr
 import type { CreatedTokenWire, CreateTokenBody, TokenWire } from "../api/schemas";
 
 export * from "./errors";
+export { EventReader, type StreamEvent } from "./event-reader";
 export type { CreatePoolBody, CreateVmBody, FleetApplyWire, FleetBody, FleetWire, ForkVmBody, PoolWire, StartVmBody, StopVmBody, UpdateVmBody, VmWire };
 export type { ChainWire, CreateDatastoreBody, DatastoreWire, ImportTemplateBody, JobWire, TemplateWire };
 export type { BackupVmBody, CreateSnapshotBody, SnapshotWire };
@@ -37,6 +39,9 @@ export interface ClientOptions {
   retries?: number;
 }
 
+/** How often a live wait reads the job anyway (changes on other hosts raise no event here). */
+const LIVE_WAIT_RECHECK_MS = 5000;
+
 const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT", "EAI_AGAIN", "ENOTFOUND", "ECONNABORTED"]);
 
 /**
@@ -48,9 +53,11 @@ export class ClonefleetClient {
   private readonly http: AxiosInstance;
   readonly endpoint: string;
   private readonly retries: number;
+  private readonly token: string | null;
 
   constructor(opts: ClientOptions) {
     this.endpoint = opts.endpoint.replace(/\/+$/, "");
+    this.token = opts.token ?? null;
     this.retries = opts.retries ?? 4;
     this.http = loadAxios().default.create({
       baseURL: this.endpoint,
@@ -258,6 +265,68 @@ export class ClonefleetClient {
         throw new JobFailedError(job.id, job.state, job.error?.code ?? "CF_INTERNAL", job.error?.message ?? job.state, job.error?.field);
       }
       if (Date.now() >= deadline) throw new JobTimeoutError(id, opts.timeoutMs ?? 0);
+    }
+  }
+
+  /**
+   * Opens `GET /events` (the token in the Authorization header); answers a reader of its events,
+   * or null when the engine has no event stream. Throws ApiError when the engine refuses it.
+   */
+  async openEvents(signal?: AbortSignal): Promise<EventReader | null> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.endpoint}/events`, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {}, signal });
+    } catch (err) {
+      throw new ApiUnreachableError(this.endpoint, err instanceof Error ? err.message : String(err));
+    }
+    if (res.status === 404) {
+      await res.body?.cancel();
+      return null;
+    }
+    if (!res.ok || !res.body) {
+      const e = ((await res.json().catch(() => undefined)) as { error?: { code?: string; message?: string; field?: string } } | undefined)?.error;
+      throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `the engine answered HTTP ${res.status}`, e?.field);
+    }
+    return new EventReader(res.body);
+  }
+
+  /**
+   * Like waitJob, but follows the engine's event stream for the job's changes instead of
+   * polling. It still reads the job every few seconds: a job another host runs raises no
+   * event on this one. Falls back to waitJob when the engine has no event stream.
+   */
+  async waitJobLive(id: string, opts: { timeoutMs?: number; onProgress?: (job: JobWire) => void } = {}): Promise<JobWire> {
+    const timeoutMs = opts.timeoutMs ?? 30 * 60_000;
+    const deadline = Date.now() + timeoutMs;
+    const abort = new AbortController();
+    // Opened before the job is read, so no change can fall between the two.
+    const events = await this.openEvents(abort.signal);
+    if (!events) return this.waitJob(id, opts);
+    try {
+      let job = await this.jobs.get(id);
+      for (;;) {
+        opts.onProgress?.(job);
+        if (job.state === "succeeded") return job;
+        if (job.state === "failed" || job.state === "cancelled") {
+          throw new JobFailedError(job.id, job.state, job.error?.code ?? "CF_INTERNAL", job.error?.message ?? job.state, job.error?.field);
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new JobTimeoutError(id, timeoutMs);
+        let timer: NodeJS.Timeout | undefined;
+        const tick = new Promise<"tick">((r) => (timer = setTimeout(() => r("tick"), Math.min(left, LIVE_WAIT_RECHECK_MS))));
+        let next: JobWire | null = null;
+        while (next === null) {
+          const e = await Promise.race([events.next(), tick]);
+          if (e === "tick" || e === null) break;
+          const data = e.data as { type?: string; job?: JobWire };
+          if (data.type === "job" && data.job?.id === id) next = data.job;
+        }
+        clearTimeout(timer);
+        job = next ?? (await this.jobs.get(id));
+      }
+    } finally {
+      abort.abort();
+      await events.close();
     }
   }
 

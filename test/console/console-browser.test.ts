@@ -7,13 +7,11 @@ import { cliRunner } from "../support/cli";
 import { startTestEngine, type TestEngine } from "../support/engine";
 import { killAllVms, vmFixture } from "../support/vms";
 import { eventually } from "../support/clones";
+import { CHROMIUM, CHROMIUM_ARGS, waitForCount } from "../support/browser";
 
 // A real engine with a real fleet (TCG QEMU, firmware-only guests) driven through Debian's Chromium.
 jest.setTimeout(300_000);
 
-const CHROMIUM = "/usr/bin/chromium";
-/** Headless flags from MACHINE-NOTES: without the background-networking ones it keeps calling out. */
-const CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"];
 /** The README's console picture (committed) and the test's other screenshots (git-ignored). */
 const README_SHOT = path.join(PROJECT_ROOT, "docs", "console", "vm-chain.png");
 const SCREENSHOTS = path.join(PROJECT_ROOT, ".cache", "console-screenshots");
@@ -110,7 +108,7 @@ describeWithChromium("the web console in a real browser", () => {
     // frozen fork base under the member's new top, with the child resting on the same base.
     const cliChain = (await json(["disk", "chain", (await t.client.vms.get(vm.id))!.disk_path])) as { layers: { path: string; content_id: string }[] };
     expect(cliChain.layers).toHaveLength(2);
-    await page.waitForFunction(`document.querySelectorAll("[data-testid=chain-tree] [data-in-chain=true]").length === ${cliChain.layers.length}`, undefined, { timeout: 10_000 });
+    await waitForCount(page, "[data-testid=chain-tree] [data-in-chain=true]", cliChain.layers.length);
     const shown = await page.$$eval("[data-testid=chain-tree] [data-testid=layer][data-in-chain=true]", (gs) => gs.map((g) => ({ path: g.getAttribute("data-path"), content_id: g.getAttribute("data-content-id") })));
     expect(shown.map((l) => l.path).sort()).toEqual(cliChain.layers.map((l) => l.path).sort());
     for (const l of cliChain.layers) expect(shown.find((s) => s.path === l.path)?.content_id).toBe(l.content_id);

@@ -6,6 +6,7 @@ import { openEventStream } from "../support/event-stream";
 import { parsePrometheusText, sampleSum, type Sample } from "../support/prometheus-text";
 import { killAllVms, vmFixture } from "../support/vms";
 import { eventually } from "../support/clones";
+import { cliRunner } from "../support/cli";
 
 // Real QEMU (TCG here): a fleet of two running firmware-only VMs and a fork of one of them.
 jest.setTimeout(240_000);
@@ -100,4 +101,38 @@ test("a read-only token scrapes /metrics and reads /events; no token gets 401", 
   expect((await http(null).get("/metrics")).status).toBe(401);
   const anonymous = await openEventStream(t.engine.url, null);
   expect(anonymous.status).toBe(401);
+});
+
+test("clonefleet job wait follows the event stream to the job's end; the client's live wait reports each change it saw", async () => {
+  const { cli } = cliRunner(() => ({ endpoint: t.engine.url, stateDir: t.stateDir }));
+  const running = (await t.client.vms.list()).find((v) => v.power_state === "running")!;
+  const forkJob = await t.client.vms.fork(running.id, { name: "wait-fork" });
+  const waited = await cli(["--state-dir", t.stateDir, "--json", "job", "wait", forkJob.id]);
+  expect(waited.code).toBe(0);
+  expect(JSON.parse(waited.stdout)).toMatchObject({ id: forkJob.id, state: "succeeded" });
+
+  const seen: string[] = [];
+  const second = await t.client.vms.fork(running.id, { name: "wait-fork-2" });
+  const done = await t.client.waitJobLive(second.id, { timeoutMs: 120_000, onProgress: (j) => seen.push(j.state) });
+  expect(done.state).toBe("succeeded");
+  expect(seen[seen.length - 1]).toBe("succeeded");
+  // More than the first and last look: the stream delivered the changes in between.
+  expect(seen.length).toBeGreaterThan(2);
+  // A job that ends otherwise ends the wait with its error code, as the polling wait does.
+  const cancelled = await t.client.vms.fork(running.id, { name: "wait-fork-3" });
+  await t.client.jobs.cancel(cancelled.id);
+  const thrown = await t.client.waitJobLive(cancelled.id, { timeoutMs: 60_000 }).catch((e: unknown) => e);
+  const recorded = await t.client.jobs.get(cancelled.id);
+  expect(recorded.state).toBe("cancelled");
+  expect(thrown).toMatchObject({ name: "JobFailedError", jobId: cancelled.id, state: "cancelled", code: recorded.error!.code });
+});
+
+test("an engine that closes ends the event streams still open, instead of waiting on them", async () => {
+  const other = await startTestEngine();
+  const stream = await openEventStream(other.engine.url, other.engine.token);
+  expect(stream.status).toBe(200);
+  await other.stop();
+  // The stream ended on the engine's side: close() only waits for the reader to see the end.
+  await stream.close();
+  await expect(fetch(`${other.engine.url}/health`)).rejects.toThrow();
 });

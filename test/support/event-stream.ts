@@ -1,45 +1,31 @@
-/** One server-sent event as `GET /events` sends it. */
-export interface ReceivedEvent {
-  event: string;
-  data: unknown;
-}
+import { ClonefleetClient, type StreamEvent } from "../../engine/client";
 
 /**
- * Reads `GET /events` with fetch() and the token in the Authorization header (as the console
- * does; never in the URL), collecting events until `close()`.
+ * Reads `GET /events` with the token in the Authorization header (as the console does; never in
+ * the URL), collecting events until `close()`; `status` is 200, or the status it was refused with.
  */
-export async function openEventStream(url: string, token: string | null): Promise<{ events: ReceivedEvent[]; status: number; close(): Promise<void> }> {
+export async function openEventStream(url: string, token: string | null): Promise<{ events: StreamEvent[]; status: number; close(): Promise<void> }> {
+  const events: StreamEvent[] = [];
   const abort = new AbortController();
-  const res = await fetch(`${url}/events`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: abort.signal });
-  const events: ReceivedEvent[] = [];
-  if (!res.ok || !res.body) {
-    await res.body?.cancel();
-    return { events, status: res.status, close: async () => undefined };
+  let reader;
+  try {
+    reader = await new ClonefleetClient({ endpoint: url, token }).openEvents(abort.signal);
+  } catch (err) {
+    return { events, status: (err as { status?: number }).status ?? 0, close: async () => undefined };
   }
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  if (!reader) throw new Error(`${url} has no /events`);
+  const open = reader;
   const reading = (async () => {
-    let buffer = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) return;
-      buffer += value;
-      let end: number;
-      while ((end = buffer.indexOf("\n\n")) >= 0) {
-        const block = buffer.slice(0, end);
-        buffer = buffer.slice(end + 2);
-        const event = /^event: (.*)$/m.exec(block)?.[1];
-        const data = /^data: (.*)$/m.exec(block)?.[1];
-        if (event && data) events.push({ event, data: JSON.parse(data) });
-      }
-    }
+    for (let e = await open.next(); e; e = await open.next()) events.push(e);
   })().catch((err: Error) => {
     if (err.name !== "AbortError") throw err;
   });
   return {
     events,
-    status: res.status,
+    status: 200,
     close: async () => {
       abort.abort();
+      await open.close();
       await reading;
     },
   };

@@ -64,7 +64,7 @@ export function PoolsView() {
 }
 
 export function ParentsView() {
-  const r = useResource<ParentWire[]>("/parents", ["instant_clone_parent", "parent", "vm"]);
+  const r = useResource<ParentWire[]>("/parents", ["parent", "vm"]);
   const names = useNames();
   return (
     <Section title="Instant-clone parents">

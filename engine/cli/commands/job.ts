@@ -35,11 +35,12 @@ export function registerJobCommands(program: Command, globals: () => GlobalOptio
       print(g.json, await clientFor(g).jobs.get(id), (j) => `${rows([j])}\n${j.result ? JSON.stringify(j.result, null, 2) : ""}`.trimEnd());
     });
   job.command("wait <id>")
-    .description("wait for a job to end (exit status 1 when it failed)")
+    .description("wait for a job to end, following the engine's event stream (exit status 1 when it failed)")
     .action(async (id: string) => {
       const g = globals();
       const client = clientFor(g);
-      const done = await waitWithProgress(client, await client.jobs.get(id), g.json);
+      // The event stream shows progress as it happens and costs no polling.
+      const done = await waitWithProgress(client, await client.jobs.get(id), g.json, true);
       print(g.json, done, (j) => `job ${j.id} ${j.state}`);
     });
   job.command("cancel <id>")

@@ -257,6 +257,17 @@ function instantFigures(j: unknown, floors: RawFloors | null): Figure[] {
         floor: null,
       });
     }
+    const prePss = num(r, "preStartedPss");
+    if (prePss !== null) {
+      out.push({
+        bench: "instant-clone",
+        what: `PSS per idle child at ${count}, taken pre-started`,
+        value: prePss / MiB,
+        unit: "MiB",
+        target: (count ?? 0) > 1 ? max(20, "issue 18") : null,
+        floor: null,
+      });
+    }
     const pss = num(r, "childPss");
     out.push({
       bench: "instant-clone",

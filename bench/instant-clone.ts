@@ -142,6 +142,8 @@ interface Row {
   restorePss: number | null;
   /** The same count with as many children pre-started (warm_count) before the request; null above 64. */
   preStartedMs: number | null;
+  /** PSS per child of those, idle a second after the take; null above 64. */
+  preStartedPss: number | null;
 }
 
 async function main(): Promise<void> {
@@ -237,7 +239,7 @@ async function main(): Promise<void> {
 
     // With children pre-started (warm_count): request to running for k children when k wait
     // ready, so the request only resumes each (its state is loaded ahead); the children are removed after.
-    const preStarted = async (count: number): Promise<number> => {
+    const preStarted = async (count: number): Promise<{ ms: number; pss: number }> => {
       await client.parents.update(parent.id, { warm_count: count });
       await waitWarm(client, parent.id, count);
       // Pre-started means waiting idle: let the last ones finish settling, as they would have long before a real request.
@@ -248,11 +250,13 @@ async function main(): Promise<void> {
       const kids = ((await client.waitJob(wj.id, { timeoutMs: 600_000 })).result as InstantCloneResultWire).children;
       const took = performance.now() - w0;
       await client.parents.update(parent.id, { warm_count: 0 });
+      await new Promise((r) => setTimeout(r, 1000));
+      const pss = median((await Promise.all(kids.map((k) => memoryOf(k.pid!)))).map((m) => m.pss));
       await mapBounded(kids, 8, (k) => client.vms.delete(k.id));
-      return took;
+      return { ms: took, pss };
     };
     const preOne: number[] = [];
-    for (let i = 0; i < 5; i++) preOne.push(await preStarted(1));
+    for (let i = 0; i < 5; i++) preOne.push((await preStarted(1)).ms);
     say(`one pre-started child (median of 5): ${ms(median(preOne))} through the API, ${(median(apiOne) / median(preOne)).toFixed(1)}x sooner than one started on request`);
 
     const rows: Row[] = [];
@@ -318,6 +322,7 @@ async function main(): Promise<void> {
         childRss: median(mems.map((m) => m.rss)),
         restorePss: rmems.length ? median(rmems.map((m) => m.pss)) : null,
         preStartedMs: null,
+        preStartedPss: null,
       });
       say(
         `${String(count).padStart(3)} at once: instant clones ${ms(instantMs)} (median child ready ${ms(rows[rows.length - 1].instantChildMedianMs)} into the job), ` +
@@ -330,8 +335,10 @@ async function main(): Promise<void> {
       await fs.rm(path.join(dir, "restore"), { recursive: true, force: true });
       if (count <= MAX_WARM_CHILDREN) {
         const row = rows[rows.length - 1];
-        row.preStartedMs = await preStarted(count);
-        say(`${String(count).padStart(3)} at once, pre-started: ${ms(row.preStartedMs)} (${(row.instantMs / row.preStartedMs).toFixed(1)}x sooner than started on request)`);
+        const pre = await preStarted(count);
+        row.preStartedMs = pre.ms;
+        row.preStartedPss = pre.pss;
+        say(`${String(count).padStart(3)} at once, pre-started: ${ms(pre.ms)} (${(row.instantMs / pre.ms).toFixed(1)}x sooner than started on request); PSS per child ${mib(pre.pss)}`);
       }
     }
 

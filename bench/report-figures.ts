@@ -257,6 +257,17 @@ function instantFigures(j: unknown, floors: RawFloors | null): Figure[] {
         floor: null,
       });
     }
+    const prePss = num(r, "preStartedPss");
+    if (prePss !== null) {
+      out.push({
+        bench: "instant-clone",
+        what: `PSS per idle child at ${count}, taken pre-started`,
+        value: prePss / MiB,
+        unit: "MiB",
+        target: (count ?? 0) > 1 ? max(20, "issue 18") : null,
+        floor: null,
+      });
+    }
     const pss = num(r, "childPss");
     out.push({
       bench: "instant-clone",
@@ -402,10 +413,15 @@ export function renderReport(run: { startedAt: string; host: string; cpus: numbe
   return lines.join("\n");
 }
 
-/** The last pretty-printed JSON object in a benchmark's output (log lines before it are single-line). */
+/**
+ * The last pretty-printed JSON object in a benchmark's output: from a line "{" to the next line
+ * "}" (log lines before or after it are single-line JSON, which never match).
+ */
 export function lastJsonBlock(stdout: string): unknown {
   const at = stdout.lastIndexOf("\n{\n");
   const start = at >= 0 ? at + 1 : stdout.startsWith("{\n") ? 0 : -1;
   if (start < 0) throw new Error("no JSON object in the benchmark's output");
-  return JSON.parse(stdout.slice(start));
+  const end = stdout.indexOf("\n}", start);
+  if (end < 0) throw new Error("the benchmark's JSON output is cut short");
+  return JSON.parse(stdout.slice(start, end + 2));
 }

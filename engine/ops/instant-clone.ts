@@ -176,12 +176,10 @@ export interface WarmChildSource {
   release(parentId: string): Promise<void>;
 }
 
-/** A pre-started child: its plan (the name is a placeholder until taken) and its QEMU, connected. */
+/** A pre-started child: its plan (the name is a placeholder until taken) and its QEMU, connected, paused with the parent's state loaded. */
 export interface WarmChild {
   plan: ChildPlan;
   proc: QemuProcess;
-  /** True when the parent's device state is loaded already (the child waits paused); false when it still waits for it. */
-  loaded: boolean;
   /** The engine folder of the datastore the child's home lies in. */
   engineRoot: string;
 }
@@ -671,7 +669,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   const { top, chain } = parentChain(ctx.store, parent);
   const concurrency = req.concurrency ?? ctx.settings.instantCloneConcurrency ?? DEFAULT_INSTANT_CLONE_CONCURRENCY;
   const names = childNamesOf(req);
-  // Pre-started children first: they only need to be resumed (or loaded, when they were not).
+  // Pre-started children first: their state is loaded, they only need to be resumed.
   const warm = new Map((ctx.warm?.take(parent.id, names.length) ?? []).map((w, i) => [names[i], w]));
   const children: ChildPlan[] = names.map((name) => {
     const pre = warm.get(name);
@@ -701,7 +699,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
       const proc = pre ? pre.proc : await spawnChild(parent, chain, c, overlay, ctx.signal);
       const upAt = performance.now();
       try {
-        if (!pre?.loaded) await proc.loadStartState({ ignoreShared: true, signal: ctx.signal });
+        if (!pre) await proc.loadStartState({ ignoreShared: true, signal: ctx.signal });
         const loadedAt = performance.now();
         if (!req.startPaused) await proc.resume();
         ctx.log.debug({ vmId: c.id, qmpUpMs: round(upAt - spawnAt), loadMs: round(loadedAt - upAt), resumeMs: round(performance.now() - loadedAt) }, "instant clone started");

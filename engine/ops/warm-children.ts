@@ -219,7 +219,7 @@ export class WarmChildren implements WarmChildSource {
       const loaded = await proc.loadStartState({ ignoreShared: true });
       if (loaded.status !== "paused") throw new Error(`a pre-started child of ${parent.name} is ${loaded.status} after loading its state, not paused`);
       this.log.debug({ parentId: parent.id, vmId: id, pid: proc.pid, loadMs: loaded.durationMs }, "pre-started an instant-clone child");
-      return { plan, proc, engineRoot: engineDir(ds.path), loaded: true };
+      return { plan, proc, engineRoot: engineDir(ds.path) };
     } catch (err) {
       await proc?.kill().catch(() => undefined);
       await removeChildFiles(this.settings, engineDir(ds.path), plan);

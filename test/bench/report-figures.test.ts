@@ -40,6 +40,8 @@ describe("benchmark report figures", () => {
   it("finds the benchmark's JSON after single-line log output", () => {
     expect(lastJsonBlock('{"level":40,"msg":"x"}\n{\n  "a": {\n    "b": 1\n  }\n}\n')).toEqual({ a: { b: 1 } });
     expect(lastJsonBlock('{\n  "a": 2\n}\n')).toEqual({ a: 2 });
+    expect(lastJsonBlock('{\n  "a": 3\n}\n{"level":40,"msg":"after"}\n')).toEqual({ a: 3 });
+    expect(() => lastJsonBlock('{\n  "a": 3\n')).toThrow(/cut short/);
     expect(() => lastJsonBlock("no json here")).toThrow(/no JSON object/);
   });
 });

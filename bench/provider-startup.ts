@@ -14,7 +14,10 @@
  * Figures are medians; ratios are against the 150 ms and 2 s targets and the reference.
  * Run after a build (`npm run bench:provider` builds):
  *
- *   node dist/bench/provider-startup.js [--launches N] [--plans N] [--no-plan] [--json]
+ *   node dist/bench/provider-startup.js [--launches N] [--plans N] [--no-plan] [--baseline CHECKOUT] [--json]
+ *
+ * --baseline adds another checkout's built provider (CHECKOUT/dist/provider/main.js, e.g. the
+ * main branch before a change) to every measurement.
  */
 import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
@@ -38,11 +41,12 @@ interface Options {
   launches: number;
   plans: number;
   plan: boolean;
+  baseline: string | null;
   json: boolean;
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { launches: 15, plans: 3, plan: true, json: false };
+  const o: Options = { launches: 15, plans: 3, plan: true, baseline: null, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const count = (v: string | undefined) => {
@@ -53,8 +57,9 @@ function parseArgs(argv: string[]): Options {
     if (a === "--launches") o.launches = count(argv[++i]);
     else if (a === "--plans") o.plans = count(argv[++i]);
     else if (a === "--no-plan") o.plan = false;
+    else if (a === "--baseline") o.baseline = path.resolve(argv[++i] ?? "");
     else if (a === "--json") o.json = true;
-    else throw new Error(`unknown option ${a} (use --launches N, --plans N, --no-plan, --json)`);
+    else throw new Error(`unknown option ${a} (use --launches N, --plans N, --no-plan, --baseline CHECKOUT, --json)`);
   }
   return o;
 }
@@ -237,7 +242,8 @@ async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   const bundled: Command = { label: "packaged (bundle + code cache)", command: process.execPath, args: [path.join(DEFAULT_BUNDLE_DIR, LAUNCHER_FILE)] };
   const unbundled: Command = { label: "unbundled (dist/provider/main.js)", command: process.execPath, args: [path.join(PROJECT_ROOT, "dist", "provider", "main.js")] };
-  for (const c of [bundled, unbundled]) if (!fs.existsSync(c.args[0])) throw new Error(`${c.args[0]} is missing: run \`npm run build\` first`);
+  const baseline: Command[] = o.baseline ? [{ label: `baseline (${o.baseline})`, command: process.execPath, args: [path.join(o.baseline, "dist", "provider", "main.js")] }] : [];
+  for (const c of [bundled, unbundled, ...baseline]) if (!fs.existsSync(c.args[0])) throw new Error(`${c.args[0]} is missing: run \`npm run build\` first`);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "cf-bench-provider-"));
   try {
     const refFile = path.join(dir, "reference-plugin.js");
@@ -245,7 +251,7 @@ async function main(): Promise<void> {
     const reference: Command = { label: "reference (minimal node plugin)", command: process.execPath, args: [refFile] };
 
     // (a) and (b), interleaved launch by launch.
-    const commands = [bundled, unbundled, reference];
+    const commands = [bundled, unbundled, ...baseline, reference];
     const samples = commands.map(() => ({ wall: [] as number[], cpu: [] as number[], schema: [] as number[] }));
     for (let i = 0; i < o.launches; i++) {
       for (const [k, c] of commands.entries()) {
@@ -255,7 +261,7 @@ async function main(): Promise<void> {
         if (c !== reference) samples[k].schema.push(await launchToSchema(c));
       }
     }
-    const refWall = median(samples[2].wall);
+    const refWall = median(samples[commands.indexOf(reference)].wall);
     const startup = commands.map((c, k) => ({
       label: c.label,
       handshakeMs: median(samples[k].wall),
@@ -273,7 +279,7 @@ async function main(): Promise<void> {
     else if (!terraform) planSkipped = "terraform is not on PATH";
     else {
       floorMs = await terraformFloorMs(terraform, dir, o.plans);
-      plans = await benchPlans(terraform, [bundled, unbundled], o.plans, path.join(dir, "plan"));
+      plans = await benchPlans(terraform, [bundled, unbundled, ...baseline], o.plans, path.join(dir, "plan"));
     }
 
     if (o.json) {
@@ -289,7 +295,7 @@ async function main(): Promise<void> {
           `  = ${(s.handshakeMs / HANDSHAKE_TARGET_MS).toFixed(2)}x the ${HANDSHAKE_TARGET_MS} ms target, ${(s.handshakeMs / refWall).toFixed(2)}x the reference${schema}`,
       );
     }
-    console.log(`  bundled vs unbundled: ${(startup[1].handshakeMs / startup[0].handshakeMs).toFixed(2)}x faster to the handshake`);
+    for (const s of startup.slice(1, -1)) console.log(`  packaged vs ${s.label}: ${(s.handshakeMs / startup[0].handshakeMs).toFixed(2)}x faster to the handshake`);
     if (planSkipped) console.log(`no-op terraform plan of examples/terraform: skipped (${planSkipped})`);
     else {
       console.log(`no-op terraform plan of a configuration without providers (Terraform's own floor): ${ms(floorMs!)}`);

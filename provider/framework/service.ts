@@ -26,7 +26,7 @@ interface DynamicValueMessage {
 type Request = Record<string, unknown> & { type_name?: string };
 
 /** The server capabilities we announce: PlanResourceChange is also called for destroys. */
-export const SERVER_CAPABILITIES = { plan_destroy: true, get_provider_schema_optional: false, move_resource_state: false };
+export const SERVER_CAPABILITIES = { plan_destroy: true, get_provider_schema_optional: true, move_resource_state: false };
 
 function decodeValue(dv: unknown, type: CtyType): CtyValue {
   const m = (dv ?? {}) as DynamicValueMessage;

@@ -116,7 +116,7 @@ export function bearerAuth(token: string, store: Store) {
     const issued = m ? findApiToken(store, m[1]) : null;
     if (!issued) {
       const body: ErrorBody = {
-        error: { code: "CF_UNAUTHORIZED", message: given ? "the API token is wrong (or was revoked)" : "an API token is required (Authorization: Bearer <token>)" },
+        error: { code: "CF_UNAUTHORIZED", message: given ? "the API token is wrong or was revoked" : "an API token is required (Authorization: Bearer <token>)" },
       };
       await reply.status(401).header("www-authenticate", "Bearer").send(body);
       return;

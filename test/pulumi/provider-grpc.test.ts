@@ -229,7 +229,7 @@ test("a wrong token or an unreachable endpoint is one clear sentence", async () 
     return (e as ProviderCallError).details;
   };
   const wrong = await server.create(urnOf("Datastore", "wrong"), dsNews("wrong", { token: "not-the-token" })).catch((e: unknown) => e);
-  expect(noStack(wrong)).toMatch(/^CF_UNAUTHORIZED: cannot create datastore "wrong": the clonefleet engine at \S+ refused the API token \(the API token is wrong\); set `token`/);
+  expect(noStack(wrong)).toMatch(/^CF_UNAUTHORIZED: cannot create datastore "wrong": the clonefleet engine at \S+ refused the API token \(the API token is wrong or was revoked\); set `token`/);
 
   // Read goes through a different path in the SDK's server (it logs and answers the error).
   const readWrong = await server.read(urnOf("Datastore", "wrong"), "ds_x", dsNews("wrong", { token: "not-the-token" })).catch((e: unknown) => e);

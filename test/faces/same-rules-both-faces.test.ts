@@ -67,7 +67,7 @@ test.each([
   const checked = await server.check(urnOf("Vm", "bad"), {}, { ...asPulumi(config), ...conn(), __provider: vmText });
   expect(diags.length).toBeGreaterThan(0);
   expect(pulumiMessages(checked.failures)).toEqual(terraformMessages(diags));
-  expect(checked.failures.map((f) => f.property).sort()).toEqual(diags.map((d) => camel(diagnosticField(d))).sort());
+  expect(checked.failures.map((f) => f.property).sort()).toEqual(diags.map((d) => camel(diagnosticField(d) ?? "")).sort());
 });
 
 test("a template id the engine does not know fails at plan and at check, naming the attribute, and nothing is made", async () => {

@@ -10,7 +10,7 @@ import type { VmDeclaration } from "../engine/client/vm-lifecycle";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
 import { defineDynamicResource, type DynamicContext } from "./provider-kit";
 import type { OperationTimeoutsArgs } from "./timeouts";
-import { AUTONAME_INPUT } from "./autoname";
+import { autonameInput } from "./autoname";
 
 /** Inputs of a Vm as the provider sees them (plain values). */
 export interface VmInputs {
@@ -283,7 +283,7 @@ export class Vm extends pulumi.dynamic.Resource {
         migrationOnMissingAck: args.migrationOnMissingAck,
         timeouts: args.timeouts,
         // A VM given no name (and not looked up by id) is named after this logical name.
-        [AUTONAME_INPUT]: args.name === undefined && !opts?.id ? name : undefined,
+        ...autonameInput(name, args, opts),
         endpoint: conn.endpoint,
         token: conn.token,
         diskPath: undefined,

@@ -46,3 +46,8 @@ export function resolveName(olds: Record<string, unknown>, news: Record<string, 
 
 /** The hidden input carrying the logical name of a resource created without a `name`. */
 export const AUTONAME_INPUT = "autonameFrom";
+
+/** The hidden input a resource constructor adds: its logical name when the user gave no `name` (and it is not a lookup by id). */
+export function autonameInput(logical: string, args: { name?: unknown }, opts?: { id?: unknown }): Record<string, string | undefined> {
+  return { [AUTONAME_INPUT]: args.name === undefined && !opts?.id ? logical : undefined };
+}

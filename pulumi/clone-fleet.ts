@@ -4,7 +4,7 @@
  * rename. Runs in the program process; its children are the DiskPool and Fleet resources.
  */
 import * as pulumi from "@pulumi/pulumi";
-import { FLEET_DATASTORES_MAX, FLEET_SIZE_RANGE, intRangeProblem, namePrefixProblem, POOL_SIZE_RANGE } from "../engine/model/rules";
+import { cloneFleetPools, cloneFleetProblems } from "../engine/client/rules/clone-fleet";
 import type { ConnectionArgs } from "./connection";
 import { Datastore } from "./datastore";
 import { DiskPool } from "./disk-pool";
@@ -43,10 +43,9 @@ export class CloneFleet extends pulumi.ComponentResource {
     if (problems.length > 0) throw new Error(`CloneFleet ${name}: ${problems.join("; ")}`);
     const connection: ConnectionArgs = { endpoint: args.endpoint, token: args.token };
     const datastoreIds = args.datastores.map((d) => (d instanceof Datastore ? d.id : pulumi.output(d)));
-    this.pools =
-      args.poolSize > 0
-        ? datastoreIds.map((datastoreId, i) => new DiskPool(`${name}-pool-${i}`, { ...connection, templateId: args.templateId, datastoreId, size: args.poolSize }, { parent: this }))
-        : [];
+    this.pools = cloneFleetPools({ datastores: datastoreIds, poolSize: args.poolSize }, notPlain).map(
+      (p) => new DiskPool(`${name}-${p.key}`, { ...connection, templateId: args.templateId, datastoreId: p.datastore, size: args.poolSize }, { parent: this }),
+    );
     this.fleet = new Fleet(
       `${name}-fleet`,
       { ...connection, templateId: args.templateId, size: args.fleetSize, datastoreIds, namePrefix: args.namePrefix, cloneMode: args.cloneMode },
@@ -59,28 +58,10 @@ export class CloneFleet extends pulumi.ComponentResource {
 
 /** Every problem of a CloneFleet's plain arguments, each naming the argument; Outputs are left for the providers' checks. */
 export function cloneFleetArgsProblems(args: CloneFleetArgs): string[] {
-  const problems: string[] = [];
-  const add = (where: string, problem: string | null) => {
-    if (problem) problems.push(`${where} ${problem}`);
-  };
-  const plain = (v: unknown): boolean => !pulumi.Output.isInstance(v) && !(v instanceof Promise);
-  if (plain(args.templateId) && (typeof args.templateId !== "string" || args.templateId === "")) problems.push("templateId must be a template id");
-  if (args.datastores.length === 0) problems.push("datastores must list at least one datastore");
-  if (args.datastores.length > FLEET_DATASTORES_MAX) problems.push(`datastores must list at most ${FLEET_DATASTORES_MAX} datastores`);
-  args.datastores.forEach((d, i) => {
-    const first = args.datastores.indexOf(d);
-    if (d instanceof Datastore || !plain(d)) {
-      if (first < i) problems.push(`datastores[${i}] repeats datastores[${first}]`);
-      return;
-    }
-    if (d === "") problems.push(`datastores[${i}] must not be empty`);
-    else if (first < i) problems.push(`datastores[${i}] repeats ${String(d)}`);
-  });
-  add("poolSize", intRangeProblem(args.poolSize, POOL_SIZE_RANGE));
-  if (plain(args.fleetSize)) add("fleetSize", intRangeProblem(args.fleetSize, FLEET_SIZE_RANGE));
-  if (args.namePrefix !== undefined && plain(args.namePrefix)) add("namePrefix", namePrefixProblem(args.namePrefix));
-  if (args.cloneMode !== undefined && plain(args.cloneMode) && !["pool", "full", "linked"].includes(args.cloneMode as string)) {
-    problems.push(`cloneMode must be one of pool, full, linked (got ${JSON.stringify(args.cloneMode)})`);
-  }
-  return problems;
+  return cloneFleetProblems(args, notPlain);
+}
+
+/** Outputs and promises are not known while the program runs. */
+function notPlain(v: unknown): boolean {
+  return pulumi.Output.isInstance(v) || v instanceof Promise;
 }

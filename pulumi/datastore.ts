@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { DatastoreWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { autonameInput } from "./autoname";
 
 /** Inputs of a Datastore as the provider sees them (plain values). */
 export interface DatastoreInputs {
@@ -34,8 +35,9 @@ function datastoreOutputs(inputs: DatastoreInputs, d: DatastoreWire): DatastoreO
 
 /** The dynamic provider of Datastore; the SDK serializes it, so each method builds its own client. */
 export const datastoreProvider: pulumi.dynamic.ResourceProvider<DatastoreInputs, DatastoreOutputs> = {
-  async check(_olds, news) {
-    return { inputs: news, failures: loadRuntime().validateDatastoreInputs({ ...news }) };
+  async check(olds, news) {
+    const checked = await checkInputs({ validate: "validateDatastoreInputs", autoname: true }, { ...olds }, { ...news });
+    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
   },
 
   async diff(_id, olds, news) {
@@ -99,8 +101,8 @@ export const datastoreProvider: pulumi.dynamic.ResourceProvider<DatastoreInputs,
 
 /** Arguments of a Datastore. */
 export interface DatastoreArgs extends ConnectionArgs {
-  /** Unique name: letters, digits, '.', '_', '-'; at most 63 characters. Changing it replaces the datastore. */
-  name: pulumi.Input<string>;
+  /** Unique name: letters, digits, '.', '_', '-'; at most 63 characters; default: the logical name plus a random suffix (kept across updates). Changing it replaces the datastore. */
+  name?: pulumi.Input<string>;
   /** Absolute directory on the engine host; created when missing. Changing it replaces the datastore. */
   path: pulumi.Input<string>;
 }
@@ -122,7 +124,7 @@ export class Datastore extends pulumi.dynamic.Resource {
     super(
       datastoreProvider,
       name,
-      { name: args.name, path: args.path, endpoint: conn.endpoint, token: conn.token },
+      { name: args.name, path: args.path, ...autonameInput(name, args, opts), endpoint: conn.endpoint, token: conn.token },
       withSecretToken(opts),
       "clonefleet",
       "Datastore",

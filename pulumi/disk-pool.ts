@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
 
 /** Inputs of a DiskPool as the provider sees them (plain values). */
 export interface DiskPoolInputs {
@@ -45,9 +45,9 @@ function diskPoolOutputs(inputs: Partial<DiskPoolInputs>, p: PoolWire): DiskPool
 
 /** The dynamic provider of DiskPool; the SDK serializes it, so each method builds its own client. */
 export const diskPoolProvider: pulumi.dynamic.ResourceProvider<DiskPoolInputs, DiskPoolOutputs> = {
-  async check(_olds, news) {
-    const rt = loadRuntime();
-    return { inputs: rt.withDiskPoolDefaults({ ...news }), failures: rt.validateDiskPoolInputs({ ...news }) };
+  async check(olds, news) {
+    const checked = await checkInputs({ validate: "validateDiskPoolInputs", defaults: "withDiskPoolDefaults", key: "disk_pool" }, { ...olds }, { ...news });
+    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
   },
 
   async diff(_id, olds, news) {

@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { FleetApplyWire, FleetWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
 
 /** Inputs of a Fleet as the provider sees them (plain values). */
 export interface FleetInputs {
@@ -78,9 +78,9 @@ function appliedFleet(r: FleetApplyWire): FleetWire {
 
 /** The dynamic provider of Fleet; the SDK serializes it, so each method builds its own client. */
 export const fleetProvider: pulumi.dynamic.ResourceProvider<FleetInputs, FleetOutputs> = {
-  async check(_olds, news) {
-    const rt = loadRuntime();
-    return { inputs: rt.withFleetDefaults({ ...news }), failures: rt.validateFleetInputs({ ...news }) };
+  async check(olds, news) {
+    const checked = await checkInputs({ validate: "validateFleetInputs", defaults: "withFleetDefaults", key: "fleet" }, { ...olds }, { ...news });
+    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
   },
 
   async diff(_id, olds, news) {

@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ClonefleetClient, ParentWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { autonameInput } from "./autoname";
 
 /** Inputs of an InstantCloneParent as the provider sees them (plain values). */
 export interface InstantCloneParentInputs {
@@ -79,9 +80,9 @@ async function deleteParent(client: ClonefleetClient, id: string, wait: boolean)
 
 /** The dynamic provider of InstantCloneParent; the SDK serializes it, so each method builds its own client. */
 export const instantCloneParentProvider: pulumi.dynamic.ResourceProvider<InstantCloneParentInputs, InstantCloneParentOutputs> = {
-  async check(_olds, news) {
-    const rt = loadRuntime();
-    return { inputs: rt.withInstantCloneParentDefaults({ ...news }), failures: rt.validateInstantCloneParentInputs({ ...news }) };
+  async check(olds, news) {
+    const checked = await checkInputs({ validate: "validateInstantCloneParentInputs", defaults: "withInstantCloneParentDefaults", key: "instant_clone_parent", autoname: true }, { ...olds }, { ...news });
+    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
   },
 
   async diff(_id, olds, news) {
@@ -182,8 +183,8 @@ export const instantCloneParentProvider: pulumi.dynamic.ResourceProvider<Instant
 export interface InstantCloneParentArgs extends ConnectionArgs {
   /** Id of the running Vm to capture. Changing it replaces the parent. */
   sourceVmId: pulumi.Input<string>;
-  /** Unique parent name: letters, digits, '.', '_', '-'; at most 63 characters. Changing it replaces the parent. */
-  name: pulumi.Input<string>;
+  /** Unique parent name: letters, digits, '.', '_', '-'; at most 63 characters; default: the logical name plus a random suffix (kept across updates). Changing it replaces the parent. */
+  name?: pulumi.Input<string>;
   /** `tmpfs` (this host's memory: fastest, lost at a reboot) or `datastore` (survives reboots); default the engine's setting. Changing it replaces the parent. */
   ramLocation?: pulumi.Input<string>;
   /** Start the source VM again after the capture, a cold boot on its new overlay (default true); false leaves it stopped. */
@@ -256,6 +257,7 @@ export class InstantCloneParent extends pulumi.dynamic.Resource {
         restartSource: args.restartSource,
         waitForChildrenOnDestroy: args.waitForChildrenOnDestroy,
         warmCount: args.warmCount,
+        ...autonameInput(name, args, opts),
         endpoint: conn.endpoint,
         token: conn.token,
         datastoreId: undefined,

@@ -131,23 +131,11 @@ export function defineDynamicResource<I extends object, O extends object>(spec: 
     if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
     throw rt.providerError(err, action, ctx.client.endpoint, ctx.timeout);
   };
-  // The checks are named, not captured: they live in the runtime with the rule book.
-  const named = <T>(rt: Runtime, name: keyof Runtime): ((v: Props) => T) => rt[name] as unknown as (v: Props) => T;
 
   return {
     async check(olds, news) {
-      const rt = loadRuntime();
-      const props = { ...news } as Props;
-      const old = { ...olds } as Props;
-      if (spec.autoname) {
-        const name = rt.resolveName(old, props);
-        if (name !== undefined) props.name = name;
-      }
-      const inputs = spec.defaults ? named<Props>(rt, spec.defaults)(props) : props;
-      const validate = named<{ property: string; reason: string }[]>(rt, spec.validate);
-      const failures = [...validate(props), ...(spec.key ? rt.validateTimeouts(props, spec.key) : [])];
-      if (failures.length === 0 && spec.key) failures.push(...(await rt.referenceFailures(inputs, old, spec.key)));
-      return { inputs: inputs as unknown as I, failures };
+      const checked = await checkInputs(spec, { ...olds } as Props, { ...news } as Props);
+      return { inputs: checked.inputs as unknown as I, failures: checked.failures };
     },
 
     async diff(_id, olds, news) {
@@ -209,4 +197,26 @@ export function defineDynamicResource<I extends object, O extends object>(spec: 
       }
     },
   };
+}
+
+/** What checkInputs needs to know of a resource. */
+export type CheckSpec = Pick<DynamicResourceSpec<object, object>, "validate" | "defaults" | "key" | "autoname">;
+
+/**
+ * A provider's `check`: the name made when none is given (autoname), the defaults filled in, every
+ * problem of the inputs (the rule book's, the `timeouts` input's) and, when those are fine, the
+ * ids the engine does not know. The checks are named, not captured: they live in the runtime.
+ */
+export async function checkInputs(spec: CheckSpec, olds: Props, news: Props): Promise<{ inputs: Props; failures: { property: string; reason: string }[] }> {
+  const rt = loadRuntime();
+  const named = <T>(name: keyof Runtime): ((v: Props) => T) => rt[name] as unknown as (v: Props) => T;
+  const props = { ...news };
+  if (spec.autoname) {
+    const name = rt.resolveName(olds, props);
+    if (name !== undefined) props.name = name;
+  }
+  const inputs = spec.defaults ? named<Props>(spec.defaults)(props) : props;
+  const failures = [...named<{ property: string; reason: string }[]>(spec.validate)(props), ...(spec.key ? rt.validateTimeouts(props, spec.key) : [])];
+  if (failures.length === 0 && spec.key) failures.push(...(await rt.referenceFailures(inputs, olds, spec.key)));
+  return { inputs, failures };
 }

@@ -20,6 +20,7 @@ import { PULUMI_FACE, toFailures, type CheckFailure } from "./validate";
 
 export { applyPlacement, checkHostKnown, planPlacement } from "../engine/client/placement";
 export { resolveName } from "./autoname";
+export { createVm, updateVm } from "../engine/client/vm-lifecycle";
 
 export {
   PULUMI_FACE,

@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ReplicaWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
 
 /** Inputs of a Replica as the provider sees them (plain values). */
 export interface ReplicaInputs {
@@ -76,9 +76,9 @@ function replicaOutputs(inputs: Partial<ReplicaInputs>, r: ReplicaWire): Replica
 
 /** The dynamic provider of Replica; the SDK serializes it, so each method builds its own client. */
 export const replicaProvider: pulumi.dynamic.ResourceProvider<ReplicaInputs, ReplicaOutputs> = {
-  async check(_olds, news) {
-    const rt = loadRuntime();
-    return { inputs: rt.withReplicaDefaults({ ...news }), failures: rt.validateReplicaInputs({ ...news }) };
+  async check(olds, news) {
+    const checked = await checkInputs({ validate: "validateReplicaInputs", defaults: "withReplicaDefaults", key: "replica" }, { ...olds }, { ...news });
+    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
   },
 
   async diff(_id, olds, news) {

@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ClonefleetClient, JobWire, SnapshotWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { autonameInput } from "./autoname";
 
 /** Inputs of a Snapshot as the provider sees them (plain values). */
 export interface SnapshotInputs {
@@ -61,9 +62,9 @@ async function consolidateSnapshot(client: ClonefleetClient, id: string): Promis
 
 /** The dynamic provider of Snapshot; the SDK serializes it, so each method builds its own client. */
 export const snapshotProvider: pulumi.dynamic.ResourceProvider<SnapshotInputs, SnapshotOutputs> = {
-  async check(_olds, news) {
-    const rt = loadRuntime();
-    return { inputs: { ...news }, failures: rt.validateSnapshotInputs({ ...news }) };
+  async check(olds, news) {
+    const checked = await checkInputs({ validate: "validateSnapshotInputs", key: "snapshot", autoname: true }, { ...olds }, { ...news });
+    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
   },
 
   async diff(_id, olds, news) {
@@ -128,8 +129,8 @@ export const snapshotProvider: pulumi.dynamic.ResourceProvider<SnapshotInputs, S
 export interface SnapshotArgs extends ConnectionArgs {
   /** Id of the Vm to snapshot, running or stopped. Changing it replaces the snapshot. */
   vmId: pulumi.Input<string>;
-  /** Snapshot name, unique per VM: letters, digits, '.', '_', '-'; at most 63 characters. Changing it replaces the snapshot. */
-  name: pulumi.Input<string>;
+  /** Snapshot name, unique per VM: letters, digits, '.', '_', '-'; at most 63 characters; default: the logical name plus a random suffix (kept across updates). Changing it replaces the snapshot. */
+  name?: pulumi.Input<string>;
 }
 
 /**
@@ -166,6 +167,7 @@ export class Snapshot extends pulumi.dynamic.Resource {
       {
         vmId: args.vmId,
         name: args.name,
+        ...autonameInput(name, args, opts),
         endpoint: conn.endpoint,
         token: conn.token,
         frozenDiskPath: undefined,

@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { TemplateWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { autonameInput } from "./autoname";
 
 /** Inputs of a Template as the provider sees them (plain values). */
 export interface TemplateInputs {
@@ -62,9 +63,9 @@ function templateOutputs(inputs: Partial<TemplateInputs>, t: TemplateWire): Temp
 
 /** The dynamic provider of Template; the SDK serializes it, so each method builds its own client. */
 export const templateProvider: pulumi.dynamic.ResourceProvider<TemplateInputs, TemplateOutputs> = {
-  async check(_olds, news) {
-    const rt = loadRuntime();
-    return { inputs: rt.withTemplateDefaults({ ...news }), failures: rt.validateTemplateInputs({ ...news }) };
+  async check(olds, news) {
+    const checked = await checkInputs({ validate: "validateTemplateInputs", defaults: "withTemplateDefaults", key: "template", autoname: true }, { ...olds }, { ...news });
+    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
   },
 
   async diff(_id, olds, news) {
@@ -146,8 +147,8 @@ export const templateProvider: pulumi.dynamic.ResourceProvider<TemplateInputs, T
 
 /** Arguments of a Template; every input but the connection replaces the template when it changes. */
 export interface TemplateArgs extends ConnectionArgs {
-  /** Unique template name: letters, digits, '.', '_', '-'; at most 63 characters. */
-  name: pulumi.Input<string>;
+  /** Unique template name: letters, digits, '.', '_', '-'; at most 63 characters; default: the logical name plus a random suffix (kept across updates). */
+  name?: pulumi.Input<string>;
   /** Id of the Datastore that keeps the template's disk. */
   datastoreId: pulumi.Input<string>;
   /** qcow2 or raw image on the engine host; copied and converted to qcow2. */
@@ -210,6 +211,7 @@ export class Template extends pulumi.dynamic.Resource {
         kernel: args.kernel,
         initrd: args.initrd,
         cmdline: args.cmdline,
+        ...autonameInput(name, args, opts),
         endpoint: conn.endpoint,
         token: conn.token,
         diskPath: undefined,

@@ -5,10 +5,12 @@
  * dynamic-provider process: it captures only pure helpers and requires the runtime it needs.
  */
 import * as pulumi from "@pulumi/pulumi";
-import type { ClonefleetClient, InstantCloneResultWire, VmWire } from "../engine/client";
-import type { PlacementWant } from "../engine/client/placement";
+import type { ClonefleetClient, VmWire } from "../engine/client";
+import type { VmDeclaration } from "../engine/client/vm-lifecycle";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { defineDynamicResource, type DynamicContext } from "./provider-kit";
+import type { OperationTimeoutsArgs } from "./timeouts";
+import { autonameInput } from "./autoname";
 
 /** Inputs of a Vm as the provider sees them (plain values). */
 export interface VmInputs {
@@ -16,13 +18,14 @@ export interface VmInputs {
   templateId?: string | null;
   forkOf?: string | null;
   instantCloneOf?: string | null;
-  cloneMode?: string;
+  cloneMode?: string | null;
   datastoreId?: string | null;
   powerState?: string;
   stopTimeoutSeconds?: number | null;
   hostId?: string | null;
   migrationNotifyTimeoutSeconds?: number;
   migrationOnMissingAck?: string;
+  timeouts?: OperationTimeoutsArgs;
   endpoint?: string;
   token?: string;
 }
@@ -38,7 +41,7 @@ export interface VmOutputs extends VmInputs {
   templateId: string | null;
   forkOf: string | null;
   instantCloneOf: string | null;
-  cloneMode: string;
+  cloneMode: string | null;
   powerState: string;
   datastoreId: string;
   diskPath: string;
@@ -64,17 +67,19 @@ export const VM_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS
 /** Inputs that change in place (hostId by a live migration); they match clonefleet_vm's settable attributes that do not force replacement. */
 export const VM_IN_PLACE_KEYS: readonly string[] = Object.freeze([...INPUT_KEYS.filter((k) => !REPLACE_KEYS.includes(k)), "hostId"]);
 
-/** The outputs for a VM the engine answered with, its chain's content IDs read from the engine. */
+/**
+ * The outputs for a VM the engine answered with, its chain's content IDs read from the engine.
+ * A fork or an instant clone has no template, clone mode or datastore of its own: they read null.
+ */
 async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v: VmWire): Promise<VmOutputs> {
   const chain = await client.disks.chain(v.disk_path);
+  const fromParent = Boolean(v.forked_from || v.instant_clone_of);
   return {
-    ...connectionOf(inputs),
     name: v.name,
-    // A fork or an instant clone names its parent and no template (its parent's template is not its input).
-    templateId: v.forked_from || v.instant_clone_of ? null : (v.template_id ?? inputs.templateId ?? null),
+    templateId: fromParent ? null : (v.template_id ?? inputs.templateId ?? null),
     forkOf: v.forked_from ?? null,
     instantCloneOf: v.instant_clone_of ?? null,
-    cloneMode: inputs.cloneMode ?? v.clone_mode ?? "pool",
+    cloneMode: fromParent ? null : (inputs.cloneMode ?? v.clone_mode ?? "pool"),
     // Checked against the process now: a VM whose QEMU died reads stopped, and the next update starts it.
     powerState: v.power_state,
     datastoreId: v.datastore_id,
@@ -92,168 +97,96 @@ async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v:
   };
 }
 
-/** Sets the VM's stop timeout to `want` (null or absent = the engine's default) when it differs; answers the VM. */
-async function setStopTimeout(client: ClonefleetClient, v: VmWire, want: number | null | undefined): Promise<VmWire> {
-  if ((v.stop_timeout_seconds ?? null) === (want ?? null)) return v;
-  return client.vms.update(v.id, { stop_timeout_seconds: want ?? null });
-}
-
-/** The placement, power and migration policy the inputs declare; no hostId leaves the VM on its host. */
-function placementWant(inputs: Partial<VmInputs>): PlacementWant {
+/** The VM the inputs declare; no hostId leaves the VM on its host. */
+function declaration(inputs: Partial<VmInputs>): VmDeclaration {
   return {
-    hostId: inputs.hostId ?? null,
-    powerState: inputs.powerState ?? "stopped",
-    migrationNotifyTimeoutSeconds: inputs.migrationNotifyTimeoutSeconds ?? null,
-    migrationOnMissingAck: inputs.migrationOnMissingAck ?? null,
+    name: inputs.name!,
+    templateId: inputs.templateId ?? null,
+    forkOf: inputs.forkOf ?? null,
+    instantCloneOf: inputs.instantCloneOf ?? null,
+    cloneMode: (inputs.cloneMode ?? null) as VmDeclaration["cloneMode"],
+    datastoreId: inputs.datastoreId ?? null,
+    stopTimeoutSeconds: inputs.stopTimeoutSeconds ?? null,
+    placement: {
+      hostId: inputs.hostId ?? null,
+      powerState: inputs.powerState ?? "stopped",
+      migrationNotifyTimeoutSeconds: inputs.migrationNotifyTimeoutSeconds ?? null,
+      migrationOnMissingAck: inputs.migrationOnMissingAck ?? null,
+    },
   };
 }
 
-/**
- * Brings VM `v` to the inputs' policy, host (a live migration, waited for) and power; an unknown
- * host, or a stopped VM that is to move but stay stopped, is refused before any change.
- */
-async function place(rt: typeof import("./provider-runtime"), client: ClonefleetClient, v: VmWire, inputs: Partial<VmInputs>): Promise<VmWire> {
-  const want = placementWant(inputs);
-  const steps = rt.planPlacement(v, want);
-  if (steps.some((s) => s.kind === "migrate")) await rt.checkHostKnown(client, want.hostId!);
-  return rt.applyPlacement(client, v, steps);
+/** Jobs wait as long as the resource's `timeouts` allow; submissions carry idempotency keys so that retries are safe. */
+function jobOptions(ctx: DynamicContext): { timeoutMs: number; idempotencyKey: () => string } {
+  return { timeoutMs: ctx.timeout.ms, idempotencyKey: ctx.rt.newIdempotencyKey };
 }
 
 /** The dynamic provider of Vm; the SDK serializes it, so each method builds its own client. */
-export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = {
-  async check(_olds, news) {
-    const rt = loadRuntime();
-    return { inputs: rt.withVmDefaults({ ...news }), failures: rt.validateVmInputs({ ...news }) };
+export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = defineDynamicResource<VmInputs, VmOutputs>({
+  noun: "VM",
+  key: "vm",
+  validate: "validateVmInputs",
+  defaults: "withVmDefaults",
+  inputKeys: INPUT_KEYS,
+  replaceKeys: REPLACE_KEYS,
+  // datastoreId left out means "the template's" and hostId "wherever it is": only given ones are compared (a changed hostId is a live migration).
+  givenKeys: ["datastoreId", "hostId"],
+  autoname: true,
+  action: (verb, inputs, id) => {
+    if (verb !== "create") return `${verb} VM ${id}`;
+    if (inputs.instantCloneOf) return `start ${JSON.stringify(inputs.name)} as an instant clone of ${inputs.instantCloneOf}`;
+    return inputs.forkOf ? `fork VM ${inputs.forkOf} into ${JSON.stringify(inputs.name)}` : `create VM ${JSON.stringify(inputs.name)}`;
   },
 
-  async diff(_id, olds, news) {
-    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(INPUT_KEYS));
-    // datastoreId left out means "the template's", which the outputs hold: only a given one is compared.
-    if (news.datastoreId !== undefined && news.datastoreId !== null) changes.push(...changedKeys({ ...olds }, { ...news }, ["datastoreId"]));
-    // hostId left out means "wherever it is"; a given one differing from the host it is on is a live migration (in place).
-    if (news.hostId !== undefined && news.hostId !== null) changes.push(...changedKeys({ ...olds }, { ...news }, ["hostId"]));
-    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
-    // VM names are unique: the old one goes first.
-    return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+  async create(ctx, inputs) {
+    const v = await ctx.rt.createVm(ctx.client, declaration(inputs), jobOptions(ctx));
+    return { id: v.id, outs: await vmOutputs(ctx.client, inputs, v) };
   },
 
-  async create(inputs) {
-    const rt = loadRuntime();
-    const client = rt.connect(inputs);
-    const action = inputs.instantCloneOf
-      ? `start ${JSON.stringify(inputs.name)} as an instant clone of ${inputs.instantCloneOf}`
-      : inputs.forkOf
-        ? `fork VM ${inputs.forkOf} into ${JSON.stringify(inputs.name)}`
-        : `create VM ${JSON.stringify(inputs.name)}`;
-    try {
-      // An unknown host is refused before anything is made.
-      if (inputs.hostId) await rt.checkHostKnown(client, inputs.hostId);
-      // A fork starts on its parent's host: refuse now a child that would have to move while stopped.
-      const parent = inputs.forkOf ? await client.vms.get(inputs.forkOf) : null;
-      if (parent) rt.planPlacement({ ...parent, name: inputs.name }, placementWant(inputs));
-      // A drifted record of the same name (its disk vanished) would block the name.
-      const stale = (await client.vms.list()).find((v) => v.name === inputs.name && v.state === "drifted" && v.fleet_id === null);
-      if (stale) await client.vms.delete(stale.id);
-      if (inputs.instantCloneOf) {
-        const parentId = inputs.instantCloneOf;
-        const cloneJob = await client.parents.clone(parentId, { names: [inputs.name] }, rt.newIdempotencyKey()).catch((err: unknown) => {
-          // The engine names the parent of /parents/{id}/clones `id` and the child `names`; here they are instantCloneOf and name.
-          throw rt.renameField(rt.renameField(rt.renameField(err, "names", "name"), "names[0]", "name"), "id", "instant_clone_of");
-        });
-        const child = ((await client.waitJob(cloneJob.id)).result as InstantCloneResultWire).children[0];
-        const set = await setStopTimeout(client, child, inputs.stopTimeoutSeconds);
-        return { id: child.id, outs: await vmOutputs(client, inputs, await place(rt, client, set, inputs)) };
-      }
-      const job = inputs.forkOf
-        ? await client.vms.fork(inputs.forkOf, { name: inputs.name }, rt.newIdempotencyKey())
-        : await client.vms.create(
-            {
-              name: inputs.name,
-              template_id: inputs.templateId!,
-              ...(inputs.datastoreId ? { datastore_id: inputs.datastoreId } : {}),
-              clone_mode: inputs.cloneMode ?? "pool",
-              ...(inputs.hostId ? { host_id: inputs.hostId } : {}),
-              ...(typeof inputs.migrationNotifyTimeoutSeconds === "number" ? { migration_notify_timeout_seconds: inputs.migrationNotifyTimeoutSeconds } : {}),
-              ...(inputs.migrationOnMissingAck ? { migration_on_missing_ack: inputs.migrationOnMissingAck } : {}),
-            },
-            rt.newIdempotencyKey(),
-          );
-      const done = await client.waitJob(job.id);
-      const v = (done.result as VmWire | null) ?? (done.target_id ? await client.vms.get(done.target_id) : null);
-      if (!v) throw new Error(`job ${done.id} succeeded without naming the VM it made`);
-      const set = await setStopTimeout(client, v, inputs.stopTimeoutSeconds);
-      return { id: v.id, outs: await vmOutputs(client, inputs, await place(rt, client, set, inputs)) };
-    } catch (err) {
-      throw rt.providerError(err, action, client.endpoint);
-    }
+  async read(ctx, id, props) {
+    const v = await ctx.client.vms.get(id);
+    // Gone, or its disk vanished: the next update recreates it.
+    if (!v || v.state === "drifted") return null;
+    const outs = await vmOutputs(ctx.client, props, v);
+    if (props.name !== undefined) return { props: outs };
+    // An import or a `get`: hand back the inputs that declare this VM, so that they diff empty.
+    const fromParent = Boolean(outs.forkOf || outs.instantCloneOf);
+    const inputs: VmInputs = {
+      name: v.name,
+      templateId: outs.templateId,
+      forkOf: outs.forkOf,
+      instantCloneOf: outs.instantCloneOf,
+      cloneMode: outs.cloneMode,
+      datastoreId: fromParent ? null : v.datastore_id,
+      powerState: outs.powerState,
+      stopTimeoutSeconds: outs.stopTimeoutSeconds,
+      hostId: outs.hostId,
+      migrationNotifyTimeoutSeconds: outs.migrationNotifyTimeoutSeconds,
+      migrationOnMissingAck: outs.migrationOnMissingAck,
+      ...(props.endpoint ? { endpoint: props.endpoint } : {}),
+    };
+    return { props: outs, inputs };
   },
 
-  async read(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      const v = await client.vms.get(id);
-      // Gone, or its disk vanished: an empty result tells Pulumi so, and the next update recreates it.
-      if (!v || v.state === "drifted") return {};
-      const prior = (props ?? {}) as Partial<VmInputs>;
-      const outs = await vmOutputs(client, prior, v);
-      if (prior.name === undefined) {
-        const inputs: VmInputs = {
-          name: v.name,
-          templateId: outs.templateId,
-          forkOf: outs.forkOf,
-          instantCloneOf: outs.instantCloneOf,
-          cloneMode: outs.cloneMode,
-          datastoreId: outs.forkOf || outs.instantCloneOf ? null : v.datastore_id,
-          powerState: outs.powerState,
-          stopTimeoutSeconds: outs.stopTimeoutSeconds,
-          hostId: outs.hostId,
-          migrationNotifyTimeoutSeconds: outs.migrationNotifyTimeoutSeconds,
-          migrationOnMissingAck: outs.migrationOnMissingAck,
-          ...connectionOf({ endpoint: prior.endpoint }),
-        };
-        return { id, props: outs, inputs: inputs as VmOutputs };
-      }
-      return { id, props: outs };
-    } catch (err) {
-      throw rt.providerError(err, `read VM ${id}`, client.endpoint);
-    }
+  // powerState (a start or a stop), stopTimeoutSeconds, hostId (a live migration) and the migration policy change in place; every other VM input but the connection replaces it.
+  async update(ctx, id, olds, news) {
+    const v = await ctx.rt.updateVm(ctx.client, id, declaration(news), jobOptions(ctx));
+    if (!v) throw ctx.rt.goneError("VM", id, `update VM ${id}`);
+    return vmOutputs(ctx.client, { ...olds, ...news }, v);
   },
 
-  async update(id, olds, news) {
-    // powerState (a start or a stop), stopTimeoutSeconds, hostId (a live migration) and the migration policy change in place; every other VM input but the connection replaces it.
-    const rt = loadRuntime();
-    const client = rt.connect(news);
-    const action = `update VM ${id}`;
-    try {
-      const v = await client.vms.get(id);
-      if (!v || v.state === "drifted") throw rt.goneError("VM", id, action);
-      // The timeout first: a stop in the same update waits as long as the new one says.
-      const set = await setStopTimeout(client, v, news.stopTimeoutSeconds);
-      return { outs: await vmOutputs(client, { ...olds, ...news }, await place(rt, client, set, news)) };
-    } catch (err) {
-      if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
-      throw rt.providerError(err, action, client.endpoint);
-    }
+  async delete(ctx, id) {
+    await ctx.client.vms.delete(id);
   },
-
-  async delete(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      await client.vms.delete(id);
-    } catch (err) {
-      // Already gone is what delete wants.
-      if ((err as { status?: number }).status === 404) return;
-      throw rt.providerError(err, `delete VM ${id}`, client.endpoint);
-    }
-  },
-};
+});
 
 /** Arguments of a Vm. */
 export interface VmArgs extends ConnectionArgs {
-  /** Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters. Changing it replaces the VM. */
-  name: pulumi.Input<string>;
+  /**
+   * Unique VM name: letters, digits, '.', '_', '-'; at most 63 characters. Default: the resource's logical name plus a random
+   * suffix (`web` → `web-1a2b3c4`), made once and kept across updates. Changing it replaces the VM.
+   */
+  name?: pulumi.Input<string>;
   /** Id of the Template to clone; exactly one of `templateId` and `forkOf` is set. Changing it replaces the VM. */
   templateId?: pulumi.Input<string>;
   /**
@@ -285,6 +218,8 @@ export interface VmArgs extends ConnectionArgs {
   migrationNotifyTimeoutSeconds?: pulumi.Input<number>;
   /** `abort` (the VM stays) or `proceed` (default) when the guest has not acknowledged by the deadline. Changed in place. */
   migrationOnMissingAck?: pulumi.Input<string>;
+  /** How long create (default 30m), update (10m) and delete (10m) wait for their jobs, such as `{ create: "45m" }`; see OperationTimeoutsArgs. */
+  timeouts?: pulumi.Input<OperationTimeoutsArgs>;
 }
 
 /** A clonefleet VM cloned from a template. */
@@ -299,8 +234,8 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly instantCloneOf: pulumi.Output<string | null>;
   /** running or stopped, checked against its QEMU process when read. */
   declare readonly powerState: pulumi.Output<string>;
-  /** How its disk was asked for: pool, full or linked. */
-  declare readonly cloneMode: pulumi.Output<string>;
+  /** How its disk was asked for: pool, full or linked; null for a fork or an instant clone, whose disk comes from its parent. */
+  declare readonly cloneMode: pulumi.Output<string | null>;
   /** Id of the datastore holding its disk. */
   declare readonly datastoreId: pulumi.Output<string>;
   /** Path of its top disk layer. */
@@ -329,7 +264,7 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly token: pulumi.Output<string | undefined>;
 
   /** Declares a VM; inputs are checked by the provider, and create waits for the clone job. */
-  constructor(name: string, args: VmArgs, opts?: pulumi.CustomResourceOptions) {
+  constructor(name: string, args: VmArgs = {}, opts?: pulumi.CustomResourceOptions) {
     const conn = resolveConnection(args);
     super(
       vmProvider,
@@ -346,6 +281,9 @@ export class Vm extends pulumi.dynamic.Resource {
         hostId: args.hostId,
         migrationNotifyTimeoutSeconds: args.migrationNotifyTimeoutSeconds,
         migrationOnMissingAck: args.migrationOnMissingAck,
+        timeouts: args.timeouts,
+        // A VM given no name (and not looked up by id) is named after this logical name.
+        ...autonameInput(name, args, opts),
         endpoint: conn.endpoint,
         token: conn.token,
         diskPath: undefined,

@@ -92,7 +92,7 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
       },
     });
     expect(diags.map(diagnosticField).sort()).toEqual(["datastore_id", "fork_of", "name", "power_state", "ram_location", "source_vm_id", "template_id"]);
-    expect(diags.find((d) => diagnosticField(d) === "power_state")!.detail).toContain('power_state = "running"');
+    expect(diags.find((d) => diagnosticField(d) === "power_state")!.detail).toContain('power_state must be set ("running") with instant_clone_of');
     // A parent made in the same apply is unknown at validation: nothing to say yet.
     expect(await walk.validate({ provider: provider(), resources: { "clonefleet_vm.later": { name: "later", instant_clone_of: UNKNOWN, power_state: "running" } } })).toEqual([]);
   });
@@ -215,19 +215,19 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     expect((await t.client.parents.get(p.id as string))!.warm_count).toBe(1);
   });
 
-  test("bad input: an unknown or stopped source VM is a diagnostic on source_vm_id, and nothing changes", async () => {
+  test("bad input: an unknown source VM fails the plan, a stopped one the apply, each a diagnostic on source_vm_id, and nothing changes", async () => {
     const stopped = await createVm(t.client, "stopped-src", fx.templateId);
     const parentsBefore = (await t.client.parents.list()).map((p) => p.id);
-    for (const [sourceVmId, expected] of [
-      ["vm-nope", /no VM|not found/i],
-      [stopped.id, /not running/],
+    for (const [sourceVmId, summary, expected] of [
+      ["vm-nope", "Unknown VM", /source_vm_id names no VM on the engine at \S+ \(got "vm-nope"\)/],
+      [stopped.id, "Cannot create clonefleet_instant_clone_parent", /not running/],
     ] as const) {
       const bad = new TerraformWalk(launch());
       const err = await bad.applyConfig({ provider: provider(), resources: { "clonefleet_instant_clone_parent.bad": { source_vm_id: sourceVmId, name: "bad" } } }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(DiagnosticsError);
       const d = (err as DiagnosticsError).diagnostics[0];
       expect(diagnosticField(d)).toBe("source_vm_id");
-      expect(d.summary).toBe("Cannot create clonefleet_instant_clone_parent");
+      expect(d.summary).toBe(summary);
       expect(d.detail).toMatch(expected);
       expect(bad.stateOf("clonefleet_instant_clone_parent.bad")).toBeUndefined();
     }

@@ -68,12 +68,13 @@ describe("clonefleet_snapshot through the plugin protocol with a running QEMU VM
     expect(diags.map(diagnosticField).sort()).toEqual(["name", "vm_id"]);
   });
 
-  test("an unknown vm_id fails naming vm_id, and changes nothing", async () => {
+  test("an unknown vm_id fails the plan naming vm_id, and changes nothing", async () => {
     const err = await errorOf(walk.applyConfig(config({ vm_id: "vm-0000000000000000" })));
+    expect(err.step).toMatch(/^PlanResourceChange /);
     const d = err.diagnostics.find((x) => x.severity === "error")!;
-    expect(d.summary).toBe("Cannot create clonefleet_snapshot");
+    expect(d.summary).toBe("Unknown VM");
     expect(diagnosticField(d)).toBe("vm_id");
-    expect(d.detail).toMatch(/vm_id: no VM "vm-0000000000000000"/);
+    expect(d.detail).toMatch(/^vm_id names no VM on the engine at \S+ \(got "vm-0000000000000000"\)/);
     expect(walk.stateOf(SNAP)).toBeUndefined();
     expect(await t.client.snapshots.list(vm.id)).toEqual([]);
     expect((await engineVm()).chain_depth).toBe(baseDepth);

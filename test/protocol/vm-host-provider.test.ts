@@ -195,26 +195,24 @@ describe("clonefleet_vm host_id and migration policy, data.clonefleet_host, thro
     await noChanges();
   });
 
-  test("an unknown host_id is refused at apply with a diagnostic naming host_id, and nothing changes", async () => {
+  test("an unknown host_id is refused at plan with a diagnostic naming host_id, and nothing changes", async () => {
     const id = walk.stateOf(APP)!.id as string;
     const before = await engineVm(id);
     const stateBefore = walk.stateOf(APP);
     declared.host = "nowhere";
     declared.notify = 9;
-    const plan = await walk.plan(config());
-    expect(actions(plan)).toEqual({ [APP]: "update" });
-    const err = await walk.apply(plan).catch((e: unknown) => e);
+    const err = await walk.plan(config()).catch((e: unknown) => e);
+    declared.host = "b";
+    declared.notify = 1;
     expect(err).toBeInstanceOf(DiagnosticsError);
     const [d] = (err as DiagnosticsError).diagnostics;
-    expect(d.summary).toBe("Cannot update clonefleet_vm");
+    expect(d.summary).toBe("Unknown host");
     expect(diagnosticField(d)).toBe("host_id");
-    expect(d.detail).toMatch(/no host "nowhere" on the engine \(its hosts: b, local\)/);
+    expect(d.detail).toMatch(/^host_id names no host on the engine at \S+ \(got "nowhere"\)/);
     // Not even the policy in the same change was applied.
     expect(await engineVm(id)).toMatchObject({ host_id: "b", power_state: "running", pid: before.pid, migration_notify_timeout_seconds: 1 });
     expect(walk.stateOf(APP)).toEqual(stateBefore);
     expect((await migrations()).length).toBe(3);
-    declared.host = "b";
-    declared.notify = 1;
     await noChanges();
   });
 

@@ -159,7 +159,8 @@ describe("Vm hostId and migration policy, getHost, through the dynamic-provider 
   test("an unknown hostId is refused naming hostId, and nothing changes (not even the policy in the same update)", async () => {
     const before = await engineVm(app.id);
     const checked = await server.check(urn, app.inputs, news({ hostId: "nowhere", migrationNotifyTimeoutSeconds: 9, migrationOnMissingAck: "abort" }));
-    expect(checked.failures).toEqual([]);
+    // Preview already refuses it (the engine is asked at check); an update that went ahead anyway is refused before any change.
+    expect(checked.failures).toEqual([{ property: "hostId", reason: expect.stringMatching(/^names no host on the engine at \S+ \(got "nowhere"\)/) }]);
     expect((await server.diff(urn, app.id, app.outs, checked.inputs)).changes).toBe("some");
     await expect(server.update(urn, app.id, app.outs, checked.inputs)).rejects.toThrow(/CF_NOT_FOUND: cannot update VM \S+: hostId: no host "nowhere" on the engine \(its hosts: b, local\)/);
     expect(await engineVm(app.id)).toMatchObject({ host_id: "b", power_state: "running", pid: before.pid, migration_notify_timeout_seconds: 4 });

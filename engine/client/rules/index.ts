@@ -11,3 +11,4 @@ export { fleetProblems } from "./fleet";
 export { instantCloneParentProblems, snapshotProblems } from "./instant-clone";
 export { knownReferences, referenceProblems, REFERENCES, type Reference, type ReferenceKind } from "./references";
 export { OPERATION_TIMEOUTS, parseDuration, timeoutMs, timeoutsProblems, type TimeoutOperation } from "./timeouts";
+export { cloneFleetPools, cloneFleetProblems, type CloneFleetArgsView } from "./clone-fleet";

@@ -1,6 +1,6 @@
 import { Token } from "cdktf";
 import { Construct } from "constructs";
-import { FLEET_DATASTORES_MAX, FLEET_SIZE_RANGE, intRangeProblem, namePrefixProblem, POOL_SIZE_RANGE } from "../../../engine/model/rules";
+import { cloneFleetPools, cloneFleetProblems as problemsOf } from "../../../engine/client/rules/clone-fleet";
 import { datastore, diskPool, fleet } from "../gen/providers/clonefleet";
 
 /** The clone modes a fleet accepts. */
@@ -38,13 +38,9 @@ export class CloneFleet extends Construct {
     super(scope, id);
     this.node.addValidation({ validate: () => cloneFleetProblems(props) });
     const datastoreIds = props.datastores.map((d) => (typeof d === "string" ? d : d.id));
-    this.pools =
-      Token.isUnresolved(props.poolSize) || props.poolSize > 0
-        ? datastoreIds.map(
-            (datastoreId, i) =>
-              new diskPool.DiskPool(this, `pool-${i}`, { templateId: props.templateId, datastoreId, size: props.poolSize, provider: props.provider }),
-          )
-        : [];
+    this.pools = cloneFleetPools({ datastores: datastoreIds, poolSize: props.poolSize }, (v) => Token.isUnresolved(v)).map(
+      (p) => new diskPool.DiskPool(this, p.key, { templateId: props.templateId, datastoreId: p.datastore, size: props.poolSize, provider: props.provider }),
+    );
     this.fleet = new fleet.Fleet(this, "fleet", {
       templateId: props.templateId,
       size: props.fleetSize,
@@ -59,28 +55,5 @@ export class CloneFleet extends Construct {
 
 /** Every problem of a CloneFleet's props, each naming the prop; empty when all is well. Unresolved tokens are left for the apply. */
 export function cloneFleetProblems(props: CloneFleetProps): string[] {
-  const problems: string[] = [];
-  const add = (where: string, problem: string | null) => {
-    if (problem) problems.push(`${where} ${problem}`);
-  };
-  const literal = (v: unknown): boolean => !Token.isUnresolved(v);
-  if (literal(props.templateId) && (typeof props.templateId !== "string" || props.templateId === "")) problems.push("templateId must be a template id");
-  if (props.datastores.length === 0) problems.push("datastores must list at least one datastore");
-  if (props.datastores.length > FLEET_DATASTORES_MAX) problems.push(`datastores must list at most ${FLEET_DATASTORES_MAX} datastores`);
-  props.datastores.forEach((d, i) => {
-    if (typeof d !== "string") {
-      if (props.datastores.indexOf(d) < i) problems.push(`datastores[${i}] repeats datastores[${props.datastores.indexOf(d)}]`);
-      return;
-    }
-    if (!literal(d)) return;
-    if (d === "") problems.push(`datastores[${i}] must not be empty`);
-    else if (props.datastores.indexOf(d) < i) problems.push(`datastores[${i}] repeats ${d}`);
-  });
-  if (literal(props.poolSize)) add("poolSize", intRangeProblem(props.poolSize, POOL_SIZE_RANGE));
-  if (literal(props.fleetSize)) add("fleetSize", intRangeProblem(props.fleetSize, FLEET_SIZE_RANGE));
-  if (props.namePrefix !== undefined && literal(props.namePrefix)) add("namePrefix", namePrefixProblem(props.namePrefix));
-  if (props.cloneMode !== undefined && !["pool", "full", "linked"].includes(props.cloneMode)) {
-    problems.push(`cloneMode must be one of pool, full, linked (got ${JSON.stringify(props.cloneMode)})`);
-  }
-  return problems;
+  return problemsOf(props, (v) => Token.isUnresolved(v));
 }

@@ -22,6 +22,7 @@ export const INVENTORY_TABLES = [
   "snapshots",
   "instant_clone_parents",
   "jobs",
+  "api_tokens",
 ] as const;
 
 /** What a copy moved, table by table, and the schema version both sides are at. */

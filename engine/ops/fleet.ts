@@ -26,7 +26,8 @@ import { measureDatastore } from "./datastore";
 import { placeClones, PlacementError } from "./placement";
 import { checkHostId, sortPoolCopies } from "./pool";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneSource, type CloneTarget } from "./provision";
-import { checkCloneMode, liveVmState, removeVms } from "./vm";
+import { checkCloneMode, removeVms } from "./vm";
+import { liveVmState } from "./vm-view";
 
 /** The job kind that applies a fleet. */
 export const APPLY_FLEET_KIND = JOB_KINDS.applyFleet;

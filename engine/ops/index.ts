@@ -4,17 +4,17 @@
  */
 export { directContext, type EngineSettings } from "./context";
 export { addDatastore, type DatastoreStatus, getDatastore, listDatastores, removeDatastore } from "./datastore";
-export { admitTemplateName, deleteTemplate, getTemplateView, IMPORT_TEMPLATE_KIND, importTemplate, type ImportTemplateRequest, listTemplateViews, recoverTemplateImport, refreshTemplateViews, type TemplateView, validateTemplateImport } from "./template";
+export { admitTemplateName, checkTemplateDelete, getTemplateView, IMPORT_TEMPLATE_KIND, importTemplate, type ImportTemplateRequest, listTemplateViews, recoverTemplateImport, refreshTemplateViews, type TemplateView, validateTemplateImport } from "./template";
 export { type ChainLayerView, describeChain } from "./disk-chain";
 export { reconcileDatastores, type ReconcileReport } from "./reconcile";
 export { admitReplicaCreate, admitReplicaRepair, CREATE_REPLICA_KIND, createReplica, type CreateReplicaRequest, deleteReplica, getReplicaView, listReplicaViews, recoverReplication, REPAIR_REPLICA_KIND, repairReplica, type RepairReplicaRequest, type ReplicaView, validateReplicaCreate } from "./replicate";
-export { registerDisk, type RegisterDiskResult } from "./disk-register";
-export { type CatalogRescanReport, rescanCatalog } from "./catalog-rescan";
+export { type RegisterDiskRequest, type RegisterDiskResult } from "./disk-register";
+export { type CatalogRescanReport } from "./catalog-rescan";
 export { createPool, type CreatePoolRequest, deletePool, getPoolView, listPoolViews, type PoolView, resizePool } from "./pool";
 export { PoolRefill, type PoolRefillOptions } from "./pool-refill";
 export { admitVmName, checkVmDelete, checkVmRequest, CREATE_VM_KIND, createVm, type CreateVmRequest, recoverVmCreate } from "./vm";
 export { getVmView, listVmViews, type VmView } from "./vm-view";
-export { admitFleetApply, APPLY_FLEET_KIND, applyFleet, type ApplyFleetRequest, type ApplyFleetResult, declareFleet, deleteFleet, type FleetSpec, type FleetView, getFleetView, listFleetViews, recoverFleetApply, redeclareFleet } from "./fleet";
+export { admitFleetApply, APPLY_FLEET_KIND, applyFleet, type ApplyFleetRequest, type ApplyFleetResult, checkFleetDelete, declareFleet, type FleetSpec, type FleetView, getFleetView, listFleetViews, recoverFleetApply, redeclareFleet } from "./fleet";
 export { ramFolderOf } from "./guest-ram";
 export { checkVmStart, checkVmStop, livePid, reconcileVmRuntime, type StartVmRequest, type StopVmRequest, type VmRuntimeReport } from "./vm-power";
 export { admitForkName, checkForkRequest, FORK_VM_KIND, forkVm, type ForkVmRequest, type ForkVmResult, recoverVmFork } from "./vm-fork";
@@ -30,3 +30,4 @@ export { admitMigration, checkMigrateRequest, MIGRATE_VM_KIND, migrateVm, type M
 export { abortIncoming, activateIncoming, prepareIncoming, sendCompletion } from "./migrate-target";
 export { WarmChildren, type WarmChildrenOptions } from "./warm-children";
 export { DELETE_VM_KIND, type DeleteVmRequest, recoverVmDelete, recoverVmStart, recoverVmStop, runVmDelete, runVmStart, runVmStop, START_VM_KIND, STOP_VM_KIND } from "./vm-lifecycle";
+export { DELETE_FLEET_KIND, DELETE_TEMPLATE_KIND, type RecordIdRequest, recoverCatalogRescan, recoverDiskRegister, recoverFleetDelete, recoverTemplateDelete, REGISTER_DISK_KIND, RESCAN_CATALOG_KIND, runCatalogRescan, runDiskRegister, runFleetDelete, runTemplateDelete } from "./inventory-jobs";

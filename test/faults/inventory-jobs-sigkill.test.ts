@@ -1,6 +1,7 @@
 import { promises as fs } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { livePid } from "../../engine/ops";
 import { filesUnder } from "../support/files";
 import { makeChain } from "../support/chains";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
@@ -42,11 +43,12 @@ describe("engine SIGKILL during template.delete, fleet.delete, disk.register and
   it("fleet.delete killed after its members' records went: recovery removes their QEMUs, folders and disks, then the fleet", async () => {
     const fx = await vmFixture(engine.client, dir);
     const tpl = (await engine.client.templates.get(fx.templateId))!;
-    const job = await engine.client.fleets.create({ template_id: fx.templateId, size: 2, datastore_ids: [fx.datastoreId], name_prefix: "web", clone_mode: "full" });
+    const job = await engine.client.fleets.create({ template_id: fx.templateId, size: 2, datastore_ids: [fx.datastoreId], name_prefix: "web", clone_mode: "full", power_state: "running" });
     const applied = await engine.client.waitJob(job.id, { timeoutMs: 120_000 });
     const fleetId = applied.target_id!;
     const members = (await engine.client.vms.list()).filter((v) => v.fleet_id === fleetId);
     expect(members).toHaveLength(2);
+    expect(members.every((m) => livePid(m.state_dir) !== null)).toBe(true);
 
     const r = await killAtHold(engine, stateDir, ARGS, { variable: "CLONEFLEET_FAULT_VM_HOLD", step: "delete:after-commit", kind: "fleet.delete" }, (c) => c.fleets.delete(fleetId));
     engine = r.engine;
@@ -54,6 +56,7 @@ describe("engine SIGKILL during template.delete, fleet.delete, disk.register and
     expect(await engine.client.fleets.get(fleetId)).toBeNull();
     expect(await engine.client.vms.list()).toEqual([]);
     expect(await engineFiles()).toEqual([tpl.disk_path]);
+    for (const m of members) expect(livePid(m.state_dir)).toBeNull();
     expect(await fs.readdir(path.join(stateDir, "vms"))).toEqual([]);
   });
 

@@ -8,7 +8,7 @@ export { admitTemplateName, checkTemplateDelete, getTemplateView, IMPORT_TEMPLAT
 export { type ChainLayerView, describeChain } from "./disk-chain";
 export { reconcileDatastores, type ReconcileReport } from "./reconcile";
 export { admitReplicaCreate, admitReplicaRepair, CREATE_REPLICA_KIND, createReplica, type CreateReplicaRequest, deleteReplica, getReplicaView, listReplicaViews, recoverReplication, REPAIR_REPLICA_KIND, repairReplica, type RepairReplicaRequest, type ReplicaView, validateReplicaCreate } from "./replicate";
-export { type RegisterDiskRequest, type RegisterDiskResult } from "./disk-register";
+export { checkDiskRegister, type RegisterDiskRequest, type RegisterDiskResult } from "./disk-register";
 export { type CatalogRescanReport } from "./catalog-rescan";
 export { createPool, type CreatePoolRequest, deletePool, getPoolView, listPoolViews, type PoolView, resizePool } from "./pool";
 export { PoolRefill, type PoolRefillOptions } from "./pool-refill";

@@ -1,7 +1,6 @@
 import type { FastifyPluginAsync } from "fastify";
-import { describeChain, directContext, type RegisterDiskResult } from "../../ops";
-import { invalidField } from "../../errors";
-import { absolutePathProblem, JOB_KINDS } from "../../model";
+import { checkDiskRegister, describeChain, directContext, type RegisterDiskResult } from "../../ops";
+import { JOB_KINDS } from "../../model";
 import { submitAndAnswer } from "./job-answer";
 import { ChainQuery, chainToWire, ChainWire, JobWire, RegisterDiskBody, registerDiskToWire, RegisterDiskWire } from "../schemas";
 import type { EngineServices } from "../services";
@@ -24,8 +23,7 @@ export const diskRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
       },
     },
     async (req, reply) => {
-      const problem = absolutePathProblem(req.body.path);
-      if (problem) throw invalidField("path", problem);
+      await checkDiskRegister(services.store, { path: req.body.path });
       return submitAndAnswer(services, req, reply, JOB_KINDS.registerDisk, { path: req.body.path }, (r) => registerDiskToWire(r as RegisterDiskResult));
     },
   );

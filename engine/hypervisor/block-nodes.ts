@@ -86,3 +86,18 @@ export async function anyNodeOnFile(qmp: QmpClient, file: string): Promise<strin
   const edge = graph.edges.find((e) => e.name === "file" && protocol.has(byId.get(e.child)?.name ?? "") && byId.get(e.parent)?.type === "block-driver");
   return edge ? byId.get(edge.parent)!.name : null;
 }
+
+/** The top node of the VM's disk chain and the chain's files, top first (see liveDiskChain). */
+export async function liveChainFiles(qmp: QmpClient): Promise<{ node: string; files: string[] }> {
+  const layers = await liveDiskChain(qmp);
+  return { node: layers[0].node, files: layers.map((l) => l.file) };
+}
+
+/**
+ * Frees a format node a commit dropped from the chain that the monitor still holds (one added
+ * with -blockdev), and its protocol node `<node>-file`; nodes already gone are no error.
+ */
+export async function dropBlockNode(qmp: QmpClient, node: string): Promise<void> {
+  await qmp.execute("blockdev-del", { "node-name": node }).catch(() => undefined);
+  await qmp.execute("blockdev-del", { "node-name": `${node}-file` }).catch(() => undefined);
+}

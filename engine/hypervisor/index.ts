@@ -25,7 +25,7 @@ export {
   type VmSpec,
 } from "./args";
 export { GuestAgentClient, GuestAgentError, DEFAULT_AGENT_TIMEOUT_MS } from "./agent";
-export { BlockNodeNotFoundError, anyNodeOnFile, chainUnder, liveDiskChain, nodeOfFile, type LiveLayer } from "./block-nodes";
+export { BlockNodeNotFoundError, anyNodeOnFile, chainUnder, dropBlockNode, liveChainFiles, liveDiskChain, nodeOfFile, type LiveLayer } from "./block-nodes";
 export { WaitAbortedError, WaitTimeoutError, pollUntil, sleep } from "./deadline";
 export {
   GuestChannelError,
@@ -55,6 +55,7 @@ export {
   cleanStateDir,
   probeVm,
   qemuVersion,
+  withReattachedQmp,
   type ExitInfo,
   type QemuVersion,
   type ReattachOptions,

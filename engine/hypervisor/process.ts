@@ -533,3 +533,13 @@ export async function cleanStateDir(stateDir: string): Promise<void> {
   if (probe.state === "dead") await removeLeftovers(probe.record.spec);
   else await Promise.all([stateFiles(stateDir).qmpSocket, stateFiles(stateDir).pidFile].map((f) => fsp.rm(f, { force: true })));
 }
+
+/** Runs `fn` on the monitor of the QEMU in `stateDir` (reattached for the call, let go after); throws as QemuProcess.reattach does. */
+export async function withReattachedQmp<T>(stateDir: string, fn: (qmp: QmpClient) => Promise<T>): Promise<T> {
+  const proc = await QemuProcess.reattach(stateDir, { timeoutMs: 5000 });
+  try {
+    return await fn(proc.qmp);
+  } finally {
+    await proc.detach().catch(() => undefined);
+  }
+}

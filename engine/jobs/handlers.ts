@@ -25,6 +25,7 @@ import { backupVmHandler, createSnapshotHandler, deleteSnapshotHandler } from ".
 import { createParentHandler, deleteParentHandler, instantCloneHandler } from "./instant-clone-handlers";
 import { migrateVmHandler } from "./migrate-handler";
 import { deleteVmHandler, startVmHandler, stopVmHandler } from "./vm-lifecycle-handlers";
+import { deleteFleetHandler, deleteTemplateHandler, registerDiskHandler, rescanCatalogHandler } from "./inventory-handlers";
 
 /** `template.import`: one template from a disk image. */
 export const importTemplateHandler: JobHandler<ImportTemplateRequest, TemplateView> = {
@@ -75,4 +76,4 @@ export const repairReplicaHandler: JobHandler<RepairReplicaRequest, ReplicaView>
 };
 
 /** Every job kind the engine runs. */
-export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler, forkVmHandler as JobHandler, createSnapshotHandler as JobHandler, deleteSnapshotHandler as JobHandler, backupVmHandler as JobHandler, createParentHandler as JobHandler, instantCloneHandler as JobHandler, deleteParentHandler as JobHandler, migrateVmHandler as JobHandler, startVmHandler as JobHandler, stopVmHandler as JobHandler, deleteVmHandler as JobHandler];
+export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler, forkVmHandler as JobHandler, createSnapshotHandler as JobHandler, deleteSnapshotHandler as JobHandler, backupVmHandler as JobHandler, createParentHandler as JobHandler, instantCloneHandler as JobHandler, deleteParentHandler as JobHandler, migrateVmHandler as JobHandler, startVmHandler as JobHandler, stopVmHandler as JobHandler, deleteVmHandler as JobHandler, deleteTemplateHandler as JobHandler, deleteFleetHandler as JobHandler, registerDiskHandler as JobHandler, rescanCatalogHandler as JobHandler];

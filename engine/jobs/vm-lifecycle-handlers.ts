@@ -1,4 +1,3 @@
-import { conflict } from "../errors";
 import {
   checkVmDelete,
   checkVmStart,
@@ -17,9 +16,9 @@ import {
   type StopVmRequest,
   type VmView,
 } from "../ops";
-import type { Store } from "../store";
 import type { JobHandler } from "./handler";
 import { hostOfVm } from "./migrate-handler";
+import { refuseTwice } from "./inventory-handlers";
 
 /** `vm.start`: powers a VM on (idempotent). */
 export const startVmHandler: JobHandler<StartVmRequest, VmView> = {
@@ -55,7 +54,7 @@ export const deleteVmHandler: JobHandler<DeleteVmRequest, { id: string }> = {
   immediate: true,
   admit: (store, req) => {
     checkVmDelete(store, req.id);
-    refuseSecondDelete(store, req.id);
+    refuseTwice(store, DELETE_VM_KIND, req.id, "VM");
   },
   hostFor: (store, req) => hostOfVm(store, req.id),
   run: async (ctx, req) => ({ result: await runVmDelete(ctx, req), targetId: req.id }),
@@ -65,8 +64,3 @@ export const deleteVmHandler: JobHandler<DeleteVmRequest, { id: string }> = {
     return { outcome: "rolled-back", detail };
   },
 };
-
-function refuseSecondDelete(store: Store, vmId: string): void {
-  const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === DELETE_VM_KIND && (j.request as DeleteVmRequest).id === vmId);
-  if (pending) throw conflict(`VM ${vmId} is being deleted by job ${pending.id}`, "id");
-}

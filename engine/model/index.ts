@@ -356,6 +356,10 @@ export const JOB_KINDS = {
   startVm: "vm.start",
   stopVm: "vm.stop",
   deleteVm: "vm.delete",
+  deleteTemplate: "template.delete",
+  deleteFleet: "fleet.delete",
+  registerDisk: "disk.register",
+  rescanCatalog: "catalog.rescan",
 } as const;
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];

@@ -3,6 +3,7 @@ import * as path from "node:path";
 import { engineDir, imageInfoChain, newContentId, readCatalog, writeCatalog, type CatalogEntry, type ImageInfo } from "../disk";
 import { internal, invalidField } from "../errors";
 import { absolutePathProblem, pathIsWithin, type Datastore } from "../model";
+import type { Store } from "../store";
 import { withCatalogLock } from "./catalog-sync";
 import { chainConfinementProblem } from "./chain-confinement";
 import type { OpContext } from "./context";
@@ -32,10 +33,33 @@ export interface RegisterDiskResult {
  * writing anything; throws 400 naming `path`.
  */
 export async function registerDisk(ctx: OpContext, req: RegisterDiskRequest): Promise<RegisterDiskResult> {
+  const { top, infos, additions } = await planRegistration(ctx.store, req);
+  const registered: string[] = [];
+  for (const { ds, entries } of additions.values()) {
+    await withCatalogLock(ds.id, async () => {
+      const existing = await readCatalog(ds.path).catch((err) => {
+        throw internal(`reading the catalog of datastore ${ds.name}`, err);
+      });
+      const replaced = new Set(entries.map((e) => e.path));
+      await writeCatalog(ds.path, [...existing.filter((e) => !replaced.has(e.path)), ...entries]);
+    });
+    registered.push(...entries.map((e) => e.path));
+    ctx.log.info({ datastoreId: ds.id, layers: entries.map((e) => e.path) }, "registered disk layers in the catalog");
+  }
+  return { path: top, layers: await describeChain(ctx, top), registered: registered.sort((a, b) => infos.findIndex((i) => i.path === a) - infos.findIndex((i) => i.path === b)) };
+}
+
+/** Checks a registration as registerDisk does (400 naming `path`) without writing anything. */
+export async function checkDiskRegister(store: Store, req: RegisterDiskRequest): Promise<void> {
+  await planRegistration(store, req);
+}
+
+/** The chain's layers and, per datastore, the catalog entries a registration adds; throws 400 naming `path`. Reads only. */
+async function planRegistration(store: Store, req: RegisterDiskRequest): Promise<{ top: string; infos: ImageInfo[]; additions: Map<string, { ds: Datastore; entries: CatalogEntry[] }> }> {
   const issue = absolutePathProblem(req.path);
   if (issue) throw invalidField("path", issue);
   const top = path.resolve(req.path);
-  const view = new CatalogView(ctx.store);
+  const view = new CatalogView(store);
   if (!view.datastoreOf(top)) throw invalidField("path", `${top} is not inside any datastore`);
   const st = await fs.stat(top).catch(() => null);
   if (!st || !st.isFile()) throw invalidField("path", `${top}: no such file`);
@@ -45,7 +69,7 @@ export async function registerDisk(ctx: OpContext, req: RegisterDiskRequest): Pr
   } catch (err) {
     throw invalidField("path", `cannot read the chain of ${top}: ${(err as Error).message}`);
   }
-  const confinement = await chainConfinementProblem(infos, ctx.store.listDatastores());
+  const confinement = await chainConfinementProblem(infos, store.listDatastores());
   if (confinement) throw invalidField("path", confinement);
 
   // Bottom-up, so that each new layer can record its parent's content ID.
@@ -77,18 +101,5 @@ export async function registerDisk(ctx: OpContext, req: RegisterDiskRequest): Pr
     additions.set(ds.id, slot);
     parentId = contentId;
   }
-
-  const registered: string[] = [];
-  for (const { ds, entries } of additions.values()) {
-    await withCatalogLock(ds.id, async () => {
-      const existing = await readCatalog(ds.path).catch((err) => {
-        throw internal(`reading the catalog of datastore ${ds.name}`, err);
-      });
-      const replaced = new Set(entries.map((e) => e.path));
-      await writeCatalog(ds.path, [...existing.filter((e) => !replaced.has(e.path)), ...entries]);
-    });
-    registered.push(...entries.map((e) => e.path));
-    ctx.log.info({ datastoreId: ds.id, layers: entries.map((e) => e.path) }, "registered disk layers in the catalog");
-  }
-  return { path: top, layers: await describeChain(ctx, top), registered: registered.sort((a, b) => infos.findIndex((i) => i.path === a) - infos.findIndex((i) => i.path === b)) };
+  return { top, infos, additions };
 }

@@ -26,7 +26,8 @@ import { measureDatastore } from "./datastore";
 import { placeClones, PlacementError } from "./placement";
 import { checkHostId, sortPoolCopies } from "./pool";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneSource, type CloneTarget } from "./provision";
-import { checkCloneMode, liveVmState, removeVms } from "./vm";
+import { checkCloneMode, removeVms, type VmFilesRemoval } from "./vm";
+import { liveVmState } from "./vm-view";
 
 /** The job kind that applies a fleet. */
 export const APPLY_FLEET_KIND = JOB_KINDS.applyFleet;
@@ -343,19 +344,24 @@ export function listFleetViews(store: Store, filter: { templateId?: string } = {
  * Deletes a fleet and every member with its disk (records in one transaction, then folders).
  * 404 for an unknown fleet; 409 while an apply of it is queued or running.
  */
-export async function deleteFleet(ctx: OpContext, id: string): Promise<void> {
+export async function deleteFleet(ctx: OpContext, id: string, beforeCommit?: (removal: VmFilesRemoval) => void): Promise<void> {
   const members = ctx.store.tx((s) => {
-    const fleet = s.getFleet(id);
-    if (!fleet) throw notFound("fleet", id, "id");
-    const pending = pendingApplies(s, id)[0];
-    if (pending) throw conflict(`fleet ${fleet.namePrefix} is being applied by job ${pending}; wait for it or cancel it first`, "id");
+    checkFleetDelete(s, id);
     return s.listVms({ fleetId: id });
   });
   // Members go the way any VM goes (QEMU stopped, snapshots, state folder, home), and the
   // fleet record only once they are gone, so a refusal (a member's disk backs a fork) keeps it.
-  await removeVms(ctx, members);
+  await removeVms(ctx, members, beforeCommit);
   ctx.store.tx((s) => s.deleteFleet(id));
   ctx.log.info({ fleetId: id, members: members.length }, "fleet deleted");
+}
+
+/** Checks that fleet `id` may be deleted: 404 when unknown, 409 while a job applies it. Changes nothing. */
+export function checkFleetDelete(store: Store, id: string): void {
+  const fleet = store.getFleet(id);
+  if (!fleet) throw notFound("fleet", id, "id");
+  const pending = pendingApplies(store, id)[0];
+  if (pending) throw conflict(`fleet ${fleet.namePrefix} is being applied by job ${pending}; wait for it or cancel it first`, "id");
 }
 
 function pendingApplies(s: Store, fleetId: string): string[] {

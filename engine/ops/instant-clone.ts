@@ -43,7 +43,7 @@ import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
 import { cloneCountProblem, instantCloneNames, mapBounded, namePrefixProblem, parentDir, parentFiles, parentTmpfsLevels, ramLocationProblem, warmCountProblem, type ParentFiles } from "./instant-clone-plan";
-import { getVmView, type VmView } from "./vm";
+import { getVmView, type VmView } from "./vm-view";
 import { ensurePrivateFolders, privateFolderProblem, ramFileOf, removeRamFile } from "./guest-ram";
 import { diskLayersOf, livePid, machineOf, powerOff, removeVmStateDir, vmStateDir, withVmLock } from "./vm-power";
 import { removeFromDatastore } from "./datastore-removal";

@@ -38,7 +38,7 @@ import {
   type StorageMove,
 } from "./migrate-storage";
 import { livePid, powerOff, removeVmStateDir, vmStateDirIn, withVmLock } from "./vm-power";
-import { getVmView, type VmView } from "./vm";
+import { getVmView, type VmView } from "./vm-view";
 
 /** The job kind of a live migration. */
 export const MIGRATE_VM_KIND = JOB_KINDS.migrateVm;

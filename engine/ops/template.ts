@@ -38,6 +38,7 @@ import { syncCatalog } from "./catalog-sync";
 import { templateUsersProblem } from "./clone-users";
 import { removeFromDatastore } from "./datastore-removal";
 import { throwIfCancelled, type OpContext } from "./context";
+import { faultHold } from "./fault-hold";
 import { isNoSpaceError } from "./provision";
 
 export interface ImportTemplateRequest {
@@ -268,24 +269,43 @@ export function listTemplateViews(store: Store, filter?: { datastoreId?: string 
  * Deletes a template: its records first (so nothing hands it out), then its folder.
  * Refused while other disk layers are backed by its disk.
  */
-export async function deleteTemplate(ctx: OpContext, id: string): Promise<void> {
-  const view = getTemplateView(ctx.store, id);
-  const users = templateUsersProblem(ctx.store, id);
-  if (users) throw conflict(`template ${JSON.stringify(view.name)} ${users}`, "id");
-  const dependants = ctx.store.listLayers().filter((l) => l.backingPath === view.diskPath);
-  if (dependants.length > 0) {
-    throw conflict(`template ${JSON.stringify(view.name)} backs other disks: ${dependants.map((l) => l.path).join(", ")}`, "id");
-  }
-  const ds = ctx.store.getDatastore(view.datastoreId);
+export async function deleteTemplate(ctx: OpContext, id: string, beforeCommit?: (files: TemplateFiles) => void): Promise<void> {
+  const view = checkTemplateDelete(ctx.store, id);
+  const files: TemplateFiles = { templateId: id, datastoreId: view.datastoreId };
+  beforeCommit?.(files);
   ctx.store.tx((s) => {
     s.deleteTemplate(id);
     s.deleteLayer(view.diskLayerId);
   });
-  if (ds) {
-    await removeOwnedTree(engineDir(ds.path), templateDir(ds.path, id));
-    await syncCatalog(ctx.store, ds.id);
-  }
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "template-delete:after-commit");
+  await removeTemplateFiles(ctx, files);
   ctx.log.info({ templateId: id }, "template deleted");
+}
+
+/** Checks that template `id` may be deleted: 404 when unknown, 409 while VMs, pools or fleets use it or other disks rest on it. Changes nothing. */
+export function checkTemplateDelete(store: Store, id: string): TemplateView {
+  const view = getTemplateView(store, id);
+  const users = templateUsersProblem(store, id);
+  if (users) throw conflict(`template ${JSON.stringify(view.name)} ${users}`, "id");
+  const dependants = store.listLayers().filter((l) => l.backingPath === view.diskPath);
+  if (dependants.length > 0) {
+    throw conflict(`template ${JSON.stringify(view.name)} backs other disks: ${dependants.map((l) => l.path).join(", ")}`, "id");
+  }
+  return view;
+}
+
+/** Where a deleted template's files lie: its folder on its datastore. */
+export interface TemplateFiles {
+  templateId: string;
+  datastoreId: string;
+}
+
+/** Removes a template's folder (nothing when it is gone already) and syncs its datastore's catalog. */
+export async function removeTemplateFiles(ctx: OpContext, files: TemplateFiles): Promise<void> {
+  const ds = ctx.store.getDatastore(files.datastoreId);
+  if (!ds) return;
+  await removeOwnedTree(engineDir(ds.path), templateDir(ds.path, files.templateId));
+  await syncCatalog(ctx.store, ds.id);
 }
 
 function viewOf(t: Template, layer: DiskLayer): TemplateView {

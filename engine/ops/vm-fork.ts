@@ -18,7 +18,7 @@ import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkHostId } from "./pool";
-import { getVmView, type VmView } from "./vm";
+import { getVmView, type VmView } from "./vm-view";
 import { prepareRamFile } from "./guest-ram";
 import { diskLayersOf, livePid, machineOf, powerOff, removeVmStateDir, vmSpecOf, vmStateDir, withVmLock } from "./vm-power";
 import { removeFromDatastore } from "./datastore-removal";

@@ -6,7 +6,8 @@
 import { JOB_KINDS } from "../model";
 import type { OpContext } from "./context";
 import { faultHold } from "./fault-hold";
-import { deleteVm, getVmView, removeVmFiles, type VmFilesRemoval, type VmView } from "./vm";
+import { deleteVm, removeVmFiles, type VmFilesRemoval } from "./vm";
+import { getVmView, type VmView } from "./vm-view";
 import { checkVmStart, checkVmStop, livePid, powerOff, startVm, stopVm, vmStateDir, type StartVmRequest, type StopVmRequest } from "./vm-power";
 
 export const START_VM_KIND = JOB_KINDS.startVm;

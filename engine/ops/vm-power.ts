@@ -4,7 +4,7 @@
  * its QEMU lives, and find running VMs again after an engine restart. A VM's QEMU state
  * folder is `<engine state>/vms/<vmId>/`; its QEMU outlives the engine.
  */
-import { readFileSync, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { newContentId, ownedPath, removeOwnedTree } from "../disk";
 import { conflict, incompatible, internal, invalidField, notFound } from "../errors";
@@ -14,10 +14,8 @@ import {
   NOTIFY_PORT_NAME,
   QemuProcess,
   isAccelSetting,
-  optValue,
   probeVm,
   resolveAccel,
-  stateFiles,
   type DiskSpec,
   type VmSpec,
 } from "../hypervisor";
@@ -27,7 +25,10 @@ import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { faultHold } from "./fault-hold";
 import { RAM_FILE, prepareRamFile, removeRamFile, sweepRamFiles } from "./guest-ram";
-import { getVmView, type VmView } from "./vm";
+import { getVmView, type VmView } from "./vm-view";
+import { livePid } from "./vm-process";
+
+export { livePid };
 
 /** Default time a guest gets to power off on `stop` before QEMU is told to quit. */
 export const DEFAULT_STOP_TIMEOUT_MS = 30000;
@@ -157,26 +158,6 @@ export function vmSpecOf(store: Store, vm: Vm, stateDir: string, accel: "kvm" | 
     identity: vm.id,
     ...over,
   };
-}
-
-/**
- * The live pid of the QEMU in `stateDir`, or null: read synchronously from its pidfile and
- * /proc, and checked to be that folder's QEMU (its command line names the QMP socket).
- */
-export function livePid(stateDir: string | null | undefined): number | null {
-  if (!stateDir) return null;
-  const files = stateFiles(stateDir);
-  try {
-    const pid = Number.parseInt(readFileSync(files.pidFile, "utf8").trim(), 10);
-    if (!Number.isInteger(pid) || pid <= 0) return null;
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const st = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    if (st === "Z" || st === "X") return null;
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, "utf8");
-    return cmdline.split("\0").some((a) => a.includes(`path=${optValue(files.qmpSocket)},`)) ? pid : null;
-  } catch {
-    return null;
-  }
 }
 
 async function chooseAccel(ctx: OpContext, vm: Vm, asked: string | undefined): Promise<"kvm" | "tcg"> {

@@ -6,7 +6,7 @@ import { invalidField, notFound } from "../errors";
 import type { MissingAckPolicy } from "../model";
 import type { Store } from "../store";
 import { checkMissingAck, checkNotifyTimeout } from "./migrate-source";
-import { getVmView, type VmView } from "./vm";
+import { getVmView, type VmView } from "./vm-view";
 
 /** The largest stop timeout a VM may have, seconds (as a one-off stop's `timeout_seconds`). */
 export const MAX_STOP_TIMEOUT_SECONDS = 3600;

@@ -1,4 +1,4 @@
-import { existsSync, promises as fs } from "node:fs";
+import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { engineDir, isInside, vmDir } from "../disk";
 import { conflict, incompatible, invalidField, notFound } from "../errors";
@@ -11,8 +11,6 @@ import {
   nowIso,
   type CloneMode,
   type MissingAckPolicy,
-  type DiskLayer,
-  type RecordState,
   type Vm,
 } from "../model";
 import type { Store } from "../store";
@@ -20,7 +18,8 @@ import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkMissingAck, checkNotifyTimeout } from "./migrate-source";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneTarget } from "./provision";
-import { livePid, powerOff, removeVmStateDir } from "./vm-power";
+import { powerOff, removeVmStateDir } from "./vm-power";
+import { getVmView, liveVmState, type VmView } from "./vm-view";
 import { removeFromDatastore } from "./datastore-removal";
 import { faultHold } from "./fault-hold";
 
@@ -40,22 +39,6 @@ export interface CreateVmRequest {
   migrationNotifyTimeoutSeconds?: number | null;
   /** What a migration does without the acknowledgement (default proceed). */
   migrationOnMissingAck?: MissingAckPolicy | null;
-}
-
-/** A VM with the facts of its disk; `state` is `drifted` when its disk file is gone now. */
-export interface VmView extends Vm {
-  hostId: string;
-  migrationNotifyTimeoutSeconds: number;
-  migrationOnMissingAck: MissingAckPolicy;
-  diskPath: string;
-  contentId: string | null;
-  /** Paths of its disk's layers, top first. */
-  diskChain: string[];
-  chainDepth: number;
-  /** The layers of its disk, top first, with their content IDs. */
-  diskLayers: { path: string; contentId: string | null; parentContentId: string | null }[];
-  /** True when its QEMU died without clonefleet stopping it (found at restart or now). */
-  crashed: boolean;
 }
 
 /** The ids a VM creation is about to make files for, recorded before any file is touched. */
@@ -176,18 +159,6 @@ export async function recoverVmCreate(ctx: OpContext, intent: unknown): Promise<
   return { finished: null };
 }
 
-/** The VM with this id and its disk facts; 404 when unknown. */
-export function getVmView(store: Store, id: string): VmView {
-  const vm = store.getVm(id);
-  if (!vm) throw notFound("vm", id, "id");
-  return vmView(store, vm);
-}
-
-/** Every VM, optionally of one fleet, datastore or template. */
-export function listVmViews(store: Store, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}): VmView[] {
-  return store.listVms(filter).map((vm) => vmView(store, vm));
-}
-
 /** Checks that VM `id` may be deleted: 404 when unknown, 409 for a fleet member or a disk other disks are backed by. Changes nothing. */
 export function checkVmDelete(store: Store, id: string): Vm {
   const vm = store.getVm(id);
@@ -283,11 +254,6 @@ export async function removeVmFiles(ctx: OpContext, removal: VmFilesRemoval): Pr
   for (const dsId of new Set(removal.vms.map((v) => v.datastoreId))) await syncCatalog(ctx.store, dsId);
 }
 
-/** The state a VM is in now: drifted when its record says so or its disk record or file is gone. */
-export function liveVmState(vm: Vm, layer: DiskLayer | null): RecordState {
-  return vm.state === "ready" && layer !== null && layer.state === "ready" && existsSync(layer.path) ? "ready" : "drifted";
-}
-
 /** At start, for one datastore: marks VMs whose disk is gone as drifted; returns their ids. */
 export function reconcileVms(ctx: OpContext, datastoreId: string): string[] {
   const drifted: string[] = [];
@@ -300,41 +266,3 @@ export function reconcileVms(ctx: OpContext, datastoreId: string): string[] {
   }
   return drifted;
 }
-
-function vmView(store: Store, vm: Vm): VmView {
-  const layer = store.getLayer(vm.diskLayerId);
-  const chain: string[] = [];
-  const layers: VmView["diskLayers"] = [];
-  let cursor: DiskLayer | null = layer;
-  let backing: string | null = null;
-  // Bounded walk: a chain is never deeper than this, and a bad record must not loop forever.
-  for (let depth = 0; cursor && depth < 256; depth++) {
-    chain.push(cursor.path);
-    layers.push({ path: cursor.path, contentId: cursor.contentId, parentContentId: cursor.parentContentId });
-    backing = cursor.backingPath;
-    cursor = backing ? store.findLayerByPath(backing) : null;
-    if (!cursor && backing) {
-      chain.push(backing);
-      layers.push({ path: backing, contentId: null, parentContentId: null });
-    }
-  }
-  // The record says what clonefleet did; the process says what is true now.
-  const pid = vm.powerState === "running" ? livePid(vm.stateDir) : null;
-  const died = vm.powerState === "running" && pid === null;
-  return {
-    ...vm,
-    state: liveVmState(vm, layer),
-    hostId: vm.hostId ?? LOCAL_HOST_ID,
-    migrationNotifyTimeoutSeconds: vm.migrationNotifyTimeoutSeconds ?? 0,
-    migrationOnMissingAck: vm.migrationOnMissingAck ?? "proceed",
-    diskPath: layer?.path ?? vmDir(store.getDatastore(vm.datastoreId)?.path ?? "/", vm.id),
-    contentId: layer?.contentId ?? null,
-    diskChain: chain,
-    chainDepth: chain.length,
-    diskLayers: layers,
-    powerState: pid !== null ? "running" : "stopped",
-    pid,
-    crashed: Boolean(vm.crashed) || died,
-  };
-}
-

@@ -5,22 +5,11 @@ import type { ClonefleetClient, JobWire } from "../../engine/client";
 import { livePid } from "../../engine/ops";
 import { filesUnder } from "../support/files";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
+import { killAtHold } from "../support/fault-hold";
 import { createVm, killAllVms, qmpOnce, vmFixture } from "../support/vms";
 
 // Runs the built CLI (dist/): `npx tsc -p tsconfig.json` first. Real QEMU, TCG, 64 MiB VMs.
 jest.setTimeout(120_000);
-
-/** Waits until the engine's job of `kind` parks at the fault hold `step` (CLONEFLEET_FAULT_VM_HOLD); answers the job. */
-async function heldJob(client: ClonefleetClient, kind: string, step: string): Promise<JobWire> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    const job = (await client.jobs.list()).find((j) => j.kind === kind);
-    if (job?.progress.message === `fault hold: ${step}`) return job;
-    if (job && ["succeeded", "failed", "cancelled"].includes(job.state)) throw new Error(`the ${kind} job ended (${job.state}) before the fault hold ${step}`);
-    if (Date.now() > deadline) throw new Error(`the ${kind} job never reached ${step}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe("engine SIGKILL during a VM's start, stop or delete job", () => {
   let dir: string;
@@ -37,17 +26,10 @@ describe("engine SIGKILL during a VM's start, stop or delete job", () => {
     await fs.rm(dir, { recursive: true, force: true });
   });
 
-  /** Starts an engine that parks its VM jobs at `step`, submits `call`, kills the engine there, and starts a plain one; answers the job as recovery left it. */
   async function killAt(step: string, kind: string, call: (c: ClonefleetClient) => Promise<unknown>): Promise<JobWire> {
-    await engine!.stop();
-    engine = await spawnEngine(stateDir, ["--accel", "tcg"], { CLONEFLEET_FAULT_VM_HOLD: step });
-    // The request waits for its job, which never ends here; the kill cuts it.
-    const pending = call(engine.client).catch(() => undefined);
-    const job = await heldJob(engine.client, kind, step);
-    await engine.kill();
-    await pending;
-    engine = await spawnEngine(stateDir, ["--accel", "tcg"]);
-    return (await engine.client.jobs.get(job.id))!;
+    const r = await killAtHold(engine!, stateDir, ["--accel", "tcg"], { variable: "CLONEFLEET_FAULT_VM_HOLD", step, kind }, call);
+    engine = r.engine;
+    return r.job;
   }
 
   it("start killed after QEMU was spawned, before it was recorded: the QEMU is stopped, the VM stays stopped and starts again", async () => {

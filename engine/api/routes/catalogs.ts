@@ -1,6 +1,9 @@
 import type { FastifyPluginAsync } from "fastify";
-import { directContext, rescanCatalog } from "../../ops";
-import { CatalogRescanWire, IdParams, rescanToWire } from "../schemas";
+import type { CatalogRescanReport } from "../../ops";
+import { notFound } from "../../errors";
+import { JOB_KINDS } from "../../model";
+import { submitAndAnswer } from "./job-answer";
+import { CatalogRescanWire, IdParams, JobWire, rescanToWire } from "../schemas";
 import type { EngineServices } from "../services";
 
 /** `/datastores/{id}/catalog/rescan`: rebuild a datastore's content-ID catalog from its files and records. */
@@ -10,11 +13,14 @@ export const catalogRoutes: FastifyPluginAsync<{ services: EngineServices }> = a
     {
       schema: {
         tags: ["datastores"],
-        summary: "Rebuild a datastore's catalog from its files and records; never invents content IDs",
+        summary: "Rebuild a datastore's catalog from its files and records; never invents content IDs (a `catalog.rescan` job); answers the report once done, or 202 with the job on `Prefer: respond-async`",
         params: IdParams,
-        response: { 200: CatalogRescanWire },
+        response: { 200: CatalogRescanWire, 202: JobWire },
       },
     },
-    async (req) => rescanToWire(await rescanCatalog(directContext(services.store, services.log), req.params.id)),
+    async (req, reply) => {
+      if (!services.store.getDatastore(req.params.id)) throw notFound("datastore", req.params.id, "id");
+      return submitAndAnswer(services, req, reply, JOB_KINDS.rescanCatalog, { id: req.params.id }, (r) => rescanToWire(r as CatalogRescanReport));
+    },
   );
 };

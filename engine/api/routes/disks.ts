@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync } from "fastify";
-import { describeChain, directContext, registerDisk } from "../../ops";
-import { ChainQuery, chainToWire, ChainWire, RegisterDiskBody, registerDiskToWire, RegisterDiskWire } from "../schemas";
+import { checkDiskRegister, describeChain, directContext, type RegisterDiskResult } from "../../ops";
+import { JOB_KINDS } from "../../model";
+import { submitAndAnswer } from "./job-answer";
+import { ChainQuery, chainToWire, ChainWire, JobWire, RegisterDiskBody, registerDiskToWire, RegisterDiskWire } from "../schemas";
 import type { EngineServices } from "../services";
 
 /** `/disks/chain`: the layers of a disk with their content IDs; `/disks/register`: content IDs for a chain made by hand. */
@@ -15,11 +17,14 @@ export const diskRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
     {
       schema: {
         tags: ["disks"],
-        summary: "Give content IDs to the layers of a chain put into a datastore by hand (in that datastore's catalog)",
+        summary: "Give content IDs to the layers of a chain put into a datastore by hand (in that datastore's catalog; a `disk.register` job); answers the chain once done, or 202 with the job on `Prefer: respond-async`",
         body: RegisterDiskBody,
-        response: { 200: RegisterDiskWire },
+        response: { 200: RegisterDiskWire, 202: JobWire },
       },
     },
-    async (req) => registerDiskToWire(await registerDisk(directContext(services.store, services.log), req.body)),
+    async (req, reply) => {
+      await checkDiskRegister(services.store, { path: req.body.path });
+      return submitAndAnswer(services, req, reply, JOB_KINDS.registerDisk, { path: req.body.path }, (r) => registerDiskToWire(r as RegisterDiskResult));
+    },
   );
 };

@@ -4,8 +4,7 @@ import { conflict } from "../../errors";
 import { JOB_KINDS } from "../../model";
 import {
   declareFleet,
-  deleteFleet,
-  directContext,
+  checkFleetDelete,
   getFleetView,
   listFleetViews,
   redeclareFleet,
@@ -16,6 +15,7 @@ import type { Store } from "../../store";
 import { FleetBody, FleetListQuery, fleetSpecFromWire, fleetToWire, FleetWire, IdParams, jobToWire, JobWire } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
+import { submitAndAnswer } from "./job-answer";
 
 /**
  * `/fleets`: declared sets of clones. POST declares one and PUT redeclares it (size, datastores,
@@ -89,10 +89,17 @@ export const fleetRoutes: FastifyPluginAsync<{ services: EngineServices }> = asy
   );
   app.delete<{ Params: IdParams }>(
     "/fleets/:id",
-    { schema: { tags: ["fleets"], summary: "Delete a fleet and every member with its disk (409 while it is being applied)", params: IdParams } },
+    {
+      schema: {
+        tags: ["fleets"],
+        summary: "Delete a fleet and every member with its disk (a `fleet.delete` job; 409 while it is being applied); 204 once done, or 202 with the job on `Prefer: respond-async`",
+        params: IdParams,
+        response: { 204: Type.Null(), 202: JobWire },
+      },
+    },
     async (req, reply) => {
-      await deleteFleet(directContext(services.store, services.log, undefined, services.settings), req.params.id);
-      return reply.status(204).send();
+      checkFleetDelete(services.store, req.params.id);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.deleteFleet, { id: req.params.id }, () => reply.status(204).send());
     },
   );
 };

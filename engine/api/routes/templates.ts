@@ -1,10 +1,11 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS } from "../../model";
-import { deleteTemplate, directContext, getTemplateView, listTemplateViews, refreshTemplateViews, validateTemplateImport } from "../../ops";
+import { checkTemplateDelete, getTemplateView, listTemplateViews, refreshTemplateViews, validateTemplateImport } from "../../ops";
 import { IdParams, ImportTemplateBody, importTemplateFromWire, jobToWire, JobWire, templateToWire, TemplateWire } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
+import { submitAndAnswer } from "./job-answer";
 
 /** `/templates`: import (a job), list, show, delete. */
 export const templateRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
@@ -47,10 +48,17 @@ export const templateRoutes: FastifyPluginAsync<{ services: EngineServices }> = 
   );
   app.delete<{ Params: IdParams }>(
     "/templates/:id",
-    { schema: { tags: ["templates"], summary: "Delete a template and its files", params: IdParams } },
+    {
+      schema: {
+        tags: ["templates"],
+        summary: "Delete a template and its files (a `template.delete` job); 204 once done, or 202 with the job on `Prefer: respond-async`",
+        params: IdParams,
+        response: { 204: Type.Null(), 202: JobWire },
+      },
+    },
     async (req, reply) => {
-      await deleteTemplate(directContext(services.store, services.log), req.params.id);
-      return reply.status(204).send();
+      checkTemplateDelete(services.store, req.params.id);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.deleteTemplate, { id: req.params.id }, () => reply.status(204).send());
     },
   );
 };

@@ -12,6 +12,8 @@ import { backupToWire, consolidationToWire, snapshotToWire } from "./snapshot";
 import type { BackupVmResult, DeleteSnapshotResult, SnapshotView } from "../../ops";
 import type { InstantCloneResult, ParentView } from "../../ops";
 import { instantCloneResultToWire, parentToWire } from "./parent";
+import type { CatalogRescanReport, RegisterDiskResult } from "../../ops";
+import { registerDiskToWire, rescanToWire } from "./catalog";
 
 export const JobWire = Type.Object(
   {
@@ -112,6 +114,10 @@ function resultToWire(kind: string, result: unknown): unknown {
     }
     case JOB_KINDS.migrateVm:
       return migrateResultToWire(result as MigrateVmResult);
+    case JOB_KINDS.registerDisk:
+      return registerDiskToWire(result as RegisterDiskResult);
+    case JOB_KINDS.rescanCatalog:
+      return rescanToWire(result as CatalogRescanReport);
     default:
       return result;
   }

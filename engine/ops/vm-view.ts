@@ -1,0 +1,79 @@
+/** A VM as users see it: its record with the facts of its disk chain and of its QEMU now. */
+import { existsSync } from "node:fs";
+import { vmDir } from "../disk";
+import { notFound } from "../errors";
+import { LOCAL_HOST_ID, type DiskLayer, type MissingAckPolicy, type RecordState, type Vm } from "../model";
+import type { Store } from "../store";
+import { livePid } from "./vm-process";
+
+/** A VM with the facts of its disk; `state` is `drifted` when its disk file is gone now. */
+export interface VmView extends Vm {
+  hostId: string;
+  migrationNotifyTimeoutSeconds: number;
+  migrationOnMissingAck: MissingAckPolicy;
+  diskPath: string;
+  contentId: string | null;
+  /** Paths of its disk's layers, top first. */
+  diskChain: string[];
+  chainDepth: number;
+  /** The layers of its disk, top first, with their content IDs. */
+  diskLayers: { path: string; contentId: string | null; parentContentId: string | null }[];
+  /** True when its QEMU died without clonefleet stopping it (found at restart or now). */
+  crashed: boolean;
+}
+
+/** The VM with this id and its disk facts; 404 when unknown. */
+export function getVmView(store: Store, id: string): VmView {
+  const vm = store.getVm(id);
+  if (!vm) throw notFound("vm", id, "id");
+  return vmView(store, vm);
+}
+
+/** Every VM, optionally of one fleet, datastore or template. */
+export function listVmViews(store: Store, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}): VmView[] {
+  return store.listVms(filter).map((vm) => vmView(store, vm));
+}
+
+/** The state a VM is in now: drifted when its record says so or its disk record or file is gone. */
+export function liveVmState(vm: Vm, layer: DiskLayer | null): RecordState {
+  return vm.state === "ready" && layer !== null && layer.state === "ready" && existsSync(layer.path) ? "ready" : "drifted";
+}
+
+/** The view of `vm`: its disk chain walked from the inventory, its power state checked against its process. */
+function vmView(store: Store, vm: Vm): VmView {
+  const layer = store.getLayer(vm.diskLayerId);
+  const chain: string[] = [];
+  const layers: VmView["diskLayers"] = [];
+  let cursor: DiskLayer | null = layer;
+  let backing: string | null = null;
+  // Bounded walk: a chain is never deeper than this, and a bad record must not loop forever.
+  for (let depth = 0; cursor && depth < 256; depth++) {
+    chain.push(cursor.path);
+    layers.push({ path: cursor.path, contentId: cursor.contentId, parentContentId: cursor.parentContentId });
+    backing = cursor.backingPath;
+    cursor = backing ? store.findLayerByPath(backing) : null;
+    if (!cursor && backing) {
+      chain.push(backing);
+      layers.push({ path: backing, contentId: null, parentContentId: null });
+    }
+  }
+  // The record says what clonefleet did; the process says what is true now.
+  const pid = vm.powerState === "running" ? livePid(vm.stateDir) : null;
+  const died = vm.powerState === "running" && pid === null;
+  return {
+    ...vm,
+    state: liveVmState(vm, layer),
+    hostId: vm.hostId ?? LOCAL_HOST_ID,
+    migrationNotifyTimeoutSeconds: vm.migrationNotifyTimeoutSeconds ?? 0,
+    migrationOnMissingAck: vm.migrationOnMissingAck ?? "proceed",
+    diskPath: layer?.path ?? vmDir(store.getDatastore(vm.datastoreId)?.path ?? "/", vm.id),
+    contentId: layer?.contentId ?? null,
+    diskChain: chain,
+    chainDepth: chain.length,
+    diskLayers: layers,
+    powerState: pid !== null ? "running" : "stopped",
+    pid,
+    crashed: Boolean(vm.crashed) || died,
+  };
+}
+

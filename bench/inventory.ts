@@ -12,9 +12,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { loadavg, tmpdir } from "node:os";
 import * as path from "node:path";
-import type { Job, Vm } from "../engine/model";
+import type { Vm } from "../engine/model";
 import type { Inventory } from "../engine/store/inventory";
 import { openInventory } from "../engine/store/sql/sql-inventory";
+import { datastoreRecord, jobRecord, layerRecord, vmRecord } from "../test/support/inventory-records";
 import { startPostgresCluster } from "../test/support/postgres-cluster";
 
 interface Options {
@@ -53,8 +54,6 @@ interface Figures {
   claimsPerSec: number;
 }
 
-const T0 = "2026-01-01T00:00:00.000Z";
-
 function percentile(ms: number[], p: number): number {
   const sorted = [...ms].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
@@ -67,51 +66,12 @@ async function timed(fn: () => Promise<unknown>): Promise<number> {
 }
 
 function vm(i: number): Vm {
-  return {
-    id: `vm-${String(i).padStart(16, "0")}`,
-    name: `web-${i}`,
-    templateId: "tpl-1",
-    datastoreId: "ds-1",
-    diskLayerId: `layer-${i}`,
-    homeDir: `/srv/ds1/vms/${i}`,
-    provisionedBy: "pool",
-    cloneMode: "pool",
-    fleetId: null,
-    powerState: "stopped",
-    state: "ready",
-    createdAt: T0,
-    accel: null,
-    accelOverride: null,
-    pid: null,
-    stateDir: null,
-    forkedFrom: null,
-    stunMs: null,
-    crashed: false,
-    machine: null,
-    stopTimeoutSeconds: null,
-    instantCloneOf: null,
-    hostId: "local",
-    migrationNotifyTimeoutSeconds: 0,
-    migrationOnMissingAck: "proceed",
-  };
+  return vmRecord({ id: `vm-${String(i).padStart(16, "0")}`, name: `web-${i}`, diskLayerId: `layer-${i}`, homeDir: `/srv/ds1/vms/${i}` });
 }
 
 async function measure(inv: Inventory, o: Options): Promise<Figures> {
-  await inv.datastores.insert({ id: "ds-1", name: "one", path: "/srv/ds1", createdAt: T0 });
-  const layer = (i: number) => ({
-    id: `layer-${i}`,
-    datastoreId: "ds-1",
-    path: `/srv/ds1/${i}.qcow2`,
-    format: "qcow2" as const,
-    virtualSizeBytes: 2 ** 31,
-    contentId: "ab".repeat(16),
-    parentContentId: null,
-    backingPath: null,
-    ownerKind: "vm" as const,
-    ownerId: `vm-${i}`,
-    state: "ready" as const,
-    createdAt: T0,
-  });
+  await inv.datastores.insert(datastoreRecord());
+  const layer = (i: number) => layerRecord({ id: `layer-${i}`, path: `/srv/ds1/${i}.qcow2`, virtualSizeBytes: 2 ** 31, ownerKind: "vm", ownerId: `vm-${i}` });
   // A clone's record write as the engine makes it: the layer and the VM in one transaction.
   const inserts: number[] = [];
   for (let i = 0; i < o.records; i++) {
@@ -134,23 +94,7 @@ async function measure(inv: Inventory, o: Options): Promise<Figures> {
   const listMs = await timed(() => inv.vms.list());
 
   for (let i = 0; i < o.jobs; i++) {
-    await inv.jobs.insert({
-      id: `job-${String(i).padStart(6, "0")}`,
-      kind: "vm.start",
-      state: "queued",
-      progress: { unit: "steps", done: 0, total: 1 } as Job["progress"],
-      idempotencyKey: null,
-      request: {},
-      intent: null,
-      result: null,
-      error: null,
-      targetId: null,
-      cancelRequested: false,
-      createdAt: T0,
-      startedAt: null,
-      finishedAt: null,
-      hostId: "local",
-    });
+    await inv.jobs.insert(jobRecord({ id: `job-${String(i).padStart(6, "0")}` }));
   }
   // Runners claim, mark the job done and release, as fast as the store lets them.
   const started = process.hrtime.bigint();

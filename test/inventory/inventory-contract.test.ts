@@ -1,10 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
-import type { Datastore, DiskLayer, Fleet, Host, InstantCloneParent, Job, Pool, Replica, Snapshot, Template, Vm } from "../../engine/model";
+import type { Fleet, Host, InstantCloneParent, Job, Pool, Replica, Snapshot, Vm } from "../../engine/model";
 import type { Inventory } from "../../engine/store/inventory";
 import { StoreConstraintError } from "../../engine/store";
 import { openInventory } from "../../engine/store/sql/sql-inventory";
+import { datastoreRecord, jobRecord, layerRecord, T0, templateRecord, vmRecord } from "../support/inventory-records";
 import { startPostgresCluster, type PostgresCluster } from "../support/postgres-cluster";
 
 // One contract, two databases: whatever the engine may rely on from its inventory holds on the
@@ -23,40 +24,9 @@ afterAll(async () => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-const T0 = "2026-01-01T00:00:00.000Z";
-const ds = (over: Partial<Datastore> = {}): Datastore => ({ id: "ds-1", name: "one", path: "/srv/ds1", createdAt: T0, ...over });
-const layer = (over: Partial<DiskLayer> = {}): DiskLayer => ({
-  id: "layer-t",
-  datastoreId: "ds-1",
-  path: "/srv/ds1/t.qcow2",
-  format: "qcow2",
-  virtualSizeBytes: 10 * 1024 ** 3,
-  contentId: "ab".repeat(16),
-  parentContentId: null,
-  backingPath: null,
-  ownerKind: "template",
-  ownerId: "tpl-1",
-  state: "ready",
-  createdAt: T0,
-  ...over,
-});
-const template = (over: Partial<Template> = {}): Template => ({
-  id: "tpl-1",
-  name: "base",
-  datastoreId: "ds-1",
-  diskLayerId: "layer-t",
-  memoryMb: 256,
-  vcpus: 1,
-  sourcePath: "/images/base.raw",
-  kernelSource: null,
-  initrdSource: null,
-  kernel: null,
-  initrd: null,
-  cmdline: null,
-  state: "ready",
-  createdAt: T0,
-  ...over,
-});
+const ds = datastoreRecord;
+const layer = layerRecord;
+const template = templateRecord;
 const pool = (over: Partial<Pool> = {}): Pool => ({ id: "pool-1", templateId: "tpl-1", datastoreId: "ds-1", size: 3, lastError: null, failures: 0, retryAt: null, createdAt: T0, ...over });
 const fleet = (over: Partial<Fleet> = {}): Fleet => ({
   id: "fleet-1",
@@ -70,52 +40,10 @@ const fleet = (over: Partial<Fleet> = {}): Fleet => ({
   updatedAt: T0,
   ...over,
 });
-const vm = (over: Partial<Vm> = {}): Vm => ({
-  id: "vm-1",
-  name: "web-1",
-  templateId: "tpl-1",
-  datastoreId: "ds-1",
-  diskLayerId: "layer-v",
-  homeDir: "/srv/ds1/vms/vm-1",
-  provisionedBy: "pool",
-  cloneMode: "pool",
-  fleetId: null,
-  powerState: "stopped",
-  state: "ready",
-  createdAt: T0,
-  accel: null,
-  accelOverride: null,
-  pid: null,
-  stateDir: null,
-  forkedFrom: null,
-  stunMs: 47.25,
-  crashed: false,
-  machine: { memoryMb: 256, vcpus: 1, kernel: null, initrd: null, cmdline: null } as unknown as Vm["machine"],
-  stopTimeoutSeconds: null,
-  instantCloneOf: null,
-  hostId: "local",
-  migrationNotifyTimeoutSeconds: 0,
-  migrationOnMissingAck: "proceed",
-  ...over,
-});
-const job = (over: Partial<Job> = {}): Job => ({
-  id: "job-1",
-  kind: "vm.start",
-  state: "queued",
-  progress: { unit: "steps", done: 0, total: 1 } as Job["progress"],
-  idempotencyKey: null,
-  request: { vmId: "vm-1" },
-  intent: null,
-  result: null,
-  error: null,
-  targetId: null,
-  cancelRequested: false,
-  createdAt: T0,
-  startedAt: null,
-  finishedAt: null,
-  hostId: "local",
-  ...over,
-});
+// Fractional and JSON fields set, so a round trip shows they survive.
+const vm = (over: Partial<Vm> = {}): Vm =>
+  vmRecord({ stunMs: 47.25, machine: { memoryMb: 256, vcpus: 1, kernel: null, initrd: null, cmdline: null } as unknown as Vm["machine"], ...over });
+const job = (over: Partial<Job> = {}): Job => jobRecord({ request: { vmId: "vm-1" }, ...over });
 
 async function base(inv: Inventory): Promise<void> {
   await inv.tx(async (t) => {

@@ -8,7 +8,7 @@ import type { JobHandler } from "./handler";
 import { JobRunner } from "./runner";
 
 /** A job kind for exercising the runner: counts to `steps`, waiting `delayMs` per step. */
-const countHandler: JobHandler<{ steps: number; delayMs: number; fail?: boolean }, { counted: number }> = {
+const countHandler: JobHandler<{ steps: number; delayMs: number; fail?: boolean; abortAsPlainError?: boolean }, { counted: number }> = {
   kind: "test.count",
   admit: (_s, req) => {
     if (req.steps < 0) throw invalidField("steps", "must not be negative");
@@ -16,7 +16,8 @@ const countHandler: JobHandler<{ steps: number; delayMs: number; fail?: boolean 
   run: async (ctx, req) => {
     ctx.recordIntent({ planned: req.steps });
     for (let i = 0; i < req.steps; i++) {
-      if (ctx.signal.aborted) throw ctx.signal.reason;
+      // An op's lower layers (QMP, child processes) often fail with their own plain error when aborted.
+      if (ctx.signal.aborted) throw req.abortAsPlainError ? new Error("QMP socket closed") : ctx.signal.reason;
       await new Promise((r) => setTimeout(r, req.delayMs));
       ctx.progress({ unit: "steps", done: i + 1, total: req.steps });
     }
@@ -80,6 +81,15 @@ describe("JobRunner", () => {
     expect(done.state).toBe("cancelled");
     expect(done.error?.code).toBe("CF_CANCELLED");
     expect(done.progress.done).toBeLessThan(200);
+  });
+
+  it("records a cancelled job as CF_CANCELLED even when its op fails with another error on the way out", async () => {
+    const { job } = runner.submit("test.count", { steps: 200, delayMs: 5, abortAsPlainError: true });
+    await new Promise((r) => setTimeout(r, 30));
+    runner.cancel(job.id);
+    const done = await runner.wait(job.id, 5000);
+    expect(done.state).toBe("cancelled");
+    expect(done.error).toEqual({ code: "CF_CANCELLED", message: "cancelled on request" });
   });
 
   it("answers a wait with the current state when the timeout passes first", async () => {

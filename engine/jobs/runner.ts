@@ -265,7 +265,9 @@ export class JobRunner {
       } catch (err) {
         const cancelled = abort.signal.aborted;
         if (!cancelled) this.log.error({ err, jobId: job.id, kind: job.kind }, "job failed");
-        this.finish(job.id, { state: cancelled ? "cancelled" : "failed", error: toJobError(err) });
+        // A cancelled job says so whatever its op threw while unwinding (a QMP socket closed,
+        // a child process killed): the abort's own reason is CF_CANCELLED.
+        this.finish(job.id, { state: cancelled ? "cancelled" : "failed", error: toJobError(cancelled ? abort.signal.reason : err) });
       } finally {
         this.running.delete(job.id);
         setImmediate(() => this.pump());

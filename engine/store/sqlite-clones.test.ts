@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import type { DiskLayer, Fleet, Pool, Vm } from "../model";
 import { StoreConstraintError, openSqliteStore, type SqliteStore } from ".";
+import { vmRecord } from "../../test/support/inventory-records";
 
 let dir: string;
 let s: SqliteStore;
@@ -81,34 +82,8 @@ const fleet = (over: Partial<Fleet> = {}): Fleet => ({
   ...over,
 });
 
-const vm = (over: Partial<Vm> = {}): Vm => ({
-  id: "vm-1",
-  name: "web-1",
-  templateId: "tpl-1",
-  datastoreId: "ds-1",
-  diskLayerId: "layer-1",
-  homeDir: "/srv/ds1/clonefleet/vms/vm-1",
-  provisionedBy: "pool",
-  cloneMode: "pool",
-  fleetId: "fleet-1",
-  powerState: "stopped",
-  state: "ready",
-  createdAt: "2025-01-01T00:00:04.000Z",
-  accel: null,
-  accelOverride: null,
-  pid: null,
-  stateDir: null,
-  forkedFrom: null,
-  stunMs: null,
-  crashed: false,
-  machine: null,
-  stopTimeoutSeconds: null,
-  instantCloneOf: null,
-  hostId: "local",
-  migrationNotifyTimeoutSeconds: 0,
-  migrationOnMissingAck: "proceed",
-  ...over,
-});
+const vm = (over: Partial<Vm> = {}): Vm =>
+  vmRecord({ diskLayerId: "layer-1", homeDir: "/srv/ds1/clonefleet/vms/vm-1", fleetId: "fleet-1", createdAt: "2025-01-01T00:00:04.000Z", ...over });
 
 function constraint(fn: () => void): StoreConstraintError {
   try {

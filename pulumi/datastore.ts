@@ -6,7 +6,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { DatastoreWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { connectionOf, defineDynamicResource } from "./provider-kit";
 import { autonameInput } from "./autoname";
 
 /** Inputs of a Datastore as the provider sees them (plain values). */
@@ -34,70 +34,34 @@ function datastoreOutputs(inputs: DatastoreInputs, d: DatastoreWire): DatastoreO
 }
 
 /** The dynamic provider of Datastore; the SDK serializes it, so each method builds its own client. */
-export const datastoreProvider: pulumi.dynamic.ResourceProvider<DatastoreInputs, DatastoreOutputs> = {
-  async check(olds, news) {
-    const checked = await checkInputs({ validate: "validateDatastoreInputs", autoname: true }, { ...olds }, { ...news });
-    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
+export const datastoreProvider: pulumi.dynamic.ResourceProvider<DatastoreInputs, DatastoreOutputs> = defineDynamicResource<DatastoreInputs, DatastoreOutputs>({
+  noun: "datastore",
+  validate: "validateDatastoreInputs",
+  inputKeys: INPUT_KEYS,
+  replaceKeys: REPLACE_KEYS,
+  autoname: true,
+  // Names and paths are unique on the engine: the new datastore can be added before the old one
+  // is gone only when both change.
+  deleteBeforeReplace: (replaces) => !(replaces.includes("name") && replaces.includes("path")),
+
+  async create(ctx, inputs) {
+    const d = await ctx.client.datastores.create({ name: inputs.name, path: inputs.path });
+    return { id: d.id, outs: datastoreOutputs(inputs, d) };
   },
 
-  async diff(_id, olds, news) {
-    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(INPUT_KEYS));
-    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
-    // Names and paths are unique on the engine: the new datastore could only be added after the
-    // old one is gone, unless both change.
-    const deleteBeforeReplace = replaces.length > 0 && !(replaces.includes("name") && replaces.includes("path"));
-    return { changes: changes.length > 0, replaces, deleteBeforeReplace };
-  },
-
-  async create(inputs) {
-    const rt = loadRuntime();
-    const client = rt.connect(inputs);
-    try {
-      const d = await client.datastores.create({ name: inputs.name, path: inputs.path });
-      return { id: d.id, outs: datastoreOutputs(inputs, d) };
-    } catch (err) {
-      throw rt.providerError(err, `create datastore ${JSON.stringify(inputs.name)}`, client.endpoint);
-    }
-  },
-
-  async read(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    const d = await client.datastores.get(id).catch((err: unknown) => {
-      throw rt.providerError(err, `read datastore ${id}`, client.endpoint);
-    });
-    // Gone on the engine: an empty result tells Pulumi so, and the next update recreates it.
-    if (!d) return {};
-    const prior = (props ?? {}) as Partial<DatastoreInputs>;
-    const outs = datastoreOutputs({ ...prior, name: d.name, path: prior.path ?? d.path }, d);
+  async read(ctx, id, props) {
+    const d = await ctx.client.datastores.get(id);
+    if (!d) return null;
+    const outs = datastoreOutputs({ ...props, name: d.name, path: props.path ?? d.path }, d);
     // An import or `get` starts from nothing but the id: hand Pulumi the inputs as well.
-    if (prior.name === undefined) return { id, props: outs, inputs: { name: d.name, path: d.path, ...connectionOf({ endpoint: prior.endpoint }) } as DatastoreOutputs };
-    return { id, props: outs };
+    if (props.name === undefined) return { props: outs, inputs: { name: d.name, path: d.path, ...connectionOf({ endpoint: props.endpoint }) } };
+    return { props: outs };
   },
 
-  async update(id, olds, news) {
-    // Only the connection can change in place; re-reading proves the new one works.
-    const rt = loadRuntime();
-    const client = rt.connect(news);
-    const d = await client.datastores.get(id).catch((err: unknown) => {
-      throw rt.providerError(err, `update datastore ${id}`, client.endpoint);
-    });
-    if (!d) throw rt.goneError("datastore", id, `update datastore ${id}`);
-    return { outs: datastoreOutputs({ ...olds, ...news }, d) };
+  async delete(ctx, id) {
+    await ctx.client.datastores.delete(id);
   },
-
-  async delete(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      await client.datastores.delete(id);
-    } catch (err) {
-      // Already gone is what delete wants.
-      if ((err as { status?: number }).status === 404) return;
-      throw rt.providerError(err, `delete datastore ${id}`, client.endpoint);
-    }
-  },
-};
+});
 
 /** Arguments of a Datastore. */
 export interface DatastoreArgs extends ConnectionArgs {

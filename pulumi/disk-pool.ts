@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { PoolWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { connectionOf, defineDynamicResource } from "./provider-kit";
+import type { OperationTimeoutsArgs } from "./timeouts";
 
 /** Inputs of a DiskPool as the provider sees them (plain values). */
 export interface DiskPoolInputs {
@@ -14,6 +15,7 @@ export interface DiskPoolInputs {
   datastoreId: string;
   size: number;
   atSize?: boolean;
+  timeouts?: OperationTimeoutsArgs;
   endpoint?: string;
   token?: string;
 }
@@ -44,80 +46,50 @@ function diskPoolOutputs(inputs: Partial<DiskPoolInputs>, p: PoolWire): DiskPool
 }
 
 /** The dynamic provider of DiskPool; the SDK serializes it, so each method builds its own client. */
-export const diskPoolProvider: pulumi.dynamic.ResourceProvider<DiskPoolInputs, DiskPoolOutputs> = {
-  async check(olds, news) {
-    const checked = await checkInputs({ validate: "validateDiskPoolInputs", defaults: "withDiskPoolDefaults", key: "disk_pool" }, { ...olds }, { ...news });
-    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
-  },
+export const diskPoolProvider: pulumi.dynamic.ResourceProvider<DiskPoolInputs, DiskPoolOutputs> = defineDynamicResource<DiskPoolInputs, DiskPoolOutputs>({
+  noun: "disk pool",
+  key: "disk_pool",
+  validate: "validateDiskPoolInputs",
+  defaults: "withDiskPoolDefaults",
+  inputKeys: INPUT_KEYS,
+  // One pool per template and datastore: the old one goes first (the kit's default).
+  replaceKeys: REPLACE_KEYS,
+  action: (verb, inputs, id) => (verb === "create" ? `create disk pool on datastore ${inputs.datastoreId}` : `${verb} disk pool ${id}`),
 
-  async diff(_id, olds, news) {
-    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(INPUT_KEYS));
-    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
-    // One pool per template and datastore: the old one goes first.
-    return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
-  },
-
-  async create(inputs) {
-    const rt = loadRuntime();
-    const client = rt.connect(inputs);
-    const action = `create disk pool on datastore ${inputs.datastoreId}`;
-    let id: string | undefined;
+  async create(ctx, inputs) {
+    const id = (await ctx.client.pools.create({ template_id: inputs.templateId, datastore_id: inputs.datastoreId, size: inputs.size })).id;
     try {
-      id = (await client.pools.create({ template_id: inputs.templateId, datastore_id: inputs.datastoreId, size: inputs.size })).id;
-      const p = await client.waitPoolReady(id);
+      const p = await ctx.client.waitPoolReady(id, { timeoutMs: ctx.timeout.ms });
       return { id: p.id, outs: diskPoolOutputs(inputs, p) };
     } catch (err) {
       // A pool that never filled is not what the program declared; leave nothing behind.
-      if (id) await client.pools.delete(id).catch(() => undefined);
-      throw rt.providerError(err, action, client.endpoint);
+      await ctx.client.pools.delete(id).catch(() => undefined);
+      throw err;
     }
   },
 
-  async read(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    const p = await client.pools.get(id).catch((err: unknown) => {
-      throw rt.providerError(err, `read disk pool ${id}`, client.endpoint);
-    });
-    // Gone on the engine: an empty result tells Pulumi so, and the next update recreates it.
-    if (!p) return {};
-    const prior = (props ?? {}) as Partial<DiskPoolInputs>;
+  async read(ctx, id, props) {
+    const p = await ctx.client.pools.get(id);
+    if (!p) return null;
     // A pool below its size reads back with atSize false: the next `pulumi up` plans an update that waits for the refill.
-    const outs = diskPoolOutputs(prior, p);
-    if (prior.templateId === undefined) {
-      const inputs: DiskPoolInputs = { templateId: p.template_id, datastoreId: p.datastore_id, size: p.size, ...connectionOf({ endpoint: prior.endpoint }) };
-      return { id, props: outs, inputs: inputs as DiskPoolOutputs };
+    const outs = diskPoolOutputs(props, p);
+    if (props.templateId === undefined) {
+      return { props: outs, inputs: { templateId: p.template_id, datastoreId: p.datastore_id, size: p.size, ...connectionOf({ endpoint: props.endpoint }) } };
     }
-    return { id, props: outs };
+    return { props: outs };
   },
 
-  async update(id, olds, news) {
-    const rt = loadRuntime();
-    const client = rt.connect(news);
-    const action = `update disk pool ${id}`;
-    try {
-      if (!(await client.pools.get(id))) throw rt.goneError("disk pool", id, action);
-      if (olds.size !== news.size) await client.pools.resize(id, news.size);
-      // Whether the size changed or clones took copies, the pool is declared full: wait for it.
-      return { outs: diskPoolOutputs({ ...olds, ...news }, await client.waitPoolReady(id)) };
-    } catch (err) {
-      if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
-      throw rt.providerError(err, action, client.endpoint);
-    }
+  async update(ctx, id, olds, news) {
+    if (!(await ctx.client.pools.get(id))) throw ctx.rt.goneError("disk pool", id, `update disk pool ${id}`);
+    if (olds.size !== news.size) await ctx.client.pools.resize(id, news.size);
+    // Whether the size changed or clones took copies, the pool is declared full: wait for it.
+    return diskPoolOutputs({ ...olds, ...news }, await ctx.client.waitPoolReady(id, { timeoutMs: ctx.timeout.ms }));
   },
 
-  async delete(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      await client.pools.delete(id);
-    } catch (err) {
-      // Already gone is what delete wants.
-      if ((err as { status?: number }).status === 404) return;
-      throw rt.providerError(err, `delete disk pool ${id}`, client.endpoint);
-    }
+  async delete(ctx, id) {
+    await ctx.client.pools.delete(id);
   },
-};
+});
 
 /** Arguments of a DiskPool. */
 export interface DiskPoolArgs extends ConnectionArgs {
@@ -129,6 +101,8 @@ export interface DiskPoolArgs extends ConnectionArgs {
   size: pulumi.Input<number>;
   /** Leave it unset: the provider reads false while the pool is below its size, and the next update waits for the refill. */
   atSize?: pulumi.Input<boolean>;
+  /** How long create, update (default 30m each: they wait for the pool to fill) and delete (10m) may take, such as `{ create: "1h" }`; see OperationTimeoutsArgs. */
+  timeouts?: pulumi.Input<OperationTimeoutsArgs>;
 }
 
 /** A clonefleet disk pool: ready full copies of a template's disk on one datastore, handed to clones by a rename. */
@@ -152,7 +126,7 @@ export class DiskPool extends pulumi.dynamic.Resource {
     super(
       diskPoolProvider,
       name,
-      { templateId: args.templateId, datastoreId: args.datastoreId, size: args.size, atSize: args.atSize, endpoint: conn.endpoint, token: conn.token },
+      { templateId: args.templateId, datastoreId: args.datastoreId, size: args.size, atSize: args.atSize, timeouts: args.timeouts, endpoint: conn.endpoint, token: conn.token },
       withSecretToken(opts),
       "clonefleet",
       "DiskPool",

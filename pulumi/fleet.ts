@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { FleetApplyWire, FleetWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { connectionOf, defineDynamicResource } from "./provider-kit";
+import type { OperationTimeoutsArgs } from "./timeouts";
 
 /** Inputs of a Fleet as the provider sees them (plain values). */
 export interface FleetInputs {
@@ -17,6 +18,7 @@ export interface FleetInputs {
   cloneMode?: string;
   powerState?: string;
   membersHealthy?: boolean;
+  timeouts?: OperationTimeoutsArgs;
   endpoint?: string;
   token?: string;
 }
@@ -76,111 +78,69 @@ function appliedFleet(r: FleetApplyWire): FleetWire {
   return r.fleet;
 }
 
+/** The fleet declaration the engine applies: the whole of it, every time. */
+function fleetBody(inputs: FleetInputs, namePrefix: string | null | undefined) {
+  return {
+    template_id: inputs.templateId,
+    size: inputs.size,
+    datastore_ids: inputs.datastoreIds,
+    ...(namePrefix ? { name_prefix: namePrefix } : {}),
+    clone_mode: inputs.cloneMode ?? "pool",
+    power_state: (inputs.powerState ?? "stopped") as "running" | "stopped",
+  };
+}
+
 /** The dynamic provider of Fleet; the SDK serializes it, so each method builds its own client. */
-export const fleetProvider: pulumi.dynamic.ResourceProvider<FleetInputs, FleetOutputs> = {
-  async check(olds, news) {
-    const checked = await checkInputs({ validate: "validateFleetInputs", defaults: "withFleetDefaults", key: "fleet" }, { ...olds }, { ...news });
-    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
+export const fleetProvider: pulumi.dynamic.ResourceProvider<FleetInputs, FleetOutputs> = defineDynamicResource<FleetInputs, FleetOutputs>({
+  noun: "fleet",
+  key: "fleet",
+  validate: "validateFleetInputs",
+  defaults: "withFleetDefaults",
+  inputKeys: INPUT_KEYS,
+  // Members are named after the prefix: the old fleet goes first (the kit's default).
+  replaceKeys: REPLACE_KEYS,
+  // namePrefix left out means "the template's name", which the outputs hold: only a given one is compared.
+  givenKeys: ["namePrefix"],
+  action: (verb, inputs, id) => (verb === "create" ? `create fleet of template ${inputs.templateId}` : `${verb} fleet ${id}`),
+
+  async create(ctx, inputs) {
+    const job = await ctx.client.fleets.create(fleetBody(inputs, inputs.namePrefix), ctx.rt.newIdempotencyKey());
+    const f = appliedFleet((await ctx.client.waitJob(job.id, { timeoutMs: ctx.timeout.ms })).result as FleetApplyWire);
+    return { id: f.id, outs: fleetOutputs(inputs, f) };
   },
 
-  async diff(_id, olds, news) {
-    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(INPUT_KEYS));
-    // namePrefix left out means "the template's name", which the outputs hold: only a given one is compared.
-    if (news.namePrefix !== undefined && news.namePrefix !== null) changes.push(...changedKeys({ ...olds }, { ...news }, ["namePrefix"]));
-    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
-    // Members are named after the prefix: the old fleet goes first.
-    return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
-  },
-
-  async create(inputs) {
-    const rt = loadRuntime();
-    const client = rt.connect(inputs);
-    const action = `create fleet of template ${inputs.templateId}`;
-    try {
-      const job = await client.fleets.create(
-        {
-          template_id: inputs.templateId,
-          size: inputs.size,
-          datastore_ids: inputs.datastoreIds,
-          ...(inputs.namePrefix ? { name_prefix: inputs.namePrefix } : {}),
-          clone_mode: inputs.cloneMode ?? "pool",
-          power_state: (inputs.powerState ?? "stopped") as "running" | "stopped",
-        },
-        rt.newIdempotencyKey(),
-      );
-      const f = appliedFleet((await client.waitJob(job.id)).result as FleetApplyWire);
-      return { id: f.id, outs: fleetOutputs(inputs, f) };
-    } catch (err) {
-      throw rt.providerError(err, action, client.endpoint);
-    }
-  },
-
-  async read(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    const f = await client.fleets.get(id).catch((err: unknown) => {
-      throw rt.providerError(err, `read fleet ${id}`, client.endpoint);
-    });
-    // Gone on the engine: an empty result tells Pulumi so, and the next update recreates it.
-    if (!f) return {};
-    const prior = (props ?? {}) as Partial<FleetInputs>;
+  async read(ctx, id, props) {
+    const f = await ctx.client.fleets.get(id);
+    if (!f) return null;
     // A missing member reads back with membersHealthy false: the next `pulumi up` plans an update that remakes it.
-    const outs = fleetOutputs(prior, f);
-    if (prior.templateId === undefined) {
-      const inputs: FleetInputs = {
-        templateId: f.template_id,
-        size: f.size,
-        namePrefix: f.name_prefix,
-        datastoreIds: f.datastore_ids,
-        cloneMode: f.clone_mode,
-        powerState: f.power_state,
-        ...connectionOf({ endpoint: prior.endpoint }),
-      };
-      return { id, props: outs, inputs: inputs as FleetOutputs };
-    }
-    return { id, props: outs };
+    const outs = fleetOutputs(props, f);
+    if (props.templateId !== undefined) return { props: outs };
+    // An import or `get` starts from nothing but the id: hand Pulumi the inputs as well.
+    const inputs: FleetInputs = {
+      templateId: f.template_id,
+      size: f.size,
+      namePrefix: f.name_prefix,
+      datastoreIds: f.datastore_ids,
+      cloneMode: f.clone_mode,
+      powerState: f.power_state,
+      ...connectionOf({ endpoint: props.endpoint }),
+    };
+    return { props: outs, inputs };
   },
 
-  async update(id, olds, news) {
-    const rt = loadRuntime();
-    const client = rt.connect(news);
-    const action = `update fleet ${id}`;
-    try {
-      if (!(await client.fleets.get(id))) throw rt.goneError("fleet", id, action);
-      // The whole declaration again: the engine adds, removes and remakes members to match it.
-      const job = await client.fleets.update(
-        id,
-        {
-          template_id: news.templateId,
-          size: news.size,
-          datastore_ids: news.datastoreIds,
-          name_prefix: olds.namePrefix,
-          clone_mode: news.cloneMode ?? "pool",
-          power_state: (news.powerState ?? "stopped") as "running" | "stopped",
-        },
-        rt.newIdempotencyKey(),
-      );
-      const f = appliedFleet((await client.waitJob(job.id)).result as FleetApplyWire);
-      return { outs: fleetOutputs({ ...olds, ...news }, f) };
-    } catch (err) {
-      if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
-      throw rt.providerError(err, action, client.endpoint);
-    }
+  async update(ctx, id, olds, news) {
+    if (!(await ctx.client.fleets.get(id))) throw ctx.rt.goneError("fleet", id, `update fleet ${id}`);
+    // The whole declaration again: the engine adds, removes and remakes members to match it.
+    const job = await ctx.client.fleets.update(id, fleetBody(news, olds.namePrefix), ctx.rt.newIdempotencyKey());
+    const f = appliedFleet((await ctx.client.waitJob(job.id, { timeoutMs: ctx.timeout.ms })).result as FleetApplyWire);
+    return fleetOutputs({ ...olds, ...news }, f);
   },
 
-  async delete(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      // The engine stops running members along with their disks.
-      await client.fleets.delete(id);
-    } catch (err) {
-      // Already gone is what delete wants.
-      if ((err as { status?: number }).status === 404) return;
-      throw rt.providerError(err, `delete fleet ${id}`, client.endpoint);
-    }
+  async delete(ctx, id) {
+    // The engine stops running members along with their disks.
+    await ctx.client.fleets.delete(id);
   },
-};
+});
 
 /** Arguments of a Fleet. */
 export interface FleetArgs extends ConnectionArgs {
@@ -198,6 +158,8 @@ export interface FleetArgs extends ConnectionArgs {
   powerState?: pulumi.Input<string>;
   /** Leave it unset: the provider reads false while a member is missing, and the next update remakes it. */
   membersHealthy?: pulumi.Input<boolean>;
+  /** How long create and update (default 30m each) and delete (10m) wait for their jobs, such as `{ update: "1h" }`; see OperationTimeoutsArgs. */
+  timeouts?: pulumi.Input<OperationTimeoutsArgs>;
 }
 
 /** A clonefleet fleet: clones of a template spread over datastores, kept at their declared number. */
@@ -239,6 +201,7 @@ export class Fleet extends pulumi.dynamic.Resource {
         cloneMode: args.cloneMode,
         powerState: args.powerState,
         membersHealthy: args.membersHealthy,
+        timeouts: args.timeouts,
         endpoint: conn.endpoint,
         token: conn.token,
         membersRunning: undefined,

@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ClonefleetClient, ParentWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { connectionOf, defineDynamicResource } from "./provider-kit";
+import type { OperationTimeoutsArgs } from "./timeouts";
 import { autonameInput } from "./autoname";
 
 /** Inputs of an InstantCloneParent as the provider sees them (plain values). */
@@ -17,6 +18,7 @@ export interface InstantCloneParentInputs {
   restartSource?: boolean;
   waitForChildrenOnDestroy?: boolean;
   warmCount?: number;
+  timeouts?: OperationTimeoutsArgs;
   endpoint?: string;
   token?: string;
 }
@@ -73,111 +75,81 @@ function parentOutputs(inputs: Partial<InstantCloneParentInputs>, p: ParentWire)
 }
 
 /** Deletes parent `id`: at once (the engine refuses, naming them, while it has children), or once its children are gone. */
-async function deleteParent(client: ClonefleetClient, id: string, wait: boolean): Promise<void> {
+async function deleteParent(client: ClonefleetClient, id: string, wait: boolean, timeoutMs: number): Promise<void> {
   if (!wait) return client.parents.delete(id);
-  await client.waitJob((await client.parents.deleteWhenChildrenGone(id)).id);
+  await client.waitJob((await client.parents.deleteWhenChildrenGone(id)).id, { timeoutMs });
 }
 
 /** The dynamic provider of InstantCloneParent; the SDK serializes it, so each method builds its own client. */
-export const instantCloneParentProvider: pulumi.dynamic.ResourceProvider<InstantCloneParentInputs, InstantCloneParentOutputs> = {
-  async check(olds, news) {
-    const checked = await checkInputs({ validate: "validateInstantCloneParentInputs", defaults: "withInstantCloneParentDefaults", key: "instant_clone_parent", autoname: true }, { ...olds }, { ...news });
-    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
+export const instantCloneParentProvider: pulumi.dynamic.ResourceProvider<InstantCloneParentInputs, InstantCloneParentOutputs> = defineDynamicResource<
+  InstantCloneParentInputs,
+  InstantCloneParentOutputs
+>({
+  noun: "instant-clone parent",
+  key: "instant_clone_parent",
+  validate: "validateInstantCloneParentInputs",
+  defaults: "withInstantCloneParentDefaults",
+  inputKeys: ["sourceVmId", "name", ...IN_PLACE_KEYS],
+  // Parent names are unique: the old one goes first (the kit's default).
+  replaceKeys: REPLACE_KEYS,
+  // ramLocation left out means "the engine's setting", which the outputs hold: only a given one is compared.
+  givenKeys: ["ramLocation"],
+  // State written before warmCount existed holds none: that is the engine's 0, not a change.
+  upgradeState: (olds) => ({ ...olds, warmCount: olds.warmCount ?? 0 }),
+  autoname: true,
+  action: (verb, inputs, id) => (verb === "create" ? `capture VM ${inputs.sourceVmId} as instant-clone parent ${JSON.stringify(inputs.name)}` : `${verb} instant-clone parent ${id}`),
+
+  async create(ctx, inputs) {
+    // A record of the same name whose files vanished would block the name; its children (being replaced) are waited for.
+    const stale = (await ctx.client.parents.list()).find((p) => p.name === inputs.name && p.state !== "ready");
+    if (stale) await deleteParent(ctx.client, stale.id, stale.children.length > 0, ctx.timeout.ms);
+    const job = await ctx.client.parents.create(
+      {
+        source_vm_id: inputs.sourceVmId,
+        name: inputs.name,
+        ...(inputs.ramLocation ? { ram_location: inputs.ramLocation as "tmpfs" | "datastore" } : {}),
+        warm_count: inputs.warmCount ?? 0,
+      },
+      ctx.rt.newIdempotencyKey(),
+    );
+    const p = (await ctx.client.waitJob(job.id, { timeoutMs: ctx.timeout.ms })).result as ParentWire;
+    // The capture leaves the source stopped; started again, a source declared running stays as declared.
+    if (inputs.restartSource ?? true) await ctx.client.vms.start(inputs.sourceVmId);
+    return { id: p.id, outs: parentOutputs(inputs, p) };
   },
 
-  async diff(_id, olds, news) {
-    // State written before warmCount existed holds none: that is the engine's 0, not a change.
-    const prior = { ...olds, warmCount: olds.warmCount ?? 0 };
-    const changes = changedKeys(prior, { ...news }, withConnectionKeys(["sourceVmId", "name", ...IN_PLACE_KEYS]));
-    // ramLocation left out means "the engine's setting", which the outputs hold: only a given one is compared.
-    if (news.ramLocation !== undefined && news.ramLocation !== null) changes.push(...changedKeys(prior, { ...news }, ["ramLocation"]));
-    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
-    // Parent names are unique: the old one goes first.
-    return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+  async read(ctx, id, props) {
+    const p = await ctx.client.parents.get(id);
+    // Gone, or its files vanished (it cannot be cloned): the next update captures it again.
+    if (!p || p.state !== "ready") return null;
+    const outs = parentOutputs(props, p);
+    if (props.name !== undefined) return { props: outs };
+    // An import or `get` starts from nothing but the id: hand Pulumi the inputs as well.
+    const inputs: InstantCloneParentInputs = {
+      sourceVmId: p.source_vm_id,
+      name: p.name,
+      ramLocation: p.ram_location,
+      restartSource: true,
+      waitForChildrenOnDestroy: false,
+      warmCount: p.warm_count,
+      ...connectionOf({ endpoint: props.endpoint }),
+    };
+    return { props: outs, inputs };
   },
 
-  async create(inputs) {
-    const rt = loadRuntime();
-    const client = rt.connect(inputs);
-    const action = `capture VM ${inputs.sourceVmId} as instant-clone parent ${JSON.stringify(inputs.name)}`;
-    try {
-      // A record of the same name whose files vanished would block the name; its children (being replaced) are waited for.
-      const stale = (await client.parents.list()).find((p) => p.name === inputs.name && p.state !== "ready");
-      if (stale) await deleteParent(client, stale.id, stale.children.length > 0);
-      const job = await client.parents.create(
-        {
-          source_vm_id: inputs.sourceVmId,
-          name: inputs.name,
-          ...(inputs.ramLocation ? { ram_location: inputs.ramLocation as "tmpfs" | "datastore" } : {}),
-          warm_count: inputs.warmCount ?? 0,
-        },
-        rt.newIdempotencyKey(),
-      );
-      const p = (await client.waitJob(job.id)).result as ParentWire;
-      // The capture leaves the source stopped; started again, a source declared running stays as declared.
-      if (inputs.restartSource ?? true) await client.vms.start(inputs.sourceVmId);
-      return { id: p.id, outs: parentOutputs(inputs, p) };
-    } catch (err) {
-      throw rt.providerError(err, action, client.endpoint);
-    }
-  },
-
-  async read(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      const p = await client.parents.get(id);
-      // Gone, or its files vanished (it cannot be cloned): an empty result tells Pulumi so, and the next update captures it again.
-      if (!p || p.state !== "ready") return {};
-      const prior = (props ?? {}) as Partial<InstantCloneParentInputs>;
-      const outs = parentOutputs(prior, p);
-      if (prior.name === undefined) {
-        const inputs: InstantCloneParentInputs = {
-          sourceVmId: p.source_vm_id,
-          name: p.name,
-          ramLocation: p.ram_location,
-          restartSource: true,
-          waitForChildrenOnDestroy: false,
-          warmCount: p.warm_count,
-          ...connectionOf({ endpoint: prior.endpoint }),
-        };
-        return { id, props: outs, inputs: inputs as InstantCloneParentOutputs };
-      }
-      return { id, props: outs };
-    } catch (err) {
-      throw rt.providerError(err, `read instant-clone parent ${id}`, client.endpoint);
-    }
-  },
-
-  async update(id, olds, news) {
+  async update(ctx, id, olds, news) {
     // warmCount changes in the engine; restartSource and waitForChildrenOnDestroy act at the next create or delete.
-    const rt = loadRuntime();
-    const client = rt.connect(news);
-    const action = `update instant-clone parent ${id}`;
-    try {
-      let p = await client.parents.get(id);
-      if (!p || p.state !== "ready") throw rt.goneError("instant-clone parent", id, action);
-      const warmCount = news.warmCount ?? 0;
-      if (p.warm_count !== warmCount) p = await client.parents.update(id, { warm_count: warmCount });
-      return { outs: parentOutputs({ ...olds, ...news }, p) };
-    } catch (err) {
-      if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
-      throw rt.providerError(err, action, client.endpoint);
-    }
+    let p = await ctx.client.parents.get(id);
+    if (!p || p.state !== "ready") throw ctx.rt.goneError("instant-clone parent", id, `update instant-clone parent ${id}`);
+    const warmCount = news.warmCount ?? 0;
+    if (p.warm_count !== warmCount) p = await ctx.client.parents.update(id, { warm_count: warmCount });
+    return parentOutputs({ ...olds, ...news }, p);
   },
 
-  async delete(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      await deleteParent(client, id, props.waitForChildrenOnDestroy ?? false);
-    } catch (err) {
-      // Already gone is what delete wants.
-      if ((err as { status?: number }).status === 404) return;
-      throw rt.providerError(err, `delete instant-clone parent ${id}`, client.endpoint);
-    }
+  async delete(ctx, id, props) {
+    await deleteParent(ctx.client, id, props.waitForChildrenOnDestroy ?? false, ctx.timeout.ms);
   },
-};
+});
 
 /** Arguments of an InstantCloneParent. */
 export interface InstantCloneParentArgs extends ConnectionArgs {
@@ -196,6 +168,8 @@ export interface InstantCloneParentArgs extends ConnectionArgs {
    * instant clone only resumes one (state loaded ahead, paused). Changed in place.
    */
   warmCount?: pulumi.Input<number>;
+  /** How long create (a capture) and delete (with waitForChildrenOnDestroy, the wait for the children) may take, 10m each by default; see OperationTimeoutsArgs. */
+  timeouts?: pulumi.Input<OperationTimeoutsArgs>;
 }
 
 /**
@@ -257,6 +231,7 @@ export class InstantCloneParent extends pulumi.dynamic.Resource {
         restartSource: args.restartSource,
         waitForChildrenOnDestroy: args.waitForChildrenOnDestroy,
         warmCount: args.warmCount,
+        timeouts: args.timeouts,
         ...autonameInput(name, args, opts),
         endpoint: conn.endpoint,
         token: conn.token,

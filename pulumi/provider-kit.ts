@@ -93,13 +93,22 @@ export interface DynamicResourceSpec<I, O> {
   replaceKeys: readonly string[];
   /** Inputs compared only when given (left out, they mean "whatever the engine chose"). */
   givenKeys?: readonly string[];
+  /** State written by an earlier version of the provider, brought up to this one before it is diffed (an input added since, say). */
+  upgradeState?(olds: Partial<O>): Partial<O>;
   /** True when the resource has a `name` Pulumi may generate (logical name plus a random suffix). */
   autoname?: boolean;
+  /**
+   * Whether a replacement deletes the old object first, given the inputs that force it; default:
+   * always (names are unique on the engine). A resource whose new object can coexist with the old
+   * one when, say, its name changes too says so here.
+   */
+  deleteBeforeReplace?(replaces: readonly string[]): boolean;
   /** The action a message names, such as `create VM "web"`; default `<verb> <noun> <"name" or id>`. */
   action?(verb: string, props: Partial<I>, id?: string): string;
   create(ctx: DynamicContext, inputs: I): Promise<{ id: string; outs: O }>;
   /** The outputs (and, for an import or a `get`, the inputs) read back; null when the object is gone. */
   read(ctx: DynamicContext, id: string, props: Partial<O>): Promise<{ props: O; inputs?: I } | null>;
+  /** Changes the object in place; without it only the connection may change, and an update re-reads the object through the new one. */
   update?(ctx: DynamicContext, id: string, olds: O, news: I): Promise<O>;
   /** Deletes the object; a 404 counts as done. */
   delete(ctx: DynamicContext, id: string, props: O): Promise<void>;
@@ -139,13 +148,14 @@ export function defineDynamicResource<I extends object, O extends object>(spec: 
     },
 
     async diff(_id, olds, news) {
-      const o = { ...olds } as Props;
+      const o = { ...(spec.upgradeState ? spec.upgradeState({ ...olds }) : olds) } as Props;
       const n = { ...news } as Props;
       const changes = changedKeys(o, n, withConnectionKeys(spec.inputKeys));
       for (const k of spec.givenKeys ?? []) if (n[k] !== undefined && n[k] !== null) changes.push(...changedKeys(o, n, [k]));
       const replaces = changes.filter((k) => spec.replaceKeys.includes(k));
-      // Names are unique on the engine: the old object goes first.
-      return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
+      // Names are unique on the engine: by default the old object goes first.
+      const deleteBeforeReplace = replaces.length > 0 && (spec.deleteBeforeReplace ? spec.deleteBeforeReplace(replaces) : true);
+      return { changes: changes.length > 0, replaces, deleteBeforeReplace };
     },
 
     async create(inputs) {
@@ -178,8 +188,11 @@ export function defineDynamicResource<I extends object, O extends object>(spec: 
       const rt = loadRuntime();
       const ctx = context(rt, news, "update");
       try {
-        if (!spec.update) throw new Error(`${spec.noun} has no in-place change; this is a bug in the clonefleet provider`);
-        return { outs: carry(news, await spec.update(ctx, id, olds, news)) };
+        if (spec.update) return { outs: carry(news, await spec.update(ctx, id, olds, news)) };
+        // Only the connection changed: reading the object through it proves the new one works.
+        const got = await spec.read(ctx, id, { ...olds, ...news } as Partial<O>);
+        if (!got) throw rt.goneError(spec.noun, id, actionOf("update", news, id));
+        return { outs: carry(news, got.props) };
       } catch (err) {
         return rethrow(rt, err, actionOf("update", news, id), ctx);
       }

@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ReplicaWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { connectionOf, defineDynamicResource } from "./provider-kit";
+import type { OperationTimeoutsArgs } from "./timeouts";
 
 /** Inputs of a Replica as the provider sees them (plain values). */
 export interface ReplicaInputs {
@@ -15,6 +16,7 @@ export interface ReplicaInputs {
   targetDatastoreId: string;
   verify?: boolean;
   inSync?: boolean;
+  timeouts?: OperationTimeoutsArgs;
   endpoint?: string;
   token?: string;
 }
@@ -75,109 +77,75 @@ function replicaOutputs(inputs: Partial<ReplicaInputs>, r: ReplicaWire): Replica
 }
 
 /** The dynamic provider of Replica; the SDK serializes it, so each method builds its own client. */
-export const replicaProvider: pulumi.dynamic.ResourceProvider<ReplicaInputs, ReplicaOutputs> = {
-  async check(olds, news) {
-    const checked = await checkInputs({ validate: "validateReplicaInputs", defaults: "withReplicaDefaults", key: "replica" }, { ...olds }, { ...news });
-    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
+export const replicaProvider: pulumi.dynamic.ResourceProvider<ReplicaInputs, ReplicaOutputs> = defineDynamicResource<ReplicaInputs, ReplicaOutputs>({
+  noun: "replica",
+  key: "replica",
+  validate: "validateReplicaInputs",
+  defaults: "withReplicaDefaults",
+  inputKeys: INPUT_KEYS,
+  // A new replica on the same target could reuse the old one's layers by content ID, and the old
+  // one could then not be deleted: the old one goes first (the kit's default).
+  replaceKeys: REPLACE_KEYS,
+  action: (verb, inputs, id) => (verb === "create" ? `create replica on datastore ${inputs.targetDatastoreId}` : `${verb} replica ${id}`),
+
+  async create(ctx, inputs) {
+    const job = await ctx.client.replicas.create(
+      {
+        ...(inputs.sourceDiskPath ? { source_disk_path: inputs.sourceDiskPath } : {}),
+        ...(inputs.templateId ? { template_id: inputs.templateId } : {}),
+        target_datastore_id: inputs.targetDatastoreId,
+        verify: inputs.verify ?? false,
+      },
+      ctx.rt.newIdempotencyKey(),
+    );
+    const done = await ctx.client.waitJob(job.id, { timeoutMs: ctx.timeout.ms });
+    const r = (done.result as ReplicaWire | null) ?? (done.target_id ? await ctx.client.replicas.get(done.target_id) : null);
+    if (!r) throw new Error(`job ${done.id} succeeded without naming the replica it made`);
+    return { id: r.id, outs: replicaOutputs(inputs, r) };
   },
 
-  async diff(_id, olds, news) {
-    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(INPUT_KEYS));
-    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
-    // A new replica on the same target could reuse the old one's layers by content ID, and the
-    // old one could then not be deleted: the old one goes first.
-    return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
-  },
-
-  async create(inputs) {
-    const rt = loadRuntime();
-    const client = rt.connect(inputs);
-    const action = `create replica on datastore ${inputs.targetDatastoreId}`;
-    try {
-      const job = await client.replicas.create(
-        {
-          ...(inputs.sourceDiskPath ? { source_disk_path: inputs.sourceDiskPath } : {}),
-          ...(inputs.templateId ? { template_id: inputs.templateId } : {}),
-          target_datastore_id: inputs.targetDatastoreId,
-          verify: inputs.verify ?? false,
-        },
-        rt.newIdempotencyKey(),
-      );
-      const done = await client.waitJob(job.id);
-      const r = (done.result as ReplicaWire | null) ?? (done.target_id ? await client.replicas.get(done.target_id) : null);
-      if (!r) throw new Error(`job ${done.id} succeeded without naming the replica it made`);
-      return { id: r.id, outs: replicaOutputs(inputs, r) };
-    } catch (err) {
-      throw rt.providerError(err, action, client.endpoint);
-    }
-  },
-
-  async read(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    const r = await client.replicas.get(id).catch((err: unknown) => {
-      throw rt.providerError(err, `read replica ${id}`, client.endpoint);
-    });
-    // Gone on the engine: an empty result tells Pulumi so, and the next update recreates it.
-    if (!r) return {};
-    const prior = (props ?? {}) as Partial<ReplicaInputs>;
+  async read(ctx, id, props) {
+    const r = await ctx.client.replicas.get(id);
+    if (!r) return null;
     // An import or `get` starts from nothing but the id: take the source and settings from the engine.
-    const importing = prior.targetDatastoreId === undefined;
+    const importing = props.targetDatastoreId === undefined;
     const source = importing
       ? {
           sourceDiskPath: r.source_kind === "disk" ? r.source_disk_path : null,
           templateId: r.source_kind === "template" ? r.template_id : null,
           verify: r.last_run.verified !== null,
         }
-      : { sourceDiskPath: prior.sourceDiskPath, templateId: prior.templateId, verify: prior.verify };
+      : { sourceDiskPath: props.sourceDiskPath, templateId: props.templateId, verify: props.verify };
     // A drifted replica reads back with inSync false: the next `pulumi up` plans an update that repairs it.
-    const outs = replicaOutputs({ ...prior, ...source }, r);
-    if (importing) {
-      const inputs: ReplicaInputs = { targetDatastoreId: r.target_datastore_id, verify: source.verify, ...connectionOf({ endpoint: prior.endpoint }) };
-      if (source.sourceDiskPath) inputs.sourceDiskPath = source.sourceDiskPath;
-      if (source.templateId) inputs.templateId = source.templateId;
-      return { id, props: outs, inputs: inputs as ReplicaOutputs };
-    }
-    return { id, props: outs };
+    const outs = replicaOutputs({ ...props, ...source }, r);
+    if (!importing) return { props: outs };
+    const inputs: ReplicaInputs = { targetDatastoreId: r.target_datastore_id, verify: source.verify, ...connectionOf({ endpoint: props.endpoint }) };
+    if (source.sourceDiskPath) inputs.sourceDiskPath = source.sourceDiskPath;
+    if (source.templateId) inputs.templateId = source.templateId;
+    return { props: outs, inputs };
   },
 
-  async update(id, olds, news) {
-    const rt = loadRuntime();
-    const client = rt.connect(news);
-    const action = `update replica ${id}`;
-    try {
-      let r: ReplicaWire | null;
-      if (olds.inSync === false && news.inSync !== false) {
-        // Drift seen by the last refresh: copy again only what the replica lost.
-        const job = await client.replicas.repair(id, { verify: news.verify ?? false }, rt.newIdempotencyKey());
-        r = (await client.waitJob(job.id)).result as ReplicaWire;
-        if (r.state === "drifted") {
-          throw new Error(`the repair finished but the replica still does not match: ${r.drift.map((d) => `${d.path}: ${d.reason}`).join("; ")}`);
-        }
-      } else {
-        // Only the connection or verify changed: re-reading proves the connection works.
-        r = await client.replicas.get(id);
-        if (!r) throw rt.goneError("replica", id, action);
+  async update(ctx, id, olds, news) {
+    let r: ReplicaWire | null;
+    if (olds.inSync === false && news.inSync !== false) {
+      // Drift seen by the last refresh: copy again only what the replica lost.
+      const job = await ctx.client.replicas.repair(id, { verify: news.verify ?? false }, ctx.rt.newIdempotencyKey());
+      r = (await ctx.client.waitJob(job.id, { timeoutMs: ctx.timeout.ms })).result as ReplicaWire;
+      if (r.state === "drifted") {
+        throw new Error(`the repair finished but the replica still does not match: ${r.drift.map((d) => `${d.path}: ${d.reason}`).join("; ")}`);
       }
-      return { outs: replicaOutputs({ ...olds, ...news }, r) };
-    } catch (err) {
-      if (err instanceof Error && /^CF_[A-Z_]+: /.test(err.message)) throw err;
-      throw rt.providerError(err, action, client.endpoint);
+    } else {
+      // Only the connection or verify changed: re-reading proves the connection works.
+      r = await ctx.client.replicas.get(id);
+      if (!r) throw ctx.rt.goneError("replica", id, `update replica ${id}`);
     }
+    return replicaOutputs({ ...olds, ...news }, r);
   },
 
-  async delete(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      await client.replicas.delete(id);
-    } catch (err) {
-      // Already gone is what delete wants.
-      if ((err as { status?: number }).status === 404) return;
-      throw rt.providerError(err, `delete replica ${id}`, client.endpoint);
-    }
+  async delete(ctx, id) {
+    await ctx.client.replicas.delete(id);
   },
-};
+});
 
 /** Arguments of a Replica; give exactly one of `sourceDiskPath` and `templateId`. */
 export interface ReplicaArgs extends ConnectionArgs {
@@ -191,6 +159,8 @@ export interface ReplicaArgs extends ConnectionArgs {
   verify?: pulumi.Input<boolean>;
   /** Leave it unset: the provider reads false while the replica is drifted, and the next update repairs it. */
   inSync?: pulumi.Input<boolean>;
+  /** How long create, update (a repair; default 30m each) and delete (10m) wait for their jobs, such as `{ create: "2h" }`; see OperationTimeoutsArgs. */
+  timeouts?: pulumi.Input<OperationTimeoutsArgs>;
 }
 
 /** A clonefleet replica: a template's or a disk's chain recreated on another datastore, copying only what the target lacks. */
@@ -234,6 +204,7 @@ export class Replica extends pulumi.dynamic.Resource {
         targetDatastoreId: args.targetDatastoreId,
         verify: args.verify,
         inSync: args.inSync,
+        timeouts: args.timeouts,
         endpoint: conn.endpoint,
         token: conn.token,
         diskPath: undefined,

@@ -6,13 +6,15 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ClonefleetClient, JobWire, SnapshotWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { connectionOf, defineDynamicResource } from "./provider-kit";
+import type { OperationTimeoutsArgs } from "./timeouts";
 import { autonameInput } from "./autoname";
 
 /** Inputs of a Snapshot as the provider sees them (plain values). */
 export interface SnapshotInputs {
   vmId: string;
   name: string;
+  timeouts?: OperationTimeoutsArgs;
   endpoint?: string;
   token?: string;
 }
@@ -47,7 +49,7 @@ function snapshotOutputs(inputs: Partial<SnapshotInputs>, s: SnapshotWire): Snap
 }
 
 /** Deletes (consolidates) a snapshot and waits; a consolidation already under way (an earlier delete that gave up waiting) is waited for instead. */
-async function consolidateSnapshot(client: ClonefleetClient, id: string): Promise<void> {
+async function consolidateSnapshot(client: ClonefleetClient, id: string, timeoutMs: number): Promise<void> {
   let job: JobWire;
   try {
     job = await client.snapshots.delete(id);
@@ -57,73 +59,51 @@ async function consolidateSnapshot(client: ClonefleetClient, id: string): Promis
     if (!running) throw err;
     job = await client.jobs.get(running);
   }
-  await client.waitJob(job.id);
+  await client.waitJob(job.id, { timeoutMs });
 }
 
 /** The dynamic provider of Snapshot; the SDK serializes it, so each method builds its own client. */
-export const snapshotProvider: pulumi.dynamic.ResourceProvider<SnapshotInputs, SnapshotOutputs> = {
-  async check(olds, news) {
-    const checked = await checkInputs({ validate: "validateSnapshotInputs", key: "snapshot", autoname: true }, { ...olds }, { ...news });
-    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
+export const snapshotProvider: pulumi.dynamic.ResourceProvider<SnapshotInputs, SnapshotOutputs> = defineDynamicResource<SnapshotInputs, SnapshotOutputs>({
+  noun: "snapshot",
+  key: "snapshot",
+  validate: "validateSnapshotInputs",
+  inputKeys: REPLACE_KEYS,
+  // Snapshot names are unique per VM: the old one goes (is consolidated) first (the kit's default).
+  replaceKeys: REPLACE_KEYS,
+  autoname: true,
+  action: (verb, inputs, id) => {
+    if (verb === "create") return `snapshot VM ${inputs.vmId} as ${JSON.stringify(inputs.name)}`;
+    return verb === "delete" ? `delete (consolidate) snapshot ${id}` : `${verb} snapshot ${id}`;
   },
 
-  async diff(_id, olds, news) {
-    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(REPLACE_KEYS));
-    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
-    // Snapshot names are unique per VM: the old one goes (is consolidated) first.
-    return { changes: changes.length > 0, replaces, deleteBeforeReplace: replaces.length > 0 };
-  },
-
-  async create(inputs) {
-    const rt = loadRuntime();
-    const client = rt.connect(inputs);
-    const action = `snapshot VM ${inputs.vmId} as ${JSON.stringify(inputs.name)}`;
+  async create(ctx, inputs) {
     try {
       // A drifted snapshot of the same name (a cancelled consolidation wrote into it) would block the name.
-      const stale = (await client.snapshots.list(inputs.vmId)).find((s) => s.name === inputs.name && s.state !== "ready");
-      if (stale) await consolidateSnapshot(client, stale.id);
-      const job = await client.snapshots.create(inputs.vmId, { name: inputs.name }, rt.newIdempotencyKey());
-      const done = await client.waitJob(job.id);
-      const s = done.result as SnapshotWire;
+      const stale = (await ctx.client.snapshots.list(inputs.vmId)).find((s) => s.name === inputs.name && s.state !== "ready");
+      if (stale) await consolidateSnapshot(ctx.client, stale.id, ctx.timeout.ms);
+      const job = await ctx.client.snapshots.create(inputs.vmId, { name: inputs.name }, ctx.rt.newIdempotencyKey());
+      const s = (await ctx.client.waitJob(job.id, { timeoutMs: ctx.timeout.ms })).result as SnapshotWire;
       return { id: s.id, outs: snapshotOutputs(inputs, s) };
     } catch (err) {
       // The engine names the VM of /vms/{id}/… `id`; here it is the vmId input.
-      throw rt.providerError(rt.renameField(err, "id", "vm_id"), action, client.endpoint);
+      throw ctx.rt.renameField(err, "id", "vm_id");
     }
   },
 
-  async read(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      const s = await client.snapshots.get(id);
-      // Consolidated or removed outside, or no longer holding its point in time: gone, and the next update takes it again.
-      if (!s || s.state !== "ready") return {};
-      const prior = (props ?? {}) as Partial<SnapshotInputs>;
-      const outs = snapshotOutputs(prior, s);
-      if (prior.name === undefined) {
-        const inputs: SnapshotInputs = { vmId: s.vm_id, name: s.name, ...connectionOf({ endpoint: prior.endpoint }) };
-        return { id, props: outs, inputs: inputs as SnapshotOutputs };
-      }
-      return { id, props: outs };
-    } catch (err) {
-      throw rt.providerError(err, `read snapshot ${id}`, client.endpoint);
-    }
+  async read(ctx, id, props) {
+    const s = await ctx.client.snapshots.get(id);
+    // Consolidated or removed outside, or no longer holding its point in time: gone, and the next update takes it again.
+    if (!s || s.state !== "ready") return null;
+    const outs = snapshotOutputs(props, s);
+    if (props.name === undefined) return { props: outs, inputs: { vmId: s.vm_id, name: s.name, ...connectionOf({ endpoint: props.endpoint }) } };
+    return { props: outs };
   },
 
-  async delete(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      if (!(await client.snapshots.get(id))) return;
-      await consolidateSnapshot(client, id);
-    } catch (err) {
-      // Already gone is what delete wants.
-      if ((err as { status?: number }).status === 404) return;
-      throw rt.providerError(err, `delete (consolidate) snapshot ${id}`, client.endpoint);
-    }
+  async delete(ctx, id) {
+    if (!(await ctx.client.snapshots.get(id))) return;
+    await consolidateSnapshot(ctx.client, id, ctx.timeout.ms);
   },
-};
+});
 
 /** Arguments of a Snapshot. */
 export interface SnapshotArgs extends ConnectionArgs {
@@ -131,6 +111,8 @@ export interface SnapshotArgs extends ConnectionArgs {
   vmId: pulumi.Input<string>;
   /** Snapshot name, unique per VM: letters, digits, '.', '_', '-'; at most 63 characters; default: the logical name plus a random suffix (kept across updates). Changing it replaces the snapshot. */
   name?: pulumi.Input<string>;
+  /** How long create (default 10m) and delete (a consolidation; 30m) wait for their jobs, such as `{ delete: "2h" }`; see OperationTimeoutsArgs. */
+  timeouts?: pulumi.Input<OperationTimeoutsArgs>;
 }
 
 /**
@@ -167,6 +149,7 @@ export class Snapshot extends pulumi.dynamic.Resource {
       {
         vmId: args.vmId,
         name: args.name,
+        timeouts: args.timeouts,
         ...autonameInput(name, args, opts),
         endpoint: conn.endpoint,
         token: conn.token,

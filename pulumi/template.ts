@@ -6,7 +6,8 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { TemplateWire } from "../engine/client";
 import { resolveConnection, withSecretToken, type ConnectionArgs } from "./connection";
-import { changedKeys, checkInputs, connectionOf, loadRuntime, withConnectionKeys } from "./provider-kit";
+import { connectionOf, defineDynamicResource } from "./provider-kit";
+import type { OperationTimeoutsArgs } from "./timeouts";
 import { autonameInput } from "./autoname";
 
 /** Inputs of a Template as the provider sees them (plain values). */
@@ -19,6 +20,7 @@ export interface TemplateInputs {
   kernel?: string | null;
   initrd?: string | null;
   cmdline?: string | null;
+  timeouts?: OperationTimeoutsArgs;
   endpoint?: string;
   token?: string;
 }
@@ -62,88 +64,53 @@ function templateOutputs(inputs: Partial<TemplateInputs>, t: TemplateWire): Temp
 }
 
 /** The dynamic provider of Template; the SDK serializes it, so each method builds its own client. */
-export const templateProvider: pulumi.dynamic.ResourceProvider<TemplateInputs, TemplateOutputs> = {
-  async check(olds, news) {
-    const checked = await checkInputs({ validate: "validateTemplateInputs", defaults: "withTemplateDefaults", key: "template", autoname: true }, { ...olds }, { ...news });
-    return { inputs: checked.inputs as unknown as typeof news, failures: checked.failures };
+export const templateProvider: pulumi.dynamic.ResourceProvider<TemplateInputs, TemplateOutputs> = defineDynamicResource<TemplateInputs, TemplateOutputs>({
+  noun: "template",
+  key: "template",
+  validate: "validateTemplateInputs",
+  defaults: "withTemplateDefaults",
+  inputKeys: INPUT_KEYS,
+  replaceKeys: REPLACE_KEYS,
+  autoname: true,
+  // Template names are unique on the engine: keeping the name means the old one must go first.
+  deleteBeforeReplace: (replaces) => !replaces.includes("name"),
+
+  async create(ctx, inputs) {
+    const job = await ctx.client.templates.import(
+      {
+        name: inputs.name,
+        datastore_id: inputs.datastoreId,
+        source_path: inputs.sourcePath,
+        memory_mb: inputs.memoryMb,
+        vcpus: inputs.vcpus,
+        kernel: inputs.kernel ?? null,
+        initrd: inputs.initrd ?? null,
+        cmdline: inputs.cmdline ?? null,
+      },
+      ctx.rt.newIdempotencyKey(),
+    );
+    const done = await ctx.client.waitJob(job.id, { timeoutMs: ctx.timeout.ms });
+    const t = (done.result as TemplateWire | null) ?? (done.target_id ? await ctx.client.templates.get(done.target_id) : null);
+    if (!t) throw new Error(`job ${done.id} succeeded without naming the template it made`);
+    return { id: t.id, outs: templateOutputs(inputs, t) };
   },
 
-  async diff(_id, olds, news) {
-    const changes = changedKeys({ ...olds }, { ...news }, withConnectionKeys(INPUT_KEYS));
-    const replaces = changes.filter((k) => REPLACE_KEYS.includes(k));
-    // Template names are unique on the engine: keeping the name means the old one must go first.
-    const deleteBeforeReplace = replaces.length > 0 && !replaces.includes("name");
-    return { changes: changes.length > 0, replaces, deleteBeforeReplace };
-  },
-
-  async create(inputs) {
-    const rt = loadRuntime();
-    const client = rt.connect(inputs);
-    const action = `create template ${JSON.stringify(inputs.name)}`;
-    try {
-      const job = await client.templates.import(
-        {
-          name: inputs.name,
-          datastore_id: inputs.datastoreId,
-          source_path: inputs.sourcePath,
-          memory_mb: inputs.memoryMb,
-          vcpus: inputs.vcpus,
-          kernel: inputs.kernel ?? null,
-          initrd: inputs.initrd ?? null,
-          cmdline: inputs.cmdline ?? null,
-        },
-        rt.newIdempotencyKey(),
-      );
-      const done = await client.waitJob(job.id);
-      const t = (done.result as TemplateWire | null) ?? (done.target_id ? await client.templates.get(done.target_id) : null);
-      if (!t) throw new Error(`job ${done.id} succeeded without naming the template it made`);
-      return { id: t.id, outs: templateOutputs(inputs, t) };
-    } catch (err) {
-      throw rt.providerError(err, action, client.endpoint);
-    }
-  },
-
-  async read(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    const t = await client.templates.get(id).catch((err: unknown) => {
-      throw rt.providerError(err, `read template ${id}`, client.endpoint);
-    });
-    // Gone on the engine: an empty result tells Pulumi so, and the next update recreates it.
-    if (!t) return {};
-    const prior = (props ?? {}) as Partial<TemplateInputs>;
-    const outs = templateOutputs(prior, t);
+  async read(ctx, id, props) {
+    const t = await ctx.client.templates.get(id);
+    if (!t) return null;
+    const outs = templateOutputs(props, t);
     // An import or `get` starts from nothing but the id: hand Pulumi the inputs as well.
-    if (prior.name === undefined) {
+    if (props.name === undefined) {
       const { diskPath: _d, contentId: _c, virtualSizeBytes: _v, state: _s, token: _t, ...inputs } = outs;
-      return { id, props: outs, inputs: inputs as TemplateOutputs };
+      return { props: outs, inputs };
     }
-    return { id, props: outs };
+    return { props: outs };
   },
 
-  async update(id, olds, news) {
-    // Only the connection can change in place; re-reading proves the new one works.
-    const rt = loadRuntime();
-    const client = rt.connect(news);
-    const t = await client.templates.get(id).catch((err: unknown) => {
-      throw rt.providerError(err, `update template ${id}`, client.endpoint);
-    });
-    if (!t) throw rt.goneError("template", id, `update template ${id}`);
-    return { outs: templateOutputs({ ...olds, ...news }, t) };
+  async delete(ctx, id) {
+    await ctx.client.templates.delete(id);
   },
-
-  async delete(id, props) {
-    const rt = loadRuntime();
-    const client = rt.connect(props);
-    try {
-      await client.templates.delete(id);
-    } catch (err) {
-      // Already gone is what delete wants.
-      if ((err as { status?: number }).status === 404) return;
-      throw rt.providerError(err, `delete template ${id}`, client.endpoint);
-    }
-  },
-};
+});
 
 /** Arguments of a Template; every input but the connection replaces the template when it changes. */
 export interface TemplateArgs extends ConnectionArgs {
@@ -163,6 +130,8 @@ export interface TemplateArgs extends ConnectionArgs {
   initrd?: pulumi.Input<string>;
   /** Kernel command line; needs `kernel`. */
   cmdline?: pulumi.Input<string>;
+  /** How long create (default 30m) and delete (10m) wait for their jobs, such as `{ create: "1h" }`; see OperationTimeoutsArgs. */
+  timeouts?: pulumi.Input<OperationTimeoutsArgs>;
 }
 
 /** A clonefleet template; creating one imports the source image as a qcow2 base disk in the datastore. */
@@ -211,6 +180,7 @@ export class Template extends pulumi.dynamic.Resource {
         kernel: args.kernel,
         initrd: args.initrd,
         cmdline: args.cmdline,
+        timeouts: args.timeouts,
         ...autonameInput(name, args, opts),
         endpoint: conn.endpoint,
         token: conn.token,

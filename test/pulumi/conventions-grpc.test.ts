@@ -5,7 +5,7 @@
  * limit while the job goes on in the engine.
  */
 import * as path from "node:path";
-import { vmProvider } from "../../pulumi";
+import { fleetProvider, templateProvider, vmProvider } from "../../pulumi";
 import { AUTONAME_INPUT } from "../../pulumi/autoname";
 import { importTemplate } from "../support/clones";
 import { makeRawImage, startTestEngine, type TestEngine } from "../support/engine";
@@ -19,6 +19,8 @@ let stub: EngineStub;
 let server: DynamicProviderProcess;
 let vmText = "";
 let tplId = "";
+let dsId = "";
+let imagePath = "";
 
 const conn = () => ({ endpoint: engine.engine.url, token: engine.engine.token! });
 
@@ -30,9 +32,10 @@ beforeAll(async () => {
   await server.configure({});
   vmText = (await serializeProvider(vmProvider)).text;
   // Large enough that a full copy takes a while: the timeout test catches its job running.
-  const image = await makeRawImage(path.join(engine.dir, "image.raw"), 512);
+  imagePath = await makeRawImage(path.join(engine.dir, "image.raw"), 512);
   const ds = await engine.client.datastores.create({ name: "a", path: path.join(engine.dir, "a") });
-  tplId = (await importTemplate(engine.client, "tiny", ds.id, image)).id;
+  dsId = ds.id;
+  tplId = (await importTemplate(engine.client, "tiny", ds.id, imagePath)).id;
 });
 
 afterAll(async () => {
@@ -87,4 +90,24 @@ test("timeouts: a bad value fails check; a job that outlives timeouts.create fai
   const made = (await engine.client.vms.list()).find((v) => v.name === "slow")!;
   expect(made).toBeDefined();
   await engine.client.vms.delete(made.id);
+});
+
+test.each<["Template" | "Fleet", () => Parameters<typeof serializeProvider>[0], () => Record<string, unknown>, RegExp]>([
+  ["Template", () => templateProvider, () => ({ name: "slowtpl", datastoreId: dsId, sourcePath: imagePath }), /cannot create template "slowtpl"/],
+  ["Fleet", () => fleetProvider, () => ({ templateId: tplId, size: 2, datastoreIds: [dsId], namePrefix: "slowfleet", cloneMode: "full" }), /cannot create fleet of template /],
+])("timeouts: a %s whose job outlives timeouts.create fails with CF_JOB_TIMEOUT naming the job, which goes on", async (kind, provider, inputs, action) => {
+  const text = (await serializeProvider(provider())).text;
+  const urn = urnOf(kind, "slow");
+  const checked = await server.check(urn, {}, { ...inputs(), timeouts: { create: 0 }, ...conn(), __provider: text });
+  expect(checked.failures).toEqual([]);
+  const err = (await server.create(urn, checked.inputs).catch((e: unknown) => e)) as ProviderCallError;
+  expect(err).toBeInstanceOf(ProviderCallError);
+  expect(err.details).toMatch(action);
+  const m = /^CF_JOB_TIMEOUT: .* job (\S+) did not finish within 0s; it is still running on the engine \(timeouts\.create is 0s; set it to allow longer\)/.exec(err.details);
+  expect(m).not.toBeNull();
+  const done = await engine.client.waitJob(m![1]);
+  expect(done.state).toBe("succeeded");
+  // Removed here so that the next case starts from the same engine.
+  if (kind === "Template") await engine.client.templates.delete((await engine.client.templates.list()).find((t) => t.name === "slowtpl")!.id);
+  else await engine.client.fleets.delete((await engine.client.fleets.list()).find((f) => f.name_prefix === "slowfleet")!.id);
 });

@@ -155,6 +155,7 @@ export function checkDatastoreRemove(store: Store, id: string): Datastore {
 export async function removeDatastore(ctx: OpContext, id: string, beforeCommit?: (ds: Datastore) => void): Promise<void> {
   const ds = checkDatastoreRemove(ctx.store, id);
   beforeCommit?.(ds);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "datastore-delete:after-intent");
   ctx.store.tx((s) => {
     checkDatastoreRemove(s, id);
     s.deleteDatastore(id);

@@ -166,6 +166,7 @@ export async function deletePool(ctx: OpContext, id: string, beforeCommit?: (dis
   const pool = checkPoolDelete(ctx.store, id);
   const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, files: layerPaths(poolCopies(ctx.store, id)) };
   beforeCommit?.(planned);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "pool-delete:after-intent");
   const files = ctx.store.tx((s) => {
     checkPoolDelete(s, id);
     const all = poolCopies(s, id);

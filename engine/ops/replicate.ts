@@ -337,6 +337,7 @@ export async function deleteReplica(ctx: OpContext, id: string, beforeCommit?: (
   const r = checkReplicaDelete(ctx.store, id);
   const files: ReplicaFiles = { replicaId: id, targetDatastoreId: r.targetDatastoreId };
   beforeCommit?.(files);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "replica-delete:after-intent");
   ctx.store.tx((s) => {
     checkReplicaDelete(s, id);
     s.deleteReplica(id);

@@ -33,7 +33,7 @@ function expectInterrupted(job: JobWire): void {
   expect(job.error?.code).toBe("CF_INTERRUPTED");
 }
 
-describe("engine SIGKILL during datastore.delete, pool.delete and replica.delete jobs", () => {
+describe("engine SIGKILL during datastore.create, datastore.delete, pool.delete and replica.delete jobs", () => {
   let dir: string;
   let stateDir: string;
   let engine: EngineProcess;
@@ -74,6 +74,17 @@ describe("engine SIGKILL during datastore.delete, pool.delete and replica.delete
     // Nothing is left half-done: it goes on the next try.
     await engine.client.datastores.delete(ds.id);
     expect(await engine.client.datastores.get(ds.id)).toBeNull();
+  });
+
+  it("datastore.create killed after it made its folders but before its record: recovery removes the folders it made", async () => {
+    const dsPath = path.join(dir, "new-ds");
+    const r = await killAtHold(engine, stateDir, ARGS, { variable: "CLONEFLEET_FAULT_HOLD", step: "datastore-create:after-layout", kind: "datastore.create" }, (c) => c.datastores.create({ name: "new", path: dsPath }));
+    engine = r.engine;
+    expectInterrupted(r.job);
+    expect(await engine.client.datastores.list()).toEqual([]);
+    await expect(fs.access(dsPath)).rejects.toThrow();
+    // The name and path are free again.
+    expect((await engine.client.datastores.create({ name: "new", path: dsPath })).path).toBe(dsPath);
   });
 
   it("pool.delete killed after its records went: recovery removes the ready copies' files", async () => {

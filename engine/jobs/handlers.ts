@@ -26,6 +26,7 @@ import { createParentHandler, deleteParentHandler, instantCloneHandler } from ".
 import { migrateVmHandler } from "./migrate-handler";
 import { deleteVmHandler, startVmHandler, stopVmHandler } from "./vm-lifecycle-handlers";
 import { deleteFleetHandler, deleteTemplateHandler, registerDiskHandler, rescanCatalogHandler } from "./inventory-handlers";
+import { createDatastoreHandler, createPoolHandler, deleteDatastoreHandler, deletePoolHandler, deleteReplicaHandler, resizePoolHandler, updateVmHandler } from "./storage-handlers";
 
 /** `template.import`: one template from a disk image. */
 export const importTemplateHandler: JobHandler<ImportTemplateRequest, TemplateView> = {
@@ -76,4 +77,4 @@ export const repairReplicaHandler: JobHandler<RepairReplicaRequest, ReplicaView>
 };
 
 /** Every job kind the engine runs. */
-export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler, forkVmHandler as JobHandler, createSnapshotHandler as JobHandler, deleteSnapshotHandler as JobHandler, backupVmHandler as JobHandler, createParentHandler as JobHandler, instantCloneHandler as JobHandler, deleteParentHandler as JobHandler, migrateVmHandler as JobHandler, startVmHandler as JobHandler, stopVmHandler as JobHandler, deleteVmHandler as JobHandler, deleteTemplateHandler as JobHandler, deleteFleetHandler as JobHandler, registerDiskHandler as JobHandler, rescanCatalogHandler as JobHandler];
+export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler, forkVmHandler as JobHandler, createSnapshotHandler as JobHandler, deleteSnapshotHandler as JobHandler, backupVmHandler as JobHandler, createParentHandler as JobHandler, instantCloneHandler as JobHandler, deleteParentHandler as JobHandler, migrateVmHandler as JobHandler, startVmHandler as JobHandler, stopVmHandler as JobHandler, deleteVmHandler as JobHandler, deleteTemplateHandler as JobHandler, deleteFleetHandler as JobHandler, registerDiskHandler as JobHandler, rescanCatalogHandler as JobHandler, createDatastoreHandler as JobHandler, deleteDatastoreHandler as JobHandler, createPoolHandler as JobHandler, resizePoolHandler as JobHandler, deletePoolHandler as JobHandler, deleteReplicaHandler as JobHandler, updateVmHandler as JobHandler];

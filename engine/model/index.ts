@@ -360,6 +360,13 @@ export const JOB_KINDS = {
   deleteFleet: "fleet.delete",
   registerDisk: "disk.register",
   rescanCatalog: "catalog.rescan",
+  createDatastore: "datastore.create",
+  deleteDatastore: "datastore.delete",
+  createPool: "pool.create",
+  resizePool: "pool.resize",
+  deletePool: "pool.delete",
+  deleteReplica: "replica.delete",
+  updateVm: "vm.update",
 } as const;
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];

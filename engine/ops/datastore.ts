@@ -3,9 +3,10 @@ import * as path from "node:path";
 import { catalogPath, engineDir, ensureLayout, removeOwnedTree, tmpDir, writeCatalog } from "../disk";
 import { conflict, EngineError, invalidField, notFound } from "../errors";
 import { datastorePathProblem, nameProblem, newId, nowIso, pathIsWithin, type Datastore } from "../model";
-import { StoreConstraintError } from "../store";
+import { StoreConstraintError, type Store } from "../store";
 import type { OpContext } from "./context";
 import { datastoreUsersProblem } from "./clone-users";
+import { faultHold } from "./fault-hold";
 
 export interface AddDatastoreRequest {
   name: string;
@@ -19,13 +20,24 @@ export interface DatastoreStatus extends Datastore {
   reachable: boolean;
 }
 
+/** What `datastore.create` is about to make, recorded before any folder is made so recovery can undo it. */
+export interface DatastoreAddPlan {
+  id: string;
+  name: string;
+  path: string;
+  /** True when the directory itself did not exist (the engine makes it). */
+  madeRoot: boolean;
+  /** True when the engine's `clonefleet/` folder did not exist there. */
+  madeEngineDir: boolean;
+}
+
 /**
- * Registers a directory as a datastore, creating it (and the engine's own subfolder) when
- * missing. Refuses bad names and paths (system folders, control characters, the engine's
- * state folder, also when reached through a symlink), duplicates, and a path inside or around
- * another datastore, before touching anything.
+ * Checks a datastore request against the inventory and the filesystem, touching nothing:
+ * refuses bad names and paths (system folders, control characters, the engine's state folder,
+ * also when reached through a symlink), duplicates, and a path inside or around another
+ * datastore. Answers the path with symlinks resolved; throws a 4xx EngineError naming the field.
  */
-export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest): Promise<DatastoreStatus> {
+export async function checkDatastoreAdd(ctx: OpContext, req: AddDatastoreRequest): Promise<string> {
   const nameIssue = nameProblem(req.name);
   if (nameIssue) throw invalidField("name", nameIssue);
   // Checked before any file access: resolving a path under /proc can follow loops for ever.
@@ -34,10 +46,18 @@ export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest): Pr
   const resolved = await resolveExisting(path.resolve(req.path));
   const resolvedIssue = datastorePathProblem(resolved);
   if (resolvedIssue) throw invalidField("path", `${req.path} resolves to ${resolved}: ${resolvedIssue}`);
+  checkDatastoreUnique(ctx.store, req.name, resolved);
+  await refuseStateFolder(ctx, resolved);
+  const st = await fs.stat(resolved).catch(() => null);
+  if (st && !st.isDirectory()) throw invalidField("path", `${resolved} exists and is not a directory`);
+  return resolved;
+}
 
-  const existingByName = ctx.store.findDatastoreByName(req.name);
-  if (existingByName) throw conflict(`a datastore named ${JSON.stringify(req.name)} already exists (${existingByName.id})`, "name");
-  for (const other of ctx.store.listDatastores()) {
+/** Refuses a name another datastore has and a (resolved) path that is, lies in or contains another datastore's; 409 naming the field. */
+export function checkDatastoreUnique(store: Store, name: string, resolved: string): void {
+  const existingByName = store.findDatastoreByName(name);
+  if (existingByName) throw conflict(`a datastore named ${JSON.stringify(name)} already exists (${existingByName.id})`, "name");
+  for (const other of store.listDatastores()) {
     if (other.path === resolved) throw conflict(`path ${resolved} is already datastore ${JSON.stringify(other.name)} (${other.id})`, "path");
     if (pathIsWithin(other.path, resolved)) {
       throw conflict(`path ${resolved} lies inside datastore ${JSON.stringify(other.name)} (${other.path})`, "path");
@@ -46,24 +66,52 @@ export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest): Pr
       throw conflict(`path ${resolved} contains datastore ${JSON.stringify(other.name)} (${other.path})`, "path");
     }
   }
-  await refuseStateFolder(ctx, resolved);
-  const st = await fs.stat(resolved).catch(() => null);
-  if (st && !st.isDirectory()) throw invalidField("path", `${resolved} exists and is not a directory`);
+}
+
+/**
+ * Registers a directory as a datastore, creating it (and the engine's own subfolder) when
+ * missing. Checks as `checkDatastoreAdd` before touching anything, then calls `beforeChange`
+ * with what it is about to make (a job records it as its intent).
+ */
+export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest, beforeChange?: (plan: DatastoreAddPlan) => void): Promise<DatastoreStatus> {
+  const resolved = await checkDatastoreAdd(ctx, req);
+  const plan: DatastoreAddPlan = {
+    id: newId("ds"),
+    name: req.name,
+    path: resolved,
+    madeRoot: !(await exists(resolved)),
+    madeEngineDir: !(await exists(engineDir(resolved))),
+  };
+  beforeChange?.(plan);
 
   await fs.mkdir(resolved, { recursive: true });
   await ensureLayout(resolved);
   // Keep a catalog another engine left here; a fresh datastore gets an empty one.
   if (!(await exists(catalogPath(resolved)))) await writeCatalog(resolved, []);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "datastore-create:after-layout");
 
-  const ds: Datastore = { id: newId("ds"), name: req.name, path: resolved, createdAt: nowIso() };
+  const ds: Datastore = { id: plan.id, name: req.name, path: resolved, createdAt: nowIso() };
   try {
-    ctx.store.tx((s) => s.insertDatastore(ds));
+    ctx.store.tx((s) => {
+      checkDatastoreUnique(s, req.name, resolved);
+      s.insertDatastore(ds);
+    });
   } catch (err) {
     if (err instanceof StoreConstraintError) throw conflict(`datastore ${err.column ?? "name or path"} already in use`, err.column);
     throw err;
   }
   ctx.log.info({ datastoreId: ds.id, path: ds.path }, "datastore added");
   return measureDatastore(ds);
+}
+
+/**
+ * Undoes what an interrupted `datastore.create` made when its record was never committed: the
+ * engine folder if it made it (only while it holds nothing but its empty layout), then the
+ * directory if it made it and it is empty. The user's files are never touched.
+ */
+export async function undoDatastoreAdd(plan: DatastoreAddPlan): Promise<void> {
+  if (plan.madeEngineDir) await removeEngineFolderIfEmpty(plan.path);
+  if (plan.madeRoot) await fs.rmdir(plan.path).catch(() => undefined);
 }
 
 /** The datastore with this id, measured now; 404 when unknown. */
@@ -79,23 +127,40 @@ export async function listDatastores(ctx: OpContext): Promise<DatastoreStatus[]>
 }
 
 /**
- * Forgets a datastore. Refused while any template or disk layer lives on it (the error names
- * them). The user's directory stays; the engine's own folder goes when it holds nothing else.
+ * Checks that datastore `id` may be forgotten, changing nothing: 404 when unknown, 409 while any
+ * template, VM, pool, fleet or disk layer lives on it (the error names them). Answers it.
  */
-export async function removeDatastore(ctx: OpContext, id: string): Promise<void> {
-  const ds = ctx.store.getDatastore(id);
+export function checkDatastoreRemove(store: Store, id: string): Datastore {
+  const ds = store.getDatastore(id);
   if (!ds) throw notFound("datastore", id, "id");
-  const templates = ctx.store.listTemplates({ datastoreId: id });
+  const templates = store.listTemplates({ datastoreId: id });
   if (templates.length > 0) {
     throw conflict(`datastore ${JSON.stringify(ds.name)} still holds templates: ${templates.map((t) => `${t.name} (${t.id})`).join(", ")}`, "id");
   }
-  const users = datastoreUsersProblem(ctx.store, id);
+  const users = datastoreUsersProblem(store, id);
   if (users) throw conflict(`datastore ${JSON.stringify(ds.name)} ${users}`, "id");
-  const layers = ctx.store.listLayers({ datastoreId: id });
+  const layers = store.listLayers({ datastoreId: id });
   if (layers.length > 0) {
     throw conflict(`datastore ${JSON.stringify(ds.name)} still holds disk layers: ${layers.map((l) => l.path).join(", ")}`, "id");
   }
-  ctx.store.tx((s) => s.deleteDatastore(id));
+  return ds;
+}
+
+/**
+ * Forgets a datastore (checked as `checkDatastoreRemove`, again inside the transaction that
+ * drops the record). `beforeCommit` gets the datastore just before its record goes (a job
+ * records it as its intent). The user's directory stays; the engine's own folder goes when it
+ * holds nothing else.
+ */
+export async function removeDatastore(ctx: OpContext, id: string, beforeCommit?: (ds: Datastore) => void): Promise<void> {
+  const ds = checkDatastoreRemove(ctx.store, id);
+  beforeCommit?.(ds);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "datastore-delete:after-intent");
+  ctx.store.tx((s) => {
+    checkDatastoreRemove(s, id);
+    s.deleteDatastore(id);
+  });
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "datastore-delete:after-commit");
   await removeEngineFolderIfEmpty(ds.path);
   ctx.log.info({ datastoreId: id }, "datastore removed");
 }
@@ -110,7 +175,8 @@ export async function measureDatastore(ds: Datastore): Promise<DatastoreStatus> 
   }
 }
 
-async function removeEngineFolderIfEmpty(root: string): Promise<void> {
+/** Removes the engine's `clonefleet/` folder under `root` when it holds only its catalog and empty layout folders. */
+export async function removeEngineFolderIfEmpty(root: string): Promise<void> {
   const dir = engineDir(root);
   const entries = await fs.readdir(dir).catch(() => null);
   if (!entries) return;

@@ -3,14 +3,14 @@
  * listed on purpose (no `export *`), so an op's inner helpers stay inside this folder.
  */
 export { directContext, type EngineSettings } from "./context";
-export { addDatastore, type DatastoreStatus, getDatastore, listDatastores, removeDatastore } from "./datastore";
+export { type AddDatastoreRequest, checkDatastoreAdd, checkDatastoreRemove, type DatastoreStatus, getDatastore, listDatastores } from "./datastore";
 export { admitTemplateName, checkTemplateDelete, getTemplateView, IMPORT_TEMPLATE_KIND, importTemplate, type ImportTemplateRequest, listTemplateViews, recoverTemplateImport, refreshTemplateViews, type TemplateView, validateTemplateImport } from "./template";
 export { type ChainLayerView, describeChain } from "./disk-chain";
 export { reconcileDatastores, type ReconcileReport } from "./reconcile";
-export { admitReplicaCreate, admitReplicaRepair, CREATE_REPLICA_KIND, createReplica, type CreateReplicaRequest, deleteReplica, getReplicaView, listReplicaViews, recoverReplication, REPAIR_REPLICA_KIND, repairReplica, type RepairReplicaRequest, type ReplicaView, validateReplicaCreate } from "./replicate";
+export { admitReplicaCreate, admitReplicaRepair, CREATE_REPLICA_KIND, createReplica, type CreateReplicaRequest, checkReplicaDelete, getReplicaView, listReplicaViews, recoverReplication, REPAIR_REPLICA_KIND, repairReplica, type RepairReplicaRequest, type ReplicaView, validateReplicaCreate } from "./replicate";
 export { checkDiskRegister, type RegisterDiskRequest, type RegisterDiskResult } from "./disk-register";
 export { type CatalogRescanReport } from "./catalog-rescan";
-export { createPool, type CreatePoolRequest, deletePool, getPoolView, listPoolViews, type PoolView, resizePool, type PoolFillStatus } from "./pool";
+export { checkPoolDelete, checkPoolRequest, checkPoolResize, type CreatePoolRequest, getPoolView, listPoolViews, type PoolView, type PoolFillStatus } from "./pool";
 export { PoolRefill, type PoolRefillOptions } from "./pool-refill";
 export { admitVmName, checkVmDelete, checkVmRequest, CREATE_VM_KIND, createVm, type CreateVmRequest, recoverVmCreate } from "./vm";
 export { getVmView, listVmViews, type VmView } from "./vm-view";
@@ -18,7 +18,7 @@ export { admitFleetApply, APPLY_FLEET_KIND, applyFleet, type ApplyFleetRequest, 
 export { ramFolderOf } from "./guest-ram";
 export { checkVmStart, checkVmStop, livePid, reconcileVmRuntime, type StartVmRequest, type StopVmRequest, type VmRuntimeReport } from "./vm-power";
 export { admitForkName, checkForkRequest, FORK_VM_KIND, forkVm, type ForkVmRequest, type ForkVmResult, recoverVmFork } from "./vm-fork";
-export { updateVmSettings } from "./vm-settings";
+export { checkVmSettings, type UpdateVmSettingsRequest } from "./vm-settings";
 export { admitSnapshotCreate, admitSnapshotDelete, BACKUP_VM_KIND, type BackupVmRequest, type BackupVmResult, checkBackupRequest, checkBackupTarget, checkSnapshotCreate, CREATE_SNAPSHOT_KIND, type CreateSnapshotRequest, DELETE_SNAPSHOT_KIND, type DeleteSnapshotRequest, type DeleteSnapshotResult, getSnapshotView, listSnapshotViews, type SnapshotView } from "./snapshot";
 export { createSnapshot, recoverSnapshotCreate } from "./snapshot-create";
 export { deleteSnapshot, recoverSnapshotDelete } from "./snapshot-consolidate";
@@ -31,5 +31,29 @@ export { abortIncoming, activateIncoming, prepareIncoming, sendCompletion } from
 export { WarmChildren, type WarmChildrenOptions } from "./warm-children";
 export { DELETE_VM_KIND, type DeleteVmRequest, recoverVmDelete, recoverVmStart, recoverVmStop, runVmDelete, runVmStart, runVmStop, START_VM_KIND, STOP_VM_KIND } from "./vm-lifecycle";
 export { DELETE_FLEET_KIND, DELETE_TEMPLATE_KIND, type RecordIdRequest, recoverCatalogRescan, recoverDiskRegister, recoverFleetDelete, recoverTemplateDelete, REGISTER_DISK_KIND, RESCAN_CATALOG_KIND, runCatalogRescan, runDiskRegister, runFleetDelete, runTemplateDelete } from "./inventory-jobs";
+export {
+  CREATE_DATASTORE_KIND,
+  CREATE_POOL_KIND,
+  DELETE_DATASTORE_KIND,
+  DELETE_POOL_KIND,
+  DELETE_REPLICA_KIND,
+  recoverDatastoreAdd,
+  recoverDatastoreRemove,
+  recoverPoolCreate,
+  recoverPoolDelete,
+  recoverPoolResize,
+  recoverReplicaDelete,
+  recoverVmUpdate,
+  RESIZE_POOL_KIND,
+  type ResizePoolRequest,
+  runDatastoreAdd,
+  runDatastoreRemove,
+  runPoolCreate,
+  runPoolDelete,
+  runPoolResize,
+  runReplicaDelete,
+  runVmUpdate,
+  UPDATE_VM_KIND,
+} from "./storage-jobs";
 export { createApiToken, findApiToken, revokeApiToken } from "./api-tokens";
 export { type DatastoreLayerView, listDatastoreLayers } from "./datastore-layers";

@@ -14,6 +14,7 @@ import {
 import { StoreConstraintError, type Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
+import { faultHold } from "./fault-hold";
 import { cloneSource } from "./provision/provisioner";
 
 /** A request for a new disk pool of a template on a datastore. */
@@ -109,44 +110,105 @@ export function createPool(ctx: OpContext, req: CreatePoolRequest, fills?: PoolF
   return getPoolView(ctx.store, pool.id, fills);
 }
 
-/**
- * Sets a pool's size. Shrinking discards the newest ready copies beyond it at once; any size
- * change clears the back-off so the refill loop tries again now. 404 for an unknown pool.
- */
-export async function resizePool(ctx: OpContext, id: string, size: number, fills?: PoolFillStatus): Promise<PoolView> {
-  const sizeIssue = intRangeProblem(size, POOL_SIZE_RANGE);
-  if (sizeIssue) throw invalidField("size", sizeIssue);
-  const files = ctx.store.tx((s) => {
-    const pool = s.getPool(id);
-    if (!pool) throw notFound("pool", id, "id");
-    s.updatePool(id, { size, failures: 0, retryAt: null, lastError: null });
-    return trimPool(s, { ...pool, size });
-  });
-  if (files.length > 0) {
-    await removeFiles(ctx, files);
-    await syncCatalog(ctx.store, ctx.store.getPool(id)?.datastoreId ?? "");
-  }
-  return getPoolView(ctx.store, id, fills);
+/** Copies a pool change discards: their files, recorded as a job's intent before their records go. */
+export interface PoolDiscard {
+  poolId: string;
+  datastoreId: string;
+  templateId: string;
+  /** The new size (a resize); absent for a deletion. */
+  size?: number;
+  files: string[];
 }
 
-/** Deletes a pool and its ready copies (records first, then files); copies in progress are dropped when they finish. 404 for an unknown pool. */
-export async function deletePool(ctx: OpContext, id: string): Promise<void> {
-  const { pool, files } = ctx.store.tx((s) => {
-    const p = s.getPool(id);
-    if (!p) throw notFound("pool", id, "id");
-    const all = s.listPoolCopies(id).map((copy) => ({ copy, layer: s.getLayer(copy.layerId) }));
+/** Checks a resize, changing nothing: 400 `size` out of range, 404 `id` for an unknown pool. Answers the pool. */
+export function checkPoolResize(store: Store, id: string, size: number): Pool {
+  const sizeIssue = intRangeProblem(size, POOL_SIZE_RANGE);
+  if (sizeIssue) throw invalidField("size", sizeIssue);
+  const pool = store.getPool(id);
+  if (!pool) throw notFound("pool", id, "id");
+  return pool;
+}
+
+/** Checks a deletion, changing nothing: 404 `id` for an unknown pool. Answers the pool. */
+export function checkPoolDelete(store: Store, id: string): Pool {
+  const pool = store.getPool(id);
+  if (!pool) throw notFound("pool", id, "id");
+  return pool;
+}
+
+/**
+ * Sets a pool's size. Shrinking discards the newest ready copies beyond it (records first,
+ * then files); any size change clears the back-off so the refill loop tries again now.
+ * `beforeCommit` gets the files about to be discarded before any record changes (again after
+ * the commit when a copy finished meanwhile). Throws like `checkPoolResize`.
+ */
+export async function resizePool(ctx: OpContext, id: string, size: number, beforeCommit?: (discard: PoolDiscard) => void): Promise<PoolView> {
+  const pool = checkPoolResize(ctx.store, id, size);
+  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, size, files: layerPaths(copiesToDiscard(ctx.store, { ...pool, size }, { checkFiles: true })) };
+  beforeCommit?.(planned);
+  const files = ctx.store.tx((s) => {
+    const current = checkPoolResize(s, id, size);
+    s.updatePool(id, { size, failures: 0, retryAt: null, lastError: null });
+    return trimPool(s, { ...current, size });
+  });
+  const discard = withCommitted(planned, files, beforeCommit);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "pool-resize:after-commit");
+  if (discard.files.length > 0) await removeDiscardedFiles(ctx, discard);
+  return getPoolView(ctx.store, id);
+}
+
+/**
+ * Deletes a pool and its ready copies (records first, then files); copies in progress are
+ * dropped when they finish. `beforeCommit` gets the files about to go before any record
+ * changes (again after the commit when a copy finished meanwhile). 404 for an unknown pool.
+ */
+export async function deletePool(ctx: OpContext, id: string, beforeCommit?: (discard: PoolDiscard) => void): Promise<void> {
+  const pool = checkPoolDelete(ctx.store, id);
+  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, files: layerPaths(poolCopies(ctx.store, id)) };
+  beforeCommit?.(planned);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "pool-delete:after-intent");
+  const files = ctx.store.tx((s) => {
+    checkPoolDelete(s, id);
+    const all = poolCopies(s, id);
     dropCopyRecords(s, all);
     s.deletePool(id);
-    return { pool: p, files: all.flatMap((x) => (x.layer ? [x.layer.path] : [])) };
+    return layerPaths(all);
   });
-  await removeFiles(ctx, files);
-  const ds = ctx.store.getDatastore(pool.datastoreId);
-  if (ds) {
-    // Only when empty: a fill of another pool of the same template may be renaming into it.
-    await fs.rmdir(poolDir(ds.path, pool.templateId)).catch(() => undefined);
-    await syncCatalog(ctx.store, ds.id);
-  }
+  const discard = withCommitted(planned, files, beforeCommit);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "pool-delete:after-commit");
+  await removeDiscardedFiles(ctx, discard);
   ctx.log.info({ poolId: id }, "pool deleted");
+}
+
+/**
+ * Removes the files of discarded copies that no layer record names (a copy handed out to a VM
+ * meanwhile was renamed away and keeps its record), the pool's folder once it is empty, and
+ * rewrites the datastore's catalog. Safe to run again after a crash.
+ */
+export async function removeDiscardedFiles(ctx: OpContext, discard: PoolDiscard): Promise<void> {
+  await removeFiles(ctx, discard.files.filter((f) => !ctx.store.findLayerByPath(f)));
+  const ds = ctx.store.getDatastore(discard.datastoreId);
+  if (!ds) return;
+  // Only when empty: a fill of another pool of the same template may be renaming into it.
+  if (!ctx.store.findPool(discard.templateId, ds.id)) await fs.rmdir(poolDir(ds.path, discard.templateId)).catch(() => undefined);
+  await syncCatalog(ctx.store, ds.id);
+}
+
+/** The discard as committed: the planned one, recorded again with the files a copy finishing meanwhile added. */
+function withCommitted(planned: PoolDiscard, committed: string[], record?: (discard: PoolDiscard) => void): PoolDiscard {
+  const extra = committed.filter((f) => !planned.files.includes(f));
+  if (extra.length === 0) return planned;
+  const discard = { ...planned, files: [...planned.files, ...extra] };
+  record?.(discard);
+  return discard;
+}
+
+function poolCopies(s: Store, poolId: string): CopyWithLayer[] {
+  return s.listPoolCopies(poolId).map((copy) => ({ copy, layer: s.getLayer(copy.layerId) }));
+}
+
+function layerPaths(copies: readonly CopyWithLayer[]): string[] {
+  return copies.flatMap((x) => (x.layer ? [x.layer.path] : []));
 }
 
 /** The pool with what it holds now; 404 for an unknown id. */

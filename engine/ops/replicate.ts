@@ -33,6 +33,7 @@ import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { chainConfinementProblem } from "./chain-confinement";
 import { throwIfCancelled, type OpContext } from "./context";
+import { faultHold } from "./fault-hold";
 import { CatalogView } from "./layer-evidence";
 import {
   planReplication,
@@ -309,28 +310,50 @@ export async function listReplicaViews(store: Store, filter: { targetDatastoreId
   return out;
 }
 
-/**
- * Deletes a replica: its records, then its own layer files, then the catalog entries. Refused
- * (409) while a repair of it is pending or while other disks or replicas rely on its layers.
- */
-export async function deleteReplica(ctx: OpContext, id: string): Promise<void> {
-  const r = ctx.store.getReplica(id);
+/** Where a deleted replica's files lie, recorded as a job's intent before its records go. */
+export interface ReplicaFiles {
+  replicaId: string;
+  targetDatastoreId: string;
+}
+
+/** Checks that replica `id` may be deleted, changing nothing: 404 when unknown, 409 while a job repairs it or other disks rest on its layers. */
+export function checkReplicaDelete(store: Store, id: string): Replica {
+  const r = store.getReplica(id);
   if (!r) throw notFound("replica", id, "id");
-  const pending = pendingJobFor(ctx.store, id);
+  const pending = pendingJobFor(store, id);
   if (pending) throw conflict(`replica ${id} is being repaired by job ${pending.id}; cancel it or wait`, "id");
-  const owned = ctx.store.listLayers({ ownerKind: "replica", ownerId: id });
-  const reliers = owned.flatMap((l) => reliersOf(ctx.store, l.path, id));
+  const owned = store.listLayers({ ownerKind: "replica", ownerId: id });
+  const reliers = owned.flatMap((l) => reliersOf(store, l.path, id));
   if (reliers.length > 0) throw conflict(`replica ${id} backs other disks: ${[...new Set(reliers)].join(", ")}`, "id");
+  return r;
+}
+
+/**
+ * Deletes a replica and the layers it copied (layers it reused stay): records first, checked
+ * again in their transaction, then its folder. `beforeCommit` gets where its files lie before
+ * any record changes (a job records it as its intent). Throws like `checkReplicaDelete`.
+ */
+export async function deleteReplica(ctx: OpContext, id: string, beforeCommit?: (files: ReplicaFiles) => void): Promise<void> {
+  const r = checkReplicaDelete(ctx.store, id);
+  const files: ReplicaFiles = { replicaId: id, targetDatastoreId: r.targetDatastoreId };
+  beforeCommit?.(files);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "replica-delete:after-intent");
   ctx.store.tx((s) => {
+    checkReplicaDelete(s, id);
     s.deleteReplica(id);
-    for (const l of owned) s.deleteLayer(l.id);
+    for (const l of s.listLayers({ ownerKind: "replica", ownerId: id })) s.deleteLayer(l.id);
   });
-  const ds = ctx.store.getDatastore(r.targetDatastoreId);
-  if (ds) {
-    await removeOwnedTree(engineDir(ds.path), replicaDir(ds.path, id));
-    await syncCatalog(ctx.store, ds.id);
-  }
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "replica-delete:after-commit");
+  await removeReplicaFiles(ctx, files);
   ctx.log.info({ replicaId: id }, "replica deleted");
+}
+
+/** Removes a deleted replica's folder and rewrites its datastore's catalog; safe to run again after a crash. */
+export async function removeReplicaFiles(ctx: OpContext, files: ReplicaFiles): Promise<void> {
+  const ds = ctx.store.getDatastore(files.targetDatastoreId);
+  if (!ds) return;
+  await removeOwnedTree(engineDir(ds.path), replicaDir(ds.path, files.replicaId));
+  await syncCatalog(ctx.store, ds.id);
 }
 
 // Running a plan

@@ -3,7 +3,7 @@
  * migration policy (S6).
  */
 import { invalidField, notFound } from "../errors";
-import type { MissingAckPolicy } from "../model";
+import type { MissingAckPolicy, Vm } from "../model";
 import type { Store } from "../store";
 import { checkMissingAck, checkNotifyTimeout } from "./migrate-source";
 import { getVmView, type VmView } from "./vm-view";
@@ -28,17 +28,26 @@ export function checkStopTimeoutSeconds(value: unknown): number | null {
   return value;
 }
 
-/** Applies a settings change to a VM's record and answers the VM; 404 for an unknown VM, 400 for a bad value (nothing changed then). */
+/** Checks a settings change, changing nothing: 404 `id` for an unknown VM, 400 naming a value out of range. */
+export function checkVmSettings(store: Store, req: UpdateVmSettingsRequest): void {
+  settingsPatch(store, req);
+}
+
+/** Applies a settings change to a VM's record in one transaction and answers the VM; throws like `checkVmSettings` (nothing changed then). */
 export function updateVmSettings(store: Store, req: UpdateVmSettingsRequest): VmView {
-  if (!store.getVm(req.id)) throw notFound("vm", req.id, "id");
-  const stop = req.stopTimeoutSeconds === undefined ? undefined : checkStopTimeoutSeconds(req.stopTimeoutSeconds);
-  const notify = req.migrationNotifyTimeoutSeconds === undefined ? undefined : checkNotifyTimeout(req.migrationNotifyTimeoutSeconds, "migration_notify_timeout_seconds");
-  const onMissingAck = req.migrationOnMissingAck === undefined ? undefined : checkMissingAck(req.migrationOnMissingAck, "migration_on_missing_ack");
+  const patch = settingsPatch(store, req);
   store.tx((s) => {
     if (!s.getVm(req.id)) throw notFound("vm", req.id, "id");
-    if (stop !== undefined) s.updateVm(req.id, { stopTimeoutSeconds: stop });
-    if (notify !== undefined) s.updateVm(req.id, { migrationNotifyTimeoutSeconds: notify });
-    if (onMissingAck !== undefined) s.updateVm(req.id, { migrationOnMissingAck: onMissingAck });
+    if (Object.keys(patch).length > 0) s.updateVm(req.id, patch);
   });
   return getVmView(store, req.id);
+}
+
+function settingsPatch(store: Store, req: UpdateVmSettingsRequest): Partial<Pick<Vm, "stopTimeoutSeconds" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">> {
+  if (!store.getVm(req.id)) throw notFound("vm", req.id, "id");
+  return {
+    ...(req.stopTimeoutSeconds === undefined ? {} : { stopTimeoutSeconds: checkStopTimeoutSeconds(req.stopTimeoutSeconds) }),
+    ...(req.migrationNotifyTimeoutSeconds === undefined ? {} : { migrationNotifyTimeoutSeconds: checkNotifyTimeout(req.migrationNotifyTimeoutSeconds, "migration_notify_timeout_seconds") }),
+    ...(req.migrationOnMissingAck === undefined ? {} : { migrationOnMissingAck: checkMissingAck(req.migrationOnMissingAck, "migration_on_missing_ack") }),
+  };
 }

@@ -77,3 +77,46 @@ test("bad input is refused before any job is recorded", async () => {
   const [del] = await t.client.jobs.list({ limit: 1 });
   expect(del).toMatchObject({ kind: "vm.delete", state: "succeeded", target_id: vm.id });
 });
+
+async function call(method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; headers: Headers; json: unknown }> {
+  const res = await fetch(`${t.engine.url}${urlPath}`, {
+    method,
+    headers: { authorization: `Bearer ${t.engine.token}`, ...(body !== undefined ? { "content-type": "application/json" } : {}), ...headers },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, json: text ? JSON.parse(text) : null };
+}
+
+test("datastore, pool and VM-settings changes answer as before once their job ended; a retried key answers its job again", async () => {
+  const added = await call("POST", "/datastores", { name: "jobbed-ds", path: path.join(t.dir, "jobbed-ds") });
+  expect(added.status).toBe(201);
+  const dsId = (added.json as { id: string }).id;
+  expect(await t.client.jobs.get(added.headers.get("x-clonefleet-job")!)).toMatchObject({ kind: "datastore.create", state: "succeeded", target_id: dsId });
+
+  const pool = await call("POST", "/pools", { template_id: fx.templateId, datastore_id: dsId, size: 0 });
+  expect(pool.status).toBe(201);
+  const poolId = (pool.json as { id: string }).id;
+  const resized = await call("PUT", `/pools/${poolId}`, { size: 0 });
+  expect([resized.status, (resized.json as { size: number }).size]).toEqual([200, 0]);
+  expect(await t.client.jobs.get(resized.headers.get("x-clonefleet-job")!)).toMatchObject({ kind: "pool.resize", state: "succeeded" });
+  // Deleted, then the same key again: the same job's answer, not a 404.
+  const key = { "idempotency-key": `delete-${poolId}` };
+  const deleted = await call("DELETE", `/pools/${poolId}`, undefined, key);
+  const again = await call("DELETE", `/pools/${poolId}`, undefined, key);
+  expect([deleted.status, again.status]).toEqual([204, 204]);
+  expect(again.headers.get("x-clonefleet-job")).toBe(deleted.headers.get("x-clonefleet-job"));
+  expect(await t.client.pools.get(poolId)).toBeNull();
+
+  const vm = await createVm(t.client, "settings", fx.templateId);
+  const patched = await call("PATCH", `/vms/${vm.id}`, { stop_timeout_seconds: 7 }, { prefer: "respond-async" });
+  expect(patched.status).toBe(202);
+  expect((patched.json as JobWire).kind).toBe("vm.update");
+  await t.client.waitJob((patched.json as JobWire).id);
+  expect((await t.client.vms.get(vm.id))!.stop_timeout_seconds).toBe(7);
+
+  const removed = await call("DELETE", `/datastores/${dsId}`);
+  expect(removed.status).toBe(204);
+  expect(await t.client.jobs.get(removed.headers.get("x-clonefleet-job")!)).toMatchObject({ kind: "datastore.delete", state: "succeeded", target_id: dsId });
+  expect(await t.client.datastores.get(dsId)).toBeNull();
+});

@@ -1,17 +1,31 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
-import { addDatastore, directContext, getDatastore, listDatastoreLayers, listDatastores, removeDatastore } from "../../ops";
-import { CreateDatastoreBody, datastoreLayerToWire, DatastoreLayerWire, datastoreToWire, DatastoreWire, IdParams } from "../schemas";
+import { JOB_KINDS } from "../../model";
+import { checkDatastoreAdd, checkDatastoreRemove, directContext, getDatastore, listDatastoreLayers, listDatastores, type DatastoreStatus } from "../../ops";
+import { CreateDatastoreBody, datastoreLayerToWire, DatastoreLayerWire, datastoreToWire, DatastoreWire, IdParams, JobWire } from "../schemas";
 import type { EngineServices } from "../services";
+import { hasPriorJob, submitAndAnswer } from "./job-answer";
 
-/** `/datastores`: add, list, show, remove. */
+/** `/datastores`: add (a `datastore.create` job), list, show, remove (a `datastore.delete` job). */
 export const datastoreRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
   const ctx = () => directContext(services.store, services.log, undefined, services.settings);
 
   app.post<{ Body: CreateDatastoreBody }>(
     "/datastores",
-    { schema: { tags: ["datastores"], summary: "Add a datastore", body: CreateDatastoreBody, response: { 201: DatastoreWire } } },
-    async (req, reply) => reply.status(201).send(datastoreToWire(await addDatastore(ctx(), req.body))),
+    {
+      schema: {
+        tags: ["datastores"],
+        summary: "Add a datastore (a `datastore.create` job); 201 with it once done, or 202 with the job on `Prefer: respond-async`",
+        body: CreateDatastoreBody,
+        response: { 201: DatastoreWire, 202: JobWire },
+      },
+    },
+    async (req, reply) => {
+      const request = { name: req.body.name, path: req.body.path };
+      // A retried request answers with its job; the name it took is no conflict then.
+      if (!hasPriorJob(services, req)) await checkDatastoreAdd(ctx(), request);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.createDatastore, request, (ds) => reply.status(201).send(datastoreToWire(ds as DatastoreStatus)));
+    },
   );
   app.get(
     "/datastores",
@@ -30,10 +44,17 @@ export const datastoreRoutes: FastifyPluginAsync<{ services: EngineServices }> =
   );
   app.delete<{ Params: IdParams }>(
     "/datastores/:id",
-    { schema: { tags: ["datastores"], summary: "Remove a datastore (refused while it holds anything)", params: IdParams } },
+    {
+      schema: {
+        tags: ["datastores"],
+        summary: "Remove a datastore (a `datastore.delete` job; refused while it holds anything); 204 once done, or 202 with the job on `Prefer: respond-async`",
+        params: IdParams,
+        response: { 204: Type.Null(), 202: JobWire },
+      },
+    },
     async (req, reply) => {
-      await removeDatastore(ctx(), req.params.id);
-      return reply.status(204).send();
+      if (!hasPriorJob(services, req)) checkDatastoreRemove(services.store, req.params.id);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.deleteDatastore, { id: req.params.id }, () => reply.status(204).send());
     },
   );
 };

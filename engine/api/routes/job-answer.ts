@@ -15,6 +15,12 @@ export function prefersAsync(req: FastifyRequest): boolean {
   return values.some((v) => v.trim().toLowerCase() === "respond-async");
 }
 
+/** True when the caller's idempotency key already names a job: its route skips the checks a retry after success would fail (the name it took, the record it removed). */
+export function hasPriorJob(services: EngineServices, req: FastifyRequest): boolean {
+  const key = idempotencyKeyOf(req);
+  return key !== undefined && services.store.findJobByIdempotencyKey(key) !== null;
+}
+
 /**
  * Submits a change as a job of `kind` (with the caller's idempotency key) and answers the way
  * the route always has: once the job ends, `send(result)` for a success and the job's error with

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS } from "../../model";
-import { deleteReplica, directContext, getReplicaView, listReplicaViews, validateReplicaCreate } from "../../ops";
+import { checkReplicaDelete, getReplicaView, listReplicaViews, validateReplicaCreate } from "../../ops";
 import {
   CreateReplicaBody,
   createReplicaFromWire,
@@ -16,8 +16,9 @@ import {
 } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
+import { hasPriorJob, submitAndAnswer } from "./job-answer";
 
-/** `/replicas`: replicate a chain (a job), list, show (with drift measured now), repair (a job), delete. */
+/** `/replicas`: replicate a chain (a job), list, show (with drift measured now), repair (a job), delete (a job). */
 export const replicaRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
   app.post<{ Body: CreateReplicaBody }>(
     "/replicas",
@@ -76,10 +77,17 @@ export const replicaRoutes: FastifyPluginAsync<{ services: EngineServices }> = a
   );
   app.delete<{ Params: IdParams }>(
     "/replicas/:id",
-    { schema: { tags: ["replicas"], summary: "Delete a replica and the layers it copied (layers it reused stay)", params: IdParams } },
+    {
+      schema: {
+        tags: ["replicas"],
+        summary: "Delete a replica and the layers it copied, layers it reused stay (a `replica.delete` job); 204 once done, or 202 with the job on `Prefer: respond-async`",
+        params: IdParams,
+        response: { 204: Type.Null(), 202: JobWire },
+      },
+    },
     async (req, reply) => {
-      await deleteReplica(directContext(services.store, services.log), req.params.id);
-      return reply.status(204).send();
+      if (!hasPriorJob(services, req)) checkReplicaDelete(services.store, req.params.id);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.deleteReplica, { id: req.params.id }, () => reply.status(204).send());
     },
   );
 };

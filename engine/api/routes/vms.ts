@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS, type MissingAckPolicy } from "../../model";
-import { checkForkRequest, checkVmDelete, checkVmRequest, checkVmStart, checkVmStop, getVmView, listVmViews, updateVmSettings, type StartVmRequest, type StopVmRequest, type VmView } from "../../ops";
+import { checkForkRequest, checkVmDelete, checkVmRequest, checkVmStart, checkVmStop, checkVmSettings, getVmView, listVmViews, type StartVmRequest, type StopVmRequest, type UpdateVmSettingsRequest, type VmView } from "../../ops";
 import {
   CreateVmBody,
   createVmFromWire,
@@ -20,7 +20,7 @@ import {
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
 import { forwardToVmHost } from "./forward";
-import { submitAndAnswer } from "./job-answer";
+import { hasPriorJob, submitAndAnswer } from "./job-answer";
 
 /** `/vms`: VMs as inventory records with their disks (create from a template — a job —, list, show, delete). */
 export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
@@ -57,16 +57,25 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
   );
   app.patch<{ Params: IdParams; Body: UpdateVmBody }>(
     "/vms/:id",
-    { schema: { tags: ["vms"], summary: "Change a VM's settings in place (stop timeout, migration policy); answers with the VM", params: IdParams, body: UpdateVmBody, response: { 200: VmWire } } },
-    async (req) =>
-      vmToWire(
-        updateVmSettings(services.store, {
-          id: req.params.id,
-          stopTimeoutSeconds: req.body.stop_timeout_seconds,
-          migrationNotifyTimeoutSeconds: req.body.migration_notify_timeout_seconds,
-          migrationOnMissingAck: req.body.migration_on_missing_ack as MissingAckPolicy | undefined,
-        }),
-      ),
+    {
+      schema: {
+        tags: ["vms"],
+        summary: "Change a VM's settings in place (stop timeout, migration policy; a `vm.update` job); answers with the VM, or 202 with the job on `Prefer: respond-async`",
+        params: IdParams,
+        body: UpdateVmBody,
+        response: { 200: VmWire, 202: JobWire },
+      },
+    },
+    async (req, reply) => {
+      const request: UpdateVmSettingsRequest = {
+        id: req.params.id,
+        ...(req.body.stop_timeout_seconds !== undefined ? { stopTimeoutSeconds: req.body.stop_timeout_seconds } : {}),
+        ...(req.body.migration_notify_timeout_seconds !== undefined ? { migrationNotifyTimeoutSeconds: req.body.migration_notify_timeout_seconds } : {}),
+        ...(req.body.migration_on_missing_ack !== undefined ? { migrationOnMissingAck: req.body.migration_on_missing_ack as MissingAckPolicy } : {}),
+      };
+      if (!hasPriorJob(services, req)) checkVmSettings(services.store, request);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.updateVm, request, (vm) => vmToWire(vm as VmView));
+    },
   );
   app.post<{ Params: IdParams; Body: StartVmBody }>(
     "/vms/:id/start",

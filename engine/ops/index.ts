@@ -27,7 +27,7 @@ export { defaultParentTmpfsDir, mapBounded } from "./instant-clone-plan";
 export { admitParentName, checkParentCreate, CREATE_PARENT_KIND, createParent, type CreateParentRequest, recoverParentCreate } from "./parent-capture";
 export { checkInstantClone, INSTANT_CLONE_KIND, instantClone, type InstantCloneRequest, type InstantCloneResult, recoverInstantClone } from "./instant-clone";
 export type { WarmChild, WarmChildSource } from "./instant-clone-child";
-export { checkParentDelete, DELETE_PARENT_KIND, deleteParent, type DeleteParentRequest, getParentView, listParentViews, type ParentReconcileReport, type ParentView, reconcileParents, updateParent, type UpdateParentRequest } from "./parent-lifecycle";
+export { checkParentDelete, checkParentUpdate, DELETE_PARENT_KIND, deleteParent, type DeleteParentRequest, getParentView, listParentViews, type ParentReconcileReport, type ParentView, reconcileParents, recoverParentDelete, recoverParentUpdate, UPDATE_PARENT_KIND, updateParent, type UpdateParentRequest } from "./parent-lifecycle";
 export { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, getHostView, HostMonitor, type HostView, judgeHostStatus, listHostViews, MISSED_HEARTBEATS_FOR_DOWN, otherHostsUp, vmStateRootFor } from "./hosts";
 export { admitMigration, checkMigrateRequest, MIGRATE_VM_KIND, migrateVm, type MigrateVmRequest, type MigrateVmResult, migrationHost, type MigrationStep, recoverMigration } from "./migrate-source";
 export { abortIncoming, activateIncoming, prepareIncoming, sendCompletion } from "./migrate-target";

@@ -4,21 +4,24 @@
  * reconciliation of parents at engine start. Capture is in parent-capture.ts, children in
  * instant-clone.ts.
  */
-import { promises as fs, statSync } from "node:fs";
+import { existsSync, promises as fs, statSync } from "node:fs";
 import * as path from "node:path";
 import { rebase, removeOwnedTree } from "../disk";
 import { conflict, internal, invalidField, notFound } from "../errors";
-import { JOB_KINDS, type DiskLayer, type InstantCloneParent, type RecordState, type Vm } from "../model";
+import { JOB_KINDS, type DiskLayer, type InstantCloneParent, type ParentRamLocation, type RecordState, type Vm } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
 import { removeFromDatastore } from "./datastore-removal";
+import { faultHold } from "./fault-hold";
 import { privateFolderProblem } from "./guest-ram";
 import { childOverlayOf, parentDir, parentTmpfsLevels, warmCountProblem } from "./instant-clone-plan";
 import { livePid } from "./vm-power";
 
-/** The job kind that deletes a parent once its children are gone (`wait`). */
+/** The job kind that deletes a parent (at once, or once its children are gone with `wait`). */
 export const DELETE_PARENT_KIND = JOB_KINDS.deleteParent;
+/** The job kind that changes a parent's settings. */
+export const UPDATE_PARENT_KIND = JOB_KINDS.updateParent;
 
 /** A change of a parent's settings; absent fields stay. */
 export interface UpdateParentRequest {
@@ -109,20 +112,34 @@ export function getParentView(store: Store, id: string): ParentView {
   return parentView(store, p);
 }
 
-/**
- * Changes a parent's settings (its warm count); 404 for an unknown parent, 400 naming a bad
- * value; changes nothing then. The host's pre-start loop follows the new count.
- */
-export function updateParent(ctx: OpContext, req: UpdateParentRequest): ParentView {
-  const p = ctx.store.getParent(req.id);
-  if (!p) throw notFound("instant-clone parent", req.id, "id");
+/** Refuses a settings change that cannot be done, touching nothing: 404 for an unknown parent, 400 naming a bad value. */
+export function checkParentUpdate(store: Store, req: UpdateParentRequest): void {
+  if (!store.getParent(req.id)) throw notFound("instant-clone parent", req.id, "id");
   if (req.warmCount !== undefined) {
     const issue = warmCountProblem(req.warmCount);
     if (issue) throw invalidField("warm_count", issue);
-    ctx.store.tx((s) => s.updateParent(p.id, { warmCount: req.warmCount }));
+  }
+}
+
+/**
+ * The `parent.update` job: changes a parent's settings (its warm count) in one transaction,
+ * after recording what it sets; throws like `checkParentUpdate`, changing nothing then. The
+ * host's pre-start loop follows the new count.
+ */
+export function updateParent(ctx: OpContext, req: UpdateParentRequest): ParentView {
+  checkParentUpdate(ctx.store, req);
+  if (req.warmCount !== undefined) {
+    ctx.recordIntent({ parentId: req.id, warmCount: req.warmCount });
+    ctx.store.tx((s) => s.updateParent(req.id, { warmCount: req.warmCount }));
     ctx.warm?.nudge();
   }
-  return getParentView(ctx.store, p.id);
+  return getParentView(ctx.store, req.id);
+}
+
+/** After a crash during `parent.update`: the change is one transaction setting a value, so it is made again (finished); null when the parent is gone. */
+export function recoverParentUpdate(ctx: OpContext, req: UpdateParentRequest): { finished: ParentView | null } {
+  if (!ctx.store.getParent(req.id)) return { finished: null };
+  return { finished: updateParent(ctx, req) };
 }
 
 /** Every parent, by name. */
@@ -133,9 +150,35 @@ export function listParentViews(store: Store): ParentView[] {
 // ---------------------------------------------------------------------------------------------
 // deletion
 
+/** What a parent deletion removes, recorded before the parent's record goes. */
+interface DeleteParentIntent {
+  parentId: string;
+  datastoreId: string;
+  /** The frozen top layer: its record goes with the parent's unless a VM still needs it, which then owns it. */
+  topLayerId: string;
+  ramPath: string;
+  ramLocation: ParentRamLocation;
+  deviceStatePath: string;
+  childOverlay: string;
+  /** The parent's folder on its datastore; null when the datastore's record was gone. */
+  dir: string | null;
+  /** Set just before a kept frozen layer is moved into its VM's home folder. */
+  move: KeptLayerMove | null;
+}
+
+/** A kept frozen layer on its way from the parent's folder into its VM's home. */
+interface KeptLayerMove {
+  layerId: string;
+  from: string;
+  to: string;
+  /** The VM's top layer, whose backing file names the frozen layer. */
+  overlayLayerId: string;
+}
+
 /**
- * Deletes a parent: refused (409 naming them) while it has children, unless `wait`, which
- * waits (cancellable) until they are gone. Its RAM file and device state go; its frozen layer
+ * The `parent.delete` job: refused (409 naming them) while the parent has children, unless
+ * `wait`, which waits (cancellable) until they are gone. Records what it removes, then drops
+ * the parent's record in one transaction; its RAM file and device state go; its frozen layer
  * goes too unless another disk still needs it (the source VM's overlay), which then owns it.
  */
 export async function deleteParent(ctx: OpContext, req: DeleteParentRequest): Promise<{ id: string; keptLayer: string | null }> {
@@ -149,64 +192,126 @@ export async function deleteParent(ctx: OpContext, req: DeleteParentRequest): Pr
   }
   const p = ctx.store.getParent(req.id);
   if (!p) return { id: req.id, keptLayer: null };
+  const ds = ctx.store.getDatastore(p.datastoreId);
+  const intent: DeleteParentIntent = {
+    parentId: p.id,
+    datastoreId: p.datastoreId,
+    topLayerId: p.diskLayerId,
+    ramPath: p.ramPath,
+    ramLocation: p.ramLocation,
+    deviceStatePath: p.deviceStatePath,
+    childOverlay: childOverlayOf(p),
+    dir: ds ? parentDir(ds.path, p.id) : null,
+    move: null,
+  };
+  ctx.recordIntent(intent);
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "parent-delete:after-intent");
   const top = ctx.store.getLayer(p.diskLayerId);
-  let kept: { layer: DiskLayer; owner: Vm } | null = null;
-  ctx.store.tx((s) => {
+  const deleted = ctx.store.tx((s) => {
+    // Another deletion of it (a second request) committed first: its files are that one's to remove.
+    if (!s.getParent(p.id)) return false;
     if (s.listVms({ instantCloneOf: p.id }).length > 0) throw conflict(`instant-clone parent ${p.name} got a new instant clone meanwhile`, "id");
     s.deleteParent(p.id);
-    if (!top) return;
+    if (!top) return true;
     const users = s.listLayers().filter((l) => l.backingPath === top.path);
     const owner = users.map((l) => (l.ownerKind === "vm" ? s.getVm(l.ownerId) : null)).find((v): v is Vm => v !== null);
     if (users.length > 0 && owner) {
       // The source VM's overlay (or whatever else is backed by it) still needs the frozen layer.
       s.transferLayer(top.id, { path: top.path, ownerKind: "vm", ownerId: owner.id });
-      kept = { layer: top, owner };
     } else if (users.length > 0) {
       throw conflict(`instant-clone parent ${p.name}'s frozen layer backs disks no VM owns: ${users.map((l) => l.path).join(", ")}`, "id");
     } else {
       s.deleteLayer(top.id);
     }
+    return true;
   });
+  if (!deleted) return { id: p.id, keptLayer: null };
+  await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "parent-delete:after-commit");
   // Waiting for the next warm pass would leave them running on the parent's files, in a datastore that may be deleted next.
   await ctx.warm?.release(p.id);
-  const ds = ctx.store.getDatastore(p.datastoreId);
-  await fs.rm(p.ramPath, { force: true });
-  await fs.rm(p.deviceStatePath, { force: true });
-  if (p.ramLocation === "tmpfs") await removeParentRamDir(ctx, path.dirname(p.ramPath));
-  const keptLayer = kept as { layer: DiskLayer; owner: Vm } | null;
-  if (keptLayer) {
+  const kept = await removeParentFiles(ctx, intent);
+  ctx.log.info({ parentId: p.id, keptLayer: kept }, "instant-clone parent deleted");
+  return { id: p.id, keptLayer: kept };
+}
+
+/**
+ * After a crash during `parent.delete`: a parent still recorded was not touched (null); once
+ * its record is gone, every file the intent names goes too and a kept frozen layer ends in its
+ * VM's folder or stays whole in the parent's (finished).
+ */
+export async function recoverParentDelete(ctx: OpContext, req: DeleteParentRequest, intent: unknown): Promise<{ finished: { id: string; keptLayer: string | null } | null }> {
+  const i = intent as DeleteParentIntent | null;
+  if (!i || ctx.store.getParent(i.parentId)) return { finished: null };
+  return { finished: { id: req.id, keptLayer: await removeParentFiles(ctx, i) } };
+}
+
+/**
+ * Removes what a deleted parent leaves: its RAM file (and tmpfs folder), device state and
+ * child overlay, and its folder with the frozen layer when no VM kept that; a kept one moves to
+ * its VM (see moveKeptLayer). Idempotent, so recovery runs it again. Answers the kept layer's path.
+ */
+async function removeParentFiles(ctx: OpContext, i: DeleteParentIntent): Promise<string | null> {
+  await fs.rm(i.ramPath, { force: true });
+  await fs.rm(i.deviceStatePath, { force: true });
+  if (i.ramLocation === "tmpfs") await removeParentRamDir(ctx, path.dirname(i.ramPath));
+  const layer = ctx.store.getLayer(i.topLayerId);
+  if (layer) {
     // The children's empty overlay is the parent's alone; the frozen layer stays for the VM.
-    await fs.rm(childOverlayOf(p), { force: true });
-    await moveKeptLayer(ctx, keptLayer.layer, keptLayer.owner).catch((err: unknown) => ctx.log.warn({ err, parentId: p.id }, "the frozen layer stays in the parent's folder"));
-  } else if (ds) {
-    await removeFromDatastore(ctx.store, parentDir(ds.path, p.id));
+    await fs.rm(i.childOverlay, { force: true });
+    const owner = layer.ownerKind === "vm" ? ctx.store.getVm(layer.ownerId) : null;
+    if (i.move) await finishKeptLayerMove(ctx, i.move);
+    else if (owner) {
+      await moveKeptLayer(ctx, layer, owner, (move) => ctx.recordIntent({ ...i, move } satisfies DeleteParentIntent)).catch((err: unknown) =>
+        ctx.log.warn({ err, parentId: i.parentId }, "the frozen layer stays in the parent's folder"),
+      );
+    }
+  } else if (i.dir) {
+    await removeFromDatastore(ctx.store, i.dir);
   }
-  if (ds) await syncCatalog(ctx.store, ds.id);
-  ctx.log.info({ parentId: p.id, keptLayer: keptLayer?.layer.path ?? null }, "instant-clone parent deleted");
-  return { id: p.id, keptLayer: keptLayer ? (ctx.store.getLayer(keptLayer.layer.id)?.path ?? null) : null };
+  if (ctx.store.getDatastore(i.datastoreId)) await syncCatalog(ctx.store, i.datastoreId);
+  return layer ? (ctx.store.getLayer(layer.id)?.path ?? null) : null;
 }
 
 /**
  * Moves a frozen layer the source VM still needs into that VM's home folder, so it goes with
  * the VM; only while the VM is stopped (a running QEMU has the old path open) and when the VM's
- * top layer is the only disk on it (one header to rewrite).
+ * top layer is the only disk on it (one header to rewrite). `record` persists the move first.
  */
-async function moveKeptLayer(ctx: OpContext, layer: DiskLayer, owner: Vm): Promise<void> {
+async function moveKeptLayer(ctx: OpContext, layer: DiskLayer, owner: Vm, record: (move: KeptLayerMove) => void): Promise<void> {
   const users = ctx.store.listLayers().filter((l) => l.backingPath === layer.path);
   if (livePid(owner.stateDir) !== null || users.length !== 1 || users[0].id !== owner.diskLayerId) return;
-  const dest = path.join(owner.homeDir, `disk-${layer.contentId.slice(0, 12)}.qcow2`);
-  await fs.rename(layer.path, dest);
+  const move: KeptLayerMove = { layerId: layer.id, from: layer.path, to: path.join(owner.homeDir, `disk-${layer.contentId.slice(0, 12)}.qcow2`), overlayLayerId: users[0].id };
+  record(move);
+  await fs.rename(move.from, move.to);
   try {
-    await rebase(users[0].path, { backingPath: dest, unsafe: true });
+    await rebase(users[0].path, { backingPath: move.to, unsafe: true });
   } catch (err) {
-    await fs.rename(dest, layer.path);
+    await fs.rename(move.to, move.from);
     throw err;
   }
   ctx.store.tx((s) => {
-    s.transferLayer(layer.id, { path: dest, ownerKind: "vm", ownerId: owner.id });
-    s.updateLayer(users[0].id, { backingPath: dest });
+    s.transferLayer(layer.id, { path: move.to, ownerKind: "vm", ownerId: owner.id });
+    s.updateLayer(users[0].id, { backingPath: move.to });
   });
-  await removeFromDatastore(ctx.store, path.dirname(layer.path));
+  await removeFromDatastore(ctx.store, path.dirname(move.from));
+}
+
+/**
+ * Finishes a kept layer's move a crash cut short: a file not yet renamed stays where the
+ * records say (the parent's folder, as when the VM was running); a renamed one gets its
+ * overlay's header and the records pointed at it (an unsafe rebase only rewrites the header).
+ */
+async function finishKeptLayerMove(ctx: OpContext, m: KeptLayerMove): Promise<void> {
+  const layer = ctx.store.getLayer(m.layerId);
+  const overlay = ctx.store.getLayer(m.overlayLayerId);
+  if (layer && layer.path === m.from && existsSync(m.to) && !existsSync(m.from)) {
+    if (overlay) await rebase(overlay.path, { backingPath: m.to, unsafe: true });
+    ctx.store.tx((s) => {
+      s.transferLayer(m.layerId, { path: m.to, ownerKind: layer.ownerKind, ownerId: layer.ownerId });
+      if (overlay) s.updateLayer(overlay.id, { backingPath: m.to });
+    });
+  }
+  if (ctx.store.getLayer(m.layerId)?.path === m.to) await removeFromDatastore(ctx.store, path.dirname(m.from));
 }
 
 /** Removes a parent's RAM folder after proving it lies inside this engine's tmpfs folder; throws internal otherwise. */

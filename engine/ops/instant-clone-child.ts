@@ -15,7 +15,6 @@ export interface ChildPlan {
   stateDir: string;
 }
 
-
 /**
  * Pre-started children of parents, kept by the engine host (WarmChildren): QEMU up with the
  * child's own overlay and identity and the parent's state loaded, paused. A request takes them

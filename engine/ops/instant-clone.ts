@@ -65,7 +65,6 @@ interface InstantCloneIntent {
   overlayTemplate: string;
 }
 
-
 /** The names of the children a request makes. */
 export function childNamesOf(req: InstantCloneRequest): string[] {
   return req.names ? [...req.names] : instantCloneNames(req.namePrefix, req.count);
@@ -119,9 +118,6 @@ export function checkInstantClone(store: Store, req: InstantCloneRequest, opts: 
   if (liveParentState(store, parent) === "drifted") throw conflict(`instant-clone parent ${parent.name} is drifted (its files vanished); it cannot be cloned`, "id");
   if (opts.admitNames !== false) admitChildNames(store, childNamesOf(req), req.names ? "names" : "name_prefix");
 }
-
-// ---------------------------------------------------------------------------------------------
-// instant clones
 
 /** Refuses (409 CF_INCOMPATIBLE_PARENT) a parent this host cannot load: another accelerator or QEMU version than it was saved under. */
 export async function checkRunnableHere(p: InstantCloneParent): Promise<void> {

@@ -54,7 +54,6 @@ export function pendingCloneJobs(store: Store, parentId: string): string[] {
     .map((j) => j.id);
 }
 
-
 /** Refuses a parent deletion that cannot be done now: unknown parent, or children without `wait`. */
 export function checkParentDelete(store: Store, req: DeleteParentRequest): void {
   const parent = store.getParent(req.id);

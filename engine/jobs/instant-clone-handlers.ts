@@ -10,11 +10,16 @@ import {
   instantClone,
   recoverInstantClone,
   recoverParentCreate,
+  recoverParentDelete,
+  recoverParentUpdate,
+  UPDATE_PARENT_KIND,
+  updateParent,
   type CreateParentRequest,
   type DeleteParentRequest,
   type InstantCloneRequest,
   type InstantCloneResult,
   type ParentView,
+  type UpdateParentRequest,
 } from "../ops";
 import type { JobHandler } from "./handler";
 
@@ -52,13 +57,30 @@ export const instantCloneHandler: JobHandler<InstantCloneRequest, InstantCloneRe
   },
 };
 
-/** `parent.delete` with `wait`: deletes a parent once its children are gone. */
+/**
+ * `parent.delete`: a parent's record, then its files, removed; at once (the route answers 204,
+ * or the 409 naming its children), or with `wait` once its children are gone.
+ */
 export const deleteParentHandler: JobHandler<DeleteParentRequest, { id: string; keptLayer: string | null }> = {
   kind: DELETE_PARENT_KIND,
+  // A caller waits for the plain delete; one with `wait` only polls, so it need not hold a slot either.
+  immediate: true,
   run: async (ctx, req) => ({ result: await deleteParent(ctx, req), targetId: req.id }),
-  // Deletion commits in one transaction before it removes files; running it again finishes it.
+  recover: async (ctx, req, intent) => {
+    const { finished } = await recoverParentDelete(ctx, req, intent);
+    if (finished) return { outcome: "finished", result: finished, targetId: req.id };
+    return { outcome: "rolled-back", detail: `the engine stopped before instant-clone parent ${req.id}'s record was removed; the parent was kept whole` };
+  },
+};
+
+/** `parent.update`: a parent's settings (its warm count) changed. */
+export const updateParentHandler: JobHandler<UpdateParentRequest, ParentView> = {
+  kind: UPDATE_PARENT_KIND,
+  immediate: true,
+  run: async (ctx, req) => ({ result: updateParent(ctx, req), targetId: req.id }),
   recover: async (ctx, req) => {
-    if (!ctx.store.getParent(req.id)) return { outcome: "finished", result: { id: req.id, keptLayer: null }, targetId: req.id };
-    return { outcome: "rolled-back", detail: "the engine stopped while waiting for the parent's children; the parent was kept" };
+    const { finished } = recoverParentUpdate(ctx, req);
+    if (finished) return { outcome: "finished", result: finished, targetId: req.id };
+    return { outcome: "rolled-back", detail: `instant-clone parent ${req.id} was deleted before its settings changed` };
   },
 };

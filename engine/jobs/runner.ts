@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { conflict, EngineError, internal, isEngineError, notFound } from "../errors";
 import { isTerminal, LOCAL_HOST_ID, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
 import type { EngineSettings, OpContext } from "../ops/context";
-import type { WarmChildSource } from "../ops/instant-clone";
+import type { WarmChildSource } from "../ops";
 import type { Store } from "../store";
 import type { JobHandler } from "./handler";
 

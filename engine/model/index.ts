@@ -351,6 +351,7 @@ export const JOB_KINDS = {
   backupVm: "vm.backup",
   createParent: "parent.create",
   deleteParent: "parent.delete",
+  updateParent: "parent.update",
   instantClone: "vm.instant-clone",
   migrateVm: "vm.migrate",
   startVm: "vm.start",

@@ -1,7 +1,7 @@
 import type { Logger } from "pino";
 import type { JobProgress } from "../model";
 import type { Store } from "../store";
-import type { WarmChildSource } from "./instant-clone";
+import type { WarmChildSource } from "./instant-clone-child";
 
 /**
  * What an operation may touch. Jobs give each run its own context: the signal aborts the

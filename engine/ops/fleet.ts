@@ -193,9 +193,16 @@ export function redeclareFleet(s: Store, id: string, spec: FleetSpec): Fleet {
   return s.getFleet(id) as Fleet;
 }
 
-/** Refuses a fleet apply for a fleet that no longer exists (admission, inside the job's transaction). */
+/**
+ * Refuses a fleet apply (admission, inside the job's transaction): 404 for a fleet that no
+ * longer exists, 409 naming the job while a `fleet.delete` of it is queued or running (the
+ * apply would make members the deletion does not know of).
+ */
 export function admitFleetApply(store: Store, req: ApplyFleetRequest): void {
-  if (!store.getFleet(req.fleetId)) throw notFound("fleet", req.fleetId, "id");
+  const fleet = store.getFleet(req.fleetId);
+  if (!fleet) throw notFound("fleet", req.fleetId, "id");
+  const deleting = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === JOB_KINDS.deleteFleet && (j.request as { id?: string }).id === fleet.id);
+  if (deleting) throw conflict(`fleet ${fleet.namePrefix} (${fleet.id}) is being deleted by job ${deleting.id} (${deleting.state}); it cannot be applied`, "id");
 }
 
 const fleetLocks = new Map<string, Promise<unknown>>();

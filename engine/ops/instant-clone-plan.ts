@@ -5,7 +5,7 @@
 import { createHash } from "node:crypto";
 import * as path from "node:path";
 import { engineDir } from "../disk";
-import { DEFAULT_PARENT_TMPFS_DIR, MAX_INSTANT_CLONES_PER_REQUEST, MAX_WARM_CHILDREN, NAME_MAX_LENGTH, PARENT_RAM_LOCATIONS, nameProblem, type ParentRamLocation } from "../model";
+import { DEFAULT_PARENT_TMPFS_DIR, MAX_INSTANT_CLONES_PER_REQUEST, MAX_WARM_CHILDREN, NAME_MAX_LENGTH, PARENT_RAM_LOCATIONS, nameProblem, type InstantCloneParent, type ParentRamLocation } from "../model";
 
 /** Where the files of one parent live. */
 export interface ParentFiles {
@@ -111,4 +111,9 @@ export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return out;
+}
+
+/** The empty child overlay a parent keeps beside its frozen layer. */
+export function childOverlayOf(p: Pick<InstantCloneParent, "deviceStatePath">): string {
+  return path.join(path.dirname(p.deviceStatePath), "child-overlay.qcow2");
 }

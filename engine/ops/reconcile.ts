@@ -6,7 +6,7 @@ import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { reconcilePools } from "./pool";
 import { reconcileVms } from "./vm";
-import { parentOwnedPaths } from "./instant-clone";
+import { parentOwnedPaths } from "./parent-lifecycle";
 
 /** What a reconciliation found and did, kept so users can see it (`GET /engine`). */
 export interface ReconcileReport {

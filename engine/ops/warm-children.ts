@@ -23,7 +23,9 @@ import { newId, type InstantCloneParent } from "../model";
 import type { Store } from "../store";
 import type { EngineSettings } from "./context";
 import { vmStateDirIn } from "./vm-power";
-import { checkRunnableHere, childOverlay, getParentView, parentChain, pendingCloneJobs, spawnChild, type WarmChild, type WarmChildSource } from "./instant-clone";
+import { checkRunnableHere, childOverlay, parentChain, spawnChild } from "./instant-clone";
+import type { WarmChild, WarmChildSource } from "./instant-clone-child";
+import { getParentView, pendingCloneJobs } from "./parent-lifecycle";
 
 /** Knobs of the loop. */
 export interface WarmChildrenOptions {

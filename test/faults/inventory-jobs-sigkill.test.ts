@@ -5,7 +5,8 @@ import { livePid } from "../../engine/ops";
 import { filesUnder } from "../support/files";
 import { makeChain } from "../support/chains";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-import { killAtHold } from "../support/fault-hold";
+import { heldJob, killAtHold } from "../support/fault-hold";
+import { apiError } from "../support/api-error";
 import { killAllVms, vmFixture } from "../support/vms";
 
 // Runs the built CLI (dist/): `npx tsc -p tsconfig.json` first. Real QEMU (TCG), qemu-img and SQLite.
@@ -13,7 +14,7 @@ jest.setTimeout(180_000);
 
 const ARGS = ["--accel", "tcg"];
 
-describe("engine SIGKILL during template.delete, fleet.delete, disk.register and catalog.rescan jobs", () => {
+describe("engine SIGKILL during template.delete, fleet.delete, disk.register and catalog.rescan jobs, and applies refused meanwhile", () => {
   let dir: string;
   let stateDir: string;
   let engine: EngineProcess;
@@ -78,5 +79,35 @@ describe("engine SIGKILL during template.delete, fleet.delete, disk.register and
     expect(scan.job.state).toBe("succeeded");
     const kept = (scan.job.result as { kept: { path: string }[] }).kept.map((k) => k.path).sort();
     expect(kept).toEqual([chain.base, chain.middle, chain.top].sort());
+  });
+
+  it("a fleet being deleted refuses an apply (PUT) with 409 naming the fleet and the delete job, changing nothing; the delete then finishes", async () => {
+    const fx = await vmFixture(engine.client, dir);
+    const spec = { template_id: fx.templateId, size: 1, datastore_ids: [fx.datastoreId], name_prefix: "db", clone_mode: "linked" as const, power_state: "stopped" as const };
+    const applied = await engine.client.waitJob((await engine.client.fleets.create(spec)).id, { timeoutMs: 120_000 });
+    const fleetId = applied.target_id!;
+    await engine.stop();
+
+    // The delete parks once its members' records went, while the fleet record stands.
+    const held = await spawnEngine(stateDir, ARGS, { CLONEFLEET_FAULT_VM_HOLD: "delete:after-commit" });
+    engine = held;
+    const pending = held.client.fleets.delete(fleetId).catch(() => undefined);
+    const del = await heldJob(held.client, "fleet.delete", "delete:after-commit");
+    const jobsBefore = (await held.client.jobs.list()).length;
+    const refused = await apiError(held.client.fleets.update(fleetId, { ...spec, size: 3 }));
+    expect(refused.status).toBe(409);
+    expect(refused.code).toBe("CF_CONFLICT");
+    expect(refused.field).toBe("id");
+    expect(refused.message).toContain(`fleet db (${fleetId})`);
+    expect(refused.message).toContain(`being deleted by job ${del.id}`);
+    // Bad timing changes nothing: no apply job recorded, the declaration kept.
+    expect((await held.client.jobs.list()).length).toBe(jobsBefore);
+    expect((await held.client.fleets.get(fleetId))?.size).toBe(1);
+    await held.kill();
+    await pending;
+
+    engine = await spawnEngine(stateDir, ARGS);
+    expect((await engine.client.jobs.get(del.id)).state).toBe("succeeded");
+    expect(await engine.client.fleets.get(fleetId)).toBeNull();
   });
 });

@@ -127,10 +127,14 @@ test("warm_count changes in place; bad values are refused naming the field and c
   expect(unknownField.status).toBe(400);
   expect((await apiError(t.client.parents.update("parent-nope", { warm_count: 1 }))).status).toBe(404);
   expect((await t.client.parents.get(parent.id))!.warm_count).toBe(1);
+  // Refused before any job is recorded; a good change runs as a `parent.update` job.
+  const updates = async () => (await t.client.jobs.list()).filter((j) => j.kind === "parent.update" && j.target_id === parent.id).map((j) => j.state);
+  expect(await updates()).toEqual([]);
   const badCreate = await apiError(t.client.parents.create({ source_vm_id: "vm-nope", name: "x", warm_count: 100 }));
   expect(badCreate).toMatchObject({ status: 400, field: "warm_count" });
 
   expect((await t.client.parents.update(parent.id, { warm_count: 3 })).warm_count).toBe(3);
+  expect(await updates()).toEqual(["succeeded"]);
   await warmReady(parent.id, 3);
   const three = await warmOnDisk(parent);
   expect((await t.client.parents.update(parent.id, { warm_count: 0 })).warm_count).toBe(0);
@@ -145,6 +149,8 @@ test("deleting a parent, then closing the engine, leaves no pre-started QEMU and
   await warmReady(parent.id, 1);
   const [[id, pid]] = [...(await warmOnDisk(parent))];
   await t.client.parents.delete(parent.id);
+  // The 204 came once its `parent.delete` job ended.
+  expect((await t.client.jobs.list()).filter((j) => j.kind === "parent.delete" && j.target_id === parent.id).map((j) => j.state)).toEqual(["succeeded"]);
   await waitFor("the deleted parent's pre-started child gone", async () => !alive(pid) && !existsSync(path.join(vmsRoot, id)), 15_000);
 
   const kept = await makeParent("warm-close", 2);

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS } from "../../model";
-import { checkInstantClone, checkParentCreate, checkParentDelete, deleteParent, directContext, getParentView, listParentViews, updateParent } from "../../ops";
+import { checkInstantClone, checkParentCreate, checkParentDelete, checkParentUpdate, getParentView, listParentViews, type ParentView } from "../../ops";
 import {
   CreateParentBody,
   createParentFromWire,
@@ -19,11 +19,11 @@ import {
 } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
+import { submitAndAnswer } from "./job-answer";
 
-/** `/parents`: instant-clone parents (S3): capture from a running VM (job), list, show, delete, and instant clones (job). */
+/** `/parents`: instant-clone parents (S3): capture from a running VM, change, delete and instant clones (each a job), list, show. */
 export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
   const warmOf = (id: string) => ({ ready: services.warm?.readyCount(id) ?? 0, error: services.warm?.lastError(id) ?? null });
-  const opContext = () => ({ ...directContext(services.store, services.log, undefined, services.settings), warm: services.warm });
   app.post<{ Body: CreateParentBody }>(
     "/parents",
     {
@@ -58,15 +58,16 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
     {
       schema: {
         tags: ["parents"],
-        summary: "Change a parent's settings (warm_count: children each host keeps pre-started); answers the parent",
+        summary: "Change a parent's settings (warm_count: children each host keeps pre-started; a `parent.update` job); answers the parent once done, or 202 with the job on `Prefer: respond-async`",
         params: IdParams,
         body: UpdateParentBody,
-        response: { 200: ParentWire },
+        response: { 200: ParentWire, 202: JobWire },
       },
     },
-    async (req) => {
-      const view = updateParent(opContext(), updateParentFromWire(req.params.id, req.body));
-      return parentToWire(view, warmOf(view.id));
+    async (req, reply) => {
+      const request = updateParentFromWire(req.params.id, req.body);
+      checkParentUpdate(services.store, request);
+      return submitAndAnswer(services, req, reply, JOB_KINDS.updateParent, request, (view) => parentToWire(view as ParentView, warmOf(request.id)));
     },
   );
   app.delete<{ Params: IdParams; Querystring: DeleteParentQuery }>(
@@ -74,7 +75,7 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
     {
       schema: {
         tags: ["parents"],
-        summary: "Delete an instant-clone parent: 204, or 409 naming its children while it has any; with wait=true, 202 with a job that deletes it once they are gone",
+        summary: "Delete an instant-clone parent (a `parent.delete` job): 204 once done (202 with the job on `Prefer: respond-async`), or 409 naming its children while it has any; with wait=true, 202 with a job that deletes it once they are gone",
         params: IdParams,
         querystring: DeleteParentQuery,
         response: { 202: JobWire, 200: JobWire, 204: Type.Null() },
@@ -87,8 +88,7 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
         const { job, created } = services.runner.submit(JOB_KINDS.deleteParent, request, { idempotencyKey: idempotencyKeyOf(req) });
         return reply.status(created ? 202 : 200).send(jobToWire(job));
       }
-      await deleteParent(opContext(), request);
-      return reply.status(204).send();
+      return submitAndAnswer(services, req, reply, JOB_KINDS.deleteParent, request, () => reply.status(204).send());
     },
   );
   app.post<{ Params: IdParams; Body: InstantCloneBody }>(

@@ -105,6 +105,7 @@ function resultToWire(kind: string, result: unknown): unknown {
     case JOB_KINDS.backupVm:
       return backupToWire(result as BackupVmResult);
     case JOB_KINDS.createParent:
+    case JOB_KINDS.updateParent:
       return parentToWire(result as ParentView);
     case JOB_KINDS.instantClone:
       return instantCloneResultToWire(result as InstantCloneResult);

@@ -360,6 +360,10 @@ export const JOB_KINDS = {
   deleteFleet: "fleet.delete",
   registerDisk: "disk.register",
   rescanCatalog: "catalog.rescan",
+  incomingMigration: "migration.incoming",
+  activateMigration: "migration.activate",
+  abortMigration: "migration.abort",
+  completeMigration: "migration.complete",
 } as const;
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];

@@ -15,6 +15,7 @@ import {
   QemuProcess,
   pollUntil,
   portSocketPath,
+  probeVm,
   setMigrationCapabilities,
 } from "../hypervisor";
 import { JOB_KINDS, LOCAL_HOST_ID, nowIso, type Vm } from "../model";
@@ -22,7 +23,10 @@ import { ownedPath } from "../disk";
 import type { OpContext } from "./context";
 import { faultHold } from "./fault-hold";
 import type { IncomingReady, IncomingRequest, TargetDirRequest, CompletionRequest } from "../peer";
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, judgeHostStatus, MISSED_HEARTBEATS_FOR_DOWN } from "./hosts";
 import {
+  applyStorageMoveRecords,
+  cleanUpStorageMove,
   createMoveTarget,
   exportTargetDisk,
   planStorageMove,
@@ -231,19 +235,32 @@ async function runTargetQemu(vmId: string, dir: string, targetDatastoreId: strin
   }
 }
 
+/** Longest the recovery of an activation waits for the source's migration job to end while the source host is up. */
+const SOURCE_JOB_WAIT_MS = 30_000;
+
 /**
- * After a crash during `migration.activate`. The source's request failed with this engine, so
- * unless its agent already moved the VM's record here, it keeps the guest (it resumes its QEMU,
- * or its own recovery does): the target QEMU is stopped and its folder removed. When the
- * record names this host and folder, the target QEMU is made to run (finished). Either way the
- * VM is recorded on one host, whose QEMU runs it.
+ * After a crash during `migration.activate`; leaves the VM recorded on one host whose QEMU
+ * runs it. The source's request failed with this engine, so its agent ran its failure path (or
+ * its recovery will): that is waited for while the source host is up. Then:
+ * - the record names this host and folder (it moved): the target QEMU is made to run (finished);
+ * - the source QEMU runs the guest: the target QEMU is stopped and its folder removed;
+ * - the source QEMU does not run (it gave the guest up and could not take it back while the
+ *   target QEMU held the disk): the target QEMU, run, keeps the guest; the record moves here and
+ *   the source QEMU and folder go, as the source's own recovery would do (finished);
+ * - neither: the target QEMU goes and the source QEMU is resumed where it can be.
  */
 export async function recoverActivate(ctx: OpContext, intent: unknown): Promise<{ finished: { pid: number; status: string } | null; detail: string }> {
   const i = intent as TargetDirIntent | null;
   if (!i) return { finished: null, detail: "the engine stopped before the target QEMU was touched; nothing changed" };
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+  await sourceJobEnded(ctx, i.vmId);
   const vm = ctx.store.getVm(i.vmId);
-  if (vm && (vm.hostId ?? LOCAL_HOST_ID) === self && vm.stateDir === i.stateDir) {
+  if (!vm) {
+    await removeTargetQemu(ctx, i.vmId, i.stateDir, null);
+    return { finished: null, detail: `VM ${i.vmId} was removed; its target QEMU was stopped` };
+  }
+  const here = (vm.hostId ?? LOCAL_HOST_ID) === self;
+  if (here && vm.stateDir === i.stateDir) {
     try {
       const ran = await runTargetQemu(vm.id, i.stateDir, i.targetDatastoreId);
       ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "running", pid: ran.pid, crashed: false }));
@@ -252,11 +269,73 @@ export async function recoverActivate(ctx: OpContext, intent: unknown): Promise<
       return { finished: null, detail: `the engine stopped while it activated VM ${vm.name}, whose record had moved here; its QEMU does not run (${(err as Error).message})` };
     }
   }
-  await removeTargetQemu(ctx, i.vmId, i.stateDir, i.targetDatastoreId);
+  const sourceDir = here ? null : (vm.stateDir ?? null);
+  const sourceStatus = await qemuStatus(sourceDir);
+  if (sourceStatus !== "running" && sourceDir && livePid(i.stateDir) !== null) {
+    const ran = await runTargetQemu(vm.id, i.stateDir, i.targetDatastoreId).catch(() => null);
+    if (ran) {
+      const move = i.targetDatastoreId ? planMoveQuietly(ctx.store, vm, i.targetDatastoreId) : null;
+      ctx.store.tx((s) => {
+        s.updateVm(vm.id, { hostId: self, stateDir: i.stateDir, pid: ran.pid, powerState: "running", crashed: false });
+        if (move) applyStorageMoveRecords(s, vm.id, move);
+      });
+      await powerOff(sourceDir, 0);
+      await removeVmStateDir(ctx, sourceDir, vm.hostId);
+      if (move) await cleanUpStorageMove(ctx.store, move);
+      ctx.log.warn({ vmId: vm.id, from: vm.hostId, sourceStatus }, "the source QEMU had given the guest up; the target QEMU keeps it and the record moved here");
+      return { finished: ran, detail: "" };
+    }
+  }
+  await removeTargetQemu(ctx, vm.id, i.stateDir, i.targetDatastoreId);
+  if (sourceStatus !== null && sourceStatus !== "running" && sourceDir) await resumeQuietly(sourceDir);
   return {
     finished: null,
-    detail: `the engine stopped while it activated the target QEMU of VM ${i.vmId}; the VM stays on host ${vm?.hostId ?? "(removed)"} and the target QEMU was stopped and its folder removed`,
+    detail: `the engine stopped while it activated the target QEMU of VM ${vm.name}; the VM stays on host ${vm.hostId ?? LOCAL_HOST_ID} and the target QEMU was stopped and its folder removed`,
   };
+}
+
+/** Waits (up to SOURCE_JOB_WAIT_MS) until no migration of `vmId` runs on a host that is up. */
+async function sourceJobEnded(ctx: OpContext, vmId: string): Promise<void> {
+  const downAfterMs = ctx.settings.hostDownAfterMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN;
+  const deadline = Date.now() + SOURCE_JOB_WAIT_MS;
+  while (Date.now() < deadline) {
+    const running = ctx.store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === JOB_KINDS.migrateVm && (j.request as { vmId?: string }).vmId === vmId);
+    const host = running ? ctx.store.getHost(running.hostId ?? LOCAL_HOST_ID) : null;
+    if (!running || !host || judgeHostStatus(host, Date.now(), downAfterMs).status === "down") return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The run state of the QEMU in `dir` (`running`, `paused`, `postmigrate`…), or null when none answers there. */
+async function qemuStatus(dir: string | null): Promise<string | null> {
+  if (!dir || (await probeVm(dir).catch(() => null))?.state !== "running") return null;
+  try {
+    const p = await QemuProcess.reattach(dir, { timeoutMs: 5000 });
+    try {
+      return await p.status({ timeoutMs: 5000 });
+    } finally {
+      await p.detach().catch(() => undefined);
+    }
+  } catch {
+    return null;
+  }
+}
+
+/** Resumes the QEMU in `dir`; a QEMU that will not resume is left as it is (logged by its caller's outcome). */
+async function resumeQuietly(dir: string): Promise<void> {
+  const p = await QemuProcess.reattach(dir, { timeoutMs: 5000 }).catch(() => null);
+  if (!p) return;
+  await p.resume({ timeoutMs: 5000 }).catch(() => undefined);
+  await p.detach().catch(() => undefined);
+}
+
+/** The datastore move to `targetDatastoreId` as planned from the records now; null when none can be planned. */
+function planMoveQuietly(store: Store, vm: Vm, targetDatastoreId: string): StorageMove | null {
+  try {
+    return planStorageMove(store, vm, targetDatastoreId);
+  } catch {
+    return null;
+  }
 }
 
 /**
@@ -298,12 +377,8 @@ async function removeTargetQemu(ctx: OpContext, vmId: string, dir: string, targe
   await removeVmStateDir(ctx, dir);
   if (!vm) return;
   // The new disk file of a datastore move that did not happen goes with it.
-  let move: StorageMove | null = null;
-  try {
-    move = targetDatastoreId ? planStorageMove(ctx.store, vm, targetDatastoreId) : null;
-  } catch {
-    // Nothing to remove when no move can be planned (the datastore went away meanwhile).
-  }
+  // Nothing to remove when no move can be planned (the datastore went away meanwhile).
+  const move = targetDatastoreId ? planMoveQuietly(ctx.store, vm, targetDatastoreId) : null;
   if (move) await removeMoveTarget(ctx.store, vm.id, move);
 }
 

@@ -354,6 +354,7 @@ export async function checkAbort(ctx: OpContext, req: TargetDirRequest): Promise
 export async function abortIncoming(ctx: OpContext, req: TargetDirRequest): Promise<{ ok: true }> {
   const { dir, vm } = await checkAbort(ctx, req);
   ctx.recordIntent({ vmId: vm.id, stateDir: dir, targetDatastoreId: req.targetDatastoreId ?? null } satisfies TargetDirIntent);
+  await faultHold(ctx, "CLONEFLEET_FAULT_INCOMING_HOLD", "abort:after-intent");
   await removeTargetQemu(ctx, vm.id, dir, req.targetDatastoreId ?? null);
   return { ok: true };
 }

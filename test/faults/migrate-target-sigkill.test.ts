@@ -1,9 +1,9 @@
 /**
  * SIGKILL of the *target* engine during a live migration's steps on the target host (the
- * `migration.incoming` and `migration.activate` jobs). Two engine processes on one state
- * folder: host local (source) and host b (target). After b restarts, no QEMU or folder of the
- * migration stays on b, and the VM runs on at its source, recorded there, with its RAM and
- * disk as they were.
+ * `migration.incoming`, `migration.activate` and `migration.abort` jobs). Two engine processes
+ * on one state folder: host local (source) and host b (target). After b restarts, the VM is
+ * recorded on one host whose QEMU runs it, with its RAM and disk as they were, and no QEMU or
+ * folder of the migration stays on the other.
  */
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
@@ -130,3 +130,34 @@ test.each([
     await a.client.vms.delete(vm.id);
   },
 );
+
+test("target killed during abort (the guest did not acknowledge, policy abort): after its restart the removal is finished and the VM runs on at its source", async () => {
+  const caseDir = path.join(dir, "abort");
+  await fs.mkdir(caseDir);
+  stateDir = path.join(caseDir, "state");
+  const bArgs = [...HEARTBEAT, "--host-name", "b"];
+  a = await spawnEngine(stateDir, HEARTBEAT);
+  b = await spawnEngine(stateDir, bArgs, { [HOLD]: "abort:after-intent" });
+  const { templateId } = await vmFixture(a.client, caseDir);
+  const vm = await a.client.vms.start((await createVm(a.client, "tk-abort", templateId)).id);
+  // A firmware-only guest never acknowledges the notice: the policy aborts and the source asks b to remove its QEMU.
+  const job = await a.client.vms.migrate(vm.id, { host_id: "b", notify_timeout_seconds: 1, on_missing_ack: "abort" });
+  const held = await heldJob(b.client, "migration.abort", "abort:after-intent");
+  const targetDir = path.join(stateDir, "hosts", "b", "vms", vm.id);
+  const probe = await probeVm(targetDir);
+  if (probe.state !== "running") throw new Error(`no target QEMU runs in ${targetDir}`);
+  await b.kill();
+
+  const ended = await jobEnded(a.client, job, 60_000);
+  expect([ended.state, ended.error?.code]).toEqual(["failed", "CF_MIGRATION_ABORTED"]);
+  b = await spawnEngine(stateDir, bArgs);
+  const recovered = await b.client.jobs.get(held.id);
+  expect([recovered.state, recovered.result]).toEqual(["succeeded", { ok: true }]);
+  await waitFor("the target QEMU to end", async () => gone(probe.pid), 10_000);
+  expect(await fs.readdir(targetDir).catch(() => null)).toBeNull();
+  const v = (await a.client.vms.get(vm.id))!;
+  expect([v.host_id, v.power_state, v.state_dir, v.pid]).toEqual(["local", "running", vm.state_dir, vm.pid]);
+  expect(await qmpOnce<{ status: string }>(v.state_dir!, "query-status")).toMatchObject({ status: "running" });
+
+  await a.client.vms.delete(vm.id);
+});

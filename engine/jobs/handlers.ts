@@ -24,6 +24,7 @@ import { applyFleetHandler, createVmHandler, forkVmHandler } from "./clone-handl
 import { backupVmHandler, createSnapshotHandler, deleteSnapshotHandler } from "./snapshot-handlers";
 import { createParentHandler, deleteParentHandler, instantCloneHandler, updateParentHandler } from "./instant-clone-handlers";
 import { migrateVmHandler } from "./migrate-handler";
+import { abortMigrationHandler, activateMigrationHandler, completeMigrationHandler, incomingMigrationHandler } from "./migration-step-handlers";
 import { deleteVmHandler, startVmHandler, stopVmHandler } from "./vm-lifecycle-handlers";
 import { deleteFleetHandler, deleteTemplateHandler, registerDiskHandler, rescanCatalogHandler } from "./inventory-handlers";
 import { createDatastoreHandler, createPoolHandler, deleteDatastoreHandler, deletePoolHandler, deleteReplicaHandler, resizePoolHandler, updateVmHandler } from "./storage-handlers";
@@ -77,4 +78,37 @@ export const repairReplicaHandler: JobHandler<RepairReplicaRequest, ReplicaView>
 };
 
 /** Every job kind the engine runs. */
-export const allHandlers: JobHandler[] = [importTemplateHandler as JobHandler, createReplicaHandler as JobHandler, repairReplicaHandler as JobHandler, applyFleetHandler as JobHandler, createVmHandler as JobHandler, forkVmHandler as JobHandler, createSnapshotHandler as JobHandler, deleteSnapshotHandler as JobHandler, backupVmHandler as JobHandler, createParentHandler as JobHandler, instantCloneHandler as JobHandler, deleteParentHandler as JobHandler, updateParentHandler as JobHandler, migrateVmHandler as JobHandler, startVmHandler as JobHandler, stopVmHandler as JobHandler, deleteVmHandler as JobHandler, deleteTemplateHandler as JobHandler, deleteFleetHandler as JobHandler, registerDiskHandler as JobHandler, rescanCatalogHandler as JobHandler, createDatastoreHandler as JobHandler, deleteDatastoreHandler as JobHandler, createPoolHandler as JobHandler, resizePoolHandler as JobHandler, deletePoolHandler as JobHandler, deleteReplicaHandler as JobHandler, updateVmHandler as JobHandler];
+export const allHandlers: JobHandler[] = [
+  importTemplateHandler as JobHandler,
+  createReplicaHandler as JobHandler,
+  repairReplicaHandler as JobHandler,
+  applyFleetHandler as JobHandler,
+  createVmHandler as JobHandler,
+  forkVmHandler as JobHandler,
+  createSnapshotHandler as JobHandler,
+  deleteSnapshotHandler as JobHandler,
+  backupVmHandler as JobHandler,
+  createParentHandler as JobHandler,
+  instantCloneHandler as JobHandler,
+  deleteParentHandler as JobHandler,
+  updateParentHandler as JobHandler,
+  migrateVmHandler as JobHandler,
+  startVmHandler as JobHandler,
+  stopVmHandler as JobHandler,
+  deleteVmHandler as JobHandler,
+  deleteTemplateHandler as JobHandler,
+  deleteFleetHandler as JobHandler,
+  registerDiskHandler as JobHandler,
+  rescanCatalogHandler as JobHandler,
+  createDatastoreHandler as JobHandler,
+  deleteDatastoreHandler as JobHandler,
+  createPoolHandler as JobHandler,
+  resizePoolHandler as JobHandler,
+  deletePoolHandler as JobHandler,
+  deleteReplicaHandler as JobHandler,
+  updateVmHandler as JobHandler,
+  incomingMigrationHandler as JobHandler,
+  activateMigrationHandler as JobHandler,
+  abortMigrationHandler as JobHandler,
+  completeMigrationHandler as JobHandler,
+];

@@ -368,6 +368,10 @@ export const JOB_KINDS = {
   deletePool: "pool.delete",
   deleteReplica: "replica.delete",
   updateVm: "vm.update",
+  incomingMigration: "migration.incoming",
+  activateMigration: "migration.activate",
+  abortMigration: "migration.abort",
+  completeMigration: "migration.complete",
 } as const;
 
 export const TERMINAL_JOB_STATES: readonly JobState[] = ["succeeded", "failed", "cancelled"];

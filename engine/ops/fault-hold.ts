@@ -8,5 +8,7 @@ import type { OpContext } from "./context";
 export async function faultHold(ctx: OpContext, variable: string, step: string): Promise<void> {
   if (process.env[variable] !== step) return;
   ctx.progress({ message: `fault hold: ${step}` });
+  // A job cancelled before it got here would otherwise park forever.
+  if (ctx.signal.aborted) return;
   await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve(), { once: true }));
 }

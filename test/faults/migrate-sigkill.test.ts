@@ -71,6 +71,9 @@ test.each([
     }
   }, 10_000);
   expect(await fs.readdir(targetDir).catch(() => null)).toBeNull();
+  // Host b started its QEMU as a job; the source hanging up cancelled it.
+  const incoming = (await a.client.jobs.list()).find((j) => j.kind === "migration.incoming");
+  expect([incoming?.host_id, incoming?.state, incoming?.error?.code]).toEqual(["b", "cancelled", "CF_CANCELLED"]);
   const v = (await a.client.vms.get(vm.id))!;
   expect([v.host_id, v.power_state]).toEqual(["local", "running"]);
   expect((await probeVm(v.state_dir!)).state).toBe("running");

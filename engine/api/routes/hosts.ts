@@ -2,15 +2,20 @@ import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS } from "../../model";
 import {
-  abortIncoming,
-  activateIncoming,
+  ABORT_MIGRATION_KIND,
+  ACTIVATE_MIGRATION_KIND,
+  checkAbort,
+  checkCompletion,
+  checkIncoming,
   checkMigrateRequest,
+  checkTargetDir,
+  COMPLETE_MIGRATION_KIND,
   directContext,
   getHostView,
+  INCOMING_MIGRATION_KIND,
   listHostViews,
-  prepareIncoming,
-  sendCompletion,
 } from "../../ops";
+import type { CompletionRequest, IncomingRequest, TargetDirRequest } from "../../peer";
 import {
   CompletionBody,
   hostToWire,
@@ -25,6 +30,7 @@ import {
 } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
+import { submitAndAnswer } from "./job-answer";
 import type { CompletionOutcome } from "../../hypervisor";
 
 /** Default time without a heartbeat after which a host is down, when the engine did not say. */
@@ -70,27 +76,27 @@ export const hostRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
   );
 
   const internal = { tags: ["internal"], hide: true };
+  // Each step runs as a job on this (target) host; the route checks, submits and answers once it ends.
+  const targetDir = (b: TargetDirBody): TargetDirRequest => ({ vmId: b.vm_id, stateDir: b.state_dir, targetDatastoreId: b.target_datastore_id ?? null });
   app.post<{ Body: IncomingBody }>("/internal/migrations/incoming", { schema: { ...internal, body: IncomingBody } }, async (req, reply) => {
-    // The source agent hanging up before the answer (it died) aborts the start.
-    const gone = new AbortController();
-    reply.raw.once("close", () => {
-      if (!reply.raw.writableFinished) gone.abort(new Error("the source agent closed the connection"));
-    });
-    return prepareIncoming(directContext(services.store, services.log, gone.signal, services.settings), {
-      vmId: req.body.vm_id,
-      migrationId: req.body.migration_id,
-      targetDatastoreId: req.body.target_datastore_id ?? null,
-    });
+    const request: IncomingRequest = { vmId: req.body.vm_id, migrationId: req.body.migration_id, targetDatastoreId: req.body.target_datastore_id ?? null };
+    checkIncoming(ctx(), request);
+    // The source agent hanging up before the answer (it died, or gave up) cancels the start.
+    return submitAndAnswer(services, req, reply, INCOMING_MIGRATION_KIND, request, (r) => r, { cancelOnHangUp: true });
   });
-  app.post<{ Body: TargetDirBody }>("/internal/migrations/activate", { schema: { ...internal, body: TargetDirBody } }, async (req) =>
-    activateIncoming(ctx(), { vmId: req.body.vm_id, stateDir: req.body.state_dir, targetDatastoreId: req.body.target_datastore_id ?? null }),
-  );
-  app.post<{ Body: TargetDirBody }>("/internal/migrations/abort", { schema: { ...internal, body: TargetDirBody } }, async (req) => {
-    await abortIncoming(ctx(), { vmId: req.body.vm_id, stateDir: req.body.state_dir, targetDatastoreId: req.body.target_datastore_id ?? null });
-    return { ok: true };
+  app.post<{ Body: TargetDirBody }>("/internal/migrations/activate", { schema: { ...internal, body: TargetDirBody } }, async (req, reply) => {
+    const request = targetDir(req.body);
+    checkTargetDir(ctx(), request);
+    return submitAndAnswer(services, req, reply, ACTIVATE_MIGRATION_KIND, request, (r) => r);
   });
-  app.post<{ Body: CompletionBody }>("/internal/migrations/complete", { schema: { ...internal, body: CompletionBody } }, async (req) => {
-    await sendCompletion(ctx(), { vmId: req.body.vm_id, ref: req.body.ref, outcome: req.body.outcome as CompletionOutcome, migrationId: req.body.migration_id });
-    return { ok: true };
+  app.post<{ Body: TargetDirBody }>("/internal/migrations/abort", { schema: { ...internal, body: TargetDirBody } }, async (req, reply) => {
+    const request = targetDir(req.body);
+    await checkAbort(ctx(), request);
+    return submitAndAnswer(services, req, reply, ABORT_MIGRATION_KIND, request, () => ({ ok: true }));
+  });
+  app.post<{ Body: CompletionBody }>("/internal/migrations/complete", { schema: { ...internal, body: CompletionBody } }, async (req, reply) => {
+    const request: CompletionRequest = { vmId: req.body.vm_id, ref: req.body.ref, outcome: req.body.outcome as CompletionOutcome, migrationId: req.body.migration_id };
+    checkCompletion(ctx(), request);
+    return submitAndAnswer(services, req, reply, COMPLETE_MIGRATION_KIND, request, () => ({ ok: true }));
   });
 };

@@ -26,6 +26,8 @@ export function hasPriorJob(services: EngineServices, req: FastifyRequest): bool
  * the route always has: once the job ends, `send(result)` for a success and the job's error with
  * its status otherwise. With `Prefer: respond-async`, or a job that outlasts the wait, answers
  * 202 with the job (a retried idempotency key's job too: 200 is the finished answer's). `X-Clonefleet-Job` names the job either way.
+ * With `cancelOnHangUp`, a caller that closes its connection before the answer cancels the job
+ * (work nobody will take up, such as a target QEMU for a source agent that died).
  */
 export async function submitAndAnswer(
   services: EngineServices,
@@ -34,9 +36,20 @@ export async function submitAndAnswer(
   kind: string,
   request: unknown,
   send: (result: unknown) => unknown,
+  opts: { cancelOnHangUp?: boolean } = {},
 ): Promise<unknown> {
   const { job } = services.runner.submit(kind, request, { idempotencyKey: idempotencyKeyOf(req) });
   void reply.header("x-clonefleet-job", job.id);
+  if (opts.cancelOnHangUp) {
+    reply.raw.once("close", () => {
+      if (reply.raw.writableFinished) return;
+      try {
+        services.runner.cancel(job.id);
+      } catch (err) {
+        req.log.warn({ err, jobId: job.id }, "could not cancel the job of a request whose caller hung up");
+      }
+    });
+  }
   const asJob = (j: Job) => reply.status(202).header("location", `/jobs/${j.id}`).send(jobToWire(j));
   if (prefersAsync(req)) return asJob(job);
   const done = await services.runner.wait(job.id, JOB_ANSWER_WAIT_MS);

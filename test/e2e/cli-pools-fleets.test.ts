@@ -5,6 +5,9 @@ import { cliRunner } from "../support/cli";
 import { makeDataImage } from "../support/clones";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
 
+// Many CLI processes in a row, each a Node start: slow on a loaded 2-core machine.
+jest.setTimeout(180_000);
+
 describe("the clonefleet CLI: pools, fleets and VMs", () => {
   let dir: string;
   let engine: EngineProcess;

@@ -9,14 +9,18 @@ import { parentOf, TOOL_PARENT_ENV } from "../../engine/disk/orphan-tools";
 
 const run = promisify(execFile);
 
-/** The qemu-img processes an engine with pid `enginePid` started, by their environment. */
+/**
+ * The `qemu-img convert` processes an engine with pid `enginePid` started, by their environment
+ * (not its short `qemu-img info` probes, which may end before the kill on a loaded machine).
+ */
 async function toolsOf(enginePid: number): Promise<number[]> {
   const found: number[] = [];
   for (const d of await fs.readdir("/proc")) {
     if (!/^\d+$/.test(d)) continue;
     const env = await fs.readFile(`/proc/${d}/environ`, "utf8").catch(() => "");
     const comm = await fs.readFile(`/proc/${d}/comm`, "utf8").catch(() => "");
-    if (comm.trim() === "qemu-img" && env.split("\0").includes(`${TOOL_PARENT_ENV}=${enginePid}`)) found.push(Number(d));
+    const args = await fs.readFile(`/proc/${d}/cmdline`, "utf8").catch(() => "");
+    if (comm.trim() === "qemu-img" && args.split("\0").includes("convert") && env.split("\0").includes(`${TOOL_PARENT_ENV}=${enginePid}`)) found.push(Number(d));
   }
   return found;
 }

@@ -1,4 +1,4 @@
-import type { AxiosInstance, Method } from "axios";
+import type * as http from "node:http";
 import type {
   CatalogRescanWire,
   ChainWire,
@@ -50,22 +50,20 @@ const RETRYABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDO
  * and JobTimeoutError. Idempotent calls are retried on connection errors.
  */
 export class ClonefleetClient {
-  private readonly http: AxiosInstance;
   readonly endpoint: string;
   private readonly retries: number;
   private readonly token: string | null;
+  private readonly requestTimeoutMs: number;
+  private readonly base: URL;
+  /** One keep-alive agent per client: a refresh makes a request per resource, and each would otherwise open a connection. */
+  private agent: http.Agent | undefined;
 
   constructor(opts: ClientOptions) {
     this.endpoint = opts.endpoint.replace(/\/+$/, "");
     this.token = opts.token ?? null;
     this.retries = opts.retries ?? 4;
-    this.http = loadAxios().default.create({
-      baseURL: this.endpoint,
-      timeout: opts.requestTimeoutMs ?? 60_000,
-      headers: opts.token ? { authorization: `Bearer ${opts.token}` } : {},
-      validateStatus: () => true,
-      proxy: false,
-    });
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? 60_000;
+    this.base = new URL(this.endpoint);
   }
 
   readonly datastores = {
@@ -346,23 +344,17 @@ export class ClonefleetClient {
   ): Promise<T> {
     const idempotent = method === "GET" || method === "DELETE" || method === "PUT" || opts.idempotencyKey !== undefined;
     const attempts = idempotent ? this.retries : 1;
+    // Body-less POSTs send `{}` so that every POST is JSON.
+    const body = opts.body ?? (method === "POST" ? {} : undefined);
     for (let attempt = 1; ; attempt++) {
       try {
-        const res = await this.http.request({
-          method,
-          url,
-          // Body-less POSTs send `{}` so that every POST is JSON (axios would label it a form).
-          data: opts.body ?? (method === "POST" ? {} : undefined),
-          params: opts.query,
-          timeout: opts.timeoutMs,
-          headers: opts.idempotencyKey ? { "idempotency-key": opts.idempotencyKey } : undefined,
-        });
+        const res = await this.send(method, url, body, opts);
         if (res.status >= 200 && res.status < 300) return res.data as T;
         const e = (res.data as { error?: { code?: string; message?: string; field?: string } } | undefined)?.error;
         throw new ApiError(res.status, e?.code ?? `HTTP_${res.status}`, e?.message ?? `the engine answered HTTP ${res.status}`, e?.field);
       } catch (err) {
         if (err instanceof ApiError) throw err;
-        const code = loadAxios().isAxiosError(err) ? (err.code ?? "") : "";
+        const code = (err as NodeJS.ErrnoException).code ?? "";
         if (attempt < attempts && RETRYABLE_CODES.has(code)) {
           await new Promise((r) => setTimeout(r, 100 * 2 ** (attempt - 1)));
           continue;
@@ -371,13 +363,70 @@ export class ClonefleetClient {
       }
     }
   }
+
+  /** One HTTP exchange; the body is JSON-decoded when the engine labels it JSON. Rejects with the socket's error (with its code) or a timeout (ECONNABORTED). */
+  private send(
+    method: Method,
+    url: string,
+    body: unknown,
+    opts: { query?: Record<string, string>; idempotencyKey?: string; timeoutMs?: number },
+  ): Promise<{ status: number; data: unknown }> {
+    const target = new URL(this.base.pathname.replace(/\/+$/, "") + url, this.base);
+    for (const [k, v] of Object.entries(opts.query ?? {})) target.searchParams.set(k, v);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: http.OutgoingHttpHeaders = { accept: "application/json, text/plain, */*" };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    if (opts.idempotencyKey) headers["idempotency-key"] = opts.idempotencyKey;
+    if (payload) {
+      headers["content-type"] = "application/json";
+      headers["content-length"] = payload.length;
+    }
+    const timeoutMs = opts.timeoutMs ?? this.requestTimeoutMs;
+    const transport = loadTransport(this.base.protocol);
+    this.agent ??= new transport.Agent({ keepAlive: true });
+    return new Promise((resolve, reject) => {
+      const req = transport.request(target, { method, headers, agent: this.agent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", (err) => {
+          clearTimeout(timer);
+          reject(err);
+        });
+        res.on("end", () => {
+          clearTimeout(timer);
+          const text = Buffer.concat(chunks).toString("utf8");
+          let data: unknown = text;
+          if (text.length > 0 && /json/i.test(res.headers["content-type"] ?? "")) {
+            try {
+              data = JSON.parse(text);
+            } catch {
+              // Not JSON after all: the text is all there is to report.
+            }
+          }
+          resolve({ status: res.statusCode ?? 0, data: text.length > 0 ? data : undefined });
+        });
+      });
+      // The whole exchange, answer included, must finish in time.
+      const timer = setTimeout(() => {
+        const err: NodeJS.ErrnoException = new Error(`timeout of ${timeoutMs}ms exceeded`);
+        err.code = "ECONNABORTED";
+        req.destroy(err);
+      }, timeoutMs);
+      req.on("error", (err) => {
+        clearTimeout(timer);
+        reject(err);
+      });
+      req.end(payload);
+    });
+  }
 }
 
-// Loaded with the first client, not with this module: the Terraform provider imports this module
-// for its types and errors in every process, but only the process that configures talks HTTP,
-// and loading axios is a large part of a provider start.
-function loadAxios(): typeof import("axios") {
-  return require("axios");
+type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
+
+// Loaded with the first request, not with this module: the Terraform provider imports this module
+// for its types and errors in every process, but only the process that configures talks HTTP.
+function loadTransport(protocol: string): typeof import("node:http") {
+  return protocol === "https:" ? require("node:https") : require("node:http");
 }
 
 function enc(id: string): string {

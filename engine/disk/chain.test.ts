@@ -1,8 +1,8 @@
 import { promises as fsp } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { inspectChain, parseChainJson } from "./chain";
-import { createImage, createOverlay, QemuImgError } from "./qemu-img";
+import { inspectChain, inspectChainCached, parseChainJson } from "./chain";
+import { createImage, createOverlay, QemuImgError, rebase } from "./qemu-img";
 
 /** What qemu-img 7.2 printed for `info --backing-chain --output=json -U sub/top.qcow2` run from /data. */
 const RELATIVE_SAMPLE = [
@@ -141,5 +141,65 @@ describe("inspectChain", () => {
   test("a missing layer throws QemuImgError", async () => {
     await createOverlay(path.join(dir, "top.qcow2"), { backingPath: "gone.qcow2", sizeBytes: 1 << 20 });
     await expect(inspectChain(path.join(dir, "top.qcow2"))).rejects.toBeInstanceOf(QemuImgError);
+  });
+});
+
+describe("inspectChainCached", () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await fsp.mkdtemp(path.join(os.tmpdir(), "cf-chain-cache-"));
+  });
+  afterEach(async () => {
+    await fsp.rm(dir, { recursive: true, force: true });
+  });
+
+  // A cached answer runs no qemu-img, so an aborted signal has nothing to stop; a fresh inspection fails with it.
+  const aborted = () => AbortSignal.abort(new Error("no qemu-img expected"));
+  // Files count as settled once their stat is older than the cache's racy-write margin (2 s).
+  const settle = () => new Promise((r) => setTimeout(r, 2100));
+
+  async function makeChain(): Promise<string> {
+    await createImage(path.join(dir, "base.qcow2"), { sizeBytes: 1 << 20 });
+    await createImage(path.join(dir, "other.qcow2"), { sizeBytes: 1 << 20 });
+    await createOverlay(path.join(dir, "top.qcow2"), { backingPath: "base.qcow2" });
+    return path.join(dir, "top.qcow2");
+  }
+
+  test("answers a settled, unchanged chain again without qemu-img, and re-reads it once a layer changes", async () => {
+    const top = await makeChain();
+    await settle();
+    const first = await inspectChainCached(top);
+    expect(first.map((l) => l.path)).toEqual([top, path.join(dir, "base.qcow2")]);
+    expect(await inspectChainCached(top, { signal: aborted() })).toEqual(first);
+
+    // Drift made outside clonefleet: the top now names another backing file.
+    await rebase(top, { backingPath: "other.qcow2", backingFormat: "qcow2", unsafe: true });
+    await expect(inspectChainCached(top, { signal: aborted() })).rejects.toThrow();
+    expect((await inspectChainCached(top)).map((l) => l.path)).toEqual([top, path.join(dir, "other.qcow2")]);
+  }, 20_000);
+
+  test("a layer removed after caching is read from disk: QemuImgError", async () => {
+    const top = await makeChain();
+    await settle();
+    await inspectChainCached(top);
+    await fsp.rm(path.join(dir, "base.qcow2"));
+    await expect(inspectChainCached(top)).rejects.toBeInstanceOf(QemuImgError);
+  }, 20_000);
+
+  test("a layer replaced by another file is read from disk", async () => {
+    const top = await makeChain();
+    await settle();
+    await inspectChainCached(top);
+    // Same name and times, another file: only its inode tells.
+    const st = await fsp.stat(path.join(dir, "base.qcow2"));
+    await fsp.rename(path.join(dir, "other.qcow2"), path.join(dir, "base.qcow2"));
+    await fsp.utimes(path.join(dir, "base.qcow2"), st.atime, st.mtime);
+    await expect(inspectChainCached(top, { signal: aborted() })).rejects.toThrow();
+  }, 20_000);
+
+  test("a chain written moments ago is not cached", async () => {
+    const top = await makeChain();
+    await inspectChainCached(top);
+    await expect(inspectChainCached(top, { signal: aborted() })).rejects.toThrow();
   });
 });

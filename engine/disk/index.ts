@@ -22,7 +22,7 @@ export type { QemuImgCallOptions, ImageFormat, ImageInfo, CheckResult, CompareRe
 export { listImageReferences, standaloneImageProblem, isProtocolFilename } from "./image-references";
 export type { ImageReference, ImageReferenceKind } from "./image-references";
 export { newContentId, isContentId } from "./content-id";
-export { inspectChain, parseChainJson } from "./chain";
+export { inspectChain, inspectChainCached, parseChainJson } from "./chain";
 export type { ChainLayer } from "./chain";
 export { CatalogError, catalogPath, readCatalog, writeCatalog } from "./catalog";
 export type { CatalogEntry } from "./catalog";

@@ -1,5 +1,5 @@
 import * as path from "node:path";
-import { inspectChain, readCatalog } from "../disk";
+import { inspectChainCached, readCatalog } from "../disk";
 import { internal, invalidField } from "../errors";
 import { absolutePathProblem, pathIsWithin, type LayerOwnerKind } from "../model";
 import type { OpContext } from "./context";
@@ -21,8 +21,8 @@ export interface ChainLayerView {
 }
 
 /**
- * Describes the backing chain of a disk inside a datastore: each layer from qemu-img with its
- * content IDs from the inventory, or from the datastore's catalog when the inventory has no
+ * Describes the backing chain of a disk inside a datastore: each layer from qemu-img (or from its
+ * last answer while a stat finds every layer file unchanged) with its content IDs from the inventory, or from the datastore's catalog when the inventory has no
  * record. Paths outside every datastore are refused.
  */
 export async function describeChain(ctx: OpContext, diskPath: string): Promise<ChainLayerView[]> {
@@ -31,7 +31,7 @@ export async function describeChain(ctx: OpContext, diskPath: string): Promise<C
   const datastores = ctx.store.listDatastores();
   const home = datastores.find((d) => pathIsWithin(d.path, diskPath));
   if (!home) throw invalidField("path", `${diskPath} is not inside any datastore`);
-  const layers = await inspectChain(diskPath).catch((err) => {
+  const layers = await inspectChainCached(diskPath).catch((err) => {
     throw invalidField("path", `cannot inspect ${diskPath}: ${(err as Error).message}`);
   });
   const catalogs = new Map<string, Awaited<ReturnType<typeof readCatalog>>>();

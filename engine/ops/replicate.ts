@@ -8,6 +8,7 @@ import {
   ensureLayout,
   imageInfo,
   imageInfoChain,
+  inspectChainCached,
   rebase,
   replicaDir,
   replicaLayerPath,
@@ -695,9 +696,10 @@ async function ownLayerFacts(view: CatalogView, r: Replica): Promise<PlanOwnLaye
 /** Measures a replica's drift now and refreshes its recorded state when it changed. */
 async function measure(store: Store, r: Replica, view: CatalogView): Promise<ReplicaView> {
   const drift: ReplicaDrift[] = [];
-  // One qemu-img call reads the whole chain when it is intact (the common case); a broken
-  // chain is then examined layer by layer to say which layer is at fault.
-  const chain = await imageInfoChain(r.diskPath).catch(() => null);
+  // One qemu-img call reads the whole chain when it is intact (the common case), none while a
+  // stat finds its files as last read; a broken chain is then examined layer by layer to say
+  // which layer is at fault.
+  const chain = await inspectChainCached(r.diskPath).catch(() => null);
   const whole = chain !== null && chain.length === r.layers.length && chain.every((info, i) => info.path === r.layers[i].path);
   for (const [i, l] of r.layers.entries()) {
     const reason = await layerDrift(view, l, r.layers[i + 1]?.path ?? null, whole ? chain[i] : undefined);
@@ -712,8 +714,10 @@ async function measure(store: Store, r: Replica, view: CatalogView): Promise<Rep
   return { ...r, state, drift };
 }
 
-async function layerDrift(view: CatalogView, l: ReplicaLayer, expectedBacking: string | null, known?: ImageInfo): Promise<string | null> {
-  let info: ImageInfo | null | undefined = known;
+type LayerFacts = Pick<ImageInfo, "format" | "virtualSizeBytes" | "backingPath">;
+
+async function layerDrift(view: CatalogView, l: ReplicaLayer, expectedBacking: string | null, known?: LayerFacts): Promise<string | null> {
+  let info: LayerFacts | null | undefined = known;
   if (!info) {
     const present = await fs.stat(l.path).then(
       (s) => s.isFile(),

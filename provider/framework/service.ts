@@ -457,9 +457,15 @@ export function providerService(provider: Provider<unknown, unknown>, opts: Serv
   const grpcHandlers: grpc.UntypedServiceImplementation = {};
   for (const [method, fn] of Object.entries(handlers)) {
     grpcHandlers[method] = (call: grpc.ServerUnaryCall<Request, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      log.debug(method, call.request.type_name ? { type: call.request.type_name } : {});
+      const fields = call.request.type_name ? { type: call.request.type_name } : {};
+      log.debug(method, fields);
+      const start = performance.now();
       fn(call.request).then(
-        (res) => cb(null, res),
+        (res) => {
+          // The time each RPC took, for telling the provider's share of a slow plan from Terraform's.
+          log.debug(`${method} answered`, { ...fields, ms: Math.round(performance.now() - start) });
+          cb(null, res);
+        },
         (err: unknown) => {
           log.error(`${method} failed`, { error: err instanceof Error ? err.message : String(err) });
           cb(null, crashResponse(method, err));

@@ -28,35 +28,55 @@ export interface Protocol {
   broker: grpc.ServiceClientConstructor;
 }
 
-function serializer(type: protobuf.Type): (value: object) => Buffer {
+function serializer(type: () => protobuf.Type): (value: object) => Buffer {
   return (value) => {
-    if (Array.isArray(value)) throw new Error(`cannot serialize an array as ${type.fullName.slice(1)}`);
-    return Buffer.from(type.encode(type.fromObject(value)).finish());
+    const t = type();
+    if (Array.isArray(value)) throw new Error(`cannot serialize an array as ${t.fullName.slice(1)}`);
+    return Buffer.from(t.encode(t.fromObject(value)).finish());
   };
 }
 
-function deserializer(type: protobuf.Type): (bytes: Buffer) => object {
-  return (bytes) => type.toObject(type.decode(bytes), CONVERSION_OPTIONS);
+function deserializer(type: () => protobuf.Type): (bytes: Buffer) => object {
+  return (bytes) => {
+    const t = type();
+    return t.toObject(t.decode(bytes), CONVERSION_OPTIONS);
+  };
 }
 
-/** A grpc-js service definition for one protobuf service: a method per rpc, path /package.Service/Method. */
-export function serviceDefinition(service: protobuf.Service): grpc.ServiceDefinition {
-  const name = service.fullName.slice(1);
+/** A method as the descriptor JSON states it. */
+interface MethodJson {
+  requestType: string;
+  responseType: string;
+  requestStream?: boolean;
+  responseStream?: boolean;
+}
+
+/**
+ * A grpc-js service definition for one service of the descriptor: a method per rpc, path
+ * /package.Service/Method. The paths come from the JSON alone; the message types are built on
+ * the first message, so that a process prints its handshake without building every type of
+ * the protocol (most of what loading the protocol costs).
+ */
+export function serviceDefinition(fullName: string, root: () => protobuf.Root): grpc.ServiceDefinition {
+  let node = descriptor as unknown as protobuf.INamespace;
+  for (const part of fullName.split(".")) node = node.nested![part] as protobuf.INamespace;
+  const methods = (node as unknown as { methods: Record<string, MethodJson> }).methods;
   const def: Record<string, grpc.MethodDefinition<object, object>> = {};
-  for (const method of service.methodsArray) {
-    method.resolve();
-    const req = method.resolvedRequestType!;
-    const res = method.resolvedResponseType!;
-    def[method.name] = {
-      path: `/${name}/${method.name}`,
-      requestStream: Boolean(method.requestStream),
-      responseStream: Boolean(method.responseStream),
+  for (const [name, m] of Object.entries(methods)) {
+    let resolved: protobuf.Method | undefined;
+    const method = () => (resolved ??= root().lookupService(fullName).methods[name].resolve() as protobuf.Method);
+    const req = () => method().resolvedRequestType!;
+    const res = () => method().resolvedResponseType!;
+    def[name] = {
+      path: `/${fullName}/${name}`,
+      requestStream: Boolean(m.requestStream),
+      responseStream: Boolean(m.responseStream),
       requestSerialize: serializer(req),
       requestDeserialize: deserializer(req),
       responseSerialize: serializer(res),
       responseDeserialize: deserializer(res),
       // Clients get a lowerCamel alias of each method too, as with proto-loader.
-      originalName: method.name.charAt(0).toLowerCase() + method.name.slice(1),
+      originalName: name.charAt(0).toLowerCase() + name.slice(1),
     };
   }
   return def;
@@ -64,11 +84,12 @@ export function serviceDefinition(service: protobuf.Service): grpc.ServiceDefini
 
 let loaded: Protocol | undefined;
 
-/** Builds the protocol's services once per process. */
+/** Builds the protocol's services once per process (their message types on first use). */
 export function loadProtocol(): Protocol {
   if (loaded) return loaded;
-  const root = protobuf.Root.fromJSON(descriptor as protobuf.INamespace);
-  const client = (fullName: string) => grpc.makeGenericClientConstructor(serviceDefinition(root.lookupService(fullName)), fullName);
+  let root: protobuf.Root | undefined;
+  const lazyRoot = () => (root ??= protobuf.Root.fromJSON(descriptor as protobuf.INamespace));
+  const client = (fullName: string) => grpc.makeGenericClientConstructor(serviceDefinition(fullName, lazyRoot), fullName);
   loaded = {
     provider: client("tfplugin6.Provider"),
     health: client("grpc.health.v1.Health"),

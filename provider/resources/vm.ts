@@ -1,4 +1,4 @@
-import type { ClonefleetClient, VmWire } from "../../engine/client";
+import type { ChainWire, ClonefleetClient, VmWire } from "../../engine/client";
 import { createVm, updateVm, type VmDeclaration, type VmJobOptions } from "../../engine/client/vm-lifecycle";
 import {
   DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
@@ -134,10 +134,13 @@ export const vm = defineResource<VmState, ClonefleetClient>({
     return fromApi(ctx.client, v, plan.fork_of || plan.instant_clone_of ? null : (plan.clone_mode ?? "pool"));
   },
   read: async (ctx, state) => {
+    // The chain of the disk the state knows is read alongside the VM (a disk path seldom
+    // changes), halving a refresh's round trips; fromApi reads it again when the path moved.
+    const chainOfPrior = state.disk_path ? ctx.client.disks.chain(state.disk_path).catch(() => null) : null;
     const v = await ctx.client.vms.get(state.id);
     // A VM whose disk vanished is gone as far as the configuration is concerned.
     if (!v || v.state === "drifted") return null;
-    return fromApi(ctx.client, v, state.clone_mode ?? v.clone_mode ?? "pool");
+    return fromApi(ctx.client, v, state.clone_mode ?? v.clone_mode ?? "pool", chainOfPrior);
   },
   // power_state, stop_timeout_seconds, host_id (a live migration) and the migration policy change in place: every other argument replaces the VM.
   update: async (ctx, plan, prior) => {
@@ -179,9 +182,10 @@ function jobOptions(ctx: OperationContext<ClonefleetClient>): VmJobOptions {
  * configuration generated from an import is one validate accepts: a fork or an instant clone
  * has no template, clone mode or datastore of its own (its disk comes from its parent).
  */
-async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string | null): Promise<VmState> {
+async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string | null, chainRead: Promise<ChainWire | null> | null = null): Promise<VmState> {
   // The VM answer lists layer paths; the chain route adds each layer's content ID.
-  const chain = await client.disks.chain(v.disk_path);
+  const early = await chainRead;
+  const chain = early && early.path === v.disk_path ? early : await client.disks.chain(v.disk_path);
   const fromParent = Boolean(v.forked_from || v.instant_clone_of);
   return {
     id: v.id,

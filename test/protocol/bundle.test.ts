@@ -8,7 +8,7 @@ import { LaunchError, ProviderProcess, TerraformWalk, diagnosticField, type Laun
 
 // The packaged provider is the esbuild bundle run through its code cache (scripts/package-provider.sh):
 // built here from the sources into a temporary folder, it must serve what the unbundled provider
-// serves, reach an engine (axios is loaded lazily inside the bundle), and start without its cache.
+// serves, reach an engine (the HTTP client is loaded lazily inside the bundle), and start without its cache.
 jest.setTimeout(180_000);
 
 const UNBUNDLED: LaunchOptions = { command: path.join(PROJECT_ROOT, "bin", "terraform-provider-clonefleet"), args: [] };

@@ -71,8 +71,14 @@ function writeCodeCache(launcher: string): Promise<void> {
 export async function buildProviderBundle(outDir: string = DEFAULT_BUNDLE_DIR): Promise<ProviderBundle> {
   fs.rmSync(outDir, { recursive: true, force: true });
   const out = { launcher: path.join(outDir, LAUNCHER_FILE), bundle: path.join(outDir, BUNDLE_FILE), codeCache: path.join(outDir, CODE_CACHE_FILE) };
-  await esbuild.build({ ...COMMON, entryPoints: [path.join(PROJECT_ROOT, "provider", "main.ts")], outfile: out.bundle });
-  await esbuild.build({ ...COMMON, sourcemap: false, entryPoints: [path.join(PROJECT_ROOT, "provider", "bundle", "launcher.ts")], outfile: out.launcher });
+  try {
+    await esbuild.build({ ...COMMON, entryPoints: [path.join(PROJECT_ROOT, "provider", "main.ts")], outfile: out.bundle });
+    await esbuild.build({ ...COMMON, sourcemap: false, entryPoints: [path.join(PROJECT_ROOT, "provider", "bundle", "launcher.ts")], outfile: out.launcher });
+  } finally {
+    // esbuild's API keeps a service process alive for later builds; none follows, and a test
+    // that builds the bundle must not leave that process behind.
+    await esbuild.stop();
+  }
   await writeCodeCache(out.launcher);
   if (!fs.existsSync(out.codeCache)) throw new Error(`the bundled provider did not write its code cache ${out.codeCache}`);
   return out;

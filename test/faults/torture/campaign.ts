@@ -133,7 +133,8 @@ async function runTrial(root: string, index: number, scenario: Scenario, rng: Se
 
     const restarting = Date.now();
     try {
-      w.a = await spawnEngine(stateDir, engineArgs);
+      // At info level the restart logs each recovery step, so one that never listens shows where it stopped.
+      w.a = await spawnEngine(stateDir, engineArgs, { CLONEFLEET_LOG_LEVEL: "info" });
     } finally {
       result.restartMs = Date.now() - restarting;
     }

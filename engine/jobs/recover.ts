@@ -47,6 +47,8 @@ export async function recoverAtStart(store: Store, runner: JobRunner, log: Logge
   for (const job of store.listJobs({ states: ["running"] }).filter((j) => runner.ownsJob(j))) {
     const handler = runner.handlerFor(job.kind);
     const ctx = runner.contextFor(job.id, new AbortController().signal);
+    // The engine listens only once recovery is done: these lines show which job a slow start is in.
+    log.info({ jobId: job.id, kind: job.kind, step: job.progress.message }, "recovering an interrupted job");
     try {
       const r = await handler.recover(ctx, job.request, job.intent);
       if (r.outcome === "finished") {

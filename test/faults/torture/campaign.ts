@@ -42,6 +42,8 @@ export interface TrialResult {
   violations: Violation[];
   /** How long the job ran when it ended before the kill (to tune the kinds' expected spans). */
   jobMs?: number;
+  /** How long the restarted engine took from spawn to listening (it recovers interrupted jobs first); also set when it never listened. */
+  restartMs?: number;
   /** The trial's folder when kept for inspection. */
   keptDir: string | null;
   durationMs: number;
@@ -129,7 +131,13 @@ async function runTrial(root: string, index: number, scenario: Scenario, rng: Se
       result.atKill = `pool ${poolAtKill.ready}/${poolAtKill.size} ready, ${poolAtKill.filling} filling`;
     }
 
-    w.a = await spawnEngine(stateDir, engineArgs);
+    const restarting = Date.now();
+    try {
+      // At info level the restart logs each recovery step, so one that never listens shows where it stopped.
+      w.a = await spawnEngine(stateDir, engineArgs, { CLONEFLEET_LOG_LEVEL: "info" });
+    } finally {
+      result.restartMs = Date.now() - restarting;
+    }
     engines[0] = w.a;
     violations.push(...(await jobsLeftRunning(w.a.client, atKill)));
     const finalJob = submitted.jobId ? await jobEnd(w.a.client, submitted.jobId) : null;
@@ -169,7 +177,7 @@ async function makeWorld(dir: string, stateDir: string, rng: SeededRandom, a: En
   const ds2 = await datastore("ds2");
   const job = await a.client.templates.import({ name: "base", datastore_id: ds1.id, source_path: path.join(path.dirname(dir), "source.raw"), memory_mb: 64, vcpus: 1 });
   const templateId = ((await a.client.waitJob(job.id, { timeoutMs: 120_000 })).result as { id: string }).id;
-  return { dir, stateDir, rng, a, b, ds1, ds2, templateId, marks: new Map(), stoppedByJob: new Set(), backupTarget: null, nextPattern: 0x21, staged: {} };
+  return { dir, stateDir, rng, a, b, ds1, ds2, templateId, marks: new Map(), stoppedByJob: new Set(), backupTarget: null, removal: { ids: new Set(), files: [] }, userFiles: [], nextPattern: 0x21, staged: {} };
 }
 
 async function jobEnd(client: ClonefleetClient, id: string): Promise<JobWire | null> {
@@ -209,8 +217,13 @@ async function cleanupTrial(dir: string, stateDir: string, engines: (EngineProce
   await fs.rm(defaultParentTmpfsDir(stateDir), { recursive: true, force: true });
 }
 
+/** A restart slower than this is worth a line: recovery at start should take a moment. */
+const SLOW_RESTART_MS = 5000;
+
+const slowRestart = (r: TrialResult): string => (r.restartMs !== undefined && r.restartMs > SLOW_RESTART_MS ? `, restart took ${(r.restartMs / 1000).toFixed(1)} s` : "");
+
 function describeTrial(r: TrialResult): string {
-  const head = `#${r.index} ${r.kind}: kill after ${r.delayMs} ms (${r.atKill}${r.jobMs !== undefined ? ` in ${r.jobMs} ms` : ""}), ${r.midJob ? "mid-job" : "not mid-job"}, ${r.outcome}, ${(r.durationMs / 1000).toFixed(1)} s`;
+  const head = `#${r.index} ${r.kind}: kill after ${r.delayMs} ms (${r.atKill}${r.jobMs !== undefined ? ` in ${r.jobMs} ms` : ""}), ${r.midJob ? "mid-job" : "not mid-job"}, ${r.outcome}${slowRestart(r)}, ${(r.durationMs / 1000).toFixed(1)} s`;
   return r.violations.length === 0 ? head : [head, ...r.violations.map((v) => `    VIOLATION ${v.check}: ${v.detail}`)].join("\n");
 }
 
@@ -232,6 +245,11 @@ export function formatReport(report: CampaignReport): string {
     ...kinds.map((k) => row(k, report.trials.filter((t) => t.kind === k))),
     row("total", report.trials),
   ];
+  const slow = report.trials.filter((t) => slowRestart(t) !== "");
+  if (slow.length > 0) {
+    lines.push("", `restarts over ${SLOW_RESTART_MS / 1000} s:`);
+    for (const t of slow) lines.push(`#${t.index} ${t.kind}: killed after ${t.delayMs} ms (${t.atKill})${slowRestart(t)}`);
+  }
   const bad = report.trials.filter((t) => t.violations.length > 0);
   if (bad.length > 0) {
     lines.push("", "violations:");

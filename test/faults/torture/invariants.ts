@@ -1,6 +1,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { ClonefleetClient, JobWire, VmWire } from "../../../engine/client";
+import { defaultParentTmpfsDir, ramFolderOf } from "../../../engine/ops";
 import { filesUnder } from "../../support/files";
 import { cleanCheck, mismatches, withQmp } from "../../snapshots/helpers";
 import { isAlive, qemuProcessesUnder } from "./processes";
@@ -52,19 +53,23 @@ interface Owned {
  * every listed file exists and every listed disk passes `qemu-img check`; no file under a
  * datastore's clonefleet/ folder lacks a record; running VMs run (pid alive, QMP `running`),
  * VMs that ran at the kill still run; each disk reads back the marks written before the job;
- * no VM state folder or QEMU process is left without its VM; a backup target exists exactly
- * when its job succeeded.
+ * no VM state folder, guest or parent RAM file or QEMU process is left without its VM or parent;
+ * a backup target exists exactly when its job succeeded; a delete that succeeded left neither
+ * its records nor its files; a datastore still listed keeps its engine folder, and the user's
+ * files stay.
  */
 export async function checkInventory(w: TrialWorld, atKill: KillSnapshot, finalJob: JobWire | null): Promise<Violation[]> {
   const client = w.a.client;
   const out: Violation[] = [];
   const add = (check: string, detail: string) => out.push({ check, detail });
-  const [templates, vms, replicas, parents, pools] = await Promise.all([
+  const [templates, vms, replicas, parents, pools, fleets, datastores] = await Promise.all([
     client.templates.list(),
     client.vms.list(),
     client.replicas.list(),
     client.parents.list(),
     client.pools.list(),
+    client.fleets.list(),
+    client.datastores.list(),
   ]);
   const snapshots = (await Promise.all(vms.map((v) => client.snapshots.list(v.id)))).flat();
 
@@ -110,12 +115,49 @@ export async function checkInventory(w: TrialWorld, atKill: KillSnapshot, finalJ
   for (const p of pools) for (const c of p.copies) await expectMarks(c.path, [TEMPLATE_MARK], `pool ${p.id} copy`, add);
   if (w.backupTarget) await checkBackup(w, finalJob, add);
   await checkStateFolders(w, vms, add);
+  await checkRamFiles(w, vms, parents, add);
+  const listed = new Set([...templates, ...vms, ...replicas, ...parents, ...pools, ...fleets, ...datastores].map((r) => r.id));
+  await checkRemoval(w, finalJob, listed, add);
+  for (const ds of [w.ds1, w.ds2]) {
+    const engineFolder = path.join(ds.path, "clonefleet");
+    if (listed.has(ds.id) && !(await exists(engineFolder))) add("missing file", `datastore ${ds.id} is listed but its folder ${engineFolder} is absent`);
+    if (!listed.has(ds.id) && !w.removal.ids.has(ds.id)) add("record lost", `datastore ${ds.id} (${ds.path}) is no longer listed`);
+  }
+  for (const f of w.userFiles) if (!(await exists(f))) add("user file lost", `${f}, the user's own file, is gone`);
   return out;
+}
+
+const exists = (file: string): Promise<boolean> => fs.lstat(file).then(() => true, () => false);
+
+/** Once a delete succeeded, none of the records it removes is listed and none of its files outside the datastores' engine folders is left. */
+async function checkRemoval(w: TrialWorld, finalJob: JobWire | null, listed: Set<string>, add: (c: string, d: string) => void): Promise<void> {
+  if (finalJob?.state !== "succeeded") return;
+  for (const id of w.removal.ids) if (listed.has(id)) add("record left", `${finalJob.kind} ${finalJob.id} succeeded but ${id} is still listed`);
+  for (const f of w.removal.files) if (await exists(f)) add("file left", `${finalJob.kind} ${finalJob.id} succeeded but left ${f}`);
+}
+
+/** Every guest RAM file on the tmpfs is some VM's (its state folder's \`ram\` link names it), and every parent RAM folder some parent's. */
+async function checkRamFiles(w: TrialWorld, vms: VmWire[], parents: { name: string; ram_path: string }[], add: (c: string, d: string) => void): Promise<void> {
+  for (const root of [path.join(w.stateDir, "vms"), path.join(w.stateDir, "hosts", "b", "vms")]) {
+    const folder = ramFolderOf(root);
+    const files = (await fs.readdir(folder).catch(() => [] as string[])).filter((f) => f.endsWith(".ram"));
+    if (files.length === 0) continue;
+    const linked = new Set(await Promise.all(vms.filter((v) => v.state_dir).map((v) => fs.readlink(path.join(v.state_dir!, "ram")).catch(() => ""))));
+    for (const f of files) if (!linked.has(path.join(folder, f))) add("orphan file", `guest RAM file ${path.join(folder, f)} belongs to no VM`);
+  }
+  const parentRam = defaultParentTmpfsDir(w.stateDir);
+  const named = new Set(parents.map((p) => path.dirname(p.ram_path)));
+  for (const entry of await fs.readdir(parentRam).catch(() => [] as string[])) {
+    const dir = path.join(parentRam, entry);
+    if ((await fs.stat(dir)).isDirectory() && !named.has(dir)) add("orphan file", `parent RAM folder ${dir} belongs to no parent`);
+  }
 }
 
 async function checkVms(w: TrialWorld, atKill: KillSnapshot, vms: VmWire[], add: (c: string, d: string) => void): Promise<void> {
   for (const [id, pid] of atKill.runningVms) {
     const v = vms.find((x) => x.id === id);
+    // A VM the job deletes may be gone, or stopped when the delete was undone after its QEMU stopped.
+    if (w.removal.ids.has(id)) continue;
     if (!v) add("VM lost", `VM ${id} ran (pid ${pid}) at the kill and is no longer listed`);
     else if (v.power_state !== "running" && !w.stoppedByJob.has(id)) add("VM not reattached", `VM ${v.name} ran (pid ${pid}) at the kill and now reads ${v.power_state}${v.crashed ? " (crashed)" : ""}`);
   }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
-import { promises as fs } from "node:fs";
+import { promises as fs, readFileSync } from "node:fs";
 import * as path from "node:path";
-import type { SnapshotWire, VmWire } from "../../../engine/client";
+import type { FleetApplyWire, JobWire, ParentWire, SnapshotWire, VmWire } from "../../../engine/client";
 import { DISK_SIZE_MB, makeVm, writeSpan, type TrialWorld } from "./world";
 
 /** What a trial submitted: the job to follow, or (for a pool fill, which is no job) the pool. */
@@ -52,6 +52,110 @@ async function dirtyRam(vm: VmWire, mb: number): Promise<void> {
 }
 
 const nothing = async (): Promise<void> => {};
+
+/**
+ * Sends `DELETE urlPath` asking for the job (`Prefer: respond-async`, 202) instead of the 204
+ * once it is done, so the kill can land while it runs; the client's delete waits for the end.
+ */
+async function deleteAsJob(w: TrialWorld, urlPath: string): Promise<Submitted> {
+  const token = readFileSync(path.join(w.stateDir, "token"), "utf8").trim();
+  const res = await fetch(`${w.a.url}${urlPath}`, { method: "DELETE", headers: { authorization: `Bearer ${token}`, prefer: "respond-async" } });
+  const text = await res.text();
+  if (res.status !== 202) throw new Error(`DELETE ${urlPath} answered ${res.status}: ${text}`);
+  return job((JSON.parse(text) as JobWire).id);
+}
+
+/** A delete of the record `id` at `urlPath`: what must be gone once it succeeded. */
+function deleting(w: TrialWorld, id: string, urlPath: string, files: string[] = []): Promise<Submitted> {
+  w.removal.ids.add(id);
+  w.removal.files.push(...files);
+  return deleteAsJob(w, urlPath);
+}
+
+/** Makes an instant-clone parent of a running VM (the VM stays stopped, as a capture leaves it). */
+async function parentOfRunningVm(w: TrialWorld): Promise<ParentWire> {
+  await runningVm(w);
+  w.stoppedByJob.add(w.staged.vm!.id);
+  const parent = (await wait(w, (await w.a.client.parents.create({ source_vm_id: w.staged.vm!.id, name: "p" })).id)) as ParentWire;
+  w.staged.parentId = parent.id;
+  return parent;
+}
+
+/** Deletes of every record that owns files or processes; the spans are the jobs' measured run times (tens of ms) with some slack. */
+const DELETES: readonly Scenario[] = [
+  {
+    kind: "vm-delete",
+    twoHosts: false,
+    expectedMs: 150,
+    setup: runningVm,
+    submit: (w) => deleting(w, w.staged.vm!.id, `/vms/${w.staged.vm!.id}`),
+  },
+  {
+    kind: "template-delete",
+    twoHosts: false,
+    expectedMs: 30,
+    setup: nothing,
+    submit: (w) => deleting(w, w.templateId, `/templates/${w.templateId}`),
+  },
+  {
+    kind: "datastore-delete",
+    twoHosts: false,
+    expectedMs: 20,
+    setup: async (w) => {
+      // The user's own file beside the engine's folder: removing the datastore must leave it.
+      const mine = path.join(w.ds2.path, "notes.txt");
+      await fs.writeFile(mine, "mine\n");
+      w.userFiles.push(mine);
+    },
+    submit: (w) => deleting(w, w.ds2.id, `/datastores/${w.ds2.id}`, [path.join(w.ds2.path, "clonefleet")]),
+  },
+  {
+    kind: "pool-delete",
+    twoHosts: false,
+    expectedMs: 40,
+    setup: async (w) => {
+      w.staged.poolId = await poolReady(w, 2);
+    },
+    submit: (w) => deleting(w, w.staged.poolId!, `/pools/${w.staged.poolId!}`),
+  },
+  {
+    kind: "replica-delete",
+    twoHosts: false,
+    expectedMs: 50,
+    setup: async (w) => {
+      w.staged.vm = await makeVm(w, "src", false);
+      const replica = (await wait(w, (await w.a.client.replicas.create({ source_disk_path: w.staged.vm.disk_path, target_datastore_id: w.ds2.id })).id)) as { id: string };
+      w.staged.replicaId = replica.id;
+    },
+    submit: (w) => deleting(w, w.staged.replicaId!, `/replicas/${w.staged.replicaId!}`),
+  },
+  {
+    kind: "parent-delete",
+    twoHosts: false,
+    expectedMs: 80,
+    setup: async (w) => {
+      await parentOfRunningVm(w);
+    },
+    submit: async (w) => {
+      const p = (await w.a.client.parents.get(w.staged.parentId!))!;
+      return deleting(w, p.id, `/parents/${p.id}`, [p.ram_path, p.device_state_path]);
+    },
+  },
+  {
+    kind: "fleet-delete",
+    twoHosts: false,
+    expectedMs: 150,
+    setup: async (w) => {
+      const apply = (await wait(
+        w,
+        (await w.a.client.fleets.create({ template_id: w.templateId, size: 2, datastore_ids: [w.ds1.id], name_prefix: "f", clone_mode: "linked", power_state: "running" })).id,
+      )) as FleetApplyWire;
+      w.staged.fleetId = apply.fleet.id;
+      for (const m of apply.added) w.removal.ids.add(m.id);
+    },
+    submit: (w) => deleting(w, w.staged.fleetId!, `/fleets/${w.staged.fleetId!}`),
+  },
+];
 
 function fleet(mode: "pool" | "full" | "linked", expectedMs: number): Scenario {
   return {
@@ -192,6 +296,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   migration(false),
   migration(true),
+  ...DELETES,
 ];
 
 /** The scenarios named in `kinds` (all when empty); throws naming an unknown kind. */

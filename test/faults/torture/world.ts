@@ -33,6 +33,9 @@ export interface Staged {
   vm?: VmWire;
   snapshot?: SnapshotWire;
   parentId?: string;
+  poolId?: string;
+  replicaId?: string;
+  fleetId?: string;
 }
 
 /** Everything one trial made: its engines (host `local`, and host `b` for migrations), datastores, template, and what it expects to find after the kill. */
@@ -51,6 +54,10 @@ export interface TrialWorld {
   stoppedByJob: Set<string>;
   /** A backup's target file, when the job is a backup. */
   backupTarget: string | null;
+  /** What a delete job removes: the records (by id) that must be gone once it succeeded, and its files outside any datastore's clonefleet/ folder (RAM on the tmpfs, an engine folder). */
+  removal: { ids: Set<string>; files: string[] };
+  /** The user's own files (in a datastore's directory, outside clonefleet/) that must stay whatever the job does. */
+  userFiles: string[];
   nextPattern: number;
   staged: Staged;
 }

@@ -58,7 +58,7 @@ export interface CampaignReport {
 const JOB_END_TIMEOUT_MS = 180_000;
 const cleanups = new Set<() => Promise<void>>();
 
-/** Stops what running trials started (engines, QEMU, their folders); for a signal handler. */
+/** Stops what running trials started (engines, QEMU, their folders); for a signal handler or a test cut short. */
 export async function abortCampaign(): Promise<void> {
   // Newest first: a trial's engines and VMs go before the campaign's folder.
   for (const c of [...cleanups].reverse()) await c();

@@ -10,7 +10,7 @@ import { fdLogDestination } from "./log-destination";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
-import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, vmStateRootFor, WarmChildren, type PoolRefillOptions, type WarmChildrenOptions } from "../ops";
+import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, flushDeferredCatalogSyncs, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, vmStateRootFor, WarmChildren, type PoolRefillOptions, type WarmChildrenOptions } from "../ops";
 import { datastorePathProblem, LOCAL_HOST_ID, pathIsWithin } from "../model";
 import { applyEngineUmask } from "../disk";
 
@@ -176,6 +176,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
         await runner.close();
         await warmChildren.close();
         monitor.close();
+        await flushDeferredCatalogSyncs(store);
         store.close();
         // The parents' tmpfs folder goes with the engine once no parent keeps RAM in it (rmdir
         // refuses a folder that is not empty); the next capture makes it again.
@@ -186,6 +187,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     hosts?.close();
     await warm?.close();
     await runner.close();
+    await flushDeferredCatalogSyncs(store);
     store.close();
     throw err;
   }

@@ -1,4 +1,6 @@
+import { promises as fs } from "node:fs";
 import * as path from "node:path";
+import type { Logger } from "pino";
 import { engineDir, readCatalog, writeCatalog, type CatalogEntry } from "../disk";
 import type { Store } from "../store";
 import { pathIsWithin, type Datastore } from "../model";
@@ -18,6 +20,75 @@ export async function syncCatalog(store: Store, datastoreId: string): Promise<vo
     const existing = await readCatalog(ds.path).catch(() => [] as CatalogEntry[]);
     await writeCatalog(ds.path, [...inventoryCatalogEntries(store, ds), ...foreignCatalogEntries(store, ds, existing)]);
   });
+}
+
+/**
+ * How long a deferred catalog rewrite waits for more changes to the same datastore: a burst of
+ * requests costs one rewrite (and one fsync) instead of one each.
+ */
+export const DEFERRED_CATALOG_SYNC_MS = 100;
+
+interface DeferredSync {
+  store: Store;
+  log: Logger;
+  timer: NodeJS.Timeout;
+}
+
+/** Rewrites scheduled and not started yet, by datastore id. */
+const deferredSyncs = new Map<string, DeferredSync>();
+/** The latest deferred rewrite started per datastore (rewrites of one datastore run in order under its lock). */
+const runningSyncs = new Map<string, Promise<void>>();
+
+/**
+ * Schedules `syncCatalog` for a datastore shortly after, off the caller's path, coalescing the
+ * calls of a burst into one rewrite. For changes whose answer does not need the catalog: the
+ * catalog is no source of truth, and a crash before the rewrite leaves it behind the inventory
+ * only until the next start, whose reconciliation rewrites every catalog from the inventory.
+ * Readers of the catalog call `settleCatalog` first; the engine's close calls
+ * `flushDeferredCatalogSyncs`. A failed rewrite is logged, never thrown.
+ */
+export function syncCatalogSoon(store: Store, datastoreId: string, log: Logger): void {
+  const pending = deferredSyncs.get(datastoreId);
+  if (pending) {
+    pending.store = store;
+    return;
+  }
+  const timer = setTimeout(() => startDeferredSync(datastoreId), DEFERRED_CATALOG_SYNC_MS);
+  timer.unref();
+  deferredSyncs.set(datastoreId, { store, log, timer });
+}
+
+function startDeferredSync(datastoreId: string): Promise<void> {
+  const pending = deferredSyncs.get(datastoreId);
+  if (!pending) return runningSyncs.get(datastoreId) ?? Promise.resolve();
+  clearTimeout(pending.timer);
+  deferredSyncs.delete(datastoreId);
+  const run = (async () => {
+    try {
+      const ds = pending.store.getDatastore(datastoreId);
+      // A datastore whose folder went (removed, or its disk unmounted) gets no catalog made anew.
+      if (!ds || !(await fs.stat(engineDir(ds.path)).then((s) => s.isDirectory(), () => false))) return;
+      await syncCatalog(pending.store, datastoreId);
+    } catch (err) {
+      pending.log.warn({ err, datastoreId }, "deferred catalog rewrite failed; the next change or the next start rewrites it");
+    }
+  })();
+  runningSyncs.set(datastoreId, run);
+  void run.finally(() => {
+    if (runningSyncs.get(datastoreId) === run) runningSyncs.delete(datastoreId);
+  });
+  return run;
+}
+
+/** Runs a datastore's deferred catalog rewrite now, if one is scheduled, and waits for it (and one already running) to end; never throws. */
+export async function settleCatalog(datastoreId: string): Promise<void> {
+  await startDeferredSync(datastoreId);
+}
+
+/** Runs every deferred catalog rewrite of `store` now and waits for them; call before the store closes. Never throws. */
+export async function flushDeferredCatalogSyncs(store: Store): Promise<void> {
+  const ids = [...deferredSyncs].filter(([, d]) => d.store === store).map(([id]) => id);
+  await Promise.all([...ids.map((id) => startDeferredSync(id)), ...runningSyncs.values()]);
 }
 
 /** The catalog entries the inventory vouches for on a datastore: its ready layers, with absolute paths. */

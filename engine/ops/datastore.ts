@@ -4,6 +4,7 @@ import { catalogPath, engineDir, ensureLayout, removeOwnedTree, tmpDir, writeCat
 import { conflict, EngineError, invalidField, notFound } from "../errors";
 import { datastorePathProblem, nameProblem, newId, nowIso, pathIsWithin, type Datastore } from "../model";
 import { StoreConstraintError, type Store } from "../store";
+import { settleCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { datastoreUsersProblem } from "./clone-users";
 import { faultHold } from "./fault-hold";
@@ -161,6 +162,8 @@ export async function removeDatastore(ctx: OpContext, id: string, beforeCommit?:
     s.deleteDatastore(id);
   });
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "datastore-delete:after-commit");
+  // A deferred rewrite still writing could make the folder again once it is removed.
+  await settleCatalog(ds.id);
   await removeEngineFolderIfEmpty(ds.path);
   ctx.log.info({ datastoreId: id }, "datastore removed");
 }

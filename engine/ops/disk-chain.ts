@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { inspectChainCached, readCatalog } from "../disk";
 import { internal, invalidField } from "../errors";
 import { absolutePathProblem, pathIsWithin, type LayerOwnerKind } from "../model";
+import { settleCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 
 /** One layer of a chain as users see it, top first. */
@@ -43,6 +44,7 @@ export async function describeChain(ctx: OpContext, diskPath: string): Promise<C
     let parentContentId = record?.parentContentId ?? null;
     if (!record && ds) {
       if (!catalogs.has(ds.id)) {
+        await settleCatalog(ds.id);
         catalogs.set(ds.id, await readCatalog(ds.path).catch((err) => {
           throw internal(`reading the catalog of datastore ${ds.name}`, err);
         }));

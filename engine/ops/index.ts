@@ -7,6 +7,7 @@ export { type AddDatastoreRequest, checkDatastoreAdd, checkDatastoreRemove, type
 export { admitTemplateName, checkTemplateDelete, getTemplateView, IMPORT_TEMPLATE_KIND, importTemplate, type ImportTemplateRequest, listTemplateViews, recoverTemplateImport, refreshTemplateViews, type TemplateView, validateTemplateImport } from "./template";
 export { type ChainLayerView, describeChain } from "./disk-chain";
 export { reconcileDatastores, type ReconcileReport } from "./reconcile";
+export { flushDeferredCatalogSyncs } from "./catalog-sync";
 export { admitReplicaCreate, admitReplicaRepair, CREATE_REPLICA_KIND, createReplica, type CreateReplicaRequest, checkReplicaDelete, getReplicaView, listReplicaViews, recoverReplication, REPAIR_REPLICA_KIND, repairReplica, type RepairReplicaRequest, type ReplicaView, validateReplicaCreate } from "./replicate";
 export { checkDiskRegister, type RegisterDiskRequest, type RegisterDiskResult } from "./disk-register";
 export { type CatalogRescanReport } from "./catalog-rescan";

@@ -11,7 +11,7 @@ import { conflict, incompatibleParent, internal, invalidField, isEngineError, no
 import { AGENT_PORT_NAME, AccelUnavailableError, NOTIFY_PORT_NAME, QemuProcess, qemuVersion, resolveAccel, type VmSpec } from "../hypervisor";
 import { DEFAULT_INSTANT_CLONE_CONCURRENCY, MAX_INSTANT_CLONES_PER_REQUEST, JOB_KINDS, nameProblem, newId, nowIso, type DiskLayer, type InstantCloneParent, type Vm } from "../model";
 import type { Store } from "../store";
-import { syncCatalog } from "./catalog-sync";
+import { syncCatalog, syncCatalogSoon } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
 import { removeFromDatastore } from "./datastore-removal";
 import { faultHold } from "./fault-hold";
@@ -192,7 +192,6 @@ export async function childOverlay(parent: InstantCloneParent, top: DiskLayer, f
 export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Promise<InstantCloneResult> {
   checkInstantClone(ctx.store, req, { admitNames: false });
   const parent = ctx.store.getParent(req.parentId)!;
-  await checkRunnableHere(parent);
   const ds = ctx.store.getDatastore(parent.datastoreId);
   if (!ds) throw conflict(`instant-clone parent ${parent.name}'s datastore is gone`, "id");
   const { top, chain } = parentChain(ctx.store, parent);
@@ -200,6 +199,15 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   const names = childNamesOf(req);
   // Pre-started children first: their state is loaded, they only need to be resumed.
   const warm = new Map((ctx.warm?.take(parent.id, names.length) ?? []).map((w, i) => [names[i], w]));
+  // Pre-started children passed this check when they were started on this host.
+  if (warm.size < names.length) {
+    try {
+      await checkRunnableHere(parent);
+    } catch (err) {
+      await Promise.all([...warm.values()].map((w) => w.proc.kill().catch(() => undefined)));
+      throw err;
+    }
+  }
   const children: ChildPlan[] = names.map((name) => {
     const pre = warm.get(name);
     if (pre) return { ...pre.plan, name };
@@ -217,10 +225,11 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   const t0 = performance.now();
   const started = new Map<string, { pid: number; readyMs: number; startMs: number }>();
   let done = 0;
+  let overlay = "";
   try {
     // One empty overlay, made when the parent was captured, copied per child: a file copy of
     // ~200 KiB costs far less than one qemu-img process per child.
-    const overlay = warm.size < children.length ? await childOverlay(parent, top, intent.overlayTemplate) : "";
+    if (warm.size < children.length) overlay = await childOverlay(parent, top, intent.overlayTemplate);
     const outcomes = await mapBounded(children, concurrency, async (c) => {
       const pre = warm.get(c.name);
       if (!pre) throwIfCancelled(ctx);
@@ -238,7 +247,8 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
       }
       const now = performance.now();
       started.set(c.id, { pid: proc.pid, readyMs: round(now - t0), startMs: round(now - spawnAt) });
-      await proc.detach();
+      // Only our side of the monitor connection must close; QEMU's acknowledgement is not waited for.
+      void proc.detach();
       ctx.progress({ done: ++done, message: `${done} of ${req.count} running` });
     });
     const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === "rejected");
@@ -254,9 +264,9 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
     throw internal(`starting instant clones of ${parent.name}`, err);
   }
   const runningAt = performance.now();
-  await fs.rm(intent.overlayTemplate, { force: true });
-  await syncCatalog(ctx.store, ds.id);
-  ctx.log.debug({ parentId: parent.id, runningMs: round(runningAt - t0), catalogMs: round(performance.now() - runningAt) }, "instant clones recorded");
+  if (overlay === intent.overlayTemplate) await fs.rm(intent.overlayTemplate, { force: true });
+  // The answer does not need the catalog; start-up reconciliation rewrites it after a crash.
+  syncCatalogSoon(ctx.store, ds.id, ctx.log);
   const totalMs = round(runningAt - t0);
   const result: InstantCloneResult = {
     parentId: parent.id,

@@ -3,6 +3,7 @@ import { CatalogError, readCatalog, type CatalogEntry, type ImageInfo } from "..
 import { conflict } from "../errors";
 import { pathIsWithin, type Datastore } from "../model";
 import type { Store } from "../store";
+import { settleCatalog } from "./catalog-sync";
 
 /** The content IDs the engine can vouch for about one file, and who vouches. */
 export interface Vouched {
@@ -34,6 +35,7 @@ export class CatalogView {
   async entries(ds: Datastore): Promise<CatalogEntry[]> {
     let list = this.catalogs.get(ds.id);
     if (!list) {
+      await settleCatalog(ds.id);
       list = await readCatalog(ds.path).catch((err) => {
         if (err instanceof CatalogError) {
           throw conflict(`${err.message}; rebuild it with a catalog rescan (POST /datastores/${ds.id}/catalog/rescan)`);

@@ -2,6 +2,7 @@ import { promises as fs, existsSync, readdirSync, readFileSync } from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import type { InstantCloneResultWire, ParentWire } from "../../engine/client";
+import { readCatalog } from "../../engine/disk";
 import { defaultParentTmpfsDir } from "../../engine/ops";
 import { filesUnder } from "../support/files";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
@@ -211,6 +212,49 @@ describe("engine SIGKILL with pre-started children", () => {
 
     await engine.client.parents.update(parent.id, { warm_count: 0 });
     await warmReady(engine, 0);
+    await engine.client.parents.delete(parent.id);
+  });
+});
+
+describe("engine SIGKILL right after taking a pre-started child", () => {
+  let dir: string;
+  let engine: EngineProcess | null = null;
+  beforeAll(async () => {
+    dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-ict-"));
+  });
+  afterAll(async () => {
+    await engine?.kill();
+    await killAllVms(path.join(dir, "state", "vms"));
+    await fs.rm(defaultParentTmpfsDir(path.join(dir, "state")), { recursive: true, force: true });
+    await fs.rm(dir, { recursive: true, force: true });
+  });
+
+  it("the next start lists the child's layer in the datastore's catalog (the answer did not wait for the catalog)", async () => {
+    const stateDir = path.join(dir, "state");
+    engine = await spawnEngine(stateDir, ["--accel", "tcg"]);
+    const fx = await vmFixture(engine.client, dir);
+    const src = await engine.client.vms.start((await createVm(engine.client, "src", fx.templateId)).id);
+    const pj = await engine.client.parents.create({ source_vm_id: src.id, name: "p", warm_count: 1 });
+    const parent = (await engine.client.waitJob(pj.id, { timeoutMs: 60_000 })).result as ParentWire;
+    for (const deadline = Date.now() + 60_000; (await engine.client.parents.get(parent.id))!.warm_ready < 1; ) {
+      if (Date.now() > deadline) throw new Error("the pre-started child never became ready");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const cj = await engine.client.parents.clone(parent.id, { count: 1, name_prefix: "k" });
+    const kid = ((await engine.client.waitJob(cj.id, { timeoutMs: 60_000 })).result as InstantCloneResultWire).children[0];
+    await engine.kill();
+
+    engine = await spawnEngine(stateDir, ["--accel", "tcg"]);
+    const ds = (await engine.client.datastores.list())[0];
+    const top = (await engine.client.disks.chain(kid.disk_path)).layers[0];
+    expect(top.content_id).not.toBeNull();
+    const entry = (await readCatalog(ds.path)).find((e) => e.path === kid.disk_path);
+    expect(entry?.contentId).toBe(top.content_id);
+    expect((await engine.client.vms.get(kid.id))!.power_state).toBe("running");
+
+    await engine.client.parents.update(parent.id, { warm_count: 0 });
+    for (const deadline = Date.now() + 60_000; (await engine.client.parents.get(parent.id))!.warm_ready !== 0 && Date.now() < deadline; ) await new Promise((r) => setTimeout(r, 100));
+    await engine.client.vms.delete(kid.id);
     await engine.client.parents.delete(parent.id);
   });
 });

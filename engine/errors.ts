@@ -69,6 +69,15 @@ export function noSpace(step: string, cause?: unknown): EngineError {
   return new EngineError("CF_NO_SPACE", 507, `${step}: no space left on the datastore's filesystem`, undefined, { cause });
 }
 
+/** True when `err` says a filesystem is full (from node or from qemu-img's stderr). */
+export function isNoSpaceError(err: unknown): boolean {
+  const e = err as { code?: unknown; stderr?: unknown; message?: unknown } | null;
+  if (!e) return false;
+  if (e.code === "ENOSPC" || e.code === "EDQUOT") return true;
+  const text = `${typeof e.stderr === "string" ? e.stderr : ""}\n${typeof e.message === "string" ? e.message : ""}`;
+  return /No space left on device|Disk quota exceeded/i.test(text);
+}
+
 /** A failure of the engine or the host, naming the step that failed; the cause is kept for logs. */
 export function internal(step: string, cause?: unknown): EngineError {
   const detail = cause instanceof Error ? cause.message : cause === undefined ? "" : String(cause);

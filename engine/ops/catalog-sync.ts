@@ -2,6 +2,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { Logger } from "pino";
 import { engineDir, readCatalog, writeCatalog, type CatalogEntry } from "../disk";
+import { isNoSpaceError, noSpace } from "../errors";
 import type { Store } from "../store";
 import { pathIsWithin, type Datastore } from "../model";
 
@@ -18,7 +19,13 @@ export async function syncCatalog(store: Store, datastoreId: string): Promise<vo
   await withCatalogLock(ds.id, async () => {
     // An unreadable catalog is rewritten from the inventory, as it always was.
     const existing = await readCatalog(ds.path).catch(() => [] as CatalogEntry[]);
-    await writeCatalog(ds.path, [...inventoryCatalogEntries(store, ds), ...foreignCatalogEntries(store, ds, existing)]);
+    try {
+      await writeCatalog(ds.path, [...inventoryCatalogEntries(store, ds), ...foreignCatalogEntries(store, ds, existing)]);
+    } catch (err) {
+      // The rewrite replaces the file atomically: a full disk leaves the old catalog in place.
+      if (isNoSpaceError(err)) throw noSpace(`writing the layer catalog of datastore ${ds.name}`, err);
+      throw err;
+    }
   });
 }
 

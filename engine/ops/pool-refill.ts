@@ -1,13 +1,13 @@
 import { promises as fs } from "node:fs";
 import type { Logger } from "pino";
 import { ensureLayout, fullCopy, isAbortError, newContentId, partPath, poolCopyPath, poolDir } from "../disk";
-import { isEngineError } from "../errors";
+import { isEngineError, isNoSpaceError } from "../errors";
 import { newId, nowIso, type DiskLayer, type Pool, type PoolFillError } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { EngineSettings } from "./context";
 import { copiesToDiscard, dropCopyRecords, removeFiles, templateContentId, type PoolFillStatus, type PoolFillView } from "./pool";
-import { cloneSource, isNoSpaceError, type CloneSource } from "./provision/provisioner";
+import { cloneSource, type CloneSource } from "./provision/provisioner";
 
 /** Knobs of the refill loop; the defaults suit a host with a couple of disks. */
 export interface PoolRefillOptions {

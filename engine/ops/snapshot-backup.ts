@@ -2,10 +2,9 @@
 import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
 import { convert, newContentId } from "../disk";
-import { cancelled, conflict, internal, isEngineError, noSpace, notFound } from "../errors";
+import { cancelled, conflict, internal, isEngineError, isNoSpaceError, noSpace, notFound } from "../errors";
 import { type Vm } from "../model";
 import type { OpContext } from "./context";
-import { isNoSpaceError } from "./provision";
 import { withVmLock } from "./vm-power";
 import { checkBackupTarget, type BackupVmRequest, type BackupVmResult, type DeleteSnapshotResult, roundMs } from "./snapshot";
 import { createSnapshotLocked, recoverSnapshotCreate, type CreateIntent } from "./snapshot-create";

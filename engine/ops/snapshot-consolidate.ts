@@ -1,13 +1,12 @@
 /** Deleting a snapshot by consolidation (S4), live or offline, and recovering one a crash interrupted. */
 import { promises as fs } from "node:fs";
 import { commit, imageInfoChain, newContentId, rebase } from "../disk";
-import { cancelled, conflict, internal, isEngineError, noSpace, notFound } from "../errors";
+import { cancelled, conflict, internal, isEngineError, isNoSpaceError, noSpace, notFound } from "../errors";
 import { anyNodeOnFile, dropBlockNode, liveChainFiles, nodeOfFile, withReattachedQmp } from "../hypervisor";
 import { type DiskLayer, type Vm } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
-import { isNoSpaceError } from "./provision";
 import { chainAfter, planConsolidation, type ConsolidationPlan, type PlanLayer } from "./snapshot-plan";
 import { diskLayersOf, withVmLock } from "./vm-power";
 import { faultHold } from "./fault-hold";

@@ -2,13 +2,12 @@
 import { promises as fs, existsSync } from "node:fs";
 import * as path from "node:path";
 import { createOverlay, newContentId, tmpDir } from "../disk";
-import { conflict, internal, isEngineError, noSpace, notFound } from "../errors";
+import { conflict, internal, isEngineError, isNoSpaceError, noSpace, notFound } from "../errors";
 import { liveChainFiles, nodeOfFile, withReattachedQmp } from "../hypervisor";
 import { newId, nowIso, type DiskLayer, type Vm } from "../model";
 import type { Store } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
-import { isNoSpaceError } from "./provision";
 import { overlayFileName } from "./snapshot-plan";
 import { withVmLock } from "./vm-power";
 import { faultHold } from "./fault-hold";

@@ -18,7 +18,7 @@ import {
   engineDir,
   removeOwnedTree,
 } from "../disk";
-import { conflict, EngineError, internal, invalidField, isEngineError, noSpace, notFound } from "../errors";
+import { conflict, EngineError, internal, invalidField, isEngineError, isNoSpaceError, noSpace, notFound } from "../errors";
 import {
   absolutePathProblem,
   cmdlineProblem,
@@ -39,7 +39,6 @@ import { templateUsersProblem } from "./clone-users";
 import { removeFromDatastore } from "./datastore-removal";
 import { throwIfCancelled, type OpContext } from "./context";
 import { faultHold } from "./fault-hold";
-import { isNoSpaceError } from "./provision";
 
 export interface ImportTemplateRequest {
   name: string;

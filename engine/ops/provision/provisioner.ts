@@ -1,6 +1,6 @@
 import { existsSync, promises as fs } from "node:fs";
 import { engineDir, isAbortError, partPath, removeOwnedTree, vmDir, vmDiskPath } from "../../disk";
-import { conflict, internal, isEngineError, noSpace, notFound } from "../../errors";
+import { conflict, internal, isEngineError, isNoSpaceError, noSpace, notFound } from "../../errors";
 import type { Datastore, DiskLayer, ProvisionedBy, Template, Vm } from "../../model";
 import type { Store } from "../../store";
 import type { OpContext } from "../context";
@@ -70,15 +70,6 @@ export function cloneSource(store: Store, templateId: string, field: string): Cl
     throw conflict(`template ${JSON.stringify(template.name)} (${template.id}) has lost its disk; it cannot be cloned`, field);
   }
   return { template, layer, datastore };
-}
-
-/** True when `err` says a filesystem is full (from node or from qemu-img's stderr). */
-export function isNoSpaceError(err: unknown): boolean {
-  const e = err as { code?: unknown; stderr?: unknown; message?: unknown } | null;
-  if (!e) return false;
-  if (e.code === "ENOSPC" || e.code === "EDQUOT") return true;
-  const text = `${typeof e.stderr === "string" ? e.stderr : ""}\n${typeof e.message === "string" ? e.message : ""}`;
-  return /No space left on device|Disk quota exceeded/i.test(text);
 }
 
 /**

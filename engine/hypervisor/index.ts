@@ -55,6 +55,7 @@ export {
   cleanStateDir,
   probeVm,
   qemuVersion,
+  runStatusOf,
   withReattachedQmp,
   type ExitInfo,
   type QemuVersion,

@@ -215,6 +215,24 @@ export async function probeVm(stateDir: string): Promise<VmProbe> {
   return { state: "dead", pid, record };
 }
 
+/**
+ * The run state QEMU reports for the VM in `stateDir` (`running`, `paused`, `postmigrate`, …),
+ * or null when no live QEMU answers there; for recoveries that must judge what a crash left.
+ */
+export async function runStatusOf(stateDir: string | null): Promise<string | null> {
+  if (!stateDir || (await probeVm(stateDir).catch(() => null))?.state !== "running") return null;
+  try {
+    const p = await QemuProcess.reattach(stateDir, { timeoutMs: 5000 });
+    try {
+      return await p.status({ timeoutMs: 5000 });
+    } finally {
+      await p.detach().catch(() => undefined);
+    }
+  } catch {
+    return null;
+  }
+}
+
 function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     // The negative pid addresses QEMU's process group: it and any helper it spawned (the

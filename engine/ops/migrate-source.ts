@@ -17,7 +17,7 @@ import {
   SAVE_MAX_BANDWIDTH_BYTES_PER_SEC,
   migrate,
   portSocketPath,
-  probeVm,
+  runStatusOf,
   type MigrationInfo,
 } from "../hypervisor";
 import { JOB_KINDS, LOCAL_HOST_ID, newId, nowIso, type MissingAckPolicy } from "../model";
@@ -479,21 +479,8 @@ export async function recoverMigration(ctx: OpContext, intent: unknown): Promise
     if (i.storage) await cleanUpStorageMove(ctx.store, i.storage);
     return { finished: getVmView(ctx.store, vm.id), detail: "" };
   }
-  const statusOf = async (dir: string | null): Promise<string | null> => {
-    if (!dir || (await probeVm(dir).catch(() => null))?.state !== "running") return null;
-    try {
-      const p = await QemuProcess.reattach(dir, { timeoutMs: 5000 });
-      try {
-        return await p.status({ timeoutMs: 5000 });
-      } finally {
-        await p.detach();
-      }
-    } catch {
-      return null;
-    }
-  };
-  const sourceStatus = await statusOf(i.sourceStateDir);
-  const targetStatus = await statusOf(i.targetStateDir);
+  const sourceStatus = await runStatusOf(i.sourceStateDir);
+  const targetStatus = await runStatusOf(i.targetStateDir);
   if (targetStatus === "running" && sourceStatus !== "running" && i.targetStateDir) {
     const pid = livePid(i.targetStateDir);
     ctx.store.tx((s) => {

@@ -15,7 +15,7 @@ import {
   QemuProcess,
   pollUntil,
   portSocketPath,
-  probeVm,
+  runStatusOf,
   setMigrationCapabilities,
 } from "../hypervisor";
 import { JOB_KINDS, LOCAL_HOST_ID, nowIso, type Vm } from "../model";
@@ -270,7 +270,7 @@ export async function recoverActivate(ctx: OpContext, intent: unknown): Promise<
     }
   }
   const sourceDir = here ? null : (vm.stateDir ?? null);
-  const sourceStatus = await qemuStatus(sourceDir);
+  const sourceStatus = await runStatusOf(sourceDir);
   if (sourceStatus !== "running" && sourceDir && livePid(i.stateDir) !== null) {
     const ran = await runTargetQemu(vm.id, i.stateDir, i.targetDatastoreId).catch(() => null);
     if (ran) {
@@ -303,21 +303,6 @@ async function sourceJobEnded(ctx: OpContext, vmId: string): Promise<void> {
     const host = running ? ctx.store.getHost(running.hostId ?? LOCAL_HOST_ID) : null;
     if (!running || !host || judgeHostStatus(host, Date.now(), downAfterMs).status === "down") return;
     await new Promise((r) => setTimeout(r, 200));
-  }
-}
-
-/** The run state of the QEMU in `dir` (`running`, `paused`, `postmigrate`…), or null when none answers there. */
-async function qemuStatus(dir: string | null): Promise<string | null> {
-  if (!dir || (await probeVm(dir).catch(() => null))?.state !== "running") return null;
-  try {
-    const p = await QemuProcess.reattach(dir, { timeoutMs: 5000 });
-    try {
-      return await p.status({ timeoutMs: 5000 });
-    } finally {
-      await p.detach().catch(() => undefined);
-    }
-  } catch {
-    return null;
   }
 }
 

@@ -37,6 +37,7 @@ export {
   VmNotRunningError,
   VmSpecError,
 } from "./errors";
+export { isLiveQemuOf, isQemuOfSocket, livePid } from "./liveness";
 export { silentLog, type HypervisorLog } from "./log";
 export {
   GuestNotifyChannel,

@@ -6,10 +6,11 @@
 import { spawn, type ChildProcess, type StdioOptions } from "node:child_process";
 import { promises as fsp, constants as fsConstants } from "node:fs";
 import type { Accel } from "./accel";
-import { QEMU_SYSTEM, buildQemuArgs, optValue, portSocketPath, stateFiles, type StateFiles, type VmSpec } from "./args";
+import { QEMU_SYSTEM, buildQemuArgs, portSocketPath, stateFiles, type StateFiles, type VmSpec } from "./args";
 import { WaitTimeoutError, checkTimeout, pollUntil, remainingMs, sleep } from "./deadline";
 import { QemuStartError, VmAlreadyRunningError, VmNotRunningError } from "./errors";
 import { silentLog, type HypervisorLog } from "./log";
+import { isLiveQemuOf } from "./liveness";
 import { QmpClient } from "./qmp/client";
 import type { RunState } from "./qmp/commands";
 import { QmpError } from "./qmp/errors";
@@ -123,29 +124,6 @@ function readVersion(binary: string): Promise<QemuVersion> {
       resolve({ major: +m[1], minor: +m[2], micro: +m[3], version: `${m[1]}.${m[2]}.${m[3]}`, package: m[4] ?? "" });
     });
   });
-}
-
-/** Reads a process's state letter from /proc (R, S, D, Z…), or null when there is no such process. */
-async function procState(pid: number): Promise<string | null> {
-  try {
-    const stat = await fsp.readFile(`/proc/${pid}/stat`, "utf8");
-    // The command name may hold spaces and parentheses; the state follows the last ")".
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) || null;
-  } catch {
-    return null;
-  }
-}
-
-/** True when `pid` is a live (not zombie) process whose command line names this state folder's QMP socket, so a reused pid is not mistaken for our QEMU. */
-async function isLiveQemuOf(pid: number, files: StateFiles): Promise<boolean> {
-  const state = await procState(pid);
-  if (state === null || state === "Z" || state === "X") return false;
-  try {
-    const cmdline = await fsp.readFile(`/proc/${pid}/cmdline`, "utf8");
-    return cmdline.split("\0").some((arg) => arg.includes(`path=${optValue(files.qmpSocket)},`));
-  } catch {
-    return false;
-  }
 }
 
 async function readPid(file: string): Promise<number | null> {

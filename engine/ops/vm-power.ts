@@ -26,7 +26,7 @@ import type { OpContext } from "./context";
 import { faultHold } from "./fault-hold";
 import { RAM_FILE, prepareRamFile, removeRamFile, sweepRamFiles } from "./guest-ram";
 import { getVmView, type VmView } from "./vm-view";
-import { livePid } from "./vm-process";
+import { livePid } from "../hypervisor";
 
 export { livePid };
 

@@ -4,7 +4,7 @@ import { vmDir } from "../disk";
 import { notFound } from "../errors";
 import { LOCAL_HOST_ID, type DiskLayer, type MissingAckPolicy, type RecordState, type Vm } from "../model";
 import type { Store } from "../store";
-import { livePid } from "./vm-process";
+import { livePid } from "../hypervisor";
 
 /** A VM with the facts of its disk; `state` is `drifted` when its disk file is gone now. */
 export interface VmView extends Vm {

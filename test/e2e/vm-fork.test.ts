@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { startTestEngine, type TestEngine } from "../support/engine";
 import { apiError } from "../support/api-error";
-import { chainHas, checkClean, createVm, forkVm, killAllVms, qmpOnce, vmFixture, writeInVm } from "../support/vms";
+import { chainHas, checkClean, createVm, forkVm, killAllVms, qmpOnce, vmFixture, pidGoneSoon, writeInVm } from "../support/vms";
 
 // Real QEMU (TCG here), firmware-only VMs with 64 MiB of RAM: the firmware idles, a real VM.
 jest.setTimeout(120_000);
@@ -133,15 +133,7 @@ test("a fleet with power_state running powers its members on", async () => {
   for (const m of members) expect(m).toMatchObject({ power_state: "running", accel: "tcg" });
   // Deleting the fleet stops its running members' QEMU processes along with their disks.
   await t.client.fleets.delete(applied.fleet.id);
-  const alive = (pid: number) => {
-    try {
-      process.kill(pid, 0);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  expect(members.map((m) => alive(m.pid!))).toEqual([false, false]);
+  for (const m of members) expect(await pidGoneSoon(m.pid!)).toBe(true);
   expect(await t.client.vms.list({ fleetId: applied.fleet.id })).toEqual([]);
 });
 

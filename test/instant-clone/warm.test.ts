@@ -3,7 +3,7 @@ import * as path from "node:path";
 import type { InstantCloneResultWire, ParentWire } from "../../engine/client";
 import { apiError } from "../support/api-error";
 import { startTestEngine, type TestEngine } from "../support/engine";
-import { createVm, killAllVms, qmpOnce, vmFixture } from "../support/vms";
+import { createVm, killAllVms, pidAlive, pidGoneSoon, qmpOnce, vmFixture } from "../support/vms";
 import { waitFor } from "../support/wait";
 
 // Pre-started children (warm_count): real QEMU processes (TCG), firmware-only VMs.
@@ -45,15 +45,6 @@ async function openFiles(pid: number): Promise<string[]> {
   return Promise.all(fds.map((fd) => fs.readlink(`/proc/${pid}/fd/${fd}`).catch(() => "")));
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 async function warmReady(parentId: string, n: number): Promise<ParentWire> {
   return waitFor(`${n} pre-started children of ${parentId}`, async () => {
     const p = (await t.client.parents.get(parentId))!;
@@ -74,7 +65,7 @@ test("a parent keeps warm_count children pre-started; a request takes them first
   await warmReady(parent.id, 2);
   const pre = await warmOnDisk(parent);
   expect(pre.size).toBe(2);
-  for (const pid of pre.values()) expect(alive(pid)).toBe(true);
+  for (const pid of pre.values()) expect(pidAlive(pid)).toBe(true);
   // Their state is loaded already: each read the parent's device state through and let go of
   // it (QEMU closes the migration stream's descriptor at the end of the load), and waits paused.
   for (const pid of pre.values()) expect(await openFiles(pid)).not.toContain(parent.device_state_path);
@@ -140,7 +131,7 @@ test("warm_count changes in place; bad values are refused naming the field and c
   expect((await t.client.parents.update(parent.id, { warm_count: 0 })).warm_count).toBe(0);
   await warmReady(parent.id, 0);
   for (const [id, pid] of three) {
-    await waitFor(`pre-started ${id} gone`, async () => !alive(pid) && !existsSync(path.join(vmsRoot, id)), 10_000);
+    await waitFor(`pre-started ${id} gone`, async () => !pidAlive(pid) && !existsSync(path.join(vmsRoot, id)), 10_000);
   }
 });
 
@@ -151,7 +142,7 @@ test("deleting a parent, then closing the engine, leaves no pre-started QEMU and
   await t.client.parents.delete(parent.id);
   // The 204 came once its `parent.delete` job ended.
   expect((await t.client.jobs.list()).filter((j) => j.kind === "parent.delete" && j.target_id === parent.id).map((j) => j.state)).toEqual(["succeeded"]);
-  await waitFor("the deleted parent's pre-started child gone", async () => !alive(pid) && !existsSync(path.join(vmsRoot, id)), 15_000);
+  await waitFor("the deleted parent's pre-started child gone", async () => !pidAlive(pid) && !existsSync(path.join(vmsRoot, id)), 15_000);
 
   const kept = await makeParent("warm-close", 2);
   await warmReady(kept.id, 2);
@@ -159,7 +150,7 @@ test("deleting a parent, then closing the engine, leaves no pre-started QEMU and
   stopped = true;
   await t.engine.close();
   for (const [wid, wpid] of left) {
-    expect(alive(wpid)).toBe(false);
+    expect(await pidGoneSoon(wpid)).toBe(true);
     expect(existsSync(path.join(vmsRoot, wid))).toBe(false);
   }
   await fs.rm(t.dir, { recursive: true, force: true });

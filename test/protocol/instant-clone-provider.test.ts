@@ -15,7 +15,7 @@ import type { InstantCloneResultWire } from "../../engine/client";
 import { PROJECT_ROOT } from "../../engine/version";
 import { toPlain, UNKNOWN } from "../../provider/protocol/cty";
 import { startTestEngine, type TestEngine } from "../support/engine";
-import { createVm, killAllVms, vmFixture } from "../support/vms";
+import { createVm, killAllVms, pidAlive, vmFixture } from "../support/vms";
 import { waitFor } from "../support/wait";
 import { DiagnosticsError, TerraformWalk, diagnosticField, type Configuration, type Plan } from "./driver";
 
@@ -29,14 +29,6 @@ const PARENT = "clonefleet_instant_clone_parent.base";
 const CLONE = "clonefleet_vm.clone";
 const MEMORY_MB = 64;
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of through the plugin protocol with real QEMU", () => {
   let t: TestEngine;
@@ -148,7 +140,7 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     expect(c).toMatchObject({ name: "clone", instant_clone_of: p.id, template_id: null, fork_of: null, provisioned_by: "instant-clone", power_state: "running", state: "ready" });
     const v = await engineVm(c.id);
     expect(v).toMatchObject({ name: "clone", instant_clone_of: p.id, power_state: "running" });
-    expect(alive(v.pid!)).toBe(true);
+    expect(pidAlive(v.pid!)).toBe(true);
     expect(v.disk_chain[1]).toBe(p.disk_path);
     expect(v.disk_path.startsWith(v.home_dir + "/")).toBe(true);
     expect(c.chain_depth).toBe((p.disk_chain as string[]).length + 1);
@@ -268,8 +260,8 @@ describe("clonefleet_instant_clone_parent and clonefleet_vm instant_clone_of thr
     expect(existsSync(p.ram_path as string)).toBe(false);
     expect(pids.size).toBeGreaterThan(0);
     for (const pid of pids) {
-      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
-      expect(alive(pid) ? pid : null).toBeNull();
+      for (let i = 0; i < 200 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+      expect(pidAlive(pid) ? pid : null).toBeNull();
     }
     for (const e of walk.stderr) expect(e).not.toContain(t.engine.token!);
   });

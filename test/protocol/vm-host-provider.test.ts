@@ -12,7 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { PROJECT_ROOT } from "../../engine/version";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-import { chainHas, checkClean, killAllVms, vmFixture, writeInVm } from "../support/vms";
+import { chainHas, checkClean, killAllVms, pidGoneSoon, vmFixture, writeInVm } from "../support/vms";
 import { DiagnosticsError, TerraformWalk, diagnosticField, type Configuration, type LaunchOptions, type Plan } from "./driver";
 
 jest.setTimeout(180_000);
@@ -25,14 +25,6 @@ const APP = "clonefleet_vm.app";
 const HOST_B = "clonefleet_host.b";
 const HOST_LOCAL = "clonefleet_host.local";
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("clonefleet_vm host_id and migration policy, data.clonefleet_host, through the plugin protocol with two engine hosts", () => {
   let dir: string;
@@ -145,7 +137,7 @@ describe("clonefleet_vm host_id and migration policy, data.clonefleet_host, thro
     expect(after).toMatchObject({ host_id: "b", power_state: "running" });
     expect(after.pid).not.toBe(before.pid);
     expect(after.state_dir).toBe(path.join(stateDir, "hosts", "b", "vms", id as string));
-    expect(alive(before.pid!)).toBe(false);
+    expect(await pidGoneSoon(before.pid!)).toBe(true);
     expect(await chainHas(after.disk_path, "1M", 0x3c)).toBe(true);
     expect(await checkClean(after.disk_path)).toBe(true);
     const jobs = await migrations();
@@ -289,8 +281,7 @@ describe("clonefleet_vm host_id and migration policy, data.clonefleet_host, thro
     expect(await a.client.vms.list()).toEqual([]);
     expect(pids.size).toBeGreaterThan(2);
     for (const pid of pids) {
-      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
-      expect(alive(pid)).toBe(false);
+      expect(await pidGoneSoon(pid)).toBe(true);
     }
     for (const err of walk.stderr) expect(err).not.toContain(token);
   });

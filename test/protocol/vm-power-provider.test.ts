@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { PROJECT_ROOT } from "../../engine/version";
 import { UNKNOWN } from "../../provider/protocol/cty";
 import { startTestEngine, type TestEngine } from "../support/engine";
-import { killAllVms, vmFixture } from "../support/vms";
+import { killAllVms, pidAlive, pidGoneSoon, vmFixture } from "../support/vms";
 import { TerraformWalk, diagnosticField, type Configuration, type LaunchOptions, type Plan } from "./driver";
 
 // The firmware ignores ACPI: the parent's stop_timeout_seconds keeps its stop from waiting 30 s.
@@ -24,14 +24,6 @@ const PARENT = "clonefleet_vm.parent";
 const CHILD = "clonefleet_vm.child";
 const FLEET = "clonefleet_fleet.web";
 
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 
 describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, through the plugin protocol with real QEMU", () => {
   let t: TestEngine;
@@ -97,7 +89,7 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
     const v = await engineVm(s.id);
     expect(v.power_state).toBe("running");
     expect(v.stop_timeout_seconds).toBe(1);
-    expect(alive(v.pid!)).toBe(true);
+    expect(pidAlive(v.pid!)).toBe(true);
     // Starting renewed the top layer's content ID; the state holds the renewed one.
     expect((s.disk_chain as { content_id: string }[])[0].content_id).toBe(v.disk_layers![0].content_id);
     expect(walk.stateOf(FLEET)).toMatchObject({ power_state: "stopped", members_healthy: true });
@@ -114,7 +106,7 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
     await walk.apply(plan);
     expect(walk.stateOf(PARENT)).toMatchObject({ id, power_state: "stopped" });
     expect((await engineVm(id)).power_state).toBe("stopped");
-    expect(alive(pid)).toBe(false);
+    expect(await pidGoneSoon(pid)).toBe(true);
     await noChanges();
 
     declared.parentPower = "running";
@@ -145,7 +137,7 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
     const id = walk.stateOf(PARENT)!.id;
     const pid = (await engineVm(id)).pid!;
     process.kill(pid, "SIGKILL");
-    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
     const plan = await walk.plan(config());
     expect(actions(plan)).toEqual({ [PARENT]: "update", [FLEET]: "no-op" });
     const c = change(plan, PARENT);
@@ -210,7 +202,7 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
     const member = (walk.stateOf(FLEET)!.vms as { id: string }[])[0].id;
     const pid = (await engineVm(member)).pid!;
     process.kill(pid, "SIGKILL");
-    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
     const plan = await walk.plan(config());
     expect(actions(plan)).toEqual({ [PARENT]: "no-op", [FLEET]: "update", [CHILD]: "no-op" });
     const c = change(plan, FLEET);
@@ -245,9 +237,9 @@ describe("clonefleet_vm power_state and fork_of, clonefleet_fleet power_state, t
     expect(await t.client.fleets.list()).toEqual([]);
     expect(pids.size).toBeGreaterThan(0);
     for (const pid of pids) {
-      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+      for (let i = 0; i < 200 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
       // A survivor is named by its command line (which VM it ran).
-      const survivor = alive(pid) ? (await fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => String(pid))).replace(/\0/g, " ") : null;
+      const survivor = pidAlive(pid) ? (await fs.readFile(`/proc/${pid}/cmdline`, "utf8").catch(() => String(pid))).replace(/\0/g, " ") : null;
       expect(survivor).toBeNull();
     }
     for (const err of walk.stderr) expect(err).not.toContain(t.engine.token!);

@@ -11,7 +11,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { getHost, vmProvider } from "../../pulumi";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-import { chainHas, killAllVms, vmFixture, writeInVm } from "../support/vms";
+import { chainHas, killAllVms, pidGoneSoon, vmFixture, writeInVm } from "../support/vms";
 import { DynamicProviderProcess, makeProjectDirs, serializeProvider, startEngineStub, urnOf, type EngineStub, type ProjectDirs } from "./support/provider-host";
 
 jest.setTimeout(180_000);
@@ -38,14 +38,6 @@ let fx: { datastoreId: string; templateId: string };
 const pids = new Set<number>();
 
 const conn = () => ({ endpoint: a.url, token });
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const engineVm = async (id: string) => {
   const v = (await a.client.vms.get(id))!;
   if (v.pid) pids.add(v.pid);
@@ -128,7 +120,7 @@ describe("Vm hostId and migration policy, getHost, through the dynamic-provider 
     const after = await engineVm(app.id);
     expect(after).toMatchObject({ host_id: "b", power_state: "running" });
     expect(after.pid).not.toBe(before.pid);
-    expect(alive(before.pid!)).toBe(false);
+    expect(await pidGoneSoon(before.pid!)).toBe(true);
     expect(await chainHas(after.disk_path, "2M", 0x5e)).toBe(true);
     expect((await migrations()).map((j) => j.state)).toEqual(["succeeded"]);
     app = next;
@@ -178,9 +170,6 @@ describe("Vm hostId and migration policy, getHost, through the dynamic-provider 
     await server.delete(urn, app.id, app.outs);
     expect(await a.client.vms.list()).toEqual([]);
     expect(pids.size).toBeGreaterThan(2);
-    for (const pid of pids) {
-      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
-      expect(alive(pid)).toBe(false);
-    }
+    for (const pid of pids) expect(await pidGoneSoon(pid)).toBe(true);
   });
 });

@@ -9,7 +9,7 @@
 import * as path from "node:path";
 import { fleetProvider, vmProvider } from "../../pulumi";
 import { startTestEngine, type TestEngine } from "../support/engine";
-import { killAllVms, vmFixture } from "../support/vms";
+import { killAllVms, pidAlive, pidGoneSoon, vmFixture } from "../support/vms";
 import { DynamicProviderProcess, makeProjectDirs, serializeProvider, startEngineStub, urnOf, type EngineStub, type ProjectDirs } from "./support/provider-host";
 
 // The firmware ignores ACPI: the parent's stopTimeoutSeconds keeps its stop from waiting 30 s.
@@ -31,14 +31,6 @@ let fx: { datastoreId: string; templateId: string };
 const pids = new Set<number>();
 
 const conn = () => ({ endpoint: engine.engine.url, token: engine.engine.token! });
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
 const engineVm = async (id: string) => {
   const v = (await engine.client.vms.get(id))!;
   if (v.pid) pids.add(v.pid);
@@ -135,7 +127,7 @@ describe("Vm powerState and forkOf, Fleet powerState, through the dynamic-provid
     expect(r.diff).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
     expect(r.next.outs).toMatchObject({ powerState: "stopped" });
     expect((await engineVm(parent.id)).power_state).toBe("stopped");
-    expect(alive(pid)).toBe(false);
+    expect(await pidGoneSoon(pid)).toBe(true);
     parent = r.next;
     r = await refreshAndUp(urns.parent, parent, parentNews());
     expect(r.diff).toMatchObject({ changes: "some", replaces: [] });
@@ -160,7 +152,7 @@ describe("Vm powerState and forkOf, Fleet powerState, through the dynamic-provid
   test("drift: a VM whose QEMU died refreshes powerState stopped; the update powers it on again", async () => {
     const pid = (await engineVm(parent.id)).pid!;
     process.kill(pid, "SIGKILL");
-    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
     const { diff, refreshed, next } = await refreshAndUp(urns.parent, parent, parentNews());
     expect(refreshed).toMatchObject({ powerState: "stopped", state: "crashed" });
     expect(diff).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
@@ -217,7 +209,7 @@ describe("Vm powerState and forkOf, Fleet powerState, through the dynamic-provid
     const member = (fleet.outs.vms as { id: string }[])[0].id;
     const pid = (await engineVm(member)).pid!;
     process.kill(pid, "SIGKILL");
-    for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+    for (let i = 0; i < 200 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
     const { diff, refreshed, next } = await refreshAndUp(urns.fleet, fleet, fleetNews({ powerState: "running" }));
     expect(refreshed).toMatchObject({ powerState: "stopped", membersRunning: 0, membersHealthy: true });
     expect(diff).toEqual({ changes: "some", replaces: [], deleteBeforeReplace: false });
@@ -237,8 +229,7 @@ describe("Vm powerState and forkOf, Fleet powerState, through the dynamic-provid
     expect(await engine.client.fleets.list()).toEqual([]);
     expect(pids.size).toBeGreaterThan(0);
     for (const pid of pids) {
-      for (let i = 0; i < 200 && alive(pid); i++) await new Promise((r) => setTimeout(r, 25));
-      expect(alive(pid)).toBe(false);
+      expect(await pidGoneSoon(pid)).toBe(true);
     }
   });
 });

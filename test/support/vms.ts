@@ -83,3 +83,22 @@ export async function killAllVms(vmsRoot: string): Promise<void> {
   // Guest RAM lives on the tmpfs, outside the test's folder.
   for (const d of dirs) await removeRamFile(path.join(vmsRoot, d));
 }
+
+/** Whether any process (a zombie included) holds `pid`. */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether `pid` is gone within 5 s. The engine waits until QEMU has exited; its parent process
+ * reaps the zombie a moment later on its own event loop, so a check at one instant can race that.
+ */
+export async function pidGoneSoon(pid: number): Promise<boolean> {
+  for (let i = 0; i < 200 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 25));
+  return !pidAlive(pid);
+}

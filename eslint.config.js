@@ -12,4 +12,15 @@ module.exports = tseslint.config(
       "@typescript-eslint/no-require-imports": "off",
     },
   },
+  {
+    // A promise nobody awaits is a check skipped or an error lost: the engine's code is async
+    // through and through, so these rules read the types to catch a missing await.
+    files: ["engine/**/*.ts", "provider/**/*.ts", "pulumi/**/*.ts", "bench/**/*.ts", "test/**/*.ts", "scripts/**/*.ts"],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: __dirname } },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/await-thenable": "error",
+    },
+  },
 );

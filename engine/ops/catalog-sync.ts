@@ -60,7 +60,7 @@ export function syncCatalogSoon(store: Store, datastoreId: string, log: Logger):
     pending.store = store;
     return;
   }
-  const timer = setTimeout(() => startDeferredSync(datastoreId), DEFERRED_CATALOG_SYNC_MS);
+  const timer = setTimeout(() => void startDeferredSync(datastoreId), DEFERRED_CATALOG_SYNC_MS);
   timer.unref();
   deferredSyncs.set(datastoreId, { store, log, timer });
 }

@@ -17,7 +17,7 @@ import pino from "pino";
 import { chromium } from "playwright-core";
 import { startEngine } from "../engine/api/engine";
 import type { DiskLayer, Vm } from "../engine/model";
-import { openSqliteStore } from "../engine/store";
+import { openInventory } from "../engine/store";
 import { CHROMIUM, CHROMIUM_ARGS, waitForCount } from "../test/support/browser";
 
 const FLEETS = 10;
@@ -29,8 +29,8 @@ function arg(name: string, fallback: number): number {
 }
 
 /** Writes the records of a datastore, a template, fleets and VMs with their layer chains. */
-function seed(stateDir: string, dsPath: string, vmCount: number): { layers: number; datastoreId: string } {
-  const store = openSqliteStore(path.join(stateDir, "inventory.sqlite"));
+async function seed(stateDir: string, dsPath: string, vmCount: number): Promise<{ layers: number; datastoreId: string }> {
+  const store = await openInventory(path.join(stateDir, "inventory.sqlite"));
   const now = new Date().toISOString();
   const hex = (n: number) => n.toString(16).padStart(16, "0");
   const layer = (id: string, p: string, backing: string | null, ownerKind: DiskLayer["ownerKind"], ownerId: string): DiskLayer => ({
@@ -48,14 +48,14 @@ function seed(stateDir: string, dsPath: string, vmCount: number): { layers: numb
     createdAt: now,
   });
   let layers = 0;
-  store.tx((s) => {
-    s.insertDatastore({ id: "ds-0000000000000001", name: "bench", path: dsPath, createdAt: now });
+  await store.tx(async (s) => {
+    await s.datastores.insert({ id: "ds-0000000000000001", name: "bench", path: dsPath, createdAt: now });
     const base = path.join(dsPath, "clonefleet", "templates", "tpl-0000000000000001", "disk.qcow2");
-    s.insertLayer(layer("layer-0000000000000000", base, null, "template", "tpl-0000000000000001"));
+    await s.layers.insert(layer("layer-0000000000000000", base, null, "template", "tpl-0000000000000001"));
     layers++;
-    s.insertTemplate({ id: "tpl-0000000000000001", name: "debian", datastoreId: "ds-0000000000000001", diskLayerId: "layer-0000000000000000", memoryMb: 512, vcpus: 1, sourcePath: "/images/debian.qcow2", kernelSource: null, initrdSource: null, kernel: null, initrd: null, cmdline: null, state: "ready", createdAt: now });
+    await s.templates.insert({ id: "tpl-0000000000000001", name: "debian", datastoreId: "ds-0000000000000001", diskLayerId: "layer-0000000000000000", memoryMb: 512, vcpus: 1, sourcePath: "/images/debian.qcow2", kernelSource: null, initrdSource: null, kernel: null, initrd: null, cmdline: null, state: "ready", createdAt: now });
     for (let f = 0; f < FLEETS; f++) {
-      s.insertFleet({ id: `fleet-${hex(f + 1)}`, namePrefix: `web${f}`, templateId: "tpl-0000000000000001", size: vmCount / FLEETS, datastoreIds: ["ds-0000000000000001"], cloneMode: "linked", powerState: "stopped", createdAt: now, updatedAt: now });
+      await s.fleets.insert({ id: `fleet-${hex(f + 1)}`, namePrefix: `web${f}`, templateId: "tpl-0000000000000001", size: vmCount / FLEETS, datastoreIds: ["ds-0000000000000001"], cloneMode: "linked", powerState: "stopped", createdAt: now, updatedAt: now });
     }
     for (let v = 0; v < vmCount; v++) {
       const vmId = `vm-${hex(v + 1)}`;
@@ -65,17 +65,17 @@ function seed(stateDir: string, dsPath: string, vmCount: number): { layers: numb
       for (let l = 0; l < LAYERS_PER_VM; l++) {
         const id = `layer-${hex(v * LAYERS_PER_VM + l + 1)}`;
         const p = path.join(home, l === LAYERS_PER_VM - 1 ? "disk.qcow2" : `base-${l}.qcow2`);
-        s.insertLayer(layer(id, p, backing, "vm", vmId));
+        await s.layers.insert(layer(id, p, backing, "vm", vmId));
         layers++;
         backing = p;
         top = id;
       }
       const fleet = v % FLEETS;
       const vm: Vm = { id: vmId, name: `web${fleet}-${Math.floor(v / FLEETS) + 1}`, templateId: "tpl-0000000000000001", datastoreId: "ds-0000000000000001", diskLayerId: top, homeDir: home, provisionedBy: "linked", cloneMode: "linked", fleetId: `fleet-${hex(fleet + 1)}`, powerState: "stopped", state: "ready", createdAt: now };
-      s.insertVm(vm);
+      await s.vms.insert(vm);
     }
   });
-  store.close();
+  await store.close();
   return { layers, datastoreId: "ds-0000000000000001" };
 }
 
@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   const dsPath = path.join(dir, "ds");
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
   await fs.mkdir(dsPath, { recursive: true });
-  const { layers, datastoreId } = seed(stateDir, dsPath, vmCount);
+  const { layers, datastoreId } = (await seed(stateDir, dsPath, vmCount));
   const engine = await startEngine({ stateDir, host: "127.0.0.1", port: 0, log: pino({ level: "silent" }) });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   try {

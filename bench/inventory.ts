@@ -1,5 +1,5 @@
 /**
- * Benchmark of the inventory layer (Store v2) on SQLite and on PostgreSQL in the same run:
+ * Benchmark of the inventory layer (Inventory v2) on SQLite and on PostgreSQL in the same run:
  * latency of record reads and writes (p50/p99) and the throughput of job claims by concurrent
  * runners, with the PostgreSQL/SQLite ratio beside issue 13's target (PostgreSQL within 2x).
  * PostgreSQL is a throwaway cluster on loopback started by the bench. Run after a build:

@@ -4,7 +4,7 @@ import * as path from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
 import { HOST_TOKEN_HEADER } from "../peer";
 import { findApiToken } from "../ops";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { ErrorBody } from "./schemas";
 
 /** Routes anyone may call: liveness, the API description and the console's static files hold nothing secret. */
@@ -103,7 +103,7 @@ const READ_METHODS = new Set(["GET", "HEAD"]);
  * with the engine's token or a token it issued (`store`); a read-only token gets 403
  * `CF_TOKEN_READ_ONLY` on anything but GET and HEAD. `/internal/` routes are left to hostAuth.
  */
-export function bearerAuth(token: string, store: Store) {
+export function bearerAuth(token: string, store: Inventory) {
   const expected = Buffer.from(token);
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     // The host routes answer to the host credential alone (hostAuth).
@@ -113,7 +113,7 @@ export function bearerAuth(token: string, store: Store) {
     const given = m ? Buffer.from(m[1]) : null;
     if (given && given.length === expected.length && timingSafeEqual(given, expected)) return;
     // Issued tokens are looked up by hash, so comparing them leaks no timing about the secret.
-    const issued = m ? findApiToken(store, m[1]) : null;
+    const issued = m ? await findApiToken(store, m[1]) : null;
     if (!issued) {
       const body: ErrorBody = {
         error: { code: "CF_UNAUTHORIZED", message: given ? "the API token is wrong or was revoked" : "an API token is required (Authorization: Bearer <token>)" },

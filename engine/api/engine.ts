@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import pino, { type Logger } from "pino";
 import { allHandlers, JobRunner, recoverAtStart, type RecoveryReport } from "../jobs";
-import { observeStore, openSqliteStore, type Store, type StoreObserver } from "../store";
+import { observeInventory, openInventory, type Inventory, type InventoryObserver } from "../store";
 import { EngineMetrics, type MetricsSources } from "../metrics";
 import { EngineEvents } from "./event-stream";
 import { loadOrCreateHostToken, loadOrCreateToken } from "./auth";
@@ -17,6 +17,11 @@ import { applyEngineUmask } from "../disk";
 export interface EngineOptions {
   /** Folder for the inventory (`inventory.sqlite`), the token and logs; created when missing. */
   stateDir: string;
+  /**
+   * Where the inventory lives instead of `<stateDir>/inventory.sqlite`: a `postgres://` URL
+   * (engines on many hosts share it) or another SQLite file.
+   */
+  inventory?: string;
   host: string;
   port: number;
   /** Serve without a token; allowed only on a loopback address, and logged as a warning. */
@@ -52,7 +57,7 @@ export interface EngineOptions {
 export interface RunningEngine {
   url: string;
   token: string | null;
-  store: Store;
+  store: Inventory;
   runner: JobRunner;
   recovery: RecoveryReport;
   /** Keeps disk pools at their size in the background (host `local` only). */
@@ -93,19 +98,15 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   const backupDirs = await resolveBackupDirs(opts.backupDirs ?? [], stateDir);
   await warnOnLooseStateDir(stateDir, log);
   // Every inventory call is timed and every committed write feeds /events and the job metrics.
-  const observer: StoreObserver = {};
-  const store = observeStore(openSqliteStore(path.join(stateDir, "inventory.sqlite")), observer);
+  const observer: InventoryObserver = {};
+  const store = observeInventory(await openInventory(opts.inventory ?? path.join(stateDir, "inventory.sqlite")), observer);
   const sources: MetricsSources = { store, hostId };
   const metrics = new EngineMetrics(sources);
   const events = new EngineEvents(store);
   observer.call = (method, seconds) => metrics.query(method, seconds);
   // A write has committed by now: a failing reader must not turn it into an error for its caller.
   observer.committed = (writes) => {
-    try {
-      events.publish(writes);
-    } catch (err) {
-      log.error({ err }, "publishing inventory changes failed");
-    }
+    events.publish(writes).catch((err: unknown) => log.error({ err }, "publishing inventory changes failed"));
   };
   events.onJobFinished((job) => metrics.jobFinished(job));
   const token = opts.insecureNoAuth ? null : await loadOrCreateToken(stateDir);
@@ -128,7 +129,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
   let warm: WarmChildren | null = null;
   try {
     // Before recovery: recovering another live engine's jobs and VMs would break them.
-    admitHost(store, hostId, hostDownAfterMs);
+    await admitHost(store, hostId, hostDownAfterMs);
     const recovery = await recoverAtStart(store, runner, log);
     // Made after recovery, so no fill starts before interrupted work is settled and orphans removed.
     const refill = new PoolRefill(store, log.child({ component: "pool-refill" }), { copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec }, opts.pools);
@@ -146,7 +147,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     const port = typeof addr === "object" && addr ? addr.port : opts.port;
     const hostPart = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
     hosts = new HostMonitor(store, log.child({ component: "hosts" }), { id: hostId, apiUrl: `http://${hostPart}:${port}`, stateDir, vmStateRoot: vmStateRootFor(stateDir, hostId) }, heartbeatIntervalMs);
-    hosts.start();
+    await hosts.start();
     const monitor = hosts;
     const warmChildren = warm;
     runner.start();
@@ -175,20 +176,20 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
         await refill.close();
         await runner.close();
         await warmChildren.close();
-        monitor.close();
+        await monitor.close();
         await flushDeferredCatalogSyncs(store);
-        store.close();
+        await store.close();
         // The parents' tmpfs folder goes with the engine once no parent keeps RAM in it (rmdir
         // refuses a folder that is not empty); the next capture makes it again.
         if (runner.settings.parentTmpfsDir) await fs.rmdir(runner.settings.parentTmpfsDir).catch(() => undefined);
       },
     };
   } catch (err) {
-    hosts?.close();
+    await hosts?.close();
     await warm?.close();
     await runner.close();
     await flushDeferredCatalogSyncs(store);
-    store.close();
+    await store.close();
     throw err;
   }
 }

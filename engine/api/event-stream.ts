@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Job } from "../model";
-import type { Store, StoreWrite } from "../store";
+import type { Inventory, InventoryWrite } from "../store";
 import { jobToWire, type JobWire } from "./schemas";
 
 /** A job was recorded or changed (state, progress, result, error); `job` is its state after the change. */
@@ -13,7 +13,7 @@ export interface JobEvent {
 /** Any other inventory record was created, changed or deleted; readers fetch it again if they show it. */
 export interface RecordEvent {
   type: "record";
-  action: StoreWrite["action"];
+  action: InventoryWrite["action"];
   kind: string;
   id: string;
 }
@@ -28,7 +28,7 @@ export type EngineEvent = JobEvent | RecordEvent;
 export class EngineEvents {
   private readonly emitter = new EventEmitter();
 
-  constructor(private readonly store: Store) {
+  constructor(private readonly store: Inventory) {
     this.emitter.setMaxListeners(0);
   }
 
@@ -44,23 +44,34 @@ export class EngineEvents {
     return () => this.emitter.off("finished", listener);
   }
 
-  /** Publishes the writes of one committed transaction. */
-  publish(writes: readonly StoreWrite[]): void {
-    const seen = new Map<string, StoreWrite>();
+  /**
+   * Publishes the writes of one committed transaction. Commits are published one after the
+   * other, in the order they were reported, although a job's event reads the job back first.
+   */
+  publish(writes: readonly InventoryWrite[]): Promise<void> {
+    const next = this.publishing.then(() => this.publishNow(writes));
+    this.publishing = next.catch(() => undefined);
+    return next;
+  }
+
+  private publishing: Promise<void> = Promise.resolve();
+
+  private async publishNow(writes: readonly InventoryWrite[]): Promise<void> {
+    const seen = new Map<string, InventoryWrite>();
     const finished = new Set<string>();
     for (const w of writes) {
       const key = `${w.kind}\0${w.id}`;
       const prior = seen.get(key);
       // A record created and changed in one commit is still news of its creation.
       seen.set(key, prior?.action === "created" && w.action === "updated" ? prior : w);
-      if (w.method === "updateJob" && (w.args[1] as { finishedAt?: unknown } | undefined)?.finishedAt) finished.add(w.id);
+      if (w.method === "jobs.update" && (w.args[1] as { finishedAt?: unknown } | undefined)?.finishedAt) finished.add(w.id);
     }
     for (const w of seen.values()) {
       if (w.kind !== "job") {
         this.emitter.emit("event", { type: "record", action: w.action, kind: w.kind, id: w.id } satisfies RecordEvent);
         continue;
       }
-      const job = this.store.getJob(w.id);
+      const job = await this.store.jobs.get(w.id);
       if (!job) continue;
       if (finished.has(job.id)) this.emitter.emit("finished", job);
       this.emitter.emit("event", { type: "job", action: w.action === "created" ? "created" : "updated", job: jobToWire(job) } satisfies JobEvent);

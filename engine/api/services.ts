@@ -1,13 +1,13 @@
 import type { Logger } from "pino";
 import type { JobRunner } from "../jobs";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { EngineSettings, PoolRefill, WarmChildren } from "../ops";
 import type { EngineMetrics } from "../metrics";
 import type { EngineEvents } from "./event-stream";
 
 /** What routes may reach: the inventory, the job runner and the engine's facts. */
 export interface EngineServices {
-  store: Store;
+  store: Inventory;
   runner: JobRunner;
   log: Logger;
   /** Engine-wide settings for ops run outside a job (VM power). */

@@ -37,9 +37,9 @@ export const applyFleetHandler: JobHandler<ApplyFleetRequest, ApplyFleetResult> 
 /** `vm.create`: one VM from a template with a clone mode. */
 export const createVmHandler: JobHandler<CreateVmRequest, VmView> = {
   kind: CREATE_VM_KIND,
-  admit: (store, req) => {
-    if (req.datastoreId && !store.getDatastore(req.datastoreId)) throw conflict(`datastore ${req.datastoreId} was removed`, "datastore_id");
-    admitVmName(store, req.name);
+  admit: async (store, req) => {
+    if (req.datastoreId && !(await store.datastores.get(req.datastoreId))) throw conflict(`datastore ${req.datastoreId} was removed`, "datastore_id");
+    await admitVmName(store, req.name);
   },
   run: async (ctx, req) => {
     const view = await createVm(ctx, req);
@@ -55,9 +55,9 @@ export const createVmHandler: JobHandler<CreateVmRequest, VmView> = {
 /** `vm.fork`: a child forked from a VM (S5), its disk inherited per S2. */
 export const forkVmHandler: JobHandler<ForkVmRequest, ForkVmResult> = {
   kind: FORK_VM_KIND,
-  admit: (store, req) => {
-    if (!store.getVm(req.parentId)) throw conflict(`VM ${req.parentId} was removed`, "id");
-    admitForkName(store, req.name);
+  admit: async (store, req) => {
+    if (!(await store.vms.get(req.parentId))) throw conflict(`VM ${req.parentId} was removed`, "id");
+    await admitForkName(store, req.name);
   },
   hostFor: (store, req) => hostOfVm(store, req.parentId),
   run: async (ctx, req) => {

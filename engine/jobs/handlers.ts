@@ -32,9 +32,9 @@ import { createDatastoreHandler, createPoolHandler, deleteDatastoreHandler, dele
 /** `template.import`: one template from a disk image. */
 export const importTemplateHandler: JobHandler<ImportTemplateRequest, TemplateView> = {
   kind: IMPORT_TEMPLATE_KIND,
-  admit: (store, req) => {
-    if (!store.getDatastore(req.datastoreId)) throw conflict(`datastore ${req.datastoreId} was removed`, "datastore_id");
-    admitTemplateName(store, req);
+  admit: async (store, req) => {
+    if (!(await store.datastores.get(req.datastoreId))) throw conflict(`datastore ${req.datastoreId} was removed`, "datastore_id");
+    await admitTemplateName(store, req);
   },
   run: async (ctx, req) => {
     const view = await importTemplate(ctx, req);

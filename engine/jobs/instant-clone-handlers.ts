@@ -26,9 +26,9 @@ import type { JobHandler } from "./handler";
 /** `parent.create`: a running VM captured as an instant-clone parent (S3). */
 export const createParentHandler: JobHandler<CreateParentRequest, ParentView> = {
   kind: CREATE_PARENT_KIND,
-  admit: (store, req) => {
-    if (!store.getVm(req.sourceVmId)) throw conflict(`VM ${req.sourceVmId} was removed`, "source_vm_id");
-    admitParentName(store, req.name);
+  admit: async (store, req) => {
+    if (!(await store.vms.get(req.sourceVmId))) throw conflict(`VM ${req.sourceVmId} was removed`, "source_vm_id");
+    await admitParentName(store, req.name);
   },
   run: async (ctx, req) => {
     const view = await createParent(ctx, req);
@@ -44,10 +44,10 @@ export const createParentHandler: JobHandler<CreateParentRequest, ParentView> = 
 /** `vm.instant-clone`: k children of a parent started at once, each from the parent's frozen state. */
 export const instantCloneHandler: JobHandler<InstantCloneRequest, InstantCloneResult> = {
   kind: INSTANT_CLONE_KIND,
-  admit: (store, req) => {
-    if (!store.getParent(req.parentId)) throw conflict(`instant-clone parent ${req.parentId} was removed`, "id");
+  admit: async (store, req) => {
+    if (!(await store.parents.get(req.parentId))) throw conflict(`instant-clone parent ${req.parentId} was removed`, "id");
     // Again inside the transaction that records the job, so two requests cannot take the same names.
-    checkInstantClone(store, req);
+    await checkInstantClone(store, req);
   },
   run: async (ctx, req) => ({ result: await instantClone(ctx, req), targetId: req.parentId }),
   recover: async (ctx, req, intent) => {
@@ -77,9 +77,9 @@ export const deleteParentHandler: JobHandler<DeleteParentRequest, { id: string; 
 export const updateParentHandler: JobHandler<UpdateParentRequest, ParentView> = {
   kind: UPDATE_PARENT_KIND,
   immediate: true,
-  run: async (ctx, req) => ({ result: updateParent(ctx, req), targetId: req.id }),
+  run: async (ctx, req) => ({ result: await updateParent(ctx, req), targetId: req.id }),
   recover: async (ctx, req) => {
-    const { finished } = recoverParentUpdate(ctx, req);
+    const { finished } = (await recoverParentUpdate(ctx, req));
     if (finished) return { outcome: "finished", result: finished, targetId: req.id };
     return { outcome: "rolled-back", detail: `instant-clone parent ${req.id} was deleted before its settings changed` };
   },

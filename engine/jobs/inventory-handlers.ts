@@ -19,16 +19,16 @@ import {
   type RegisterDiskRequest,
   type RegisterDiskResult,
 } from "../ops";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { JobHandler } from "./handler";
 
 /** `template.delete`: a template's record and files removed. */
 export const deleteTemplateHandler: JobHandler<RecordIdRequest, { id: string }> = {
   kind: DELETE_TEMPLATE_KIND,
   immediate: true,
-  admit: (store, req) => {
-    checkTemplateDelete(store, req.id);
-    refuseTwice(store, DELETE_TEMPLATE_KIND, req.id, "template");
+  admit: async (store, req) => {
+    await checkTemplateDelete(store, req.id);
+    await refuseTwice(store, DELETE_TEMPLATE_KIND, req.id, "template");
   },
   run: async (ctx, req) => ({ result: await runTemplateDelete(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => {
@@ -41,9 +41,9 @@ export const deleteTemplateHandler: JobHandler<RecordIdRequest, { id: string }> 
 export const deleteFleetHandler: JobHandler<RecordIdRequest, { id: string }> = {
   kind: DELETE_FLEET_KIND,
   immediate: true,
-  admit: (store, req) => {
-    checkFleetDelete(store, req.id);
-    refuseTwice(store, DELETE_FLEET_KIND, req.id, "fleet");
+  admit: async (store, req) => {
+    await checkFleetDelete(store, req.id);
+    await refuseTwice(store, DELETE_FLEET_KIND, req.id, "fleet");
   },
   run: async (ctx, req) => ({ result: await runFleetDelete(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => {
@@ -69,7 +69,7 @@ export const rescanCatalogHandler: JobHandler<RecordIdRequest, CatalogRescanRepo
 };
 
 /** Refuses a second deletion of `id` while a job of `kind` on it is queued or running (409, id). */
-export function refuseTwice(store: Store, kind: string, id: string, noun: string): void {
-  const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === kind && (j.request as RecordIdRequest).id === id);
+export async function refuseTwice(store: Inventory, kind: string, id: string, noun: string): Promise<void> {
+  const pending = (await store.jobs.list({ states: ["queued", "running"] })).find((j) => j.kind === kind && (j.request as RecordIdRequest).id === id);
   if (pending) throw conflict(`${noun} ${id} is being deleted by job ${pending.id}`, "id");
 }

@@ -8,7 +8,7 @@ import {
   type MigrateVmRequest,
   type MigrateVmResult,
 } from "../ops";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { JobHandler } from "./handler";
 
 /** `vm.migrate`: a running VM moved live to another host (S6), run by its source host's agent. */
@@ -25,8 +25,8 @@ export const migrateVmHandler: JobHandler<MigrateVmRequest, MigrateVmResult> = {
 };
 
 /** The host of the VM `vmId` (its agent runs jobs that touch the VM's QEMU); null when unknown. */
-export function hostOfVm(store: Store, vmId: string | undefined): string | null {
+export async function hostOfVm(store: Inventory, vmId: string | undefined): Promise<string | null> {
   if (!vmId) return null;
-  const vm = store.getVm(vmId);
+  const vm = await store.vms.get(vmId);
   return vm ? (vm.hostId ?? LOCAL_HOST_ID) : null;
 }

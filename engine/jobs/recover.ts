@@ -14,7 +14,7 @@ import {
 } from "../ops";
 import { LOCAL_HOST_ID } from "../model";
 import type { JobRunner } from "./runner";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { Logger } from "pino";
 
 export interface RecoveryReport extends ReconcileReport {
@@ -37,14 +37,14 @@ export interface RecoveryReport extends ReconcileReport {
  * rolled back by its handler from its recorded intent, then datastores are reconciled with
  * the inventory. Queued jobs stay queued and run once the runner starts.
  */
-export async function recoverAtStart(store: Store, runner: JobRunner, log: Logger): Promise<RecoveryReport> {
+export async function recoverAtStart(store: Inventory, runner: JobRunner, log: Logger): Promise<RecoveryReport> {
   // First: a qemu-img of the dead engine would go on writing the files recovery removes.
   const killedTools = await reapOrphanedTools();
   if (killedTools.length > 0) log.warn({ pids: killedTools }, "killed qemu-img processes a previous engine left running");
   const finishedJobs: string[] = [];
   const rolledBackJobs: string[] = [];
   // Several engines share the inventory (S6): a job another host runs is that host's to recover.
-  for (const job of store.listJobs({ states: ["running"] }).filter((j) => runner.ownsJob(j))) {
+  for (const job of (await store.jobs.list({ states: ["running"] })).filter((j) => runner.ownsJob(j))) {
     const handler = runner.handlerFor(job.kind);
     const ctx = runner.contextFor(job.id, new AbortController().signal);
     // The engine listens only once recovery is done: these lines show which job a slow start is in.
@@ -52,28 +52,28 @@ export async function recoverAtStart(store: Store, runner: JobRunner, log: Logge
     try {
       const r = await handler.recover(ctx, job.request, job.intent);
       if (r.outcome === "finished") {
-        runner.finish(job.id, { state: "succeeded", result: r.result, targetId: r.targetId ?? null });
+        await runner.finish(job.id, { state: "succeeded", result: r.result, targetId: r.targetId ?? null });
         finishedJobs.push(job.id);
       } else {
-        runner.finish(job.id, { state: "failed", error: { code: "CF_INTERRUPTED", message: r.detail } });
+        await runner.finish(job.id, { state: "failed", error: { code: "CF_INTERRUPTED", message: r.detail } });
         rolledBackJobs.push(job.id);
       }
     } catch (err) {
       log.error({ err, jobId: job.id }, "recovering an interrupted job failed");
       const e = internal(`recovering job ${job.id}`, err);
-      runner.finish(job.id, { state: "failed", error: { code: e.code, message: e.message } });
+      await runner.finish(job.id, { state: "failed", error: { code: e.code, message: e.message } });
       rolledBackJobs.push(job.id);
     }
   }
   const hostId = runner.hostId;
   // Another live host's jobs make files under temporary names before their records exist; only
   // an engine alone on the inventory may take an unowned file for an orphan.
-  const orphansChecked = !otherHostsUp(store, hostId, runner.settings.hostDownAfterMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN);
+  const orphansChecked = !(await otherHostsUp(store, hostId, runner.settings.hostDownAfterMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN));
   const reconcile = await reconcileDatastores(directContext(store, log, undefined, runner.settings), { removeOrphans: orphansChecked });
   const vmRuntime = await reconcileVmRuntime(directContext(store, log, undefined, runner.settings));
   const parents = await reconcileParents(directContext(store, log, undefined, runner.settings));
   const report: RecoveryReport = { ...reconcile, hostId, orphansChecked, vmRuntime, parents, killedTools, finishedJobs, rolledBackJobs };
-  store.tx((s) => s.setSetting(recoveryReportKey(hostId), JSON.stringify(report)));
+  await store.tx(async (s) => await s.settings.set(recoveryReportKey(hostId), JSON.stringify(report)));
   return report;
 }
 

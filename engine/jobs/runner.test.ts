@@ -3,7 +3,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import pino from "pino";
 import { invalidField } from "../errors";
-import { openSqliteStore, type Store } from "../store";
+import { openInventory, type Inventory } from "../store";
 import type { JobHandler } from "./handler";
 import { JobRunner } from "./runner";
 
@@ -14,7 +14,7 @@ const countHandler: JobHandler<{ steps: number; delayMs: number; fail?: boolean;
     if (req.steps < 0) throw invalidField("steps", "must not be negative");
   },
   run: async (ctx, req) => {
-    ctx.recordIntent({ planned: req.steps });
+    await ctx.recordIntent({ planned: req.steps });
     for (let i = 0; i < req.steps; i++) {
       // An op's lower layers (QMP, child processes) often fail with their own plain error when aborted.
       if (ctx.signal.aborted) throw req.abortAsPlainError ? new Error("QMP socket closed") : ctx.signal.reason;
@@ -29,22 +29,22 @@ const countHandler: JobHandler<{ steps: number; delayMs: number; fail?: boolean;
 
 describe("JobRunner", () => {
   let dir: string;
-  let store: Store;
+  let store: Inventory;
   let runner: JobRunner;
   beforeEach(async () => {
     dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-runner-"));
-    store = openSqliteStore(path.join(dir, "inv.sqlite"));
+    store = await openInventory(path.join(dir, "inv.sqlite"));
     runner = new JobRunner(store, pino({ level: "silent" }), [countHandler as JobHandler], 1);
     runner.start();
   });
   afterEach(async () => {
     await runner.close();
-    store.close();
+    await store.close();
     await fs.rm(dir, { recursive: true, force: true });
   });
 
   it("moves a job queued → running → succeeded with its result, intent and full progress", async () => {
-    const { job } = runner.submit("test.count", { steps: 3, delayMs: 5 });
+    const { job } = (await runner.submit("test.count", { steps: 3, delayMs: 5 }));
     expect(job.state).toBe("queued");
     const done = await runner.wait(job.id, 5000);
     expect(done).toMatchObject({ state: "succeeded", result: { counted: 3 }, intent: { planned: 3 }, progress: { done: 3, total: 3 } });
@@ -53,30 +53,30 @@ describe("JobRunner", () => {
   });
 
   it("records a failure with the op's error", async () => {
-    const { job } = runner.submit("test.count", { steps: 1, delayMs: 1, fail: true });
+    const { job } = (await runner.submit("test.count", { steps: 1, delayMs: 1, fail: true }));
     const done = await runner.wait(job.id, 5000);
     expect(done.state).toBe("failed");
     expect(done.error).toEqual({ code: "CF_INVALID_FIELD", message: "fail: asked to fail", field: "fail" });
   });
 
-  it("returns the same job for a repeated idempotency key and refuses it for another request", () => {
-    const a = runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" });
-    const b = runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" });
+  it("returns the same job for a repeated idempotency key and refuses it for another request", async () => {
+    const a = (await runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" }));
+    const b = (await runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" }));
     expect([a.created, b.created, b.job.id]).toEqual([true, false, a.job.id]);
     expect(() => runner.submit("test.count", { steps: 2, delayMs: 1 }, { idempotencyKey: "k" })).toThrow(/already used/);
   });
 
-  it("refuses at admission and records nothing", () => {
+  it("refuses at admission and records nothing", async () => {
     expect(() => runner.submit("test.count", { steps: -1, delayMs: 1 })).toThrow("steps: must not be negative");
-    expect(store.listJobs()).toHaveLength(0);
+    expect(await store.jobs.list()).toHaveLength(0);
   });
 
   it("cancels a queued job at once and a running one cooperatively", async () => {
-    const running = runner.submit("test.count", { steps: 200, delayMs: 5 }).job;
-    const queued = runner.submit("test.count", { steps: 1, delayMs: 1 }).job;
-    expect(runner.cancel(queued.id).state).toBe("cancelled");
+    const running = (await runner.submit("test.count", { steps: 200, delayMs: 5 })).job;
+    const queued = (await runner.submit("test.count", { steps: 1, delayMs: 1 })).job;
+    expect((await runner.cancel(queued.id)).state).toBe("cancelled");
     await new Promise((r) => setTimeout(r, 30));
-    runner.cancel(running.id);
+    await runner.cancel(running.id);
     const done = await runner.wait(running.id, 5000);
     expect(done.state).toBe("cancelled");
     expect(done.error?.code).toBe("CF_CANCELLED");
@@ -84,28 +84,28 @@ describe("JobRunner", () => {
   });
 
   it("records a cancelled job as CF_CANCELLED even when its op fails with another error on the way out", async () => {
-    const { job } = runner.submit("test.count", { steps: 200, delayMs: 5, abortAsPlainError: true });
+    const { job } = (await runner.submit("test.count", { steps: 200, delayMs: 5, abortAsPlainError: true }));
     await new Promise((r) => setTimeout(r, 30));
-    runner.cancel(job.id);
+    await runner.cancel(job.id);
     const done = await runner.wait(job.id, 5000);
     expect(done.state).toBe("cancelled");
     expect(done.error).toEqual({ code: "CF_CANCELLED", message: "cancelled on request" });
   });
 
   it("answers a wait with the current state when the timeout passes first", async () => {
-    const { job } = runner.submit("test.count", { steps: 100, delayMs: 10 });
+    const { job } = (await runner.submit("test.count", { steps: 100, delayMs: 10 }));
     const now = await runner.wait(job.id, 30);
     expect(["queued", "running"]).toContain(now.state);
-    runner.cancel(job.id);
+    await runner.cancel(job.id);
     await runner.wait(job.id, 5000);
   });
 
   it("runs queued jobs left by a previous process once started", async () => {
     await runner.close();
     const paused = new JobRunner(store, pino({ level: "silent" }), [countHandler as JobHandler], 1);
-    const { job } = paused.submit("test.count", { steps: 1, delayMs: 1 });
+    const { job } = (await paused.submit("test.count", { steps: 1, delayMs: 1 }));
     await paused.close();
-    expect(store.getJob(job.id)?.state).toBe("queued");
+    expect((await store.jobs.get(job.id))?.state).toBe("queued");
     runner = new JobRunner(store, pino({ level: "silent" }), [countHandler as JobHandler], 1);
     runner.start();
     expect((await runner.wait(job.id, 5000)).state).toBe("succeeded");

@@ -4,13 +4,15 @@ import { conflict, EngineError, internal, isEngineError, notFound } from "../err
 import { isTerminal, LOCAL_HOST_ID, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
 import type { EngineSettings, OpContext } from "../ops/context";
 import type { WarmChildSource } from "../ops";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { JobHandler } from "./handler";
 
 export interface SubmitOptions {
   idempotencyKey?: string;
   /** The record the job works on when it is known up front (a fleet being applied). */
   targetId?: string;
+  /** The transaction to record the job in, so that it commits with the caller's other writes. */
+  inventory?: Inventory;
 }
 
 /** Progress is written at most this often; the final value is always written. */
@@ -33,13 +35,15 @@ export class JobRunner {
   private readonly events = new EventEmitter();
   private closed = false;
   /** Per job: writes pending progress now and stops its timer (before the job is finished). */
-  private readonly flushers = new Map<string, () => void>();
+  private readonly flushers = new Map<string, () => Promise<void>>();
   private pollTimer: NodeJS.Timeout | null = null;
+  private pumping: Promise<void> | null = null;
+  private pumpAgain = false;
   /** Pre-started instant-clone children jobs may take (set once the engine keeps them). */
   warm: WarmChildSource | null = null;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Inventory,
     private readonly log: Logger,
     handlers: JobHandler[],
     private readonly concurrency = 2,
@@ -54,12 +58,12 @@ export class JobRunner {
    * Records a job and schedules it. With an idempotency key already used for the same kind
    * and request, returns that job instead; with the key used for anything else, throws 409.
    */
-  submit(kind: string, request: unknown, opts: SubmitOptions = {}): { job: Job; created: boolean } {
+  async submit(kind: string, request: unknown, opts: SubmitOptions = {}): Promise<{ job: Job; created: boolean }> {
     const handler = this.handlerFor(kind);
     if (this.closed) throw conflict("the engine is shutting down; try again");
-    const outcome = this.store.tx((s) => {
+    const outcome = await (opts.inventory ?? this.store).tx(async (s) => {
       if (opts.idempotencyKey) {
-        const prior = s.findJobByIdempotencyKey(opts.idempotencyKey);
+        const prior = await s.jobs.findByIdempotencyKey(opts.idempotencyKey);
         if (prior) {
           if (prior.kind === kind && sameJson(prior.request, request)) return { job: prior, created: false };
           throw conflict(
@@ -68,8 +72,8 @@ export class JobRunner {
           );
         }
       }
-      handler.admit?.(s, request);
-      const hostId = handler.hostFor?.(s, request) ?? this.hostId;
+      await handler.admit?.(s, request);
+      const hostId = (await handler.hostFor?.(s, request)) ?? this.hostId;
       const job: Job = {
         id: newId("job"),
         kind,
@@ -87,16 +91,16 @@ export class JobRunner {
         finishedAt: null,
         hostId,
       };
-      s.insertJob(job);
+      await s.jobs.insert(job);
       return { job, created: true };
     });
-    if (outcome.created) setImmediate(() => this.pump());
+    if (outcome.created) this.pumpSoon();
     return outcome;
   }
 
   /** The job with this id; throws 404 when unknown. */
-  get(id: string): Job {
-    const job = this.store.getJob(id);
+  async get(id: string): Promise<Job> {
+    const job = await this.store.jobs.get(id);
     if (!job) throw notFound("job", id, "id");
     return job;
   }
@@ -105,13 +109,13 @@ export class JobRunner {
    * Asks a job to stop. A queued job is cancelled at once; a running one is aborted and ends
    * `cancelled` once its op has cleaned up. Cancelling a finished job changes nothing.
    */
-  cancel(id: string): Job {
-    const job = this.get(id);
+  async cancel(id: string): Promise<Job> {
+    const job = (await this.get(id));
     if (isTerminal(job.state)) return job;
     if (job.state === "queued") {
-      this.finish(job.id, { state: "cancelled", error: { code: "CF_CANCELLED", message: "cancelled before it started" } });
+      await this.finish(job.id, { state: "cancelled", error: { code: "CF_CANCELLED", message: "cancelled before it started" } });
     } else {
-      this.store.tx((s) => s.updateJob(id, { cancelRequested: true }));
+      await this.store.tx(async (s) => await s.jobs.update(id, { cancelRequested: true }));
       this.running.get(id)?.abort.abort(new EngineError("CF_CANCELLED", 409, "cancelled on request"));
     }
     return this.get(id);
@@ -119,22 +123,31 @@ export class JobRunner {
 
   /** Resolves with the job once it is terminal, or with its current state after `timeoutMs`. */
   async wait(id: string, timeoutMs: number): Promise<Job> {
-    const job = this.get(id);
+    const job = (await this.get(id));
     if (isTerminal(job.state) || timeoutMs <= 0) return job;
-    return new Promise<Job>((resolve) => {
-      const onChange = (changedId: string) => {
-        if (changedId !== id) return;
-        const now = this.get(id);
+    return new Promise<Job>((resolve, reject) => {
+      const look = async () => {
+        const now = await this.get(id);
         if (isTerminal(now.state)) settle(now);
       };
-      const timer = setTimeout(() => settle(this.get(id)), timeoutMs);
+      const onChange = (changedId: string) => {
+        if (changedId === id) look().catch((err: unknown) => fail(err));
+      };
+      const timer = setTimeout(() => void this.get(id).then(settle, fail), timeoutMs);
       // A job another host runs raises no event here: look at the inventory too.
       const poll = setInterval(() => onChange(id), SHARED_POLL_MS);
-      const settle = (j: Job) => {
+      const stop = () => {
         clearTimeout(timer);
         clearInterval(poll);
         this.events.off("change", onChange);
+      };
+      const settle = (j: Job) => {
+        stop();
         resolve(j);
+      };
+      const fail = (err: unknown) => {
+        stop();
+        reject(err instanceof Error ? err : new Error(String(err)));
       };
       this.events.on("change", onChange);
     });
@@ -153,12 +166,30 @@ export class JobRunner {
 
   /** Starts queued jobs (those left from before a restart included), and keeps looking for jobs other hosts submit for this one. */
   start(): void {
-    this.pump();
+    this.pumpSoon();
     this.pollTimer = setInterval(() => {
-      this.pump();
-      this.honourRemoteCancels();
+      this.pumpSoon();
+      this.honourRemoteCancels().catch((err: unknown) => this.log.warn({ err }, "looking for cancellations asked on other hosts failed"));
     }, SHARED_POLL_MS);
     this.pollTimer.unref();
+  }
+
+  /**
+   * Starts queued jobs soon. One pump runs at a time (so the concurrency limit holds); a call
+   * while one runs makes it look again when done. A failed look is logged; the poll retries.
+   */
+  private pumpSoon(): void {
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = (async () => {
+      do {
+        this.pumpAgain = false;
+        await this.pump().catch((err: unknown) => this.log.warn({ err }, "looking for queued jobs failed; trying again shortly"));
+      } while (this.pumpAgain && !this.closed);
+      this.pumping = null;
+    })();
   }
 
   /** Stops taking work and aborts running jobs, waiting for them to clean up. */
@@ -181,18 +212,26 @@ export class JobRunner {
     let lastWrite = 0;
     let pending: JobProgress | null = null;
     let timer: NodeJS.Timeout | null = null;
-    const writeProgress = () => {
+    // Progress is reported synchronously by ops and written behind them, one write at a time.
+    let written: JobProgress = { unit: "steps", done: 0, total: 0 };
+    let writing: Promise<void> = Promise.resolve();
+    const writeProgress = async () => {
       timer = null;
       if (!pending) return;
       const p = pending;
       pending = null;
+      written = p;
       lastWrite = Date.now();
-      this.store.tx((s) => s.updateJob(jobId, { progress: p }));
+      await this.store.jobs.update(jobId, { progress: p });
       this.events.emit("change", jobId);
     };
-    this.flushers.set(jobId, () => {
+    const writeSoon = () => {
+      writing = writing.then(writeProgress).catch((err: unknown) => this.log.warn({ err, jobId }, "writing a job's progress failed"));
+    };
+    this.flushers.set(jobId, async () => {
       if (timer) clearTimeout(timer);
-      writeProgress();
+      await writing;
+      await writeProgress();
     });
     return {
       store: this.store,
@@ -200,15 +239,14 @@ export class JobRunner {
       warm: this.warm ?? undefined,
       log: this.log.child({ jobId }),
       signal,
-      recordIntent: (intent) => {
-        this.store.tx((s) => s.updateJob(jobId, { intent }));
+      recordIntent: async (intent) => {
+        await this.store.tx(async (s) => await s.jobs.update(jobId, { intent }));
       },
       progress: (p) => {
-        const base = pending ?? this.store.getJob(jobId)?.progress ?? { unit: "steps", done: 0, total: 0 };
-        pending = { ...base, ...p };
+        pending = { ...(pending ?? written), ...p };
         const due = PROGRESS_WRITE_INTERVAL_MS - (Date.now() - lastWrite);
-        if (due <= 0) writeProgress();
-        else if (!timer) timer = setTimeout(writeProgress, due);
+        if (due <= 0) writeSoon();
+        else if (!timer) timer = setTimeout(writeSoon, due);
       },
     };
   }
@@ -218,24 +256,23 @@ export class JobRunner {
     return (job.hostId ?? LOCAL_HOST_ID) === this.hostId;
   }
 
-  private honourRemoteCancels(): void {
+  private async honourRemoteCancels(): Promise<void> {
     for (const [id, r] of this.running) {
       if (r.abort.signal.aborted) continue;
-      if (this.store.getJob(id)?.cancelRequested) r.abort.abort(new EngineError("CF_CANCELLED", 409, "cancelled on request"));
+      if ((await this.store.jobs.get(id))?.cancelRequested) r.abort.abort(new EngineError("CF_CANCELLED", 409, "cancelled on request"));
     }
   }
 
-  private pump(): void {
+  private async pump(): Promise<void> {
     if (this.closed) return;
-    const queued = this.store
-      .listJobs({ states: ["queued"] })
+    const queued = (await this.store.jobs.list({ states: ["queued"] }))
       .filter((j) => !this.running.has(j.id) && this.ownsJob(j))
       .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
     // Short work a caller waits on (a VM's start) must not queue behind an hour-long copy.
-    for (const job of queued.filter((j) => this.handlerFor(j.kind).immediate)) this.launch(job);
+    for (const job of queued.filter((j) => this.handlerFor(j.kind).immediate)) await this.launch(job);
     for (const job of queued.filter((j) => !this.handlerFor(j.kind).immediate)) {
       if (this.runningQueued() >= this.concurrency) return;
-      this.launch(job);
+      await this.launch(job);
     }
   }
 
@@ -246,13 +283,13 @@ export class JobRunner {
     return n;
   }
 
-  private launch(job: Job): void {
+  private async launch(job: Job): Promise<void> {
     const handler = this.handlerFor(job.kind);
     const abort = new AbortController();
     // Claimed only while still queued: it may have been cancelled from another host meanwhile.
-    const claimed = this.store.tx((s) => {
-      if (s.getJob(job.id)?.state !== "queued") return false;
-      s.updateJob(job.id, { state: "running", startedAt: nowIso() });
+    const claimed = await this.store.tx(async (s) => {
+      if ((await s.jobs.get(job.id))?.state !== "queued") return false;
+      await s.jobs.update(job.id, { state: "running", startedAt: nowIso() });
       return true;
     });
     if (!claimed) return;
@@ -261,29 +298,29 @@ export class JobRunner {
     const done = (async () => {
       try {
         const { result, targetId } = await handler.run(ctx, job.request);
-        this.finish(job.id, { state: "succeeded", result, targetId: targetId ?? null });
+        await this.finish(job.id, { state: "succeeded", result, targetId: targetId ?? null });
       } catch (err) {
         const cancelled = abort.signal.aborted;
         if (!cancelled) this.log.error({ err, jobId: job.id, kind: job.kind }, "job failed");
         // A cancelled job says so whatever its op threw while unwinding (a QMP socket closed,
         // a child process killed): the abort's own reason is CF_CANCELLED.
-        this.finish(job.id, { state: cancelled ? "cancelled" : "failed", error: toJobError(cancelled ? abort.signal.reason : err) });
+        await this.finish(job.id, { state: cancelled ? "cancelled" : "failed", error: toJobError(cancelled ? abort.signal.reason : err) });
       } finally {
         this.running.delete(job.id);
-        setImmediate(() => this.pump());
+        this.pumpSoon();
       }
     })();
     this.running.set(job.id, { abort, done, kind: job.kind });
   }
 
   /** Moves a job to a terminal state. */
-  finish(id: string, patch: { state: Job["state"]; result?: unknown; error?: JobError; targetId?: string | null }): void {
-    this.flushers.get(id)?.();
+  async finish(id: string, patch: { state: Job["state"]; result?: unknown; error?: JobError; targetId?: string | null }): Promise<void> {
+    await this.flushers.get(id)?.();
     this.flushers.delete(id);
-    this.store.tx((s) => {
-      const current = s.getJob(id);
+    await this.store.tx(async (s) => {
+      const current = await s.jobs.get(id);
       const progress = current && patch.state === "succeeded" ? { ...current.progress, done: current.progress.total } : undefined;
-      s.updateJob(id, {
+      await s.jobs.update(id, {
         state: patch.state,
         result: patch.result ?? null,
         error: patch.error ?? null,

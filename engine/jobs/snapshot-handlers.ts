@@ -41,7 +41,7 @@ export const createSnapshotHandler: JobHandler<CreateSnapshotRequest, SnapshotVi
 export const deleteSnapshotHandler: JobHandler<DeleteSnapshotRequest, DeleteSnapshotResult> = {
   kind: DELETE_SNAPSHOT_KIND,
   admit: (store, req) => admitSnapshotDelete(store, req),
-  hostFor: (store, req) => hostOfVm(store, store.getSnapshot(req.id)?.vmId),
+  hostFor: async (store, req) => hostOfVm(store, (await store.snapshots.get(req.id))?.vmId),
   run: async (ctx, req) => ({ result: await deleteSnapshot(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => {
     const { finished, detail } = await recoverSnapshotDelete(ctx, intent);

@@ -36,7 +36,7 @@ import {
   type UpdateVmSettingsRequest,
   type VmView,
 } from "../ops";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { JobHandler, RecoveryOutcome } from "./handler";
 import { refuseTwice } from "./inventory-handlers";
 
@@ -45,8 +45,8 @@ export const createDatastoreHandler: JobHandler<AddDatastoreRequest, DatastoreSt
   kind: CREATE_DATASTORE_KIND,
   immediate: true,
   // Two queued adds of one name would both pass the route's checks; the second waits for no one.
-  admit: (store, req) => {
-    const pending = pendingOf(store, CREATE_DATASTORE_KIND).find((r) => (r as AddDatastoreRequest).name === req.name);
+  admit: async (store, req) => {
+    const pending = (await pendingOf(store, CREATE_DATASTORE_KIND)).find((r) => (r as AddDatastoreRequest).name === req.name);
     if (pending) throw conflict(`a datastore named ${JSON.stringify(req.name)} is being added`, "name");
   },
   run: async (ctx, req) => {
@@ -60,9 +60,9 @@ export const createDatastoreHandler: JobHandler<AddDatastoreRequest, DatastoreSt
 export const deleteDatastoreHandler: JobHandler<RecordIdRequest, { id: string }> = {
   kind: DELETE_DATASTORE_KIND,
   immediate: true,
-  admit: (store, req) => {
-    checkDatastoreRemove(store, req.id);
-    refuseTwice(store, DELETE_DATASTORE_KIND, req.id, "datastore");
+  admit: async (store, req) => {
+    await checkDatastoreRemove(store, req.id);
+    await refuseTwice(store, DELETE_DATASTORE_KIND, req.id, "datastore");
   },
   run: async (ctx, req) => ({ result: await runDatastoreRemove(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => outcome(await recoverDatastoreRemove(ctx, req, intent), () => req.id),
@@ -72,9 +72,9 @@ export const deleteDatastoreHandler: JobHandler<RecordIdRequest, { id: string }>
 export const createPoolHandler: JobHandler<CreatePoolRequest, PoolView> = {
   kind: CREATE_POOL_KIND,
   immediate: true,
-  admit: (store, req) => {
-    checkPoolRequest(store, req);
-    const pending = pendingOf(store, CREATE_POOL_KIND).find((r) => (r as CreatePoolRequest).templateId === req.templateId && (r as CreatePoolRequest).datastoreId === req.datastoreId);
+  admit: async (store, req) => {
+    await checkPoolRequest(store, req);
+    const pending = (await pendingOf(store, CREATE_POOL_KIND)).find((r) => (r as CreatePoolRequest).templateId === req.templateId && (r as CreatePoolRequest).datastoreId === req.datastoreId);
     if (pending) throw conflict(`a pool of template ${req.templateId} is being created on that datastore`, "datastore_id");
   },
   run: async (ctx, req) => {
@@ -97,9 +97,9 @@ export const resizePoolHandler: JobHandler<ResizePoolRequest, PoolView> = {
 export const deletePoolHandler: JobHandler<RecordIdRequest, { id: string }> = {
   kind: DELETE_POOL_KIND,
   immediate: true,
-  admit: (store, req) => {
-    checkPoolDelete(store, req.id);
-    refuseTwice(store, DELETE_POOL_KIND, req.id, "pool");
+  admit: async (store, req) => {
+    await checkPoolDelete(store, req.id);
+    await refuseTwice(store, DELETE_POOL_KIND, req.id, "pool");
   },
   run: async (ctx, req) => ({ result: await runPoolDelete(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => outcome(await recoverPoolDelete(ctx, req, intent), () => req.id),
@@ -109,9 +109,9 @@ export const deletePoolHandler: JobHandler<RecordIdRequest, { id: string }> = {
 export const deleteReplicaHandler: JobHandler<RecordIdRequest, { id: string }> = {
   kind: DELETE_REPLICA_KIND,
   immediate: true,
-  admit: (store, req) => {
-    checkReplicaDelete(store, req.id);
-    refuseTwice(store, DELETE_REPLICA_KIND, req.id, "replica");
+  admit: async (store, req) => {
+    await checkReplicaDelete(store, req.id);
+    await refuseTwice(store, DELETE_REPLICA_KIND, req.id, "replica");
   },
   run: async (ctx, req) => ({ result: await runReplicaDelete(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => outcome(await recoverReplicaDelete(ctx, req, intent), () => req.id),
@@ -131,9 +131,8 @@ function outcome<T>(r: { finished: T | null; detail: string }, targetOf: (result
 }
 
 /** The requests of the queued and running jobs of `kind`. */
-function pendingOf(store: Store, kind: string): unknown[] {
-  return store
-    .listJobs({ states: ["queued", "running"] })
+async function pendingOf(store: Inventory, kind: string): Promise<unknown[]> {
+  return (await store.jobs.list({ states: ["queued", "running"] }))
     .filter((j) => j.kind === kind)
     .map((j) => j.request);
 }

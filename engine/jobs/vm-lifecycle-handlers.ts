@@ -52,9 +52,9 @@ export const stopVmHandler: JobHandler<StopVmRequest, VmView> = {
 export const deleteVmHandler: JobHandler<DeleteVmRequest, { id: string }> = {
   kind: DELETE_VM_KIND,
   immediate: true,
-  admit: (store, req) => {
-    checkVmDelete(store, req.id);
-    refuseTwice(store, DELETE_VM_KIND, req.id, "VM");
+  admit: async (store, req) => {
+    await checkVmDelete(store, req.id);
+    await refuseTwice(store, DELETE_VM_KIND, req.id, "VM");
   },
   hostFor: (store, req) => hostOfVm(store, req.id),
   run: async (ctx, req) => ({ result: await runVmDelete(ctx, req), targetId: req.id }),

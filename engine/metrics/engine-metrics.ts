@@ -3,7 +3,7 @@ import type { Job } from "../model";
 import { JOB_KINDS, LOCAL_HOST_ID } from "../model";
 import type { ApplyFleetResult, InstantCloneResult, MigrateVmResult, PoolFillStatus, VmView, WarmChildren } from "../ops";
 import { listPoolViews } from "../ops";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 
 /** Seconds buckets for work that takes from milliseconds (a pool hand-out) to many minutes (an import). */
 const JOB_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800];
@@ -14,7 +14,7 @@ const FAST_BUCKETS = [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 
 /** What the scrape-time gauges read. */
 export interface MetricsSources {
-  store: Store;
+  store: Inventory;
   hostId: string;
   refill?: PoolFillStatus;
   warm?: WarmChildren;
@@ -64,9 +64,9 @@ export class EngineMetrics {
       help: "Copies a disk pool can hand out now, by template and datastore name.",
       labelNames: ["template", "datastore"],
       registers,
-      collect() {
+      async collect() {
         this.reset();
-        for (const p of poolFacts(sources)) this.set(p.labels, p.ready);
+        for (const p of (await poolFacts(sources))) this.set(p.labels, p.ready);
       },
     });
     new Gauge({
@@ -74,9 +74,9 @@ export class EngineMetrics {
       help: "The size a disk pool is kept at, by template and datastore name.",
       labelNames: ["template", "datastore"],
       registers,
-      collect() {
+      async collect() {
         this.reset();
-        for (const p of poolFacts(sources)) this.set(p.labels, p.size);
+        for (const p of (await poolFacts(sources))) this.set(p.labels, p.size);
       },
     });
     new Gauge({
@@ -84,9 +84,9 @@ export class EngineMetrics {
       help: "Copies a disk pool is making now, by template and datastore name.",
       labelNames: ["template", "datastore"],
       registers,
-      collect() {
+      async collect() {
         this.reset();
-        for (const p of poolFacts(sources)) this.set(p.labels, p.filling);
+        for (const p of (await poolFacts(sources))) this.set(p.labels, p.filling);
       },
     });
     new Gauge({
@@ -94,8 +94,8 @@ export class EngineMetrics {
       help: "QEMU processes this host runs: VMs, and instant-clone children pre-started for requests (warm).",
       labelNames: ["role"],
       registers,
-      collect() {
-        const counts = qemuProcessCounts(sources);
+      async collect() {
+        const counts = (await qemuProcessCounts(sources));
         this.set({ role: "vm" }, counts.vm);
         this.set({ role: "warm-child" }, counts.warm);
       },
@@ -157,10 +157,11 @@ export class EngineMetrics {
 }
 
 /** Each pool with its template and datastore names as labels. */
-function poolFacts(sources: MetricsSources): { labels: { template: string; datastore: string }; ready: number; size: number; filling: number }[] {
-  const names = (get: (id: string) => { name: string } | null, id: string) => get(id)?.name ?? id;
-  return listPoolViews(sources.store, {}, sources.refill).map((p) => ({
-    labels: { template: names((id) => sources.store.getTemplate(id), p.templateId), datastore: names((id) => sources.store.getDatastore(id), p.datastoreId) },
+async function poolFacts(sources: MetricsSources): Promise<{ labels: { template: string; datastore: string }; ready: number; size: number; filling: number }[]> {
+  const [templates, datastores] = await Promise.all([sources.store.templates.list(), sources.store.datastores.list()]);
+  const names = (records: { id: string; name: string }[], id: string) => records.find((r) => r.id === id)?.name ?? id;
+  return (await listPoolViews(sources.store, {}, sources.refill)).map((p) => ({
+    labels: { template: names(templates, p.templateId), datastore: names(datastores, p.datastoreId) },
     ready: p.ready,
     size: p.size,
     filling: p.filling,
@@ -168,14 +169,14 @@ function poolFacts(sources: MetricsSources): { labels: { template: string; datas
 }
 
 /** VMs of this host whose QEMU process is alive, and the pre-started children it keeps. */
-function qemuProcessCounts(sources: MetricsSources): { vm: number; warm: number } {
+async function qemuProcessCounts(sources: MetricsSources): Promise<{ vm: number; warm: number }> {
   let vm = 0;
-  for (const v of sources.store.listVms()) {
+  for (const v of (await sources.store.vms.list())) {
     if ((v.hostId ?? LOCAL_HOST_ID) !== sources.hostId || v.powerState !== "running" || !v.pid) continue;
     if (processAlive(v.pid)) vm++;
   }
   let warm = 0;
-  if (sources.warm) for (const p of sources.store.listParents()) warm += sources.warm.readyCount(p.id);
+  if (sources.warm) for (const p of (await sources.store.parents.list())) warm += sources.warm.readyCount(p.id);
   return { vm, warm };
 }
 

@@ -31,7 +31,7 @@ export interface CatalogRescanReport {
  * Throws 404 for an unknown datastore.
  */
 export async function rescanCatalog(ctx: OpContext, datastoreId: string): Promise<CatalogRescanReport> {
-  const ds = ctx.store.getDatastore(datastoreId);
+  const ds = await ctx.store.datastores.get(datastoreId);
   if (!ds) throw notFound("datastore", datastoreId, "id");
   const report: CatalogRescanReport = {
     datastoreId: ds.id,
@@ -51,7 +51,7 @@ export async function rescanCatalog(ctx: OpContext, datastoreId: string): Promis
     }
     const previousByPath = new Map(previous.map((e) => [e.path, e]));
 
-    for (const layer of ctx.store.listLayers({ datastoreId: ds.id })) {
+    for (const layer of (await ctx.store.layers.list({ datastoreId: ds.id }))) {
       if (layer.state !== "ready") continue;
       const info = await imageInfo(layer.path).catch(() => null);
       const problem = !info
@@ -60,21 +60,21 @@ export async function rescanCatalog(ctx: OpContext, datastoreId: string): Promis
           ? `its file no longer matches its record (format ${info.format}, virtual size ${info.virtualSizeBytes} bytes)`
           : null;
       if (problem) {
-        ctx.store.tx((s) => s.updateLayer(layer.id, { state: "drifted" }));
+        await ctx.store.tx(async (s) => await s.layers.update(layer.id, { state: "drifted" }));
         report.driftedLayers.push(layer.id);
         const old = previousByPath.get(layer.path);
         if (old) report.dropped.push({ path: layer.path, contentId: old.contentId, reason: `inventory record: ${problem}` });
       }
     }
     // A template whose disk drifted is drifted too, as reconciliation at start would find.
-    for (const t of ctx.store.listTemplates({ datastoreId: ds.id })) {
-      if (t.state === "ready" && report.driftedLayers.includes(t.diskLayerId)) ctx.store.tx((s) => s.setTemplateState(t.id, "drifted"));
+    for (const t of (await ctx.store.templates.list({ datastoreId: ds.id }))) {
+      if (t.state === "ready" && report.driftedLayers.includes(t.diskLayerId)) (await ctx.store.tx(async (s) => await s.templates.setState(t.id, "drifted")));
     }
-    const fromInventory = inventoryCatalogEntries(ctx.store, ds);
+    const fromInventory = (await inventoryCatalogEntries(ctx.store, ds));
     for (const e of fromInventory) report.kept.push({ path: e.path, contentId: e.contentId, by: "inventory" });
-    const inventoryPaths = new Set(ctx.store.listLayers({ datastoreId: ds.id }).map((l) => l.path));
+    const inventoryPaths = new Set((await ctx.store.layers.list({ datastoreId: ds.id })).map((l) => l.path));
 
-    const foreign = foreignCatalogEntries(ctx.store, ds, previous);
+    const foreign = (await foreignCatalogEntries(ctx.store, ds, previous));
     const foreignSet = new Set(foreign);
     const keptForeign: CatalogEntry[] = [];
     for (const e of previous) {

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import type { Logger } from "pino";
 import { engineDir, readCatalog, writeCatalog, type CatalogEntry } from "../disk";
 import { isNoSpaceError, noSpace } from "../errors";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { pathIsWithin, type Datastore } from "../model";
 
 /**
@@ -13,14 +13,14 @@ import { pathIsWithin, type Datastore } from "../model";
  * inventory does not hold for files outside the engine's own folder (registered by hand or
  * written by another engine) are kept: only a catalog rescan drops them.
  */
-export async function syncCatalog(store: Store, datastoreId: string): Promise<void> {
-  const ds = store.getDatastore(datastoreId);
+export async function syncCatalog(store: Inventory, datastoreId: string): Promise<void> {
+  const ds = await store.datastores.get(datastoreId);
   if (!ds) return;
   await withCatalogLock(ds.id, async () => {
     // An unreadable catalog is rewritten from the inventory, as it always was.
     const existing = await readCatalog(ds.path).catch(() => [] as CatalogEntry[]);
     try {
-      await writeCatalog(ds.path, [...inventoryCatalogEntries(store, ds), ...foreignCatalogEntries(store, ds, existing)]);
+      await writeCatalog(ds.path, [...(await inventoryCatalogEntries(store, ds)), ...(await foreignCatalogEntries(store, ds, existing))]);
     } catch (err) {
       // The rewrite replaces the file atomically: a full disk leaves the old catalog in place.
       if (isNoSpaceError(err)) throw noSpace(`writing the layer catalog of datastore ${ds.name}`, err);
@@ -36,7 +36,7 @@ export async function syncCatalog(store: Store, datastoreId: string): Promise<vo
 export const DEFERRED_CATALOG_SYNC_MS = 100;
 
 interface DeferredSync {
-  store: Store;
+  store: Inventory;
   log: Logger;
   timer: NodeJS.Timeout;
 }
@@ -54,7 +54,7 @@ const runningSyncs = new Map<string, Promise<void>>();
  * Readers of the catalog call `settleCatalog` first; the engine's close calls
  * `flushDeferredCatalogSyncs`. A failed rewrite is logged, never thrown.
  */
-export function syncCatalogSoon(store: Store, datastoreId: string, log: Logger): void {
+export function syncCatalogSoon(store: Inventory, datastoreId: string, log: Logger): void {
   const pending = deferredSyncs.get(datastoreId);
   if (pending) {
     pending.store = store;
@@ -72,7 +72,7 @@ function startDeferredSync(datastoreId: string): Promise<void> {
   deferredSyncs.delete(datastoreId);
   const run = (async () => {
     try {
-      const ds = pending.store.getDatastore(datastoreId);
+      const ds = await pending.store.datastores.get(datastoreId);
       // A datastore whose folder went (removed, or its disk unmounted) gets no catalog made anew.
       if (!ds || !(await fs.stat(engineDir(ds.path)).then((s) => s.isDirectory(), () => false))) return;
       await syncCatalog(pending.store, datastoreId);
@@ -93,15 +93,14 @@ export async function settleCatalog(datastoreId: string): Promise<void> {
 }
 
 /** Runs every deferred catalog rewrite of `store` now and waits for them; call before the store closes. Never throws. */
-export async function flushDeferredCatalogSyncs(store: Store): Promise<void> {
+export async function flushDeferredCatalogSyncs(store: Inventory): Promise<void> {
   const ids = [...deferredSyncs].filter(([, d]) => d.store === store).map(([id]) => id);
   await Promise.all([...ids.map((id) => startDeferredSync(id)), ...runningSyncs.values()]);
 }
 
 /** The catalog entries the inventory vouches for on a datastore: its ready layers, with absolute paths. */
-export function inventoryCatalogEntries(store: Store, ds: Datastore): CatalogEntry[] {
-  return store
-    .listLayers({ datastoreId: ds.id })
+export async function inventoryCatalogEntries(store: Inventory, ds: Datastore): Promise<CatalogEntry[]> {
+  return (await store.layers.list({ datastoreId: ds.id }))
     .filter((l) => l.state === "ready")
     .map((l) => ({
       path: l.path,
@@ -114,8 +113,8 @@ export function inventoryCatalogEntries(store: Store, ds: Datastore): CatalogEnt
 }
 
 /** The entries of `existing` that no inventory layer holds and that lie outside the engine's own folder. */
-export function foreignCatalogEntries(store: Store, ds: Datastore, existing: readonly CatalogEntry[]): CatalogEntry[] {
-  const known = new Set(store.listLayers({ datastoreId: ds.id }).map((l) => l.path));
+export async function foreignCatalogEntries(store: Inventory, ds: Datastore, existing: readonly CatalogEntry[]): Promise<CatalogEntry[]> {
+  const known = new Set((await store.layers.list({ datastoreId: ds.id })).map((l) => l.path));
   const own = engineDir(ds.path);
   return existing.filter((e) => !known.has(path.resolve(e.path)) && !pathIsWithin(own, e.path));
 }

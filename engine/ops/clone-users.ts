@@ -1,24 +1,23 @@
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 
 /**
  * Why a template cannot be deleted because disk pools or fleets clone it (a sentence to
  * follow "it"), or null; VMs made from it by copying do not need it any more.
  */
-export function templateUsersProblem(store: Store, templateId: string): string | null {
+export async function templateUsersProblem(store: Inventory, templateId: string): Promise<string | null> {
   const users = [
-    ...store.listPools({ templateId }).map((p) => `pool ${p.id}`),
-    ...store.listFleets({ templateId }).map((f) => `fleet ${f.namePrefix} (${f.id})`),
+    ...(await store.pools.list({ templateId })).map((p) => `pool ${p.id}`),
+    ...(await store.fleets.list({ templateId })).map((f) => `fleet ${f.namePrefix} (${f.id})`),
   ];
   return users.length ? `is used by ${users.join(", ")}; remove them first` : null;
 }
 
 /** Why a datastore cannot be forgotten because pools, VMs or fleets are on it (a sentence to follow "it"), or null. */
-export function datastoreUsersProblem(store: Store, datastoreId: string): string | null {
+export async function datastoreUsersProblem(store: Inventory, datastoreId: string): Promise<string | null> {
   const users = [
-    ...store.listPools({ datastoreId }).map((p) => `pool ${p.id}`),
-    ...store.listVms({ datastoreId }).map((v) => `VM ${v.name} (${v.id})`),
-    ...store
-      .listFleets()
+    ...(await store.pools.list({ datastoreId })).map((p) => `pool ${p.id}`),
+    ...(await store.vms.list({ datastoreId })).map((v) => `VM ${v.name} (${v.id})`),
+    ...(await store.fleets.list())
       .filter((f) => f.datastoreIds.includes(datastoreId))
       .map((f) => `fleet ${f.namePrefix} (${f.id})`),
   ];

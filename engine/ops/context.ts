@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { JobProgress } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { WarmChildSource } from "./instant-clone-child";
 
 /**
@@ -35,25 +35,25 @@ export interface EngineSettings {
 }
 
 export interface OpContext {
-  store: Store;
+  store: Inventory;
   settings: EngineSettings;
   /** Pre-started instant-clone children this host keeps, when it keeps any. */
   warm?: WarmChildSource;
   log: Logger;
   signal: AbortSignal;
   /** Persists the files and ids the op is about to create; call before touching any file. */
-  recordIntent(intent: unknown): void;
+  recordIntent(intent: unknown): Promise<void>;
   progress(p: Partial<JobProgress>): void;
 }
 
 /** A context for quick synchronous-style ops that run outside a job (no progress, no intent). */
-export function directContext(store: Store, log: Logger, signal?: AbortSignal, settings: EngineSettings = {}): OpContext {
+export function directContext(store: Inventory, log: Logger, signal?: AbortSignal, settings: EngineSettings = {}): OpContext {
   return {
     store,
     settings,
     log,
     signal: signal ?? new AbortController().signal,
-    recordIntent: () => undefined,
+    recordIntent: async () => undefined,
     progress: () => undefined,
   };
 }

@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { catalogPath, engineDir, ensureLayout, removeOwnedTree, tmpDir, writeCatalog } from "../disk";
 import { conflict, EngineError, invalidField, notFound } from "../errors";
 import { datastorePathProblem, nameProblem, newId, nowIso, pathIsWithin, type Datastore } from "../model";
-import { StoreConstraintError, type Store } from "../store";
+import { StoreConstraintError, type Inventory } from "../store";
 import { settleCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { datastoreUsersProblem } from "./clone-users";
@@ -47,7 +47,7 @@ export async function checkDatastoreAdd(ctx: OpContext, req: AddDatastoreRequest
   const resolved = await resolveExisting(path.resolve(req.path));
   const resolvedIssue = datastorePathProblem(resolved);
   if (resolvedIssue) throw invalidField("path", `${req.path} resolves to ${resolved}: ${resolvedIssue}`);
-  checkDatastoreUnique(ctx.store, req.name, resolved);
+  await checkDatastoreUnique(ctx.store, req.name, resolved);
   await refuseStateFolder(ctx, resolved);
   const st = await fs.stat(resolved).catch(() => null);
   if (st && !st.isDirectory()) throw invalidField("path", `${resolved} exists and is not a directory`);
@@ -55,10 +55,10 @@ export async function checkDatastoreAdd(ctx: OpContext, req: AddDatastoreRequest
 }
 
 /** Refuses a name another datastore has and a (resolved) path that is, lies in or contains another datastore's; 409 naming the field. */
-export function checkDatastoreUnique(store: Store, name: string, resolved: string): void {
-  const existingByName = store.findDatastoreByName(name);
+export async function checkDatastoreUnique(store: Inventory, name: string, resolved: string): Promise<void> {
+  const existingByName = await store.datastores.findByName(name);
   if (existingByName) throw conflict(`a datastore named ${JSON.stringify(name)} already exists (${existingByName.id})`, "name");
-  for (const other of store.listDatastores()) {
+  for (const other of (await store.datastores.list())) {
     if (other.path === resolved) throw conflict(`path ${resolved} is already datastore ${JSON.stringify(other.name)} (${other.id})`, "path");
     if (pathIsWithin(other.path, resolved)) {
       throw conflict(`path ${resolved} lies inside datastore ${JSON.stringify(other.name)} (${other.path})`, "path");
@@ -74,7 +74,7 @@ export function checkDatastoreUnique(store: Store, name: string, resolved: strin
  * missing. Checks as `checkDatastoreAdd` before touching anything, then calls `beforeChange`
  * with what it is about to make (a job records it as its intent).
  */
-export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest, beforeChange?: (plan: DatastoreAddPlan) => void): Promise<DatastoreStatus> {
+export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest, beforeChange?: (plan: DatastoreAddPlan) => Promise<void> | void): Promise<DatastoreStatus> {
   const resolved = await checkDatastoreAdd(ctx, req);
   const plan: DatastoreAddPlan = {
     id: newId("ds"),
@@ -83,7 +83,7 @@ export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest, bef
     madeRoot: !(await exists(resolved)),
     madeEngineDir: !(await exists(engineDir(resolved))),
   };
-  beforeChange?.(plan);
+  await beforeChange?.(plan);
 
   await fs.mkdir(resolved, { recursive: true });
   await ensureLayout(resolved);
@@ -93,9 +93,9 @@ export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest, bef
 
   const ds: Datastore = { id: plan.id, name: req.name, path: resolved, createdAt: nowIso() };
   try {
-    ctx.store.tx((s) => {
-      checkDatastoreUnique(s, req.name, resolved);
-      s.insertDatastore(ds);
+    await ctx.store.tx(async (s) => {
+      await checkDatastoreUnique(s, req.name, resolved);
+      await s.datastores.insert(ds);
     });
   } catch (err) {
     if (err instanceof StoreConstraintError) throw conflict(`datastore ${err.column ?? "name or path"} already in use`, err.column);
@@ -117,30 +117,30 @@ export async function undoDatastoreAdd(plan: DatastoreAddPlan): Promise<void> {
 
 /** The datastore with this id, measured now; 404 when unknown. */
 export async function getDatastore(ctx: OpContext, id: string): Promise<DatastoreStatus> {
-  const ds = ctx.store.getDatastore(id);
+  const ds = await ctx.store.datastores.get(id);
   if (!ds) throw notFound("datastore", id, "id");
   return measureDatastore(ds);
 }
 
 /** Every datastore, measured now. */
 export async function listDatastores(ctx: OpContext): Promise<DatastoreStatus[]> {
-  return Promise.all(ctx.store.listDatastores().map(measureDatastore));
+  return Promise.all((await ctx.store.datastores.list()).map(measureDatastore));
 }
 
 /**
  * Checks that datastore `id` may be forgotten, changing nothing: 404 when unknown, 409 while any
  * template, VM, pool, fleet or disk layer lives on it (the error names them). Answers it.
  */
-export function checkDatastoreRemove(store: Store, id: string): Datastore {
-  const ds = store.getDatastore(id);
+export async function checkDatastoreRemove(store: Inventory, id: string): Promise<Datastore> {
+  const ds = await store.datastores.get(id);
   if (!ds) throw notFound("datastore", id, "id");
-  const templates = store.listTemplates({ datastoreId: id });
+  const templates = await store.templates.list({ datastoreId: id });
   if (templates.length > 0) {
     throw conflict(`datastore ${JSON.stringify(ds.name)} still holds templates: ${templates.map((t) => `${t.name} (${t.id})`).join(", ")}`, "id");
   }
   const users = datastoreUsersProblem(store, id);
-  if (users) throw conflict(`datastore ${JSON.stringify(ds.name)} ${users}`, "id");
-  const layers = store.listLayers({ datastoreId: id });
+  if ((await users)) throw conflict(`datastore ${JSON.stringify(ds.name)} ${users}`, "id");
+  const layers = await store.layers.list({ datastoreId: id });
   if (layers.length > 0) {
     throw conflict(`datastore ${JSON.stringify(ds.name)} still holds disk layers: ${layers.map((l) => l.path).join(", ")}`, "id");
   }
@@ -153,13 +153,13 @@ export function checkDatastoreRemove(store: Store, id: string): Datastore {
  * records it as its intent). The user's directory stays; the engine's own folder goes when it
  * holds nothing else.
  */
-export async function removeDatastore(ctx: OpContext, id: string, beforeCommit?: (ds: Datastore) => void): Promise<void> {
-  const ds = checkDatastoreRemove(ctx.store, id);
-  beforeCommit?.(ds);
+export async function removeDatastore(ctx: OpContext, id: string, beforeCommit?: (ds: Datastore) => Promise<void> | void): Promise<void> {
+  const ds = (await checkDatastoreRemove(ctx.store, id));
+  await beforeCommit?.(ds);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "datastore-delete:after-intent");
-  ctx.store.tx((s) => {
-    checkDatastoreRemove(s, id);
-    s.deleteDatastore(id);
+  await ctx.store.tx(async (s) => {
+    await checkDatastoreRemove(s, id);
+    await s.datastores.delete(id);
   });
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "datastore-delete:after-commit");
   // A deferred rewrite still writing could make the folder again once it is removed.

@@ -29,7 +29,7 @@ export interface ChainLayerView {
 export async function describeChain(ctx: OpContext, diskPath: string): Promise<ChainLayerView[]> {
   const issue = absolutePathProblem(diskPath);
   if (issue) throw invalidField("path", issue);
-  const datastores = ctx.store.listDatastores();
+  const datastores = await ctx.store.datastores.list();
   const home = datastores.find((d) => pathIsWithin(d.path, diskPath));
   if (!home) throw invalidField("path", `${diskPath} is not inside any datastore`);
   const layers = await inspectChainCached(diskPath).catch((err) => {
@@ -38,7 +38,7 @@ export async function describeChain(ctx: OpContext, diskPath: string): Promise<C
   const catalogs = new Map<string, Awaited<ReturnType<typeof readCatalog>>>();
   const views: ChainLayerView[] = [];
   for (const l of layers) {
-    const record = ctx.store.findLayerByPath(l.path);
+    const record = await ctx.store.layers.findByPath(l.path);
     const ds = datastores.find((d) => pathIsWithin(d.path, l.path)) ?? null;
     let contentId = record?.contentId ?? null;
     let parentContentId = record?.parentContentId ?? null;

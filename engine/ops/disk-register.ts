@@ -3,7 +3,7 @@ import * as path from "node:path";
 import { engineDir, imageInfoChain, newContentId, readCatalog, writeCatalog, type CatalogEntry, type ImageInfo } from "../disk";
 import { internal, invalidField } from "../errors";
 import { absolutePathProblem, pathIsWithin, type Datastore } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { withCatalogLock } from "./catalog-sync";
 import { chainConfinementProblem } from "./chain-confinement";
 import type { OpContext } from "./context";
@@ -50,16 +50,16 @@ export async function registerDisk(ctx: OpContext, req: RegisterDiskRequest): Pr
 }
 
 /** Checks a registration as registerDisk does (400 naming `path`) without writing anything. */
-export async function checkDiskRegister(store: Store, req: RegisterDiskRequest): Promise<void> {
+export async function checkDiskRegister(store: Inventory, req: RegisterDiskRequest): Promise<void> {
   await planRegistration(store, req);
 }
 
 /** The chain's layers and, per datastore, the catalog entries a registration adds; throws 400 naming `path`. Reads only. */
-async function planRegistration(store: Store, req: RegisterDiskRequest): Promise<{ top: string; infos: ImageInfo[]; additions: Map<string, { ds: Datastore; entries: CatalogEntry[] }> }> {
+async function planRegistration(store: Inventory, req: RegisterDiskRequest): Promise<{ top: string; infos: ImageInfo[]; additions: Map<string, { ds: Datastore; entries: CatalogEntry[] }> }> {
   const issue = absolutePathProblem(req.path);
   if (issue) throw invalidField("path", issue);
   const top = path.resolve(req.path);
-  const view = new CatalogView(store);
+  const view = await CatalogView.open(store);
   if (!view.datastoreOf(top)) throw invalidField("path", `${top} is not inside any datastore`);
   const st = await fs.stat(top).catch(() => null);
   if (!st || !st.isFile()) throw invalidField("path", `${top}: no such file`);
@@ -69,7 +69,7 @@ async function planRegistration(store: Store, req: RegisterDiskRequest): Promise
   } catch (err) {
     throw invalidField("path", `cannot read the chain of ${top}: ${(err as Error).message}`);
   }
-  const confinement = await chainConfinementProblem(infos, store.listDatastores());
+  const confinement = await chainConfinementProblem(infos, await store.datastores.list());
   if (confinement) throw invalidField("path", confinement);
 
   // Bottom-up, so that each new layer can record its parent's content ID.

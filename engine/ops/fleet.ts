@@ -18,7 +18,7 @@ import {
   type Vm,
   type VmPowerState,
 } from "../model";
-import { StoreConstraintError, type Store } from "../store";
+import { StoreConstraintError, type Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { livePid, startVm } from "./vm-power";
@@ -113,9 +113,9 @@ const LINKED_BYTES = 1024 * 1024;
  * (an unknown template or datastore, a size out of range, another host, a linked fleet on a
  * datastore other than its template's, a change of template or prefix).
  */
-export function checkFleetSpec(store: Store, spec: FleetSpec, existing?: Fleet): FleetSpec & { namePrefix: string } {
+export async function checkFleetSpec(store: Inventory, spec: FleetSpec, existing?: Fleet): Promise<FleetSpec & { namePrefix: string }> {
   checkHostId(spec.hostId);
-  const source = cloneSource(store, spec.templateId, "template_id");
+  const source = (await cloneSource(store, spec.templateId, "template_id"));
   if (existing && existing.templateId !== spec.templateId) {
     throw incompatible(`a fleet's template cannot change (fleet ${existing.id} clones ${existing.templateId}); declare another fleet`, "template_id");
   }
@@ -129,10 +129,10 @@ export function checkFleetSpec(store: Store, spec: FleetSpec, existing?: Fleet):
   if (spec.datastoreIds.length > FLEET_DATASTORES_MAX) {
     throw invalidField("datastore_ids", `must list at most ${FLEET_DATASTORES_MAX} datastores (got ${spec.datastoreIds.length})`);
   }
-  spec.datastoreIds.forEach((id, i) => {
+  for (const [i, id] of spec.datastoreIds.entries()) {
     const field = `datastore_ids[${i}]`;
     if (spec.datastoreIds.indexOf(id) !== i) throw invalidField(field, `datastore ${id} is listed twice`);
-    const ds = store.getDatastore(id);
+    const ds = await store.datastores.get(id);
     if (!ds) throw invalidField(field, `unknown datastore ${JSON.stringify(id)}`);
     if (cloneMode === "linked" && ds.id !== source.datastore.id) {
       throw incompatible(
@@ -140,7 +140,7 @@ export function checkFleetSpec(store: Store, spec: FleetSpec, existing?: Fleet):
         field,
       );
     }
-  });
+  }
   const namePrefix = spec.namePrefix ?? existing?.namePrefix ?? source.template.name;
   const prefixIssue = namePrefixProblem(namePrefix);
   if (prefixIssue) throw invalidField("name_prefix", spec.namePrefix === null ? `the template's name cannot serve as prefix: ${prefixIssue}` : prefixIssue);
@@ -148,15 +148,15 @@ export function checkFleetSpec(store: Store, spec: FleetSpec, existing?: Fleet):
     throw incompatible(`a fleet's name prefix cannot change (fleet ${existing.id} is ${existing.namePrefix}); declare another fleet`, "name_prefix");
   }
   if (!existing) {
-    const other = store.findFleetByNamePrefix(namePrefix);
+    const other = await store.fleets.findByNamePrefix(namePrefix);
     if (other) throw conflict(`a fleet with name prefix ${JSON.stringify(namePrefix)} already exists (${other.id})`, "name_prefix");
   }
   return { ...spec, cloneMode, namePrefix };
 }
 
 /** Records a new fleet from a checked declaration, inside the caller's transaction; 409 naming `name_prefix` when the prefix is taken. */
-export function declareFleet(s: Store, spec: FleetSpec): Fleet {
-  const checked = checkFleetSpec(s, spec);
+export async function declareFleet(s: Inventory, spec: FleetSpec): Promise<Fleet> {
+  const checked = (await checkFleetSpec(s, spec));
   const now = nowIso();
   const fleet: Fleet = {
     id: newId("fleet"),
@@ -170,7 +170,7 @@ export function declareFleet(s: Store, spec: FleetSpec): Fleet {
     updatedAt: now,
   };
   try {
-    s.insertFleet(fleet);
+    await s.fleets.insert(fleet);
   } catch (err) {
     if (err instanceof StoreConstraintError) throw conflict(`a fleet with name prefix ${JSON.stringify(fleet.namePrefix)} already exists`, "name_prefix");
     throw err;
@@ -179,18 +179,18 @@ export function declareFleet(s: Store, spec: FleetSpec): Fleet {
 }
 
 /** Replaces an existing fleet's declaration (size, datastores, clone mode) inside the caller's transaction; 404 for an unknown fleet. */
-export function redeclareFleet(s: Store, id: string, spec: FleetSpec): Fleet {
-  const existing = s.getFleet(id);
+export async function redeclareFleet(s: Inventory, id: string, spec: FleetSpec): Promise<Fleet> {
+  const existing = await s.fleets.get(id);
   if (!existing) throw notFound("fleet", id, "id");
-  const checked = checkFleetSpec(s, spec, existing);
-  s.updateFleet(id, {
+  const checked = (await checkFleetSpec(s, spec, existing));
+  await s.fleets.update(id, {
     size: checked.size,
     datastoreIds: [...checked.datastoreIds],
     cloneMode: checked.cloneMode,
     powerState: checked.powerState,
     updatedAt: nowIso(),
   });
-  return s.getFleet(id) as Fleet;
+  return (await s.fleets.get(id)) as Fleet;
 }
 
 /**
@@ -198,10 +198,10 @@ export function redeclareFleet(s: Store, id: string, spec: FleetSpec): Fleet {
  * longer exists, 409 naming the job while a `fleet.delete` of it is queued or running (the
  * apply would make members the deletion does not know of).
  */
-export function admitFleetApply(store: Store, req: ApplyFleetRequest): void {
-  const fleet = store.getFleet(req.fleetId);
+export async function admitFleetApply(store: Inventory, req: ApplyFleetRequest): Promise<void> {
+  const fleet = await store.fleets.get(req.fleetId);
   if (!fleet) throw notFound("fleet", req.fleetId, "id");
-  const deleting = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === JOB_KINDS.deleteFleet && (j.request as { id?: string }).id === fleet.id);
+  const deleting = (await store.jobs.list({ states: ["queued", "running"] })).find((j) => j.kind === JOB_KINDS.deleteFleet && (j.request as { id?: string }).id === fleet.id);
   if (deleting) throw conflict(`fleet ${fleet.namePrefix} (${fleet.id}) is being deleted by job ${deleting.id} (${deleting.state}); it cannot be applied`, "id");
 }
 
@@ -229,17 +229,20 @@ async function withFleetLock<T>(fleetId: string, fn: () => Promise<T>): Promise<
 export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promise<ApplyFleetResult> {
   return withFleetLock(req.fleetId, async () => {
     const started = Date.now();
-    const fleet = ctx.store.getFleet(req.fleetId);
+    const fleet = await ctx.store.fleets.get(req.fleetId);
     if (!fleet) throw notFound("fleet", req.fleetId, "id");
-    const source = cloneSource(ctx.store, fleet.templateId, "template_id");
-    const datastores = fleet.datastoreIds.map((id, i) => {
-      const ds = ctx.store.getDatastore(id);
-      if (!ds) throw conflict(`datastore ${id} was removed; redeclare the fleet without it`, `datastore_ids[${i}]`);
-      return ds;
-    });
+    const source = (await cloneSource(ctx.store, fleet.templateId, "template_id"));
+    const datastores = await Promise.all(
+      fleet.datastoreIds.map(async (id, i) => {
+        const ds = await ctx.store.datastores.get(id);
+        if (!ds) throw conflict(`datastore ${id} was removed; redeclare the fleet without it`, `datastore_ids[${i}]`);
+        return ds;
+      }),
+    );
 
-    const members = ctx.store.listVms({ fleetId: fleet.id });
-    const drifted = members.filter((vm) => liveVmState(vm, ctx.store.getLayer(vm.diskLayerId)) === "drifted");
+    const members = await ctx.store.vms.list({ fleetId: fleet.id });
+    const states = await Promise.all(members.map(async (vm) => liveVmState(vm, await ctx.store.layers.get(vm.diskLayerId))));
+    const drifted = members.filter((_, i) => states[i] === "drifted");
     let healthy = members.filter((vm) => !drifted.includes(vm));
     await removeVms(ctx, drifted);
 
@@ -256,7 +259,7 @@ export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promis
     let provisionMs = 0;
     if (need > 0) {
       const targets = await planMembers(ctx, fleet, source, datastores, healthy, need);
-      ctx.recordIntent({ fleetId: fleet.id, planned: targets.map((t) => ({ vmId: t.vmId, datastoreId: t.datastore.id })) } satisfies ApplyFleetIntent);
+      await ctx.recordIntent({ fleetId: fleet.id, planned: targets.map((t) => ({ vmId: t.vmId, datastoreId: t.datastore.id })) } satisfies ApplyFleetIntent);
       let done = 0;
       let pooled = 0;
       const report = () => ctx.progress({ unit: "steps", done, total: need, message: `${done}/${need} members (${pooled} from pools)` });
@@ -279,12 +282,12 @@ export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promis
     }
     // Members are powered to the declaration: on when running, left as they are when stopped.
     if (fleet.powerState === "running") {
-      for (const vm of ctx.store.listVms({ fleetId: fleet.id })) {
+      for (const vm of (await ctx.store.vms.list({ fleetId: fleet.id }))) {
         if (livePid(vm.stateDir) === null) await startVm(ctx, { id: vm.id });
       }
     }
     const result: ApplyFleetResult = {
-      fleet: getFleetView(ctx.store, fleet.id, { fromApply: true }),
+      fleet: await getFleetView(ctx.store, fleet.id, { fromApply: true }),
       added,
       removed: removed.map((vm) => ({ id: vm.id, name: vm.name })),
       replaced: drifted.map((vm) => ({ id: vm.id, name: vm.name })),
@@ -306,24 +309,24 @@ export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promis
  */
 export async function recoverFleetApply(ctx: OpContext, req: ApplyFleetRequest, intent: unknown): Promise<{ finished: ApplyFleetResult | null; detail: string }> {
   const i = intent as ApplyFleetIntent | null;
-  const fleet = ctx.store.getFleet(req.fleetId);
+  const fleet = await ctx.store.fleets.get(req.fleetId);
   const name = fleet ? `fleet ${fleet.namePrefix}` : `fleet ${req.fleetId}`;
   if (!i || i.planned.length === 0) return { finished: null, detail: `the engine stopped while applying ${name} before it made any member; apply again` };
   let made = 0;
   const touched = new Set<string>();
   for (const p of i.planned) {
-    if (ctx.store.getVm(p.vmId)) {
+    if (await ctx.store.vms.get(p.vmId)) {
       made += 1;
       continue;
     }
-    const ds = ctx.store.getDatastore(p.datastoreId);
+    const ds = await ctx.store.datastores.get(p.datastoreId);
     if (!ds) continue;
     await removeTargetFiles(ds.path, p.vmId);
     touched.add(ds.id);
   }
   for (const ds of touched) await syncCatalog(ctx.store, ds);
   if (made === i.planned.length && fleet) {
-    const view = getFleetView(ctx.store, fleet.id, { fromApply: true });
+    const view = (await getFleetView(ctx.store, fleet.id, { fromApply: true }));
     const added = view.members
       .filter((m) => i.planned.some((p) => p.vmId === m.id))
       .map((m) => ({ id: m.id, name: m.name, datastoreId: m.datastoreId, diskPath: m.diskPath, provisionedBy: m.provisionedBy }));
@@ -336,44 +339,43 @@ export async function recoverFleetApply(ctx: OpContext, req: ApplyFleetRequest, 
 }
 
 /** The fleet with its members now; 404 for an unknown id. `fromApply` is set by an apply describing its own outcome, which must not count itself as pending. */
-export function getFleetView(store: Store, id: string, opts: { fromApply?: boolean } = {}): FleetView {
-  const fleet = store.getFleet(id);
+export async function getFleetView(store: Inventory, id: string, opts: { fromApply?: boolean } = {}): Promise<FleetView> {
+  const fleet = await store.fleets.get(id);
   if (!fleet) throw notFound("fleet", id, "id");
   return fleetView(store, fleet, opts.fromApply ? 1 : 0);
 }
 
 /** Every fleet, optionally of one template. */
-export function listFleetViews(store: Store, filter: { templateId?: string } = {}): FleetView[] {
-  return store.listFleets(filter).map((f) => fleetView(store, f));
+export async function listFleetViews(store: Inventory, filter: { templateId?: string } = {}): Promise<FleetView[]> {
+  return Promise.all((await store.fleets.list(filter)).map((f) => fleetView(store, f)));
 }
 
 /**
  * Deletes a fleet and every member with its disk (records in one transaction, then folders).
  * 404 for an unknown fleet; 409 while an apply of it is queued or running.
  */
-export async function deleteFleet(ctx: OpContext, id: string, beforeCommit?: (removal: VmFilesRemoval) => void): Promise<void> {
-  const members = ctx.store.tx((s) => {
-    checkFleetDelete(s, id);
-    return s.listVms({ fleetId: id });
+export async function deleteFleet(ctx: OpContext, id: string, beforeCommit?: (removal: VmFilesRemoval) => Promise<void> | void): Promise<void> {
+  const members = await ctx.store.tx(async (s) => {
+    await checkFleetDelete(s, id);
+    return await s.vms.list({ fleetId: id });
   });
   // Members go the way any VM goes (QEMU stopped, snapshots, state folder, home), and the
   // fleet record only once they are gone, so a refusal (a member's disk backs a fork) keeps it.
   await removeVms(ctx, members, beforeCommit);
-  ctx.store.tx((s) => s.deleteFleet(id));
+  await ctx.store.tx(async (s) => await s.fleets.delete(id));
   ctx.log.info({ fleetId: id, members: members.length }, "fleet deleted");
 }
 
 /** Checks that fleet `id` may be deleted: 404 when unknown, 409 while a job applies it. Changes nothing. */
-export function checkFleetDelete(store: Store, id: string): void {
-  const fleet = store.getFleet(id);
+export async function checkFleetDelete(store: Inventory, id: string): Promise<void> {
+  const fleet = await store.fleets.get(id);
   if (!fleet) throw notFound("fleet", id, "id");
-  const pending = pendingApplies(store, id)[0];
+  const pending = (await pendingApplies(store, id))[0];
   if (pending) throw conflict(`fleet ${fleet.namePrefix} is being applied by job ${pending}; wait for it or cancel it first`, "id");
 }
 
-function pendingApplies(s: Store, fleetId: string): string[] {
-  return s
-    .listJobs({ states: ["queued", "running"] })
+async function pendingApplies(s: Inventory, fleetId: string): Promise<string[]> {
+  return (await s.jobs.list({ states: ["queued", "running"] }))
     .filter((j) => j.kind === APPLY_FLEET_KIND && (j.request as ApplyFleetRequest).fleetId === fleetId)
     .map((j) => j.id);
 }
@@ -390,11 +392,13 @@ async function planMembers(
   const st = await fs.stat(source.layer.path);
   // A full copy takes what the template's disk has allocated (holes stay holes).
   const bytesPerCopy = fleet.cloneMode === "linked" ? LINKED_BYTES : st.blocks * 512;
-  const candidates = measured.map((ds) => {
-    const pool = fleet.cloneMode === "pool" ? ctx.store.findPool(fleet.templateId, ds.id) : null;
-    const readyCopies = pool ? sortPoolCopies(ctx.store, pool, source.layer.contentId, { checkFiles: true }).usable.length : 0;
-    return { datastoreId: ds.id, freeBytes: ds.freeBytes, readyCopies, members: healthy.filter((vm) => vm.datastoreId === ds.id).length };
-  });
+  const candidates = await Promise.all(
+    measured.map(async (ds) => {
+      const pool = fleet.cloneMode === "pool" ? await ctx.store.pools.find(fleet.templateId, ds.id) : null;
+      const readyCopies = pool ? (await sortPoolCopies(ctx.store, pool, source.layer.contentId, { checkFiles: true })).usable.length : 0;
+      return { datastoreId: ds.id, freeBytes: ds.freeBytes, readyCopies, members: healthy.filter((vm) => vm.datastoreId === ds.id).length };
+    }),
+  );
   let placed;
   try {
     placed = placeClones({ count: need, bytesPerCopy, candidates });
@@ -414,9 +418,9 @@ async function planMembers(
     return {
       vmId,
       datastore: ds,
-      makeVm: (s, layer, provisionedBy): Vm => ({
+      makeVm: async (s, layer, provisionedBy): Promise<Vm> => ({
         id: vmId,
-        name: freeMemberName(s, fleet.namePrefix),
+        name: await freeMemberName(s, fleet.namePrefix),
         templateId: fleet.templateId,
         datastoreId: ds.id,
         diskLayerId: layer.id,
@@ -434,10 +438,10 @@ async function planMembers(
 }
 
 /** The lowest `<prefix>-<n>` no VM has; called inside the transaction that inserts the member. */
-function freeMemberName(s: Store, prefix: string): string {
+async function freeMemberName(s: Inventory, prefix: string): Promise<string> {
   for (let n = 1; ; n++) {
     const name = `${prefix}-${n}`;
-    if (!s.findVmByName(name)) return name;
+    if (!(await s.vms.findByName(name))) return name;
   }
 }
 
@@ -451,26 +455,27 @@ function newerFirst(a: Vm, b: Vm): number {
   return b.createdAt.localeCompare(a.createdAt) || memberNumber(b.name) - memberNumber(a.name);
 }
 
-function fleetView(store: Store, fleet: Fleet, discountApplies = 0): FleetView {
-  const vms = store.listVms({ fleetId: fleet.id });
+async function fleetView(store: Inventory, fleet: Fleet, discountApplies = 0): Promise<FleetView> {
+  const vms = await store.vms.list({ fleetId: fleet.id });
   const membersRunning = vms.filter((vm) => livePid(vm.stateDir) !== null).length;
-  const members: FleetMemberView[] = vms
-    .map((vm) => {
-      const layer = store.getLayer(vm.diskLayerId);
+  const members: FleetMemberView[] = await Promise.all(
+    vms.map(async (vm) => {
+      const layer = await store.layers.get(vm.diskLayerId);
       return {
         id: vm.id,
         name: vm.name,
         datastoreId: vm.datastoreId,
-        diskPath: layer?.path ?? vmDir(store.getDatastore(vm.datastoreId)?.path ?? "/", vm.id),
+        diskPath: layer?.path ?? vmDir((await store.datastores.get(vm.datastoreId))?.path ?? "/", vm.id),
         homeDir: vm.homeDir,
         provisionedBy: vm.provisionedBy,
         state: liveVmState(vm, layer),
         createdAt: vm.createdAt,
       };
-    })
-    .sort((a, b) => memberNumber(a.name) - memberNumber(b.name) || a.name.localeCompare(b.name));
+    }),
+  );
+  members.sort((a, b) => memberNumber(a.name) - memberNumber(b.name) || a.name.localeCompare(b.name));
   const membersReady = members.filter((m) => m.state === "ready").length;
-  const applying = pendingApplies(store, fleet.id).length > discountApplies;
+  const applying = (await pendingApplies(store, fleet.id)).length > discountApplies;
   const state: FleetState = applying ? "applying" : membersReady === fleet.size && members.length === fleet.size ? "ready" : "drifted";
   return { ...fleet, hostId: LOCAL_HOST_ID, members, membersReady, membersRunning, state };
 }

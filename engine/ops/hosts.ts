@@ -7,7 +7,7 @@ import * as path from "node:path";
 import type { Logger } from "pino";
 import { conflict, invalidField, notFound } from "../errors";
 import { LOCAL_HOST_ID, nameProblem, nowIso, type Host, type HostStatus } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 
 /** How often a host writes its heartbeat unless told otherwise. */
 export const DEFAULT_HEARTBEAT_INTERVAL_MS = 2000;
@@ -44,17 +44,17 @@ export function judgeHostStatus(host: Host, nowMs: number, downAfterMs: number):
 }
 
 /** Every host with its status judged now. */
-export function listHostViews(store: Store, downAfterMs: number): HostView[] {
-  const vms = store.listVms();
+export async function listHostViews(store: Inventory, downAfterMs: number): Promise<HostView[]> {
+  const vms = await store.vms.list();
   const now = Date.now();
-  return store.listHosts().map((h) => hostView(h, now, downAfterMs, vms.filter((v) => (v.hostId ?? LOCAL_HOST_ID) === h.id).length));
+  return (await store.hosts.list()).map((h) => hostView(h, now, downAfterMs, vms.filter((v) => (v.hostId ?? LOCAL_HOST_ID) === h.id).length));
 }
 
 /** One host with its status judged now; 404 naming `field` when unknown. */
-export function getHostView(store: Store, id: string, downAfterMs: number, field = "id"): HostView {
-  const h = store.getHost(id);
+export async function getHostView(store: Inventory, id: string, downAfterMs: number, field = "id"): Promise<HostView> {
+  const h = await store.hosts.get(id);
   if (!h) throw notFound("host", id, field);
-  const count = store.listVms().filter((v) => (v.hostId ?? LOCAL_HOST_ID) === id).length;
+  const count = (await store.vms.list()).filter((v) => (v.hostId ?? LOCAL_HOST_ID) === id).length;
   return hostView(h, Date.now(), downAfterMs, count);
 }
 
@@ -77,8 +77,8 @@ function processExists(pid: number): boolean {
  * Before an engine takes the name `hostId`: refuses (409) when another live engine process
  * holds it (up, a fresh heartbeat, its process alive), so two agents never run the same VMs.
  */
-export function admitHost(store: Store, hostId: string, downAfterMs: number): void {
-  const h = store.getHost(hostId);
+export async function admitHost(store: Inventory, hostId: string, downAfterMs: number): Promise<void> {
+  const h = await store.hosts.get(hostId);
   if (!h || h.pid === process.pid) return;
   const judged = judgeHostStatus(h, Date.now(), downAfterMs);
   if (judged.status === "up" && processExists(h.pid)) {
@@ -87,9 +87,9 @@ export function admitHost(store: Store, hostId: string, downAfterMs: number): vo
 }
 
 /** True when some host other than `selfId` is up now (a fresh heartbeat). */
-export function otherHostsUp(store: Store, selfId: string, downAfterMs: number): boolean {
+export async function otherHostsUp(store: Inventory, selfId: string, downAfterMs: number): Promise<boolean> {
   const now = Date.now();
-  return store.listHosts().some((h) => h.id !== selfId && judgeHostStatus(h, now, downAfterMs).status === "up");
+  return (await store.hosts.list()).some((h) => h.id !== selfId && judgeHostStatus(h, now, downAfterMs).status === "up");
 }
 
 /** What a host agent records about itself when it starts serving. */
@@ -110,7 +110,7 @@ export class HostMonitor {
   private checking = false;
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Inventory,
     private readonly log: Logger,
     private readonly self: HostRegistration,
     readonly intervalMs: number = DEFAULT_HEARTBEAT_INTERVAL_MS,
@@ -122,11 +122,11 @@ export class HostMonitor {
   }
 
   /** Records this host as up now (call once it listens) and starts the heartbeat. */
-  start(): void {
+  async start(): Promise<void> {
     const now = nowIso();
-    const prior = this.store.getHost(this.self.id);
-    this.store.tx((s) =>
-      s.upsertHost({
+    const prior = await this.store.hosts.get(this.self.id);
+    await this.store.tx(async (s) =>
+      await s.hosts.upsert({
         id: this.self.id,
         name: this.self.id,
         apiUrl: this.self.apiUrl,
@@ -145,11 +145,11 @@ export class HostMonitor {
   }
 
   /** Stops the heartbeat and marks this host down as stopped. */
-  close(): void {
+  async close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     try {
-      this.store.tx((s) => s.updateHost(this.self.id, { status: "down", downReason: "stopped" }));
+      await this.store.tx(async (s) => await s.hosts.update(this.self.id, { status: "down", downReason: "stopped" }));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "could not mark this host down");
     }
@@ -157,7 +157,7 @@ export class HostMonitor {
 
   private async tick(): Promise<void> {
     try {
-      this.store.tx((s) => s.updateHost(this.self.id, { lastHeartbeatAt: nowIso(), status: "up", downReason: null }));
+      await this.store.tx(async (s) => await s.hosts.update(this.self.id, { lastHeartbeatAt: nowIso(), status: "up", downReason: null }));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "heartbeat not written");
     }
@@ -165,15 +165,15 @@ export class HostMonitor {
     this.checking = true;
     try {
       const now = Date.now();
-      for (const h of this.store.listHosts()) {
+      for (const h of (await this.store.hosts.list())) {
         if (h.id === this.self.id || h.status === "down") continue;
         if (now - Date.parse(h.lastHeartbeatAt) <= this.downAfterMs) continue;
         // A stale heartbeat alone may be a busy event loop; a host is down when its API is silent too.
         if (await answersHealth(h.apiUrl, Math.min(1000, this.intervalMs))) continue;
         const age = Date.now() - Date.parse(h.lastHeartbeatAt);
-        this.store.tx((s) => {
-          const current = s.getHost(h.id);
-          if (current && current.lastHeartbeatAt === h.lastHeartbeatAt) s.updateHost(h.id, { status: "down", downReason: `not answering (no heartbeat for ${age} ms)` });
+        await this.store.tx(async (s) => {
+          const current = await s.hosts.get(h.id);
+          if (current && current.lastHeartbeatAt === h.lastHeartbeatAt) (await s.hosts.update(h.id, { status: "down", downReason: `not answering (no heartbeat for ${age} ms)` }));
         });
         this.log.warn({ hostId: h.id, apiUrl: h.apiUrl }, "host stopped answering; marked down");
       }

@@ -10,7 +10,7 @@ import { copyFileRestricted, createOverlay, newContentId, partPath, vmDir, vmDis
 import { conflict, incompatibleParent, internal, invalidField, isEngineError, notFound } from "../errors";
 import { AGENT_PORT_NAME, AccelUnavailableError, NOTIFY_PORT_NAME, QemuProcess, qemuVersion, resolveAccel, type VmSpec } from "../hypervisor";
 import { DEFAULT_INSTANT_CLONE_CONCURRENCY, MAX_INSTANT_CLONES_PER_REQUEST, JOB_KINDS, nameProblem, newId, nowIso, type DiskLayer, type InstantCloneParent, type Vm } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog, syncCatalogSoon } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
 import { removeFromDatastore } from "./datastore-removal";
@@ -71,13 +71,13 @@ export function childNamesOf(req: InstantCloneRequest): string[] {
 }
 
 /** Refuses names a VM has or a queued or running VM-making job will take. */
-function admitChildNames(store: Store, names: readonly string[], field: string): void {
+async function admitChildNames(store: Inventory, names: readonly string[], field: string): Promise<void> {
   const wanted = new Set(names);
   for (const n of names) {
-    const vm = store.findVmByName(n);
+    const vm = await store.vms.findByName(n);
     if (vm) throw conflict(`a VM named ${JSON.stringify(n)} already exists (${vm.id}); choose other names`, field);
   }
-  for (const j of store.listJobs({ states: ["queued", "running"] })) {
+  for (const j of (await store.jobs.list({ states: ["queued", "running"] }))) {
     const r = j.request as { name?: string; namePrefix?: string; count?: number } | null;
     if (!r) continue;
     const theirs = j.kind === INSTANT_CLONE_KIND ? childNamesOf(j.request as InstantCloneRequest) : (j.kind === JOB_KINDS.createVm || j.kind === JOB_KINDS.forkVm) && r.name ? [r.name] : [];
@@ -90,8 +90,8 @@ function admitChildNames(store: Store, names: readonly string[], field: string):
  * Refuses an instant-clone request that cannot be done, touching nothing: unknown or drifted
  * parent, count out of range, a bad or taken name prefix, a bad concurrency. 4xx naming the field.
  */
-export function checkInstantClone(store: Store, req: InstantCloneRequest, opts: { admitNames?: boolean } = {}): void {
-  const parent = store.getParent(req.parentId);
+export async function checkInstantClone(store: Inventory, req: InstantCloneRequest, opts: { admitNames?: boolean } = {}): Promise<void> {
+  const parent = await store.parents.get(req.parentId);
   if (!parent) throw notFound("instant-clone parent", req.parentId, "id");
   if (req.names !== undefined && req.names !== null) {
     if (!Array.isArray(req.names)) throw invalidField("names", "must be a list of names");
@@ -115,8 +115,8 @@ export function checkInstantClone(store: Store, req: InstantCloneRequest, opts: 
   if (req.concurrency !== undefined && req.concurrency !== null && (!Number.isInteger(req.concurrency) || req.concurrency < 1 || req.concurrency > 64)) {
     throw invalidField("concurrency", `must be an integer between 1 and 64 (got ${JSON.stringify(req.concurrency)})`);
   }
-  if (liveParentState(store, parent) === "drifted") throw conflict(`instant-clone parent ${parent.name} is drifted (its files vanished); it cannot be cloned`, "id");
-  if (opts.admitNames !== false) admitChildNames(store, childNamesOf(req), req.names ? "names" : "name_prefix");
+  if ((await liveParentState(store, parent)) === "drifted") throw conflict(`instant-clone parent ${parent.name} is drifted (its files vanished); it cannot be cloned`, "id");
+  if (opts.admitNames !== false) await admitChildNames(store, childNamesOf(req), req.names ? "names" : "name_prefix");
 }
 
 /** Refuses (409 CF_INCOMPATIBLE_PARENT) a parent this host cannot load: another accelerator or QEMU version than it was saved under. */
@@ -165,10 +165,10 @@ export async function spawnChild(parent: InstantCloneParent, chain: readonly Dis
 }
 
 /** The parent's frozen chain, top first; 409 when its records are gone. */
-export function parentChain(store: Store, parent: InstantCloneParent): { top: DiskLayer; chain: DiskLayer[] } {
-  const top = store.getLayer(parent.diskLayerId);
+export async function parentChain(store: Inventory, parent: InstantCloneParent): Promise<{ top: DiskLayer; chain: DiskLayer[] }> {
+  const top = await store.layers.get(parent.diskLayerId);
   if (!top) throw conflict(`instant-clone parent ${parent.name} has no disk layer record`, "id");
-  return { top, chain: diskLayersOf(store, { name: parent.name, diskLayerId: top.id } as Vm) };
+  return { top, chain: await diskLayersOf(store, { name: parent.name, diskLayerId: top.id } as Vm) };
 }
 
 /**
@@ -190,11 +190,11 @@ export async function childOverlay(parent: InstantCloneParent, top: DiskLayer, f
  * naming the failed step otherwise.
  */
 export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Promise<InstantCloneResult> {
-  checkInstantClone(ctx.store, req, { admitNames: false });
-  const parent = ctx.store.getParent(req.parentId)!;
-  const ds = ctx.store.getDatastore(parent.datastoreId);
+  await checkInstantClone(ctx.store, req, { admitNames: false });
+  const parent = (await ctx.store.parents.get(req.parentId))!;
+  const ds = await ctx.store.datastores.get(parent.datastoreId);
   if (!ds) throw conflict(`instant-clone parent ${parent.name}'s datastore is gone`, "id");
-  const { top, chain } = parentChain(ctx.store, parent);
+  const { top, chain } = (await parentChain(ctx.store, parent));
   const concurrency = req.concurrency ?? ctx.settings.instantCloneConcurrency ?? DEFAULT_INSTANT_CLONE_CONCURRENCY;
   const names = childNamesOf(req);
   // Pre-started children first: their state is loaded, they only need to be resumed.
@@ -216,7 +216,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   });
   const intent: InstantCloneIntent = { parentId: parent.id, children, overlayTemplate: partPath(ds.path, `instant-${newContentId().slice(0, 16)}`) };
   try {
-    ctx.recordIntent(intent);
+    await ctx.recordIntent(intent);
   } catch (err) {
     await Promise.all([...warm.values()].map((w) => w.proc.kill().catch(() => undefined)));
     throw err;
@@ -255,7 +255,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
     if (failed) throw failed.reason;
     await faultHold(ctx, "CLONEFLEET_FAULT_CLONE_HOLD", "before-commit");
     throwIfCancelled(ctx);
-    commitChildren(ctx.store, parent, top, children, started);
+    await commitChildren(ctx.store, parent, top, children, started);
   } catch (err) {
     // Pre-started children hold their monitor connection until they ran; let go before the undo.
     await Promise.all([...warm.values()].map((w) => w.proc.kill().catch(() => undefined)));
@@ -270,7 +270,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   const totalMs = round(runningAt - t0);
   const result: InstantCloneResult = {
     parentId: parent.id,
-    children: children.map((c) => ({ ...getVmView(ctx.store, c.id), readyMs: started.get(c.id)!.readyMs, startMs: started.get(c.id)!.startMs })),
+    children: await Promise.all(children.map(async (c) => ({ ...(await getVmView(ctx.store, c.id)), readyMs: started.get(c.id)!.readyMs, startMs: started.get(c.id)!.startMs }))),
     totalMs,
     concurrency,
   };
@@ -283,14 +283,14 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-function commitChildren(store: Store, p: InstantCloneParent, top: DiskLayer, children: readonly ChildPlan[], started: Map<string, { pid: number }>): void {
+async function commitChildren(store: Inventory, p: InstantCloneParent, top: DiskLayer, children: readonly ChildPlan[], started: Map<string, { pid: number }>): Promise<void> {
   const now = nowIso();
-  store.tx((s) => {
-    if (!s.getParent(p.id)) throw conflict(`instant-clone parent ${p.name} was deleted meanwhile`, "id");
+  await store.tx(async (s) => {
+    if (!(await s.parents.get(p.id))) throw conflict(`instant-clone parent ${p.name} was deleted meanwhile`, "id");
     for (const c of children) {
-      const taken = s.findVmByName(c.name);
+      const taken = await s.vms.findByName(c.name);
       if (taken) throw conflict(`a VM named ${JSON.stringify(c.name)} already exists (${taken.id})`, "name");
-      s.insertLayer({
+      await s.layers.insert({
         id: c.layerId,
         datastoreId: p.datastoreId,
         path: c.disk,
@@ -304,7 +304,7 @@ function commitChildren(store: Store, p: InstantCloneParent, top: DiskLayer, chi
         state: "ready",
         createdAt: now,
       });
-      s.insertVm({
+      await s.vms.insert({
         id: c.id,
         name: c.name,
         templateId: null,
@@ -336,7 +336,7 @@ async function undoChildren(ctx: OpContext, i: InstantCloneIntent): Promise<void
     await removeFromDatastore(ctx.store, c.home);
   });
   await fs.rm(i.overlayTemplate, { force: true });
-  const p = ctx.store.getParent(i.parentId);
+  const p = await ctx.store.parents.get(i.parentId);
   if (p) await syncCatalog(ctx.store, p.datastoreId);
 }
 
@@ -348,19 +348,20 @@ async function undoChildren(ctx: OpContext, i: InstantCloneIntent): Promise<void
 export async function recoverInstantClone(ctx: OpContext, intent: unknown): Promise<{ finished: InstantCloneResult | null }> {
   const i = intent as InstantCloneIntent | null;
   if (!i) return { finished: null };
-  const recorded = i.children.filter((c) => ctx.store.getVm(c.id));
+  const recorded: typeof i.children = [];
+  for (const c of i.children) if (await ctx.store.vms.get(c.id)) recorded.push(c);
   if (recorded.length === 0) {
     await undoChildren(ctx, i);
     return { finished: null };
   }
   await fs.rm(i.overlayTemplate, { force: true });
   for (const c of recorded) {
-    if (livePid(c.stateDir) === null) ctx.store.tx((s) => s.updateVm(c.id, { powerState: "stopped", pid: null, crashed: true }));
+    if (livePid(c.stateDir) === null) (await ctx.store.tx(async (s) => await s.vms.update(c.id, { powerState: "stopped", pid: null, crashed: true })));
   }
   return {
     finished: {
       parentId: i.parentId,
-      children: recorded.map((c) => ({ ...getVmView(ctx.store, c.id), readyMs: 0, startMs: 0 })),
+      children: await Promise.all(recorded.map(async (c) => ({ ...(await getVmView(ctx.store, c.id)), readyMs: 0, startMs: 0 }))),
       totalMs: 0,
       concurrency: 0,
     },

@@ -42,7 +42,7 @@ export async function runTemplateDelete(ctx: OpContext, req: RecordIdRequest): P
 /** After a crash during `template.delete`: once the record is gone its folder goes too (finished); a template still recorded was not touched. */
 export async function recoverTemplateDelete(ctx: OpContext, req: RecordIdRequest, intent: unknown): Promise<{ finished: { id: string } | null; detail: string }> {
   const i = intent as DeleteTemplateIntent | null;
-  if (!i || ctx.store.getTemplate(req.id)) return { finished: null, detail: `the engine stopped before template ${req.id}'s record was removed; the template was kept whole` };
+  if (!i || (await ctx.store.templates.get(req.id))) return { finished: null, detail: `the engine stopped before template ${req.id}'s record was removed; the template was kept whole` };
   await removeTemplateFiles(ctx, i.files);
   return { finished: { id: req.id }, detail: "" };
 }
@@ -50,7 +50,7 @@ export async function recoverTemplateDelete(ctx: OpContext, req: RecordIdRequest
 /** The `fleet.delete` job: records every member's files, then deletes members and fleet (see deleteFleet). */
 export async function runFleetDelete(ctx: OpContext, req: RecordIdRequest): Promise<{ id: string }> {
   const intent: DeleteFleetIntent = { fleetId: req.id, removal: null };
-  ctx.recordIntent(intent);
+  await ctx.recordIntent(intent);
   await deleteFleet(ctx, req.id, (removal) => ctx.recordIntent({ ...intent, removal } satisfies DeleteFleetIntent));
   return { id: req.id };
 }
@@ -64,17 +64,17 @@ export async function recoverFleetDelete(ctx: OpContext, req: RecordIdRequest, i
   const kept = { finished: null, detail: `the engine stopped before fleet ${req.id}'s members were removed; the fleet was kept whole` };
   if (!i) return kept;
   const members = i.removal?.vms ?? [];
-  if (members.some((m) => ctx.store.getVm(m.id))) return kept;
+  for (const m of members) if (await ctx.store.vms.get(m.id)) return kept;
   // No member left in the inventory: either none was planned (an empty fleet) or their removal committed.
-  if (i.removal === null && ctx.store.listVms({ fleetId: req.id }).length > 0) return kept;
+  if (i.removal === null && (await ctx.store.vms.list({ fleetId: req.id })).length > 0) return kept;
   if (i.removal) await removeVmFiles(ctx, i.removal);
-  if (ctx.store.getFleet(req.id)) ctx.store.tx((s) => s.deleteFleet(req.id));
+  if (await ctx.store.fleets.get(req.id)) await ctx.store.fleets.delete(req.id);
   return { finished: { id: req.id }, detail: "" };
 }
 
 /** The `disk.register` job: content IDs for a chain made by hand (see registerDisk). */
 export async function runDiskRegister(ctx: OpContext, req: RegisterDiskRequest): Promise<RegisterDiskResult> {
-  ctx.recordIntent({ path: req.path });
+  await ctx.recordIntent({ path: req.path });
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "disk-register:after-intent");
   return registerDisk(ctx, req);
 }
@@ -86,7 +86,7 @@ export async function recoverDiskRegister(ctx: OpContext, req: RegisterDiskReque
 
 /** The `catalog.rescan` job: a datastore's catalog rebuilt from its files and records (see rescanCatalog). */
 export async function runCatalogRescan(ctx: OpContext, req: RecordIdRequest): Promise<CatalogRescanReport> {
-  ctx.recordIntent({ datastoreId: req.id });
+  await ctx.recordIntent({ datastoreId: req.id });
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "catalog-rescan:after-intent");
   return rescanCatalog(ctx, req.id);
 }

@@ -2,7 +2,7 @@ import * as path from "node:path";
 import { CatalogError, readCatalog, type CatalogEntry, type ImageInfo } from "../disk";
 import { conflict } from "../errors";
 import { pathIsWithin, type Datastore } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { settleCatalog } from "./catalog-sync";
 
 /** The content IDs the engine can vouch for about one file, and who vouches. */
@@ -20,10 +20,13 @@ export interface Vouched {
  */
 export class CatalogView {
   private readonly catalogs = new Map<string, CatalogEntry[]>();
-  private readonly datastores: Datastore[];
+  private constructor(
+    private readonly store: Inventory,
+    private readonly datastores: Datastore[],
+  ) {}
 
-  constructor(private readonly store: Store) {
-    this.datastores = store.listDatastores();
+  static async open(store: Inventory): Promise<CatalogView> {
+    return new CatalogView(store, await store.datastores.list());
   }
 
   /** The datastore whose directory holds `p`, or null. */
@@ -62,7 +65,7 @@ export class CatalogView {
    */
   async vouch(info: Pick<ImageInfo, "path" | "format" | "virtualSizeBytes">, preferInventory: boolean): Promise<Vouched | null> {
     if (preferInventory) {
-      const record = this.store.findLayerByPath(info.path);
+      const record = await this.store.layers.findByPath(info.path);
       if (record && record.state === "ready") {
         return { contentId: record.contentId, parentContentId: record.parentContentId, by: "inventory", datastoreId: record.datastoreId };
       }

@@ -22,7 +22,7 @@ import {
 } from "../hypervisor";
 import { JOB_KINDS, LOCAL_HOST_ID, newId, nowIso, type MissingAckPolicy } from "../model";
 import { missingAckProblem, notifyTimeoutProblem } from "../model/migration-rules";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { OpContext } from "./context";
 import { httpPeerHost, type IncomingReady } from "../peer";
 import { DEFAULT_HEARTBEAT_INTERVAL_MS, judgeHostStatus, MISSED_HEARTBEATS_FOR_DOWN } from "./hosts";
@@ -163,18 +163,18 @@ function downAfterMs(ctx: OpContext): number {
  * 409 for a stopped VM, the host it is on, a host that is down, or a migration of the VM
  * already queued or running; 400 for a bad policy override.
  */
-export function checkMigrateRequest(store: Store, req: MigrateVmRequest, hostDownAfterMs: number, opts: { admit?: boolean } = {}): MigrateVmRequest {
-  const vm = store.getVm(req.vmId);
+export async function checkMigrateRequest(store: Inventory, req: MigrateVmRequest, hostDownAfterMs: number, opts: { admit?: boolean } = {}): Promise<MigrateVmRequest> {
+  const vm = await store.vms.get(req.vmId);
   if (!vm) throw notFound("vm", req.vmId, "id");
   if (typeof req.targetHostId !== "string" || req.targetHostId.length === 0) throw invalidField("host_id", "must name a host");
-  const target = store.getHost(req.targetHostId);
+  const target = await store.hosts.get(req.targetHostId);
   if (!target) throw notFound("host", req.targetHostId, "host_id");
   const sourceHostId = vm.hostId ?? LOCAL_HOST_ID;
   if (sourceHostId === target.id) throw conflict(`VM ${vm.name} is already on host ${target.id}`, "host_id");
   const now = Date.now();
   const targetStatus = judgeHostStatus(target, now, hostDownAfterMs);
   if (targetStatus.status === "down") throw conflict(`host ${target.id} is down (${targetStatus.reason ?? "no heartbeat"}); it cannot take VMs`, "host_id");
-  const source = store.getHost(sourceHostId);
+  const source = await store.hosts.get(sourceHostId);
   if (source && judgeHostStatus(source, now, hostDownAfterMs).status === "down") {
     throw conflict(`VM ${vm.name}'s host ${sourceHostId} is down; its agent cannot migrate it`, "id");
   }
@@ -186,20 +186,20 @@ export function checkMigrateRequest(store: Store, req: MigrateVmRequest, hostDow
   if (req.maxBandwidthBytesPerSec !== null && (!Number.isInteger(req.maxBandwidthBytesPerSec) || req.maxBandwidthBytesPerSec < 1024 * 1024)) {
     throw invalidField("max_bandwidth_bytes_per_sec", "must be a whole number of at least 1048576 (1 MiB/s)");
   }
-  planStorageMove(store, vm, req.targetDatastoreId);
-  if (opts.admit !== false) admitMigration(store, req);
+  await planStorageMove(store, vm, req.targetDatastoreId);
+  if (opts.admit !== false) await admitMigration(store, req);
   return req;
 }
 
 /** Refuses a migration of a VM another migration is queued or running for. */
-export function admitMigration(store: Store, req: MigrateVmRequest): void {
-  const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === MIGRATE_VM_KIND && (j.request as MigrateVmRequest).vmId === req.vmId);
+export async function admitMigration(store: Inventory, req: MigrateVmRequest): Promise<void> {
+  const pending = (await store.jobs.list({ states: ["queued", "running"] })).find((j) => j.kind === MIGRATE_VM_KIND && (j.request as MigrateVmRequest).vmId === req.vmId);
   if (pending) throw conflict(`VM ${req.vmId} is already being migrated by job ${pending.id}`, "id");
 }
 
 /** The host a migration job runs on: the VM's (source) host. */
-export function migrationHost(store: Store, req: MigrateVmRequest): string | null {
-  return store.getVm(req.vmId)?.hostId ?? null;
+export async function migrationHost(store: Inventory, req: MigrateVmRequest): Promise<string | null> {
+  return (await store.vms.get(req.vmId))?.hostId ?? null;
 }
 
 function migrationError(message: string, cause?: unknown): EngineError {
@@ -214,13 +214,13 @@ function migrationError(message: string, cause?: unknown): EngineError {
  */
 export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<MigrateVmResult> {
   const t0 = performance.now();
-  return withVmLock(req.vmId, async () => {
-    const vm = ctx.store.getVm(req.vmId);
+  return (await withVmLock(req.vmId, async () => {
+    const vm = await ctx.store.vms.get(req.vmId);
     if (!vm) throw notFound("vm", req.vmId, "id");
     const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
     if ((vm.hostId ?? LOCAL_HOST_ID) !== self) throw conflict(`VM ${vm.name} moved to host ${vm.hostId} before its migration started`, "id");
     // Again as it stands now: the VM or the target may have changed while the job was queued.
-    checkMigrateRequest(ctx.store, req, downAfterMs(ctx), { admit: false });
+    await checkMigrateRequest(ctx.store, req, downAfterMs(ctx), { admit: false });
     const sourceStateDir = vm.stateDir!;
     const intent: MigrateIntent = {
       migrationId: newId("job").replace(/^job-/, "mig-"),
@@ -229,23 +229,23 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       targetHostId: req.targetHostId,
       sourceStateDir,
       targetStateDir: null,
-      storage: planStorageMove(ctx.store, vm, req.targetDatastoreId),
+      storage: await planStorageMove(ctx.store, vm, req.targetDatastoreId),
       steps: [],
     };
     const move = intent.storage ?? null;
-    const mark = (step: MigrationStep["step"], detail?: Record<string, unknown>): MigrationStep => {
+    const mark = async (step: MigrationStep["step"], detail?: Record<string, unknown>): Promise<MigrationStep> => {
       const s: MigrationStep = detail ? { step, at: nowIso(), detail } : { step, at: nowIso() };
       intent.steps.push(s);
-      ctx.recordIntent(intent);
+      await ctx.recordIntent(intent);
       ctx.progress({ unit: "steps", done: intent.steps.length, total: 0, message: step.replace(/_/g, " ") });
       return s;
     };
     // Named before the target is asked: should this engine die while the target starts its
     // QEMU, recovery knows which folder (and process) to remove.
-    const targetHost = ctx.store.getHost(req.targetHostId);
+    const targetHost = await ctx.store.hosts.get(req.targetHostId);
     const target = httpPeerHost(ctx.store, req.targetHostId, { hostToken: ctx.settings.hostToken, signal: ctx.signal });
     intent.targetStateDir = targetHost ? vmStateDirIn(targetHost.vmStateRoot, vm.id) : null;
-    mark("accepted", move ? { source_host: self, target_host: req.targetHostId, target_datastore: move.targetDatastoreId } : { source_host: self, target_host: req.targetHostId });
+    await mark("accepted", move ? { source_host: self, target_host: req.targetHostId, target_datastore: move.targetDatastoreId } : { source_host: self, target_host: req.targetHostId });
 
     const timeoutSeconds = req.notifyTimeoutSeconds ?? vm.migrationNotifyTimeoutSeconds ?? 0;
     const policy = req.onMissingAck ?? vm.migrationOnMissingAck ?? "proceed";
@@ -257,7 +257,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       throw migrationError(`starting the target QEMU on host ${req.targetHostId}: ${(err as Error).message}`, err);
     }
     intent.targetStateDir = ready.stateDir;
-    mark("target_ready", move ? { uri: ready.uri, pid: ready.pid, disk: move.newPath } : { uri: ready.uri, pid: ready.pid });
+    await mark("target_ready", move ? { uri: ready.uri, pid: ready.pid, disk: move.newPath } : { uri: ready.uri, pid: ready.pid });
 
     let mirrorActive = false;
     const undoTarget = async () => {
@@ -273,7 +273,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       await target.abortIncoming({ vmId: vm.id, stateDir: ready.stateDir, targetDatastoreId: move?.targetDatastoreId ?? null }).catch((e: unknown) =>
         ctx.log.warn({ err: (e as Error).message }, "could not remove the target QEMU of a failed migration"),
       );
-      mark("target_removed");
+      await mark("target_removed");
     };
 
     // A disk moving datastore is mirrored first, so the copy is in sync (and stays so, the
@@ -285,13 +285,13 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
         const p = await QemuProcess.reattach(sourceStateDir, { timeoutMs: 5000, signal: ctx.signal });
         try {
           mirrorActive = true;
-          const mirrored = await startMirror(p.qmp, nbd, move, { signal: ctx.signal, onStarted: () => mark("mirror_started", { to: move.newPath, sync: move.backingPath ? "top" : "full" }) });
-          mark("mirror_ready", { bytes: mirrored.bytes });
+          const mirrored = await startMirror(p.qmp, nbd, move, { signal: ctx.signal, onStarted: async () => void (await mark("mirror_started", { to: move.newPath, sync: move.backingPath ? "top" : "full" })) });
+          await mark("mirror_ready", { bytes: mirrored.bytes });
         } finally {
           await p.detach().catch(() => undefined);
         }
       } catch (err) {
-        mark("migration_failed", { reason: (err as Error).message });
+        await mark("migration_failed", { reason: (err as Error).message });
         await undoTarget();
         throw migrationError(`mirroring VM ${vm.name}'s disk to datastore ${move.targetDatastoreId} failed; it runs on at host ${self} with its disk where it was: ${(err as Error).message}`, err);
       }
@@ -306,12 +306,12 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       try {
         channel = await GuestNotifyChannel.connect(portSocketPath(sourceStateDir, { name: NOTIFY_PORT_NAME }), { timeoutMs: 5000, signal: ctx.signal });
       } catch (err) {
-        mark("notice_undeliverable", { reason: (err as Error).message });
+        await mark("notice_undeliverable", { reason: (err as Error).message });
         notice = { id: "", deadlineMs, outcome: "undeliverable", waitedMs: 0, policy, leadMs: null };
       }
       if (channel) {
         noticeSentMs = performance.now();
-        const sent = mark("notice_sent", { deadline_ms: deadlineMs, kind: "migration" });
+        const sent = (await mark("notice_sent", { deadline_ms: deadlineMs, kind: "migration" }));
         let outcome;
         try {
           outcome = await channel.notify({ kind: "migration", deadlineMs, detail: { migration_id: intent.migrationId, source_host: self, target_host: req.targetHostId } }, { signal: ctx.signal });
@@ -322,16 +322,16 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
         }
         (sent.detail as Record<string, unknown>).id = outcome.id;
         notice = { id: outcome.id, deadlineMs, outcome: outcome.outcome, waitedMs: Math.round(outcome.waitedMs), policy, leadMs: null };
-        if (outcome.outcome === "acked") mark("ack_received", { id: outcome.id, waited_ms: notice.waitedMs });
-        else if (outcome.outcome === "declined") mark("ack_declined", { id: outcome.id, reason: outcome.reason });
-        else mark("ack_missing", { id: outcome.id, waited_ms: notice.waitedMs, policy });
+        if (outcome.outcome === "acked") await mark("ack_received", { id: outcome.id, waited_ms: notice.waitedMs });
+        else if (outcome.outcome === "declined") await mark("ack_declined", { id: outcome.id, reason: outcome.reason });
+        else await mark("ack_missing", { id: outcome.id, waited_ms: notice.waitedMs, policy });
       }
       // A refusal counts as a missing acknowledgement (docs/guest-notify-protocol.md): the policy decides.
       const refused = notice !== null && notice.outcome !== "acked" && policy === "abort";
       if (refused) {
         if (channel && notice) {
           await channel.complete(notice.id, "aborted", { detail: { migration_id: intent.migrationId } }).catch(() => undefined);
-          mark("completion_sent", { outcome: "aborted" });
+          await mark("completion_sent", { outcome: "aborted" });
         }
         await channel?.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
         await undoTarget();
@@ -353,7 +353,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       const parameters = { "max-bandwidth": req.maxBandwidthBytesPerSec ?? SAVE_MAX_BANDWIDTH_BYTES_PER_SEC, "downtime-limit": MIGRATION_DOWNTIME_LIMIT_MS };
       if (move) {
         const qmp = proc.qmp;
-        mark("migration_started", { uri: ready.uri });
+        await mark("migration_started", { uri: ready.uri });
         info = await migrateWithSwitchover(qmp, ready.uri, {
           signal: ctx.signal,
           timeoutMs: MIGRATION_TIMEOUT_MS,
@@ -361,11 +361,11 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
           beforeSwitch: async () => {
             await finishMirror(qmp);
             mirrorActive = false;
-            mark("switch_over", { disk: move.newPath });
+            await mark("switch_over", { disk: move.newPath });
           },
         });
       } else {
-        mark("migration_started", { uri: ready.uri });
+        await mark("migration_started", { uri: ready.uri });
         info = await migrate(proc.qmp, ready.uri, {
           signal: ctx.signal,
           timeoutMs: MIGRATION_TIMEOUT_MS,
@@ -375,7 +375,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
         });
       }
     } catch (err) {
-      mark("migration_failed", { reason: (err as Error).message });
+      await mark("migration_failed", { reason: (err as Error).message });
       if (proc && mirrorActive) {
         await abandonMirror(proc.qmp);
         mirrorActive = false;
@@ -385,19 +385,19 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
         const status = await proc.status({ timeoutMs: 5000 }).catch(() => null);
         if (status !== null && status !== "running") {
           await proc.resume({ timeoutMs: 5000 }).catch(() => undefined);
-          mark("source_resumed", { was: status });
+          await mark("source_resumed", { was: status });
         }
         await proc.detach().catch(() => undefined);
       }
       await undoTarget();
       if (channel && notice) {
         await channel.complete(notice.id, "failed", { detail: { migration_id: intent.migrationId } }).catch(() => undefined);
-        mark("completion_sent", { outcome: "failed" });
+        await mark("completion_sent", { outcome: "failed" });
       }
       await channel?.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
       throw migrationError(`migrating VM ${vm.name} to host ${req.targetHostId} failed; it runs on at host ${self}: ${(err as Error).message}`, err);
     }
-    const completed = mark("migration_completed", { downtime_ms: info.downtime ?? null, total_time_ms: info["total-time"] ?? null, ram_bytes: info.ram?.transferred ?? null });
+    const completed = (await mark("migration_completed", { downtime_ms: info.downtime ?? null, total_time_ms: info["total-time"] ?? null, ram_bytes: info.ram?.transferred ?? null }));
     await channel?.close().catch(() => undefined);
     if (notice && noticeSentMs > 0) {
       // QEMU does not report the switch-over instant; it ended `downtime` ms before completion.
@@ -409,21 +409,21 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
     try {
       const r = await target.activateIncoming({ vmId: vm.id, stateDir: ready.stateDir, targetDatastoreId: move?.targetDatastoreId ?? null });
       targetPid = r.pid;
-      mark("target_running", { pid: r.pid, status: r.status });
+      await mark("target_running", { pid: r.pid, status: r.status });
     } catch (err) {
       // The target did not come up: the source still holds the guest (postmigrate); run it on.
       const status = await proc.status({ timeoutMs: 5000 }).catch(() => null);
       if (status !== null && status !== "running") await proc.resume({ timeoutMs: 5000 }).catch(() => undefined);
-      mark("source_resumed", { was: status });
+      await mark("source_resumed", { was: status });
       await proc.detach().catch(() => undefined);
       await undoTarget();
       throw migrationError(`the target QEMU on host ${req.targetHostId} did not run the VM; it runs on at host ${self}: ${(err as Error).message}`, err);
     }
-    ctx.store.tx((s) => {
-      s.updateVm(vm.id, { hostId: req.targetHostId, stateDir: ready.stateDir, pid: targetPid, powerState: "running", crashed: false });
-      if (move) applyStorageMoveRecords(s, vm.id, move);
+    await ctx.store.tx(async (s) => {
+      await s.vms.update(vm.id, { hostId: req.targetHostId, stateDir: ready.stateDir, pid: targetPid, powerState: "running", crashed: false });
+      if (move) await applyStorageMoveRecords(s, vm.id, move);
     });
-    mark("record_moved", move ? { host_id: req.targetHostId, state_dir: ready.stateDir, datastore_id: move.targetDatastoreId } : { host_id: req.targetHostId, state_dir: ready.stateDir });
+    await mark("record_moved", move ? { host_id: req.targetHostId, state_dir: ready.stateDir, datastore_id: move.targetDatastoreId } : { host_id: req.targetHostId, state_dir: ready.stateDir });
     const totalMs = Math.round(performance.now() - t0);
     await proc.detach().catch(() => undefined);
     await powerOff(sourceStateDir, 0);
@@ -431,16 +431,16 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
     const earlierLog = path.join(ready.stateDir, `serial-before-${intent.migrationId}.log`);
     await fs.copyFile(path.join(sourceStateDir, "serial.log"), earlierLog).catch(() => undefined);
     await removeVmStateDir(ctx, sourceStateDir);
-    mark("source_stopped", { earlier_serial_log: earlierLog });
+    await mark("source_stopped", { earlier_serial_log: earlierLog });
     if (move) {
       await cleanUpStorageMove(ctx.store, move);
-      mark("disk_moved", { from: move.oldPath, to: move.newPath, datastore_id: move.targetDatastoreId });
+      await mark("disk_moved", { from: move.oldPath, to: move.newPath, datastore_id: move.targetDatastoreId });
     }
 
     if (notice && notice.outcome !== "undeliverable") {
       try {
         await target.sendCompletion({ vmId: vm.id, ref: notice.id, outcome: "succeeded", migrationId: intent.migrationId });
-        mark("completion_sent", { outcome: "succeeded" });
+        await mark("completion_sent", { outcome: "succeeded" });
       } catch (err) {
         // The VM moved; a lost completion line is worth a log line, not a failed job.
         ctx.log.warn({ err: (err as Error).message, vmId: vm.id }, "the completion notice did not reach the guest");
@@ -448,7 +448,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
     }
     ctx.log.info({ vmId: vm.id, from: self, to: req.targetHostId, downtimeMs: info.downtime, totalMs }, "VM migrated");
     return {
-      vm: getVmView(ctx.store, vm.id),
+      vm: await getVmView(ctx.store, vm.id),
       migrationId: intent.migrationId,
       sourceHostId: self,
       targetHostId: req.targetHostId,
@@ -459,7 +459,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       notice,
       steps: intent.steps,
     };
-  });
+  }));
 }
 
 /**
@@ -471,26 +471,26 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
 export async function recoverMigration(ctx: OpContext, intent: unknown): Promise<{ finished: VmView | null; detail: string }> {
   const i = intent as MigrateIntent | null;
   if (!i) return { finished: null, detail: "the engine stopped before the migration started; nothing was changed" };
-  const vm = ctx.store.getVm(i.vmId);
+  const vm = await ctx.store.vms.get(i.vmId);
   if (!vm) return { finished: null, detail: "the VM was removed" };
   if (vm.hostId === i.targetHostId) {
     await powerOff(i.sourceStateDir, 0);
     await removeVmStateDir(ctx, i.sourceStateDir);
     if (i.storage) await cleanUpStorageMove(ctx.store, i.storage);
-    return { finished: getVmView(ctx.store, vm.id), detail: "" };
+    return { finished: await getVmView(ctx.store, vm.id), detail: "" };
   }
   const sourceStatus = await runStatusOf(i.sourceStateDir);
   const targetStatus = await runStatusOf(i.targetStateDir);
   if (targetStatus === "running" && sourceStatus !== "running" && i.targetStateDir) {
     const pid = livePid(i.targetStateDir);
-    ctx.store.tx((s) => {
-      s.updateVm(vm.id, { hostId: i.targetHostId, stateDir: i.targetStateDir, pid, powerState: "running", crashed: false });
-      if (i.storage) applyStorageMoveRecords(s, vm.id, i.storage);
+    await ctx.store.tx(async (s) => {
+      await s.vms.update(vm.id, { hostId: i.targetHostId, stateDir: i.targetStateDir, pid, powerState: "running", crashed: false });
+      if (i.storage) await applyStorageMoveRecords(s, vm.id, i.storage);
     });
     await powerOff(i.sourceStateDir, 0);
     await removeVmStateDir(ctx, i.sourceStateDir);
     if (i.storage) await cleanUpStorageMove(ctx.store, i.storage);
-    return { finished: getVmView(ctx.store, vm.id), detail: "" };
+    return { finished: await getVmView(ctx.store, vm.id), detail: "" };
   }
   if (i.targetStateDir) {
     await powerOff(i.targetStateDir, 0);

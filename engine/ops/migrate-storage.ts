@@ -25,7 +25,7 @@ import { createImage, createOverlay, engineDir, ensureLayout, newContentId, remo
 import { conflict, notFound } from "../errors";
 import { liveDiskChain, pollUntil, setMigrationCapabilities, setMigrationParameters, type MigrationInfo, type MigrationParameters, type QmpClient } from "../hypervisor";
 import { newId, nowIso, pathIsWithin, type DiskLayer, type Vm } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { diskLayersOf } from "./vm-power";
 import { removeFromDatastore } from "./datastore-removal";
@@ -61,18 +61,18 @@ export interface StorageMove {
  * behind), when another disk is backed by its top layer, or when the target already holds a
  * folder for the VM.
  */
-export function planStorageMove(store: Store, vm: Vm, targetDatastoreId: string | null | undefined): StorageMove | null {
+export async function planStorageMove(store: Inventory, vm: Vm, targetDatastoreId: string | null | undefined): Promise<StorageMove | null> {
   if (targetDatastoreId === null || targetDatastoreId === undefined) return null;
-  const ds = store.getDatastore(targetDatastoreId);
+  const ds = await store.datastores.get(targetDatastoreId);
   if (!ds) throw notFound("datastore", targetDatastoreId, "target_datastore_id");
   if (ds.id === vm.datastoreId) return null;
-  const layers = diskLayersOf(store, vm);
+  const layers = (await diskLayersOf(store, vm));
   const top = layers[0];
-  const others = store.listLayers().filter((l) => l.id !== top.id && pathIsWithin(vm.homeDir, l.path));
+  const others = (await store.layers.list()).filter((l) => l.id !== top.id && pathIsWithin(vm.homeDir, l.path));
   if (others.length > 0) {
     throw conflict(`VM ${vm.name} has other layers in its folder (snapshots or frozen fork layers: ${others.map((l) => path.basename(l.path)).join(", ")}); only a VM whose folder holds its disk alone moves datastore`, "target_datastore_id");
   }
-  const dependants = store.listLayers().filter((l) => l.backingPath === top.path);
+  const dependants = (await store.layers.list()).filter((l) => l.backingPath === top.path);
   if (dependants.length > 0) throw conflict(`VM ${vm.name}'s disk backs other disks (${dependants.map((l) => l.path).join(", ")}); it cannot move datastore`, "target_datastore_id");
   const newHomeDir = vmDir(ds.path, vm.id);
   return {
@@ -89,8 +89,8 @@ export function planStorageMove(store: Store, vm: Vm, targetDatastoreId: string 
 }
 
 /** Target side: creates the (empty) new top file of a move; 409 when the VM's folder exists there already. */
-export async function createMoveTarget(store: Store, move: StorageMove): Promise<void> {
-  const ds = store.getDatastore(move.targetDatastoreId);
+export async function createMoveTarget(store: Inventory, move: StorageMove): Promise<void> {
+  const ds = await store.datastores.get(move.targetDatastoreId);
   if (!ds) throw notFound("datastore", move.targetDatastoreId, "target_datastore_id");
   await ensureLayout(ds.path);
   if (await fs.stat(move.newHomeDir).then(() => true, () => false)) throw conflict(`${move.newHomeDir} already exists on datastore ${ds.id}`, "target_datastore_id");
@@ -105,8 +105,8 @@ export async function createMoveTarget(store: Store, move: StorageMove): Promise
 }
 
 /** Removes the new folder of a move that did not happen, unless the VM's record names it. */
-export async function removeMoveTarget(store: Store, vmId: string, move: StorageMove): Promise<void> {
-  if (store.getVm(vmId)?.homeDir === move.newHomeDir) return;
+export async function removeMoveTarget(store: Inventory, vmId: string, move: StorageMove): Promise<void> {
+  if ((await store.vms.get(vmId))?.homeDir === move.newHomeDir) return;
   await removeFromDatastore(store, move.newHomeDir);
 }
 
@@ -138,7 +138,7 @@ export async function unexportTargetDisk(qmp: QmpClient): Promise<void> {
 }
 
 /** Source side: mirrors `disk0` into the target's NBD export and waits for READY; answers the bytes the job covered. */
-export async function startMirror(qmp: QmpClient, nbd: NbdEndpoint, move: StorageMove, opts: { signal?: AbortSignal; onStarted?: () => void } = {}): Promise<{ bytes: number }> {
+export async function startMirror(qmp: QmpClient, nbd: NbdEndpoint, move: StorageMove, opts: { signal?: AbortSignal; onStarted?: () => Promise<void> | void } = {}): Promise<{ bytes: number }> {
   await qmp.execute("blockdev-add", {
     driver: "nbd",
     "node-name": MIRROR_TARGET_NODE,
@@ -149,7 +149,7 @@ export async function startMirror(qmp: QmpClient, nbd: NbdEndpoint, move: Storag
   // The disk's top by node name: after a live snapshot it is no longer the `disk0` the VM started with.
   const [top] = await liveDiskChain(qmp);
   await qmp.execute("blockdev-mirror", { "job-id": MIRROR_JOB_ID, device: top.node, target: MIRROR_TARGET_NODE, sync: move.backingPath ? "top" : "full" });
-  opts.onStarted?.();
+  await opts.onStarted?.();
   const job = await pollUntil(
     "the disk mirror to be ready",
     async () => {
@@ -238,8 +238,8 @@ export async function migrateWithSwitchover(
  * file (a fresh content ID: the target QEMU writes it), the VM's datastore, folder and disk
  * layer pointing at it, the old layer record gone.
  */
-export function applyStorageMoveRecords(s: Store, vmId: string, move: StorageMove): DiskLayer {
-  const old = s.getLayer(move.oldLayerId);
+export async function applyStorageMoveRecords(s: Inventory, vmId: string, move: StorageMove): Promise<DiskLayer> {
+  const old = await s.layers.get(move.oldLayerId);
   const layer: DiskLayer = {
     id: newId("layer"),
     datastoreId: move.targetDatastoreId,
@@ -247,21 +247,21 @@ export function applyStorageMoveRecords(s: Store, vmId: string, move: StorageMov
     format: "qcow2",
     virtualSizeBytes: move.virtualSizeBytes,
     contentId: newContentId(),
-    parentContentId: old?.parentContentId ?? (move.backingPath ? (s.findLayerByPath(move.backingPath)?.contentId ?? null) : null),
+    parentContentId: old?.parentContentId ?? (move.backingPath ? ((await s.layers.findByPath(move.backingPath))?.contentId ?? null) : null),
     backingPath: move.backingPath,
     ownerKind: old?.ownerKind ?? "vm",
     ownerId: old?.ownerId ?? vmId,
     state: "ready",
     createdAt: nowIso(),
   };
-  s.insertLayer(layer);
-  s.updateVm(vmId, { datastoreId: move.targetDatastoreId, homeDir: move.newHomeDir, diskLayerId: layer.id });
-  if (old) s.deleteLayer(old.id);
+  await s.layers.insert(layer);
+  await s.vms.update(vmId, { datastoreId: move.targetDatastoreId, homeDir: move.newHomeDir, diskLayerId: layer.id });
+  if (old) (await s.layers.delete(old.id));
   return layer;
 }
 
 /** After the records moved and the source QEMU quit: removes the old file (and its folder when empty) and rewrites both catalogs. */
-export async function cleanUpStorageMove(store: Store, move: StorageMove): Promise<void> {
+export async function cleanUpStorageMove(store: Inventory, move: StorageMove): Promise<void> {
   await fs.rm(move.oldPath, { force: true });
   await fs.rmdir(move.oldHomeDir).catch(() => undefined);
   await syncCatalog(store, move.sourceDatastoreId);

@@ -36,7 +36,7 @@ import {
 } from "./migrate-storage";
 import { livePid, powerOff, removeVmStateDir, vmSpecOf, vmStateDir } from "./vm-power";
 import { COMPLETION_LINGER_MS } from "./migrate-source";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 
 export const INCOMING_MIGRATION_KIND = JOB_KINDS.incomingMigration;
 export const ACTIVATE_MIGRATION_KIND = JOB_KINDS.activateMigration;
@@ -75,20 +75,20 @@ interface CompletionIntent {
  * this host, never ran, or a QEMU runs in its folder here; the move's 404/409
  * (target_datastore_id) as planStorageMove throws them.
  */
-export function checkIncoming(ctx: OpContext, req: IncomingRequest): { vm: Vm; accel: "kvm" | "tcg"; stateDir: string; move: StorageMove | null } {
-  const vm = ctx.store.getVm(req.vmId);
+export async function checkIncoming(ctx: OpContext, req: IncomingRequest): Promise<{ vm: Vm; accel: "kvm" | "tcg"; stateDir: string; move: StorageMove | null }> {
+  const vm = await ctx.store.vms.get(req.vmId);
   if (!vm) throw notFound("vm", req.vmId, "vm_id");
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
   if ((vm.hostId ?? LOCAL_HOST_ID) === self) throw conflict(`VM ${vm.name} is already on host ${self}`, "vm_id");
   if (!vm.accel) throw conflict(`VM ${vm.name} has no accelerator recorded; it has never run`, "vm_id");
   const stateDir = vmStateDir(ctx, vm.id);
   if (livePid(stateDir) !== null) throw conflict(`a QEMU already runs in ${stateDir}`, "vm_id");
-  return { vm, accel: vm.accel, stateDir, move: planStorageMove(ctx.store, vm, req.targetDatastoreId) };
+  return { vm, accel: vm.accel, stateDir, move: await planStorageMove(ctx.store, vm, req.targetDatastoreId) };
 }
 
 /** Refuses a second incoming migration of a VM while one is queued or running on this host's inventory (409, vm_id). */
-export function admitIncoming(store: Store, req: IncomingRequest): void {
-  const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === INCOMING_MIGRATION_KIND && (j.request as IncomingRequest).vmId === req.vmId);
+export async function admitIncoming(store: Inventory, req: IncomingRequest): Promise<void> {
+  const pending = (await store.jobs.list({ states: ["queued", "running"] })).find((j) => j.kind === INCOMING_MIGRATION_KIND && (j.request as IncomingRequest).vmId === req.vmId);
   if (pending) throw conflict(`a target QEMU for VM ${req.vmId} is already being started by job ${pending.id}`, "vm_id");
 }
 
@@ -98,15 +98,15 @@ export function admitIncoming(store: Store, req: IncomingRequest): void {
  * 404 for an unknown VM, 409 when the VM is already on this host or a QEMU runs in the folder.
  */
 export async function prepareIncoming(ctx: OpContext, req: IncomingRequest): Promise<IncomingReady> {
-  const { vm, accel, stateDir, move } = checkIncoming(ctx, req);
+  const { vm, accel, stateDir, move } = (await checkIncoming(ctx, req));
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
   // Named before the folder or a process changes: recovery removes both should the engine die.
-  ctx.recordIntent({ vmId: vm.id, migrationId: req.migrationId, stateDir, storage: move, recordedAt: nowIso() } satisfies IncomingIntent);
+  await ctx.recordIntent({ vmId: vm.id, migrationId: req.migrationId, stateDir, storage: move, recordedAt: nowIso() } satisfies IncomingIntent);
   // A folder left by an earlier run of the VM on this host holds nothing it needs now.
   await removeVmStateDir(ctx, stateDir);
-  const host = ctx.store.getHost(self);
+  const host = await ctx.store.hosts.get(self);
   const listenHost = host ? new URL(host.apiUrl).hostname.replace(/^\[|\]$/g, "") : "127.0.0.1";
-  const spec = vmSpecOf(ctx.store, vm, stateDir, accel, { incoming: "defer" });
+  const spec = (await vmSpecOf(ctx.store, vm, stateDir, accel, { incoming: "defer" }));
   if (move) {
     // The same chain but its top on the new file (its backing is the same layer).
     await createMoveTarget(ctx.store, move);
@@ -154,7 +154,7 @@ export async function prepareIncoming(ctx: OpContext, req: IncomingRequest): Pro
 export async function recoverIncoming(ctx: OpContext, intent: unknown): Promise<{ detail: string }> {
   const i = intent as IncomingIntent | null;
   if (!i) return { detail: "the engine stopped before the target QEMU was started; nothing changed" };
-  if (wentAhead(ctx, i)) return { detail: `the engine stopped while it answered; the migration of VM ${i.vmId} went ahead and its QEMU was kept` };
+  if ((await wentAhead(ctx, i))) return { detail: `the engine stopped while it answered; the migration of VM ${i.vmId} went ahead and its QEMU was kept` };
   await powerOff(i.stateDir, 0);
   await removeVmStateDir(ctx, i.stateDir);
   if (i.storage) await removeMoveTarget(ctx.store, i.vmId, i.storage);
@@ -162,12 +162,11 @@ export async function recoverIncoming(ctx: OpContext, intent: unknown): Promise<
 }
 
 /** True when the VM now lives in the folder an incoming migration prepared, or an activation of that folder followed it. */
-function wentAhead(ctx: OpContext, i: IncomingIntent): boolean {
+async function wentAhead(ctx: OpContext, i: IncomingIntent): Promise<boolean> {
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
-  const vm = ctx.store.getVm(i.vmId);
+  const vm = await ctx.store.vms.get(i.vmId);
   if (vm && (vm.hostId ?? LOCAL_HOST_ID) === self && vm.stateDir === i.stateDir) return true;
-  return ctx.store
-    .listJobs({ states: ["running", "succeeded"] })
+  return (await ctx.store.jobs.list({ states: ["running", "succeeded"] }))
     .some((j) => j.kind === ACTIVATE_MIGRATION_KIND && j.createdAt >= i.recordedAt && (j.request as TargetDirRequest).vmId === i.vmId && path.resolve((j.request as TargetDirRequest).stateDir) === i.stateDir);
 }
 
@@ -175,9 +174,9 @@ function wentAhead(ctx: OpContext, i: IncomingIntent): boolean {
  * Checks a VM and folder named by another agent: `vmId` must be a VM id (400, vm_id) of a VM in
  * the inventory (404, vm_id), and `stateDir` that VM's state folder on this host (400, state_dir).
  */
-function ownStateDir(ctx: OpContext, vmId: string, stateDir: string): { dir: string; vm: Vm } {
+async function ownStateDir(ctx: OpContext, vmId: string, stateDir: string): Promise<{ dir: string; vm: Vm }> {
   const dir = vmStateDir(ctx, vmId);
-  const vm = ctx.store.getVm(vmId);
+  const vm = await ctx.store.vms.get(vmId);
   if (!vm) throw notFound("vm", vmId, "vm_id");
   if (path.resolve(stateDir) !== dir) throw invalidField("state_dir", `${stateDir} is not VM ${vmId}'s state folder on this host`);
   return { dir, vm };
@@ -188,8 +187,8 @@ function ownStateDir(ctx: OpContext, vmId: string, stateDir: string): { dir: str
  * (400, vm_id) of a VM in the inventory (404, vm_id), and `stateDir` its state folder on this
  * host (400, state_dir).
  */
-export function checkTargetDir(ctx: OpContext, req: TargetDirRequest): void {
-  ownStateDir(ctx, req.vmId, req.stateDir);
+export async function checkTargetDir(ctx: OpContext, req: TargetDirRequest): Promise<void> {
+  await ownStateDir(ctx, req.vmId, req.stateDir);
 }
 
 /**
@@ -198,8 +197,8 @@ export function checkTargetDir(ctx: OpContext, req: TargetDirRequest): void {
  * running (it died: the source keeps the guest).
  */
 export async function activateIncoming(ctx: OpContext, req: TargetDirRequest): Promise<{ pid: number; status: string }> {
-  const { dir } = ownStateDir(ctx, req.vmId, req.stateDir);
-  ctx.recordIntent({ vmId: req.vmId, stateDir: dir, targetDatastoreId: req.targetDatastoreId ?? null } satisfies TargetDirIntent);
+  const { dir } = (await ownStateDir(ctx, req.vmId, req.stateDir));
+  await ctx.recordIntent({ vmId: req.vmId, stateDir: dir, targetDatastoreId: req.targetDatastoreId ?? null } satisfies TargetDirIntent);
   const ran = await runTargetQemu(req.vmId, dir, req.targetDatastoreId ?? null);
   await faultHold(ctx, "CLONEFLEET_FAULT_INCOMING_HOLD", "activate:after-resume");
   return ran;
@@ -254,7 +253,7 @@ export async function recoverActivate(ctx: OpContext, intent: unknown): Promise<
   if (!i) return { finished: null, detail: "the engine stopped before the target QEMU was touched; nothing changed" };
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
   await sourceJobEnded(ctx, i.vmId);
-  const vm = ctx.store.getVm(i.vmId);
+  const vm = await ctx.store.vms.get(i.vmId);
   if (!vm) {
     await removeTargetQemu(ctx, i.vmId, i.stateDir, null);
     return { finished: null, detail: `VM ${i.vmId} was removed; its target QEMU was stopped` };
@@ -263,7 +262,7 @@ export async function recoverActivate(ctx: OpContext, intent: unknown): Promise<
   if (here && vm.stateDir === i.stateDir) {
     try {
       const ran = await runTargetQemu(vm.id, i.stateDir, i.targetDatastoreId);
-      ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "running", pid: ran.pid, crashed: false }));
+      await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "running", pid: ran.pid, crashed: false }));
       return { finished: ran, detail: "" };
     } catch (err) {
       return { finished: null, detail: `the engine stopped while it activated VM ${vm.name}, whose record had moved here; its QEMU does not run (${(err as Error).message})` };
@@ -274,10 +273,10 @@ export async function recoverActivate(ctx: OpContext, intent: unknown): Promise<
   if (sourceStatus !== "running" && sourceDir && livePid(i.stateDir) !== null) {
     const ran = await runTargetQemu(vm.id, i.stateDir, i.targetDatastoreId).catch(() => null);
     if (ran) {
-      const move = i.targetDatastoreId ? planMoveQuietly(ctx.store, vm, i.targetDatastoreId) : null;
-      ctx.store.tx((s) => {
-        s.updateVm(vm.id, { hostId: self, stateDir: i.stateDir, pid: ran.pid, powerState: "running", crashed: false });
-        if (move) applyStorageMoveRecords(s, vm.id, move);
+      const move = i.targetDatastoreId ? await planMoveQuietly(ctx.store, vm, i.targetDatastoreId) : null;
+      await ctx.store.tx(async (s) => {
+        await s.vms.update(vm.id, { hostId: self, stateDir: i.stateDir, pid: ran.pid, powerState: "running", crashed: false });
+        if (move) await applyStorageMoveRecords(s, vm.id, move);
       });
       await powerOff(sourceDir, 0);
       await removeVmStateDir(ctx, sourceDir, vm.hostId);
@@ -299,8 +298,8 @@ async function sourceJobEnded(ctx: OpContext, vmId: string): Promise<void> {
   const downAfterMs = ctx.settings.hostDownAfterMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN;
   const deadline = Date.now() + SOURCE_JOB_WAIT_MS;
   while (Date.now() < deadline) {
-    const running = ctx.store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === JOB_KINDS.migrateVm && (j.request as { vmId?: string }).vmId === vmId);
-    const host = running ? ctx.store.getHost(running.hostId ?? LOCAL_HOST_ID) : null;
+    const running = (await ctx.store.jobs.list({ states: ["queued", "running"] })).find((j) => j.kind === JOB_KINDS.migrateVm && (j.request as { vmId?: string }).vmId === vmId);
+    const host = running ? (await ctx.store.hosts.get(running.hostId ?? LOCAL_HOST_ID)) : null;
     if (!running || !host || judgeHostStatus(host, Date.now(), downAfterMs).status === "down") return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -315,9 +314,9 @@ async function resumeQuietly(dir: string): Promise<void> {
 }
 
 /** The datastore move to `targetDatastoreId` as planned from the records now; null when none can be planned. */
-function planMoveQuietly(store: Store, vm: Vm, targetDatastoreId: string): StorageMove | null {
+async function planMoveQuietly(store: Inventory, vm: Vm, targetDatastoreId: string): Promise<StorageMove | null> {
   try {
-    return planStorageMove(store, vm, targetDatastoreId);
+    return (await planStorageMove(store, vm, targetDatastoreId));
   } catch {
     return null;
   }
@@ -329,7 +328,7 @@ function planMoveQuietly(store: Store, vm: Vm, targetDatastoreId: string): Stora
  * state folder.
  */
 export async function checkAbort(ctx: OpContext, req: TargetDirRequest): Promise<{ dir: string; vm: Vm }> {
-  const { dir, vm } = ownStateDir(ctx, req.vmId, req.stateDir);
+  const { dir, vm } = (await ownStateDir(ctx, req.vmId, req.stateDir));
   if (vm.stateDir === dir) throw conflict(`${dir} is VM ${req.vmId}'s own state folder`, "state_dir");
   await provenInStateRoot(ctx, dir);
   return { dir, vm };
@@ -338,7 +337,7 @@ export async function checkAbort(ctx: OpContext, req: TargetDirRequest): Promise
 /** Target side: stops the QEMU of a migration that did not happen and removes its folder; a folder the VM's record names is never touched (409). */
 export async function abortIncoming(ctx: OpContext, req: TargetDirRequest): Promise<{ ok: true }> {
   const { dir, vm } = await checkAbort(ctx, req);
-  ctx.recordIntent({ vmId: vm.id, stateDir: dir, targetDatastoreId: req.targetDatastoreId ?? null } satisfies TargetDirIntent);
+  await ctx.recordIntent({ vmId: vm.id, stateDir: dir, targetDatastoreId: req.targetDatastoreId ?? null } satisfies TargetDirIntent);
   await faultHold(ctx, "CLONEFLEET_FAULT_INCOMING_HOLD", "abort:after-intent");
   await removeTargetQemu(ctx, vm.id, dir, req.targetDatastoreId ?? null);
   return { ok: true };
@@ -348,14 +347,14 @@ export async function abortIncoming(ctx: OpContext, req: TargetDirRequest): Prom
 export async function recoverAbort(ctx: OpContext, intent: unknown): Promise<{ finished: { ok: true } | null; detail: string }> {
   const i = intent as TargetDirIntent | null;
   if (!i) return { finished: null, detail: "the engine stopped before the target QEMU was touched; nothing changed" };
-  if (ctx.store.getVm(i.vmId)?.stateDir === i.stateDir) return { finished: null, detail: `${i.stateDir} is VM ${i.vmId}'s own state folder now; it was kept` };
+  if ((await ctx.store.vms.get(i.vmId))?.stateDir === i.stateDir) return { finished: null, detail: `${i.stateDir} is VM ${i.vmId}'s own state folder now; it was kept` };
   await removeTargetQemu(ctx, i.vmId, i.stateDir, i.targetDatastoreId);
   return { finished: { ok: true }, detail: "" };
 }
 
 /** Stops the QEMU in target folder `dir` and removes the folder, and a move's new disk file; never a folder the VM's record names. */
 async function removeTargetQemu(ctx: OpContext, vmId: string, dir: string, targetDatastoreId: string | null): Promise<void> {
-  const vm = ctx.store.getVm(vmId);
+  const vm = await ctx.store.vms.get(vmId);
   if (vm?.stateDir === dir) throw conflict(`${dir} is VM ${vmId}'s own state folder`, "state_dir");
   // Proven before powerOff too: it signals whatever pid a pidfile in the folder names.
   await provenInStateRoot(ctx, dir);
@@ -364,7 +363,7 @@ async function removeTargetQemu(ctx: OpContext, vmId: string, dir: string, targe
   if (!vm) return;
   // The new disk file of a datastore move that did not happen goes with it.
   // Nothing to remove when no move can be planned (the datastore went away meanwhile).
-  const move = targetDatastoreId ? planMoveQuietly(ctx.store, vm, targetDatastoreId) : null;
+  const move = targetDatastoreId ? await planMoveQuietly(ctx.store, vm, targetDatastoreId) : null;
   if (move) await removeMoveTarget(ctx.store, vm.id, move);
 }
 
@@ -376,8 +375,8 @@ async function provenInStateRoot(ctx: OpContext, dir: string): Promise<void> {
 }
 
 /** Checks a completion request, touching nothing: 404 (vm_id) for an unknown VM, 409 (vm_id) for one not running here. */
-export function checkCompletion(ctx: OpContext, req: CompletionRequest): Vm & { stateDir: string } {
-  const vm = ctx.store.getVm(req.vmId);
+export async function checkCompletion(ctx: OpContext, req: CompletionRequest): Promise<Vm & { stateDir: string }> {
+  const vm = await ctx.store.vms.get(req.vmId);
   if (!vm) throw notFound("vm", req.vmId, "vm_id");
   if (!vm.stateDir) throw conflict(`VM ${vm.name} is not running here`, "vm_id");
   return vm as Vm & { stateDir: string };
@@ -385,8 +384,8 @@ export function checkCompletion(ctx: OpContext, req: CompletionRequest): Vm & { 
 
 /** Sends the guest of a VM on this host a completion line for notice `ref`; throws GuestChannelError wrapped as 409 when the channel cannot be opened. */
 export async function sendCompletion(ctx: OpContext, req: CompletionRequest): Promise<{ ok: true }> {
-  const vm = checkCompletion(ctx, req);
-  ctx.recordIntent({ vmId: vm.id, ref: req.ref, migrationId: req.migrationId } satisfies CompletionIntent);
+  const vm = (await checkCompletion(ctx, req));
+  await ctx.recordIntent({ vmId: vm.id, ref: req.ref, migrationId: req.migrationId } satisfies CompletionIntent);
   let channel: GuestNotifyChannel;
   try {
     channel = await GuestNotifyChannel.connect(portSocketPath(vm.stateDir, { name: NOTIFY_PORT_NAME }), { timeoutMs: 5000, signal: ctx.signal });

@@ -13,7 +13,7 @@ import { createOverlay, newContentId } from "../disk";
 import { conflict, internal, invalidField, isEngineError, notFound } from "../errors";
 import { QemuProcess, probeVm, qemuVersion, saveState, stateFiles, type VmSpec } from "../hypervisor";
 import { DEFAULT_PARENT_TMPFS_DIR, JOB_KINDS, nameProblem, newId, nowIso, type ParentRamLocation } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
 import { removeFromDatastore } from "./datastore-removal";
@@ -54,10 +54,10 @@ interface CreateParentIntent {
 }
 
 /** Refuses a name a parent has or a queued or running capture will take. */
-export function admitParentName(store: Store, name: string): void {
-  const existing = store.findParentByName(name);
+export async function admitParentName(store: Inventory, name: string): Promise<void> {
+  const existing = await store.parents.findByName(name);
   if (existing) throw conflict(`an instant-clone parent named ${JSON.stringify(name)} already exists (${existing.id})`, "name");
-  const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === CREATE_PARENT_KIND && (j.request as CreateParentRequest).name === name);
+  const pending = (await store.jobs.list({ states: ["queued", "running"] })).find((j) => j.kind === CREATE_PARENT_KIND && (j.request as CreateParentRequest).name === name);
   if (pending) throw conflict(`parent ${JSON.stringify(name)} is being made by job ${pending.id}`, "name");
 }
 
@@ -65,7 +65,7 @@ export function admitParentName(store: Store, name: string): void {
  * Refuses a capture that cannot be done, touching nothing: unknown or drifted VM, a VM that is
  * not running, an instant clone, a VM with snapshots, a bad name or RAM location. 4xx naming the field.
  */
-export function checkParentCreate(store: Store, req: CreateParentRequest, opts: { admitName?: boolean } = {}): void {
+export async function checkParentCreate(store: Inventory, req: CreateParentRequest, opts: { admitName?: boolean } = {}): Promise<void> {
   // `admitName: false` (the job's own run) skips the checks against queued and running jobs.
   const nameIssue = nameProblem(req.name);
   if (nameIssue) throw invalidField("name", nameIssue);
@@ -77,27 +77,26 @@ export function checkParentCreate(store: Store, req: CreateParentRequest, opts: 
     const issue = warmCountProblem(req.warmCount);
     if (issue) throw invalidField("warm_count", issue);
   }
-  const vm = store.getVm(req.sourceVmId);
+  const vm = await store.vms.get(req.sourceVmId);
   if (!vm) throw notFound("vm", req.sourceVmId, "source_vm_id");
-  if (getVmView(store, vm.id).state === "drifted") throw conflict(`VM ${vm.name} is drifted (its disk vanished); it cannot become a parent`, "source_vm_id");
+  if ((await getVmView(store, vm.id)).state === "drifted") throw conflict(`VM ${vm.name} is drifted (its disk vanished); it cannot become a parent`, "source_vm_id");
   if (livePid(vm.stateDir) === null) throw conflict(`VM ${vm.name} (${vm.id}) is not running; a parent is captured from a running VM (start it first)`, "source_vm_id");
   if (!runsOnOwnRamFile(vm.stateDir!)) {
     const why = vm.instantCloneOf ? `an instant clone of ${vm.instantCloneOf} running on its parent's RAM file (a private copy-on-write map)` : "running without a shared RAM file of its own";
     throw conflict(`VM ${vm.name} is ${why}; stop and start it, then capture it`, "source_vm_id");
   }
-  const snaps = store.listSnapshots({ vmId: vm.id });
+  const snaps = await store.snapshots.list({ vmId: vm.id });
   if (snaps.length > 0) throw conflict(`VM ${vm.name} has snapshots (${snaps.map((s) => s.name).join(", ")}); delete them before capturing it as a parent`, "source_vm_id");
-  const top = store.getLayer(vm.diskLayerId);
+  const top = await store.layers.get(vm.diskLayerId);
   if (!top) throw conflict(`VM ${vm.name} has no disk layer record`, "source_vm_id");
-  const backed = store.listLayers({ datastoreId: top.datastoreId }).filter((l) => l.backingPath === top.path);
+  const backed = (await store.layers.list({ datastoreId: top.datastoreId })).filter((l) => l.backingPath === top.path);
   if (backed.length > 0) throw conflict(`VM ${vm.name}'s disk backs other disks (${backed.map((l) => l.path).join(", ")}); it cannot be frozen`, "source_vm_id");
   // The job itself runs the checks again without these two: it would find itself.
   if (opts.admitName === false) return;
-  const busy = store
-    .listJobs({ states: ["queued", "running"] })
+  const busy = (await store.jobs.list({ states: ["queued", "running"] }))
     .find((j) => j.kind === CREATE_PARENT_KIND && (j.request as CreateParentRequest).sourceVmId === vm.id);
   if (busy) throw conflict(`VM ${vm.name} is being captured by job ${busy.id}`, "source_vm_id");
-  admitParentName(store, req.name);
+  await admitParentName(store, req.name);
 }
 
 /** True when the QEMU of `stateDir` keeps guest RAM in a shared file of its own, read from its process record. */
@@ -143,10 +142,10 @@ export async function createParent(ctx: OpContext, req: CreateParentRequest): Pr
 }
 
 async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Promise<ParentView> {
-  checkParentCreate(ctx.store, req, { admitName: false });
-  const vm = ctx.store.getVm(req.sourceVmId)!;
-  const top = ctx.store.getLayer(vm.diskLayerId)!;
-  const ds = ctx.store.getDatastore(vm.datastoreId);
+  await checkParentCreate(ctx.store, req, { admitName: false });
+  const vm = (await ctx.store.vms.get(req.sourceVmId))!;
+  const top = (await ctx.store.layers.get(vm.diskLayerId))!;
+  const ds = await ctx.store.datastores.get(vm.datastoreId);
   if (!ds) throw conflict(`VM ${vm.name}'s datastore is gone`, "source_vm_id");
   const ramLocation = req.ramLocation ?? ctx.settings.parentRamLocation ?? "tmpfs";
   const parentId = newId("parent");
@@ -162,7 +161,7 @@ async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Pro
     sourceNewLayerId: newId("layer"),
     sourceNewPath: path.join(vm.homeDir, `disk-${newContentId().slice(0, 12)}.qcow2`),
   };
-  ctx.recordIntent(intent);
+  await ctx.recordIntent(intent);
   ctx.progress({ unit: "steps", done: 0, total: 3, message: "pausing the source VM" });
   const proc = await QemuProcess.reattach(vm.stateDir!, { timeoutMs: 5000 }).catch((err: unknown) => {
     throw internal(`connecting to VM ${vm.name}'s QEMU`, err);
@@ -172,7 +171,7 @@ async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Pro
     await proc.detach();
     throw conflict(`VM ${vm.name} runs without a shared RAM file or an identity (started by an older engine); stop and start it, then capture it`, "source_vm_id");
   }
-  const machine = machineOf(ctx.store, vm);
+  const machine = await machineOf(ctx.store, vm);
   let committed = false;
   try {
     await fs.mkdir(files.dir, { recursive: true });
@@ -197,10 +196,10 @@ async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Pro
     await faultHold(ctx, "CLONEFLEET_FAULT_PARENT_HOLD", "before-commit");
     throwIfCancelled(ctx);
     const version = await qemuVersion();
-    ctx.store.tx((s) => {
-      const taken = s.findParentByName(req.name);
+    await ctx.store.tx(async (s) => {
+      const taken = await s.parents.findByName(req.name);
       if (taken) throw conflict(`an instant-clone parent named ${JSON.stringify(req.name)} already exists (${taken.id})`, "name");
-      s.insertParent({
+      await s.parents.insert({
         id: parentId,
         name: req.name,
         sourceVmId: vm.id,
@@ -218,8 +217,8 @@ async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Pro
         warmCount: req.warmCount ?? 0,
         createdAt: nowIso(),
       });
-      s.transferLayer(top.id, { path: files.disk, ownerKind: "parent", ownerId: parentId });
-      s.insertLayer({
+      await s.layers.transfer(top.id, { path: files.disk, ownerKind: "parent", ownerId: parentId });
+      await s.layers.insert({
         id: intent.sourceNewLayerId,
         datastoreId: ds.id,
         path: intent.sourceNewPath,
@@ -233,7 +232,7 @@ async function createParentLocked(ctx: OpContext, req: CreateParentRequest): Pro
         state: "ready",
         createdAt: nowIso(),
       });
-      s.updateVm(vm.id, { diskLayerId: intent.sourceNewLayerId, powerState: "stopped", pid: null, crashed: false });
+      await s.vms.update(vm.id, { diskLayerId: intent.sourceNewLayerId, powerState: "stopped", pid: null, crashed: false });
     });
     committed = true;
     ctx.progress({ done: 2, message: "stopping the source VM" });
@@ -264,14 +263,14 @@ async function undoParent(ctx: OpContext, i: CreateParentIntent): Promise<void> 
   await fs.rm(i.sourceNewPath, { force: true });
   await removeFromDatastore(ctx.store, i.files.dir);
   if (i.files.ramDir !== i.files.dir) await removeParentRamDir(ctx, i.files.ramDir);
-  const vm = ctx.store.getVm(i.sourceVmId);
+  const vm = await ctx.store.vms.get(i.sourceVmId);
   if (vm) await syncCatalog(ctx.store, vm.datastoreId);
 }
 
 /** Lets a source VM the capture paused run on (a save the crash cut short is cancelled first). */
 async function resumeSource(ctx: OpContext, i: CreateParentIntent): Promise<void> {
   if ((await probeVm(i.sourceStateDir).catch(() => null))?.state !== "running") {
-    ctx.store.tx((s) => (s.getVm(i.sourceVmId) ? s.updateVm(i.sourceVmId, { powerState: "stopped", pid: null, crashed: true }) : undefined));
+    await ctx.store.tx(async (s) => ((await s.vms.get(i.sourceVmId)) ? (await s.vms.update(i.sourceVmId, { powerState: "stopped", pid: null, crashed: true })) : undefined));
     return;
   }
   const proc = await QemuProcess.reattach(i.sourceStateDir, { timeoutMs: 5000 });
@@ -292,10 +291,10 @@ async function resumeSource(ctx: OpContext, i: CreateParentIntent): Promise<void
 export async function recoverParentCreate(ctx: OpContext, intent: unknown): Promise<{ finished: ParentView | null }> {
   const i = intent as CreateParentIntent | null;
   if (!i) return { finished: null };
-  if (ctx.store.getParent(i.parentId)) {
+  if (await ctx.store.parents.get(i.parentId)) {
     await powerOff(i.sourceStateDir, 0);
-    ctx.store.tx((s) => (s.getVm(i.sourceVmId) ? s.updateVm(i.sourceVmId, { powerState: "stopped", pid: null, crashed: false }) : undefined));
-    return { finished: getParentView(ctx.store, i.parentId) };
+    await ctx.store.tx(async (s) => ((await s.vms.get(i.sourceVmId)) ? (await s.vms.update(i.sourceVmId, { powerState: "stopped", pid: null, crashed: false })) : undefined));
+    return { finished: await getParentView(ctx.store, i.parentId) };
   }
   await undoParent(ctx, i);
   await resumeSource(ctx, i);

@@ -9,7 +9,7 @@ import * as path from "node:path";
 import { rebase, removeOwnedTree } from "../disk";
 import { conflict, internal, invalidField, notFound } from "../errors";
 import { JOB_KINDS, type DiskLayer, type InstantCloneParent, type ParentRamLocation, type RecordState, type Vm } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { throwIfCancelled, type OpContext } from "./context";
 import { removeFromDatastore } from "./datastore-removal";
@@ -47,20 +47,19 @@ export interface ParentView extends InstantCloneParent {
 }
 
 /** Ids of the queued and running instant-clone jobs of a parent. */
-export function pendingCloneJobs(store: Store, parentId: string): string[] {
-  return store
-    .listJobs({ states: ["queued", "running"] })
+export async function pendingCloneJobs(store: Inventory, parentId: string): Promise<string[]> {
+  return (await store.jobs.list({ states: ["queued", "running"] }))
     .filter((j) => j.kind === JOB_KINDS.instantClone && (j.request as { parentId?: string }).parentId === parentId)
     .map((j) => j.id);
 }
 
 /** Refuses a parent deletion that cannot be done now: unknown parent, or children without `wait`. */
-export function checkParentDelete(store: Store, req: DeleteParentRequest): void {
-  const parent = store.getParent(req.id);
+export async function checkParentDelete(store: Inventory, req: DeleteParentRequest): Promise<void> {
+  const parent = await store.parents.get(req.id);
   if (!parent) throw notFound("instant-clone parent", req.id, "id");
   if (req.wait) return;
-  const children = store.listVms({ instantCloneOf: parent.id });
-  const jobs = pendingCloneJobs(store, parent.id);
+  const children = await store.vms.list({ instantCloneOf: parent.id });
+  const jobs = (await pendingCloneJobs(store, parent.id));
   if (children.length > 0 || jobs.length > 0) {
     const named = children.map((c) => `${c.name} (${c.id})`);
     const making = jobs.length > 0 ? `; instant-clone jobs in progress: ${jobs.join(", ")}` : "";
@@ -75,45 +74,45 @@ export function checkParentDelete(store: Store, req: DeleteParentRequest): void 
 // views
 
 /** `drifted` when the record says so or its RAM file, device state or frozen layer is gone now. */
-export function liveParentState(store: Store, p: InstantCloneParent): RecordState {
+export async function liveParentState(store: Inventory, p: InstantCloneParent): Promise<RecordState> {
   if (p.state === "drifted") return "drifted";
-  const layer = store.getLayer(p.diskLayerId);
+  const layer = await store.layers.get(p.diskLayerId);
   // Synchronous on purpose: views are built inside route handlers without awaiting.
   const present = (f: string) => statSync(f, { throwIfNoEntry: false })?.isFile() === true;
   return layer && present(layer.path) && present(p.ramPath) && present(p.deviceStatePath) ? "ready" : "drifted";
 }
 
-function parentView(store: Store, p: InstantCloneParent): ParentView {
+async function parentView(store: Inventory, p: InstantCloneParent): Promise<ParentView> {
   const chain: string[] = [];
-  let cursor: DiskLayer | null = store.getLayer(p.diskLayerId);
+  let cursor: DiskLayer | null = await store.layers.get(p.diskLayerId);
   for (let depth = 0; cursor && depth < 256; depth++) {
     chain.push(cursor.path);
     const backing: string | null = cursor.backingPath;
-    cursor = backing ? store.findLayerByPath(backing) : null;
+    cursor = backing ? (await store.layers.findByPath(backing)) : null;
     if (!cursor && backing) chain.push(backing);
   }
   const ramStat = statSync(p.ramPath, { throwIfNoEntry: false });
   const allocated = ramStat ? ramStat.blocks * 512 : null;
   return {
     ...p,
-    state: liveParentState(store, p),
+    state: await liveParentState(store, p),
     diskPath: chain[0] ?? "",
     diskChain: chain,
-    childIds: store.listVms({ instantCloneOf: p.id }).map((v) => v.id),
+    childIds: (await store.vms.list({ instantCloneOf: p.id })).map((v) => v.id),
     ramFileAllocatedBytes: allocated,
   };
 }
 
 /** The parent with this id; 404 when unknown. */
-export function getParentView(store: Store, id: string): ParentView {
-  const p = store.getParent(id);
+export async function getParentView(store: Inventory, id: string): Promise<ParentView> {
+  const p = await store.parents.get(id);
   if (!p) throw notFound("instant-clone parent", id, "id");
   return parentView(store, p);
 }
 
 /** Refuses a settings change that cannot be done, touching nothing: 404 for an unknown parent, 400 naming a bad value. */
-export function checkParentUpdate(store: Store, req: UpdateParentRequest): void {
-  if (!store.getParent(req.id)) throw notFound("instant-clone parent", req.id, "id");
+export async function checkParentUpdate(store: Inventory, req: UpdateParentRequest): Promise<void> {
+  if (!(await store.parents.get(req.id))) throw notFound("instant-clone parent", req.id, "id");
   if (req.warmCount !== undefined) {
     const issue = warmCountProblem(req.warmCount);
     if (issue) throw invalidField("warm_count", issue);
@@ -125,25 +124,25 @@ export function checkParentUpdate(store: Store, req: UpdateParentRequest): void 
  * after recording what it sets; throws like `checkParentUpdate`, changing nothing then. The
  * host's pre-start loop follows the new count.
  */
-export function updateParent(ctx: OpContext, req: UpdateParentRequest): ParentView {
-  checkParentUpdate(ctx.store, req);
+export async function updateParent(ctx: OpContext, req: UpdateParentRequest): Promise<ParentView> {
+  await checkParentUpdate(ctx.store, req);
   if (req.warmCount !== undefined) {
-    ctx.recordIntent({ parentId: req.id, warmCount: req.warmCount });
-    ctx.store.tx((s) => s.updateParent(req.id, { warmCount: req.warmCount }));
+    await ctx.recordIntent({ parentId: req.id, warmCount: req.warmCount });
+    await ctx.store.tx(async (s) => await s.parents.update(req.id, { warmCount: req.warmCount }));
     ctx.warm?.nudge();
   }
   return getParentView(ctx.store, req.id);
 }
 
 /** After a crash during `parent.update`: the change is one transaction setting a value, so it is made again (finished); null when the parent is gone. */
-export function recoverParentUpdate(ctx: OpContext, req: UpdateParentRequest): { finished: ParentView | null } {
-  if (!ctx.store.getParent(req.id)) return { finished: null };
-  return { finished: updateParent(ctx, req) };
+export async function recoverParentUpdate(ctx: OpContext, req: UpdateParentRequest): Promise<{ finished: ParentView | null }> {
+  if (!(await ctx.store.parents.get(req.id))) return { finished: null };
+  return { finished: await updateParent(ctx, req) };
 }
 
 /** Every parent, by name. */
-export function listParentViews(store: Store): ParentView[] {
-  return store.listParents().map((p) => parentView(store, p));
+export async function listParentViews(store: Inventory): Promise<ParentView[]> {
+  return Promise.all((await store.parents.list()).map((p) => parentView(store, p)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -181,17 +180,17 @@ interface KeptLayerMove {
  * goes too unless another disk still needs it (the source VM's overlay), which then owns it.
  */
 export async function deleteParent(ctx: OpContext, req: DeleteParentRequest): Promise<{ id: string; keptLayer: string | null }> {
-  checkParentDelete(ctx.store, req);
+  await checkParentDelete(ctx.store, req);
   for (;;) {
-    const left = ctx.store.listVms({ instantCloneOf: req.id }).length + pendingCloneJobs(ctx.store, req.id).length;
+    const left = (await ctx.store.vms.list({ instantCloneOf: req.id })).length + (await pendingCloneJobs(ctx.store, req.id)).length;
     if (left === 0) break;
     ctx.progress({ unit: "steps", done: 0, total: 1, message: `waiting for ${left} instant clone(s) to be deleted` });
     throwIfCancelled(ctx);
     await new Promise((r) => setTimeout(r, 200));
   }
-  const p = ctx.store.getParent(req.id);
+  const p = await ctx.store.parents.get(req.id);
   if (!p) return { id: req.id, keptLayer: null };
-  const ds = ctx.store.getDatastore(p.datastoreId);
+  const ds = await ctx.store.datastores.get(p.datastoreId);
   const intent: DeleteParentIntent = {
     parentId: p.id,
     datastoreId: p.datastoreId,
@@ -203,24 +202,25 @@ export async function deleteParent(ctx: OpContext, req: DeleteParentRequest): Pr
     dir: ds ? parentDir(ds.path, p.id) : null,
     move: null,
   };
-  ctx.recordIntent(intent);
+  await ctx.recordIntent(intent);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "parent-delete:after-intent");
-  const top = ctx.store.getLayer(p.diskLayerId);
-  const deleted = ctx.store.tx((s) => {
+  const top = await ctx.store.layers.get(p.diskLayerId);
+  const deleted = await ctx.store.tx(async (s) => {
     // Another deletion of it (a second request) committed first: its files are that one's to remove.
-    if (!s.getParent(p.id)) return false;
-    if (s.listVms({ instantCloneOf: p.id }).length > 0) throw conflict(`instant-clone parent ${p.name} got a new instant clone meanwhile`, "id");
-    s.deleteParent(p.id);
+    if (!(await s.parents.get(p.id))) return false;
+    if ((await s.vms.list({ instantCloneOf: p.id })).length > 0) throw conflict(`instant-clone parent ${p.name} got a new instant clone meanwhile`, "id");
+    await s.parents.delete(p.id);
     if (!top) return true;
-    const users = s.listLayers().filter((l) => l.backingPath === top.path);
-    const owner = users.map((l) => (l.ownerKind === "vm" ? s.getVm(l.ownerId) : null)).find((v): v is Vm => v !== null);
+    const users = (await s.layers.list()).filter((l) => l.backingPath === top.path);
+    let owner: Vm | null = null;
+    for (const l of users) if (!owner && l.ownerKind === "vm") owner = await s.vms.get(l.ownerId);
     if (users.length > 0 && owner) {
       // The source VM's overlay (or whatever else is backed by it) still needs the frozen layer.
-      s.transferLayer(top.id, { path: top.path, ownerKind: "vm", ownerId: owner.id });
+      await s.layers.transfer(top.id, { path: top.path, ownerKind: "vm", ownerId: owner.id });
     } else if (users.length > 0) {
       throw conflict(`instant-clone parent ${p.name}'s frozen layer backs disks no VM owns: ${users.map((l) => l.path).join(", ")}`, "id");
     } else {
-      s.deleteLayer(top.id);
+      await s.layers.delete(top.id);
     }
     return true;
   });
@@ -240,7 +240,7 @@ export async function deleteParent(ctx: OpContext, req: DeleteParentRequest): Pr
  */
 export async function recoverParentDelete(ctx: OpContext, req: DeleteParentRequest, intent: unknown): Promise<{ finished: { id: string; keptLayer: string | null } | null }> {
   const i = intent as DeleteParentIntent | null;
-  if (!i || ctx.store.getParent(i.parentId)) return { finished: null };
+  if (!i || (await ctx.store.parents.get(i.parentId))) return { finished: null };
   return { finished: { id: req.id, keptLayer: await removeParentFiles(ctx, i) } };
 }
 
@@ -253,11 +253,11 @@ async function removeParentFiles(ctx: OpContext, i: DeleteParentIntent): Promise
   await fs.rm(i.ramPath, { force: true });
   await fs.rm(i.deviceStatePath, { force: true });
   if (i.ramLocation === "tmpfs") await removeParentRamDir(ctx, path.dirname(i.ramPath));
-  const layer = ctx.store.getLayer(i.topLayerId);
+  const layer = await ctx.store.layers.get(i.topLayerId);
   if (layer) {
     // The children's empty overlay is the parent's alone; the frozen layer stays for the VM.
     await fs.rm(i.childOverlay, { force: true });
-    const owner = layer.ownerKind === "vm" ? ctx.store.getVm(layer.ownerId) : null;
+    const owner = layer.ownerKind === "vm" ? (await ctx.store.vms.get(layer.ownerId)) : null;
     if (i.move) await finishKeptLayerMove(ctx, i.move);
     else if (owner) {
       await moveKeptLayer(ctx, layer, owner, (move) => ctx.recordIntent({ ...i, move } satisfies DeleteParentIntent)).catch((err: unknown) =>
@@ -267,8 +267,8 @@ async function removeParentFiles(ctx: OpContext, i: DeleteParentIntent): Promise
   } else if (i.dir) {
     await removeFromDatastore(ctx.store, i.dir);
   }
-  if (ctx.store.getDatastore(i.datastoreId)) await syncCatalog(ctx.store, i.datastoreId);
-  return layer ? (ctx.store.getLayer(layer.id)?.path ?? null) : null;
+  if (await ctx.store.datastores.get(i.datastoreId)) await syncCatalog(ctx.store, i.datastoreId);
+  return layer ? ((await ctx.store.layers.get(layer.id))?.path ?? null) : null;
 }
 
 /**
@@ -276,11 +276,11 @@ async function removeParentFiles(ctx: OpContext, i: DeleteParentIntent): Promise
  * the VM; only while the VM is stopped (a running QEMU has the old path open) and when the VM's
  * top layer is the only disk on it (one header to rewrite). `record` persists the move first.
  */
-async function moveKeptLayer(ctx: OpContext, layer: DiskLayer, owner: Vm, record: (move: KeptLayerMove) => void): Promise<void> {
-  const users = ctx.store.listLayers().filter((l) => l.backingPath === layer.path);
+async function moveKeptLayer(ctx: OpContext, layer: DiskLayer, owner: Vm, record: (move: KeptLayerMove) => Promise<void> | void): Promise<void> {
+  const users = (await ctx.store.layers.list()).filter((l) => l.backingPath === layer.path);
   if (livePid(owner.stateDir) !== null || users.length !== 1 || users[0].id !== owner.diskLayerId) return;
   const move: KeptLayerMove = { layerId: layer.id, from: layer.path, to: path.join(owner.homeDir, `disk-${layer.contentId.slice(0, 12)}.qcow2`), overlayLayerId: users[0].id };
-  record(move);
+  await record(move);
   await fs.rename(move.from, move.to);
   try {
     await rebase(users[0].path, { backingPath: move.to, unsafe: true });
@@ -288,9 +288,9 @@ async function moveKeptLayer(ctx: OpContext, layer: DiskLayer, owner: Vm, record
     await fs.rename(move.to, move.from);
     throw err;
   }
-  ctx.store.tx((s) => {
-    s.transferLayer(layer.id, { path: move.to, ownerKind: "vm", ownerId: owner.id });
-    s.updateLayer(users[0].id, { backingPath: move.to });
+  await ctx.store.tx(async (s) => {
+    await s.layers.transfer(layer.id, { path: move.to, ownerKind: "vm", ownerId: owner.id });
+    await s.layers.update(users[0].id, { backingPath: move.to });
   });
   await removeFromDatastore(ctx.store, path.dirname(move.from));
 }
@@ -301,16 +301,16 @@ async function moveKeptLayer(ctx: OpContext, layer: DiskLayer, owner: Vm, record
  * overlay's header and the records pointed at it (an unsafe rebase only rewrites the header).
  */
 async function finishKeptLayerMove(ctx: OpContext, m: KeptLayerMove): Promise<void> {
-  const layer = ctx.store.getLayer(m.layerId);
-  const overlay = ctx.store.getLayer(m.overlayLayerId);
+  const layer = await ctx.store.layers.get(m.layerId);
+  const overlay = await ctx.store.layers.get(m.overlayLayerId);
   if (layer && layer.path === m.from && existsSync(m.to) && !existsSync(m.from)) {
     if (overlay) await rebase(overlay.path, { backingPath: m.to, unsafe: true });
-    ctx.store.tx((s) => {
-      s.transferLayer(m.layerId, { path: m.to, ownerKind: layer.ownerKind, ownerId: layer.ownerId });
-      if (overlay) s.updateLayer(overlay.id, { backingPath: m.to });
+    await ctx.store.tx(async (s) => {
+      await s.layers.transfer(m.layerId, { path: m.to, ownerKind: layer.ownerKind, ownerId: layer.ownerId });
+      if (overlay) (await s.layers.update(overlay.id, { backingPath: m.to }));
     });
   }
-  if (ctx.store.getLayer(m.layerId)?.path === m.to) await removeFromDatastore(ctx.store, path.dirname(m.from));
+  if ((await ctx.store.layers.get(m.layerId))?.path === m.to) await removeFromDatastore(ctx.store, path.dirname(m.from));
 }
 
 /** Removes a parent's RAM folder after proving it lies inside this engine's tmpfs folder; throws internal otherwise. */
@@ -340,9 +340,9 @@ export interface ParentReconcileReport {
  */
 export async function reconcileParents(ctx: OpContext): Promise<ParentReconcileReport> {
   const report: ParentReconcileReport = { driftedParents: [], removedRamDirs: [] };
-  for (const p of ctx.store.listParents()) {
-    if (p.state !== "drifted" && liveParentState(ctx.store, p) === "drifted") {
-      ctx.store.tx((s) => s.updateParent(p.id, { state: "drifted" }));
+  for (const p of (await ctx.store.parents.list())) {
+    if (p.state !== "drifted" && (await liveParentState(ctx.store, p)) === "drifted") {
+      await ctx.store.tx(async (s) => await s.parents.update(p.id, { state: "drifted" }));
       report.driftedParents.push(p.id);
       ctx.log.warn({ parentId: p.id }, "an instant-clone parent's files vanished; marked drifted");
     }
@@ -351,7 +351,7 @@ export async function reconcileParents(ctx: OpContext): Promise<ParentReconcileR
   const refused = root ? await firstUnsafeLevel(parentTmpfsLevels(root)) : null;
   if (refused) ctx.log.warn({ dir: refused }, "the tmpfs folder of instant-clone parents is not this engine's own private folder; not swept (remove it, as parents cannot be captured there)");
   else if (root) {
-    const owned = new Set(ctx.store.listParents().map((p) => path.dirname(p.ramPath)));
+    const owned = new Set((await ctx.store.parents.list()).map((p) => path.dirname(p.ramPath)));
     for (const name of await fs.readdir(root).catch(() => [] as string[])) {
       const dir = path.join(root, name);
       if (owned.has(dir)) continue;
@@ -376,6 +376,6 @@ async function firstUnsafeLevel(levels: readonly string[]): Promise<string | nul
 }
 
 /** Paths under datastores that parents own (frozen layers are DiskLayer records already). */
-export function parentOwnedPaths(store: Store): string[] {
-  return store.listParents().flatMap((p) => [p.ramPath, p.deviceStatePath, childOverlayOf(p)]);
+export async function parentOwnedPaths(store: Inventory): Promise<string[]> {
+  return (await store.parents.list()).flatMap((p) => [p.ramPath, p.deviceStatePath, childOverlayOf(p)]);
 }

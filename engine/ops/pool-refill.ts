@@ -3,7 +3,7 @@ import type { Logger } from "pino";
 import { ensureLayout, fullCopy, isAbortError, newContentId, partPath, poolCopyPath, poolDir } from "../disk";
 import { isEngineError, isNoSpaceError } from "../errors";
 import { newId, nowIso, type DiskLayer, type Pool, type PoolFillError } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { EngineSettings } from "./context";
 import { copiesToDiscard, dropCopyRecords, removeFiles, templateContentId, type PoolFillStatus, type PoolFillView } from "./pool";
@@ -52,7 +52,7 @@ export class PoolRefill implements PoolFillStatus {
   private idle: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Inventory,
     private readonly log: Logger,
     private readonly settings: EngineSettings = {},
     opts: PoolRefillOptions = {},
@@ -130,7 +130,7 @@ export class PoolRefill implements PoolFillStatus {
   private async look(): Promise<void> {
     const verify = Date.now() - this.lastVerify >= this.opts.verifyEveryMs;
     if (verify) this.lastVerify = Date.now();
-    const pools = this.store.listPools();
+    const pools = await this.store.pools.list();
     const live = new Set(pools.map((p) => p.id));
     for (const f of this.fills.values()) {
       if (!live.has(f.poolId)) f.abort.abort(new Error("the pool was deleted"));
@@ -142,10 +142,10 @@ export class PoolRefill implements PoolFillStatus {
       // only when there is something to drop); file presence is checked only every so often,
       // and again whenever a copy is handed out.
       let discarded: string[] = [];
-      if (copiesToDiscard(this.store, pool, { checkFiles: verify }).length > 0) {
-        discarded = this.store.tx((s) => {
-          const gone = copiesToDiscard(s, pool, { checkFiles: verify });
-          dropCopyRecords(s, gone);
+      if ((await copiesToDiscard(this.store, pool, { checkFiles: verify })).length > 0) {
+        discarded = await this.store.tx(async (s) => {
+          const gone = (await copiesToDiscard(s, pool, { checkFiles: verify }));
+          await dropCopyRecords(s, gone);
           return gone.flatMap((x) => (x.layer ? [x.layer.path] : []));
         });
       }
@@ -154,7 +154,7 @@ export class PoolRefill implements PoolFillStatus {
         await removeFiles({ log: this.log }, discarded);
         await syncCatalog(this.store, pool.datastoreId);
       }
-      const ready = this.store.listPoolCopies(pool.id).length;
+      const ready = (await this.store.pools.listCopies(pool.id)).length;
       const filling = this.fillsOf(pool.id);
       // A pool shrunk below what is ready plus in flight: stop the newest copies.
       let excess = ready + filling.length - pool.size;
@@ -197,12 +197,12 @@ export class PoolRefill implements PoolFillStatus {
   private async fillOne(pool: Pool, fill: Fill): Promise<void> {
     let source: CloneSource;
     try {
-      source = cloneSource(this.store, pool.templateId, "template_id");
+      source = (await cloneSource(this.store, pool.templateId, "template_id"));
     } catch (err) {
-      this.recordFailure(pool, err);
+      await this.recordFailure(pool, err);
       return;
     }
-    const ds = this.store.getDatastore(pool.datastoreId);
+    const ds = await this.store.datastores.get(pool.datastoreId);
     if (!ds) return;
     const part = partPath(ds.path, fill.layerId);
     const final = poolCopyPath(ds.path, pool.templateId, fill.layerId);
@@ -233,14 +233,14 @@ export class PoolRefill implements PoolFillStatus {
         state: "ready",
         createdAt: nowIso(),
       };
-      const kept = this.store.tx((s) => {
-        const now = s.getPool(pool.id);
+      const kept = await this.store.tx(async (s) => {
+        const now = await s.pools.get(pool.id);
         // The template may have changed, or the pool shrunk or gone, while this copy was made.
-        if (!now || templateContentId(s, pool.templateId) !== source.layer.contentId) return false;
-        if (s.listPoolCopies(pool.id).length >= now.size) return false;
-        s.insertLayer(layer);
-        s.insertPoolCopy({ layerId: layer.id, poolId: pool.id, templateContentId: source.layer.contentId, createdAt: layer.createdAt });
-        s.updatePool(pool.id, { failures: 0, retryAt: null, lastError: null });
+        if (!now || (await templateContentId(s, pool.templateId)) !== source.layer.contentId) return false;
+        if ((await s.pools.listCopies(pool.id)).length >= now.size) return false;
+        await s.layers.insert(layer);
+        await s.pools.insertCopy({ layerId: layer.id, poolId: pool.id, templateContentId: source.layer.contentId, createdAt: layer.createdAt });
+        await s.pools.update(pool.id, { failures: 0, retryAt: null, lastError: null });
         return true;
       });
       if (!kept) {
@@ -252,22 +252,22 @@ export class PoolRefill implements PoolFillStatus {
     } catch (err) {
       await Promise.all([fs.rm(part, { force: true }), fs.rm(final, { force: true })]);
       if (fill.abort.signal.aborted || isAbortError(err)) return;
-      this.recordFailure(pool, err, ds.name);
+      await this.recordFailure(pool, err, ds.name);
     }
   }
 
-  private recordFailure(pool: Pool, err: unknown, datastoreName?: string): void {
+  private async recordFailure(pool: Pool, err: unknown, datastoreName?: string): Promise<void> {
     const where = datastoreName ? ` on datastore ${datastoreName}` : "";
     const error: PoolFillError = isNoSpaceError(err)
       ? { code: "CF_NO_SPACE", message: `pre-copying template ${pool.templateId} into pool ${pool.id}${where}: no space left on the datastore's filesystem`, at: nowIso() }
       : isEngineError(err)
         ? { code: err.code, message: err.message, at: nowIso() }
         : { code: "CF_INTERNAL", message: `pre-copying template ${pool.templateId} into pool ${pool.id}${where}: ${(err as Error)?.message ?? String(err)}`, at: nowIso() };
-    const failures = (this.store.getPool(pool.id)?.failures ?? pool.failures) + 1;
+    const failures = ((await this.store.pools.get(pool.id))?.failures ?? pool.failures) + 1;
     const waitMs = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (failures - 1));
     const retryAt = new Date(Date.now() + waitMs).toISOString();
-    this.store.tx((s) => {
-      if (s.getPool(pool.id)) s.updatePool(pool.id, { lastError: error, failures, retryAt });
+    await this.store.tx(async (s) => {
+      if (await s.pools.get(pool.id)) (await s.pools.update(pool.id, { lastError: error, failures, retryAt }));
     });
     this.log.warn({ poolId: pool.id, error, failures, retryAt }, "pool fill failed; backing off");
   }

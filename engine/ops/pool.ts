@@ -11,7 +11,7 @@ import {
   type Pool,
   type PoolCopy,
 } from "../model";
-import { StoreConstraintError, type Store } from "../store";
+import { StoreConstraintError, type Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { faultHold } from "./fault-hold";
@@ -73,20 +73,20 @@ export function checkHostId(hostId: string | null | undefined, field = "host_id"
  * naming the first bad field (size out of range, unknown template or datastore, another host,
  * a pool already there).
  */
-export function checkPoolRequest(store: Store, req: CreatePoolRequest): void {
+export async function checkPoolRequest(store: Inventory, req: CreatePoolRequest): Promise<void> {
   checkHostId(req.hostId);
   const sizeIssue = intRangeProblem(req.size, POOL_SIZE_RANGE);
   if (sizeIssue) throw invalidField("size", sizeIssue);
-  cloneSource(store, req.templateId, "template_id");
-  const ds = store.getDatastore(req.datastoreId);
+  await cloneSource(store, req.templateId, "template_id");
+  const ds = await store.datastores.get(req.datastoreId);
   if (!ds) throw notFound("datastore", req.datastoreId, "datastore_id");
-  const existing = store.findPool(req.templateId, req.datastoreId);
+  const existing = await store.pools.find(req.templateId, req.datastoreId);
   if (existing) throw conflict(`datastore ${ds.name} already has a pool of template ${req.templateId} (${existing.id})`, "datastore_id");
 }
 
 /** Records a pool; the refill loop fills it in the background. Throws like `checkPoolRequest`. */
-export function createPool(ctx: OpContext, req: CreatePoolRequest, fills?: PoolFillStatus): PoolView {
-  checkPoolRequest(ctx.store, req);
+export async function createPool(ctx: OpContext, req: CreatePoolRequest, fills?: PoolFillStatus): Promise<PoolView> {
+  await checkPoolRequest(ctx.store, req);
   const pool: Pool = {
     id: newId("pool"),
     templateId: req.templateId,
@@ -98,9 +98,9 @@ export function createPool(ctx: OpContext, req: CreatePoolRequest, fills?: PoolF
     createdAt: nowIso(),
   };
   try {
-    ctx.store.tx((s) => {
-      checkPoolRequest(s, req);
-      s.insertPool(pool);
+    await ctx.store.tx(async (s) => {
+      await checkPoolRequest(s, req);
+      await s.pools.insert(pool);
     });
   } catch (err) {
     if (err instanceof StoreConstraintError) throw conflict(`a pool of this template is already on that datastore`, "datastore_id");
@@ -121,17 +121,17 @@ export interface PoolDiscard {
 }
 
 /** Checks a resize, changing nothing: 400 `size` out of range, 404 `id` for an unknown pool. Answers the pool. */
-export function checkPoolResize(store: Store, id: string, size: number): Pool {
+export async function checkPoolResize(store: Inventory, id: string, size: number): Promise<Pool> {
   const sizeIssue = intRangeProblem(size, POOL_SIZE_RANGE);
   if (sizeIssue) throw invalidField("size", sizeIssue);
-  const pool = store.getPool(id);
+  const pool = await store.pools.get(id);
   if (!pool) throw notFound("pool", id, "id");
   return pool;
 }
 
 /** Checks a deletion, changing nothing: 404 `id` for an unknown pool. Answers the pool. */
-export function checkPoolDelete(store: Store, id: string): Pool {
-  const pool = store.getPool(id);
+export async function checkPoolDelete(store: Inventory, id: string): Promise<Pool> {
+  const pool = await store.pools.get(id);
   if (!pool) throw notFound("pool", id, "id");
   return pool;
 }
@@ -142,16 +142,16 @@ export function checkPoolDelete(store: Store, id: string): Pool {
  * `beforeCommit` gets the files about to be discarded before any record changes (again after
  * the commit when a copy finished meanwhile). Throws like `checkPoolResize`.
  */
-export async function resizePool(ctx: OpContext, id: string, size: number, beforeCommit?: (discard: PoolDiscard) => void): Promise<PoolView> {
-  const pool = checkPoolResize(ctx.store, id, size);
-  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, size, files: layerPaths(copiesToDiscard(ctx.store, { ...pool, size }, { checkFiles: true })) };
-  beforeCommit?.(planned);
-  const files = ctx.store.tx((s) => {
-    const current = checkPoolResize(s, id, size);
-    s.updatePool(id, { size, failures: 0, retryAt: null, lastError: null });
-    return trimPool(s, { ...current, size });
+export async function resizePool(ctx: OpContext, id: string, size: number, beforeCommit?: (discard: PoolDiscard) => Promise<void> | void): Promise<PoolView> {
+  const pool = await checkPoolResize(ctx.store, id, size);
+  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, size, files: layerPaths((await copiesToDiscard(ctx.store, { ...pool, size }, { checkFiles: true }))) };
+  await beforeCommit?.(planned);
+  const files = await ctx.store.tx(async (s) => {
+    const current = await checkPoolResize(s, id, size);
+    await s.pools.update(id, { size, failures: 0, retryAt: null, lastError: null });
+    return (await trimPool(s, { ...current, size }));
   });
-  const discard = withCommitted(planned, files, beforeCommit);
+  const discard = await withCommitted(planned, files, beforeCommit);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "pool-resize:after-commit");
   if (discard.files.length > 0) await removeDiscardedFiles(ctx, discard);
   return getPoolView(ctx.store, id);
@@ -162,19 +162,19 @@ export async function resizePool(ctx: OpContext, id: string, size: number, befor
  * dropped when they finish. `beforeCommit` gets the files about to go before any record
  * changes (again after the commit when a copy finished meanwhile). 404 for an unknown pool.
  */
-export async function deletePool(ctx: OpContext, id: string, beforeCommit?: (discard: PoolDiscard) => void): Promise<void> {
-  const pool = checkPoolDelete(ctx.store, id);
-  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, files: layerPaths(poolCopies(ctx.store, id)) };
-  beforeCommit?.(planned);
+export async function deletePool(ctx: OpContext, id: string, beforeCommit?: (discard: PoolDiscard) => Promise<void> | void): Promise<void> {
+  const pool = (await checkPoolDelete(ctx.store, id));
+  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, files: layerPaths((await poolCopies(ctx.store, id))) };
+  await beforeCommit?.(planned);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "pool-delete:after-intent");
-  const files = ctx.store.tx((s) => {
-    checkPoolDelete(s, id);
-    const all = poolCopies(s, id);
-    dropCopyRecords(s, all);
-    s.deletePool(id);
+  const files = await ctx.store.tx(async (s) => {
+    await checkPoolDelete(s, id);
+    const all = (await poolCopies(s, id));
+    await dropCopyRecords(s, all);
+    await s.pools.delete(id);
     return layerPaths(all);
   });
-  const discard = withCommitted(planned, files, beforeCommit);
+  const discard = await withCommitted(planned, files, beforeCommit);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "pool-delete:after-commit");
   await removeDiscardedFiles(ctx, discard);
   ctx.log.info({ poolId: id }, "pool deleted");
@@ -186,25 +186,28 @@ export async function deletePool(ctx: OpContext, id: string, beforeCommit?: (dis
  * rewrites the datastore's catalog. Safe to run again after a crash.
  */
 export async function removeDiscardedFiles(ctx: OpContext, discard: PoolDiscard): Promise<void> {
-  await removeFiles(ctx, discard.files.filter((f) => !ctx.store.findLayerByPath(f)));
-  const ds = ctx.store.getDatastore(discard.datastoreId);
+  const unrecorded: string[] = [];
+  for (const f of discard.files) if (!(await ctx.store.layers.findByPath(f))) unrecorded.push(f);
+  await removeFiles(ctx, unrecorded);
+  const ds = await ctx.store.datastores.get(discard.datastoreId);
   if (!ds) return;
   // Only when empty: a fill of another pool of the same template may be renaming into it.
-  if (!ctx.store.findPool(discard.templateId, ds.id)) await fs.rmdir(poolDir(ds.path, discard.templateId)).catch(() => undefined);
+  if (!(await ctx.store.pools.find(discard.templateId, ds.id))) await fs.rmdir(poolDir(ds.path, discard.templateId)).catch(() => undefined);
   await syncCatalog(ctx.store, ds.id);
 }
 
 /** The discard as committed: the planned one, recorded again with the files a copy finishing meanwhile added. */
-function withCommitted(planned: PoolDiscard, committed: string[], record?: (discard: PoolDiscard) => void): PoolDiscard {
+async function withCommitted(planned: PoolDiscard, committed: string[], record?: (discard: PoolDiscard) => Promise<void> | void): Promise<PoolDiscard> {
   const extra = committed.filter((f) => !planned.files.includes(f));
   if (extra.length === 0) return planned;
   const discard = { ...planned, files: [...planned.files, ...extra] };
-  record?.(discard);
+  await record?.(discard);
   return discard;
 }
 
-function poolCopies(s: Store, poolId: string): CopyWithLayer[] {
-  return s.listPoolCopies(poolId).map((copy) => ({ copy, layer: s.getLayer(copy.layerId) }));
+async function poolCopies(s: Inventory, poolId: string): Promise<CopyWithLayer[]> {
+  const copies = await s.pools.listCopies(poolId);
+  return Promise.all(copies.map(async (copy) => ({ copy, layer: await s.layers.get(copy.layerId) })));
 }
 
 function layerPaths(copies: readonly CopyWithLayer[]): string[] {
@@ -212,21 +215,21 @@ function layerPaths(copies: readonly CopyWithLayer[]): string[] {
 }
 
 /** The pool with what it holds now; 404 for an unknown id. */
-export function getPoolView(store: Store, id: string, fills?: PoolFillStatus): PoolView {
-  const pool = store.getPool(id);
+export async function getPoolView(store: Inventory, id: string, fills?: PoolFillStatus): Promise<PoolView> {
+  const pool = await store.pools.get(id);
   if (!pool) throw notFound("pool", id, "id");
   return poolView(store, pool, fills);
 }
 
 /** Every pool, optionally of one template or on one datastore. */
-export function listPoolViews(store: Store, filter: { templateId?: string; datastoreId?: string } = {}, fills?: PoolFillStatus): PoolView[] {
-  return store.listPools(filter).map((p) => poolView(store, p, fills));
+export async function listPoolViews(store: Inventory, filter: { templateId?: string; datastoreId?: string } = {}, fills?: PoolFillStatus): Promise<PoolView[]> {
+  return Promise.all((await store.pools.list(filter)).map((p) => poolView(store, p, fills)));
 }
 
 /** The current content ID of a template's disk, or null when the template or its disk record is gone. */
-export function templateContentId(store: Store, templateId: string): string | null {
-  const t = store.getTemplate(templateId);
-  const layer = t ? store.getLayer(t.diskLayerId) : null;
+export async function templateContentId(store: Inventory, templateId: string): Promise<string | null> {
+  const t = await store.templates.get(templateId);
+  const layer = t ? (await store.layers.get(t.diskLayerId)) : null;
   return layer ? layer.contentId : null;
 }
 
@@ -240,16 +243,16 @@ export interface CopyWithLayer {
  * Splits a pool's copies, oldest first, into usable ones (made from `contentId`, layer ready
  * and, with `checkFiles`, file present) and stale ones to discard. Reads only.
  */
-export function sortPoolCopies(
-  s: Store,
+export async function sortPoolCopies(
+  s: Inventory,
   pool: Pool,
   contentId: string | null,
   opts: { checkFiles: boolean },
-): { usable: { copy: PoolCopy; layer: DiskLayer }[]; stale: CopyWithLayer[] } {
+): Promise<{ usable: { copy: PoolCopy; layer: DiskLayer }[]; stale: CopyWithLayer[] }> {
   const usable: { copy: PoolCopy; layer: DiskLayer }[] = [];
   const stale: CopyWithLayer[] = [];
-  for (const copy of s.listPoolCopies(pool.id)) {
-    const layer = s.getLayer(copy.layerId);
+  for (const copy of (await s.pools.listCopies(pool.id))) {
+    const layer = await s.layers.get(copy.layerId);
     const ok =
       layer !== null &&
       layer.state === "ready" &&
@@ -264,16 +267,16 @@ export function sortPoolCopies(
 }
 
 /** Deletes the records of pool copies (copy row, then its layer) inside the caller's transaction. */
-export function dropCopyRecords(s: Store, copies: readonly CopyWithLayer[]): void {
+export async function dropCopyRecords(s: Inventory, copies: readonly CopyWithLayer[]): Promise<void> {
   for (const { copy, layer } of copies) {
-    s.deletePoolCopy(copy.layerId);
-    if (layer) s.deleteLayer(layer.id);
+    await s.pools.deleteCopy(copy.layerId);
+    if (layer) (await s.layers.delete(layer.id));
   }
 }
 
 /** The copies of a pool to discard now: stale ones, and the newest usable ones beyond its size; reads only. */
-export function copiesToDiscard(s: Store, pool: Pool, opts: { checkFiles: boolean }): CopyWithLayer[] {
-  const { usable, stale } = sortPoolCopies(s, pool, templateContentId(s, pool.templateId), opts);
+export async function copiesToDiscard(s: Inventory, pool: Pool, opts: { checkFiles: boolean }): Promise<CopyWithLayer[]> {
+  const { usable, stale } = (await sortPoolCopies(s, pool, (await templateContentId(s, pool.templateId)), opts));
   return [...stale, ...usable.slice(pool.size)];
 }
 
@@ -281,9 +284,9 @@ export function copiesToDiscard(s: Store, pool: Pool, opts: { checkFiles: boolea
  * Inside the caller's transaction: discards stale copies and the newest usable ones beyond
  * the pool's size; returns the files to remove once the transaction committed.
  */
-export function trimPool(s: Store, pool: Pool): string[] {
-  const gone = copiesToDiscard(s, pool, { checkFiles: true });
-  dropCopyRecords(s, gone);
+export async function trimPool(s: Inventory, pool: Pool): Promise<string[]> {
+  const gone = (await copiesToDiscard(s, pool, { checkFiles: true }));
+  await dropCopyRecords(s, gone);
   return gone.flatMap((x) => (x.layer ? [x.layer.path] : []));
 }
 
@@ -298,24 +301,21 @@ export async function removeFiles(ctx: Pick<OpContext, "log">, files: readonly s
  * At start, for one datastore: discards pool copies whose layer is drifted or gone (their file
  * vanished); returns the discarded layer ids.
  */
-export function reconcilePools(ctx: OpContext, datastoreId: string): string[] {
+export async function reconcilePools(ctx: OpContext, datastoreId: string): Promise<string[]> {
   const discarded: string[] = [];
-  for (const pool of ctx.store.listPools({ datastoreId })) {
-    ctx.store.tx((s) => {
-      const gone = s
-        .listPoolCopies(pool.id)
-        .map((copy) => ({ copy, layer: s.getLayer(copy.layerId) }))
-        .filter((x) => !x.layer || x.layer.state !== "ready");
-      dropCopyRecords(s, gone);
+  for (const pool of (await ctx.store.pools.list({ datastoreId }))) {
+    await ctx.store.tx(async (s) => {
+      const gone = (await poolCopies(s, pool.id)).filter((x) => !x.layer || x.layer.state !== "ready");
+      await dropCopyRecords(s, gone);
       discarded.push(...gone.map((x) => x.copy.layerId));
     });
   }
   return discarded;
 }
 
-function poolView(store: Store, pool: Pool, fills?: PoolFillStatus): PoolView {
-  const contentId = templateContentId(store, pool.templateId);
-  const { usable } = sortPoolCopies(store, pool, contentId, { checkFiles: true });
+async function poolView(store: Inventory, pool: Pool, fills?: PoolFillStatus): Promise<PoolView> {
+  const contentId = (await templateContentId(store, pool.templateId));
+  const { usable } = (await sortPoolCopies(store, pool, contentId, { checkFiles: true }));
   const inFlight = fills?.fillsOf(pool.id) ?? [];
   const ready = usable.length;
   const waiting = pool.retryAt !== null && Date.parse(pool.retryAt) > Date.now();

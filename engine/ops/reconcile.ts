@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { engineDir, restrictEngineTree } from "../disk";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { reconcilePools } from "./pool";
@@ -46,8 +46,8 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
     driftedVms: [],
     discardedPoolCopies: [],
   };
-  const owned = ownedPaths(ctx.store);
-  for (const ds of ctx.store.listDatastores()) {
+  const owned = (await ownedPaths(ctx.store));
+  for (const ds of (await ctx.store.datastores.list())) {
     const root = engineDir(ds.path);
     const rootExists = await fs.stat(root).then(
       (s) => s.isDirectory(),
@@ -68,24 +68,24 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
       if (tightened.length > 0) ctx.log.info({ datastoreId: ds.id, count: tightened.length }, "took other users' access away from the engine's files");
     }
 
-    for (const layer of ctx.store.listLayers({ datastoreId: ds.id })) {
+    for (const layer of (await ctx.store.layers.list({ datastoreId: ds.id }))) {
       const present = await fs.stat(layer.path).then(
         (s) => s.isFile(),
         () => false,
       );
       if (!present && layer.state !== "drifted") {
-        ctx.store.tx((s) => s.updateLayer(layer.id, { state: "drifted" }));
+        await ctx.store.tx(async (s) => await s.layers.update(layer.id, { state: "drifted" }));
         report.driftedLayers.push(layer.id);
       }
     }
-    for (const t of ctx.store.listTemplates({ datastoreId: ds.id })) {
-      const layer = ctx.store.getLayer(t.diskLayerId);
+    for (const t of (await ctx.store.templates.list({ datastoreId: ds.id }))) {
+      const layer = await ctx.store.layers.get(t.diskLayerId);
       if ((!layer || layer.state === "drifted") && t.state !== "drifted") {
-        ctx.store.tx((s) => s.setTemplateState(t.id, "drifted"));
+        await ctx.store.tx(async (s) => await s.templates.setState(t.id, "drifted"));
         report.driftedTemplates.push(t.id);
       }
     }
-    for (const r of ctx.store.listReplicas({ targetDatastoreId: ds.id })) {
+    for (const r of (await ctx.store.replicas.list({ targetDatastoreId: ds.id }))) {
       if (r.state === "drifted") continue;
       for (const l of r.layers) {
         const present = await fs.stat(l.path).then(
@@ -93,13 +93,13 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
           () => false,
         );
         if (present) continue;
-        ctx.store.tx((s) => s.updateReplica(r.id, { state: "drifted" }));
+        await ctx.store.tx(async (s) => await s.replicas.update(r.id, { state: "drifted" }));
         report.driftedReplicas.push(r.id);
         break;
       }
     }
-    report.discardedPoolCopies.push(...reconcilePools(ctx, ds.id));
-    report.driftedVms.push(...reconcileVms(ctx, ds.id));
+    report.discardedPoolCopies.push(...(await reconcilePools(ctx, ds.id)));
+    report.driftedVms.push(...(await reconcileVms(ctx, ds.id)));
     if (rootExists) await syncCatalog(ctx.store, ds.id);
   }
   for (const f of report.removedOrphans) ctx.log.warn({ file: f }, "removed a file no record owns");
@@ -107,20 +107,20 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
   return report;
 }
 
-function ownedPaths(store: Store): Set<string> {
+async function ownedPaths(store: Inventory): Promise<Set<string>> {
   const owned = new Set<string>();
-  for (const l of store.listLayers()) owned.add(l.path);
-  for (const t of store.listTemplates()) {
+  for (const l of (await store.layers.list())) owned.add(l.path);
+  for (const t of (await store.templates.list())) {
     if (t.kernel) owned.add(t.kernel);
     if (t.initrd) owned.add(t.initrd);
   }
   // A replica owns the layers it copied (DiskLayer records too), listed here so that its
   // chain never loses a file to reconciliation even if a record were missing.
-  for (const r of store.listReplicas()) {
+  for (const r of (await store.replicas.list())) {
     for (const l of r.layers) if (l.origin === "copied") owned.add(l.path);
   }
   // Instant-clone parents' device state (and RAM file when it lives on the datastore).
-  for (const f of parentOwnedPaths(store)) owned.add(f);
+  for (const f of (await parentOwnedPaths(store))) owned.add(f);
   return owned;
 }
 

@@ -30,7 +30,7 @@ import {
   type ReplicaLayer,
   type ReplicationRun,
 } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { chainConfinementProblem } from "./chain-confinement";
 import { throwIfCancelled, type OpContext } from "./context";
@@ -101,23 +101,23 @@ interface ReplicationIntent {
  * the source's, and a qcow2 chain whose every layer has a content ID. Throws a 4xx EngineError
  * naming the field.
  */
-export async function validateReplicaCreate(store: Store, req: CreateReplicaRequest): Promise<void> {
+export async function validateReplicaCreate(store: Inventory, req: CreateReplicaRequest): Promise<void> {
   checkSourceChoice(req);
-  const target = store.getDatastore(req.targetDatastoreId);
+  const target = await store.datastores.get(req.targetDatastoreId);
   if (!target) throw notFound("datastore", req.targetDatastoreId, "target_datastore_id");
   const source = await resolveSource(store, req);
   refuseSameDatastore(source, target);
 }
 
 /** Refuses, inside the job's transaction, a replication whose target datastore was removed meanwhile. */
-export function admitReplicaCreate(store: Store, req: CreateReplicaRequest): void {
-  if (!store.getDatastore(req.targetDatastoreId)) throw notFound("datastore", req.targetDatastoreId, "target_datastore_id");
+export async function admitReplicaCreate(store: Inventory, req: CreateReplicaRequest): Promise<void> {
+  if (!(await store.datastores.get(req.targetDatastoreId))) throw notFound("datastore", req.targetDatastoreId, "target_datastore_id");
 }
 
 /** Refuses, inside the job's transaction, a repair of an unknown replica or of one that other work is already changing. */
-export function admitReplicaRepair(store: Store, req: RepairReplicaRequest): void {
-  if (!store.getReplica(req.replicaId)) throw notFound("replica", req.replicaId, "id");
-  const pending = pendingJobFor(store, req.replicaId);
+export async function admitReplicaRepair(store: Inventory, req: RepairReplicaRequest): Promise<void> {
+  if (!(await store.replicas.get(req.replicaId))) throw notFound("replica", req.replicaId, "id");
+  const pending = (await pendingJobFor(store, req.replicaId));
   if (pending) throw conflict(`replica ${req.replicaId} is already being repaired by job ${pending.id}`, "id");
 }
 
@@ -132,37 +132,38 @@ export function admitReplicaRepair(store: Store, req: RepairReplicaRequest): voi
 export async function createReplica(ctx: OpContext, req: CreateReplicaRequest): Promise<ReplicaView> {
   const startedAt = nowIso();
   checkSourceChoice(req);
-  const target = ctx.store.getDatastore(req.targetDatastoreId);
+  const target = await ctx.store.datastores.get(req.targetDatastoreId);
   if (!target) throw notFound("datastore", req.targetDatastoreId, "target_datastore_id");
   const source = await resolveSource(ctx.store, req);
   refuseSameDatastore(source, target);
   const replicaId = newId("rep");
-  const view = new CatalogView(ctx.store);
+  const view = await CatalogView.open(ctx.store);
   const candidates = await gatherCandidates(view, target, source.layers);
   const plan = planReplication({
     source: source.layers,
     candidates,
     copyPath: (position, contentId) => replicaLayerPath(target.path, replicaId, position, contentId),
   });
-  const recordedReuse = plan.steps.filter((s) => s.action === "reuse" && ctx.store.findLayerByPath(s.targetPath)).map((s) => s.targetPath);
+  const recordedReuse: string[] = [];
+  for (const s of plan.steps) if (s.action === "reuse" && (await ctx.store.layers.findByPath(s.targetPath))) recordedReuse.push(s.targetPath);
 
-  const run = await carryOut(ctx, { plan, replicaId, target, mode: "create", verify: req.verify === true, sourceTop: source.topPath }, (copied, runId, verified) => {
+  const run = await carryOut(ctx, { plan, replicaId, target, mode: "create", verify: req.verify === true, sourceTop: source.topPath }, async (copied, runId, verified) => {
     const now = nowIso();
     const layerIds = new Map<number, string>();
     const lastRun = runReport(runId, "create", plan, copied, verified, startedAt, now);
-    ctx.store.tx((s) => {
-      if (!s.getDatastore(target.id)) throw conflict(`datastore ${target.id} was removed during the replication`, "target_datastore_id");
+    await ctx.store.tx(async (s) => {
+      if (!(await s.datastores.get(target.id))) throw conflict(`datastore ${target.id} was removed during the replication`, "target_datastore_id");
       for (const p of recordedReuse) {
-        if (!s.findLayerByPath(p)) throw conflict(`target layer ${p} was removed during the replication; try again`);
+        if (!(await s.layers.findByPath(p))) throw conflict(`target layer ${p} was removed during the replication; try again`);
       }
       for (const step of plan.steps) {
         if (step.action !== "copy") continue;
         const layer = copyRecord(step, target.id, replicaId, now);
-        s.insertLayer(layer);
+        await s.layers.insert(layer);
         layerIds.set(step.position, layer.id);
       }
       const layers = replicaLayers(plan, layerIds);
-      s.insertReplica({
+      await s.replicas.insert({
         id: replicaId,
         sourceKind: source.kind,
         sourcePath: source.topPath,
@@ -198,16 +199,16 @@ export async function createReplica(ctx: OpContext, req: CreateReplicaRequest): 
  */
 export async function repairReplica(ctx: OpContext, req: RepairReplicaRequest): Promise<ReplicaView> {
   const startedAt = nowIso();
-  const replica = ctx.store.getReplica(req.replicaId);
+  const replica = await ctx.store.replicas.get(req.replicaId);
   if (!replica) throw notFound("replica", req.replicaId, "id");
-  const target = ctx.store.getDatastore(replica.targetDatastoreId);
+  const target = await ctx.store.datastores.get(replica.targetDatastoreId);
   if (!target) throw internal(`replica ${replica.id} names a datastore that does not exist`);
   const sourceReq = replica.sourceKind === "template" ? { templateId: replica.sourceTemplateId } : { sourcePath: replica.sourcePath };
   const source = await resolveSource(ctx.store, sourceReq).catch((err) => {
     if (isEngineError(err) && err.statusCode < 500) throw conflict(`the replica's source cannot be read: ${err.message}`, "id");
     throw err;
   });
-  const view = new CatalogView(ctx.store);
+  const view = await CatalogView.open(ctx.store);
   const own = await ownLayerFacts(view, replica);
   const candidates = await gatherCandidates(view, target, source.layers);
   const plan = planReplication({
@@ -216,24 +217,25 @@ export async function repairReplica(ctx: OpContext, req: RepairReplicaRequest): 
     own,
     copyPath: (position, contentId) => replicaLayerPath(target.path, replica.id, position, contentId),
   });
-  const recordedReuse = plan.steps.filter((s) => s.action === "reuse" && ctx.store.findLayerByPath(s.targetPath)).map((s) => s.targetPath);
+  const recordedReuse: string[] = [];
+  for (const s of plan.steps) if (s.action === "reuse" && (await ctx.store.layers.findByPath(s.targetPath))) recordedReuse.push(s.targetPath);
 
   const leftovers: string[] = [];
-  const run = await carryOut(ctx, { plan, replicaId: replica.id, target, mode: "repair", verify: req.verify === true, sourceTop: source.topPath }, (copied, runId, verified) => {
+  const run = await carryOut(ctx, { plan, replicaId: replica.id, target, mode: "repair", verify: req.verify === true, sourceTop: source.topPath }, async (copied, runId, verified) => {
     const now = nowIso();
     const lastRun = runReport(runId, "repair", plan, copied, verified, startedAt, now);
-    ctx.store.tx((s) => {
-      const current = s.getReplica(replica.id);
+    await ctx.store.tx(async (s) => {
+      const current = await s.replicas.get(replica.id);
       if (!current) throw conflict(`replica ${replica.id} was deleted during the repair`, "id");
       for (const p of recordedReuse) {
-        if (!s.findLayerByPath(p)) throw conflict(`target layer ${p} was removed during the repair; try again`);
+        if (!(await s.layers.findByPath(p))) throw conflict(`target layer ${p} was removed during the repair; try again`);
       }
       const layerIds = new Map<number, string>();
       for (const step of plan.steps) {
         if (step.action === "copy") {
-          const existing = s.findLayerByPath(step.targetPath);
+          const existing = await s.layers.findByPath(step.targetPath);
           if (existing) {
-            s.updateLayer(existing.id, {
+            await s.layers.update(existing.id, {
               contentId: step.source.contentId,
               parentContentId: step.source.parentContentId,
               backingPath: step.parentTargetPath,
@@ -243,24 +245,24 @@ export async function repairReplica(ctx: OpContext, req: RepairReplicaRequest): 
             layerIds.set(step.position, existing.id);
           } else {
             const layer = copyRecord(step, target.id, replica.id, now);
-            s.insertLayer(layer);
+            await s.layers.insert(layer);
             layerIds.set(step.position, layer.id);
           }
         } else if (step.action === "keep") {
-          const record = s.findLayerByPath(step.targetPath);
+          const record = await s.layers.findByPath(step.targetPath);
           if (!record) throw internal(`replica layer ${step.targetPath} has no record`);
-          if (step.rebase) s.updateLayer(record.id, { backingPath: step.parentTargetPath });
+          if (step.rebase) (await s.layers.update(record.id, { backingPath: step.parentTargetPath }));
           layerIds.set(step.position, record.id);
         }
       }
       const layers = replicaLayers(plan, layerIds);
       const inChain = new Set(layers.map((l) => l.path));
-      for (const l of s.listLayers({ ownerKind: "replica", ownerId: replica.id })) {
-        if (inChain.has(l.path) || isReliedOn(s, l.path, replica.id)) continue;
-        s.deleteLayer(l.id);
+      for (const l of (await s.layers.list({ ownerKind: "replica", ownerId: replica.id }))) {
+        if (inChain.has(l.path) || (await isReliedOn(s, l.path, replica.id))) continue;
+        await s.layers.delete(l.id);
         leftovers.push(l.path);
       }
-      s.updateReplica(replica.id, {
+      await s.replicas.update(replica.id, {
         sourcePath: source.topPath,
         topLayerId: layerIds.get(0)!,
         diskPath: plan.steps[0].targetPath,
@@ -285,7 +287,7 @@ export async function repairReplica(ctx: OpContext, req: RepairReplicaRequest): 
 export async function recoverReplication(ctx: OpContext, intent: unknown): Promise<{ finished: ReplicaView | null }> {
   const i = intent as ReplicationIntent | null;
   if (!i) return { finished: null };
-  const replica = ctx.store.getReplica(i.replicaId);
+  const replica = await ctx.store.replicas.get(i.replicaId);
   if (replica && replica.lastRun.runId === i.runId) {
     await Promise.all(i.copies.map((c) => fs.rm(c.tmpPath, { force: true })));
     await syncCatalog(ctx.store, i.targetDatastoreId);
@@ -297,17 +299,17 @@ export async function recoverReplication(ctx: OpContext, intent: unknown): Promi
 }
 
 /** The replica with this id, its drift measured now (and its recorded state refreshed when it changed); 404 when unknown. */
-export async function getReplicaView(store: Store, id: string): Promise<ReplicaView> {
-  const r = store.getReplica(id);
+export async function getReplicaView(store: Inventory, id: string): Promise<ReplicaView> {
+  const r = await store.replicas.get(id);
   if (!r) throw notFound("replica", id, "id");
-  return measure(store, r, new CatalogView(store));
+  return measure(store, r, await CatalogView.open(store));
 }
 
 /** Every replica (optionally those on one target datastore), each measured now. */
-export async function listReplicaViews(store: Store, filter: { targetDatastoreId?: string } = {}): Promise<ReplicaView[]> {
-  const view = new CatalogView(store);
+export async function listReplicaViews(store: Inventory, filter: { targetDatastoreId?: string } = {}): Promise<ReplicaView[]> {
+  const view = await CatalogView.open(store);
   const out: ReplicaView[] = [];
-  for (const r of store.listReplicas(filter)) out.push(await measure(store, r, view));
+  for (const r of (await store.replicas.list(filter))) out.push(await measure(store, r, view));
   return out;
 }
 
@@ -318,12 +320,12 @@ export interface ReplicaFiles {
 }
 
 /** Checks that replica `id` may be deleted, changing nothing: 404 when unknown, 409 while a job repairs it or other disks rest on its layers. */
-export function checkReplicaDelete(store: Store, id: string): Replica {
-  const r = store.getReplica(id);
+export async function checkReplicaDelete(store: Inventory, id: string): Promise<Replica> {
+  const r = await store.replicas.get(id);
   if (!r) throw notFound("replica", id, "id");
-  const pending = pendingJobFor(store, id);
+  const pending = (await pendingJobFor(store, id));
   if (pending) throw conflict(`replica ${id} is being repaired by job ${pending.id}; cancel it or wait`, "id");
-  const owned = store.listLayers({ ownerKind: "replica", ownerId: id });
+  const owned = await store.layers.list({ ownerKind: "replica", ownerId: id });
   const reliers = owned.flatMap((l) => reliersOf(store, l.path, id));
   if (reliers.length > 0) throw conflict(`replica ${id} backs other disks: ${[...new Set(reliers)].join(", ")}`, "id");
   return r;
@@ -334,15 +336,15 @@ export function checkReplicaDelete(store: Store, id: string): Replica {
  * again in their transaction, then its folder. `beforeCommit` gets where its files lie before
  * any record changes (a job records it as its intent). Throws like `checkReplicaDelete`.
  */
-export async function deleteReplica(ctx: OpContext, id: string, beforeCommit?: (files: ReplicaFiles) => void): Promise<void> {
-  const r = checkReplicaDelete(ctx.store, id);
+export async function deleteReplica(ctx: OpContext, id: string, beforeCommit?: (files: ReplicaFiles) => Promise<void> | void): Promise<void> {
+  const r = (await checkReplicaDelete(ctx.store, id));
   const files: ReplicaFiles = { replicaId: id, targetDatastoreId: r.targetDatastoreId };
-  beforeCommit?.(files);
+  await beforeCommit?.(files);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "replica-delete:after-intent");
-  ctx.store.tx((s) => {
-    checkReplicaDelete(s, id);
-    s.deleteReplica(id);
-    for (const l of s.listLayers({ ownerKind: "replica", ownerId: id })) s.deleteLayer(l.id);
+  await ctx.store.tx(async (s) => {
+    await checkReplicaDelete(s, id);
+    await s.replicas.delete(id);
+    for (const l of (await s.layers.list({ ownerKind: "replica", ownerId: id }))) (await s.layers.delete(l.id));
   });
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "replica-delete:after-commit");
   await removeReplicaFiles(ctx, files);
@@ -351,7 +353,7 @@ export async function deleteReplica(ctx: OpContext, id: string, beforeCommit?: (
 
 /** Removes a deleted replica's folder and rewrites its datastore's catalog; safe to run again after a crash. */
 export async function removeReplicaFiles(ctx: OpContext, files: ReplicaFiles): Promise<void> {
-  const ds = ctx.store.getDatastore(files.targetDatastoreId);
+  const ds = await ctx.store.datastores.get(files.targetDatastoreId);
   if (!ds) return;
   await removeOwnedTree(engineDir(ds.path), replicaDir(ds.path, files.replicaId));
   await syncCatalog(ctx.store, ds.id);
@@ -379,7 +381,7 @@ type CopiedBytes = Map<number, number>;
 async function carryOut(
   ctx: OpContext,
   args: RunArgs,
-  commit: (copied: CopiedBytes, runId: string, verified: boolean | null) => ReplicationRun,
+  commit: (copied: CopiedBytes, runId: string, verified: boolean | null) => Promise<ReplicationRun>,
 ): Promise<ReplicationRun> {
   const { plan, replicaId, target } = args;
   const copies = plan.steps.filter((s): s is CopyStep => s.action === "copy").sort((a, b) => b.position - a.position);
@@ -395,7 +397,7 @@ async function carryOut(
     copies: copies.map((s) => ({ tmpPath: tmpOf(s), finalPath: s.targetPath })),
     rebases: rebases.map((k) => ({ path: k.targetPath, fromBackingPath: ownBacking.get(k.targetPath) ?? null, toBackingPath: k.parentTargetPath })),
   };
-  ctx.recordIntent(intent);
+  await ctx.recordIntent(intent);
   const copied: CopiedBytes = new Map();
   try {
     await step(ctx, "preparing the target datastore", () => ensureLayout(target.path));
@@ -466,7 +468,7 @@ async function undoRun(ctx: OpContext, i: ReplicationIntent): Promise<void> {
       ctx.log.error({ err, path: r.path }, "could not restore the backing file of a replica layer");
     });
   }
-  const ds = ctx.store.getDatastore(i.targetDatastoreId);
+  const ds = await ctx.store.datastores.get(i.targetDatastoreId);
   if (ds && i.mode === "create") await fs.rmdir(replicaDir(ds.path, i.replicaId)).catch(() => undefined);
 }
 
@@ -583,7 +585,7 @@ function refuseSameDatastore(source: ResolvedSource, target: Datastore): void {
 }
 
 /** Resolves the source chain of a request, top first, with content IDs; throws 4xx EngineErrors naming the source field. */
-async function resolveSource(store: Store, req: { sourcePath?: string | null; templateId?: string | null }): Promise<ResolvedSource> {
+async function resolveSource(store: Inventory, req: { sourcePath?: string | null; templateId?: string | null }): Promise<ResolvedSource> {
   let field: string;
   let topPath: string;
   let kind: ResolvedSource["kind"];
@@ -591,10 +593,10 @@ async function resolveSource(store: Store, req: { sourcePath?: string | null; te
   if (req.templateId) {
     field = "template_id";
     kind = "template";
-    const t = store.getTemplate(req.templateId);
+    const t = await store.templates.get(req.templateId);
     if (!t) throw notFound("template", req.templateId, "template_id");
     if (t.state !== "ready") throw conflict(`template ${JSON.stringify(t.name)} is drifted: its disk vanished or changed`, "template_id");
-    const layer = store.getLayer(t.diskLayerId);
+    const layer = await store.layers.get(t.diskLayerId);
     if (!layer) throw internal(`template ${t.id} has no disk layer record`);
     topPath = layer.path;
     templateId = t.id;
@@ -605,7 +607,7 @@ async function resolveSource(store: Store, req: { sourcePath?: string | null; te
     if (issue) throw invalidField(field, issue);
     topPath = path.resolve(req.sourcePath!);
   }
-  const view = new CatalogView(store);
+  const view = await CatalogView.open(store);
   const datastore = view.datastoreOf(topPath);
   if (!datastore) throw invalidField(field, `${topPath} is not inside any datastore`);
   if (pathIsWithin(tmpDir(datastore.path), topPath)) throw invalidField(field, `${topPath} is a half-made file in the engine's tmp folder`);
@@ -617,7 +619,7 @@ async function resolveSource(store: Store, req: { sourcePath?: string | null; te
   } catch (err) {
     throw invalidField(field, `cannot read the chain of ${topPath}: ${(err as Error).message}`);
   }
-  const confinement = await chainConfinementProblem(infos, store.listDatastores());
+  const confinement = await chainConfinementProblem(infos, await store.datastores.list());
   if (confinement) throw invalidField(field, confinement);
   const layers: PlanSourceLayer[] = [];
   for (const info of infos) {
@@ -694,7 +696,7 @@ async function ownLayerFacts(view: CatalogView, r: Replica): Promise<PlanOwnLaye
 }
 
 /** Measures a replica's drift now and refreshes its recorded state when it changed. */
-async function measure(store: Store, r: Replica, view: CatalogView): Promise<ReplicaView> {
+async function measure(store: Inventory, r: Replica, view: CatalogView): Promise<ReplicaView> {
   const drift: ReplicaDrift[] = [];
   // One qemu-img call reads the whole chain when it is intact (the common case), none while a
   // stat finds its files as last read; a broken chain is then examined layer by layer to say
@@ -707,8 +709,8 @@ async function measure(store: Store, r: Replica, view: CatalogView): Promise<Rep
   }
   const state = drift.length > 0 ? "drifted" : "ready";
   if (state !== r.state) {
-    store.tx((s) => {
-      if (s.getReplica(r.id)) s.updateReplica(r.id, { state });
+    await store.tx(async (s) => {
+      if (await s.replicas.get(r.id)) (await s.replicas.update(r.id, { state }));
     });
   }
   return { ...r, state, drift };
@@ -741,21 +743,20 @@ async function layerDrift(view: CatalogView, l: ReplicaLayer, expectedBacking: s
   return null;
 }
 
-function pendingJobFor(store: Store, replicaId: string) {
-  return store
-    .listJobs({ states: ["queued", "running"] })
+async function pendingJobFor(store: Inventory, replicaId: string) {
+  return (await store.jobs.list({ states: ["queued", "running"] }))
     .find((j) => j.kind === REPAIR_REPLICA_KIND && (j.request as RepairReplicaRequest | null)?.replicaId === replicaId);
 }
 
 /** Who, besides replica `replicaId`, relies on the file `p`: disk layers backed by it and replicas listing it. */
-function reliersOf(store: Store, p: string, replicaId: string): string[] {
-  const layers = store.listLayers().filter((l) => l.backingPath === p && !(l.ownerKind === "replica" && l.ownerId === replicaId));
-  const replicas = store.findReplicasUsingPath(p).filter((x) => x.id !== replicaId);
+async function reliersOf(store: Inventory, p: string, replicaId: string): Promise<string[]> {
+  const layers = (await store.layers.list()).filter((l) => l.backingPath === p && !(l.ownerKind === "replica" && l.ownerId === replicaId));
+  const replicas = (await store.replicas.findUsingPath(p)).filter((x) => x.id !== replicaId);
   return [...layers.map((l) => l.path), ...replicas.map((x) => `replica ${x.id}`)];
 }
 
-function isReliedOn(store: Store, p: string, replicaId: string): boolean {
-  return reliersOf(store, p, replicaId).length > 0;
+async function isReliedOn(store: Inventory, p: string, replicaId: string): Promise<boolean> {
+  return (await reliersOf(store, p, replicaId)).length > 0;
 }
 
 async function fsyncPath(p: string): Promise<void> {

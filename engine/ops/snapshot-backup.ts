@@ -28,18 +28,18 @@ interface BackupIntent {
  */
 export async function backupVm(ctx: OpContext, req: BackupVmRequest): Promise<BackupVmResult> {
   // The request was checked when the job was admitted; only what may have changed since is checked again.
-  const vm = ctx.store.getVm(req.vmId);
+  const vm = await ctx.store.vms.get(req.vmId);
   if (!vm) throw notFound("vm", req.vmId, "id");
   if (existsSync(req.targetPath)) throw conflict(`target_path: ${req.targetPath} exists already`, "target_path");
   // Again at run time: a folder on the way may have been swapped for a symlink since admission.
-  checkBackupTarget(ctx.store, ctx.settings, req.targetPath);
+  await checkBackupTarget(ctx.store, ctx.settings, req.targetPath);
   const intent: BackupIntent = {
     op: "backup",
     vmId: vm.id,
     targetPath: req.targetPath,
     partPath: path.join(path.dirname(req.targetPath), `.${path.basename(req.targetPath)}.cf-part`),
   };
-  ctx.recordIntent(intent);
+  await ctx.recordIntent(intent);
   const steps = (done: number, message: string) => ctx.progress({ unit: "steps", total: 100, done: Math.round(done), message });
   // One hold of the VM for the whole backup: a fork, capture or migration in between would
   // rest new disks on the snapshot's layer and leave it impossible to consolidate.
@@ -49,9 +49,9 @@ export async function backupVm(ctx: OpContext, req: BackupVmRequest): Promise<Ba
 async function backupLocked(ctx: OpContext, req: BackupVmRequest, vm: Vm, intent: BackupIntent, steps: (done: number, message: string) => void): Promise<BackupVmResult> {
   steps(0, "taking a snapshot");
   const t0 = performance.now();
-  const snap = await createSnapshotLocked({ ...ctx, progress: () => undefined }, { vmId: vm.id, name: `backup-${newContentId().slice(0, 8)}` }, (c) => {
+  const snap = await createSnapshotLocked({ ...ctx, progress: () => undefined }, { vmId: vm.id, name: `backup-${newContentId().slice(0, 8)}` }, async (c) => {
     intent.create = c;
-    ctx.recordIntent(intent);
+    await ctx.recordIntent(intent);
   });
   const snapshotMs = roundMs(performance.now() - t0);
   let copyMs = 0;
@@ -82,9 +82,9 @@ async function backupLocked(ctx: OpContext, req: BackupVmRequest, vm: Vm, intent
     consolidation = await deleteSnapshotLocked(
       { ...ctx, signal: new AbortController().signal, progress: (p) => (p.unit === "bytes" && p.total ? steps(80 + (20 * (p.done ?? 0)) / p.total, "consolidating the snapshot") : undefined) },
       { id: snap.id, speedBytesPerSec: req.speedBytesPerSec },
-      (d) => {
+      async (d) => {
         intent.del = d;
-        ctx.recordIntent(intent);
+        await ctx.recordIntent(intent);
       },
     );
   } catch (err) {
@@ -113,8 +113,8 @@ export async function recoverBackup(ctx: OpContext, req: BackupVmRequest, intent
   if (i.create) snapshotId = (await recoverSnapshotCreate(ctx, i.create)).finished?.id ?? null;
   let consolidation: DeleteSnapshotResult | null = null;
   if (i.del) consolidation = (await recoverSnapshotDelete(ctx, i.del)).finished;
-  else if (snapshotId && ctx.store.getSnapshot(snapshotId)) consolidation = await deleteSnapshot({ ...ctx, signal: new AbortController().signal }, { id: snapshotId });
-  if (snapshotId && ctx.store.getSnapshot(snapshotId) && !consolidation) {
+  else if (snapshotId && (await ctx.store.snapshots.get(snapshotId))) consolidation = await deleteSnapshot({ ...ctx, signal: new AbortController().signal }, { id: snapshotId });
+  if (snapshotId && (await ctx.store.snapshots.get(snapshotId)) && !consolidation) {
     consolidation = await deleteSnapshot({ ...ctx, signal: new AbortController().signal }, { id: snapshotId }).catch(() => null);
   }
   if (existsSync(i.targetPath) && consolidation) {

@@ -4,7 +4,7 @@ import { commit, imageInfoChain, newContentId, rebase } from "../disk";
 import { cancelled, conflict, internal, isEngineError, isNoSpaceError, noSpace, notFound } from "../errors";
 import { anyNodeOnFile, dropBlockNode, liveChainFiles, nodeOfFile, withReattachedQmp } from "../hypervisor";
 import { type DiskLayer, type Vm } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { chainAfter, planConsolidation, type ConsolidationPlan, type PlanLayer } from "./snapshot-plan";
@@ -35,9 +35,9 @@ export interface DeleteIntent {
 }
 
 
-function planFor(store: Store, vm: Vm, snapshotId: string): { plan: ConsolidationPlan; layers: DiskLayer[] } {
-  const layers = diskLayersOf(store, vm);
-  const owners = new Map(store.listSnapshots({ vmId: vm.id }).map((s) => [s.layerId, s.id]));
+async function planFor(store: Inventory, vm: Vm, snapshotId: string): Promise<{ plan: ConsolidationPlan; layers: DiskLayer[] }> {
+  const layers = (await diskLayersOf(store, vm));
+  const owners = new Map((await store.snapshots.list({ vmId: vm.id })).map((s) => [s.layerId, s.id]));
   const chain: PlanLayer[] = layers.map((l) => ({ id: l.id, path: l.path, snapshotId: owners.get(l.id) ?? null }));
   let plan: ConsolidationPlan;
   try {
@@ -46,7 +46,7 @@ function planFor(store: Store, vm: Vm, snapshotId: string): { plan: Consolidatio
     throw conflict(`VM ${vm.name}: ${(err as Error).message}`, "id");
   }
   // Another disk (a fork's child, say) resting on either layer would see its data change.
-  const outside = store.listLayers().filter((l) => (l.backingPath === plan.base.path && l.id !== plan.top.id) || (l.backingPath === plan.top.path && l.id !== plan.above?.id));
+  const outside = (await store.layers.list()).filter((l) => (l.backingPath === plan.base.path && l.id !== plan.top.id) || (l.backingPath === plan.top.path && l.id !== plan.above?.id));
   if (outside.length > 0) throw conflict(`snapshot ${snapshotId}: other disks rest on its layers: ${outside.map((l) => l.path).join(", ")}`, "id");
   return { plan, layers };
 }
@@ -58,21 +58,21 @@ function planFor(store: Store, vm: Vm, snapshotId: string): { plan: Consolidatio
  * Throws 404/409 for a bad request, CF_CANCELLED, or 500 naming the failed step.
  */
 export async function deleteSnapshot(ctx: OpContext, req: DeleteSnapshotRequest): Promise<DeleteSnapshotResult> {
-  const snap = ctx.store.getSnapshot(req.id);
+  const snap = await ctx.store.snapshots.get(req.id);
   if (!snap) throw notFound("snapshot", req.id, "id");
   return withVmLock(snap.vmId, () => deleteSnapshotLocked(ctx, req, (i) => ctx.recordIntent(i)));
 }
 
 /** Consolidates a snapshot while the caller holds the VM's lock (a backup holds it across its steps). */
-export async function deleteSnapshotLocked(ctx: OpContext, req: DeleteSnapshotRequest, record: (i: DeleteIntent) => void): Promise<DeleteSnapshotResult> {
-  const snap = ctx.store.getSnapshot(req.id);
+export async function deleteSnapshotLocked(ctx: OpContext, req: DeleteSnapshotRequest, record: (i: DeleteIntent) => Promise<void> | void): Promise<DeleteSnapshotResult> {
+  const snap = await ctx.store.snapshots.get(req.id);
   if (!snap) throw notFound("snapshot", req.id, "id");
-  const vm = ctx.store.getVm(snap.vmId);
+  const vm = await ctx.store.vms.get(snap.vmId);
   if (!vm) throw conflict(`snapshot ${snap.id}'s VM is gone`, "id");
-  const { plan, layers } = planFor(ctx.store, vm, snap.id);
+  const { plan, layers } = (await planFor(ctx.store, vm, snap.id));
   const live = isRunning(vm);
   const intent: DeleteIntent = { op: "delete", vmId: vm.id, snapshotId: snap.id, plan, live, jobId: `cf-commit-${newContentId().slice(0, 12)}` };
-  record(intent);
+  await record(intent);
   const t0 = performance.now();
   let bytes = 0;
   let pivotMs: number | null = null;
@@ -83,21 +83,21 @@ export async function deleteSnapshotLocked(ctx: OpContext, req: DeleteSnapshotRe
       ({ bytes, pivotMs, guestPaused } = await liveCommit(ctx, vm, plan, intent, req.speedBytesPerSec, record));
     } else {
       intent.started = true;
-      record(intent);
+      await record(intent);
       ctx.progress({ unit: "steps", done: 0, total: 2, message: "committing offline" });
       await offlineCommit(plan, ctx.signal);
       bytes = (await fs.stat(plan.top.path)).size;
     }
     await faultHold(ctx, SNAPSHOT_HOLD, "delete-before-records");
-    commitDelete(ctx.store, vm, plan, snap.id);
+    await commitDelete(ctx.store, vm, plan, snap.id);
   } catch (err) {
-    if (intent.started && ctx.store.getSnapshot(snap.id)) {
+    if (intent.started && (await ctx.store.snapshots.get(snap.id))) {
       // The base layer took part of the data: the VM's chain is sound, the point in time is not.
-      ctx.store.tx((s) => {
-        s.updateSnapshot(snap.id, { state: "drifted" });
-        s.updateLayer(plan.base.id, { contentId: newContentId() });
-        s.updateLayer(plan.top.id, { parentContentId: s.getLayer(plan.base.id)!.contentId });
-      });
+      (await ctx.store.tx(async (s) => {
+        await s.snapshots.update(snap.id, { state: "drifted" });
+        await s.layers.update(plan.base.id, { contentId: newContentId() });
+        await s.layers.update(plan.top.id, { parentContentId: (await s.layers.get(plan.base.id))!.contentId });
+      }));
       await syncCatalog(ctx.store, layers[0].datastoreId);
     }
     if (ctx.signal.aborted) throw cancelled(`deleting snapshot ${snap.name} was cancelled; VM ${vm.name} runs on its full chain`);
@@ -132,7 +132,7 @@ async function liveCommit(
   plan: ConsolidationPlan,
   intent: DeleteIntent,
   speed: number | undefined,
-  record: (i: DeleteIntent) => void,
+  record: (i: DeleteIntent) => Promise<void> | void,
 ): Promise<{ bytes: number; pivotMs: number | null; guestPaused: boolean }> {
   const jobId = intent.jobId;
   const topNode = await withReattachedQmp(vm.stateDir!, async (qmp) => {
@@ -144,7 +144,7 @@ async function liveCommit(
     const top = await nodeOfFile(qmp, plan.top.path);
     const base = await nodeOfFile(qmp, plan.base.path);
     intent.started = true;
-    record(intent);
+    await record(intent);
     await qmp.execute("block-commit", {
       "job-id": jobId,
       device: chain.node,
@@ -248,18 +248,18 @@ function sleepMs(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-function commitDelete(store: Store, vm: Vm, plan: ConsolidationPlan, snapshotId: string): void {
-  store.tx((s) => {
+async function commitDelete(store: Inventory, vm: Vm, plan: ConsolidationPlan, snapshotId: string): Promise<void> {
+  await store.tx(async (s) => {
     const cid = newContentId();
     const owner = plan.baseNewOwner.kind === "vm" ? { ownerKind: "vm" as const, ownerId: vm.id } : { ownerKind: "snapshot" as const, ownerId: plan.baseNewOwner.snapshotId };
-    s.transferLayer(plan.base.id, { path: plan.base.path, ...owner });
-    s.updateLayer(plan.base.id, { contentId: cid });
-    if (plan.above) s.updateLayer(plan.above.id, { backingPath: plan.base.path, parentContentId: cid });
-    if (plan.active) s.updateVm(vm.id, { diskLayerId: plan.base.id });
+    await s.layers.transfer(plan.base.id, { path: plan.base.path, ...owner });
+    await s.layers.update(plan.base.id, { contentId: cid });
+    if (plan.above) (await s.layers.update(plan.above.id, { backingPath: plan.base.path, parentContentId: cid }));
+    if (plan.active) (await s.vms.update(vm.id, { diskLayerId: plan.base.id }));
     // The deleted snapshot lets go of the base first: a layer belongs to one snapshot at a time.
-    s.deleteSnapshot(snapshotId);
-    if (plan.baseNewOwner.kind === "snapshot") s.updateSnapshot(plan.baseNewOwner.snapshotId, { layerId: plan.base.id });
-    s.deleteLayer(plan.top.id);
+    (await s.snapshots.delete(snapshotId));
+    if (plan.baseNewOwner.kind === "snapshot") (await s.snapshots.update(plan.baseNewOwner.snapshotId, { layerId: plan.base.id }));
+    await s.layers.delete(plan.top.id);
   });
 }
 
@@ -286,9 +286,9 @@ export async function recoverSnapshotDelete(ctx: OpContext, intent: unknown): Pr
     guestPaused: false,
     chainDepth: depth,
   });
-  const vm = ctx.store.getVm(i.vmId);
-  if (!ctx.store.getSnapshot(i.snapshotId) || !vm) {
-    if (!ctx.store.findLayerByPath(plan.top.path)) await fs.rm(plan.top.path, { force: true });
+  const vm = await ctx.store.vms.get(i.vmId);
+  if (!(await ctx.store.snapshots.get(i.snapshotId)) || !vm) {
+    if (!(await ctx.store.layers.findByPath(plan.top.path))) await fs.rm(plan.top.path, { force: true });
     return { finished: result(i.live ? "live-active-commit" : "offline-commit", 0), detail: "" };
   }
   let merged: boolean;
@@ -323,7 +323,7 @@ export async function recoverSnapshotDelete(ctx: OpContext, intent: unknown): Pr
       return gone;
     });
   } else {
-    const top = ctx.store.getLayer(vm.diskLayerId)!;
+    const top = (await ctx.store.layers.get(vm.diskLayerId))!;
     const files = (await imageInfoChain(top.path)).map((x) => x.path);
     if (files.includes(plan.top.path)) {
       if (!i.live || i.started) await offlineCommit(plan, ctx.signal);
@@ -331,15 +331,15 @@ export async function recoverSnapshotDelete(ctx: OpContext, intent: unknown): Pr
     merged = !i.live || Boolean(i.started) || !files.includes(plan.top.path);
   }
   if (merged) {
-    commitDelete(ctx.store, vm, plan, i.snapshotId);
+    await commitDelete(ctx.store, vm, plan, i.snapshotId);
     await fs.rm(plan.top.path, { force: true });
     await syncCatalog(ctx.store, vm.datastoreId);
-    return { finished: result(i.live ? (plan.active ? "live-active-commit" : "live-commit") : "offline-commit", diskLayersOf(ctx.store, ctx.store.getVm(vm.id)!).length), detail: "" };
+    return { finished: result(i.live ? (plan.active ? "live-active-commit" : "live-commit") : "offline-commit", (await diskLayersOf(ctx.store, (await ctx.store.vms.get(vm.id))!)).length), detail: "" };
   }
   if (i.started) {
-    ctx.store.tx((s) => {
-      s.updateSnapshot(i.snapshotId, { state: "drifted" });
-      s.updateLayer(plan.base.id, { contentId: newContentId() });
+    await ctx.store.tx(async (s) => {
+      await s.snapshots.update(i.snapshotId, { state: "drifted" });
+      await s.layers.update(plan.base.id, { contentId: newContentId() });
     });
     await syncCatalog(ctx.store, vm.datastoreId);
   }

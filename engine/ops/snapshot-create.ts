@@ -5,7 +5,7 @@ import { createOverlay, newContentId, tmpDir } from "../disk";
 import { conflict, internal, isEngineError, isNoSpaceError, noSpace, notFound } from "../errors";
 import { liveChainFiles, nodeOfFile, withReattachedQmp } from "../hypervisor";
 import { newId, nowIso, type DiskLayer, type Vm } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { overlayFileName } from "./snapshot-plan";
@@ -39,13 +39,13 @@ export async function createSnapshot(ctx: OpContext, req: CreateSnapshotRequest)
 }
 
 /** Takes a snapshot while the caller holds the VM's lock (a backup holds it across its steps). */
-export async function createSnapshotLocked(ctx: OpContext, req: CreateSnapshotRequest, record: (i: CreateIntent) => void): Promise<SnapshotView> {
-  const vm = ctx.store.getVm(req.vmId);
+export async function createSnapshotLocked(ctx: OpContext, req: CreateSnapshotRequest, record: (i: CreateIntent) => Promise<void> | void): Promise<SnapshotView> {
+  const vm = await ctx.store.vms.get(req.vmId);
   if (!vm) throw notFound("vm", req.vmId, "id");
-  if (ctx.store.listSnapshots({ vmId: vm.id }).some((s) => s.name === req.name)) throw conflict(`VM ${vm.name} already has a snapshot named ${JSON.stringify(req.name)}`, "name");
-  const top = ctx.store.getLayer(vm.diskLayerId);
+  if ((await ctx.store.snapshots.list({ vmId: vm.id })).some((s) => s.name === req.name)) throw conflict(`VM ${vm.name} already has a snapshot named ${JSON.stringify(req.name)}`, "name");
+  const top = await ctx.store.layers.get(vm.diskLayerId);
   if (!top || !existsSync(top.path)) throw conflict(`VM ${vm.name}'s disk is missing; it cannot be snapshotted`, "id");
-  const ds = ctx.store.getDatastore(top.datastoreId);
+  const ds = await ctx.store.datastores.get(top.datastoreId);
   if (!ds) throw conflict(`VM ${vm.name}'s datastore is gone`, "id");
   const tag = newContentId().slice(0, 12);
   const live = isRunning(vm);
@@ -59,7 +59,7 @@ export async function createSnapshotLocked(ctx: OpContext, req: CreateSnapshotRe
     newPath: path.join(vm.homeDir, overlayFileName(tag)),
     live,
   };
-  record(intent);
+  await record(intent);
   ctx.progress({ unit: "steps", done: 0, total: 2, message: live ? "freezing the running disk" : "creating an overlay" });
   try {
     if (live) {
@@ -83,9 +83,9 @@ export async function createSnapshotLocked(ctx: OpContext, req: CreateSnapshotRe
       await fs.rename(part, intent.newPath);
     }
     await faultHold(ctx, SNAPSHOT_HOLD, "snapshot-after-overlay");
-    commitCreate(ctx.store, vm, top, intent);
+    await commitCreate(ctx.store, vm, top, intent);
   } catch (err) {
-    if (!ctx.store.getSnapshot(intent.snapshotId)) await fs.rm(intent.newPath, { force: true }).catch(() => undefined);
+    if (!(await ctx.store.snapshots.get(intent.snapshotId))) await fs.rm(intent.newPath, { force: true }).catch(() => undefined);
     await fs.rm(path.join(tmpDir(ds.path), `${intent.newLayerId}.qcow2`), { force: true }).catch(() => undefined);
     if (isEngineError(err)) throw err;
     if (isNoSpaceError(err)) throw noSpace(`snapshotting VM ${vm.name}`, err);
@@ -97,9 +97,9 @@ export async function createSnapshotLocked(ctx: OpContext, req: CreateSnapshotRe
   return getSnapshotView(ctx.store, intent.snapshotId);
 }
 
-function commitCreate(store: Store, vm: Vm, top: DiskLayer, i: CreateIntent): void {
-  store.tx((s) => {
-    s.insertLayer({
+async function commitCreate(store: Inventory, vm: Vm, top: DiskLayer, i: CreateIntent): Promise<void> {
+  await store.tx(async (s) => {
+    await s.layers.insert({
       id: i.newLayerId,
       datastoreId: top.datastoreId,
       path: i.newPath,
@@ -113,9 +113,9 @@ function commitCreate(store: Store, vm: Vm, top: DiskLayer, i: CreateIntent): vo
       state: "ready",
       createdAt: nowIso(),
     });
-    s.transferLayer(top.id, { path: top.path, ownerKind: "snapshot", ownerId: i.snapshotId });
-    s.insertSnapshot({ id: i.snapshotId, vmId: vm.id, name: i.name, layerId: top.id, state: "ready", createdAt: nowIso() });
-    s.updateVm(vm.id, { diskLayerId: i.newLayerId });
+    await s.layers.transfer(top.id, { path: top.path, ownerKind: "snapshot", ownerId: i.snapshotId });
+    await s.snapshots.insert({ id: i.snapshotId, vmId: vm.id, name: i.name, layerId: top.id, state: "ready", createdAt: nowIso() });
+    await s.vms.update(vm.id, { diskLayerId: i.newLayerId });
   });
 }
 
@@ -123,20 +123,20 @@ function commitCreate(store: Store, vm: Vm, top: DiskLayer, i: CreateIntent): vo
 export async function recoverSnapshotCreate(ctx: OpContext, intent: unknown): Promise<{ finished: SnapshotView | null }> {
   const i = intent as CreateIntent | null;
   if (!i) return { finished: null };
-  if (ctx.store.getSnapshot(i.snapshotId)) return { finished: getSnapshotView(ctx.store, i.snapshotId) };
-  const vm = ctx.store.getVm(i.vmId);
-  const top = ctx.store.getLayer(i.frozenLayerId);
+  if (await ctx.store.snapshots.get(i.snapshotId)) return { finished: await getSnapshotView(ctx.store, i.snapshotId) };
+  const vm = await ctx.store.vms.get(i.vmId);
+  const top = await ctx.store.layers.get(i.frozenLayerId);
   if (vm && top && vm.diskLayerId === top.id && existsSync(i.newPath)) {
     let onNew = false;
     if (isRunning(vm)) onNew = (await withReattachedQmp(vm.stateDir!, liveChainFiles)).files[0] === i.newPath;
     else if (!i.live) onNew = true; // the overlay was renamed into place complete; only the records are missing
     if (onNew) {
-      commitCreate(ctx.store, vm, top, i);
+      await commitCreate(ctx.store, vm, top, i);
       await syncCatalog(ctx.store, top.datastoreId);
-      return { finished: getSnapshotView(ctx.store, i.snapshotId) };
+      return { finished: await getSnapshotView(ctx.store, i.snapshotId) };
     }
   }
-  if (!ctx.store.findLayerByPath(i.newPath)) await fs.rm(i.newPath, { force: true });
+  if (!(await ctx.store.layers.findByPath(i.newPath))) await fs.rm(i.newPath, { force: true });
   return { finished: null };
 }
 

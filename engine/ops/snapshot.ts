@@ -11,7 +11,7 @@ import * as path from "node:path";
 import { engineDir, isInside } from "../disk";
 import { conflict, invalidField, notFound } from "../errors";
 import { absolutePathProblem, JOB_KINDS, nameProblem, pathIsWithin, type DiskLayer, type Snapshot, type Vm } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { EngineSettings } from "./context";
 import { livePid } from "./vm-power";
 
@@ -82,60 +82,59 @@ export interface BackupVmResult {
 
 
 /** The snapshot with this id; 404 when unknown. */
-export function getSnapshotView(store: Store, id: string): SnapshotView {
-  const snap = store.getSnapshot(id);
+export async function getSnapshotView(store: Inventory, id: string): Promise<SnapshotView> {
+  const snap = await store.snapshots.get(id);
   if (!snap) throw notFound("snapshot", id, "id");
   return snapshotView(store, snap);
 }
 
 /** The snapshots of a VM, oldest first; 404 for an unknown VM. */
-export function listSnapshotViews(store: Store, vmId: string): SnapshotView[] {
-  if (!store.getVm(vmId)) throw notFound("vm", vmId, "id");
-  return store.listSnapshots({ vmId }).map((s) => snapshotView(store, s));
+export async function listSnapshotViews(store: Inventory, vmId: string): Promise<SnapshotView[]> {
+  if (!(await store.vms.get(vmId))) throw notFound("vm", vmId, "id");
+  return Promise.all((await store.snapshots.list({ vmId })).map((s) => snapshotView(store, s)));
 }
 
-function snapshotView(store: Store, snap: Snapshot): SnapshotView {
-  const layer = store.getLayer(snap.layerId);
+async function snapshotView(store: Inventory, snap: Snapshot): Promise<SnapshotView> {
+  const layer = await store.layers.get(snap.layerId);
   const chain: string[] = [];
   let cursor: DiskLayer | null = layer;
   for (let depth = 0; cursor && depth < 256; depth++) {
     chain.push(cursor.path);
-    cursor = cursor.backingPath ? store.findLayerByPath(cursor.backingPath) : null;
+    cursor = cursor.backingPath ? (await store.layers.findByPath(cursor.backingPath)) : null;
   }
   const state = snap.state === "ready" && layer && existsSync(layer.path) ? "ready" : "drifted";
   return { ...snap, state, frozenDiskPath: layer?.path ?? "", contentId: layer?.contentId ?? null, frozenChain: chain };
 }
 
 /** Refuses a snapshot request that cannot be done, touching nothing (404/400/409 naming the field). */
-export function checkSnapshotCreate(store: Store, req: CreateSnapshotRequest): void {
-  const vm = store.getVm(req.vmId);
+export async function checkSnapshotCreate(store: Inventory, req: CreateSnapshotRequest): Promise<void> {
+  const vm = await store.vms.get(req.vmId);
   if (!vm) throw notFound("vm", req.vmId, "id");
   const issue = nameProblem(req.name);
   if (issue) throw invalidField("name", issue);
-  admitSnapshotCreate(store, req);
+  await admitSnapshotCreate(store, req);
 }
 
 /** Refuses a name the VM's snapshots have or a queued or running snapshot job will take (runs in the job's transaction). */
-export function admitSnapshotCreate(store: Store, req: CreateSnapshotRequest): void {
-  if (!store.getVm(req.vmId)) throw conflict(`VM ${req.vmId} was removed`, "id");
-  if (store.listSnapshots({ vmId: req.vmId }).some((s) => s.name === req.name)) throw conflict(`VM ${req.vmId} already has a snapshot named ${JSON.stringify(req.name)}`, "name");
-  const pending = store
-    .listJobs({ states: ["queued", "running"] })
+export async function admitSnapshotCreate(store: Inventory, req: CreateSnapshotRequest): Promise<void> {
+  if (!(await store.vms.get(req.vmId))) throw conflict(`VM ${req.vmId} was removed`, "id");
+  if ((await store.snapshots.list({ vmId: req.vmId })).some((s) => s.name === req.name)) throw conflict(`VM ${req.vmId} already has a snapshot named ${JSON.stringify(req.name)}`, "name");
+  const pending = (await store.jobs.list({ states: ["queued", "running"] }))
     .find((j) => j.kind === CREATE_SNAPSHOT_KIND && (j.request as CreateSnapshotRequest).vmId === req.vmId && (j.request as CreateSnapshotRequest).name === req.name);
   if (pending) throw conflict(`snapshot ${JSON.stringify(req.name)} is being taken by job ${pending.id}`, "name");
 }
 
 /** Refuses deleting an unknown snapshot or one another job is deleting already. */
-export function admitSnapshotDelete(store: Store, req: DeleteSnapshotRequest): void {
-  if (!store.getSnapshot(req.id)) throw notFound("snapshot", req.id, "id");
+export async function admitSnapshotDelete(store: Inventory, req: DeleteSnapshotRequest): Promise<void> {
+  if (!(await store.snapshots.get(req.id))) throw notFound("snapshot", req.id, "id");
   if (req.speedBytesPerSec !== undefined && (!Number.isInteger(req.speedBytesPerSec) || req.speedBytesPerSec < 0)) throw invalidField("speed_bytes_per_sec", "must be a whole number ≥ 0");
-  const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === DELETE_SNAPSHOT_KIND && (j.request as DeleteSnapshotRequest).id === req.id);
+  const pending = (await store.jobs.list({ states: ["queued", "running"] })).find((j) => j.kind === DELETE_SNAPSHOT_KIND && (j.request as DeleteSnapshotRequest).id === req.id);
   if (pending) throw conflict(`snapshot ${req.id} is being deleted by job ${pending.id}`, "id");
 }
 
 /** Refuses a backup that cannot be done: unknown VM, bad format, a target that is relative, exists, has no folder or lies in a datastore's engine folder. */
-export function checkBackupRequest(store: Store, req: BackupVmRequest): void {
-  if (!store.getVm(req.vmId)) throw notFound("vm", req.vmId, "id");
+export async function checkBackupRequest(store: Inventory, req: BackupVmRequest): Promise<void> {
+  if (!(await store.vms.get(req.vmId))) throw notFound("vm", req.vmId, "id");
   if (req.format !== "qcow2" && req.format !== "raw") throw invalidField("format", "must be qcow2 or raw");
   const t = req.targetPath;
   const pathIssue = absolutePathProblem(t);
@@ -143,11 +142,11 @@ export function checkBackupRequest(store: Store, req: BackupVmRequest): void {
   if (path.normalize(t) !== t || t.endsWith("/")) throw invalidField("target_path", "must be an absolute, normalised file path");
   if (existsSync(t)) throw conflict(`target_path: ${t} exists already`, "target_path");
   if (!existsSync(path.dirname(t))) throw invalidField("target_path", `the folder ${path.dirname(t)} does not exist`);
-  for (const ds of store.listDatastores()) {
+  for (const ds of (await store.datastores.list())) {
     if (isInside(engineDir(ds.path), t) || t === engineDir(ds.path)) throw invalidField("target_path", `must not lie in datastore ${ds.name}'s engine folder`);
   }
   if (req.speedBytesPerSec !== undefined && (!Number.isInteger(req.speedBytesPerSec) || req.speedBytesPerSec < 0)) throw invalidField("speed_bytes_per_sec", "must be a whole number ≥ 0");
-  const pending = store.listJobs({ states: ["queued", "running"] }).find((j) => j.kind === BACKUP_VM_KIND && (j.request as BackupVmRequest).targetPath === t);
+  const pending = (await store.jobs.list({ states: ["queued", "running"] })).find((j) => j.kind === BACKUP_VM_KIND && (j.request as BackupVmRequest).targetPath === t);
   if (pending) throw conflict(`target_path: job ${pending.id} writes ${t} already`, "target_path");
 }
 
@@ -157,7 +156,7 @@ export function checkBackupRequest(store: Store, req: BackupVmRequest): void {
  * folder is resolved first, so a symlinked folder inside a datastore that points elsewhere
  * (say at /etc) is refused too. The engine writes guest-controlled bytes there as root.
  */
-export function checkBackupTarget(store: Store, settings: EngineSettings, targetPath: string): void {
+export async function checkBackupTarget(store: Inventory, settings: EngineSettings, targetPath: string): Promise<void> {
   const folder = path.dirname(targetPath);
   let realFolder: string;
   try {
@@ -169,7 +168,7 @@ export function checkBackupTarget(store: Store, settings: EngineSettings, target
   if (lstatSync(targetPath, { throwIfNoEntry: false })) throw conflict(`target_path: ${targetPath} exists already`, "target_path");
   const stateDir = settings.stateDir ? realOrSelf(settings.stateDir) : null;
   if (stateDir && pathIsWithin(stateDir, real)) throw invalidField("target_path", `${real} lies in the engine's state folder`);
-  const datastores = store.listDatastores().map((ds) => ({ name: ds.name, root: realOrSelf(ds.path) }));
+  const datastores = (await store.datastores.list()).map((ds) => ({ name: ds.name, root: realOrSelf(ds.path) }));
   const inEngineFolder = datastores.find((ds) => pathIsWithin(engineDir(ds.root), real));
   if (inEngineFolder) throw invalidField("target_path", `must not lie in datastore ${inEngineFolder.name}'s engine folder`);
   const roots = [...datastores.map((ds) => ds.root), ...(settings.backupDirs ?? [])];

@@ -40,7 +40,7 @@ export async function runDatastoreAdd(ctx: OpContext, req: AddDatastoreRequest):
 export async function recoverDatastoreAdd(ctx: OpContext, intent: unknown): Promise<StorageRecovery<DatastoreStatus>> {
   const plan = intent as DatastoreAddPlan | null;
   if (!plan) return { finished: null, detail: "the engine stopped before the datastore was made; nothing changed" };
-  const ds = ctx.store.getDatastore(plan.id);
+  const ds = await ctx.store.datastores.get(plan.id);
   if (ds) return { finished: await measureDatastore(ds), detail: "" };
   await undoDatastoreAdd(plan);
   return { finished: null, detail: `the engine stopped before datastore ${JSON.stringify(plan.name)} was recorded; the folders it made were removed` };
@@ -59,21 +59,21 @@ interface DatastoreRemoveIntent {
 /** After a crash during `datastore.delete`: once the record is gone its empty engine folder goes too (finished); a datastore still recorded was not touched. */
 export async function recoverDatastoreRemove(ctx: OpContext, req: RecordIdRequest, intent: unknown): Promise<StorageRecovery<{ id: string }>> {
   const i = intent as DatastoreRemoveIntent | null;
-  if (!i || ctx.store.getDatastore(req.id)) return { finished: null, detail: `the engine stopped before datastore ${req.id}'s record was removed; it was kept whole` };
+  if (!i || (await ctx.store.datastores.get(req.id))) return { finished: null, detail: `the engine stopped before datastore ${req.id}'s record was removed; it was kept whole` };
   await removeEngineFolderIfEmpty(i.datastore.path);
   return { finished: { id: req.id }, detail: "" };
 }
 
 /** The `pool.create` job: records the request, then the pool (see createPool); the refill loop fills it. */
 export async function runPoolCreate(ctx: OpContext, req: CreatePoolRequest): Promise<PoolView> {
-  ctx.recordIntent({ templateId: req.templateId, datastoreId: req.datastoreId });
+  await ctx.recordIntent({ templateId: req.templateId, datastoreId: req.datastoreId });
   return createPool(ctx, req);
 }
 
 /** After a crash during `pool.create`: the pool is one record, committed (finished) or not (nothing changed). */
 export async function recoverPoolCreate(ctx: OpContext, req: CreatePoolRequest): Promise<StorageRecovery<PoolView>> {
-  const pool: Pool | null = ctx.store.findPool(req.templateId, req.datastoreId);
-  if (pool) return { finished: getPoolView(ctx.store, pool.id), detail: "" };
+  const pool: Pool | null = await ctx.store.pools.find(req.templateId, req.datastoreId);
+  if (pool) return { finished: await getPoolView(ctx.store, pool.id), detail: "" };
   return { finished: null, detail: "the engine stopped before the pool was recorded; nothing changed" };
 }
 
@@ -89,8 +89,8 @@ export async function runPoolResize(ctx: OpContext, req: ResizePoolRequest): Pro
 export async function recoverPoolResize(ctx: OpContext, req: ResizePoolRequest, intent: unknown): Promise<StorageRecovery<PoolView>> {
   const discard = intent as PoolDiscard | null;
   if (discard) await removeDiscardedFiles(ctx, discard);
-  const pool = ctx.store.getPool(req.id);
-  if (pool?.size === req.size) return { finished: getPoolView(ctx.store, req.id), detail: "" };
+  const pool = await ctx.store.pools.get(req.id);
+  if (pool?.size === req.size) return { finished: await getPoolView(ctx.store, req.id), detail: "" };
   return { finished: null, detail: `the engine stopped before pool ${req.id}'s new size was recorded; it was kept as it was` };
 }
 
@@ -103,7 +103,7 @@ export async function runPoolDelete(ctx: OpContext, req: RecordIdRequest): Promi
 /** After a crash during `pool.delete`: once the pool's record is gone its copies' files go too (finished); a pool still recorded was not touched. */
 export async function recoverPoolDelete(ctx: OpContext, req: RecordIdRequest, intent: unknown): Promise<StorageRecovery<{ id: string }>> {
   const discard = intent as PoolDiscard | null;
-  if (!discard || ctx.store.getPool(req.id)) return { finished: null, detail: `the engine stopped before pool ${req.id}'s record was removed; the pool was kept whole` };
+  if (!discard || (await ctx.store.pools.get(req.id))) return { finished: null, detail: `the engine stopped before pool ${req.id}'s record was removed; the pool was kept whole` };
   await removeDiscardedFiles(ctx, discard);
   return { finished: { id: req.id }, detail: "" };
 }
@@ -117,19 +117,19 @@ export async function runReplicaDelete(ctx: OpContext, req: RecordIdRequest): Pr
 /** After a crash during `replica.delete`: once its record is gone its folder goes too (finished); a replica still recorded was not touched. */
 export async function recoverReplicaDelete(ctx: OpContext, req: RecordIdRequest, intent: unknown): Promise<StorageRecovery<{ id: string }>> {
   const files = intent as ReplicaFiles | null;
-  if (!files || ctx.store.getReplica(req.id)) return { finished: null, detail: `the engine stopped before replica ${req.id}'s records were removed; the replica was kept whole` };
+  if (!files || (await ctx.store.replicas.get(req.id))) return { finished: null, detail: `the engine stopped before replica ${req.id}'s records were removed; the replica was kept whole` };
   await removeReplicaFiles(ctx, files);
   return { finished: { id: req.id }, detail: "" };
 }
 
 /** The `vm.update` job: records the change, then applies it to the VM's record in one transaction (see updateVmSettings). */
 export async function runVmUpdate(ctx: OpContext, req: UpdateVmSettingsRequest): Promise<VmView> {
-  ctx.recordIntent({ id: req.id });
+  await ctx.recordIntent({ id: req.id });
   return updateVmSettings(ctx.store, req);
 }
 
 /** After a crash during `vm.update`: the change is one transaction and applying it again changes nothing more, so it is applied again (finished) unless the VM is gone. */
 export async function recoverVmUpdate(ctx: OpContext, req: UpdateVmSettingsRequest): Promise<StorageRecovery<VmView>> {
-  if (!ctx.store.getVm(req.id)) return { finished: null, detail: `VM ${req.id} is gone; nothing changed` };
-  return { finished: updateVmSettings(ctx.store, req), detail: "" };
+  if (!(await ctx.store.vms.get(req.id))) return { finished: null, detail: `VM ${req.id} is gone; nothing changed` };
+  return { finished: await updateVmSettings(ctx.store, req), detail: "" };
 }

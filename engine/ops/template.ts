@@ -33,7 +33,7 @@ import {
   type DiskLayer,
   type Template,
 } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import { templateUsersProblem } from "./clone-users";
 import { removeFromDatastore } from "./datastore-removal";
@@ -72,7 +72,7 @@ interface ImportIntent {
  * Checks an import request against the inventory and the source file, touching nothing.
  * Throws a 4xx EngineError naming the first bad field.
  */
-export async function validateTemplateImport(store: Store, req: ImportTemplateRequest): Promise<void> {
+export async function validateTemplateImport(store: Inventory, req: ImportTemplateRequest): Promise<void> {
   const nameIssue = nameProblem(req.name);
   if (nameIssue) throw invalidField("name", nameIssue);
   const memIssue = intRangeProblem(req.memoryMb, MEMORY_MB_RANGE);
@@ -83,9 +83,9 @@ export async function validateTemplateImport(store: Store, req: ImportTemplateRe
   if (cmdlineIssue) throw invalidField("cmdline", cmdlineIssue);
   if (req.cmdline != null && !req.kernel) throw invalidField("cmdline", "needs kernel: a command line is only used for direct kernel boot");
   if (req.initrd != null && !req.kernel) throw invalidField("initrd", "needs kernel: an initrd is only used for direct kernel boot");
-  const ds = store.getDatastore(req.datastoreId);
+  const ds = await store.datastores.get(req.datastoreId);
   if (!ds) throw notFound("datastore", req.datastoreId, "datastore_id");
-  admitTemplateName(store, req);
+  await admitTemplateName(store, req);
 
   await requireFile("source_path", req.sourcePath);
   if (pathIsWithin(path.join(ds.path, "clonefleet"), req.sourcePath)) {
@@ -97,11 +97,10 @@ export async function validateTemplateImport(store: Store, req: ImportTemplateRe
 }
 
 /** Refuses a name that a template has, or that a queued or running import will take. */
-export function admitTemplateName(store: Store, req: ImportTemplateRequest): void {
-  const existing = store.findTemplateByName(req.name);
+export async function admitTemplateName(store: Inventory, req: ImportTemplateRequest): Promise<void> {
+  const existing = await store.templates.findByName(req.name);
   if (existing) throw conflict(`a template named ${JSON.stringify(req.name)} already exists (${existing.id})`, "name");
-  const pending = store
-    .listJobs({ states: ["queued", "running"] })
+  const pending = (await store.jobs.list({ states: ["queued", "running"] }))
     .find((j) => j.kind === IMPORT_TEMPLATE_KIND && (j.request as ImportTemplateRequest).name === req.name);
   if (pending) throw conflict(`template ${JSON.stringify(req.name)} is being imported by job ${pending.id}`, "name");
 }
@@ -115,7 +114,7 @@ export const IMPORT_TEMPLATE_KIND = JOB_KINDS.importTemplate;
  * file it made is removed.
  */
 export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest): Promise<TemplateView> {
-  const ds = ctx.store.getDatastore(req.datastoreId);
+  const ds = await ctx.store.datastores.get(req.datastoreId);
   if (!ds) throw notFound("datastore", req.datastoreId, "datastore_id");
   const templateId = newId("tpl");
   const intent: ImportIntent = {
@@ -126,7 +125,7 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
     finalDir: templateDir(ds.path, templateId),
     finalPath: templateDiskPath(ds.path, templateId),
   };
-  ctx.recordIntent(intent);
+  await ctx.recordIntent(intent);
   try {
     await ensureLayout(ds.path);
     ctx.progress({ unit: "steps", done: 0, total: 100, message: "converting image" });
@@ -189,10 +188,10 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
       state: "ready",
       createdAt: now,
     };
-    ctx.store.tx((s) => {
-      if (s.findTemplateByName(req.name)) throw conflict(`a template named ${JSON.stringify(req.name)} already exists`, "name");
-      s.insertLayer(layer);
-      s.insertTemplate(template);
+    await ctx.store.tx(async (s) => {
+      if (await s.templates.findByName(req.name)) throw conflict(`a template named ${JSON.stringify(req.name)} already exists`, "name");
+      await s.layers.insert(layer);
+      await s.templates.insert(template);
     });
     await syncCatalog(ctx.store, ds.id);
     ctx.progress({ done: 100, message: "imported" });
@@ -209,21 +208,21 @@ export async function importTemplate(ctx: OpContext, req: ImportTemplateRequest)
 export async function recoverTemplateImport(ctx: OpContext, intent: unknown): Promise<{ finished: TemplateView | null }> {
   const i = intent as ImportIntent | null;
   if (!i) return { finished: null };
-  const template = ctx.store.getTemplate(i.templateId);
+  const template = await ctx.store.templates.get(i.templateId);
   if (template) {
     await fs.rm(i.tmpPath, { force: true });
     await syncCatalog(ctx.store, template.datastoreId);
-    return { finished: getTemplateView(ctx.store, template.id) };
+    return { finished: await getTemplateView(ctx.store, template.id) };
   }
   await removeImportFiles(ctx.store, i);
   return { finished: null };
 }
 
 /** The template with this id and its disk facts; 404 when unknown. */
-export function getTemplateView(store: Store, id: string): TemplateView {
-  const t = store.getTemplate(id);
+export async function getTemplateView(store: Inventory, id: string): Promise<TemplateView> {
+  const t = await store.templates.get(id);
   if (!t) throw notFound("template", id, "id");
-  const layer = store.getLayer(t.diskLayerId);
+  const layer = await store.layers.get(t.diskLayerId);
   if (!layer) throw internal(`template ${id} has no disk layer record`);
   return viewOf(t, layer);
 }
@@ -233,7 +232,7 @@ export function getTemplateView(store: Store, id: string): TemplateView {
  * read reports what is on disk now rather than at the last engine start. Returns the views
  * as refreshed.
  */
-export async function refreshTemplateViews(store: Store, views: TemplateView[]): Promise<TemplateView[]> {
+export async function refreshTemplateViews(store: Inventory, views: TemplateView[]): Promise<TemplateView[]> {
   const out: TemplateView[] = [];
   const touched = new Set<string>();
   for (const v of views) {
@@ -242,9 +241,9 @@ export async function refreshTemplateViews(store: Store, views: TemplateView[]):
       () => false,
     );
     if (!present && v.state === "ready") {
-      store.tx((s) => {
-        s.updateLayer(v.diskLayerId, { state: "drifted" });
-        s.setTemplateState(v.id, "drifted");
+      await store.tx(async (s) => {
+        await s.layers.update(v.diskLayerId, { state: "drifted" });
+        await s.templates.setState(v.id, "drifted");
       });
       touched.add(v.datastoreId);
       out.push({ ...v, state: "drifted" });
@@ -257,24 +256,26 @@ export async function refreshTemplateViews(store: Store, views: TemplateView[]):
 }
 
 /** Every template, optionally those of one datastore. */
-export function listTemplateViews(store: Store, filter?: { datastoreId?: string }): TemplateView[] {
-  return store.listTemplates(filter).flatMap((t) => {
-    const layer = store.getLayer(t.diskLayerId);
-    return layer ? [viewOf(t, layer)] : [];
-  });
+export async function listTemplateViews(store: Inventory, filter?: { datastoreId?: string }): Promise<TemplateView[]> {
+  const views: TemplateView[] = [];
+  for (const t of await store.templates.list(filter)) {
+    const layer = await store.layers.get(t.diskLayerId);
+    if (layer) views.push(viewOf(t, layer));
+  }
+  return views;
 }
 
 /**
  * Deletes a template: its records first (so nothing hands it out), then its folder.
  * Refused while other disk layers are backed by its disk.
  */
-export async function deleteTemplate(ctx: OpContext, id: string, beforeCommit?: (files: TemplateFiles) => void): Promise<void> {
-  const view = checkTemplateDelete(ctx.store, id);
+export async function deleteTemplate(ctx: OpContext, id: string, beforeCommit?: (files: TemplateFiles) => Promise<void> | void): Promise<void> {
+  const view = (await checkTemplateDelete(ctx.store, id));
   const files: TemplateFiles = { templateId: id, datastoreId: view.datastoreId };
-  beforeCommit?.(files);
-  ctx.store.tx((s) => {
-    s.deleteTemplate(id);
-    s.deleteLayer(view.diskLayerId);
+  await beforeCommit?.(files);
+  await ctx.store.tx(async (s) => {
+    await s.templates.delete(id);
+    await s.layers.delete(view.diskLayerId);
   });
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "template-delete:after-commit");
   await removeTemplateFiles(ctx, files);
@@ -282,11 +283,11 @@ export async function deleteTemplate(ctx: OpContext, id: string, beforeCommit?: 
 }
 
 /** Checks that template `id` may be deleted: 404 when unknown, 409 while VMs, pools or fleets use it or other disks rest on it. Changes nothing. */
-export function checkTemplateDelete(store: Store, id: string): TemplateView {
-  const view = getTemplateView(store, id);
+export async function checkTemplateDelete(store: Inventory, id: string): Promise<TemplateView> {
+  const view = (await getTemplateView(store, id));
   const users = templateUsersProblem(store, id);
-  if (users) throw conflict(`template ${JSON.stringify(view.name)} ${users}`, "id");
-  const dependants = store.listLayers().filter((l) => l.backingPath === view.diskPath);
+  if ((await users)) throw conflict(`template ${JSON.stringify(view.name)} ${users}`, "id");
+  const dependants = (await store.layers.list()).filter((l) => l.backingPath === view.diskPath);
   if (dependants.length > 0) {
     throw conflict(`template ${JSON.stringify(view.name)} backs other disks: ${dependants.map((l) => l.path).join(", ")}`, "id");
   }
@@ -301,7 +302,7 @@ export interface TemplateFiles {
 
 /** Removes a template's folder (nothing when it is gone already) and syncs its datastore's catalog. */
 export async function removeTemplateFiles(ctx: OpContext, files: TemplateFiles): Promise<void> {
-  const ds = ctx.store.getDatastore(files.datastoreId);
+  const ds = await ctx.store.datastores.get(files.datastoreId);
   if (!ds) return;
   await removeOwnedTree(engineDir(ds.path), templateDir(ds.path, files.templateId));
   await syncCatalog(ctx.store, ds.id);
@@ -311,7 +312,7 @@ function viewOf(t: Template, layer: DiskLayer): TemplateView {
   return { ...t, diskPath: layer.path, contentId: layer.contentId, virtualSizeBytes: layer.virtualSizeBytes };
 }
 
-async function removeImportFiles(store: Store, i: ImportIntent): Promise<void> {
+async function removeImportFiles(store: Inventory, i: ImportIntent): Promise<void> {
   await fs.rm(i.tmpPath, { force: true });
   await removeFromDatastore(store, i.finalDir);
 }

@@ -14,7 +14,7 @@ import { copyFileRestricted, createOverlay, newContentId, vmDir, vmDiskPath } fr
 import { conflict, internal, invalidField, isEngineError, notFound } from "../errors";
 import { MigrationError, QemuProcess, nodeOfFile, probeVm, setMigrationCapabilities, setMigrationParameters, waitForMigration, type VmSpec } from "../hypervisor";
 import { JOB_KINDS, nameProblem, newId, nowIso, type DiskLayer, type Vm } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkHostId } from "./pool";
@@ -64,22 +64,21 @@ interface ForkIntent {
 }
 
 /** Refuses a fork request that cannot be done, touching nothing; 4xx naming the field. */
-export function checkForkRequest(store: Store, req: ForkVmRequest, opts: { admitName?: boolean } = {}): void {
-  const parent = store.getVm(req.parentId);
+export async function checkForkRequest(store: Inventory, req: ForkVmRequest, opts: { admitName?: boolean } = {}): Promise<void> {
+  const parent = await store.vms.get(req.parentId);
   if (!parent) throw notFound("vm", req.parentId, "id");
   const nameIssue = nameProblem(req.name);
   if (nameIssue) throw invalidField("name", nameIssue);
   checkHostId(req.hostId);
-  if (getVmView(store, parent.id).state === "drifted") throw conflict(`VM ${parent.name} is drifted (its disk vanished); it cannot be forked`, "id");
-  if (opts.admitName !== false) admitForkName(store, req.name);
+  if ((await getVmView(store, parent.id)).state === "drifted") throw conflict(`VM ${parent.name} is drifted (its disk vanished); it cannot be forked`, "id");
+  if (opts.admitName !== false) await admitForkName(store, req.name);
 }
 
 /** Refuses a name a VM has or a queued or running creation or fork will take. */
-export function admitForkName(store: Store, name: string): void {
-  const existing = store.findVmByName(name);
+export async function admitForkName(store: Inventory, name: string): Promise<void> {
+  const existing = await store.vms.findByName(name);
   if (existing) throw conflict(`a VM named ${JSON.stringify(name)} already exists (${existing.id})`, "name");
-  const pending = store
-    .listJobs({ states: ["queued", "running"] })
+  const pending = (await store.jobs.list({ states: ["queued", "running"] }))
     .find((j) => (j.kind === FORK_VM_KIND || j.kind === JOB_KINDS.createVm) && (j.request as { name?: string }).name === name);
   if (pending) throw conflict(`VM ${JSON.stringify(name)} is being made by job ${pending.id}`, "name");
 }
@@ -115,11 +114,11 @@ export async function forkVm(ctx: OpContext, req: ForkVmRequest): Promise<ForkVm
 }
 
 async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmResult> {
-  const parent = ctx.store.getVm(req.parentId);
+  const parent = await ctx.store.vms.get(req.parentId);
   if (!parent) throw notFound("vm", req.parentId, "id");
-  const top = ctx.store.getLayer(parent.diskLayerId);
+  const top = await ctx.store.layers.get(parent.diskLayerId);
   if (!top) throw conflict(`VM ${parent.name} has no disk layer record`, "id");
-  const ds = ctx.store.getDatastore(parent.datastoreId);
+  const ds = await ctx.store.datastores.get(parent.datastoreId);
   if (!ds) throw conflict(`VM ${parent.name}'s datastore is gone`, "id");
   const frozen = top.backingPath === null;
   const running = parent.powerState === "running" && livePid(parent.stateDir) !== null;
@@ -136,9 +135,9 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
     parentNewPath: frozen ? path.join(parent.homeDir, `disk-${newContentId().slice(0, 12)}.qcow2`) : null,
     parentWasRunning: running,
   };
-  ctx.recordIntent(intent);
+  await ctx.recordIntent(intent);
   ctx.progress({ unit: "steps", done: 0, total: 3, message: running ? "stunning the parent" : "forking the disks" });
-  const machine = machineOf(ctx.store, parent);
+  const machine = await machineOf(ctx.store, parent);
   let parentStunMs: number | null = null;
   let childReadyMs: number | null = null;
   let committed = false;
@@ -156,14 +155,14 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
     await createOverlay(intent.childDisk, { backingPath: top.backingPath ?? top.path, sizeBytes: top.virtualSizeBytes });
     if (running) {
       await prepareRamFile(intent.childStateDir);
-      child = await QemuProcess.start(childSpec(ctx.store, parent, req, intent, top, frozen), { signal: ctx.signal });
+      child = await QemuProcess.start((await childSpec(ctx.store, parent, req, intent, top, frozen)), { signal: ctx.signal });
       proc = await QemuProcess.reattach(parent.stateDir!, { timeoutMs: 5000 });
       t0 = await migrateUntilStunned(proc, child, intent, ctx.signal);
       stunned = true;
     }
     if (!frozen) await copyInto(top.path, intent.childDisk);
     await faultHold(ctx, "after-disks");
-    commitFork(ctx.store, parent, top, intent, machine, req);
+    await commitFork(ctx.store, parent, top, intent, machine, req);
     committed = true;
     // A stopped parent has no stun to keep short; a running one syncs the catalog once resumed.
     if (!proc) await syncCatalog(ctx.store, ds.id);
@@ -187,7 +186,7 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
       child = null;
       childReadyMs = round(performance.now() - t0);
       const accel = parent.accel ?? "tcg";
-      ctx.store.tx((s) => s.updateVm(childId, { powerState: "running", pid: childPid, accel, stunMs: parentStunMs }));
+      await ctx.store.tx(async (s) => await s.vms.update(childId, { powerState: "running", pid: childPid, accel, stunMs: parentStunMs }));
       await syncCatalog(ctx.store, ds.id);
     }
     ctx.progress({ done: 3, message: "forked" });
@@ -204,7 +203,7 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
     if (isEngineError(err)) throw err;
     throw internal(`forking VM ${parent.name}`, err);
   }
-  const view = getVmView(ctx.store, childId);
+  const view = await getVmView(ctx.store, childId);
   ctx.log.info({ parentId: parent.id, childId, parentStunMs, childReadyMs, layout: frozen ? "frozen-base" : "copied-delta" }, "VM forked");
   return { ...view, parentStunMs, childReadyMs, layout: frozen ? "frozen-base" : "copied-delta" };
 }
@@ -215,8 +214,8 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
  * for it), and QEMU 7.2 would otherwise take an auto-read-only layer's write lock when the
  * migration hands the images over.
  */
-function childSpec(store: Store, parent: Vm, req: ForkVmRequest, i: ForkIntent, top: DiskLayer, frozen: boolean): VmSpec {
-  const below = frozen ? [top] : diskLayersOf(store, parent).slice(1);
+async function childSpec(store: Inventory, parent: Vm, req: ForkVmRequest, i: ForkIntent, top: DiskLayer, frozen: boolean): Promise<VmSpec> {
+  const below = frozen ? [top] : (await diskLayersOf(store, parent)).slice(1);
   return vmSpecOf(store, parent, i.childStateDir, parent.accel ?? "tcg", {
     name: req.name,
     disks: [{ path: i.childDisk, nodeName: "disk0", backingChain: below.map((l) => ({ path: l.path, readOnly: true })) }],
@@ -279,13 +278,13 @@ function round(ms: number): number {
   return Math.round(ms * 100) / 100;
 }
 
-function commitFork(store: Store, parent: Vm, top: DiskLayer, i: ForkIntent, machine: ReturnType<typeof machineOf>, req: ForkVmRequest): void {
+async function commitFork(store: Inventory, parent: Vm, top: DiskLayer, i: ForkIntent, machine: Awaited<ReturnType<typeof machineOf>>, req: ForkVmRequest): Promise<void> {
   const now = nowIso();
-  store.tx((s) => {
-    const taken = s.findVmByName(req.name);
+  await store.tx(async (s) => {
+    const taken = await s.vms.findByName(req.name);
     if (taken) throw conflict(`a VM named ${JSON.stringify(req.name)} already exists (${taken.id})`, "name");
-    const base = top.backingPath ? s.findLayerByPath(top.backingPath) : top;
-    s.insertLayer({
+    const base = top.backingPath ? (await s.layers.findByPath(top.backingPath)) : top;
+    await s.layers.insert({
       id: i.childLayerId,
       datastoreId: parent.datastoreId,
       path: i.childDisk,
@@ -300,7 +299,7 @@ function commitFork(store: Store, parent: Vm, top: DiskLayer, i: ForkIntent, mac
       createdAt: now,
     });
     if (i.parentNewLayerId && i.parentNewPath) {
-      s.insertLayer({
+      await s.layers.insert({
         id: i.parentNewLayerId,
         datastoreId: parent.datastoreId,
         path: i.parentNewPath,
@@ -314,9 +313,9 @@ function commitFork(store: Store, parent: Vm, top: DiskLayer, i: ForkIntent, mac
         state: "ready",
         createdAt: now,
       });
-      s.updateVm(parent.id, { diskLayerId: i.parentNewLayerId });
+      await s.vms.update(parent.id, { diskLayerId: i.parentNewLayerId });
     }
-    s.insertVm({
+    await s.vms.insert({
       id: i.childId,
       name: req.name,
       templateId: null,
@@ -365,7 +364,7 @@ async function switchOntoOverlay(proc: QemuProcess, topPath: string, overlay: st
  * chain its record names.
  */
 async function reviveParent(ctx: OpContext, i: ForkIntent, req: ForkVmRequest): Promise<void> {
-  const parent = ctx.store.getVm(i.parentId);
+  const parent = await ctx.store.vms.get(i.parentId);
   if (!parent?.stateDir) return;
   if ((await probeVm(parent.stateDir).catch(() => null))?.state === "running") {
     const proc = await QemuProcess.reattach(parent.stateDir, { timeoutMs: 5000 });
@@ -380,9 +379,9 @@ async function reviveParent(ctx: OpContext, i: ForkIntent, req: ForkVmRequest): 
     }
     return;
   }
-  const p = await QemuProcess.start(vmSpecOf(ctx.store, parent, parent.stateDir, parent.accel ?? "tcg"));
+  const p = await QemuProcess.start((await vmSpecOf(ctx.store, parent, parent.stateDir, parent.accel ?? "tcg")));
   await p.detach();
-  ctx.store.tx((s) => s.updateVm(parent.id, { powerState: "running", pid: p.pid, crashed: false }));
+  await ctx.store.tx(async (s) => await s.vms.update(parent.id, { powerState: "running", pid: p.pid, crashed: false }));
   ctx.log.warn({ vmId: parent.id }, "the parent's QEMU was gone after a failed fork; it was started again");
 }
 
@@ -397,27 +396,27 @@ async function alignParentLayer(ctx: OpContext, proc: QemuProcess, i: ForkIntent
     () => false,
   );
   if (onNew) return;
-  ctx.store.tx((s) => {
-    const p = s.getVm(i.parentId);
-    if (p && p.diskLayerId === i.parentNewLayerId && s.getLayer(i.parentOldLayerId)) s.updateVm(i.parentId, { diskLayerId: i.parentOldLayerId });
-    if (s.getLayer(i.parentNewLayerId!)) s.deleteLayer(i.parentNewLayerId!);
+  await ctx.store.tx(async (s) => {
+    const p = await s.vms.get(i.parentId);
+    if (p && p.diskLayerId === i.parentNewLayerId && (await s.layers.get(i.parentOldLayerId))) (await s.vms.update(i.parentId, { diskLayerId: i.parentOldLayerId }));
+    if (await s.layers.get(i.parentNewLayerId!)) (await s.layers.delete(i.parentNewLayerId!));
   });
 }
 
 /** Removes a child that did not come to life: its QEMU, records (when committed) and files. */
 async function undoChild(ctx: OpContext, i: ForkIntent, committed: boolean): Promise<void> {
   await powerOff(i.childStateDir, 0).catch(() => undefined);
-  if (committed || ctx.store.getVm(i.childId)) {
-    ctx.store.tx((s) => {
-      if (s.getVm(i.childId)) s.deleteVm(i.childId);
-      if (s.getLayer(i.childLayerId)) s.deleteLayer(i.childLayerId);
+  if (committed || (await ctx.store.vms.get(i.childId))) {
+    await ctx.store.tx(async (s) => {
+      if (await s.vms.get(i.childId)) (await s.vms.delete(i.childId));
+      if (await s.layers.get(i.childLayerId)) (await s.layers.delete(i.childLayerId));
     });
   }
   await removeFromDatastore(ctx.store, i.childHome);
   await removeVmStateDir(ctx, i.childStateDir);
   // The parent's new overlay stays only when the records name it (the parent may be on it).
-  if (i.parentNewPath && !ctx.store.findLayerByPath(i.parentNewPath)) await fs.rm(i.parentNewPath, { force: true });
-  const parent = ctx.store.getVm(i.parentId);
+  if (i.parentNewPath && !(await ctx.store.layers.findByPath(i.parentNewPath))) await fs.rm(i.parentNewPath, { force: true });
+  const parent = await ctx.store.vms.get(i.parentId);
   if (parent) await syncCatalog(ctx.store, parent.datastoreId);
 }
 
@@ -430,7 +429,7 @@ export async function recoverVmFork(ctx: OpContext, req: ForkVmRequest, intent: 
   const i = intent as ForkIntent | null;
   if (!i) return { finished: null };
   if (i.parentWasRunning) await reviveParent(ctx, i, req);
-  const child = ctx.store.getVm(i.childId);
+  const child = await ctx.store.vms.get(i.childId);
   if (child && (!i.parentWasRunning || livePid(i.childStateDir) !== null)) {
     if (i.parentWasRunning) {
       const cproc = await QemuProcess.reattach(i.childStateDir, { timeoutMs: 5000 });
@@ -441,14 +440,14 @@ export async function recoverVmFork(ctx: OpContext, req: ForkVmRequest, intent: 
         whole = status === "running" || status === "paused";
         if (whole) {
           if (!req.keepPaused && status === "paused") await cproc.resume();
-          ctx.store.tx((s) => s.updateVm(child.id, { powerState: "running", pid: cproc.pid }));
+          await ctx.store.tx(async (s) => await s.vms.update(child.id, { powerState: "running", pid: cproc.pid }));
         }
       } finally {
         await cproc.detach();
       }
-      if (whole) return { finished: { ...getVmView(ctx.store, child.id), parentStunMs: null, childReadyMs: null, layout: i.parentNewPath ? "frozen-base" : "copied-delta" } };
+      if (whole) return { finished: { ...(await getVmView(ctx.store, child.id)), parentStunMs: null, childReadyMs: null, layout: i.parentNewPath ? "frozen-base" : "copied-delta" } };
     } else {
-      return { finished: { ...getVmView(ctx.store, child.id), parentStunMs: null, childReadyMs: null, layout: i.parentNewPath ? "frozen-base" : "copied-delta" } };
+      return { finished: { ...(await getVmView(ctx.store, child.id)), parentStunMs: null, childReadyMs: null, layout: i.parentNewPath ? "frozen-base" : "copied-delta" } };
     }
   }
   await undoChild(ctx, i, Boolean(child));

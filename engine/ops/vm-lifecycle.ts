@@ -40,9 +40,9 @@ interface DeleteVmIntent {
 
 /** The `vm.start` job: records the VM's state folder, then powers it on (see startVm). */
 export async function runVmStart(ctx: OpContext, req: StartVmRequest): Promise<VmView> {
-  const vm = checkVmStart(ctx.store, req);
+  const vm = (await checkVmStart(ctx.store, req));
   const stateDir = vm.stateDir ?? vmStateDir(ctx, vm.id);
-  ctx.recordIntent({ vmId: vm.id, stateDir, wasRunning: livePid(stateDir) !== null } satisfies StartVmIntent);
+  await ctx.recordIntent({ vmId: vm.id, stateDir, wasRunning: livePid(stateDir) !== null } satisfies StartVmIntent);
   return startVm(ctx, req);
 }
 
@@ -55,23 +55,23 @@ export async function recoverVmStart(ctx: OpContext, intent: unknown): Promise<{
   const i = intent as StartVmIntent | null;
   const nothing = "the engine stopped before the VM's start began; nothing changed";
   if (!i) return { finished: null, detail: nothing };
-  const vm = ctx.store.getVm(i.vmId);
+  const vm = await ctx.store.vms.get(i.vmId);
   if (!vm) return { finished: null, detail: nothing };
   const pid = livePid(i.stateDir);
   if (pid !== null && (i.wasRunning || (vm.powerState === "running" && vm.pid === pid))) {
-    if (vm.powerState !== "running" || vm.pid !== pid) ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "running", pid, stateDir: i.stateDir, crashed: false }));
-    return { finished: getVmView(ctx.store, vm.id), detail: "" };
+    if (vm.powerState !== "running" || vm.pid !== pid) (await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "running", pid, stateDir: i.stateDir, crashed: false })));
+    return { finished: await getVmView(ctx.store, vm.id), detail: "" };
   }
   // A QEMU the record does not name may not have finished starting: it goes, the VM stays off.
   await powerOff(i.stateDir, 0);
-  ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "stopped", pid: null }));
+  await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "stopped", pid: null }));
   return { finished: null, detail: `the engine stopped while starting VM ${vm.name}; the QEMU it had started was stopped and the VM stays stopped` };
 }
 
 /** The `vm.stop` job: records the VM's state folder, then powers it off (see stopVm). */
 export async function runVmStop(ctx: OpContext, req: StopVmRequest): Promise<VmView> {
-  const vm = checkVmStop(ctx.store, req);
-  ctx.recordIntent({ vmId: vm.id, stateDir: vm.stateDir ?? null } satisfies StopVmIntent);
+  const vm = (await checkVmStop(ctx.store, req));
+  await ctx.recordIntent({ vmId: vm.id, stateDir: vm.stateDir ?? null } satisfies StopVmIntent);
   await faultHold(ctx, "CLONEFLEET_FAULT_VM_HOLD", "stop:after-intent");
   return stopVm(ctx, req);
 }
@@ -80,11 +80,11 @@ export async function runVmStop(ctx: OpContext, req: StopVmRequest): Promise<VmV
 export async function recoverVmStop(ctx: OpContext, intent: unknown): Promise<{ finished: VmView | null; detail: string }> {
   const i = intent as StopVmIntent | null;
   if (!i) return { finished: null, detail: "the engine stopped before the VM's stop began; nothing changed" };
-  const vm = ctx.store.getVm(i.vmId);
+  const vm = await ctx.store.vms.get(i.vmId);
   if (!vm) return { finished: null, detail: `VM ${i.vmId} no longer exists` };
   await powerOff(i.stateDir, 0);
-  ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "stopped", pid: null, crashed: false }));
-  return { finished: getVmView(ctx.store, vm.id), detail: "" };
+  await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "stopped", pid: null, crashed: false }));
+  return { finished: await getVmView(ctx.store, vm.id), detail: "" };
 }
 
 /** The `vm.delete` job: records every file and process of the VM, then deletes it (see deleteVm). */
@@ -99,7 +99,7 @@ export async function runVmDelete(ctx: OpContext, req: DeleteVmRequest): Promise
  */
 export async function recoverVmDelete(ctx: OpContext, req: DeleteVmRequest, intent: unknown): Promise<{ finished: { id: string } | null; detail: string }> {
   const i = intent as DeleteVmIntent | null;
-  if (ctx.store.getVm(req.id) || !i) return { finished: null, detail: `the engine stopped before VM ${req.id}'s records were removed; the VM was kept whole` };
+  if ((await ctx.store.vms.get(req.id)) || !i) return { finished: null, detail: `the engine stopped before VM ${req.id}'s records were removed; the VM was kept whole` };
   await removeVmFiles(ctx, i.removal);
   return { finished: { id: req.id }, detail: "" };
 }

@@ -20,7 +20,7 @@ import {
   type VmSpec,
 } from "../hypervisor";
 import { LOCAL_HOST_ID, idProblem, type DiskLayer, type Vm, type VmMachine } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { faultHold } from "./fault-hold";
@@ -76,10 +76,10 @@ export function vmStateDirIn(root: string, vmId: string): string {
 }
 
 /** The VM state root of host `hostId` (this engine's own when null): from settings for this engine, else from the host's record. */
-function vmStateRootOf(ctx: OpContext, hostId: string | null | undefined): string | null {
+async function vmStateRootOf(ctx: OpContext, hostId: string | null | undefined): Promise<string | null> {
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
   const id = hostId ?? self;
-  return (id === self ? ctx.settings.vmStateRoot : undefined) ?? ctx.store.getHost(id)?.vmStateRoot ?? null;
+  return (id === self ? ctx.settings.vmStateRoot : undefined) ?? (await ctx.store.hosts.get(id))?.vmStateRoot ?? null;
 }
 
 /**
@@ -88,7 +88,7 @@ function vmStateRootOf(ctx: OpContext, hostId: string | null | undefined): strin
  * removes nothing otherwise.
  */
 export async function removeVmStateDir(ctx: OpContext, dir: string, hostId?: string | null): Promise<void> {
-  const root = vmStateRootOf(ctx, hostId);
+  const root = (await vmStateRootOf(ctx, hostId));
   if (!root) throw internal(`removing the VM state folder ${dir}`, new Error(`no VM state root is known for host ${hostId ?? ctx.settings.hostId ?? LOCAL_HOST_ID}`));
   try {
     await removeOwnedTree(root, dir);
@@ -98,23 +98,23 @@ export async function removeVmStateDir(ctx: OpContext, dir: string, hostId?: str
 }
 
 /** Memory, vCPUs and kernel of a VM: its own record's (forks) or its template's; throws 409 when neither exists. */
-export function machineOf(store: Store, vm: Vm): VmMachine {
+export async function machineOf(store: Inventory, vm: Vm): Promise<VmMachine> {
   if (vm.machine) return vm.machine;
-  const t = vm.templateId ? store.getTemplate(vm.templateId) : null;
+  const t = vm.templateId ? (await store.templates.get(vm.templateId)) : null;
   if (!t) throw conflict(`VM ${vm.name} has no template to read its memory and vCPUs from`, "id");
   return { memoryMb: t.memoryMb, vcpus: t.vcpus, kernel: t.kernel, initrd: t.initrd, cmdline: t.cmdline };
 }
 
 /** The layers of a VM's disk, top first, from the inventory; throws 409 when a layer record is missing. */
-export function diskLayersOf(store: Store, vm: Vm): DiskLayer[] {
+export async function diskLayersOf(store: Inventory, vm: Vm): Promise<DiskLayer[]> {
   const layers: DiskLayer[] = [];
-  let cursor = store.getLayer(vm.diskLayerId);
+  let cursor = await store.layers.get(vm.diskLayerId);
   // Bounded walk: a bad record must not loop forever.
   for (let depth = 0; cursor && depth < 256; depth++) {
     layers.push(cursor);
     const backing: string | null = cursor.backingPath;
     if (!backing) return layers;
-    const next = store.findLayerByPath(backing);
+    const next = await store.layers.findByPath(backing);
     if (!next) throw conflict(`VM ${vm.name}: the layer ${backing} of its disk has no record`, "id");
     cursor = next;
   }
@@ -129,26 +129,28 @@ export function diskLayersOf(store: Store, vm: Vm): DiskLayer[] {
  * and so is every layer below it; one private to this chain stays
  * auto-read-only, so a commit job can still write into it.
  */
-export function diskSpecOf(layers: readonly DiskLayer[], store?: Store): DiskSpec {
+export async function diskSpecOf(layers: readonly DiskLayer[], store?: Inventory): Promise<DiskSpec> {
   const inChain = new Set(layers.map((l) => l.path));
-  const shared = (l: DiskLayer) => !store || store.listLayers({ datastoreId: l.datastoreId }).some((o) => o.backingPath === l.path && !inChain.has(o.path)) || l.ownerKind === "template" || l.ownerKind === "parent";
+  const sharedFlags = await Promise.all(
+    layers.map(async (l) => !store || l.ownerKind === "template" || l.ownerKind === "parent" || (await store.layers.list({ datastoreId: l.datastoreId })).some((o) => o.backingPath === l.path && !inChain.has(o.path))),
+  );
   // Every layer below a shared one is shared too: the other disks read through it (a VM captured
   // twice has its first parent's former frozen layer below the second parent's).
   const below = layers.slice(1);
-  const firstShared = below.findIndex(shared);
+  const firstShared = sharedFlags.slice(1).findIndex(Boolean);
   return { path: layers[0].path, nodeName: "disk0", backingChain: below.map((l, i) => (firstShared !== -1 && i >= firstShared ? { path: l.path, readOnly: true } : { path: l.path })) };
 }
 
 /** The spec a VM's QEMU starts from. */
-export function vmSpecOf(store: Store, vm: Vm, stateDir: string, accel: "kvm" | "tcg", over: Partial<VmSpec> = {}): VmSpec {
-  const m = machineOf(store, vm);
+export async function vmSpecOf(store: Inventory, vm: Vm, stateDir: string, accel: "kvm" | "tcg", over: Partial<VmSpec> = {}): Promise<VmSpec> {
+  const m = (await machineOf(store, vm));
   return {
     name: vm.name,
     stateDir,
     accel,
     memoryMb: m.memoryMb,
     vcpus: m.vcpus,
-    disks: [diskSpecOf(diskLayersOf(store, vm), store)],
+    disks: [await diskSpecOf(await diskLayersOf(store, vm), store)],
     kernel: m.kernel ? { kernel: m.kernel, initrd: m.initrd ?? undefined, cmdline: m.cmdline ?? undefined } : undefined,
     memoryFile: { path: path.join(stateDir, RAM_FILE), share: true },
     // Every VM gets the same guest channels and an identity in fw_cfg, so the device set of a
@@ -172,20 +174,20 @@ async function chooseAccel(ctx: OpContext, vm: Vm, asked: string | undefined): P
 }
 
 /** Checks a start request: 404 for an unknown VM, 400 (accel) for a bad accelerator, 409 for a drifted VM. Changes nothing. */
-export function checkVmStart(store: Store, req: StartVmRequest): Vm {
+export async function checkVmStart(store: Inventory, req: StartVmRequest): Promise<Vm> {
   if (req.accel !== undefined && !isAccelSetting(req.accel)) throw invalidField("accel", `must be auto, kvm or tcg (got ${JSON.stringify(req.accel)})`);
-  const vm = store.getVm(req.id);
+  const vm = await store.vms.get(req.id);
   if (!vm) throw notFound("vm", req.id, "id");
-  if (getVmView(store, vm.id).state === "drifted") throw conflict(`VM ${vm.name} is drifted (its disk vanished); it cannot start`, "id");
+  if ((await getVmView(store, vm.id)).state === "drifted") throw conflict(`VM ${vm.name} is drifted (its disk vanished); it cannot start`, "id");
   return vm;
 }
 
 /** Checks a stop request: 404 for an unknown VM, 400 (timeout_seconds) outside 0–3600 s. Changes nothing. */
-export function checkVmStop(store: Store, req: StopVmRequest): Vm {
+export async function checkVmStop(store: Inventory, req: StopVmRequest): Promise<Vm> {
   if (req.timeoutMs !== undefined && (!Number.isFinite(req.timeoutMs) || req.timeoutMs < 0 || req.timeoutMs > 3600_000)) {
     throw invalidField("timeout_seconds", "must be from 0 to 3600");
   }
-  const vm = store.getVm(req.id);
+  const vm = await store.vms.get(req.id);
   if (!vm) throw notFound("vm", req.id, "id");
   return vm;
 }
@@ -197,23 +199,23 @@ export function checkVmStop(store: Store, req: StopVmRequest): Vm {
  * 409 for a drifted one, 400/409 for a bad or unavailable accelerator, 500 naming the step.
  */
 export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmView> {
-  checkVmStart(ctx.store, req);
+  await checkVmStart(ctx.store, req);
   return withVmLock(req.id, async () => {
-    const vm = checkVmStart(ctx.store, req);
+    const vm = (await checkVmStart(ctx.store, req));
     const stateDir = vm.stateDir ?? vmStateDir(ctx, vm.id);
     const pid = livePid(stateDir);
-    if (req.accel !== undefined) ctx.store.tx((s) => s.updateVm(vm.id, { accelOverride: req.accel }));
+    if (req.accel !== undefined) (await ctx.store.tx(async (s) => await s.vms.update(vm.id, { accelOverride: req.accel })));
     if (pid !== null) {
-      ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "running", pid, stateDir, crashed: false }));
+      await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "running", pid, stateDir, crashed: false }));
       return getVmView(ctx.store, vm.id);
     }
     const accel = await chooseAccel(ctx, { ...vm, accelOverride: req.accel ?? vm.accelOverride }, undefined);
-    const spec = vmSpecOf(ctx.store, vm, stateDir, accel);
+    const spec = (await vmSpecOf(ctx.store, vm, stateDir, accel));
     await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
     // A cold start must not see the RAM of an earlier run.
     await prepareRamFile(stateDir);
-    const top = ctx.store.getLayer(vm.diskLayerId)!;
-    ctx.store.tx((s) => s.updateLayer(top.id, { contentId: newContentId() }));
+    const top = (await ctx.store.layers.get(vm.diskLayerId))!;
+    await ctx.store.tx(async (s) => await s.layers.update(top.id, { contentId: newContentId() }));
     await syncCatalog(ctx.store, top.datastoreId);
     let proc: QemuProcess;
     try {
@@ -223,7 +225,7 @@ export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmVi
     }
     await proc.detach();
     await faultHold(ctx, "CLONEFLEET_FAULT_VM_HOLD", "start:after-spawn");
-    ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "running", pid: proc.pid, accel, stateDir, crashed: false }));
+    await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "running", pid: proc.pid, accel, stateDir, crashed: false }));
     ctx.log.info({ vmId: vm.id, pid: proc.pid, accel }, "VM started");
     return getVmView(ctx.store, vm.id);
   });
@@ -234,11 +236,11 @@ export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmVi
  * SIGKILL; removes its RAM file. Throws 404 for an unknown VM.
  */
 export async function stopVm(ctx: OpContext, req: StopVmRequest): Promise<VmView> {
-  checkVmStop(ctx.store, req);
+  await checkVmStop(ctx.store, req);
   return withVmLock(req.id, async () => {
-    const vm = checkVmStop(ctx.store, req);
+    const vm = (await checkVmStop(ctx.store, req));
     await powerOff(vm.stateDir, req.timeoutMs ?? stopTimeoutMsOf(vm));
-    ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "stopped", pid: null, crashed: false }));
+    await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "stopped", pid: null, crashed: false }));
     ctx.log.info({ vmId: vm.id }, "VM stopped");
     return getVmView(ctx.store, vm.id);
   });
@@ -298,7 +300,7 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
   const report: VmRuntimeReport = { reattachedVms: [], crashedVms: [], removedStateDirs: [], removedRamFiles: [] };
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
   // Only this host's VMs: the QEMU processes of other hosts' VMs are theirs to find (S6).
-  for (const vm of ctx.store.listVms()) {
+  for (const vm of (await ctx.store.vms.list())) {
     if (vm.powerState !== "running" || (vm.hostId ?? LOCAL_HOST_ID) !== self) continue;
     let alive = false;
     if (vm.stateDir && livePid(vm.stateDir) !== null) {
@@ -316,7 +318,7 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
       }
     }
     if (!alive) {
-      ctx.store.tx((s) => s.updateVm(vm.id, { powerState: "stopped", pid: null, crashed: true }));
+      await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "stopped", pid: null, crashed: true }));
       report.crashedVms.push(vm.id);
       ctx.log.warn({ vmId: vm.id }, "a running VM's QEMU died while the engine was away; marked stopped and crashed");
     }
@@ -326,7 +328,7 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
     const entries = await fs.readdir(root).catch(() => [] as string[]);
     for (const name of entries) {
       const dir = path.join(root, name);
-      const owner = ctx.store.getVm(name);
+      const owner = await ctx.store.vms.get(name);
       // A folder is the VM's while its record names it (or names none yet); a migration's
       // target folder whose VM stayed on its source is left over from an interrupted migration.
       if (owner && (!owner.stateDir || owner.stateDir === dir)) continue;
@@ -340,7 +342,7 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
       report.removedStateDirs.push(dir);
     }
     // A VM whose QEMU is gone (crashed, killed from outside) needs no RAM: the next start makes a fresh one.
-    for (const vm of ctx.store.listVms()) {
+    for (const vm of (await ctx.store.vms.list())) {
       if ((vm.hostId ?? LOCAL_HOST_ID) !== self || !vm.stateDir || livePid(vm.stateDir) !== null) continue;
       const freed = await removeRamFile(vm.stateDir);
       if (freed) report.removedRamFiles.push(freed);

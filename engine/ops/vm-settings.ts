@@ -4,7 +4,7 @@
  */
 import { invalidField, notFound } from "../errors";
 import type { MissingAckPolicy, Vm } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { checkMissingAck, checkNotifyTimeout } from "./migrate-source";
 import { getVmView, type VmView } from "./vm-view";
 
@@ -29,22 +29,22 @@ export function checkStopTimeoutSeconds(value: unknown): number | null {
 }
 
 /** Checks a settings change, changing nothing: 404 `id` for an unknown VM, 400 naming a value out of range. */
-export function checkVmSettings(store: Store, req: UpdateVmSettingsRequest): void {
-  settingsPatch(store, req);
+export async function checkVmSettings(store: Inventory, req: UpdateVmSettingsRequest): Promise<void> {
+  await settingsPatch(store, req);
 }
 
 /** Applies a settings change to a VM's record in one transaction and answers the VM; throws like `checkVmSettings` (nothing changed then). */
-export function updateVmSettings(store: Store, req: UpdateVmSettingsRequest): VmView {
-  const patch = settingsPatch(store, req);
-  store.tx((s) => {
-    if (!s.getVm(req.id)) throw notFound("vm", req.id, "id");
-    if (Object.keys(patch).length > 0) s.updateVm(req.id, patch);
+export async function updateVmSettings(store: Inventory, req: UpdateVmSettingsRequest): Promise<VmView> {
+  const patch = (await settingsPatch(store, req));
+  await store.tx(async (s) => {
+    if (!(await s.vms.get(req.id))) throw notFound("vm", req.id, "id");
+    if (Object.keys(patch).length > 0) (await s.vms.update(req.id, patch));
   });
   return getVmView(store, req.id);
 }
 
-function settingsPatch(store: Store, req: UpdateVmSettingsRequest): Partial<Pick<Vm, "stopTimeoutSeconds" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">> {
-  if (!store.getVm(req.id)) throw notFound("vm", req.id, "id");
+async function settingsPatch(store: Inventory, req: UpdateVmSettingsRequest): Promise<Partial<Pick<Vm, "stopTimeoutSeconds" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">>> {
+  if (!(await store.vms.get(req.id))) throw notFound("vm", req.id, "id");
   return {
     ...(req.stopTimeoutSeconds === undefined ? {} : { stopTimeoutSeconds: checkStopTimeoutSeconds(req.stopTimeoutSeconds) }),
     ...(req.migrationNotifyTimeoutSeconds === undefined ? {} : { migrationNotifyTimeoutSeconds: checkNotifyTimeout(req.migrationNotifyTimeoutSeconds, "migration_notify_timeout_seconds") }),

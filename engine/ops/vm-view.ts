@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { vmDir } from "../disk";
 import { notFound } from "../errors";
 import { LOCAL_HOST_ID, type DiskLayer, type MissingAckPolicy, type RecordState, type Vm } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { livePid } from "../hypervisor";
 
 /** A VM with the facts of its disk; `state` is `drifted` when its disk file is gone now. */
@@ -23,15 +23,15 @@ export interface VmView extends Vm {
 }
 
 /** The VM with this id and its disk facts; 404 when unknown. */
-export function getVmView(store: Store, id: string): VmView {
-  const vm = store.getVm(id);
+export async function getVmView(store: Inventory, id: string): Promise<VmView> {
+  const vm = await store.vms.get(id);
   if (!vm) throw notFound("vm", id, "id");
   return vmView(store, vm);
 }
 
 /** Every VM, optionally of one fleet, datastore or template. */
-export function listVmViews(store: Store, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}): VmView[] {
-  return store.listVms(filter).map((vm) => vmView(store, vm));
+export async function listVmViews(store: Inventory, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}): Promise<VmView[]> {
+  return Promise.all((await store.vms.list(filter)).map((vm) => vmView(store, vm)));
 }
 
 /** The state a VM is in now: drifted when its record says so or its disk record or file is gone. */
@@ -40,8 +40,8 @@ export function liveVmState(vm: Vm, layer: DiskLayer | null): RecordState {
 }
 
 /** The view of `vm`: its disk chain walked from the inventory, its power state checked against its process. */
-function vmView(store: Store, vm: Vm): VmView {
-  const layer = store.getLayer(vm.diskLayerId);
+async function vmView(store: Inventory, vm: Vm): Promise<VmView> {
+  const layer = await store.layers.get(vm.diskLayerId);
   const chain: string[] = [];
   const layers: VmView["diskLayers"] = [];
   let cursor: DiskLayer | null = layer;
@@ -51,7 +51,7 @@ function vmView(store: Store, vm: Vm): VmView {
     chain.push(cursor.path);
     layers.push({ path: cursor.path, contentId: cursor.contentId, parentContentId: cursor.parentContentId });
     backing = cursor.backingPath;
-    cursor = backing ? store.findLayerByPath(backing) : null;
+    cursor = backing ? (await store.layers.findByPath(backing)) : null;
     if (!cursor && backing) {
       chain.push(backing);
       layers.push({ path: backing, contentId: null, parentContentId: null });
@@ -66,7 +66,7 @@ function vmView(store: Store, vm: Vm): VmView {
     hostId: vm.hostId ?? LOCAL_HOST_ID,
     migrationNotifyTimeoutSeconds: vm.migrationNotifyTimeoutSeconds ?? 0,
     migrationOnMissingAck: vm.migrationOnMissingAck ?? "proceed",
-    diskPath: layer?.path ?? vmDir(store.getDatastore(vm.datastoreId)?.path ?? "/", vm.id),
+    diskPath: layer?.path ?? vmDir((await store.datastores.get(vm.datastoreId))?.path ?? "/", vm.id),
     contentId: layer?.contentId ?? null,
     diskChain: chain,
     chainDepth: chain.length,

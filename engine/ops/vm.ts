@@ -13,7 +13,7 @@ import {
   type MissingAckPolicy,
   type Vm,
 } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { checkMissingAck, checkNotifyTimeout } from "./migrate-source";
@@ -63,19 +63,19 @@ export function checkCloneMode(mode: unknown, field = "clone_mode"): CloneMode {
  * throws a 4xx EngineError naming the first bad field. `admitName: false` skips the check that
  * the name is free (for a retried request whose job already took it).
  */
-export function checkVmRequest(store: Store, req: CreateVmRequest, opts: { admitName?: boolean } = {}): CreateVmRequest {
+export async function checkVmRequest(store: Inventory, req: CreateVmRequest, opts: { admitName?: boolean } = {}): Promise<CreateVmRequest> {
   const nameIssue = nameProblem(req.name);
   if (nameIssue) throw invalidField("name", nameIssue);
   if (req.hostId !== undefined && req.hostId !== null) {
-    const host = store.getHost(req.hostId);
+    const host = await store.hosts.get(req.hostId);
     if (!host && req.hostId !== LOCAL_HOST_ID) throw notFound("host", req.hostId, "host_id");
   }
   if (req.migrationNotifyTimeoutSeconds !== undefined && req.migrationNotifyTimeoutSeconds !== null) checkNotifyTimeout(req.migrationNotifyTimeoutSeconds, "migration_notify_timeout_seconds");
   if (req.migrationOnMissingAck !== undefined && req.migrationOnMissingAck !== null) checkMissingAck(req.migrationOnMissingAck, "migration_on_missing_ack");
   checkCloneMode(req.cloneMode);
-  const source = cloneSource(store, req.templateId, "template_id");
+  const source = (await cloneSource(store, req.templateId, "template_id"));
   const datastoreId = req.datastoreId ?? source.template.datastoreId;
-  const ds = store.getDatastore(datastoreId);
+  const ds = await store.datastores.get(datastoreId);
   if (!ds) throw notFound("datastore", datastoreId, "datastore_id");
   if (req.cloneMode === "linked" && ds.id !== source.template.datastoreId) {
     throw incompatible(
@@ -83,16 +83,15 @@ export function checkVmRequest(store: Store, req: CreateVmRequest, opts: { admit
       "datastore_id",
     );
   }
-  if (opts.admitName !== false) admitVmName(store, req.name);
+  if (opts.admitName !== false) await admitVmName(store, req.name);
   return { ...req, datastoreId: ds.id };
 }
 
 /** Refuses a name a VM has, or that a queued or running creation will take. */
-export function admitVmName(store: Store, name: string): void {
-  const existing = store.findVmByName(name);
+export async function admitVmName(store: Inventory, name: string): Promise<void> {
+  const existing = await store.vms.findByName(name);
   if (existing) throw conflict(`a VM named ${JSON.stringify(name)} already exists (${existing.id})`, "name");
-  const pending = store
-    .listJobs({ states: ["queued", "running"] })
+  const pending = (await store.jobs.list({ states: ["queued", "running"] }))
     .find((j) => j.kind === CREATE_VM_KIND && (j.request as CreateVmRequest).name === name);
   if (pending) throw conflict(`VM ${JSON.stringify(name)} is being created by job ${pending.id}`, "name");
 }
@@ -103,18 +102,18 @@ export function admitVmName(store: Store, name: string): void {
  * transaction. On failure or cancellation nothing of it stays.
  */
 export async function createVm(ctx: OpContext, req: CreateVmRequest): Promise<VmView> {
-  const source = cloneSource(ctx.store, req.templateId, "template_id");
+  const source = (await cloneSource(ctx.store, req.templateId, "template_id"));
   const datastoreId = req.datastoreId ?? source.template.datastoreId;
-  const ds = ctx.store.getDatastore(datastoreId);
+  const ds = await ctx.store.datastores.get(datastoreId);
   if (!ds) throw notFound("datastore", datastoreId, "datastore_id");
   const vmId = newId("vm");
-  ctx.recordIntent({ vmId, datastoreId: ds.id } satisfies CreateVmIntent);
+  await ctx.recordIntent({ vmId, datastoreId: ds.id } satisfies CreateVmIntent);
   ctx.progress({ unit: "steps", done: 0, total: 1, message: `provisioning the disk (${req.cloneMode})` });
   const target: CloneTarget = {
     vmId,
     datastore: ds,
-    makeVm: (s, layer, provisionedBy) => {
-      const taken = s.findVmByName(req.name);
+    makeVm: async (s, layer, provisionedBy) => {
+      const taken = await s.vms.findByName(req.name);
       if (taken) throw conflict(`a VM named ${JSON.stringify(req.name)} already exists (${taken.id})`, "name");
       return {
         id: vmId,
@@ -141,7 +140,7 @@ export async function createVm(ctx: OpContext, req: CreateVmRequest): Promise<Vm
     await syncCatalog(ctx.store, ds.id);
   }
   ctx.progress({ done: 1, message: "created" });
-  const view = getVmView(ctx.store, vmId);
+  const view = (await getVmView(ctx.store, vmId));
   ctx.log.info({ vmId, name: req.name, provisionedBy: view.provisionedBy }, "VM created");
   return view;
 }
@@ -150,8 +149,8 @@ export async function createVm(ctx: OpContext, req: CreateVmRequest): Promise<Vm
 export async function recoverVmCreate(ctx: OpContext, intent: unknown): Promise<{ finished: VmView | null }> {
   const i = intent as CreateVmIntent | null;
   if (!i) return { finished: null };
-  if (ctx.store.getVm(i.vmId)) return { finished: getVmView(ctx.store, i.vmId) };
-  const ds = ctx.store.getDatastore(i.datastoreId);
+  if (await ctx.store.vms.get(i.vmId)) return { finished: await getVmView(ctx.store, i.vmId) };
+  const ds = await ctx.store.datastores.get(i.datastoreId);
   if (ds) {
     await removeTargetFiles(ds.path, i.vmId);
     await syncCatalog(ctx.store, ds.id);
@@ -160,15 +159,15 @@ export async function recoverVmCreate(ctx: OpContext, intent: unknown): Promise<
 }
 
 /** Checks that VM `id` may be deleted: 404 when unknown, 409 for a fleet member or a disk other disks are backed by. Changes nothing. */
-export function checkVmDelete(store: Store, id: string): Vm {
-  const vm = store.getVm(id);
+export async function checkVmDelete(store: Inventory, id: string): Promise<Vm> {
+  const vm = await store.vms.get(id);
   if (!vm) throw notFound("vm", id, "id");
   if (vm.fleetId) {
-    const fleet = store.getFleet(vm.fleetId);
+    const fleet = await store.fleets.get(vm.fleetId);
     throw conflict(`VM ${vm.name} is a member of fleet ${fleet?.namePrefix ?? vm.fleetId} (${vm.fleetId}); change the fleet's size instead`, "id");
   }
-  const layers = new Set(store.listLayers({ ownerKind: "vm", ownerId: vm.id }).map((l) => l.path));
-  const dependants = store.listLayers().filter((l) => l.backingPath !== null && layers.has(l.backingPath) && !layers.has(l.path));
+  const layers = new Set((await store.layers.list({ ownerKind: "vm", ownerId: vm.id })).map((l) => l.path));
+  const dependants = (await store.layers.list()).filter((l) => l.backingPath !== null && layers.has(l.backingPath) && !layers.has(l.path));
   if (dependants.length > 0) throw conflict(`VM ${vm.name}'s disk backs other disks: ${dependants.map((l) => l.path).join(", ")}`, "id");
   return vm;
 }
@@ -178,8 +177,8 @@ export function checkVmDelete(store: Store, id: string): Vm {
  * folder; `beforeCommit` sees the files still to remove before any record changes. Throws as
  * checkVmDelete does.
  */
-export async function deleteVm(ctx: OpContext, id: string, beforeCommit?: (removal: VmFilesRemoval) => void): Promise<void> {
-  const vm = checkVmDelete(ctx.store, id);
+export async function deleteVm(ctx: OpContext, id: string, beforeCommit?: (removal: VmFilesRemoval) => Promise<void> | void): Promise<void> {
+  const vm = (await checkVmDelete(ctx.store, id));
   await removeVms(ctx, [vm], beforeCommit);
   ctx.log.info({ vmId: id }, "VM deleted");
 }
@@ -197,28 +196,28 @@ export interface VmFilesRemoval {
  * another disk is backed by one of theirs), then their home folders, then the catalogs.
  * `beforeCommit` sees the file removal still to do before any record changes (a job records it).
  */
-export async function removeVms(ctx: OpContext, vms: readonly Vm[], beforeCommit?: (removal: VmFilesRemoval) => void): Promise<void> {
+export async function removeVms(ctx: OpContext, vms: readonly Vm[], beforeCommit?: (removal: VmFilesRemoval) => Promise<void> | void): Promise<void> {
   if (vms.length === 0) return;
   const removal: VmFilesRemoval = {
     vms: vms.map((vm) => ({ id: vm.id, hostId: vm.hostId ?? null, stateDir: vm.stateDir ?? null, homeDir: vm.homeDir, datastoreId: vm.datastoreId })),
-    strays: strayFilesOf(ctx.store, vms),
+    strays: await strayFilesOf(ctx.store, vms),
   };
-  beforeCommit?.(removal);
-  ctx.store.tx((s) => {
-    const all = s.listLayers();
+  await beforeCommit?.(removal);
+  await ctx.store.tx(async (s) => {
+    const all = await s.layers.list();
     for (const vm of vms) {
-      const layer = s.getLayer(vm.diskLayerId);
+      const layer = await s.layers.get(vm.diskLayerId);
       const backed = layer ? all.filter((l) => l.backingPath === layer.path) : [];
       if (backed.length > 0) throw conflict(`VM ${vm.name}'s disk backs other disks: ${backed.map((l) => l.path).join(", ")}`, "id");
       // Its snapshots' frozen layers lie in its home folder and go with it.
-      for (const snap of s.listSnapshots({ vmId: vm.id })) {
-        s.deleteSnapshot(snap.id);
-        if (s.getLayer(snap.layerId)) s.deleteLayer(snap.layerId);
+      for (const snap of (await s.snapshots.list({ vmId: vm.id }))) {
+        await s.snapshots.delete(snap.id);
+        if (await s.layers.get(snap.layerId)) (await s.layers.delete(snap.layerId));
       }
-      s.deleteVm(vm.id);
-      if (layer) s.deleteLayer(layer.id);
+      await s.vms.delete(vm.id);
+      if (layer) (await s.layers.delete(layer.id));
       // Layers a fork froze below the VM's own (its former top layers) go with it.
-      for (const l of s.listLayers({ ownerKind: "vm", ownerId: vm.id })) s.deleteLayer(l.id);
+      for (const l of (await s.layers.list({ ownerKind: "vm", ownerId: vm.id }))) (await s.layers.delete(l.id));
     }
   });
   await faultHold(ctx, "CLONEFLEET_FAULT_VM_HOLD", "delete:after-commit");
@@ -226,13 +225,13 @@ export async function removeVms(ctx: OpContext, vms: readonly Vm[], beforeCommit
 }
 
 /** Files of VMs' layers that lie outside their home folders but inside their datastore's engine folder. */
-function strayFilesOf(store: Store, vms: readonly Vm[]): string[] {
+async function strayFilesOf(store: Inventory, vms: readonly Vm[]): Promise<string[]> {
   const strays: string[] = [];
   for (const vm of vms) {
-    const ds = store.getDatastore(vm.datastoreId);
+    const ds = await store.datastores.get(vm.datastoreId);
     if (!ds) continue;
-    const top = store.getLayer(vm.diskLayerId);
-    const owned = [...(top ? [top] : []), ...store.listLayers({ ownerKind: "vm", ownerId: vm.id }).filter((l) => l.id !== top?.id)];
+    const top = await store.layers.get(vm.diskLayerId);
+    const owned = [...(top ? [top] : []), ...(await store.layers.list({ ownerKind: "vm", ownerId: vm.id })).filter((l) => l.id !== top?.id)];
     for (const l of owned) if (!pathIsWithin(vm.homeDir, l.path) && isInside(engineDir(ds.path), l.path)) strays.push(l.path);
   }
   return strays;
@@ -255,12 +254,12 @@ export async function removeVmFiles(ctx: OpContext, removal: VmFilesRemoval): Pr
 }
 
 /** At start, for one datastore: marks VMs whose disk is gone as drifted; returns their ids. */
-export function reconcileVms(ctx: OpContext, datastoreId: string): string[] {
+export async function reconcileVms(ctx: OpContext, datastoreId: string): Promise<string[]> {
   const drifted: string[] = [];
-  for (const vm of ctx.store.listVms({ datastoreId })) {
+  for (const vm of (await ctx.store.vms.list({ datastoreId }))) {
     if (vm.state === "drifted") continue;
-    if (liveVmState(vm, ctx.store.getLayer(vm.diskLayerId)) === "drifted") {
-      ctx.store.tx((s) => s.updateVm(vm.id, { state: "drifted" }));
+    if (liveVmState(vm, await ctx.store.layers.get(vm.diskLayerId)) === "drifted") {
+      await ctx.store.tx(async (s) => await s.vms.update(vm.id, { state: "drifted" }));
       drifted.push(vm.id);
     }
   }

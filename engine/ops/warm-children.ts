@@ -20,7 +20,7 @@ import type { Logger } from "pino";
 import type { QemuProcess } from "../hypervisor";
 import { engineDir, newContentId, partPath, removeOwnedTree, vmDir, vmDiskPath } from "../disk";
 import { newId, type InstantCloneParent } from "../model";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { EngineSettings } from "./context";
 import { vmStateDirIn } from "./vm-power";
 import { checkRunnableHere, childOverlay, parentChain, spawnChild } from "./instant-clone";
@@ -68,7 +68,7 @@ export class WarmChildren implements WarmChildSource {
   private idle: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly store: Store,
+    private readonly store: Inventory,
     private readonly log: Logger,
     private readonly settings: EngineSettings,
     opts: WarmChildrenOptions = {},
@@ -149,9 +149,9 @@ export class WarmChildren implements WarmChildSource {
   /** One pass: drop what is no longer wanted, then start one child for each parent that is short. */
   private async look(): Promise<void> {
     const wanted = new Map<string, { parent: InstantCloneParent; count: number }>();
-    for (const p of this.store.listParents()) {
+    for (const p of (await this.store.parents.list())) {
       if (p.warmCount <= 0) continue;
-      if (getParentView(this.store, p.id).state !== "ready") continue;
+      if ((await getParentView(this.store, p.id)).state !== "ready") continue;
       wanted.set(p.id, { parent: p, count: p.warmCount });
     }
     for (const [parentId, list] of this.ready) {
@@ -168,7 +168,7 @@ export class WarmChildren implements WarmChildSource {
       if (this.closed) return;
       if (this.readyCount(parent.id) >= count) continue;
       // A burst of clones gets the CPU: starting replacements during it would slow it down.
-      if (pendingCloneJobs(this.store, parent.id).length > 0) {
+      if ((await pendingCloneJobs(this.store, parent.id)).length > 0) {
         this.waitedForRequest = true;
         continue;
       }
@@ -176,7 +176,7 @@ export class WarmChildren implements WarmChildSource {
       if (wait && wait.until > Date.now()) continue;
       try {
         const child = await this.startOne(parent);
-        if (this.closed || !this.store.getParent(parent.id)) {
+        if (this.closed || !(await this.store.parents.get(parent.id))) {
           await this.discard(child);
           continue;
         }
@@ -208,9 +208,9 @@ export class WarmChildren implements WarmChildSource {
   private async startOne(parent: InstantCloneParent): Promise<WarmChild> {
     if (!this.settings.vmStateRoot) throw new Error("the engine has no VM state root configured");
     await checkRunnableHere(parent);
-    const ds = this.store.getDatastore(parent.datastoreId);
+    const ds = await this.store.datastores.get(parent.datastoreId);
     if (!ds) throw new Error(`instant-clone parent ${parent.name}'s datastore is gone`);
-    const { top, chain } = parentChain(this.store, parent);
+    const { top, chain } = (await parentChain(this.store, parent));
     const id = newId("vm");
     const plan = { id, name: `warm-${id}`, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: vmStateDirIn(this.settings.vmStateRoot, id) };
     const fallback = partPath(ds.path, `warm-${newContentId().slice(0, 16)}`);

@@ -4,7 +4,7 @@
  * The only place that knows those URLs, their snake_case bodies and the API's error body.
  */
 import { EngineError, internal, notFound, type ErrorCode } from "../errors";
-import type { Store } from "../store";
+import type { Inventory } from "../store";
 import type { CompletionRequest, IncomingReady, IncomingRequest, PeerHost, TargetDirRequest } from "./peer-host";
 
 /** The header the host credential travels in; the receiving agent's API checks it (api/auth.ts). */
@@ -21,7 +21,7 @@ export interface PeerHostOptions {
 }
 
 /** The agent of host `hostId` over HTTP, at the API URL its host record names (read at each call). */
-export function httpPeerHost(store: Store, hostId: string, opts: PeerHostOptions = {}): PeerHost {
+export function httpPeerHost(store: Inventory, hostId: string, opts: PeerHostOptions = {}): PeerHost {
   const post = <T>(urlPath: string, body: unknown) => postToHost<T>(store, hostId, urlPath, body, opts);
   const targetDir = (r: TargetDirRequest) => ({ vm_id: r.vmId, state_dir: r.stateDir, ...(r.targetDatastoreId ? { target_datastore_id: r.targetDatastoreId } : {}) });
   return {
@@ -35,8 +35,8 @@ export function httpPeerHost(store: Store, hostId: string, opts: PeerHostOptions
   };
 }
 
-async function postToHost<T>(store: Store, hostId: string, urlPath: string, body: unknown, opts: PeerHostOptions): Promise<T> {
-  const host = store.getHost(hostId);
+async function postToHost<T>(store: Inventory, hostId: string, urlPath: string, body: unknown, opts: PeerHostOptions): Promise<T> {
+  const host = await store.hosts.get(hostId);
   if (!host) throw notFound("host", hostId, "host_id");
   const headers: Record<string, string> = { "content-type": "application/json" };
   if (opts.hostToken) headers[HOST_TOKEN_HEADER] = opts.hostToken;

@@ -1,4 +1,4 @@
-import type { Datastore, DiskLayer, Fleet, Host, InstantCloneParent, Job, JobState, Pool, PoolCopy, RecordState, Replica, Snapshot, Template, Vm } from "../model";
+import type { ApiToken, Datastore, DiskLayer, Fleet, Host, InstantCloneParent, Job, JobState, Pool, PoolCopy, RecordState, Replica, Snapshot, Template, Vm } from "../model";
 import type { SqlDialect } from "./sql/driver";
 
 /**
@@ -22,6 +22,7 @@ export interface Inventory {
   readonly snapshots: SnapshotRecords;
   readonly hosts: HostRecords;
   readonly jobs: JobRecords;
+  readonly tokens: ApiTokenRecords;
   readonly settings: SettingRecords;
   /** Runs `fn` in one transaction; a throw rolls back everything it wrote. Use only the inventory it is given. */
   tx<T>(fn: (inv: Inventory) => Promise<T>): Promise<T>;
@@ -209,6 +210,15 @@ export interface JobRecords {
   /** Ends `owner`'s lease (the job finished); a lease held by another owner is left alone. */
   release(jobId: string, owner: string): Promise<void>;
   lease(jobId: string): Promise<JobLease | null>;
+}
+
+/** API tokens besides the engine's own (read-only scopes); only their hash is stored. */
+export interface ApiTokenRecords {
+  insert(t: ApiToken): Promise<void>;
+  findByHash(tokenHash: string): Promise<ApiToken | null>;
+  /** Oldest first. */
+  list(): Promise<ApiToken[]>;
+  delete(id: string): Promise<void>;
 }
 
 export interface SettingRecords {

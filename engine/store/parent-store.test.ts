@@ -2,10 +2,10 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { InstantCloneParent, Vm } from "../model";
-import { openSqliteStore, StoreConstraintError, type SqliteStore } from ".";
+import { openInventory, StoreConstraintError, type Inventory } from ".";
 
 let dir: string;
-let store: SqliteStore;
+let store: Inventory;
 const at = "2025-01-01T00:00:00.000Z";
 
 const parent = (id: string, name: string): InstantCloneParent => ({
@@ -43,50 +43,50 @@ const vm = (id: string, name: string, instantCloneOf: string | null): Vm => ({
   instantCloneOf,
 });
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "clonefleet-parent-store-"));
-  store = openSqliteStore(path.join(dir, "inventory.db"));
-  store.tx((s) => {
-    s.insertDatastore({ id: "ds-1", name: "a", path: "/srv/a", createdAt: at });
+  store = await openInventory(path.join(dir, "inventory.db"));
+  await store.tx(async (s) => {
+    await s.datastores.insert({ id: "ds-1", name: "a", path: "/srv/a", createdAt: at });
     for (const id of ["vm-src", "vm-a", "vm-b", "p1"]) {
-      s.insertLayer({ id: `layer-${id}`, datastoreId: "ds-1", path: `/srv/a/${id}.qcow2`, format: "qcow2", virtualSizeBytes: 1 << 20, contentId: "c".repeat(32), parentContentId: null, backingPath: null, ownerKind: "vm", ownerId: id, state: "ready", createdAt: at });
+      await s.layers.insert({ id: `layer-${id}`, datastoreId: "ds-1", path: `/srv/a/${id}.qcow2`, format: "qcow2", virtualSizeBytes: 1 << 20, contentId: "c".repeat(32), parentContentId: null, backingPath: null, ownerKind: "vm", ownerId: id, state: "ready", createdAt: at });
     }
   });
 });
 
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-test("a parent round-trips, is found by name, changes state and goes", () => {
-  store.tx((s) => s.insertParent(parent("p1", "base")));
-  expect(store.getParent("p1")).toEqual(parent("p1", "base"));
-  expect(store.findParentByName("base")?.id).toBe("p1");
-  expect(store.listParents({ datastoreId: "ds-1" }).map((p) => p.id)).toEqual(["p1"]);
-  store.tx((s) => s.updateParent("p1", { state: "drifted" }));
-  expect(store.getParent("p1")?.state).toBe("drifted");
-  store.tx((s) => s.deleteParent("p1"));
-  expect(store.getParent("p1")).toBeNull();
-  expect(store.listParents()).toEqual([]);
+test("a parent round-trips, is found by name, changes state and goes", async () => {
+  await store.tx(async (s) => await s.parents.insert(parent("p1", "base")));
+  expect(await store.parents.get("p1")).toEqual(parent("p1", "base"));
+  expect((await store.parents.findByName("base"))?.id).toBe("p1");
+  expect((await store.parents.list({ datastoreId: "ds-1" })).map((p) => p.id)).toEqual(["p1"]);
+  await store.tx(async (s) => await s.parents.update("p1", { state: "drifted" }));
+  expect((await store.parents.get("p1"))?.state).toBe("drifted");
+  await store.tx(async (s) => await s.parents.delete("p1"));
+  expect(await store.parents.get("p1")).toBeNull();
+  expect(await store.parents.list()).toEqual([]);
 });
 
-test("parent names and RAM files are unique", () => {
-  store.tx((s) => s.insertParent(parent("p1", "base")));
-  expect(() => store.tx((s) => s.insertParent({ ...parent("p2", "base"), diskLayerId: "layer-x" }))).toThrow(StoreConstraintError);
-  expect(() => store.tx((s) => s.insertParent({ ...parent("p2", "other"), ramPath: parent("p1", "base").ramPath }))).toThrow(StoreConstraintError);
-  expect(store.listParents()).toHaveLength(1);
+test("parent names and RAM files are unique", async () => {
+  await store.tx(async (s) => await s.parents.insert(parent("p1", "base")));
+  await expect(store.tx(async (s) => await s.parents.insert({ ...parent("p2", "base"), diskLayerId: "layer-x" }))).rejects.toThrow(StoreConstraintError);
+  await expect(store.tx(async (s) => await s.parents.insert({ ...parent("p2", "other"), ramPath: parent("p1", "base").ramPath }))).rejects.toThrow(StoreConstraintError);
+  expect(await store.parents.list()).toHaveLength(1);
 });
 
-test("VMs keep the parent they were instant-cloned from, and list by it", () => {
-  store.tx((s) => {
-    s.insertParent(parent("p1", "base"));
-    s.insertVm(vm("vm-src", "src", null));
-    s.insertVm(vm("vm-a", "kid-1", "p1"));
-    s.insertVm(vm("vm-b", "kid-2", "p1"));
+test("VMs keep the parent they were instant-cloned from, and list by it", async () => {
+  await store.tx(async (s) => {
+    await s.parents.insert(parent("p1", "base"));
+    await s.vms.insert(vm("vm-src", "src", null));
+    await s.vms.insert(vm("vm-a", "kid-1", "p1"));
+    await s.vms.insert(vm("vm-b", "kid-2", "p1"));
   });
-  expect(store.getVm("vm-a")?.instantCloneOf).toBe("p1");
-  expect(store.getVm("vm-src")?.instantCloneOf).toBeNull();
-  expect(store.listVms({ instantCloneOf: "p1" }).map((v) => v.name)).toEqual(["kid-1", "kid-2"]);
-  expect(store.listVms().map((v) => v.name)).toEqual(["kid-1", "kid-2", "src"]);
+  expect((await store.vms.get("vm-a"))?.instantCloneOf).toBe("p1");
+  expect((await store.vms.get("vm-src"))?.instantCloneOf).toBeNull();
+  expect((await store.vms.list({ instantCloneOf: "p1" })).map((v) => v.name)).toEqual(["kid-1", "kid-2"]);
+  expect((await store.vms.list()).map((v) => v.name)).toEqual(["kid-1", "kid-2", "src"]);
 });

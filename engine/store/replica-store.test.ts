@@ -2,23 +2,23 @@ import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import type { DiskLayer, Replica } from "../model";
-import { openSqliteStore, StoreConstraintError, type SqliteStore } from ".";
+import { openInventory, StoreConstraintError, type Inventory } from ".";
 
 let dir: string;
-let store: SqliteStore;
+let store: Inventory;
 
-beforeEach(() => {
+beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "clonefleet-replica-store-"));
-  store = openSqliteStore(path.join(dir, "inventory.db"));
-  store.tx((s) => {
-    s.insertDatastore({ id: "ds-1", name: "a", path: "/srv/a", createdAt: "2025-01-01T00:00:00.000Z" });
-    s.insertDatastore({ id: "ds-2", name: "b", path: "/srv/b", createdAt: "2025-01-01T00:00:00.000Z" });
-    s.insertLayer(layer("layer-top", "/srv/b/clonefleet/replicas/rep-1/0-top.qcow2"));
+  store = await openInventory(path.join(dir, "inventory.db"));
+  await store.tx(async (s) => {
+    await s.datastores.insert({ id: "ds-1", name: "a", path: "/srv/a", createdAt: "2025-01-01T00:00:00.000Z" });
+    await s.datastores.insert({ id: "ds-2", name: "b", path: "/srv/b", createdAt: "2025-01-01T00:00:00.000Z" });
+    await s.layers.insert(layer("layer-top", "/srv/b/clonefleet/replicas/rep-1/0-top.qcow2"));
   });
 });
 
-afterEach(() => {
-  store.close();
+afterEach(async () => {
+  await store.close();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -96,48 +96,48 @@ function replica(over: Partial<Replica> = {}): Replica {
 }
 
 describe("replicas in the SQLite store", () => {
-  test("round-trip with their layers, in position order", () => {
-    store.tx((s) => s.insertReplica(replica()));
-    expect(store.getReplica("rep-1")).toEqual(replica());
-    expect(store.listReplicas()).toEqual([replica()]);
-    expect(store.listReplicas({ targetDatastoreId: "ds-1" })).toEqual([]);
-    expect(store.findReplicasUsingPath("/srv/b/base.qcow2").map((r) => r.id)).toEqual(["rep-1"]);
-    expect(store.findReplicasUsingPath("/srv/b/other.qcow2")).toEqual([]);
-    expect(store.getReplica("rep-nope")).toBeNull();
+  test("round-trip with their layers, in position order", async () => {
+    await store.tx(async (s) => await s.replicas.insert(replica()));
+    expect(await store.replicas.get("rep-1")).toEqual(replica());
+    expect(await store.replicas.list()).toEqual([replica()]);
+    expect(await store.replicas.list({ targetDatastoreId: "ds-1" })).toEqual([]);
+    expect((await store.replicas.findUsingPath("/srv/b/base.qcow2")).map((r) => r.id)).toEqual(["rep-1"]);
+    expect(await store.replicas.findUsingPath("/srv/b/other.qcow2")).toEqual([]);
+    expect(await store.replicas.get("rep-nope")).toBeNull();
   });
 
-  test("an update replaces the layer list and leaves unpatched fields alone", () => {
-    store.tx((s) => s.insertReplica(replica()));
+  test("an update replaces the layer list and leaves unpatched fields alone", async () => {
+    await store.tx(async (s) => await s.replicas.insert(replica()));
     const layers = [replica().layers[0]];
-    store.tx((s) => s.updateReplica("rep-1", { layers, state: "drifted", bytesCopied: 99 }));
-    expect(store.getReplica("rep-1")).toEqual(replica({ layers, state: "drifted", bytesCopied: 99 }));
-    expect(store.findReplicasUsingPath("/srv/b/base.qcow2")).toEqual([]);
+    await store.tx(async (s) => await s.replicas.update("rep-1", { layers, state: "drifted", bytesCopied: 99 }));
+    expect(await store.replicas.get("rep-1")).toEqual(replica({ layers, state: "drifted", bytesCopied: 99 }));
+    expect(await store.replicas.findUsingPath("/srv/b/base.qcow2")).toEqual([]);
     // Unknown ids change nothing.
-    store.tx((s) => s.updateReplica("rep-nope", { layers, state: "ready" }));
-    expect(store.listReplicas()).toHaveLength(1);
+    (await store.tx(async (s) => await s.replicas.update("rep-nope", { layers, state: "ready" })));
+    expect(await store.replicas.list()).toHaveLength(1);
   });
 
-  test("a failed insert leaves no half-written replica; deletion takes its layer list along", () => {
-    const err = (() => {
+  test("a failed insert leaves no half-written replica; deletion takes its layer list along", async () => {
+    const err = (await (async () => {
       try {
-        store.tx((s) => s.insertReplica(replica({ targetDatastoreId: "ds-nope" })));
+        await store.tx(async (s) => await s.replicas.insert(replica({ targetDatastoreId: "ds-nope" })));
       } catch (e) {
         return e;
       }
       return null;
-    })();
+    })());
     expect(err).toBeInstanceOf(StoreConstraintError);
     expect((err as StoreConstraintError).column).toBe("target_datastore_id");
-    expect(store.listReplicas()).toEqual([]);
+    expect(await store.replicas.list()).toEqual([]);
 
-    store.tx((s) => s.insertReplica(replica()));
+    await store.tx(async (s) => await s.replicas.insert(replica()));
     // The copied layer's record cannot go while the replica names it.
-    expect(() => store.tx((s) => s.deleteLayer("layer-top"))).toThrow(StoreConstraintError);
-    store.tx((s) => {
-      s.deleteReplica("rep-1");
-      s.deleteLayer("layer-top");
+    await expect(store.tx(async (s) => await s.layers.delete("layer-top"))).rejects.toThrow(StoreConstraintError);
+    await store.tx(async (s) => {
+      await s.replicas.delete("rep-1");
+      await s.layers.delete("layer-top");
     });
-    expect(store.getReplica("rep-1")).toBeNull();
-    expect(store.findReplicasUsingPath("/srv/b/base.qcow2")).toEqual([]);
+    expect(await store.replicas.get("rep-1")).toBeNull();
+    expect(await store.replicas.findUsingPath("/srv/b/base.qcow2")).toEqual([]);
   });
 });

@@ -26,7 +26,7 @@ describe("chains named for register and replicate stay inside datastores", () =>
   const snapshot = async () => ({
     files: [...(await filesUnder(src.path)), ...(await filesUnder(target.path))],
     catalogs: await Promise.all([src, target].map((d) => fs.readFile(path.join(d.path, "clonefleet", "catalog.json"), "utf8"))),
-    replicas: t.engine.store.listReplicas().length,
+    replicas: (await t.engine.store.replicas.list()).length,
   });
 
   beforeAll(async () => {

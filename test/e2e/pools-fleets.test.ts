@@ -169,7 +169,7 @@ describe("disk pools and clone fleets (S1)", () => {
     const oldCopies = new Set(poolA.copies.map((c) => c.path));
     // The template's content changes (as a write to it would renew its content ID).
     const newContentId = "c0ffee00".repeat(4);
-    t.engine.store.tx((s) => s.updateLayer(s.findLayerByPath(tpl.disk_path)!.id, { contentId: newContentId }));
+    await t.engine.store.tx(async (s) => await s.layers.update((await s.layers.findByPath(tpl.disk_path))!.id, { contentId: newContentId }));
     // A clone asked for right now gets a copy, not a stale pool disk.
     const job = await t.client.vms.create({ name: "after-change", template_id: tpl.id, datastore_id: dsA });
     const vm = (await t.client.waitJob(job.id)).result as VmWire;

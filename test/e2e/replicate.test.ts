@@ -308,7 +308,7 @@ describe("content-ID replication of disk chains (S7)", () => {
         files,
         catalogs,
         // Read from the inventory directly: listing through the API would measure every replica.
-        replicas: t.engine.store.listReplicas().map((r) => r.id).sort(),
+        replicas: (await t.engine.store.replicas.list()).map((r) => r.id).sort(),
         jobs: (await t.client.jobs.list()).length,
       };
     };

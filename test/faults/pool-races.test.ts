@@ -4,23 +4,26 @@ import { startTestEngine, type TestEngine } from "../support/engine";
 import { expectOneOwnerPerFile, importTemplate, inodeOf, makeDataImage, waitPoolsSettled } from "../support/clones";
 
 /**
- * What the inventory says at one instant (read synchronously, so no handout can run in
- * between): pool copies' layers and VMs' disk layers must never overlap.
+ * What the inventory says at one instant (read in one transaction, so no handout can commit
+ * in between): pool copies' layers and VMs' disk layers must never overlap.
  */
-function inventoryInstant(t: TestEngine): { poolLayers: Set<string>; vmLayers: string[]; poolPaths: Set<string>; vmPaths: string[] } {
-  const s = t.engine.store;
-  const poolLayers = new Set(s.listPools().flatMap((p) => s.listPoolCopies(p.id).map((c) => c.layerId)));
-  const vms = s.listVms();
-  return {
-    poolLayers,
-    vmLayers: vms.map((v) => v.diskLayerId),
-    poolPaths: new Set([...poolLayers].map((id) => s.getLayer(id)!.path)),
-    vmPaths: vms.map((v) => s.getLayer(v.diskLayerId)!.path),
-  };
+async function inventoryInstant(t: TestEngine): Promise<{ poolLayers: Set<string>; vmLayers: string[]; poolPaths: Set<string>; vmPaths: string[] }> {
+  return t.engine.store.tx(async (s) => {
+    const poolLayers = new Set<string>();
+    for (const p of await s.pools.list()) for (const c of await s.pools.listCopies(p.id)) poolLayers.add(c.layerId);
+    const vms = await s.vms.list();
+    const pathOf = async (id: string) => (await s.layers.get(id))!.path;
+    return {
+      poolLayers,
+      vmLayers: vms.map((v) => v.diskLayerId),
+      poolPaths: new Set(await Promise.all([...poolLayers].map(pathOf))),
+      vmPaths: await Promise.all(vms.map((v) => pathOf(v.diskLayerId))),
+    };
+  });
 }
 
-function expectDisjoint(t: TestEngine): void {
-  const now = inventoryInstant(t);
+async function expectDisjoint(t: TestEngine): Promise<void> {
+  const now = await inventoryInstant(t);
   expect(now.vmLayers.filter((id) => now.poolLayers.has(id))).toEqual([]);
   expect(now.vmPaths.filter((p) => now.poolPaths.has(p))).toEqual([]);
   expect(new Set(now.vmLayers).size).toBe(now.vmLayers.length);
@@ -63,7 +66,7 @@ describe("pool races", () => {
     expect(fromPool).toHaveLength(6);
     expect(new Set(inodes.filter((i) => pooled.has(i))).size).toBe(6);
     expect(added.filter((a) => a.provisioned_by === "copy")).toHaveLength(4);
-    expectDisjoint(t);
+    await expectDisjoint(t);
     await expectOneOwnerPerFile(t.client, [root]);
 
     for (const r of results) await t.client.fleets.delete(r.fleet.id);
@@ -80,7 +83,7 @@ describe("pool races", () => {
     let samples = 0;
     let overlappedFill = false;
     for (;;) {
-      expectDisjoint(t);
+      await expectDisjoint(t);
       samples += 1;
       const j = await t.client.jobs.get(job.id);
       const p = (await t.client.pools.get(pool.id))!;
@@ -96,11 +99,11 @@ describe("pool races", () => {
 
     // Keep checking while the pool refills to 8 behind the fleet.
     while ((await t.client.pools.get(pool.id))!.ready < 8) {
-      expectDisjoint(t);
+      await expectDisjoint(t);
       await new Promise((r) => setTimeout(r, 20));
     }
     await waitPoolsSettled(t.client);
-    expectDisjoint(t);
+    await expectDisjoint(t);
     const owners = await expectOneOwnerPerFile(t.client, [root]);
     expect([...owners.values()].filter((o) => o.startsWith("vm "))).toHaveLength(7);
     expect([...owners.values()].filter((o) => o.startsWith("pool "))).toHaveLength(8);

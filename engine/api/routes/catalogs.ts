@@ -19,7 +19,7 @@ export const catalogRoutes: FastifyPluginAsync<{ services: EngineServices }> = a
       },
     },
     async (req, reply) => {
-      if (!services.store.getDatastore(req.params.id)) throw notFound("datastore", req.params.id, "id");
+      if (!(await services.store.datastores.get(req.params.id))) throw notFound("datastore", req.params.id, "id");
       return submitAndAnswer(services, req, reply, JOB_KINDS.rescanCatalog, { id: req.params.id }, (r) => rescanToWire(r as CatalogRescanReport));
     },
   );

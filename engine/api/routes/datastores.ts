@@ -23,7 +23,7 @@ export const datastoreRoutes: FastifyPluginAsync<{ services: EngineServices }> =
     async (req, reply) => {
       const request = { name: req.body.name, path: req.body.path };
       // A retried request answers with its job; the name it took is no conflict then.
-      if (!hasPriorJob(services, req)) await checkDatastoreAdd(ctx(), request);
+      if (!(await hasPriorJob(services, req))) await checkDatastoreAdd(ctx(), request);
       return submitAndAnswer(services, req, reply, JOB_KINDS.createDatastore, request, (ds) => reply.status(201).send(datastoreToWire(ds as DatastoreStatus)));
     },
   );
@@ -53,7 +53,7 @@ export const datastoreRoutes: FastifyPluginAsync<{ services: EngineServices }> =
       },
     },
     async (req, reply) => {
-      if (!hasPriorJob(services, req)) checkDatastoreRemove(services.store, req.params.id);
+      if (!(await hasPriorJob(services, req))) await checkDatastoreRemove(services.store, req.params.id);
       return submitAndAnswer(services, req, reply, JOB_KINDS.deleteDatastore, { id: req.params.id }, () => reply.status(204).send());
     },
   );

@@ -18,7 +18,7 @@ export const engineInfoRoutes: FastifyPluginAsync<{ services: EngineServices }> 
     "/engine",
     { schema: { tags: ["engine"], summary: "Engine facts and the last recovery report", response: { 200: EngineInfoWire } } },
     async () => {
-      const last = services.store.getSetting(recoveryReportKey(services.hostId ?? LOCAL_HOST_ID));
+      const last = await services.store.settings.get(recoveryReportKey(services.hostId ?? LOCAL_HOST_ID));
       return {
         version: services.version,
         started_at: services.startedAt,

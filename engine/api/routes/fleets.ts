@@ -11,7 +11,7 @@ import {
   type ApplyFleetRequest,
   type FleetSpec,
 } from "../../ops";
-import type { Store } from "../../store";
+import type { Inventory } from "../../store";
 import { FleetBody, FleetListQuery, fleetSpecFromWire, fleetToWire, FleetWire, IdParams, jobToWire, JobWire } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
@@ -24,9 +24,9 @@ import { submitAndAnswer } from "./job-answer";
  */
 export const fleetRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
   /** Submits the apply in the same transaction as the declaration, so neither exists without the other. */
-  const declareAndApply = (reply: FastifyReply, idempotencyKey: string | undefined, spec: FleetSpec, declare: (s: Store) => string) => {
+  const declareAndApply = async (reply: FastifyReply, idempotencyKey: string | undefined, spec: FleetSpec, declare: (s: Inventory) => Promise<string>) => {
     if (idempotencyKey) {
-      const prior = services.store.findJobByIdempotencyKey(idempotencyKey);
+      const prior = await services.store.jobs.findByIdempotencyKey(idempotencyKey);
       if (prior) {
         // A retry answers with its job without declaring again (a later PUT may have changed the fleet since).
         if (prior.kind === JOB_KINDS.applyFleet && JSON.stringify((prior.request as ApplyFleetRequest).spec) === JSON.stringify(spec)) {
@@ -35,10 +35,10 @@ export const fleetRoutes: FastifyPluginAsync<{ services: EngineServices }> = asy
         throw conflict(`idempotency key ${JSON.stringify(idempotencyKey)} was already used for a different request (job ${prior.id})`, "idempotency_key");
       }
     }
-    const { job } = services.store.tx((s) => {
-      const fleetId = declare(s);
+    const { job } = await services.store.tx(async (s) => {
+      const fleetId = await declare(s);
       const request: ApplyFleetRequest = { fleetId, spec };
-      return services.runner.submit(JOB_KINDS.applyFleet, request, { idempotencyKey, targetId: fleetId });
+      return services.runner.submit(JOB_KINDS.applyFleet, request, { idempotencyKey, targetId: fleetId, inventory: s });
     });
     return reply.status(202).send(jobToWire(job));
   };
@@ -55,7 +55,7 @@ export const fleetRoutes: FastifyPluginAsync<{ services: EngineServices }> = asy
     },
     async (req, reply) => {
       const spec = fleetSpecFromWire(req.body);
-      return declareAndApply(reply, idempotencyKeyOf(req), spec, (s) => declareFleet(s, spec).id);
+      return declareAndApply(reply, idempotencyKeyOf(req), spec, async (s) => (await declareFleet(s, spec)).id);
     },
   );
   app.put<{ Params: IdParams; Body: FleetBody }>(
@@ -71,21 +71,21 @@ export const fleetRoutes: FastifyPluginAsync<{ services: EngineServices }> = asy
     },
     async (req, reply) => {
       const spec = fleetSpecFromWire(req.body);
-      return declareAndApply(reply, idempotencyKeyOf(req), spec, (s) => redeclareFleet(s, req.params.id, spec).id);
+      return declareAndApply(reply, idempotencyKeyOf(req), spec, async (s) => (await redeclareFleet(s, req.params.id, spec)).id);
     },
   );
   app.get<{ Querystring: FleetListQuery }>(
     "/fleets",
     { schema: { tags: ["fleets"], summary: "List fleets with their members", querystring: FleetListQuery, response: { 200: Type.Array(FleetWire) } } },
     async (req) =>
-      listFleetViews(services.store, { templateId: req.query.template_id })
+      (await listFleetViews(services.store, { templateId: req.query.template_id }))
         .filter((f) => req.query.name_prefix === undefined || f.namePrefix === req.query.name_prefix)
         .map(fleetToWire),
   );
   app.get<{ Params: IdParams }>(
     "/fleets/:id",
     { schema: { tags: ["fleets"], summary: "Show a fleet, its members and their drift", params: IdParams, response: { 200: FleetWire } } },
-    async (req) => fleetToWire(getFleetView(services.store, req.params.id)),
+    async (req) => fleetToWire((await getFleetView(services.store, req.params.id))),
   );
   app.delete<{ Params: IdParams }>(
     "/fleets/:id",
@@ -98,7 +98,7 @@ export const fleetRoutes: FastifyPluginAsync<{ services: EngineServices }> = asy
       },
     },
     async (req, reply) => {
-      checkFleetDelete(services.store, req.params.id);
+      await checkFleetDelete(services.store, req.params.id);
       return submitAndAnswer(services, req, reply, JOB_KINDS.deleteFleet, { id: req.params.id }, () => reply.status(204).send());
     },
   );

@@ -14,12 +14,12 @@ export const FORWARDED_HEADER = "x-clonefleet-forwarded-by";
  * own lookup answers 404). 409 when its host is down, or the request was already forwarded.
  */
 export async function forwardToVmHost(services: EngineServices, vmId: string, req: FastifyRequest, reply: FastifyReply): Promise<boolean> {
-  const vm = services.store.getVm(vmId);
+  const vm = await services.store.vms.get(vmId);
   const self = services.hostId ?? LOCAL_HOST_ID;
   const hostId = vm?.hostId ?? LOCAL_HOST_ID;
   if (!vm || hostId === self) return false;
   if (req.headers[FORWARDED_HEADER]) throw conflict(`VM ${vm.name} is on host ${hostId}, not on ${self}, which this request was forwarded to`, "id");
-  const host = services.store.getHost(hostId);
+  const host = await services.store.hosts.get(hostId);
   if (!host) throw notFound("host", hostId, "host_id");
   const judged = judgeHostStatus(host, Date.now(), services.hostDownAfterMs ?? 6000);
   if (judged.status === "down") throw conflict(`VM ${vm.name}'s host ${hostId} is down (${judged.reason ?? "no heartbeat"}); its agent cannot carry out the request`, "id");

@@ -46,12 +46,12 @@ export const hostRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
   const ctx = () => directContext(services.store, services.log, undefined, services.settings);
 
   app.get("/hosts", { schema: { tags: ["hosts"], summary: "List hosts with their health", response: { 200: Type.Array(HostWire) } } }, async () =>
-    listHostViews(services.store, downAfterMs).map(hostToWire),
+    (await listHostViews(services.store, downAfterMs)).map(hostToWire),
   );
   app.get<{ Params: IdParams }>(
     "/hosts/:id",
     { schema: { tags: ["hosts"], summary: "Show a host and its health", params: IdParams, response: { 200: HostWire } } },
-    async (req) => hostToWire(getHostView(services.store, req.params.id, downAfterMs)),
+    async (req) => hostToWire((await getHostView(services.store, req.params.id, downAfterMs))),
   );
 
   app.post<{ Params: IdParams; Body: MigrateVmBody }>(
@@ -68,9 +68,9 @@ export const hostRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
     async (req, reply) => {
       const request = migrateVmFromWire(req.params.id, req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
-      if (!prior) checkMigrateRequest(services.store, request, downAfterMs);
-      const { job, created } = services.runner.submit(JOB_KINDS.migrateVm, request, { idempotencyKey });
+      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      if (!prior) await checkMigrateRequest(services.store, request, downAfterMs);
+      const { job, created } = (await services.runner.submit(JOB_KINDS.migrateVm, request, { idempotencyKey }));
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
@@ -80,13 +80,13 @@ export const hostRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
   const targetDir = (b: TargetDirBody): TargetDirRequest => ({ vmId: b.vm_id, stateDir: b.state_dir, targetDatastoreId: b.target_datastore_id ?? null });
   app.post<{ Body: IncomingBody }>("/internal/migrations/incoming", { schema: { ...internal, body: IncomingBody } }, async (req, reply) => {
     const request: IncomingRequest = { vmId: req.body.vm_id, migrationId: req.body.migration_id, targetDatastoreId: req.body.target_datastore_id ?? null };
-    checkIncoming(ctx(), request);
+    await checkIncoming(ctx(), request);
     // The source agent hanging up before the answer (it died, or gave up) cancels the start.
     return submitAndAnswer(services, req, reply, INCOMING_MIGRATION_KIND, request, (r) => r, { cancelOnHangUp: true });
   });
   app.post<{ Body: TargetDirBody }>("/internal/migrations/activate", { schema: { ...internal, body: TargetDirBody } }, async (req, reply) => {
     const request = targetDir(req.body);
-    checkTargetDir(ctx(), request);
+    await checkTargetDir(ctx(), request);
     return submitAndAnswer(services, req, reply, ACTIVATE_MIGRATION_KIND, request, (r) => r);
   });
   app.post<{ Body: TargetDirBody }>("/internal/migrations/abort", { schema: { ...internal, body: TargetDirBody } }, async (req, reply) => {
@@ -96,7 +96,7 @@ export const hostRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
   });
   app.post<{ Body: CompletionBody }>("/internal/migrations/complete", { schema: { ...internal, body: CompletionBody } }, async (req, reply) => {
     const request: CompletionRequest = { vmId: req.body.vm_id, ref: req.body.ref, outcome: req.body.outcome as CompletionOutcome, migrationId: req.body.migration_id };
-    checkCompletion(ctx(), request);
+    await checkCompletion(ctx(), request);
     return submitAndAnswer(services, req, reply, COMPLETE_MIGRATION_KIND, request, () => ({ ok: true }));
   });
 };

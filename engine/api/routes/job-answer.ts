@@ -16,9 +16,9 @@ export function prefersAsync(req: FastifyRequest): boolean {
 }
 
 /** True when the caller's idempotency key already names a job: its route skips the checks a retry after success would fail (the name it took, the record it removed). */
-export function hasPriorJob(services: EngineServices, req: FastifyRequest): boolean {
+export async function hasPriorJob(services: EngineServices, req: FastifyRequest): Promise<boolean> {
   const key = idempotencyKeyOf(req);
-  return key !== undefined && services.store.findJobByIdempotencyKey(key) !== null;
+  return key !== undefined && (await services.store.jobs.findByIdempotencyKey(key)) !== null;
 }
 
 /**
@@ -38,16 +38,14 @@ export async function submitAndAnswer(
   send: (result: unknown) => unknown,
   opts: { cancelOnHangUp?: boolean } = {},
 ): Promise<unknown> {
-  const { job } = services.runner.submit(kind, request, { idempotencyKey: idempotencyKeyOf(req) });
+  const { job } = (await services.runner.submit(kind, request, { idempotencyKey: idempotencyKeyOf(req) }));
   void reply.header("x-clonefleet-job", job.id);
   if (opts.cancelOnHangUp) {
     reply.raw.once("close", () => {
       if (reply.raw.writableFinished) return;
-      try {
-        services.runner.cancel(job.id);
-      } catch (err) {
+      services.runner.cancel(job.id).catch((err: unknown) => {
         req.log.warn({ err, jobId: job.id }, "could not cancel the job of a request whose caller hung up");
-      }
+      });
     });
   }
   const asJob = (j: Job) => reply.status(202).header("location", `/jobs/${j.id}`).send(jobToWire(j));

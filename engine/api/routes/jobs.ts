@@ -14,13 +14,13 @@ export const jobRoutes: FastifyPluginAsync<{ services: EngineServices }> = async
     async (req) => {
       const states = req.query.state ? [req.query.state as JobState] : undefined;
       const limit = req.query.limit ? Math.max(1, Number(req.query.limit)) : 100;
-      return services.store.listJobs({ states, limit }).map(jobToWire);
+      return (await services.store.jobs.list({ states, limit })).map(jobToWire);
     },
   );
   app.get<{ Params: IdParams }>(
     "/jobs/:id",
     { schema: { tags: ["jobs"], summary: "Show a job and its progress", params: IdParams, response: { 200: JobWire } } },
-    async (req) => jobToWire(services.runner.get(req.params.id)),
+    async (req) => jobToWire((await services.runner.get(req.params.id))),
   );
   app.get<{ Params: IdParams; Querystring: JobWaitQuery }>(
     "/jobs/:id/wait",
@@ -41,6 +41,6 @@ export const jobRoutes: FastifyPluginAsync<{ services: EngineServices }> = async
   app.post<{ Params: IdParams }>(
     "/jobs/:id/cancel",
     { schema: { tags: ["jobs"], summary: "Cancel a job", params: IdParams, response: { 200: JobWire } } },
-    async (req) => jobToWire(services.runner.cancel(req.params.id)),
+    async (req) => jobToWire((await services.runner.cancel(req.params.id))),
   );
 };

@@ -37,21 +37,21 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
     async (req, reply) => {
       const request = createParentFromWire(req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
-      if (!prior) checkParentCreate(services.store, request);
-      const { job, created } = services.runner.submit(JOB_KINDS.createParent, request, { idempotencyKey });
+      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      if (!prior) await checkParentCreate(services.store, request);
+      const { job, created } = (await services.runner.submit(JOB_KINDS.createParent, request, { idempotencyKey }));
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
   app.get(
     "/parents",
     { schema: { tags: ["parents"], summary: "List instant-clone parents", response: { 200: Type.Array(ParentWire) } } },
-    async () => listParentViews(services.store).map((p) => parentToWire(p, warmOf(p.id))),
+    async () => (await listParentViews(services.store)).map((p) => parentToWire(p, warmOf(p.id))),
   );
   app.get<{ Params: IdParams }>(
     "/parents/:id",
     { schema: { tags: ["parents"], summary: "Show an instant-clone parent, its files, its children and whether its files are still there", params: IdParams, response: { 200: ParentWire } } },
-    async (req) => parentToWire(getParentView(services.store, req.params.id), warmOf(req.params.id)),
+    async (req) => parentToWire((await getParentView(services.store, req.params.id)), warmOf(req.params.id)),
   );
   app.patch<{ Params: IdParams; Body: UpdateParentBody }>(
     "/parents/:id",
@@ -66,7 +66,7 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
     },
     async (req, reply) => {
       const request = updateParentFromWire(req.params.id, req.body);
-      checkParentUpdate(services.store, request);
+      await checkParentUpdate(services.store, request);
       return submitAndAnswer(services, req, reply, JOB_KINDS.updateParent, request, (view) => parentToWire(view as ParentView, warmOf(request.id)));
     },
   );
@@ -83,9 +83,9 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
     },
     async (req, reply) => {
       const request = deleteParentFromWire(req.params.id, req.query);
-      checkParentDelete(services.store, request);
+      await checkParentDelete(services.store, request);
       if (request.wait) {
-        const { job, created } = services.runner.submit(JOB_KINDS.deleteParent, request, { idempotencyKey: idempotencyKeyOf(req) });
+        const { job, created } = (await services.runner.submit(JOB_KINDS.deleteParent, request, { idempotencyKey: idempotencyKeyOf(req) }));
         return reply.status(created ? 202 : 200).send(jobToWire(job));
       }
       return submitAndAnswer(services, req, reply, JOB_KINDS.deleteParent, request, () => reply.status(204).send());
@@ -105,9 +105,9 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
     async (req, reply) => {
       const request = instantCloneFromWire(req.params.id, req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
-      checkInstantClone(services.store, request, { admitNames: !prior });
-      const { job, created } = services.runner.submit(JOB_KINDS.instantClone, request, { idempotencyKey });
+      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      await checkInstantClone(services.store, request, { admitNames: !prior });
+      const { job, created } = (await services.runner.submit(JOB_KINDS.instantClone, request, { idempotencyKey }));
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );

@@ -13,9 +13,9 @@ import { hasPriorJob, submitAndAnswer } from "./job-answer";
 export const poolRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
   const fills = () => services.refill;
   // The job answers the pool as recorded; the fills in progress are the refill loop's, read now.
-  const poolAnswer = (result: unknown) => {
+  const poolAnswer = async (result: unknown) => {
     services.refill?.nudge();
-    return poolToWire(getPoolView(services.store, (result as PoolView).id, fills()));
+    return poolToWire((await getPoolView(services.store, (result as PoolView).id, fills())));
   };
 
   app.post<{ Body: CreatePoolBody }>(
@@ -30,19 +30,19 @@ export const poolRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
     },
     async (req, reply) => {
       const request = createPoolFromWire(req.body);
-      if (!hasPriorJob(services, req)) checkPoolRequest(services.store, request);
+      if (!(await hasPriorJob(services, req))) await checkPoolRequest(services.store, request);
       return submitAndAnswer(services, req, reply, JOB_KINDS.createPool, request, (view) => reply.status(201).send(poolAnswer(view)));
     },
   );
   app.get<{ Querystring: PoolListQuery }>(
     "/pools",
     { schema: { tags: ["pools"], summary: "List disk pools with ready and filling counts", querystring: PoolListQuery, response: { 200: Type.Array(PoolWire) } } },
-    async (req) => listPoolViews(services.store, { templateId: req.query.template_id, datastoreId: req.query.datastore_id }, fills()).map(poolToWire),
+    async (req) => (await listPoolViews(services.store, { templateId: req.query.template_id, datastoreId: req.query.datastore_id }, fills())).map(poolToWire),
   );
   app.get<{ Params: IdParams }>(
     "/pools/:id",
     { schema: { tags: ["pools"], summary: "Show a disk pool, its copies and the fills in progress", params: IdParams, response: { 200: PoolWire } } },
-    async (req) => poolToWire(getPoolView(services.store, req.params.id, fills())),
+    async (req) => poolToWire((await getPoolView(services.store, req.params.id, fills()))),
   );
   app.put<{ Params: IdParams; Body: UpdatePoolBody }>(
     "/pools/:id",
@@ -57,7 +57,7 @@ export const poolRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
     },
     async (req, reply) => {
       const request: ResizePoolRequest = { id: req.params.id, size: req.body.size };
-      if (!hasPriorJob(services, req)) checkPoolResize(services.store, request.id, request.size);
+      if (!(await hasPriorJob(services, req))) await checkPoolResize(services.store, request.id, request.size);
       return submitAndAnswer(services, req, reply, JOB_KINDS.resizePool, request, poolAnswer);
     },
   );
@@ -72,7 +72,7 @@ export const poolRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
       },
     },
     async (req, reply) => {
-      if (!hasPriorJob(services, req)) checkPoolDelete(services.store, req.params.id);
+      if (!(await hasPriorJob(services, req))) await checkPoolDelete(services.store, req.params.id);
       return submitAndAnswer(services, req, reply, JOB_KINDS.deletePool, { id: req.params.id }, () => {
         services.refill?.nudge();
         return reply.status(204).send();

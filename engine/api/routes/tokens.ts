@@ -11,18 +11,18 @@ export const tokenRoutes: FastifyPluginAsync<{ services: EngineServices }> = asy
     "/tokens",
     { schema: { tags: ["tokens"], summary: "Issue a scoped token (its secret is in this answer only)", body: CreateTokenBody, response: { 201: CreatedTokenWire } } },
     async (req, reply) => {
-      const { token, secret } = createApiToken(services.store, { name: req.body.name, scope: req.body.scope as TokenScope });
+      const { token, secret } = (await createApiToken(services.store, { name: req.body.name, scope: req.body.scope as TokenScope }));
       return reply.status(201).send({ ...tokenToWire(token), token: secret });
     },
   );
   app.get("/tokens", { schema: { tags: ["tokens"], summary: "List issued tokens (never their secrets)", response: { 200: Type.Array(TokenWire) } } }, async () =>
-    services.store.listApiTokens().map(tokenToWire),
+    (await services.store.tokens.list()).map(tokenToWire),
   );
   app.delete<{ Params: IdParams }>(
     "/tokens/:id",
     { schema: { tags: ["tokens"], summary: "Revoke a token (by id or name); requests with it answer 401 from then on", params: IdParams } },
     async (req, reply) => {
-      revokeApiToken(services.store, req.params.id);
+      await revokeApiToken(services.store, req.params.id);
       return reply.status(204).send();
     },
   );

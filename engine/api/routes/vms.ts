@@ -37,10 +37,10 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     async (req, reply) => {
       const request = createVmFromWire(req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
+      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
       // A retried request answers with its job; the name it took is no conflict then.
       const checked = checkVmRequest(services.store, request, { admitName: !prior });
-      const { job, created } = services.runner.submit(JOB_KINDS.createVm, checked, { idempotencyKey });
+      const { job, created } = (await services.runner.submit(JOB_KINDS.createVm, checked, { idempotencyKey }));
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
@@ -48,12 +48,12 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     "/vms",
     { schema: { tags: ["vms"], summary: "List VMs", querystring: VmListQuery, response: { 200: Type.Array(VmWire) } } },
     async (req) =>
-      listVmViews(services.store, { fleetId: req.query.fleet_id, datastoreId: req.query.datastore_id, templateId: req.query.template_id }).map(vmToWire),
+      (await listVmViews(services.store, { fleetId: req.query.fleet_id, datastoreId: req.query.datastore_id, templateId: req.query.template_id })).map(vmToWire),
   );
   app.get<{ Params: IdParams }>(
     "/vms/:id",
     { schema: { tags: ["vms"], summary: "Show a VM, its disk chain and whether its disk is still there", params: IdParams, response: { 200: VmWire } } },
-    async (req) => vmToWire(getVmView(services.store, req.params.id)),
+    async (req) => vmToWire((await getVmView(services.store, req.params.id))),
   );
   app.patch<{ Params: IdParams; Body: UpdateVmBody }>(
     "/vms/:id",
@@ -73,7 +73,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
         ...(req.body.migration_notify_timeout_seconds !== undefined ? { migrationNotifyTimeoutSeconds: req.body.migration_notify_timeout_seconds } : {}),
         ...(req.body.migration_on_missing_ack !== undefined ? { migrationOnMissingAck: req.body.migration_on_missing_ack as MissingAckPolicy } : {}),
       };
-      if (!hasPriorJob(services, req)) checkVmSettings(services.store, request);
+      if (!(await hasPriorJob(services, req))) await checkVmSettings(services.store, request);
       return submitAndAnswer(services, req, reply, JOB_KINDS.updateVm, request, (vm) => vmToWire(vm as VmView));
     },
   );
@@ -91,7 +91,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     async (req, reply) => {
       if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
       const request: StartVmRequest = { id: req.params.id, ...(req.body?.accel !== undefined ? { accel: req.body.accel as StartVmRequest["accel"] } : {}) };
-      checkVmStart(services.store, request);
+      await checkVmStart(services.store, request);
       return submitAndAnswer(services, req, reply, JOB_KINDS.startVm, request, (vm) => vmToWire(vm as VmView));
     },
   );
@@ -110,7 +110,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
       if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
       const t = req.body?.timeout_seconds;
       const request: StopVmRequest = { id: req.params.id, ...(t !== undefined ? { timeoutMs: t * 1000 } : {}) };
-      checkVmStop(services.store, request);
+      await checkVmStop(services.store, request);
       return submitAndAnswer(services, req, reply, JOB_KINDS.stopVm, request, (vm) => vmToWire(vm as VmView));
     },
   );
@@ -120,9 +120,9 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     async (req, reply) => {
       const request = forkVmFromWire(req.params.id, req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? services.store.findJobByIdempotencyKey(idempotencyKey) : null;
-      checkForkRequest(services.store, request, { admitName: !prior });
-      const { job, created } = services.runner.submit(JOB_KINDS.forkVm, request, { idempotencyKey });
+      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      await checkForkRequest(services.store, request, { admitName: !prior });
+      const { job, created } = (await services.runner.submit(JOB_KINDS.forkVm, request, { idempotencyKey }));
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
@@ -138,7 +138,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     },
     async (req, reply) => {
       if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
-      checkVmDelete(services.store, req.params.id);
+      await checkVmDelete(services.store, req.params.id);
       return submitAndAnswer(services, req, reply, JOB_KINDS.deleteVm, { id: req.params.id }, () => reply.status(204).send());
     },
   );

@@ -62,10 +62,10 @@ export class FullCopyProvisioner implements DiskProvisioner {
         state: "ready",
         createdAt: nowIso(),
       };
-      const vm = ctx.store.tx((s) => {
-        s.insertLayer(layer);
-        const v = target.makeVm(s, layer, "copy");
-        s.insertVm(v);
+      const vm = await ctx.store.tx(async (s) => {
+        await s.layers.insert(layer);
+        const v = await target.makeVm(s, layer, "copy");
+        await s.vms.insert(v);
         return v;
       });
       recorded = true;

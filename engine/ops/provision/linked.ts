@@ -75,13 +75,13 @@ export class LinkedProvisioner implements DiskProvisioner {
         state: "ready",
         createdAt: nowIso(),
       };
-      const vm = ctx.store.tx((s) => {
+      const vm = await ctx.store.tx(async (s) => {
         // The template's disk must still be the one the overlay points at.
-        const base = s.getLayer(source.layer.id);
+        const base = await s.layers.get(source.layer.id);
         if (!base || base.path !== source.layer.path) throw incompatible(`template ${source.template.name} changed its disk while it was being cloned`, "template_id");
-        s.insertLayer(layer);
-        const v = target.makeVm(s, layer, "linked");
-        s.insertVm(v);
+        await s.layers.insert(layer);
+        const v = await target.makeVm(s, layer, "linked");
+        await s.vms.insert(v);
         return v;
       });
       recorded = true;

@@ -1,7 +1,7 @@
 import { mkdirSync, renameSync, rmSync } from "node:fs";
 import * as path from "node:path";
 import type { DiskLayer, Pool } from "../../model";
-import type { Store } from "../../store";
+import type { Inventory } from "../../store";
 import { throwIfCancelled, type OpContext } from "../context";
 import { dropCopyRecords, removeFiles, sortPoolCopies } from "../pool";
 import {
@@ -37,14 +37,14 @@ export class PoolProvisioner implements DiskProvisioner {
     const handed: ProvisionedClone[] = [];
     for (const [datastoreId, indexes] of byDatastore) {
       throwIfCancelled(ctx);
-      const pool = ctx.store.findPool(source.template.id, datastoreId);
+      const pool = await ctx.store.pools.find(source.template.id, datastoreId);
       if (!pool) {
         rest.push(...indexes);
         continue;
       }
       let claimed: { taken: ProvisionedClone[]; staleFiles: string[] };
       try {
-        claimed = ctx.store.tx((s) => claim(s, pool, source, indexes.map((i) => targets[i])));
+        claimed = await ctx.store.tx(async (s) => claim(s, pool, source, indexes.map((i) => targets[i])));
       } catch (err) {
         throw provisionError(ctx, `moving pool copies into VM homes on datastore ${targets[indexes[0]].datastore.name}`, err);
       }
@@ -77,9 +77,9 @@ export class PoolProvisioner implements DiskProvisioner {
  * either still in the pool with its record or in a VM's home with the VM's record; on a throw
  * the files are moved back before the rollback restores the records.
  */
-function claim(s: Store, pool: Pool, source: CloneSource, targets: CloneTarget[]): { taken: ProvisionedClone[]; staleFiles: string[] } {
-  const { usable, stale } = sortPoolCopies(s, pool, source.layer.contentId, { checkFiles: true });
-  dropCopyRecords(s, stale);
+async function claim(s: Inventory, pool: Pool, source: CloneSource, targets: CloneTarget[]): Promise<{ taken: ProvisionedClone[]; staleFiles: string[] }> {
+  const { usable, stale } = (await sortPoolCopies(s, pool, source.layer.contentId, { checkFiles: true }));
+  await dropCopyRecords(s, stale);
   const moved: [string, string][] = [];
   const homes: string[] = [];
   const taken: ProvisionedClone[] = [];
@@ -92,11 +92,11 @@ function claim(s: Store, pool: Pool, source: CloneSource, targets: CloneTarget[]
       homes.push(files.homeDir);
       renameSync(layer.path, files.diskPath);
       moved.push([layer.path, files.diskPath]);
-      s.deletePoolCopy(copy.layerId);
-      s.transferLayer(layer.id, { path: files.diskPath, ownerKind: "vm", ownerId: target.vmId });
+      await s.pools.deleteCopy(copy.layerId);
+      await s.layers.transfer(layer.id, { path: files.diskPath, ownerKind: "vm", ownerId: target.vmId });
       const vmLayer: DiskLayer = { ...layer, path: files.diskPath, ownerKind: "vm", ownerId: target.vmId };
-      const vm = target.makeVm(s, vmLayer, "pool");
-      s.insertVm(vm);
+      const vm = await target.makeVm(s, vmLayer, "pool");
+      await s.vms.insert(vm);
       taken.push({ vm, layer: vmLayer });
     }
   } catch (err) {

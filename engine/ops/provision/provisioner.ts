@@ -2,7 +2,7 @@ import { existsSync, promises as fs } from "node:fs";
 import { engineDir, isAbortError, partPath, removeOwnedTree, vmDir, vmDiskPath } from "../../disk";
 import { conflict, internal, isEngineError, isNoSpaceError, noSpace, notFound } from "../../errors";
 import type { Datastore, DiskLayer, ProvisionedBy, Template, Vm } from "../../model";
-import type { Store } from "../../store";
+import type { Inventory } from "../../store";
 import type { OpContext } from "../context";
 
 /** The template disk clones are made from, read in one go so every clone sees the same content ID. */
@@ -22,7 +22,7 @@ export interface CloneTarget {
    * Builds the VM record for the disk layer just made; called inside the transaction that
    * records the disk, so it may read the store (to pick a free name) and throw to refuse.
    */
-  makeVm(s: Store, layer: DiskLayer, provisionedBy: ProvisionedBy): Vm;
+  makeVm(s: Inventory, layer: DiskLayer, provisionedBy: ProvisionedBy): Promise<Vm>;
 }
 
 /** A VM whose disk was made and recorded, with its disk layer. */
@@ -61,11 +61,11 @@ export async function removeTargetFiles(root: string, vmId: string): Promise<voi
  * The template `templateId` with its disk, ready to clone; throws 404 naming `field` when it
  * is unknown, 409 when its disk record or file is gone (it is drifted until repaired).
  */
-export function cloneSource(store: Store, templateId: string, field: string): CloneSource {
-  const template = store.getTemplate(templateId);
+export async function cloneSource(store: Inventory, templateId: string, field: string): Promise<CloneSource> {
+  const template = await store.templates.get(templateId);
   if (!template) throw notFound("template", templateId, field);
-  const layer = store.getLayer(template.diskLayerId);
-  const datastore = store.getDatastore(template.datastoreId);
+  const layer = await store.layers.get(template.diskLayerId);
+  const datastore = await store.datastores.get(template.datastoreId);
   if (!layer || !datastore || layer.state !== "ready" || !existsSync(layer.path)) {
     throw conflict(`template ${JSON.stringify(template.name)} (${template.id}) has lost its disk; it cannot be cloned`, field);
   }

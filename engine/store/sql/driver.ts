@@ -3,7 +3,7 @@
  * SQL with `?` placeholders; a driver turns that into its own dialect. Both drivers are
  * asynchronous so that PostgreSQL (a server) and SQLite (a file) stand behind the same code.
  */
-import { StoreConstraintError } from "../store";
+import { StoreConstraintError } from "../errors";
 
 /** Constraint failures surface as the store's own error, naming the column when known. */
 export { StoreConstraintError };

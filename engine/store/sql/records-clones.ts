@@ -16,8 +16,8 @@ import {
   type PoolCopyRow,
   type PoolRow,
   type VmRow,
-} from "../sqlite-clones";
-import { parentRow, toParent, type ParentRow } from "../sqlite-parents";
+} from "../rows-clones";
+import { parentRow, toParent, type ParentRow } from "../rows-parents";
 import type { SqlSession } from "./driver";
 import { map } from "./records-disks";
 import { Table } from "./table";

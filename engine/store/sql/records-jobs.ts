@@ -1,7 +1,8 @@
 import type { Job } from "../../model";
-import type { HostRecords, JobLease, JobRecords, SettingRecords } from "../inventory";
+import type { ApiTokenRecords, HostRecords, JobLease, JobRecords, SettingRecords } from "../inventory";
 import { JOB_PATCH, jobRow, toJob, type JobRow } from "../rows";
-import { HOST_PATCH, hostRow, toHost, type HostRow } from "../sqlite-hosts";
+import { apiTokenRow, toApiToken, type ApiTokenRow } from "../rows-api-tokens";
+import { HOST_PATCH, hostRow, toHost, type HostRow } from "../rows-hosts";
 import type { SqlSession, SqlValue } from "./driver";
 import { map } from "./records-disks";
 import { Table } from "./table";
@@ -73,5 +74,15 @@ export function settingRecords(db: SqlSession): SettingRecords {
   return {
     get: async (key) => (await db.query<{ value: string }>("SELECT value FROM settings WHERE key = ?", [key]))[0]?.value ?? null,
     set: async (key, value) => void (await db.run("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [key, value])),
+  };
+}
+
+export function apiTokenRecords(db: SqlSession): ApiTokenRecords {
+  const t = new Table<ApiTokenRow>(db, "api_tokens");
+  return {
+    insert: (token) => t.insert(apiTokenRow(token)),
+    findByHash: async (hash) => map(await t.one("token_hash = ?", [hash]), toApiToken),
+    list: async () => (await t.many("ORDER BY created_at, id")).map(toApiToken),
+    delete: (id) => t.delete(id),
   };
 }

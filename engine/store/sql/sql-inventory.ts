@@ -1,12 +1,35 @@
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Inventory } from "../inventory";
-import { restrictInventoryFiles } from "../sqlite";
+import { restrictInventoryFiles } from "./sqlite-driver";
 import type { SqlDriver, SqlSession } from "./driver";
 import { migrateSql } from "./migrate";
 import { PostgresDriver } from "./postgres-driver";
 import { fleetRecords, parentRecords, poolRecords, snapshotRecords, vmRecords } from "./records-clones";
 import { datastoreRecords, layerRecords, replicaRecords, templateRecords } from "./records-disks";
-import { hostRecords, jobRecords, settingRecords } from "./records-jobs";
+import { apiTokenRecords, hostRecords, jobRecords, settingRecords } from "./records-jobs";
 import { SqliteDriver } from "./sqlite-driver";
+
+/** The transaction the current async call runs in, while it is open. */
+const openTx = new AsyncLocalStorage<{ open: boolean }>();
+
+/**
+ * The driver, refusing statements issued from inside an open transaction: such a statement
+ * would wait for that transaction (SQLite's one connection) or for its row locks (PostgreSQL)
+ * while the transaction waits for it. A clear error instead of a hang.
+ */
+function outsideTx(driver: SqlDriver): SqlSession {
+  const check = (sql: string) => {
+    if (openTx.getStore()?.open) {
+      throw new Error(`inventory misuse: a statement was issued on the top-level inventory from inside tx() (${sql.slice(0, 60)}…); use the inventory tx() passes to its function`);
+    }
+  };
+  return {
+    dialect: driver.dialect,
+    query: (sql, params) => (check(sql), driver.query(sql, params)),
+    run: (sql, params) => (check(sql), driver.run(sql, params)),
+    exec: (sql) => (check(sql), driver.exec(sql)),
+  };
+}
 
 /** The inventory over one SQL driver; inside `tx` the same records bound to the transaction. */
 class SqlInventory implements Inventory {
@@ -22,6 +45,7 @@ class SqlInventory implements Inventory {
   readonly snapshots;
   readonly hosts;
   readonly jobs;
+  readonly tokens;
   readonly settings;
 
   constructor(
@@ -29,7 +53,7 @@ class SqlInventory implements Inventory {
     /** The transaction this inventory is bound to, or null at top level. */
     private readonly session: SqlSession | null,
   ) {
-    const db = session ?? driver;
+    const db = session ?? outsideTx(driver);
     // Writes that span tables run in the caller's transaction, or in one of their own.
     const inTx = <T>(fn: (s: SqlSession) => Promise<T>): Promise<T> => (session ? fn(session) : driver.tx(fn));
     this.dialect = driver.dialect;
@@ -44,6 +68,7 @@ class SqlInventory implements Inventory {
     this.snapshots = snapshotRecords(db);
     this.hosts = hostRecords(db);
     this.jobs = jobRecords(db, inTx);
+    this.tokens = apiTokenRecords(db);
     this.settings = settingRecords(db);
   }
 
@@ -54,7 +79,9 @@ class SqlInventory implements Inventory {
   tx<T>(fn: (inv: Inventory) => Promise<T>): Promise<T> {
     // A transaction inside a transaction is part of it: one commit, one rollback.
     if (this.session) return fn(this);
-    return this.driver.tx((s) => fn(new SqlInventory(this.driver, s)));
+    const scope = { open: true };
+    // Timers and callbacks started inside keep the scope, but it is closed by the time they run.
+    return openTx.run(scope, () => this.driver.tx((s) => fn(new SqlInventory(this.driver, s)))).finally(() => (scope.open = false));
   }
 
   async lock(name: string): Promise<void> {

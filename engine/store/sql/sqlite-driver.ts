@@ -1,4 +1,5 @@
 import Database from "better-sqlite3";
+import { chmodSync, closeSync, constants as fsc, openSync } from "node:fs";
 import { StoreConstraintError, type SqlDriver, type SqlRow, type SqlSession, type SqlValue } from "./driver";
 
 /**
@@ -99,5 +100,22 @@ function translate<T>(fn: () => T): T {
     }
     if (e.code === "SQLITE_CONSTRAINT_FOREIGNKEY") throw new StoreConstraintError(e.message ?? "foreign key constraint failed");
     throw err;
+  }
+}
+
+/**
+ * Makes the inventory file and its WAL companions readable by the owner only, whatever the
+ * folder's mode or the umask: SQLite gives the -wal and -shm it creates the main file's mode, so
+ * the main file exists with 0600 before SQLite opens it. An in-memory database has no files.
+ */
+export function restrictInventoryFiles(file: string): void {
+  if (file === "" || file === ":memory:" || file.startsWith("file:")) return;
+  closeSync(openSync(file, fsc.O_RDWR | fsc.O_CREAT, 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      chmodSync(f, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    }
   }
 }

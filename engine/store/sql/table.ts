@@ -1,4 +1,4 @@
-import { StoreConstraintError } from "../store";
+import { StoreConstraintError } from "../errors";
 import type { SqlRow, SqlSession, SqlValue } from "./driver";
 import type { PatchSpec } from "../rows";
 

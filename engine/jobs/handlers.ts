@@ -42,7 +42,7 @@ export const importTemplateHandler: JobHandler<ImportTemplateRequest, TemplateVi
   },
   recover: async (ctx, _req, intent) => {
     const { finished } = await recoverTemplateImport(ctx, intent);
-    if (finished) return { outcome: "finished", result: getTemplateView(ctx.store, finished.id), targetId: finished.id };
+    if (finished) return { outcome: "finished", result: await getTemplateView(ctx.store, finished.id), targetId: finished.id };
     return { outcome: "rolled-back", detail: "the engine stopped during the import; every file it made was removed" };
   },
 };

@@ -63,11 +63,11 @@ describe("JobRunner", () => {
     const a = (await runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" }));
     const b = (await runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" }));
     expect([a.created, b.created, b.job.id]).toEqual([true, false, a.job.id]);
-    expect(() => runner.submit("test.count", { steps: 2, delayMs: 1 }, { idempotencyKey: "k" })).toThrow(/already used/);
+    await expect(runner.submit("test.count", { steps: 2, delayMs: 1 }, { idempotencyKey: "k" })).rejects.toThrow(/already used/);
   });
 
   it("refuses at admission and records nothing", async () => {
-    expect(() => runner.submit("test.count", { steps: -1, delayMs: 1 })).toThrow("steps: must not be negative");
+    await expect(runner.submit("test.count", { steps: -1, delayMs: 1 })).rejects.toThrow("steps: must not be negative");
     expect(await store.jobs.list()).toHaveLength(0);
   });
 

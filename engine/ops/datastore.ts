@@ -138,8 +138,8 @@ export async function checkDatastoreRemove(store: Inventory, id: string): Promis
   if (templates.length > 0) {
     throw conflict(`datastore ${JSON.stringify(ds.name)} still holds templates: ${templates.map((t) => `${t.name} (${t.id})`).join(", ")}`, "id");
   }
-  const users = datastoreUsersProblem(store, id);
-  if ((await users)) throw conflict(`datastore ${JSON.stringify(ds.name)} ${users}`, "id");
+  const users = await datastoreUsersProblem(store, id);
+  if (users) throw conflict(`datastore ${JSON.stringify(ds.name)} ${users}`, "id");
   const layers = await store.layers.list({ datastoreId: id });
   if (layers.length > 0) {
     throw conflict(`datastore ${JSON.stringify(ds.name)} still holds disk layers: ${layers.map((l) => l.path).join(", ")}`, "id");

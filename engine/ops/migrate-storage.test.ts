@@ -74,7 +74,7 @@ test("no datastore or the VM's own is no move; an unknown one is 404 naming targ
   const vm = (await store.vms.get("vm-1"))!;
   expect(planStorageMove(store, vm, null)).toBeNull();
   expect(planStorageMove(store, vm, "ds-a")).toBeNull();
-  expect(() => planStorageMove(store, vm, "ds-x")).toThrow(expect.objectContaining({ statusCode: 404, field: "target_datastore_id" }));
+  await expect(planStorageMove(store, vm, "ds-x")).rejects.toThrow(expect.objectContaining({ statusCode: 404, field: "target_datastore_id" }));
 });
 
 test("a VM whose folder holds more than its disk, or whose disk backs another, does not move (409)", async () => {

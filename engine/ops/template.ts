@@ -285,8 +285,8 @@ export async function deleteTemplate(ctx: OpContext, id: string, beforeCommit?: 
 /** Checks that template `id` may be deleted: 404 when unknown, 409 while VMs, pools or fleets use it or other disks rest on it. Changes nothing. */
 export async function checkTemplateDelete(store: Inventory, id: string): Promise<TemplateView> {
   const view = (await getTemplateView(store, id));
-  const users = templateUsersProblem(store, id);
-  if ((await users)) throw conflict(`template ${JSON.stringify(view.name)} ${users}`, "id");
+  const users = await templateUsersProblem(store, id);
+  if (users) throw conflict(`template ${JSON.stringify(view.name)} ${users}`, "id");
   const dependants = (await store.layers.list()).filter((l) => l.backingPath === view.diskPath);
   if (dependants.length > 0) {
     throw conflict(`template ${JSON.stringify(view.name)} backs other disks: ${dependants.map((l) => l.path).join(", ")}`, "id");

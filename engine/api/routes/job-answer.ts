@@ -51,7 +51,7 @@ export async function submitAndAnswer(
   const asJob = (j: Job) => reply.status(202).header("location", `/jobs/${j.id}`).send(jobToWire(j));
   if (prefersAsync(req)) return asJob(job);
   const done = await services.runner.wait(job.id, JOB_ANSWER_WAIT_MS);
-  if (done.state === "succeeded") return send(done.result);
+  if (done.state === "succeeded") return await send(done.result);
   if (done.state === "failed" || done.state === "cancelled") throw errorOfRecord(done.error ?? { code: "CF_INTERNAL", message: `job ${done.id} ended ${done.state}` });
   return asJob(done);
 }

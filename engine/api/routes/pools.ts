@@ -31,7 +31,7 @@ export const poolRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
     async (req, reply) => {
       const request = createPoolFromWire(req.body);
       if (!(await hasPriorJob(services, req))) await checkPoolRequest(services.store, request);
-      return submitAndAnswer(services, req, reply, JOB_KINDS.createPool, request, (view) => reply.status(201).send(poolAnswer(view)));
+      return submitAndAnswer(services, req, reply, JOB_KINDS.createPool, request, async (view) => reply.status(201).send(await poolAnswer(view)));
     },
   );
   app.get<{ Querystring: PoolListQuery }>(

@@ -39,7 +39,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
       const idempotencyKey = idempotencyKeyOf(req);
       const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
       // A retried request answers with its job; the name it took is no conflict then.
-      const checked = checkVmRequest(services.store, request, { admitName: !prior });
+      const checked = await checkVmRequest(services.store, request, { admitName: !prior });
       const { job, created } = (await services.runner.submit(JOB_KINDS.createVm, checked, { idempotencyKey }));
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },

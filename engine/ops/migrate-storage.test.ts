@@ -56,7 +56,7 @@ afterEach(async () => {
 });
 
 test("a move keeps the backing layer where it is and puts the VM's own layer in the target's VM folder", async () => {
-  const move = planStorageMove(store, (await store.vms.get("vm-1"))!, "ds-b");
+  const move = await planStorageMove(store, (await store.vms.get("vm-1"))!, "ds-b");
   expect(move).toEqual({
     targetDatastoreId: "ds-b",
     sourceDatastoreId: "ds-a",
@@ -72,19 +72,19 @@ test("a move keeps the backing layer where it is and puts the VM's own layer in 
 
 test("no datastore or the VM's own is no move; an unknown one is 404 naming target_datastore_id", async () => {
   const vm = (await store.vms.get("vm-1"))!;
-  expect(planStorageMove(store, vm, null)).toBeNull();
-  expect(planStorageMove(store, vm, "ds-a")).toBeNull();
+  expect(await planStorageMove(store, vm, null)).toBeNull();
+  expect(await planStorageMove(store, vm, "ds-a")).toBeNull();
   await expect(planStorageMove(store, vm, "ds-x")).rejects.toThrow(expect.objectContaining({ statusCode: 404, field: "target_datastore_id" }));
 });
 
 test("a VM whose folder holds more than its disk, or whose disk backs another, does not move (409)", async () => {
   await store.tx(async (s) => await s.layers.insert(layer("l-snap", "/srv/a/clonefleet/vms/vm-1/snap-1.qcow2", { ownerKind: "snapshot", ownerId: "snap-1" })));
-  expect(async () => planStorageMove(store, (await store.vms.get("vm-1"))!, "ds-b")).toThrow(expect.objectContaining({ statusCode: 409, field: "target_datastore_id" }));
+  await expect(planStorageMove(store, (await store.vms.get("vm-1"))!, "ds-b")).rejects.toThrow(expect.objectContaining({ statusCode: 409, field: "target_datastore_id" }));
   await store.tx(async (s) => {
     await s.layers.delete("l-snap");
     await s.layers.insert(layer("l-child", "/srv/a/clonefleet/vms/vm-2/disk.qcow2", { ownerId: "vm-2", backingPath: "/srv/a/clonefleet/vms/vm-1/disk.qcow2" }));
   });
-  expect(async () => planStorageMove(store, (await store.vms.get("vm-1"))!, "ds-b")).toThrow(/backs other disks/);
+  await expect(planStorageMove(store, (await store.vms.get("vm-1"))!, "ds-b")).rejects.toThrow(/backs other disks/);
 });
 
 test("the records follow the move: the VM names the new datastore, folder and a new layer record; the old one is gone", async () => {

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import { isEngineError } from "../errors";
+import { InventoryUnavailableError } from "../store";
 import type { ErrorBody } from "./schemas";
 
 interface AjvIssue {
@@ -11,7 +12,8 @@ interface AjvIssue {
 
 /**
  * The one place errors become HTTP answers: engine errors keep their status, code and field;
- * schema failures name the field; body problems are 400 or 413; anything else is a masked 500
+ * schema failures name the field; body problems are 400 or 413; an inventory that cannot be
+ * reached is 503 (retry); anything else is a masked 500
  * carrying the request id, with the cause in the log only.
  */
 export function errorHandler(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
@@ -21,6 +23,13 @@ export function errorHandler(err: FastifyError, req: FastifyRequest, reply: Fast
   if (isEngineError(err)) {
     if (err.statusCode >= 500) req.log.error({ err }, "request failed");
     send(err.statusCode, { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) });
+    return;
+  }
+  if (err instanceof InventoryUnavailableError) {
+    // The database is down or restarting: worth a retry, and nothing of the request is lost.
+    req.log.error({ err }, "inventory unavailable");
+    void reply.header("retry-after", "2");
+    send(503, { code: err.code, message: `${err.message}; try again shortly` });
     return;
   }
   if (err.validation) {

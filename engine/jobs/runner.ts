@@ -4,7 +4,7 @@ import { conflict, EngineError, internal, isEngineError, notFound } from "../err
 import { isTerminal, LOCAL_HOST_ID, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
 import type { EngineSettings, OpContext } from "../ops/context";
 import type { WarmChildSource } from "../ops";
-import type { Inventory } from "../store";
+import { InventoryUnavailableError, type Inventory } from "../store";
 import type { JobHandler } from "./handler";
 
 export interface SubmitOptions {
@@ -338,6 +338,7 @@ export function toJobError(err: unknown): JobError {
   if (isEngineError(err)) {
     return err.field ? { code: err.code, message: err.message, field: err.field } : { code: err.code, message: err.message };
   }
+  if (err instanceof InventoryUnavailableError) return { code: err.code, message: err.message };
   return { code: "CF_INTERNAL", message: "internal error; see the engine log for this job" };
 }
 

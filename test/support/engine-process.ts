@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import * as path from "node:path";
 import { ClonefleetClient } from "../../engine/client";
 import { PROJECT_ROOT } from "../../engine/version";
+import { testInventoryFor } from "./test-inventory";
 
 /** An engine running as its own process from the built CLI, as users run it. */
 export interface EngineProcess {
@@ -20,7 +21,8 @@ const START_TIMEOUT_MS = 60_000;
 /** Starts `clonefleet engine serve` (from dist/) on a free loopback port and waits until it listens. */
 export async function spawnEngine(stateDir: string, extraArgs: string[] = [], extraEnv: Record<string, string> = {}): Promise<EngineProcess> {
   const bin = path.join(PROJECT_ROOT, "bin", "clonefleet");
-  const child = spawn(process.execPath, [bin, "engine", "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", ...extraArgs], {
+  const inventory = await testInventoryFor(stateDir);
+  const child = spawn(process.execPath, [bin, "engine", "serve", "--state-dir", stateDir, "--listen", "127.0.0.1:0", ...(inventory ? ["--inventory", inventory] : []), ...extraArgs], {
     stdio: ["ignore", "ignore", "pipe"],
     env: { ...process.env, CLONEFLEET_LOG_LEVEL: "warn", ...extraEnv },
   });

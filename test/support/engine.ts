@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import pino from "pino";
 import { startEngine, type EngineOptions, type RunningEngine } from "../../engine/api/engine";
 import { ClonefleetClient } from "../../engine/client";
+import { testInventoryFor } from "./test-inventory";
 
 const run = promisify(execFile);
 
@@ -25,6 +26,7 @@ export async function startTestEngine(opts: { dir?: string; engine?: Partial<Eng
   const stateDir = path.join(dir, "state");
   const engine = await startEngine({
     stateDir,
+    inventory: await testInventoryFor(stateDir),
     host: "127.0.0.1",
     port: 0,
     log: pino({ level: process.env.CLONEFLEET_TEST_LOG ?? "silent" }),

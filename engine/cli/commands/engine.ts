@@ -24,6 +24,7 @@ export function registerEngineCommands(program: Command): void {
     .command("serve")
     .description("serve the engine API on the embedded default (SQLite in the state folder)")
     .requiredOption("--state-dir <dir>", "folder for the inventory, the API token and logs")
+    .option("--inventory <url|file>", "the inventory: postgres://user:password@host:port/db shared by many engines, or a SQLite file (default <state-dir>/inventory.sqlite; or CLONEFLEET_INVENTORY_URL)")
     .option("--listen <host:port>", "address to listen on", `127.0.0.1:${DEFAULT_PORT}`)
     .option("--insecure-no-auth", "serve without a token (loopback addresses only; for development)")
     .option("--job-concurrency <n>", "jobs run at once", "2")
@@ -36,8 +37,9 @@ export function registerEngineCommands(program: Command): void {
     .option("--instant-clone-concurrency <n>", "children of one instant-clone request started at once", "8")
     .option("--host-name <name>", "the host this engine is; another name on the same state folder joins its inventory as another host", "local")
     .option("--heartbeat-interval-ms <ms>", "how often this host heartbeats; a host silent for 3 intervals is down", "2000")
-    .action(async (opts: { stateDir: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string; parentRamLocation: string; parentTmpfsDir?: string; backupDir: string[]; instantCloneConcurrency: string; hostName: string; heartbeatIntervalMs: string }) => {
+    .action(async (opts: { stateDir: string; inventory?: string; listen: string; insecureNoAuth?: boolean; jobConcurrency: string; copyRateLimit?: string; poolFillConcurrency: string; accel: string; parentRamLocation: string; parentTmpfsDir?: string; backupDir: string[]; instantCloneConcurrency: string; hostName: string; heartbeatIntervalMs: string }) => {
       const { host, port } = parseListen(opts.listen);
+      const inventory = inventoryOption(opts.inventory ?? process.env.CLONEFLEET_INVENTORY_URL);
       if (!["auto", "kvm", "tcg"].includes(opts.accel)) throw new Error(`--accel: expected auto, kvm or tcg, got ${JSON.stringify(opts.accel)}`);
       if (!["tmpfs", "datastore"].includes(opts.parentRamLocation)) throw new Error(`--parent-ram-location: expected tmpfs or datastore, got ${JSON.stringify(opts.parentRamLocation)}`);
       const cloneConcurrency = Number(opts.instantCloneConcurrency);
@@ -53,6 +55,7 @@ export function registerEngineCommands(program: Command): void {
       const { startEngine } = await import("../../api/engine");
       const running = await startEngine({
         stateDir: opts.stateDir,
+        inventory,
         host,
         port,
         insecureNoAuth: Boolean(opts.insecureNoAuth),
@@ -67,7 +70,7 @@ export function registerEngineCommands(program: Command): void {
         hostName: opts.hostName,
         heartbeatIntervalMs,
       });
-      process.stderr.write(`clonefleet engine listening on ${running.url} (host ${running.hostId}, state in ${opts.stateDir})\n`);
+      process.stderr.write(`clonefleet engine listening on ${running.url} (host ${running.hostId}, state in ${opts.stateDir}, inventory ${running.store.location})\n`);
       let closing = false;
       const stop = async () => {
         if (closing) return;
@@ -78,4 +81,15 @@ export function registerEngineCommands(program: Command): void {
       process.on("SIGTERM", () => void stop());
       process.on("SIGINT", () => void stop());
     });
+}
+
+/** The `--inventory` value checked: a PostgreSQL URL naming a database, or the path of a SQLite file; undefined for the default. */
+function inventoryOption(value: string | undefined): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(value)?.[1];
+  if (scheme === undefined) return value;
+  if (scheme !== "postgres" && scheme !== "postgresql") throw new Error(`--inventory: expected a postgres:// URL or a SQLite file path, got a ${scheme}:// URL`);
+  // The host may be empty (a Unix socket given as ?host=/folder); the database may not.
+  if (!/^postgres(ql)?:\/\/[^/]*\/[^/?#]+/.test(value)) throw new Error("--inventory: the URL names no database (postgres://user:password@host:port/<database>)");
+  return value;
 }

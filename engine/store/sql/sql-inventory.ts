@@ -9,6 +9,15 @@ import { datastoreRecords, layerRecords, replicaRecords, templateRecords } from 
 import { apiTokenRecords, hostRecords, jobRecords, settingRecords } from "./records-jobs";
 import { SqliteDriver } from "./sqlite-driver";
 
+/**
+ * One advisory lock every engine's inventory transaction takes on PostgreSQL, as SQLite's
+ * BEGIN IMMEDIATE takes its one writer lock: the engine's transactions read, check and then
+ * write (a free pool copy, a free name, a job still queued), and that is only safe when no other
+ * transaction writes in between, whichever engine runs it. Reads outside transactions, and job
+ * claims (SKIP LOCKED), do not wait for it.
+ */
+const INVENTORY_WRITER_LOCK = 0x636c6677; // "clfw"
+
 /** The transaction the current async call runs in, while it is open. */
 const openTx = new AsyncLocalStorage<{ open: boolean }>();
 
@@ -81,7 +90,14 @@ class SqlInventory implements Inventory {
     if (this.session) return fn(this);
     const scope = { open: true };
     // Timers and callbacks started inside keep the scope, but it is closed by the time they run.
-    return openTx.run(scope, () => this.driver.tx((s) => fn(new SqlInventory(this.driver, s)))).finally(() => (scope.open = false));
+    return openTx
+      .run(scope, () =>
+        this.driver.tx(async (s) => {
+          if (s.dialect === "postgres") await s.query("SELECT pg_advisory_xact_lock(?)", [INVENTORY_WRITER_LOCK]);
+          return fn(new SqlInventory(this.driver, s));
+        }),
+      )
+      .finally(() => (scope.open = false));
   }
 
   async lock(name: string): Promise<void> {

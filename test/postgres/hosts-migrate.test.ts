@@ -1,0 +1,5 @@
+// The hosts-migrate suite again, with every engine's inventory on a throwaway PostgreSQL cluster.
+import { useInventory } from "../support/test-inventory";
+
+useInventory("postgres");
+require("../e2e/hosts-migrate.test");

@@ -1,0 +1,5 @@
+// The pool-races suite again, with every engine's inventory on a throwaway PostgreSQL cluster.
+import { useInventory } from "../support/test-inventory";
+
+useInventory("postgres");
+require("../faults/pool-races.test");

@@ -1,0 +1,5 @@
+// The pools-fleets-restart suite again, with every engine's inventory on a throwaway PostgreSQL cluster.
+import { useInventory } from "../support/test-inventory";
+
+useInventory("postgres");
+require("../e2e/pools-fleets-restart.test");

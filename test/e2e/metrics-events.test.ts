@@ -84,7 +84,7 @@ test("a fleet apply and a fork move the job, clone and stun metrics by exactly w
     // Request latency by route pattern: the fork's URL held a VM id, its label does not.
     expect(sampleSum(after, "clonefleet_http_request_duration_seconds_count", { method: "POST", route: "/vms/:id/fork", status_class: "2xx" })).toBe(1);
     expect(after.filter((s) => Object.values(s.labels).some((v) => /\b(vm|job)-[0-9a-f]{16}\b/.test(v)))).toEqual([]);
-    expect(sampleSum(after, "clonefleet_inventory_query_duration_seconds_count", { operation: "insertVm" })).toBeGreaterThanOrEqual(3);
+    expect(sampleSum(after, "clonefleet_inventory_query_duration_seconds_count", { operation: "vms.insert" })).toBeGreaterThanOrEqual(3);
   } finally {
     await stream.close();
   }

@@ -13,7 +13,7 @@ import {
   type VmRuntimeReport,
 } from "../ops";
 import { LOCAL_HOST_ID } from "../model";
-import type { JobRunner } from "./runner";
+import { leaseOwnerAlive, type JobRunner } from "./runner";
 import type { Inventory } from "../store";
 import type { Logger } from "pino";
 
@@ -45,6 +45,12 @@ export async function recoverAtStart(store: Inventory, runner: JobRunner, log: L
   const rolledBackJobs: string[] = [];
   // Several engines share the inventory (S6): a job another host runs is that host's to recover.
   for (const job of (await store.jobs.list({ states: ["running"] })).filter((j) => runner.ownsJob(j))) {
+    // Another engine process of this host that is alive and renewing its lease still runs it.
+    const lease = await store.jobs.lease(job.id);
+    if (lease && lease.owner !== runner.owner && Date.parse(lease.expiresAt) > Date.now() && leaseOwnerAlive(lease.owner)) {
+      log.warn({ jobId: job.id, kind: job.kind, owner: lease.owner }, "a running job is leased by another live engine of this host; left to it");
+      continue;
+    }
     const handler = runner.handlerFor(job.kind);
     const ctx = runner.contextFor(job.id, new AbortController().signal);
     // The engine listens only once recovery is done: these lines show which job a slow start is in.

@@ -5,7 +5,8 @@ import pino from "pino";
 import { invalidField } from "../errors";
 import { openInventory, type Inventory } from "../store";
 import type { JobHandler } from "./handler";
-import { JobRunner } from "./runner";
+import { recoverAtStart } from "./recover";
+import { JOB_LEASE_MS, JobRunner } from "./runner";
 
 /** A job kind for exercising the runner: counts to `steps`, waiting `delayMs` per step. */
 const countHandler: JobHandler<{ steps: number; delayMs: number; fail?: boolean; abortAsPlainError?: boolean }, { counted: number }> = {
@@ -109,5 +110,36 @@ describe("JobRunner", () => {
     runner = new JobRunner(store, pino({ level: "silent" }), [countHandler as JobHandler], 1);
     runner.start();
     expect((await runner.wait(job.id, 5000)).state).toBe("succeeded");
+  });
+
+  it("runs a job under its own lease, renewed while it runs and released when it ends", async () => {
+    const { job } = await runner.submit("test.count", { steps: 40, delayMs: 5 });
+    let lease = await store.jobs.lease(job.id);
+    for (let i = 0; i < 200 && !lease; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+      lease = await store.jobs.lease(job.id);
+    }
+    expect(lease?.owner).toBe(runner.owner);
+    expect(runner.owner).toMatch(new RegExp(`^local:${process.pid}:[0-9a-f]{8}$`));
+    expect(Date.parse(lease!.expiresAt) - Date.now()).toBeGreaterThan(JOB_LEASE_MS / 2);
+    expect((await runner.wait(job.id, 5000)).state).toBe("succeeded");
+    expect(await store.jobs.lease(job.id)).toBeNull();
+  });
+
+  it("at start, recovers a running job whose engine is gone but leaves one leased by a live engine of the host", async () => {
+    await runner.close();
+    const log = pino({ level: "silent" });
+    const paused = new JobRunner(store, log, [countHandler as JobHandler], 1);
+    const orphan = (await paused.submit("test.count", { steps: 1, delayMs: 1 })).job;
+    const held = (await paused.submit("test.count", { steps: 1, delayMs: 1 })).job;
+    // A dead engine's lease (no such process), and a live one's (this very process, another runner).
+    expect(await store.jobs.start(orphan.id, "local:999999999:deadbeef", JOB_LEASE_MS)).toBe(true);
+    expect(await store.jobs.start(held.id, `local:${process.pid}:0ther000`, JOB_LEASE_MS)).toBe(true);
+    runner = new JobRunner(store, log, [countHandler as JobHandler], 1);
+    const report = await recoverAtStart(store, runner, log);
+    expect(report.rolledBackJobs).toEqual([orphan.id]);
+    expect((await store.jobs.get(orphan.id))?.state).toBe("failed");
+    expect((await store.jobs.get(held.id))?.state).toBe("running");
+    await paused.close();
   });
 });

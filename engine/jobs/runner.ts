@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
 import { conflict, EngineError, internal, isEngineError, notFound } from "../errors";
@@ -26,18 +27,39 @@ const PROGRESS_WRITE_INTERVAL_MS = 250;
 const SHARED_POLL_MS = 200;
 
 /**
+ * How long a runner's claim on a job it runs holds unless renewed (every third of it). A job
+ * whose lease lapsed belongs to a dead engine; the next engine of its host recovers it.
+ */
+export const JOB_LEASE_MS = 30_000;
+
+/** The engine process a lease owner names (`<host>:<pid>:<nonce>`), when it runs on this machine. */
+export function leaseOwnerAlive(owner: string): boolean {
+  const pid = Number(owner.split(":").at(-2));
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/**
  * Runs persistent jobs: records them, runs up to `concurrency` at a time in this process,
  * persists progress and intent, honours cancellation, and wakes waiters when a job changes.
  */
 export class JobRunner {
   private readonly handlers = new Map<string, JobHandler>();
-  private readonly running = new Map<string, { abort: AbortController; done: Promise<void>; kind: string }>();
+  private readonly running = new Map<string, { abort: AbortController; done: Promise<void>; kind: string; leaseLost: boolean }>();
   private readonly events = new EventEmitter();
   private closed = false;
   /** Per job: writes pending progress now and stops its timer (before the job is finished). */
   private readonly flushers = new Map<string, () => Promise<void>>();
   private pollTimer: NodeJS.Timeout | null = null;
   private pumping: Promise<void> | null = null;
+  private leaseTimer: NodeJS.Timeout | null = null;
+  /** This runner, as job leases name it: its host, its process and a nonce. */
+  readonly owner: string;
   private pumpAgain = false;
   /** Pre-started instant-clone children jobs may take (set once the engine keeps them). */
   warm: WarmChildSource | null = null;
@@ -51,6 +73,7 @@ export class JobRunner {
     readonly settings: EngineSettings = {},
   ) {
     for (const h of handlers) this.handlers.set(h.kind, h as JobHandler);
+    this.owner = `${settings.hostId ?? LOCAL_HOST_ID}:${process.pid}:${randomBytes(4).toString("hex")}`;
     this.events.setMaxListeners(0);
   }
 
@@ -166,12 +189,30 @@ export class JobRunner {
 
   /** Starts queued jobs (those left from before a restart included), and keeps looking for jobs other hosts submit for this one. */
   start(): void {
-    this.pumpSoon();
     this.pollTimer = setInterval(() => {
       this.pumpSoon();
       this.honourRemoteCancels().catch((err: unknown) => this.log.warn({ err }, "looking for cancellations asked on other hosts failed"));
     }, SHARED_POLL_MS);
     this.pollTimer.unref();
+    this.leaseTimer = setInterval(() => void this.renewLeases(), JOB_LEASE_MS / 3);
+    this.leaseTimer.unref();
+    this.pumpSoon();
+  }
+
+  /** Renews the lease of every job this runner runs; a job whose lease another engine took is aborted here. */
+  private async renewLeases(): Promise<void> {
+    for (const [id, r] of this.running) {
+      if (r.abort.signal.aborted) continue;
+      try {
+        if (await this.store.jobs.renew(id, this.owner, JOB_LEASE_MS)) continue;
+        this.log.error({ jobId: id }, "this engine lost the lease of a job it runs (another engine of this host recovered it); stopping its run here");
+        r.leaseLost = true;
+        r.abort.abort(new EngineError("CF_CANCELLED", 409, "another engine of this host took the job over"));
+      } catch (err) {
+        // The inventory is out of reach: the lease runs on; the next renewal tries again.
+        this.log.warn({ err, jobId: id }, "renewing a job lease failed");
+      }
+    }
   }
 
   /**
@@ -179,6 +220,8 @@ export class JobRunner {
    * while one runs makes it look again when done. A failed look is logged; the poll retries.
    */
   private pumpSoon(): void {
+    // Before start() (recovery still running at engine start) jobs are recorded, not run.
+    if (!this.pollTimer) return;
     if (this.pumping) {
       this.pumpAgain = true;
       return;
@@ -196,6 +239,7 @@ export class JobRunner {
   async close(): Promise<void> {
     this.closed = true;
     if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.leaseTimer) clearInterval(this.leaseTimer);
     const running = [...this.running.values()];
     for (const r of running) r.abort.abort(new EngineError("CF_CANCELLED", 409, "the engine is shutting down"));
     await Promise.allSettled(running.map((r) => r.done));
@@ -287,12 +331,9 @@ export class JobRunner {
     const handler = this.handlerFor(job.kind);
     const abort = new AbortController();
     // Claimed only while still queued: it may have been cancelled from another host meanwhile.
-    const claimed = await this.store.tx(async (s) => {
-      if ((await s.jobs.get(job.id))?.state !== "queued") return false;
-      await s.jobs.update(job.id, { state: "running", startedAt: nowIso() });
-      return true;
-    });
-    if (!claimed) return;
+    // Started only while still queued (it may have been cancelled, or started by another engine
+    // of this host, meanwhile), under this runner's lease.
+    if (!(await this.store.jobs.start(job.id, this.owner, JOB_LEASE_MS))) return;
     this.events.emit("change", job.id);
     const ctx = this.contextFor(job.id, abort.signal);
     const done = (async () => {
@@ -310,13 +351,15 @@ export class JobRunner {
         this.pumpSoon();
       }
     })();
-    this.running.set(job.id, { abort, done, kind: job.kind });
+    this.running.set(job.id, { abort, done, kind: job.kind, leaseLost: false });
   }
 
   /** Moves a job to a terminal state. */
   async finish(id: string, patch: { state: Job["state"]; result?: unknown; error?: JobError; targetId?: string | null }): Promise<void> {
     await this.flushers.get(id)?.();
     this.flushers.delete(id);
+    // The engine that took the job over finishes it; this run's outcome is not the job's.
+    if (this.running.get(id)?.leaseLost) return;
     await this.store.tx(async (s) => {
       const current = await s.jobs.get(id);
       const progress = current && patch.state === "succeeded" ? { ...current.progress, done: current.progress.total } : undefined;
@@ -328,6 +371,7 @@ export class JobRunner {
         ...(progress ? { progress } : {}),
         finishedAt: nowIso(),
       });
+      await s.jobs.release(id, this.owner);
     });
     this.events.emit("change", id);
   }

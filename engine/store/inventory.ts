@@ -205,6 +205,8 @@ export interface JobRecords {
    * PostgreSQL claim at once without ever sharing a job. Null when there is nothing to run.
    */
   claim(hostId: string, owner: string, leaseMs: number, now?: Date): Promise<{ job: Job; lease: JobLease; recovered: boolean } | null>;
+  /** Starts a job that is still queued: it becomes running under `owner`'s lease. False when it is not queued any more. */
+  start(jobId: string, owner: string, leaseMs: number, now?: Date): Promise<boolean>;
   /** Extends `owner`'s lease; false when the lease is no longer `owner`'s (another runner recovered the job). */
   renew(jobId: string, owner: string, leaseMs: number, now?: Date): Promise<boolean>;
   /** Ends `owner`'s lease (the job finished); a lease held by another owner is left alone. */

@@ -255,6 +255,19 @@ describe.each(stores)("inventory on %s", (_name, open) => {
     expect((await inv.jobs.claim("b", "b-runner", 30_000, later))?.job.id).toBe("job-5");
   });
 
+  test("a queued job is started by exactly one of many runners, under that runner's lease", async () => {
+    await inv.jobs.insert(job({ id: "job-s" }));
+    const now = new Date("2026-06-01T00:00:00.000Z");
+    const started = await Promise.all(Array.from({ length: 6 }, (_, r) => inv.jobs.start("job-s", `runner-${r}`, 30_000, now)));
+    expect(started.filter(Boolean)).toHaveLength(1);
+    const owner = `runner-${started.indexOf(true)}`;
+    expect(await inv.jobs.get("job-s")).toMatchObject({ state: "running", startedAt: now.toISOString() });
+    expect(await inv.jobs.lease("job-s")).toEqual({ owner, expiresAt: "2026-06-01T00:00:30.000Z" });
+    // Running already: nobody starts it again.
+    expect(await inv.jobs.start("job-s", "late", 30_000, now)).toBe(false);
+    expect(await inv.jobs.start("job-none", "late", 30_000, now)).toBe(false);
+  });
+
   test("a lock held by one transaction makes another wait until the first ends", async () => {
     const order: string[] = [];
     let release!: () => void;

@@ -42,6 +42,13 @@ export function jobRecords(db: SqlSession, inTx: <T>(fn: (db: SqlSession) => Pro
         await s.run("UPDATE jobs SET lease_owner = ?, lease_expires_at = ? WHERE id = ?", [lease.owner, lease.expiresAt, row.id]);
         return { job: toJob(row), lease, recovered: row.state === "running" };
       }),
+    start: async (jobId, owner, leaseMs, now = new Date()) =>
+      (await db.run("UPDATE jobs SET state = 'running', started_at = ?, lease_owner = ?, lease_expires_at = ? WHERE id = ? AND state = 'queued'", [
+        now.toISOString(),
+        owner,
+        new Date(now.getTime() + leaseMs).toISOString(),
+        jobId,
+      ])) === 1,
     renew: async (jobId, owner, leaseMs, now = new Date()) =>
       (await db.run("UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?", [new Date(now.getTime() + leaseMs).toISOString(), jobId, owner])) === 1,
     release: async (jobId, owner) => void (await db.run("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?", [jobId, owner])),

@@ -6,12 +6,16 @@
  *
  *   node dist/bench/pool-vs-copy.js [--counts 1,16,64] [--full-max 16] [--virtual-mib 2048]
  *                                   [--data-mib 1024] [--dir DIR] [--json] [--keep]
+ *                                   [--inventories sqlite,postgres]
  *
  * Full copies of counts above --full-max are estimated from the largest measured count (marked
  * "est."), which keeps the default run near two minutes and under 70 GiB of disk; pass
  * --full-max 64 to measure them too. The pool is filled before each timed request, with the
  * refill paused while it runs; fill time is reported but is not on the request path. Times are
  * wall clock from the POST to the job's end as a client sees it, bookkeeping included.
+ * `--inventories sqlite,postgres` runs it all once per inventory (PostgreSQL: a throwaway
+ * cluster on loopback started here) and compares the pool hand-outs (target: 64 clones from
+ * pools under 0.5 s on PostgreSQL too, within 2x of SQLite).
  */
 import { execFile } from "node:child_process";
 import { promises as fs } from "node:fs";
@@ -22,6 +26,7 @@ import pino from "pino";
 import { startEngine } from "../engine/api/engine";
 import { ClonefleetClient, type FleetApplyWire, type TemplateWire } from "../engine/client";
 import { imageInfo, reflinkSupported } from "../engine/disk";
+import { startPostgresCluster, type PostgresCluster } from "../test/support/postgres-cluster";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
@@ -34,10 +39,11 @@ interface Options {
   dir: string | null;
   json: boolean;
   keep: boolean;
+  inventories: ("sqlite" | "postgres")[];
 }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { counts: [1, 16, 64], fullMax: 16, virtualMib: 2048, dataMib: 1024, dir: null, json: false, keep: false };
+  const o: Options = { counts: [1, 16, 64], fullMax: 16, virtualMib: 2048, dataMib: 1024, dir: null, json: false, keep: false, inventories: ["sqlite"] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const num = (v: string | undefined) => {
@@ -52,7 +58,11 @@ function parseArgs(argv: string[]): Options {
     else if (a === "--dir") o.dir = path.resolve(argv[++i] ?? "");
     else if (a === "--json") o.json = true;
     else if (a === "--keep") o.keep = true;
-    else throw new Error(`unknown option ${a} (use --counts A,B,C, --full-max N, --virtual-mib N, --data-mib N, --dir DIR, --json, --keep)`);
+    else if (a === "--inventories") {
+      const list = (argv[++i] ?? "").split(",");
+      if (list.length === 0 || list.some((v) => v !== "sqlite" && v !== "postgres")) throw new Error(`--inventories: expected sqlite, postgres or both (comma-separated), got ${JSON.stringify(argv[i])}`);
+      o.inventories = list as Options["inventories"];
+    } else throw new Error(`unknown option ${a} (use --counts A,B,C, --full-max N, --virtual-mib N, --data-mib N, --dir DIR, --json, --keep, --inventories sqlite,postgres)`);
   }
   if (o.dataMib > o.virtualMib) throw new Error("--data-mib must not exceed --virtual-mib");
   return o;
@@ -117,9 +127,42 @@ async function main(): Promise<void> {
   if (free < needBytes) {
     throw new Error(`${dir} has ${fmtBytes(free)} free; this run needs about ${fmtBytes(needBytes)}. Use --dir elsewhere, or smaller --counts / --data-mib`);
   }
+  let cluster: PostgresCluster | null = null;
+  const pooled: Record<string, Row[]> = {};
+  try {
+    for (const inventory of o.inventories) {
+      let url: string | undefined;
+      if (inventory === "postgres") {
+        cluster ??= await startPostgresCluster();
+        url = await cluster.createDatabase("bench_pools");
+      }
+      say(`\n== inventory: ${inventory}`);
+      const runDir = path.join(dir, inventory);
+      await fs.mkdir(runDir, { recursive: true });
+      const rows = await measure(o, runDir, say, url);
+      pooled[inventory] = rows.filter((r) => r.method === "pool");
+      if (!o.keep) await fs.rm(runDir, { recursive: true, force: true });
+    }
+  } finally {
+    await cluster?.stop();
+    if (!o.keep && !o.dir) await fs.rm(dir, { recursive: true, force: true });
+  }
+  if (pooled.sqlite && pooled.postgres) {
+    const lines = o.counts.map((count) => {
+      const a = pooled.sqlite.find((r) => r.count === count)!;
+      const b = pooled.postgres.find((r) => r.count === count)!;
+      return `${String(count).padStart(3)} clones from pools: SQLite ${fmtSeconds(a.seconds)}, PostgreSQL ${fmtSeconds(b.seconds)} (PostgreSQL/SQLite ${(b.seconds / a.seconds).toFixed(2)}×)`;
+    });
+    const out = ["", "inventory comparison (target: PostgreSQL within 2× of SQLite; 64 from pools < 0.5 s on both)", ...lines, ""];
+    if (o.json) process.stdout.write(`${JSON.stringify({ inventories: pooled })}\n`);
+    else process.stdout.write(out.join("\n"));
+  }
+}
 
+/** The whole measurement on one engine whose inventory is `inventory` (a PostgreSQL URL) or SQLite in `dir`; answers its rows. */
+async function measure(o: Options, dir: string, say: (line: string) => void, inventory: string | undefined): Promise<Row[]> {
   // The refill is paused by hand below, so it only ever runs while a pool is being filled.
-  const engine = await startEngine({ stateDir: path.join(dir, "state"), host: "127.0.0.1", port: 0, log: pino({ level: "silent" }) });
+  const engine = await startEngine({ stateDir: path.join(dir, "state"), inventory, host: "127.0.0.1", port: 0, log: pino({ level: "silent" }) });
   const client = new ClonefleetClient({ endpoint: engine.url, token: engine.token });
   const rows: Row[] = [];
   try {
@@ -267,9 +310,9 @@ async function main(): Promise<void> {
       ];
       process.stdout.write(out.join("\n"));
     }
+    return rows;
   } finally {
     await engine.close();
-    if (!o.keep && !o.dir) await fs.rm(dir, { recursive: true, force: true });
   }
 }
 

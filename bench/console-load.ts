@@ -92,7 +92,7 @@ async function main(): Promise<void> {
   const dsPath = path.join(dir, "ds");
   await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
   await fs.mkdir(dsPath, { recursive: true });
-  const { layers, datastoreId } = (await seed(stateDir, dsPath, vmCount));
+  const { layers, datastoreId } = await seed(stateDir, dsPath, vmCount);
   const engine = await startEngine({ stateDir, host: "127.0.0.1", port: 0, log: pino({ level: "silent" }) });
   const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
   try {

@@ -79,7 +79,7 @@ export const updateParentHandler: JobHandler<UpdateParentRequest, ParentView> = 
   immediate: true,
   run: async (ctx, req) => ({ result: await updateParent(ctx, req), targetId: req.id }),
   recover: async (ctx, req) => {
-    const { finished } = (await recoverParentUpdate(ctx, req));
+    const { finished } = await recoverParentUpdate(ctx, req);
     if (finished) return { outcome: "finished", result: finished, targetId: req.id };
     return { outcome: "rolled-back", detail: `instant-clone parent ${req.id} was deleted before its settings changed` };
   },

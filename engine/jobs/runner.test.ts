@@ -45,7 +45,7 @@ describe("JobRunner", () => {
   });
 
   it("moves a job queued → running → succeeded with its result, intent and full progress", async () => {
-    const { job } = (await runner.submit("test.count", { steps: 3, delayMs: 5 }));
+    const { job } = await runner.submit("test.count", { steps: 3, delayMs: 5 });
     expect(job.state).toBe("queued");
     const done = await runner.wait(job.id, 5000);
     expect(done).toMatchObject({ state: "succeeded", result: { counted: 3 }, intent: { planned: 3 }, progress: { done: 3, total: 3 } });
@@ -54,15 +54,15 @@ describe("JobRunner", () => {
   });
 
   it("records a failure with the op's error", async () => {
-    const { job } = (await runner.submit("test.count", { steps: 1, delayMs: 1, fail: true }));
+    const { job } = await runner.submit("test.count", { steps: 1, delayMs: 1, fail: true });
     const done = await runner.wait(job.id, 5000);
     expect(done.state).toBe("failed");
     expect(done.error).toEqual({ code: "CF_INVALID_FIELD", message: "fail: asked to fail", field: "fail" });
   });
 
   it("returns the same job for a repeated idempotency key and refuses it for another request", async () => {
-    const a = (await runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" }));
-    const b = (await runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" }));
+    const a = await runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" });
+    const b = await runner.submit("test.count", { steps: 1, delayMs: 1 }, { idempotencyKey: "k" });
     expect([a.created, b.created, b.job.id]).toEqual([true, false, a.job.id]);
     await expect(runner.submit("test.count", { steps: 2, delayMs: 1 }, { idempotencyKey: "k" })).rejects.toThrow(/already used/);
   });
@@ -85,7 +85,7 @@ describe("JobRunner", () => {
   });
 
   it("records a cancelled job as CF_CANCELLED even when its op fails with another error on the way out", async () => {
-    const { job } = (await runner.submit("test.count", { steps: 200, delayMs: 5, abortAsPlainError: true }));
+    const { job } = await runner.submit("test.count", { steps: 200, delayMs: 5, abortAsPlainError: true });
     await new Promise((r) => setTimeout(r, 30));
     await runner.cancel(job.id);
     const done = await runner.wait(job.id, 5000);
@@ -94,7 +94,7 @@ describe("JobRunner", () => {
   });
 
   it("answers a wait with the current state when the timeout passes first", async () => {
-    const { job } = (await runner.submit("test.count", { steps: 100, delayMs: 10 }));
+    const { job } = await runner.submit("test.count", { steps: 100, delayMs: 10 });
     const now = await runner.wait(job.id, 30);
     expect(["queued", "running"]).toContain(now.state);
     await runner.cancel(job.id);
@@ -104,7 +104,7 @@ describe("JobRunner", () => {
   it("runs queued jobs left by a previous process once started", async () => {
     await runner.close();
     const paused = new JobRunner(store, pino({ level: "silent" }), [countHandler as JobHandler], 1);
-    const { job } = (await paused.submit("test.count", { steps: 1, delayMs: 1 }));
+    const { job } = await paused.submit("test.count", { steps: 1, delayMs: 1 });
     await paused.close();
     expect((await store.jobs.get(job.id))?.state).toBe("queued");
     runner = new JobRunner(store, pino({ level: "silent" }), [countHandler as JobHandler], 1);

@@ -133,7 +133,7 @@ export class JobRunner {
    * `cancelled` once its op has cleaned up. Cancelling a finished job changes nothing.
    */
   async cancel(id: string): Promise<Job> {
-    const job = (await this.get(id));
+    const job = await this.get(id);
     if (isTerminal(job.state)) return job;
     if (job.state === "queued") {
       await this.finish(job.id, { state: "cancelled", error: { code: "CF_CANCELLED", message: "cancelled before it started" } });
@@ -146,7 +146,7 @@ export class JobRunner {
 
   /** Resolves with the job once it is terminal, or with its current state after `timeoutMs`. */
   async wait(id: string, timeoutMs: number): Promise<Job> {
-    const job = (await this.get(id));
+    const job = await this.get(id);
     if (isTerminal(job.state) || timeoutMs <= 0) return job;
     return new Promise<Job>((resolve, reject) => {
       const look = async () => {

@@ -66,7 +66,7 @@ export class EngineMetrics {
       registers,
       async collect() {
         this.reset();
-        for (const p of (await poolFacts(sources))) this.set(p.labels, p.ready);
+        for (const p of await poolFacts(sources)) this.set(p.labels, p.ready);
       },
     });
     new Gauge({
@@ -76,7 +76,7 @@ export class EngineMetrics {
       registers,
       async collect() {
         this.reset();
-        for (const p of (await poolFacts(sources))) this.set(p.labels, p.size);
+        for (const p of await poolFacts(sources)) this.set(p.labels, p.size);
       },
     });
     new Gauge({
@@ -86,7 +86,7 @@ export class EngineMetrics {
       registers,
       async collect() {
         this.reset();
-        for (const p of (await poolFacts(sources))) this.set(p.labels, p.filling);
+        for (const p of await poolFacts(sources)) this.set(p.labels, p.filling);
       },
     });
     new Gauge({
@@ -95,7 +95,7 @@ export class EngineMetrics {
       labelNames: ["role"],
       registers,
       async collect() {
-        const counts = (await qemuProcessCounts(sources));
+        const counts = await qemuProcessCounts(sources);
         this.set({ role: "vm" }, counts.vm);
         this.set({ role: "warm-child" }, counts.warm);
       },
@@ -171,12 +171,12 @@ async function poolFacts(sources: MetricsSources): Promise<{ labels: { template:
 /** VMs of this host whose QEMU process is alive, and the pre-started children it keeps. */
 async function qemuProcessCounts(sources: MetricsSources): Promise<{ vm: number; warm: number }> {
   let vm = 0;
-  for (const v of (await sources.store.vms.list())) {
+  for (const v of await sources.store.vms.list()) {
     if ((v.hostId ?? LOCAL_HOST_ID) !== sources.hostId || v.powerState !== "running" || !v.pid) continue;
     if (processAlive(v.pid)) vm++;
   }
   let warm = 0;
-  if (sources.warm) for (const p of (await sources.store.parents.list())) warm += sources.warm.readyCount(p.id);
+  if (sources.warm) for (const p of await sources.store.parents.list()) warm += sources.warm.readyCount(p.id);
   return { vm, warm };
 }
 

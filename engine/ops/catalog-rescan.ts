@@ -51,7 +51,7 @@ export async function rescanCatalog(ctx: OpContext, datastoreId: string): Promis
     }
     const previousByPath = new Map(previous.map((e) => [e.path, e]));
 
-    for (const layer of (await ctx.store.layers.list({ datastoreId: ds.id }))) {
+    for (const layer of await ctx.store.layers.list({ datastoreId: ds.id })) {
       if (layer.state !== "ready") continue;
       const info = await imageInfo(layer.path).catch(() => null);
       const problem = !info
@@ -67,14 +67,14 @@ export async function rescanCatalog(ctx: OpContext, datastoreId: string): Promis
       }
     }
     // A template whose disk drifted is drifted too, as reconciliation at start would find.
-    for (const t of (await ctx.store.templates.list({ datastoreId: ds.id }))) {
-      if (t.state === "ready" && report.driftedLayers.includes(t.diskLayerId)) (await ctx.store.tx(async (s) => await s.templates.setState(t.id, "drifted")));
+    for (const t of await ctx.store.templates.list({ datastoreId: ds.id })) {
+      if (t.state === "ready" && report.driftedLayers.includes(t.diskLayerId)) await ctx.store.tx(async (s) => await s.templates.setState(t.id, "drifted"));
     }
-    const fromInventory = (await inventoryCatalogEntries(ctx.store, ds));
+    const fromInventory = await inventoryCatalogEntries(ctx.store, ds);
     for (const e of fromInventory) report.kept.push({ path: e.path, contentId: e.contentId, by: "inventory" });
     const inventoryPaths = new Set((await ctx.store.layers.list({ datastoreId: ds.id })).map((l) => l.path));
 
-    const foreign = (await foreignCatalogEntries(ctx.store, ds, previous));
+    const foreign = await foreignCatalogEntries(ctx.store, ds, previous);
     const foreignSet = new Set(foreign);
     const keptForeign: CatalogEntry[] = [];
     for (const e of previous) {
@@ -127,7 +127,7 @@ async function walkFiles(dir: string, skipDir: string): Promise<string[]> {
     const full = path.join(dir, e.name);
     if (e.isDirectory()) {
       if (pathIsWithin(skipDir, full)) continue;
-      out.push(...(await walkFiles(full, skipDir)));
+      out.push(...await walkFiles(full, skipDir));
     } else if (e.isFile()) {
       out.push(full);
     }

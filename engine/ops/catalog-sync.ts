@@ -20,7 +20,7 @@ export async function syncCatalog(store: Inventory, datastoreId: string): Promis
     // An unreadable catalog is rewritten from the inventory, as it always was.
     const existing = await readCatalog(ds.path).catch(() => [] as CatalogEntry[]);
     try {
-      await writeCatalog(ds.path, [...(await inventoryCatalogEntries(store, ds)), ...(await foreignCatalogEntries(store, ds, existing))]);
+      await writeCatalog(ds.path, [...await inventoryCatalogEntries(store, ds), ...await foreignCatalogEntries(store, ds, existing)]);
     } catch (err) {
       // The rewrite replaces the file atomically: a full disk leaves the old catalog in place.
       if (isNoSpaceError(err)) throw noSpace(`writing the layer catalog of datastore ${ds.name}`, err);

@@ -58,7 +58,7 @@ export async function checkDatastoreAdd(ctx: OpContext, req: AddDatastoreRequest
 export async function checkDatastoreUnique(store: Inventory, name: string, resolved: string): Promise<void> {
   const existingByName = await store.datastores.findByName(name);
   if (existingByName) throw conflict(`a datastore named ${JSON.stringify(name)} already exists (${existingByName.id})`, "name");
-  for (const other of (await store.datastores.list())) {
+  for (const other of await store.datastores.list()) {
     if (other.path === resolved) throw conflict(`path ${resolved} is already datastore ${JSON.stringify(other.name)} (${other.id})`, "path");
     if (pathIsWithin(other.path, resolved)) {
       throw conflict(`path ${resolved} lies inside datastore ${JSON.stringify(other.name)} (${other.path})`, "path");
@@ -154,7 +154,7 @@ export async function checkDatastoreRemove(store: Inventory, id: string): Promis
  * holds nothing else.
  */
 export async function removeDatastore(ctx: OpContext, id: string, beforeCommit?: (ds: Datastore) => Promise<void> | void): Promise<void> {
-  const ds = (await checkDatastoreRemove(ctx.store, id));
+  const ds = await checkDatastoreRemove(ctx.store, id);
   await beforeCommit?.(ds);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "datastore-delete:after-intent");
   await ctx.store.tx(async (s) => {

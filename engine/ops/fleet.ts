@@ -115,7 +115,7 @@ const LINKED_BYTES = 1024 * 1024;
  */
 export async function checkFleetSpec(store: Inventory, spec: FleetSpec, existing?: Fleet): Promise<FleetSpec & { namePrefix: string }> {
   checkHostId(spec.hostId);
-  const source = (await cloneSource(store, spec.templateId, "template_id"));
+  const source = await cloneSource(store, spec.templateId, "template_id");
   if (existing && existing.templateId !== spec.templateId) {
     throw incompatible(`a fleet's template cannot change (fleet ${existing.id} clones ${existing.templateId}); declare another fleet`, "template_id");
   }
@@ -156,7 +156,7 @@ export async function checkFleetSpec(store: Inventory, spec: FleetSpec, existing
 
 /** Records a new fleet from a checked declaration, inside the caller's transaction; 409 naming `name_prefix` when the prefix is taken. */
 export async function declareFleet(s: Inventory, spec: FleetSpec): Promise<Fleet> {
-  const checked = (await checkFleetSpec(s, spec));
+  const checked = await checkFleetSpec(s, spec);
   const now = nowIso();
   const fleet: Fleet = {
     id: newId("fleet"),
@@ -182,7 +182,7 @@ export async function declareFleet(s: Inventory, spec: FleetSpec): Promise<Fleet
 export async function redeclareFleet(s: Inventory, id: string, spec: FleetSpec): Promise<Fleet> {
   const existing = await s.fleets.get(id);
   if (!existing) throw notFound("fleet", id, "id");
-  const checked = (await checkFleetSpec(s, spec, existing));
+  const checked = await checkFleetSpec(s, spec, existing);
   await s.fleets.update(id, {
     size: checked.size,
     datastoreIds: [...checked.datastoreIds],
@@ -231,7 +231,7 @@ export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promis
     const started = Date.now();
     const fleet = await ctx.store.fleets.get(req.fleetId);
     if (!fleet) throw notFound("fleet", req.fleetId, "id");
-    const source = (await cloneSource(ctx.store, fleet.templateId, "template_id"));
+    const source = await cloneSource(ctx.store, fleet.templateId, "template_id");
     const datastores = await Promise.all(
       fleet.datastoreIds.map(async (id, i) => {
         const ds = await ctx.store.datastores.get(id);
@@ -282,7 +282,7 @@ export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promis
     }
     // Members are powered to the declaration: on when running, left as they are when stopped.
     if (fleet.powerState === "running") {
-      for (const vm of (await ctx.store.vms.list({ fleetId: fleet.id }))) {
+      for (const vm of await ctx.store.vms.list({ fleetId: fleet.id })) {
         if (livePid(vm.stateDir) === null) await startVm(ctx, { id: vm.id });
       }
     }
@@ -326,7 +326,7 @@ export async function recoverFleetApply(ctx: OpContext, req: ApplyFleetRequest, 
   }
   for (const ds of touched) await syncCatalog(ctx.store, ds);
   if (made === i.planned.length && fleet) {
-    const view = (await getFleetView(ctx.store, fleet.id, { fromApply: true }));
+    const view = await getFleetView(ctx.store, fleet.id, { fromApply: true });
     const added = view.members
       .filter((m) => i.planned.some((p) => p.vmId === m.id))
       .map((m) => ({ id: m.id, name: m.name, datastoreId: m.datastoreId, diskPath: m.diskPath, provisionedBy: m.provisionedBy }));

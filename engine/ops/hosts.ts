@@ -165,7 +165,7 @@ export class HostMonitor {
     this.checking = true;
     try {
       const now = Date.now();
-      for (const h of (await this.store.hosts.list())) {
+      for (const h of await this.store.hosts.list()) {
         if (h.id === this.self.id || h.status === "down") continue;
         if (now - Date.parse(h.lastHeartbeatAt) <= this.downAfterMs) continue;
         // A stale heartbeat alone may be a busy event loop; a host is down when its API is silent too.
@@ -173,7 +173,7 @@ export class HostMonitor {
         const age = Date.now() - Date.parse(h.lastHeartbeatAt);
         await this.store.tx(async (s) => {
           const current = await s.hosts.get(h.id);
-          if (current && current.lastHeartbeatAt === h.lastHeartbeatAt) (await s.hosts.update(h.id, { status: "down", downReason: `not answering (no heartbeat for ${age} ms)` }));
+          if (current && current.lastHeartbeatAt === h.lastHeartbeatAt) await s.hosts.update(h.id, { status: "down", downReason: `not answering (no heartbeat for ${age} ms)` });
         });
         this.log.warn({ hostId: h.id, apiUrl: h.apiUrl }, "host stopped answering; marked down");
       }

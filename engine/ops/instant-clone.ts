@@ -77,7 +77,7 @@ async function admitChildNames(store: Inventory, names: readonly string[], field
     const vm = await store.vms.findByName(n);
     if (vm) throw conflict(`a VM named ${JSON.stringify(n)} already exists (${vm.id}); choose other names`, field);
   }
-  for (const j of (await store.jobs.list({ states: ["queued", "running"] }))) {
+  for (const j of await store.jobs.list({ states: ["queued", "running"] })) {
     const r = j.request as { name?: string; namePrefix?: string; count?: number } | null;
     if (!r) continue;
     const theirs = j.kind === INSTANT_CLONE_KIND ? childNamesOf(j.request as InstantCloneRequest) : (j.kind === JOB_KINDS.createVm || j.kind === JOB_KINDS.forkVm) && r.name ? [r.name] : [];
@@ -194,7 +194,7 @@ export async function instantClone(ctx: OpContext, req: InstantCloneRequest): Pr
   const parent = (await ctx.store.parents.get(req.parentId))!;
   const ds = await ctx.store.datastores.get(parent.datastoreId);
   if (!ds) throw conflict(`instant-clone parent ${parent.name}'s datastore is gone`, "id");
-  const { top, chain } = (await parentChain(ctx.store, parent));
+  const { top, chain } = await parentChain(ctx.store, parent);
   const concurrency = req.concurrency ?? ctx.settings.instantCloneConcurrency ?? DEFAULT_INSTANT_CLONE_CONCURRENCY;
   const names = childNamesOf(req);
   // Pre-started children first: their state is loaded, they only need to be resumed.
@@ -356,7 +356,7 @@ export async function recoverInstantClone(ctx: OpContext, intent: unknown): Prom
   }
   await fs.rm(i.overlayTemplate, { force: true });
   for (const c of recorded) {
-    if (livePid(c.stateDir) === null) (await ctx.store.tx(async (s) => await s.vms.update(c.id, { powerState: "stopped", pid: null, crashed: true })));
+    if (livePid(c.stateDir) === null) await ctx.store.tx(async (s) => await s.vms.update(c.id, { powerState: "stopped", pid: null, crashed: true }));
   }
   return {
     finished: {

@@ -214,7 +214,7 @@ function migrationError(message: string, cause?: unknown): EngineError {
  */
 export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<MigrateVmResult> {
   const t0 = performance.now();
-  return (await withVmLock(req.vmId, async () => {
+  return await withVmLock(req.vmId, async () => {
     const vm = await ctx.store.vms.get(req.vmId);
     if (!vm) throw notFound("vm", req.vmId, "id");
     const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
@@ -311,7 +311,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       }
       if (channel) {
         noticeSentMs = performance.now();
-        const sent = (await mark("notice_sent", { deadline_ms: deadlineMs, kind: "migration" }));
+        const sent = await mark("notice_sent", { deadline_ms: deadlineMs, kind: "migration" });
         let outcome;
         try {
           outcome = await channel.notify({ kind: "migration", deadlineMs, detail: { migration_id: intent.migrationId, source_host: self, target_host: req.targetHostId } }, { signal: ctx.signal });
@@ -397,7 +397,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       await channel?.close({ lingerMs: COMPLETION_LINGER_MS }).catch(() => undefined);
       throw migrationError(`migrating VM ${vm.name} to host ${req.targetHostId} failed; it runs on at host ${self}: ${(err as Error).message}`, err);
     }
-    const completed = (await mark("migration_completed", { downtime_ms: info.downtime ?? null, total_time_ms: info["total-time"] ?? null, ram_bytes: info.ram?.transferred ?? null }));
+    const completed = await mark("migration_completed", { downtime_ms: info.downtime ?? null, total_time_ms: info["total-time"] ?? null, ram_bytes: info.ram?.transferred ?? null });
     await channel?.close().catch(() => undefined);
     if (notice && noticeSentMs > 0) {
       // QEMU does not report the switch-over instant; it ended `downtime` ms before completion.
@@ -459,7 +459,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
       notice,
       steps: intent.steps,
     };
-  }));
+  });
 }
 
 /**

@@ -66,7 +66,7 @@ export async function planStorageMove(store: Inventory, vm: Vm, targetDatastoreI
   const ds = await store.datastores.get(targetDatastoreId);
   if (!ds) throw notFound("datastore", targetDatastoreId, "target_datastore_id");
   if (ds.id === vm.datastoreId) return null;
-  const layers = (await diskLayersOf(store, vm));
+  const layers = await diskLayersOf(store, vm);
   const top = layers[0];
   const others = (await store.layers.list()).filter((l) => l.id !== top.id && pathIsWithin(vm.homeDir, l.path));
   if (others.length > 0) {
@@ -256,7 +256,7 @@ export async function applyStorageMoveRecords(s: Inventory, vmId: string, move: 
   };
   await s.layers.insert(layer);
   await s.vms.update(vmId, { datastoreId: move.targetDatastoreId, homeDir: move.newHomeDir, diskLayerId: layer.id });
-  if (old) (await s.layers.delete(old.id));
+  if (old) await s.layers.delete(old.id);
   return layer;
 }
 

@@ -98,7 +98,7 @@ export async function admitIncoming(store: Inventory, req: IncomingRequest): Pro
  * 404 for an unknown VM, 409 when the VM is already on this host or a QEMU runs in the folder.
  */
 export async function prepareIncoming(ctx: OpContext, req: IncomingRequest): Promise<IncomingReady> {
-  const { vm, accel, stateDir, move } = (await checkIncoming(ctx, req));
+  const { vm, accel, stateDir, move } = await checkIncoming(ctx, req);
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
   // Named before the folder or a process changes: recovery removes both should the engine die.
   await ctx.recordIntent({ vmId: vm.id, migrationId: req.migrationId, stateDir, storage: move, recordedAt: nowIso() } satisfies IncomingIntent);
@@ -106,7 +106,7 @@ export async function prepareIncoming(ctx: OpContext, req: IncomingRequest): Pro
   await removeVmStateDir(ctx, stateDir);
   const host = await ctx.store.hosts.get(self);
   const listenHost = host ? new URL(host.apiUrl).hostname.replace(/^\[|\]$/g, "") : "127.0.0.1";
-  const spec = (await vmSpecOf(ctx.store, vm, stateDir, accel, { incoming: "defer" }));
+  const spec = await vmSpecOf(ctx.store, vm, stateDir, accel, { incoming: "defer" });
   if (move) {
     // The same chain but its top on the new file (its backing is the same layer).
     await createMoveTarget(ctx.store, move);
@@ -197,7 +197,7 @@ export async function checkTargetDir(ctx: OpContext, req: TargetDirRequest): Pro
  * running (it died: the source keeps the guest).
  */
 export async function activateIncoming(ctx: OpContext, req: TargetDirRequest): Promise<{ pid: number; status: string }> {
-  const { dir } = (await ownStateDir(ctx, req.vmId, req.stateDir));
+  const { dir } = await ownStateDir(ctx, req.vmId, req.stateDir);
   await ctx.recordIntent({ vmId: req.vmId, stateDir: dir, targetDatastoreId: req.targetDatastoreId ?? null } satisfies TargetDirIntent);
   const ran = await runTargetQemu(req.vmId, dir, req.targetDatastoreId ?? null);
   await faultHold(ctx, "CLONEFLEET_FAULT_INCOMING_HOLD", "activate:after-resume");
@@ -299,7 +299,7 @@ async function sourceJobEnded(ctx: OpContext, vmId: string): Promise<void> {
   const deadline = Date.now() + SOURCE_JOB_WAIT_MS;
   while (Date.now() < deadline) {
     const running = (await ctx.store.jobs.list({ states: ["queued", "running"] })).find((j) => j.kind === JOB_KINDS.migrateVm && (j.request as { vmId?: string }).vmId === vmId);
-    const host = running ? (await ctx.store.hosts.get(running.hostId ?? LOCAL_HOST_ID)) : null;
+    const host = running ? await ctx.store.hosts.get(running.hostId ?? LOCAL_HOST_ID) : null;
     if (!running || !host || judgeHostStatus(host, Date.now(), downAfterMs).status === "down") return;
     await new Promise((r) => setTimeout(r, 200));
   }
@@ -316,7 +316,7 @@ async function resumeQuietly(dir: string): Promise<void> {
 /** The datastore move to `targetDatastoreId` as planned from the records now; null when none can be planned. */
 async function planMoveQuietly(store: Inventory, vm: Vm, targetDatastoreId: string): Promise<StorageMove | null> {
   try {
-    return (await planStorageMove(store, vm, targetDatastoreId));
+    return await planStorageMove(store, vm, targetDatastoreId);
   } catch {
     return null;
   }
@@ -328,7 +328,7 @@ async function planMoveQuietly(store: Inventory, vm: Vm, targetDatastoreId: stri
  * state folder.
  */
 export async function checkAbort(ctx: OpContext, req: TargetDirRequest): Promise<{ dir: string; vm: Vm }> {
-  const { dir, vm } = (await ownStateDir(ctx, req.vmId, req.stateDir));
+  const { dir, vm } = await ownStateDir(ctx, req.vmId, req.stateDir);
   if (vm.stateDir === dir) throw conflict(`${dir} is VM ${req.vmId}'s own state folder`, "state_dir");
   await provenInStateRoot(ctx, dir);
   return { dir, vm };
@@ -384,7 +384,7 @@ export async function checkCompletion(ctx: OpContext, req: CompletionRequest): P
 
 /** Sends the guest of a VM on this host a completion line for notice `ref`; throws GuestChannelError wrapped as 409 when the channel cannot be opened. */
 export async function sendCompletion(ctx: OpContext, req: CompletionRequest): Promise<{ ok: true }> {
-  const vm = (await checkCompletion(ctx, req));
+  const vm = await checkCompletion(ctx, req);
   await ctx.recordIntent({ vmId: vm.id, ref: req.ref, migrationId: req.migrationId } satisfies CompletionIntent);
   let channel: GuestNotifyChannel;
   try {

@@ -270,7 +270,7 @@ async function undoParent(ctx: OpContext, i: CreateParentIntent): Promise<void> 
 /** Lets a source VM the capture paused run on (a save the crash cut short is cancelled first). */
 async function resumeSource(ctx: OpContext, i: CreateParentIntent): Promise<void> {
   if ((await probeVm(i.sourceStateDir).catch(() => null))?.state !== "running") {
-    await ctx.store.tx(async (s) => ((await s.vms.get(i.sourceVmId)) ? (await s.vms.update(i.sourceVmId, { powerState: "stopped", pid: null, crashed: true })) : undefined));
+    await ctx.store.tx(async (s) => ((await s.vms.get(i.sourceVmId)) ? await s.vms.update(i.sourceVmId, { powerState: "stopped", pid: null, crashed: true }) : undefined));
     return;
   }
   const proc = await QemuProcess.reattach(i.sourceStateDir, { timeoutMs: 5000 });
@@ -293,7 +293,7 @@ export async function recoverParentCreate(ctx: OpContext, intent: unknown): Prom
   if (!i) return { finished: null };
   if (await ctx.store.parents.get(i.parentId)) {
     await powerOff(i.sourceStateDir, 0);
-    await ctx.store.tx(async (s) => ((await s.vms.get(i.sourceVmId)) ? (await s.vms.update(i.sourceVmId, { powerState: "stopped", pid: null, crashed: false })) : undefined));
+    await ctx.store.tx(async (s) => ((await s.vms.get(i.sourceVmId)) ? await s.vms.update(i.sourceVmId, { powerState: "stopped", pid: null, crashed: false }) : undefined));
     return { finished: await getParentView(ctx.store, i.parentId) };
   }
   await undoParent(ctx, i);

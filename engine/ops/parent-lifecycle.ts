@@ -59,7 +59,7 @@ export async function checkParentDelete(store: Inventory, req: DeleteParentReque
   if (!parent) throw notFound("instant-clone parent", req.id, "id");
   if (req.wait) return;
   const children = await store.vms.list({ instantCloneOf: parent.id });
-  const jobs = (await pendingCloneJobs(store, parent.id));
+  const jobs = await pendingCloneJobs(store, parent.id);
   if (children.length > 0 || jobs.length > 0) {
     const named = children.map((c) => `${c.name} (${c.id})`);
     const making = jobs.length > 0 ? `; instant-clone jobs in progress: ${jobs.join(", ")}` : "";
@@ -88,7 +88,7 @@ async function parentView(store: Inventory, p: InstantCloneParent): Promise<Pare
   for (let depth = 0; cursor && depth < 256; depth++) {
     chain.push(cursor.path);
     const backing: string | null = cursor.backingPath;
-    cursor = backing ? (await store.layers.findByPath(backing)) : null;
+    cursor = backing ? await store.layers.findByPath(backing) : null;
     if (!cursor && backing) chain.push(backing);
   }
   const ramStat = statSync(p.ramPath, { throwIfNoEntry: false });
@@ -257,7 +257,7 @@ async function removeParentFiles(ctx: OpContext, i: DeleteParentIntent): Promise
   if (layer) {
     // The children's empty overlay is the parent's alone; the frozen layer stays for the VM.
     await fs.rm(i.childOverlay, { force: true });
-    const owner = layer.ownerKind === "vm" ? (await ctx.store.vms.get(layer.ownerId)) : null;
+    const owner = layer.ownerKind === "vm" ? await ctx.store.vms.get(layer.ownerId) : null;
     if (i.move) await finishKeptLayerMove(ctx, i.move);
     else if (owner) {
       await moveKeptLayer(ctx, layer, owner, (move) => ctx.recordIntent({ ...i, move } satisfies DeleteParentIntent)).catch((err: unknown) =>
@@ -307,7 +307,7 @@ async function finishKeptLayerMove(ctx: OpContext, m: KeptLayerMove): Promise<vo
     if (overlay) await rebase(overlay.path, { backingPath: m.to, unsafe: true });
     await ctx.store.tx(async (s) => {
       await s.layers.transfer(m.layerId, { path: m.to, ownerKind: layer.ownerKind, ownerId: layer.ownerId });
-      if (overlay) (await s.layers.update(overlay.id, { backingPath: m.to }));
+      if (overlay) await s.layers.update(overlay.id, { backingPath: m.to });
     });
   }
   if ((await ctx.store.layers.get(m.layerId))?.path === m.to) await removeFromDatastore(ctx.store, path.dirname(m.from));
@@ -340,7 +340,7 @@ export interface ParentReconcileReport {
  */
 export async function reconcileParents(ctx: OpContext): Promise<ParentReconcileReport> {
   const report: ParentReconcileReport = { driftedParents: [], removedRamDirs: [] };
-  for (const p of (await ctx.store.parents.list())) {
+  for (const p of await ctx.store.parents.list()) {
     if (p.state !== "drifted" && (await liveParentState(ctx.store, p)) === "drifted") {
       await ctx.store.tx(async (s) => await s.parents.update(p.id, { state: "drifted" }));
       report.driftedParents.push(p.id);

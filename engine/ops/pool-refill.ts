@@ -144,7 +144,7 @@ export class PoolRefill implements PoolFillStatus {
       let discarded: string[] = [];
       if ((await copiesToDiscard(this.store, pool, { checkFiles: verify })).length > 0) {
         discarded = await this.store.tx(async (s) => {
-          const gone = (await copiesToDiscard(s, pool, { checkFiles: verify }));
+          const gone = await copiesToDiscard(s, pool, { checkFiles: verify });
           await dropCopyRecords(s, gone);
           return gone.flatMap((x) => (x.layer ? [x.layer.path] : []));
         });
@@ -197,7 +197,7 @@ export class PoolRefill implements PoolFillStatus {
   private async fillOne(pool: Pool, fill: Fill): Promise<void> {
     let source: CloneSource;
     try {
-      source = (await cloneSource(this.store, pool.templateId, "template_id"));
+      source = await cloneSource(this.store, pool.templateId, "template_id");
     } catch (err) {
       await this.recordFailure(pool, err);
       return;
@@ -267,7 +267,7 @@ export class PoolRefill implements PoolFillStatus {
     const waitMs = Math.min(this.opts.retryMaxMs, this.opts.retryBaseMs * 2 ** (failures - 1));
     const retryAt = new Date(Date.now() + waitMs).toISOString();
     await this.store.tx(async (s) => {
-      if (await s.pools.get(pool.id)) (await s.pools.update(pool.id, { lastError: error, failures, retryAt }));
+      if (await s.pools.get(pool.id)) await s.pools.update(pool.id, { lastError: error, failures, retryAt });
     });
     this.log.warn({ poolId: pool.id, error, failures, retryAt }, "pool fill failed; backing off");
   }

@@ -144,12 +144,12 @@ export async function checkPoolDelete(store: Inventory, id: string): Promise<Poo
  */
 export async function resizePool(ctx: OpContext, id: string, size: number, beforeCommit?: (discard: PoolDiscard) => Promise<void> | void): Promise<PoolView> {
   const pool = await checkPoolResize(ctx.store, id, size);
-  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, size, files: layerPaths((await copiesToDiscard(ctx.store, { ...pool, size }, { checkFiles: true }))) };
+  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, size, files: layerPaths(await copiesToDiscard(ctx.store, { ...pool, size }, { checkFiles: true })) };
   await beforeCommit?.(planned);
   const files = await ctx.store.tx(async (s) => {
     const current = await checkPoolResize(s, id, size);
     await s.pools.update(id, { size, failures: 0, retryAt: null, lastError: null });
-    return (await trimPool(s, { ...current, size }));
+    return await trimPool(s, { ...current, size });
   });
   const discard = await withCommitted(planned, files, beforeCommit);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "pool-resize:after-commit");
@@ -163,13 +163,13 @@ export async function resizePool(ctx: OpContext, id: string, size: number, befor
  * changes (again after the commit when a copy finished meanwhile). 404 for an unknown pool.
  */
 export async function deletePool(ctx: OpContext, id: string, beforeCommit?: (discard: PoolDiscard) => Promise<void> | void): Promise<void> {
-  const pool = (await checkPoolDelete(ctx.store, id));
-  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, files: layerPaths((await poolCopies(ctx.store, id))) };
+  const pool = await checkPoolDelete(ctx.store, id);
+  const planned: PoolDiscard = { poolId: id, datastoreId: pool.datastoreId, templateId: pool.templateId, files: layerPaths(await poolCopies(ctx.store, id)) };
   await beforeCommit?.(planned);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "pool-delete:after-intent");
   const files = await ctx.store.tx(async (s) => {
     await checkPoolDelete(s, id);
-    const all = (await poolCopies(s, id));
+    const all = await poolCopies(s, id);
     await dropCopyRecords(s, all);
     await s.pools.delete(id);
     return layerPaths(all);
@@ -229,7 +229,7 @@ export async function listPoolViews(store: Inventory, filter: { templateId?: str
 /** The current content ID of a template's disk, or null when the template or its disk record is gone. */
 export async function templateContentId(store: Inventory, templateId: string): Promise<string | null> {
   const t = await store.templates.get(templateId);
-  const layer = t ? (await store.layers.get(t.diskLayerId)) : null;
+  const layer = t ? await store.layers.get(t.diskLayerId) : null;
   return layer ? layer.contentId : null;
 }
 
@@ -251,7 +251,7 @@ export async function sortPoolCopies(
 ): Promise<{ usable: { copy: PoolCopy; layer: DiskLayer }[]; stale: CopyWithLayer[] }> {
   const usable: { copy: PoolCopy; layer: DiskLayer }[] = [];
   const stale: CopyWithLayer[] = [];
-  for (const copy of (await s.pools.listCopies(pool.id))) {
+  for (const copy of await s.pools.listCopies(pool.id)) {
     const layer = await s.layers.get(copy.layerId);
     const ok =
       layer !== null &&
@@ -270,13 +270,13 @@ export async function sortPoolCopies(
 export async function dropCopyRecords(s: Inventory, copies: readonly CopyWithLayer[]): Promise<void> {
   for (const { copy, layer } of copies) {
     await s.pools.deleteCopy(copy.layerId);
-    if (layer) (await s.layers.delete(layer.id));
+    if (layer) await s.layers.delete(layer.id);
   }
 }
 
 /** The copies of a pool to discard now: stale ones, and the newest usable ones beyond its size; reads only. */
 export async function copiesToDiscard(s: Inventory, pool: Pool, opts: { checkFiles: boolean }): Promise<CopyWithLayer[]> {
-  const { usable, stale } = (await sortPoolCopies(s, pool, (await templateContentId(s, pool.templateId)), opts));
+  const { usable, stale } = await sortPoolCopies(s, pool, await templateContentId(s, pool.templateId), opts);
   return [...stale, ...usable.slice(pool.size)];
 }
 
@@ -285,7 +285,7 @@ export async function copiesToDiscard(s: Inventory, pool: Pool, opts: { checkFil
  * the pool's size; returns the files to remove once the transaction committed.
  */
 export async function trimPool(s: Inventory, pool: Pool): Promise<string[]> {
-  const gone = (await copiesToDiscard(s, pool, { checkFiles: true }));
+  const gone = await copiesToDiscard(s, pool, { checkFiles: true });
   await dropCopyRecords(s, gone);
   return gone.flatMap((x) => (x.layer ? [x.layer.path] : []));
 }
@@ -303,7 +303,7 @@ export async function removeFiles(ctx: Pick<OpContext, "log">, files: readonly s
  */
 export async function reconcilePools(ctx: OpContext, datastoreId: string): Promise<string[]> {
   const discarded: string[] = [];
-  for (const pool of (await ctx.store.pools.list({ datastoreId }))) {
+  for (const pool of await ctx.store.pools.list({ datastoreId })) {
     await ctx.store.tx(async (s) => {
       const gone = (await poolCopies(s, pool.id)).filter((x) => !x.layer || x.layer.state !== "ready");
       await dropCopyRecords(s, gone);
@@ -314,8 +314,8 @@ export async function reconcilePools(ctx: OpContext, datastoreId: string): Promi
 }
 
 async function poolView(store: Inventory, pool: Pool, fills?: PoolFillStatus): Promise<PoolView> {
-  const contentId = (await templateContentId(store, pool.templateId));
-  const { usable } = (await sortPoolCopies(store, pool, contentId, { checkFiles: true }));
+  const contentId = await templateContentId(store, pool.templateId);
+  const { usable } = await sortPoolCopies(store, pool, contentId, { checkFiles: true });
   const inFlight = fills?.fillsOf(pool.id) ?? [];
   const ready = usable.length;
   const waiting = pool.retryAt !== null && Date.parse(pool.retryAt) > Date.now();

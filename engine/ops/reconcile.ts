@@ -46,8 +46,8 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
     driftedVms: [],
     discardedPoolCopies: [],
   };
-  const owned = (await ownedPaths(ctx.store));
-  for (const ds of (await ctx.store.datastores.list())) {
+  const owned = await ownedPaths(ctx.store);
+  for (const ds of await ctx.store.datastores.list()) {
     const root = engineDir(ds.path);
     const rootExists = await fs.stat(root).then(
       (s) => s.isDirectory(),
@@ -68,7 +68,7 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
       if (tightened.length > 0) ctx.log.info({ datastoreId: ds.id, count: tightened.length }, "took other users' access away from the engine's files");
     }
 
-    for (const layer of (await ctx.store.layers.list({ datastoreId: ds.id }))) {
+    for (const layer of await ctx.store.layers.list({ datastoreId: ds.id })) {
       const present = await fs.stat(layer.path).then(
         (s) => s.isFile(),
         () => false,
@@ -78,14 +78,14 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
         report.driftedLayers.push(layer.id);
       }
     }
-    for (const t of (await ctx.store.templates.list({ datastoreId: ds.id }))) {
+    for (const t of await ctx.store.templates.list({ datastoreId: ds.id })) {
       const layer = await ctx.store.layers.get(t.diskLayerId);
       if ((!layer || layer.state === "drifted") && t.state !== "drifted") {
         await ctx.store.tx(async (s) => await s.templates.setState(t.id, "drifted"));
         report.driftedTemplates.push(t.id);
       }
     }
-    for (const r of (await ctx.store.replicas.list({ targetDatastoreId: ds.id }))) {
+    for (const r of await ctx.store.replicas.list({ targetDatastoreId: ds.id })) {
       if (r.state === "drifted") continue;
       for (const l of r.layers) {
         const present = await fs.stat(l.path).then(
@@ -98,8 +98,8 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
         break;
       }
     }
-    report.discardedPoolCopies.push(...(await reconcilePools(ctx, ds.id)));
-    report.driftedVms.push(...(await reconcileVms(ctx, ds.id)));
+    report.discardedPoolCopies.push(...await reconcilePools(ctx, ds.id));
+    report.driftedVms.push(...await reconcileVms(ctx, ds.id));
     if (rootExists) await syncCatalog(ctx.store, ds.id);
   }
   for (const f of report.removedOrphans) ctx.log.warn({ file: f }, "removed a file no record owns");
@@ -109,18 +109,18 @@ export async function reconcileDatastores(ctx: OpContext, opts: { removeOrphans?
 
 async function ownedPaths(store: Inventory): Promise<Set<string>> {
   const owned = new Set<string>();
-  for (const l of (await store.layers.list())) owned.add(l.path);
-  for (const t of (await store.templates.list())) {
+  for (const l of await store.layers.list()) owned.add(l.path);
+  for (const t of await store.templates.list()) {
     if (t.kernel) owned.add(t.kernel);
     if (t.initrd) owned.add(t.initrd);
   }
   // A replica owns the layers it copied (DiskLayer records too), listed here so that its
   // chain never loses a file to reconciliation even if a record were missing.
-  for (const r of (await store.replicas.list())) {
+  for (const r of await store.replicas.list()) {
     for (const l of r.layers) if (l.origin === "copied") owned.add(l.path);
   }
   // Instant-clone parents' device state (and RAM file when it lives on the datastore).
-  for (const f of (await parentOwnedPaths(store))) owned.add(f);
+  for (const f of await parentOwnedPaths(store)) owned.add(f);
   return owned;
 }
 
@@ -128,7 +128,7 @@ async function walkFiles(dir: string): Promise<string[]> {
   const out: string[] = [];
   for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
-    if (entry.isDirectory()) out.push(...(await walkFiles(full)));
+    if (entry.isDirectory()) out.push(...await walkFiles(full));
     else out.push(full);
   }
   return out;

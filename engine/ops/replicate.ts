@@ -117,7 +117,7 @@ export async function admitReplicaCreate(store: Inventory, req: CreateReplicaReq
 /** Refuses, inside the job's transaction, a repair of an unknown replica or of one that other work is already changing. */
 export async function admitReplicaRepair(store: Inventory, req: RepairReplicaRequest): Promise<void> {
   if (!(await store.replicas.get(req.replicaId))) throw notFound("replica", req.replicaId, "id");
-  const pending = (await pendingJobFor(store, req.replicaId));
+  const pending = await pendingJobFor(store, req.replicaId);
   if (pending) throw conflict(`replica ${req.replicaId} is already being repaired by job ${pending.id}`, "id");
 }
 
@@ -251,13 +251,13 @@ export async function repairReplica(ctx: OpContext, req: RepairReplicaRequest): 
         } else if (step.action === "keep") {
           const record = await s.layers.findByPath(step.targetPath);
           if (!record) throw internal(`replica layer ${step.targetPath} has no record`);
-          if (step.rebase) (await s.layers.update(record.id, { backingPath: step.parentTargetPath }));
+          if (step.rebase) await s.layers.update(record.id, { backingPath: step.parentTargetPath });
           layerIds.set(step.position, record.id);
         }
       }
       const layers = replicaLayers(plan, layerIds);
       const inChain = new Set(layers.map((l) => l.path));
-      for (const l of (await s.layers.list({ ownerKind: "replica", ownerId: replica.id }))) {
+      for (const l of await s.layers.list({ ownerKind: "replica", ownerId: replica.id })) {
         if (inChain.has(l.path) || (await isReliedOn(s, l.path, replica.id))) continue;
         await s.layers.delete(l.id);
         leftovers.push(l.path);
@@ -309,7 +309,7 @@ export async function getReplicaView(store: Inventory, id: string): Promise<Repl
 export async function listReplicaViews(store: Inventory, filter: { targetDatastoreId?: string } = {}): Promise<ReplicaView[]> {
   const view = await CatalogView.open(store);
   const out: ReplicaView[] = [];
-  for (const r of (await store.replicas.list(filter))) out.push(await measure(store, r, view));
+  for (const r of await store.replicas.list(filter)) out.push(await measure(store, r, view));
   return out;
 }
 
@@ -323,7 +323,7 @@ export interface ReplicaFiles {
 export async function checkReplicaDelete(store: Inventory, id: string): Promise<Replica> {
   const r = await store.replicas.get(id);
   if (!r) throw notFound("replica", id, "id");
-  const pending = (await pendingJobFor(store, id));
+  const pending = await pendingJobFor(store, id);
   if (pending) throw conflict(`replica ${id} is being repaired by job ${pending.id}; cancel it or wait`, "id");
   const owned = await store.layers.list({ ownerKind: "replica", ownerId: id });
   const reliers = owned.flatMap((l) => reliersOf(store, l.path, id));
@@ -337,14 +337,14 @@ export async function checkReplicaDelete(store: Inventory, id: string): Promise<
  * any record changes (a job records it as its intent). Throws like `checkReplicaDelete`.
  */
 export async function deleteReplica(ctx: OpContext, id: string, beforeCommit?: (files: ReplicaFiles) => Promise<void> | void): Promise<void> {
-  const r = (await checkReplicaDelete(ctx.store, id));
+  const r = await checkReplicaDelete(ctx.store, id);
   const files: ReplicaFiles = { replicaId: id, targetDatastoreId: r.targetDatastoreId };
   await beforeCommit?.(files);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "replica-delete:after-intent");
   await ctx.store.tx(async (s) => {
     await checkReplicaDelete(s, id);
     await s.replicas.delete(id);
-    for (const l of (await s.layers.list({ ownerKind: "replica", ownerId: id }))) (await s.layers.delete(l.id));
+    for (const l of await s.layers.list({ ownerKind: "replica", ownerId: id })) await s.layers.delete(l.id);
   });
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "replica-delete:after-commit");
   await removeReplicaFiles(ctx, files);
@@ -710,7 +710,7 @@ async function measure(store: Inventory, r: Replica, view: CatalogView): Promise
   const state = drift.length > 0 ? "drifted" : "ready";
   if (state !== r.state) {
     await store.tx(async (s) => {
-      if (await s.replicas.get(r.id)) (await s.replicas.update(r.id, { state }));
+      if (await s.replicas.get(r.id)) await s.replicas.update(r.id, { state });
     });
   }
   return { ...r, state, drift };

@@ -36,7 +36,7 @@ export interface DeleteIntent {
 
 
 async function planFor(store: Inventory, vm: Vm, snapshotId: string): Promise<{ plan: ConsolidationPlan; layers: DiskLayer[] }> {
-  const layers = (await diskLayersOf(store, vm));
+  const layers = await diskLayersOf(store, vm);
   const owners = new Map((await store.snapshots.list({ vmId: vm.id })).map((s) => [s.layerId, s.id]));
   const chain: PlanLayer[] = layers.map((l) => ({ id: l.id, path: l.path, snapshotId: owners.get(l.id) ?? null }));
   let plan: ConsolidationPlan;
@@ -69,7 +69,7 @@ export async function deleteSnapshotLocked(ctx: OpContext, req: DeleteSnapshotRe
   if (!snap) throw notFound("snapshot", req.id, "id");
   const vm = await ctx.store.vms.get(snap.vmId);
   if (!vm) throw conflict(`snapshot ${snap.id}'s VM is gone`, "id");
-  const { plan, layers } = (await planFor(ctx.store, vm, snap.id));
+  const { plan, layers } = await planFor(ctx.store, vm, snap.id);
   const live = isRunning(vm);
   const intent: DeleteIntent = { op: "delete", vmId: vm.id, snapshotId: snap.id, plan, live, jobId: `cf-commit-${newContentId().slice(0, 12)}` };
   await record(intent);
@@ -93,11 +93,11 @@ export async function deleteSnapshotLocked(ctx: OpContext, req: DeleteSnapshotRe
   } catch (err) {
     if (intent.started && (await ctx.store.snapshots.get(snap.id))) {
       // The base layer took part of the data: the VM's chain is sound, the point in time is not.
-      (await ctx.store.tx(async (s) => {
+      await ctx.store.tx(async (s) => {
         await s.snapshots.update(snap.id, { state: "drifted" });
         await s.layers.update(plan.base.id, { contentId: newContentId() });
         await s.layers.update(plan.top.id, { parentContentId: (await s.layers.get(plan.base.id))!.contentId });
-      }));
+      });
       await syncCatalog(ctx.store, layers[0].datastoreId);
     }
     if (ctx.signal.aborted) throw cancelled(`deleting snapshot ${snap.name} was cancelled; VM ${vm.name} runs on its full chain`);
@@ -254,11 +254,11 @@ async function commitDelete(store: Inventory, vm: Vm, plan: ConsolidationPlan, s
     const owner = plan.baseNewOwner.kind === "vm" ? { ownerKind: "vm" as const, ownerId: vm.id } : { ownerKind: "snapshot" as const, ownerId: plan.baseNewOwner.snapshotId };
     await s.layers.transfer(plan.base.id, { path: plan.base.path, ...owner });
     await s.layers.update(plan.base.id, { contentId: cid });
-    if (plan.above) (await s.layers.update(plan.above.id, { backingPath: plan.base.path, parentContentId: cid }));
-    if (plan.active) (await s.vms.update(vm.id, { diskLayerId: plan.base.id }));
+    if (plan.above) await s.layers.update(plan.above.id, { backingPath: plan.base.path, parentContentId: cid });
+    if (plan.active) await s.vms.update(vm.id, { diskLayerId: plan.base.id });
     // The deleted snapshot lets go of the base first: a layer belongs to one snapshot at a time.
-    (await s.snapshots.delete(snapshotId));
-    if (plan.baseNewOwner.kind === "snapshot") (await s.snapshots.update(plan.baseNewOwner.snapshotId, { layerId: plan.base.id }));
+    await s.snapshots.delete(snapshotId);
+    if (plan.baseNewOwner.kind === "snapshot") await s.snapshots.update(plan.baseNewOwner.snapshotId, { layerId: plan.base.id });
     await s.layers.delete(plan.top.id);
   });
 }

@@ -100,7 +100,7 @@ async function snapshotView(store: Inventory, snap: Snapshot): Promise<SnapshotV
   let cursor: DiskLayer | null = layer;
   for (let depth = 0; cursor && depth < 256; depth++) {
     chain.push(cursor.path);
-    cursor = cursor.backingPath ? (await store.layers.findByPath(cursor.backingPath)) : null;
+    cursor = cursor.backingPath ? await store.layers.findByPath(cursor.backingPath) : null;
   }
   const state = snap.state === "ready" && layer && existsSync(layer.path) ? "ready" : "drifted";
   return { ...snap, state, frozenDiskPath: layer?.path ?? "", contentId: layer?.contentId ?? null, frozenChain: chain };
@@ -142,7 +142,7 @@ export async function checkBackupRequest(store: Inventory, req: BackupVmRequest)
   if (path.normalize(t) !== t || t.endsWith("/")) throw invalidField("target_path", "must be an absolute, normalised file path");
   if (existsSync(t)) throw conflict(`target_path: ${t} exists already`, "target_path");
   if (!existsSync(path.dirname(t))) throw invalidField("target_path", `the folder ${path.dirname(t)} does not exist`);
-  for (const ds of (await store.datastores.list())) {
+  for (const ds of await store.datastores.list()) {
     if (isInside(engineDir(ds.path), t) || t === engineDir(ds.path)) throw invalidField("target_path", `must not lie in datastore ${ds.name}'s engine folder`);
   }
   if (req.speedBytesPerSec !== undefined && (!Number.isInteger(req.speedBytesPerSec) || req.speedBytesPerSec < 0)) throw invalidField("speed_bytes_per_sec", "must be a whole number ≥ 0");

@@ -270,7 +270,7 @@ export async function listTemplateViews(store: Inventory, filter?: { datastoreId
  * Refused while other disk layers are backed by its disk.
  */
 export async function deleteTemplate(ctx: OpContext, id: string, beforeCommit?: (files: TemplateFiles) => Promise<void> | void): Promise<void> {
-  const view = (await checkTemplateDelete(ctx.store, id));
+  const view = await checkTemplateDelete(ctx.store, id);
   const files: TemplateFiles = { templateId: id, datastoreId: view.datastoreId };
   await beforeCommit?.(files);
   await ctx.store.tx(async (s) => {
@@ -284,7 +284,7 @@ export async function deleteTemplate(ctx: OpContext, id: string, beforeCommit?: 
 
 /** Checks that template `id` may be deleted: 404 when unknown, 409 while VMs, pools or fleets use it or other disks rest on it. Changes nothing. */
 export async function checkTemplateDelete(store: Inventory, id: string): Promise<TemplateView> {
-  const view = (await getTemplateView(store, id));
+  const view = await getTemplateView(store, id);
   const users = await templateUsersProblem(store, id);
   if (users) throw conflict(`template ${JSON.stringify(view.name)} ${users}`, "id");
   const dependants = (await store.layers.list()).filter((l) => l.backingPath === view.diskPath);

@@ -155,7 +155,7 @@ async function forkLocked(ctx: OpContext, req: ForkVmRequest): Promise<ForkVmRes
     await createOverlay(intent.childDisk, { backingPath: top.backingPath ?? top.path, sizeBytes: top.virtualSizeBytes });
     if (running) {
       await prepareRamFile(intent.childStateDir);
-      child = await QemuProcess.start((await childSpec(ctx.store, parent, req, intent, top, frozen)), { signal: ctx.signal });
+      child = await QemuProcess.start(await childSpec(ctx.store, parent, req, intent, top, frozen), { signal: ctx.signal });
       proc = await QemuProcess.reattach(parent.stateDir!, { timeoutMs: 5000 });
       t0 = await migrateUntilStunned(proc, child, intent, ctx.signal);
       stunned = true;
@@ -283,7 +283,7 @@ async function commitFork(store: Inventory, parent: Vm, top: DiskLayer, i: ForkI
   await store.tx(async (s) => {
     const taken = await s.vms.findByName(req.name);
     if (taken) throw conflict(`a VM named ${JSON.stringify(req.name)} already exists (${taken.id})`, "name");
-    const base = top.backingPath ? (await s.layers.findByPath(top.backingPath)) : top;
+    const base = top.backingPath ? await s.layers.findByPath(top.backingPath) : top;
     await s.layers.insert({
       id: i.childLayerId,
       datastoreId: parent.datastoreId,
@@ -379,7 +379,7 @@ async function reviveParent(ctx: OpContext, i: ForkIntent, req: ForkVmRequest): 
     }
     return;
   }
-  const p = await QemuProcess.start((await vmSpecOf(ctx.store, parent, parent.stateDir, parent.accel ?? "tcg")));
+  const p = await QemuProcess.start(await vmSpecOf(ctx.store, parent, parent.stateDir, parent.accel ?? "tcg"));
   await p.detach();
   await ctx.store.tx(async (s) => await s.vms.update(parent.id, { powerState: "running", pid: p.pid, crashed: false }));
   ctx.log.warn({ vmId: parent.id }, "the parent's QEMU was gone after a failed fork; it was started again");
@@ -398,8 +398,8 @@ async function alignParentLayer(ctx: OpContext, proc: QemuProcess, i: ForkIntent
   if (onNew) return;
   await ctx.store.tx(async (s) => {
     const p = await s.vms.get(i.parentId);
-    if (p && p.diskLayerId === i.parentNewLayerId && (await s.layers.get(i.parentOldLayerId))) (await s.vms.update(i.parentId, { diskLayerId: i.parentOldLayerId }));
-    if (await s.layers.get(i.parentNewLayerId!)) (await s.layers.delete(i.parentNewLayerId!));
+    if (p && p.diskLayerId === i.parentNewLayerId && (await s.layers.get(i.parentOldLayerId))) await s.vms.update(i.parentId, { diskLayerId: i.parentOldLayerId });
+    if (await s.layers.get(i.parentNewLayerId!)) await s.layers.delete(i.parentNewLayerId!);
   });
 }
 
@@ -408,8 +408,8 @@ async function undoChild(ctx: OpContext, i: ForkIntent, committed: boolean): Pro
   await powerOff(i.childStateDir, 0).catch(() => undefined);
   if (committed || (await ctx.store.vms.get(i.childId))) {
     await ctx.store.tx(async (s) => {
-      if (await s.vms.get(i.childId)) (await s.vms.delete(i.childId));
-      if (await s.layers.get(i.childLayerId)) (await s.layers.delete(i.childLayerId));
+      if (await s.vms.get(i.childId)) await s.vms.delete(i.childId);
+      if (await s.layers.get(i.childLayerId)) await s.layers.delete(i.childLayerId);
     });
   }
   await removeFromDatastore(ctx.store, i.childHome);

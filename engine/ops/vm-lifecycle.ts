@@ -40,7 +40,7 @@ interface DeleteVmIntent {
 
 /** The `vm.start` job: records the VM's state folder, then powers it on (see startVm). */
 export async function runVmStart(ctx: OpContext, req: StartVmRequest): Promise<VmView> {
-  const vm = (await checkVmStart(ctx.store, req));
+  const vm = await checkVmStart(ctx.store, req);
   const stateDir = vm.stateDir ?? vmStateDir(ctx, vm.id);
   await ctx.recordIntent({ vmId: vm.id, stateDir, wasRunning: livePid(stateDir) !== null } satisfies StartVmIntent);
   return startVm(ctx, req);
@@ -59,7 +59,7 @@ export async function recoverVmStart(ctx: OpContext, intent: unknown): Promise<{
   if (!vm) return { finished: null, detail: nothing };
   const pid = livePid(i.stateDir);
   if (pid !== null && (i.wasRunning || (vm.powerState === "running" && vm.pid === pid))) {
-    if (vm.powerState !== "running" || vm.pid !== pid) (await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "running", pid, stateDir: i.stateDir, crashed: false })));
+    if (vm.powerState !== "running" || vm.pid !== pid) await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "running", pid, stateDir: i.stateDir, crashed: false }));
     return { finished: await getVmView(ctx.store, vm.id), detail: "" };
   }
   // A QEMU the record does not name may not have finished starting: it goes, the VM stays off.
@@ -70,7 +70,7 @@ export async function recoverVmStart(ctx: OpContext, intent: unknown): Promise<{
 
 /** The `vm.stop` job: records the VM's state folder, then powers it off (see stopVm). */
 export async function runVmStop(ctx: OpContext, req: StopVmRequest): Promise<VmView> {
-  const vm = (await checkVmStop(ctx.store, req));
+  const vm = await checkVmStop(ctx.store, req);
   await ctx.recordIntent({ vmId: vm.id, stateDir: vm.stateDir ?? null } satisfies StopVmIntent);
   await faultHold(ctx, "CLONEFLEET_FAULT_VM_HOLD", "stop:after-intent");
   return stopVm(ctx, req);

@@ -88,7 +88,7 @@ async function vmStateRootOf(ctx: OpContext, hostId: string | null | undefined):
  * removes nothing otherwise.
  */
 export async function removeVmStateDir(ctx: OpContext, dir: string, hostId?: string | null): Promise<void> {
-  const root = (await vmStateRootOf(ctx, hostId));
+  const root = await vmStateRootOf(ctx, hostId);
   if (!root) throw internal(`removing the VM state folder ${dir}`, new Error(`no VM state root is known for host ${hostId ?? ctx.settings.hostId ?? LOCAL_HOST_ID}`));
   try {
     await removeOwnedTree(root, dir);
@@ -100,7 +100,7 @@ export async function removeVmStateDir(ctx: OpContext, dir: string, hostId?: str
 /** Memory, vCPUs and kernel of a VM: its own record's (forks) or its template's; throws 409 when neither exists. */
 export async function machineOf(store: Inventory, vm: Vm): Promise<VmMachine> {
   if (vm.machine) return vm.machine;
-  const t = vm.templateId ? (await store.templates.get(vm.templateId)) : null;
+  const t = vm.templateId ? await store.templates.get(vm.templateId) : null;
   if (!t) throw conflict(`VM ${vm.name} has no template to read its memory and vCPUs from`, "id");
   return { memoryMb: t.memoryMb, vcpus: t.vcpus, kernel: t.kernel, initrd: t.initrd, cmdline: t.cmdline };
 }
@@ -143,7 +143,7 @@ export async function diskSpecOf(layers: readonly DiskLayer[], store?: Inventory
 
 /** The spec a VM's QEMU starts from. */
 export async function vmSpecOf(store: Inventory, vm: Vm, stateDir: string, accel: "kvm" | "tcg", over: Partial<VmSpec> = {}): Promise<VmSpec> {
-  const m = (await machineOf(store, vm));
+  const m = await machineOf(store, vm);
   return {
     name: vm.name,
     stateDir,
@@ -201,16 +201,16 @@ export async function checkVmStop(store: Inventory, req: StopVmRequest): Promise
 export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmView> {
   await checkVmStart(ctx.store, req);
   return withVmLock(req.id, async () => {
-    const vm = (await checkVmStart(ctx.store, req));
+    const vm = await checkVmStart(ctx.store, req);
     const stateDir = vm.stateDir ?? vmStateDir(ctx, vm.id);
     const pid = livePid(stateDir);
-    if (req.accel !== undefined) (await ctx.store.tx(async (s) => await s.vms.update(vm.id, { accelOverride: req.accel })));
+    if (req.accel !== undefined) await ctx.store.tx(async (s) => await s.vms.update(vm.id, { accelOverride: req.accel }));
     if (pid !== null) {
       await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "running", pid, stateDir, crashed: false }));
       return getVmView(ctx.store, vm.id);
     }
     const accel = await chooseAccel(ctx, { ...vm, accelOverride: req.accel ?? vm.accelOverride }, undefined);
-    const spec = (await vmSpecOf(ctx.store, vm, stateDir, accel));
+    const spec = await vmSpecOf(ctx.store, vm, stateDir, accel);
     await fs.mkdir(stateDir, { recursive: true, mode: 0o700 });
     // A cold start must not see the RAM of an earlier run.
     await prepareRamFile(stateDir);
@@ -238,7 +238,7 @@ export async function startVm(ctx: OpContext, req: StartVmRequest): Promise<VmVi
 export async function stopVm(ctx: OpContext, req: StopVmRequest): Promise<VmView> {
   await checkVmStop(ctx.store, req);
   return withVmLock(req.id, async () => {
-    const vm = (await checkVmStop(ctx.store, req));
+    const vm = await checkVmStop(ctx.store, req);
     await powerOff(vm.stateDir, req.timeoutMs ?? stopTimeoutMsOf(vm));
     await ctx.store.tx(async (s) => await s.vms.update(vm.id, { powerState: "stopped", pid: null, crashed: false }));
     ctx.log.info({ vmId: vm.id }, "VM stopped");
@@ -300,7 +300,7 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
   const report: VmRuntimeReport = { reattachedVms: [], crashedVms: [], removedStateDirs: [], removedRamFiles: [] };
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
   // Only this host's VMs: the QEMU processes of other hosts' VMs are theirs to find (S6).
-  for (const vm of (await ctx.store.vms.list())) {
+  for (const vm of await ctx.store.vms.list()) {
     if (vm.powerState !== "running" || (vm.hostId ?? LOCAL_HOST_ID) !== self) continue;
     let alive = false;
     if (vm.stateDir && livePid(vm.stateDir) !== null) {
@@ -342,7 +342,7 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
       report.removedStateDirs.push(dir);
     }
     // A VM whose QEMU is gone (crashed, killed from outside) needs no RAM: the next start makes a fresh one.
-    for (const vm of (await ctx.store.vms.list())) {
+    for (const vm of await ctx.store.vms.list()) {
       if ((vm.hostId ?? LOCAL_HOST_ID) !== self || !vm.stateDir || livePid(vm.stateDir) !== null) continue;
       const freed = await removeRamFile(vm.stateDir);
       if (freed) report.removedRamFiles.push(freed);

@@ -35,10 +35,10 @@ export async function checkVmSettings(store: Inventory, req: UpdateVmSettingsReq
 
 /** Applies a settings change to a VM's record in one transaction and answers the VM; throws like `checkVmSettings` (nothing changed then). */
 export async function updateVmSettings(store: Inventory, req: UpdateVmSettingsRequest): Promise<VmView> {
-  const patch = (await settingsPatch(store, req));
+  const patch = await settingsPatch(store, req);
   await store.tx(async (s) => {
     if (!(await s.vms.get(req.id))) throw notFound("vm", req.id, "id");
-    if (Object.keys(patch).length > 0) (await s.vms.update(req.id, patch));
+    if (Object.keys(patch).length > 0) await s.vms.update(req.id, patch);
   });
   return getVmView(store, req.id);
 }

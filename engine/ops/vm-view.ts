@@ -51,7 +51,7 @@ async function vmView(store: Inventory, vm: Vm): Promise<VmView> {
     chain.push(cursor.path);
     layers.push({ path: cursor.path, contentId: cursor.contentId, parentContentId: cursor.parentContentId });
     backing = cursor.backingPath;
-    cursor = backing ? (await store.layers.findByPath(backing)) : null;
+    cursor = backing ? await store.layers.findByPath(backing) : null;
     if (!cursor && backing) {
       chain.push(backing);
       layers.push({ path: backing, contentId: null, parentContentId: null });

@@ -73,7 +73,7 @@ export async function checkVmRequest(store: Inventory, req: CreateVmRequest, opt
   if (req.migrationNotifyTimeoutSeconds !== undefined && req.migrationNotifyTimeoutSeconds !== null) checkNotifyTimeout(req.migrationNotifyTimeoutSeconds, "migration_notify_timeout_seconds");
   if (req.migrationOnMissingAck !== undefined && req.migrationOnMissingAck !== null) checkMissingAck(req.migrationOnMissingAck, "migration_on_missing_ack");
   checkCloneMode(req.cloneMode);
-  const source = (await cloneSource(store, req.templateId, "template_id"));
+  const source = await cloneSource(store, req.templateId, "template_id");
   const datastoreId = req.datastoreId ?? source.template.datastoreId;
   const ds = await store.datastores.get(datastoreId);
   if (!ds) throw notFound("datastore", datastoreId, "datastore_id");
@@ -102,7 +102,7 @@ export async function admitVmName(store: Inventory, name: string): Promise<void>
  * transaction. On failure or cancellation nothing of it stays.
  */
 export async function createVm(ctx: OpContext, req: CreateVmRequest): Promise<VmView> {
-  const source = (await cloneSource(ctx.store, req.templateId, "template_id"));
+  const source = await cloneSource(ctx.store, req.templateId, "template_id");
   const datastoreId = req.datastoreId ?? source.template.datastoreId;
   const ds = await ctx.store.datastores.get(datastoreId);
   if (!ds) throw notFound("datastore", datastoreId, "datastore_id");
@@ -140,7 +140,7 @@ export async function createVm(ctx: OpContext, req: CreateVmRequest): Promise<Vm
     await syncCatalog(ctx.store, ds.id);
   }
   ctx.progress({ done: 1, message: "created" });
-  const view = (await getVmView(ctx.store, vmId));
+  const view = await getVmView(ctx.store, vmId);
   ctx.log.info({ vmId, name: req.name, provisionedBy: view.provisionedBy }, "VM created");
   return view;
 }
@@ -178,7 +178,7 @@ export async function checkVmDelete(store: Inventory, id: string): Promise<Vm> {
  * checkVmDelete does.
  */
 export async function deleteVm(ctx: OpContext, id: string, beforeCommit?: (removal: VmFilesRemoval) => Promise<void> | void): Promise<void> {
-  const vm = (await checkVmDelete(ctx.store, id));
+  const vm = await checkVmDelete(ctx.store, id);
   await removeVms(ctx, [vm], beforeCommit);
   ctx.log.info({ vmId: id }, "VM deleted");
 }
@@ -210,14 +210,14 @@ export async function removeVms(ctx: OpContext, vms: readonly Vm[], beforeCommit
       const backed = layer ? all.filter((l) => l.backingPath === layer.path) : [];
       if (backed.length > 0) throw conflict(`VM ${vm.name}'s disk backs other disks: ${backed.map((l) => l.path).join(", ")}`, "id");
       // Its snapshots' frozen layers lie in its home folder and go with it.
-      for (const snap of (await s.snapshots.list({ vmId: vm.id }))) {
+      for (const snap of await s.snapshots.list({ vmId: vm.id })) {
         await s.snapshots.delete(snap.id);
-        if (await s.layers.get(snap.layerId)) (await s.layers.delete(snap.layerId));
+        if (await s.layers.get(snap.layerId)) await s.layers.delete(snap.layerId);
       }
       await s.vms.delete(vm.id);
-      if (layer) (await s.layers.delete(layer.id));
+      if (layer) await s.layers.delete(layer.id);
       // Layers a fork froze below the VM's own (its former top layers) go with it.
-      for (const l of (await s.layers.list({ ownerKind: "vm", ownerId: vm.id }))) (await s.layers.delete(l.id));
+      for (const l of await s.layers.list({ ownerKind: "vm", ownerId: vm.id })) await s.layers.delete(l.id);
     }
   });
   await faultHold(ctx, "CLONEFLEET_FAULT_VM_HOLD", "delete:after-commit");
@@ -256,7 +256,7 @@ export async function removeVmFiles(ctx: OpContext, removal: VmFilesRemoval): Pr
 /** At start, for one datastore: marks VMs whose disk is gone as drifted; returns their ids. */
 export async function reconcileVms(ctx: OpContext, datastoreId: string): Promise<string[]> {
   const drifted: string[] = [];
-  for (const vm of (await ctx.store.vms.list({ datastoreId }))) {
+  for (const vm of await ctx.store.vms.list({ datastoreId })) {
     if (vm.state === "drifted") continue;
     if (liveVmState(vm, await ctx.store.layers.get(vm.diskLayerId)) === "drifted") {
       await ctx.store.tx(async (s) => await s.vms.update(vm.id, { state: "drifted" }));

@@ -149,7 +149,7 @@ export class WarmChildren implements WarmChildSource {
   /** One pass: drop what is no longer wanted, then start one child for each parent that is short. */
   private async look(): Promise<void> {
     const wanted = new Map<string, { parent: InstantCloneParent; count: number }>();
-    for (const p of (await this.store.parents.list())) {
+    for (const p of await this.store.parents.list()) {
       if (p.warmCount <= 0) continue;
       if ((await getParentView(this.store, p.id)).state !== "ready") continue;
       wanted.set(p.id, { parent: p, count: p.warmCount });
@@ -210,7 +210,7 @@ export class WarmChildren implements WarmChildSource {
     await checkRunnableHere(parent);
     const ds = await this.store.datastores.get(parent.datastoreId);
     if (!ds) throw new Error(`instant-clone parent ${parent.name}'s datastore is gone`);
-    const { top, chain } = (await parentChain(this.store, parent));
+    const { top, chain } = await parentChain(this.store, parent);
     const id = newId("vm");
     const plan = { id, name: `warm-${id}`, layerId: newId("layer"), home: vmDir(ds.path, id), disk: vmDiskPath(ds.path, id), stateDir: vmStateDirIn(this.settings.vmStateRoot, id) };
     const fallback = partPath(ds.path, `warm-${newContentId().slice(0, 16)}`);

@@ -113,19 +113,19 @@ describe("replicas in the SQLite store", () => {
     expect(await store.replicas.get("rep-1")).toEqual(replica({ layers, state: "drifted", bytesCopied: 99 }));
     expect(await store.replicas.findUsingPath("/srv/b/base.qcow2")).toEqual([]);
     // Unknown ids change nothing.
-    (await store.tx(async (s) => await s.replicas.update("rep-nope", { layers, state: "ready" })));
+    await store.tx(async (s) => await s.replicas.update("rep-nope", { layers, state: "ready" }));
     expect(await store.replicas.list()).toHaveLength(1);
   });
 
   test("a failed insert leaves no half-written replica; deletion takes its layer list along", async () => {
-    const err = (await (async () => {
+    const err = await (async () => {
       try {
         await store.tx(async (s) => await s.replicas.insert(replica({ targetDatastoreId: "ds-nope" })));
       } catch (e) {
         return e;
       }
       return null;
-    })());
+    })();
     expect(err).toBeInstanceOf(StoreConstraintError);
     expect((err as StoreConstraintError).column).toBe("target_datastore_id");
     expect(await store.replicas.list()).toEqual([]);

@@ -24,7 +24,7 @@ describe("chains named for register and replicate stay inside datastores", () =>
   let secretQcow2: string;
 
   const snapshot = async () => ({
-    files: [...(await filesUnder(src.path)), ...(await filesUnder(target.path))],
+    files: [...await filesUnder(src.path), ...await filesUnder(target.path)],
     catalogs: await Promise.all([src, target].map((d) => fs.readFile(path.join(d.path, "clonefleet", "catalog.json"), "utf8"))),
     replicas: (await t.engine.store.replicas.list()).length,
   });

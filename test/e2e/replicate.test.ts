@@ -301,7 +301,7 @@ describe("content-ID replication of disk chains (S7)", () => {
       const files: string[] = [];
       const catalogs: string[] = [];
       for (const d of Object.values(ds)) {
-        files.push(...(await filesUnder(d.path)));
+        files.push(...await filesUnder(d.path));
         catalogs.push(await fs.readFile(path.join(d.path, "clonefleet", "catalog.json"), "utf8"));
       }
       return {

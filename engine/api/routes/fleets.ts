@@ -85,7 +85,7 @@ export const fleetRoutes: FastifyPluginAsync<{ services: EngineServices }> = asy
   app.get<{ Params: IdParams }>(
     "/fleets/:id",
     { schema: { tags: ["fleets"], summary: "Show a fleet, its members and their drift", params: IdParams, response: { 200: FleetWire } } },
-    async (req) => fleetToWire((await getFleetView(services.store, req.params.id))),
+    async (req) => fleetToWire(await getFleetView(services.store, req.params.id)),
   );
   app.delete<{ Params: IdParams }>(
     "/fleets/:id",

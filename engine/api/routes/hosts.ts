@@ -51,7 +51,7 @@ export const hostRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
   app.get<{ Params: IdParams }>(
     "/hosts/:id",
     { schema: { tags: ["hosts"], summary: "Show a host and its health", params: IdParams, response: { 200: HostWire } } },
-    async (req) => hostToWire((await getHostView(services.store, req.params.id, downAfterMs))),
+    async (req) => hostToWire(await getHostView(services.store, req.params.id, downAfterMs)),
   );
 
   app.post<{ Params: IdParams; Body: MigrateVmBody }>(
@@ -68,9 +68,9 @@ export const hostRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
     async (req, reply) => {
       const request = migrateVmFromWire(req.params.id, req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       if (!prior) await checkMigrateRequest(services.store, request, downAfterMs);
-      const { job, created } = (await services.runner.submit(JOB_KINDS.migrateVm, request, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.migrateVm, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );

@@ -38,7 +38,7 @@ export async function submitAndAnswer(
   send: (result: unknown) => unknown,
   opts: { cancelOnHangUp?: boolean } = {},
 ): Promise<unknown> {
-  const { job } = (await services.runner.submit(kind, request, { idempotencyKey: idempotencyKeyOf(req) }));
+  const { job } = await services.runner.submit(kind, request, { idempotencyKey: idempotencyKeyOf(req) });
   void reply.header("x-clonefleet-job", job.id);
   if (opts.cancelOnHangUp) {
     reply.raw.once("close", () => {

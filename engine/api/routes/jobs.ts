@@ -20,7 +20,7 @@ export const jobRoutes: FastifyPluginAsync<{ services: EngineServices }> = async
   app.get<{ Params: IdParams }>(
     "/jobs/:id",
     { schema: { tags: ["jobs"], summary: "Show a job and its progress", params: IdParams, response: { 200: JobWire } } },
-    async (req) => jobToWire((await services.runner.get(req.params.id))),
+    async (req) => jobToWire(await services.runner.get(req.params.id)),
   );
   app.get<{ Params: IdParams; Querystring: JobWaitQuery }>(
     "/jobs/:id/wait",
@@ -41,6 +41,6 @@ export const jobRoutes: FastifyPluginAsync<{ services: EngineServices }> = async
   app.post<{ Params: IdParams }>(
     "/jobs/:id/cancel",
     { schema: { tags: ["jobs"], summary: "Cancel a job", params: IdParams, response: { 200: JobWire } } },
-    async (req) => jobToWire((await services.runner.cancel(req.params.id))),
+    async (req) => jobToWire(await services.runner.cancel(req.params.id)),
   );
 };

@@ -37,9 +37,9 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
     async (req, reply) => {
       const request = createParentFromWire(req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       if (!prior) await checkParentCreate(services.store, request);
-      const { job, created } = (await services.runner.submit(JOB_KINDS.createParent, request, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.createParent, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
@@ -51,7 +51,7 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
   app.get<{ Params: IdParams }>(
     "/parents/:id",
     { schema: { tags: ["parents"], summary: "Show an instant-clone parent, its files, its children and whether its files are still there", params: IdParams, response: { 200: ParentWire } } },
-    async (req) => parentToWire((await getParentView(services.store, req.params.id)), warmOf(req.params.id)),
+    async (req) => parentToWire(await getParentView(services.store, req.params.id), warmOf(req.params.id)),
   );
   app.patch<{ Params: IdParams; Body: UpdateParentBody }>(
     "/parents/:id",
@@ -85,7 +85,7 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
       const request = deleteParentFromWire(req.params.id, req.query);
       await checkParentDelete(services.store, request);
       if (request.wait) {
-        const { job, created } = (await services.runner.submit(JOB_KINDS.deleteParent, request, { idempotencyKey: idempotencyKeyOf(req) }));
+        const { job, created } = await services.runner.submit(JOB_KINDS.deleteParent, request, { idempotencyKey: idempotencyKeyOf(req) });
         return reply.status(created ? 202 : 200).send(jobToWire(job));
       }
       return submitAndAnswer(services, req, reply, JOB_KINDS.deleteParent, request, () => reply.status(204).send());
@@ -105,9 +105,9 @@ export const parentRoutes: FastifyPluginAsync<{ services: EngineServices }> = as
     async (req, reply) => {
       const request = instantCloneFromWire(req.params.id, req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       await checkInstantClone(services.store, request, { admitNames: !prior });
-      const { job, created } = (await services.runner.submit(JOB_KINDS.instantClone, request, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.instantClone, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );

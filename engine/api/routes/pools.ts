@@ -15,7 +15,7 @@ export const poolRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
   // The job answers the pool as recorded; the fills in progress are the refill loop's, read now.
   const poolAnswer = async (result: unknown) => {
     services.refill?.nudge();
-    return poolToWire((await getPoolView(services.store, (result as PoolView).id, fills())));
+    return poolToWire(await getPoolView(services.store, (result as PoolView).id, fills()));
   };
 
   app.post<{ Body: CreatePoolBody }>(
@@ -42,7 +42,7 @@ export const poolRoutes: FastifyPluginAsync<{ services: EngineServices }> = asyn
   app.get<{ Params: IdParams }>(
     "/pools/:id",
     { schema: { tags: ["pools"], summary: "Show a disk pool, its copies and the fills in progress", params: IdParams, response: { 200: PoolWire } } },
-    async (req) => poolToWire((await getPoolView(services.store, req.params.id, fills()))),
+    async (req) => poolToWire(await getPoolView(services.store, req.params.id, fills())),
   );
   app.put<{ Params: IdParams; Body: UpdatePoolBody }>(
     "/pools/:id",

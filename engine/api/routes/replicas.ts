@@ -33,9 +33,9 @@ export const replicaRoutes: FastifyPluginAsync<{ services: EngineServices }> = a
     async (req, reply) => {
       const request = createReplicaFromWire(req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       if (!prior) await validateReplicaCreate(services.store, request);
-      const { job, created } = (await services.runner.submit(JOB_KINDS.createReplica, request, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.createReplica, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
@@ -71,7 +71,7 @@ export const replicaRoutes: FastifyPluginAsync<{ services: EngineServices }> = a
       const request = repairReplicaFromWire(req.params.id, req.body);
       // Unknown ids answer 404 here rather than as a failed job.
       await getReplicaView(services.store, request.replicaId);
-      const { job, created } = (await services.runner.submit(JOB_KINDS.repairReplica, request, { idempotencyKey: idempotencyKeyOf(req) }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.repairReplica, request, { idempotencyKey: idempotencyKeyOf(req) });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );

@@ -34,9 +34,9 @@ export const snapshotRoutes: FastifyPluginAsync<{ services: EngineServices }> = 
     async (req, reply) => {
       const request = createSnapshotFromWire(req.params.id, req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       if (!prior) await checkSnapshotCreate(services.store, request);
-      const { job, created } = (await services.runner.submit(JOB_KINDS.createSnapshot, request, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.createSnapshot, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
@@ -48,7 +48,7 @@ export const snapshotRoutes: FastifyPluginAsync<{ services: EngineServices }> = 
   app.get<{ Params: IdParams }>(
     "/snapshots/:id",
     { schema: { tags: ["snapshots"], summary: "Show a snapshot and its frozen disk", params: IdParams, response: { 200: SnapshotWire } } },
-    async (req) => snapshotToWire((await getSnapshotView(services.store, req.params.id))),
+    async (req) => snapshotToWire(await getSnapshotView(services.store, req.params.id)),
   );
   app.delete<{ Params: IdParams; Querystring: DeleteSnapshotQuery }>(
     "/snapshots/:id",
@@ -64,9 +64,9 @@ export const snapshotRoutes: FastifyPluginAsync<{ services: EngineServices }> = 
     async (req, reply) => {
       const request = deleteSnapshotFromWire(req.params.id, req.query);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       if (!prior) await admitSnapshotDelete(services.store, request);
-      const { job, created } = (await services.runner.submit(JOB_KINDS.deleteSnapshot, request, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.deleteSnapshot, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
@@ -84,12 +84,12 @@ export const snapshotRoutes: FastifyPluginAsync<{ services: EngineServices }> = 
     async (req, reply) => {
       const request = backupVmFromWire(req.params.id, req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       if (!prior) {
         await checkBackupRequest(services.store, request);
         await checkBackupTarget(services.store, services.settings ?? {}, request.targetPath);
       }
-      const { job, created } = (await services.runner.submit(JOB_KINDS.backupVm, request, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.backupVm, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );

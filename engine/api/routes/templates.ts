@@ -22,10 +22,10 @@ export const templateRoutes: FastifyPluginAsync<{ services: EngineServices }> = 
     async (req, reply) => {
       const request = importTemplateFromWire(req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       // A retried request with a known key answers with its job without re-checking the source.
       if (!prior) await validateTemplateImport(services.store, request);
-      const { job, created } = (await services.runner.submit(JOB_KINDS.importTemplate, request, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.importTemplate, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
@@ -39,12 +39,12 @@ export const templateRoutes: FastifyPluginAsync<{ services: EngineServices }> = 
         response: { 200: Type.Array(TemplateWire) },
       },
     },
-    async (req) => (await refreshTemplateViews(services.store, (await listTemplateViews(services.store, { datastoreId: req.query.datastore_id })))).map(templateToWire),
+    async (req) => (await refreshTemplateViews(services.store, await listTemplateViews(services.store, { datastoreId: req.query.datastore_id }))).map(templateToWire),
   );
   app.get<{ Params: IdParams }>(
     "/templates/:id",
     { schema: { tags: ["templates"], summary: "Show a template", params: IdParams, response: { 200: TemplateWire } } },
-    async (req) => templateToWire((await refreshTemplateViews(services.store, [(await getTemplateView(services.store, req.params.id))]))[0]),
+    async (req) => templateToWire((await refreshTemplateViews(services.store, [await getTemplateView(services.store, req.params.id)]))[0]),
   );
   app.delete<{ Params: IdParams }>(
     "/templates/:id",

@@ -11,7 +11,7 @@ export const tokenRoutes: FastifyPluginAsync<{ services: EngineServices }> = asy
     "/tokens",
     { schema: { tags: ["tokens"], summary: "Issue a scoped token (its secret is in this answer only)", body: CreateTokenBody, response: { 201: CreatedTokenWire } } },
     async (req, reply) => {
-      const { token, secret } = (await createApiToken(services.store, { name: req.body.name, scope: req.body.scope as TokenScope }));
+      const { token, secret } = await createApiToken(services.store, { name: req.body.name, scope: req.body.scope as TokenScope });
       return reply.status(201).send({ ...tokenToWire(token), token: secret });
     },
   );

@@ -37,10 +37,10 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     async (req, reply) => {
       const request = createVmFromWire(req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       // A retried request answers with its job; the name it took is no conflict then.
       const checked = await checkVmRequest(services.store, request, { admitName: !prior });
-      const { job, created } = (await services.runner.submit(JOB_KINDS.createVm, checked, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.createVm, checked, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );
@@ -53,7 +53,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
   app.get<{ Params: IdParams }>(
     "/vms/:id",
     { schema: { tags: ["vms"], summary: "Show a VM, its disk chain and whether its disk is still there", params: IdParams, response: { 200: VmWire } } },
-    async (req) => vmToWire((await getVmView(services.store, req.params.id))),
+    async (req) => vmToWire(await getVmView(services.store, req.params.id)),
   );
   app.patch<{ Params: IdParams; Body: UpdateVmBody }>(
     "/vms/:id",
@@ -120,9 +120,9 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     async (req, reply) => {
       const request = forkVmFromWire(req.params.id, req.body);
       const idempotencyKey = idempotencyKeyOf(req);
-      const prior = idempotencyKey ? (await services.store.jobs.findByIdempotencyKey(idempotencyKey)) : null;
+      const prior = idempotencyKey ? await services.store.jobs.findByIdempotencyKey(idempotencyKey) : null;
       await checkForkRequest(services.store, request, { admitName: !prior });
-      const { job, created } = (await services.runner.submit(JOB_KINDS.forkVm, request, { idempotencyKey }));
+      const { job, created } = await services.runner.submit(JOB_KINDS.forkVm, request, { idempotencyKey });
       return reply.status(created ? 202 : 200).send(jobToWire(job));
     },
   );

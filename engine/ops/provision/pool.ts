@@ -78,7 +78,7 @@ export class PoolProvisioner implements DiskProvisioner {
  * the files are moved back before the rollback restores the records.
  */
 async function claim(s: Inventory, pool: Pool, source: CloneSource, targets: CloneTarget[]): Promise<{ taken: ProvisionedClone[]; staleFiles: string[] }> {
-  const { usable, stale } = (await sortPoolCopies(s, pool, source.layer.contentId, { checkFiles: true }));
+  const { usable, stale } = await sortPoolCopies(s, pool, source.layer.contentId, { checkFiles: true });
   await dropCopyRecords(s, stale);
   const moved: [string, string][] = [];
   const homes: string[] = [];

@@ -88,7 +88,7 @@ export const createPoolHandler: JobHandler<CreatePoolRequest, PoolView> = {
 export const resizePoolHandler: JobHandler<ResizePoolRequest, PoolView> = {
   kind: RESIZE_POOL_KIND,
   immediate: true,
-  admit: (store, req) => void checkPoolResize(store, req.id, req.size),
+  admit: async (store, req) => void (await checkPoolResize(store, req.id, req.size)),
   run: async (ctx, req) => ({ result: await runPoolResize(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => outcome(await recoverPoolResize(ctx, req, intent), () => req.id),
 };

@@ -24,7 +24,7 @@ import { refuseTwice } from "./inventory-handlers";
 export const startVmHandler: JobHandler<StartVmRequest, VmView> = {
   kind: START_VM_KIND,
   immediate: true,
-  admit: (store, req) => void checkVmStart(store, req),
+  admit: async (store, req) => void (await checkVmStart(store, req)),
   hostFor: (store, req) => hostOfVm(store, req.id),
   run: async (ctx, req) => ({ result: await runVmStart(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => {
@@ -38,7 +38,7 @@ export const startVmHandler: JobHandler<StartVmRequest, VmView> = {
 export const stopVmHandler: JobHandler<StopVmRequest, VmView> = {
   kind: STOP_VM_KIND,
   immediate: true,
-  admit: (store, req) => void checkVmStop(store, req),
+  admit: async (store, req) => void (await checkVmStop(store, req)),
   hostFor: (store, req) => hostOfVm(store, req.id),
   run: async (ctx, req) => ({ result: await runVmStop(ctx, req), targetId: req.id }),
   recover: async (ctx, req, intent) => {

@@ -207,10 +207,23 @@ export async function admitFleetApply(store: Inventory, req: ApplyFleetRequest):
 
 const fleetLocks = new Map<string, Promise<unknown>>();
 
-/** Runs `fn` after every earlier call for the same fleet in this process has ended. */
-async function withFleetLock<T>(fleetId: string, fn: () => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` after every earlier call for the same fleet has ended: in this process first (so
+ * one waiting connection per fleet at most), then under the inventory's hold on the fleet, which
+ * on PostgreSQL every engine honours.
+ */
+async function withFleetLock<T>(store: Inventory, fleetId: string, fn: () => Promise<T>): Promise<T> {
   const previous = fleetLocks.get(fleetId) ?? Promise.resolve();
-  const mine = previous.catch(() => undefined).then(fn);
+  const mine = previous
+    .catch(() => undefined)
+    .then(async () => {
+      const release = await store.hold(`fleet:${fleetId}`);
+      try {
+        return await fn();
+      } finally {
+        await release();
+      }
+    });
   fleetLocks.set(fleetId, mine);
   try {
     return await mine;
@@ -227,7 +240,7 @@ async function withFleetLock<T>(fleetId: string, fn: () => Promise<T>): Promise<
  * Members made before a failure stay; the error names the step, and the next apply goes on.
  */
 export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promise<ApplyFleetResult> {
-  return withFleetLock(req.fleetId, async () => {
+  return withFleetLock(ctx.store, req.fleetId, async () => {
     const started = Date.now();
     const fleet = await ctx.store.fleets.get(req.fleetId);
     if (!fleet) throw notFound("fleet", req.fleetId, "id");

@@ -31,6 +31,13 @@ export interface Inventory {
    * ends — on PostgreSQL across every engine sharing the database (fleet applies, pool hand-outs).
    */
   lock(name: string): Promise<void>;
+  /**
+   * Outside any transaction: waits until no one holds `name`, then holds it across
+   * transactions until the returned function is called — on PostgreSQL for every engine on the
+   * database (a dead engine's hold ends with its connection); on SQLite within this process.
+   * For work that spans transactions and must not run twice at once (a fleet's apply).
+   */
+  hold(name: string): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 

@@ -124,6 +124,7 @@ export function observeInventory(inv: Inventory, observer: InventoryObserver): I
               return out;
             }),
       lock: (name) => target.lock(name),
+      hold: (name) => target.hold(name),
       close: () => target.close(),
     };
     return self;

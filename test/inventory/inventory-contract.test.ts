@@ -293,4 +293,51 @@ describe.each(stores)("inventory on %s", (_name, open) => {
     expect(await inv.settings.get("holder")).toBe("second");
     await expect(inv.lock("x")).rejects.toThrow(/inside tx/);
   });
+
+  test("a hold outlives transactions: a second holder waits until the first releases, while other work goes on", async () => {
+    const order: string[] = [];
+    const releaseFirst = await inv.hold("fleet:web");
+    order.push("first holds");
+    const second = inv.hold("fleet:web").then((release) => {
+      order.push("second holds");
+      return release;
+    });
+    // Transactions and other holds do not wait for it.
+    await inv.tx(async (t) => t.settings.set("k", "v"));
+    const other = await inv.hold("fleet:db");
+    await other();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(order).toEqual(["first holds"]);
+    await releaseFirst();
+    await releaseFirst(); // twice is harmless
+    const releaseSecond = await second;
+    expect(order).toEqual(["first holds", "second holds"]);
+    await releaseSecond();
+    await expect(inv.tx(async (t) => t.hold("x"))).rejects.toThrow(/outside tx/);
+  });
+});
+
+describe("holds on PostgreSQL across engines", () => {
+  test("another engine's hold makes this one wait, and a dead engine's hold ends with its connection", async () => {
+    const url = await cluster.createDatabase(`contract_${++seq}`);
+    const a = await openInventory(url);
+    const b = await openInventory(url);
+    try {
+      await a.hold("fleet:web");
+      let bHolds = false;
+      const waiting = b.hold("fleet:web").then((release) => {
+        bHolds = true;
+        return release;
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(bHolds).toBe(false);
+      // Engine a goes away without releasing: its connections close, and with them its hold.
+      await a.close();
+      const release = await waiting;
+      expect(bHolds).toBe(true);
+      await release();
+    } finally {
+      await b.close();
+    }
+  });
 });

@@ -30,6 +30,13 @@ export interface SqlDriver extends SqlSession {
    * transaction (on SQLite, whose one connection the transaction holds, it would wait for ever).
    */
   tx<T>(fn: (session: SqlSession) => Promise<T>): Promise<T>;
+  /**
+   * Waits until no one holds the lock `name`, then holds it across transactions until the
+   * returned function releases it. On PostgreSQL it is a session advisory lock on a connection
+   * of its own, so every engine on the database honours it and a dead engine's hold ends with
+   * its connection; on SQLite it holds within this process.
+   */
+  holdLock(name: string): Promise<() => Promise<void>>;
   /** Where the inventory lives, without any password: for messages and `engine info`. */
   readonly location: string;
   close(): Promise<void>;

@@ -12,6 +12,8 @@ const UNAVAILABLE_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "E
 /** PostgreSQL through node-postgres: a pool of connections, one held per transaction. */
 export class PostgresDriver implements SqlDriver {
   readonly dialect = "postgres" as const;
+  /** Connections held by `holdLock`: closed with the driver, and their locks with them. */
+  private readonly holding = new Set<PoolClient>();
 
   private constructor(
     private readonly pool: Pool,
@@ -71,7 +73,35 @@ export class PostgresDriver implements SqlDriver {
     }
   }
 
+  async holdLock(name: string): Promise<() => Promise<void>> {
+    const client = await this.guard(() => this.pool.connect());
+    try {
+      await this.guard(() => client.query("SELECT pg_advisory_lock(hashtext($1))", [name]));
+    } catch (err) {
+      client.release(true);
+      throw err;
+    }
+    this.holding.add(client);
+    let released = false;
+    return async () => {
+      if (released || !this.holding.delete(client)) return;
+      released = true;
+      let broken = false;
+      try {
+        await client.query("SELECT pg_advisory_unlock(hashtext($1))", [name]);
+      } catch {
+        // The connection is gone, and the lock with it; the connection is not reused.
+        broken = true;
+      } finally {
+        client.release(broken);
+      }
+    };
+  }
+
   async close(): Promise<void> {
+    // Ending the connection ends its session locks; the pool waits for no held connection.
+    for (const client of this.holding) client.release(true);
+    this.holding.clear();
     await this.pool.end();
   }
 

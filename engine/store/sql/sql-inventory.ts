@@ -106,6 +106,11 @@ class SqlInventory implements Inventory {
     if (this.session.dialect === "postgres") await this.session.query("SELECT pg_advisory_xact_lock(hashtext(?))", [name]);
   }
 
+  hold(name: string): Promise<() => Promise<void>> {
+    if (this.session) throw new Error(`inventory hold ${JSON.stringify(name)}: hold outside tx(); a transaction's own locks are lock()`);
+    return this.driver.holdLock(name);
+  }
+
   close(): Promise<void> {
     return this.driver.close();
   }

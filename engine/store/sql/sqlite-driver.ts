@@ -10,6 +10,8 @@ import { StoreConstraintError, type SqlDriver, type SqlRow, type SqlSession, typ
 export class SqliteDriver implements SqlDriver {
   readonly dialect = "sqlite" as const;
   private queue: Promise<unknown> = Promise.resolve();
+  /** Named locks held in this process (`holdLock`): each waits for the one before it. */
+  private readonly held = new Map<string, Promise<void>>();
   private readonly session: SqlSession;
 
   private constructor(
@@ -65,6 +67,22 @@ export class SqliteDriver implements SqlDriver {
         throw err;
       }
     });
+  }
+
+  async holdLock(name: string): Promise<() => Promise<void>> {
+    const previous = this.held.get(name) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => (release = r));
+    const chained = previous.then(() => mine);
+    this.held.set(name, chained);
+    await previous;
+    let released = false;
+    return async () => {
+      if (released) return;
+      released = true;
+      release();
+      if (this.held.get(name) === chained) this.held.delete(name);
+    };
   }
 
   async close(): Promise<void> {

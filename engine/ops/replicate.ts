@@ -326,7 +326,8 @@ export async function checkReplicaDelete(store: Inventory, id: string): Promise<
   const pending = await pendingJobFor(store, id);
   if (pending) throw conflict(`replica ${id} is being repaired by job ${pending.id}; cancel it or wait`, "id");
   const owned = await store.layers.list({ ownerKind: "replica", ownerId: id });
-  const reliers = owned.flatMap((l) => reliersOf(store, l.path, id));
+  const reliers: string[] = [];
+  for (const l of owned) reliers.push(...(await reliersOf(store, l.path, id)));
   if (reliers.length > 0) throw conflict(`replica ${id} backs other disks: ${[...new Set(reliers)].join(", ")}`, "id");
   return r;
 }

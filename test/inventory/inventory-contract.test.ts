@@ -315,6 +315,18 @@ describe.each(stores)("inventory on %s", (_name, open) => {
     await releaseSecond();
     await expect(inv.tx(async (t) => t.hold("x"))).rejects.toThrow(/outside tx/);
   });
+
+  test("the top-level inventory used from inside a transaction is refused, not left to wait for ever", async () => {
+    await expect(inv.tx(async () => inv.vms.get("vm-1"))).rejects.toThrow(/inventory misuse: a statement .* from inside tx\(\)/);
+    await expect(inv.tx(async () => inv.jobs.claim("local", "r", 1000))).rejects.toThrow(/inventory misuse: a write of several statements/);
+    // A timer started inside runs after the transaction ended: it may use the inventory.
+    let later: Promise<unknown> = Promise.resolve();
+    await inv.tx(async (t) => {
+      await t.settings.set("k", "v");
+      later = new Promise((r) => setTimeout(() => r(inv.settings.get("k")), 10));
+    });
+    expect(await later).toBe("v");
+  });
 });
 
 describe("holds on PostgreSQL across engines", () => {

@@ -26,12 +26,14 @@ const openTx = new AsyncLocalStorage<{ open: boolean }>();
  * would wait for that transaction (SQLite's one connection) or for its row locks (PostgreSQL)
  * while the transaction waits for it. A clear error instead of a hang.
  */
+function refuseInsideTx(what: string): void {
+  if (openTx.getStore()?.open) {
+    throw new Error(`inventory misuse: ${what} was issued on the top-level inventory from inside tx(); use the inventory tx() passes to its function`);
+  }
+}
+
 function outsideTx(driver: SqlDriver): SqlSession {
-  const check = (sql: string) => {
-    if (openTx.getStore()?.open) {
-      throw new Error(`inventory misuse: a statement was issued on the top-level inventory from inside tx() (${sql.slice(0, 60)}…); use the inventory tx() passes to its function`);
-    }
-  };
+  const check = (sql: string) => refuseInsideTx(`a statement (${sql.slice(0, 60)}…)`);
   return {
     dialect: driver.dialect,
     query: (sql, params) => (check(sql), driver.query(sql, params)),
@@ -64,7 +66,11 @@ class SqlInventory implements Inventory {
   ) {
     const db = session ?? outsideTx(driver);
     // Writes that span tables run in the caller's transaction, or in one of their own.
-    const inTx = <T>(fn: (s: SqlSession) => Promise<T>): Promise<T> => (session ? fn(session) : driver.tx(fn));
+    const inTx = <T>(fn: (s: SqlSession) => Promise<T>): Promise<T> => {
+      if (session) return fn(session);
+      refuseInsideTx("a write of several statements");
+      return driver.tx(fn);
+    };
     this.dialect = driver.dialect;
     this.datastores = datastoreRecords(db);
     this.layers = layerRecords(db);

@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import type { DiskLayer, Fleet, Pool, Vm } from "../model";
 import { openInventory, StoreConstraintError, type Inventory } from ".";
-import { vmRecord } from "../../test/support/inventory-records";
+import { templateRecord, vmRecord } from "../../test/support/inventory-records";
 
 let dir: string;
 let s: Inventory;
@@ -15,22 +15,7 @@ beforeEach(async () => {
     await t.datastores.insert({ id: "ds-1", name: "one", path: "/srv/ds1", createdAt: "2025-01-01T00:00:00.000Z" });
     await t.datastores.insert({ id: "ds-2", name: "two", path: "/srv/ds2", createdAt: "2025-01-01T00:00:00.000Z" });
     await t.layers.insert(layer({ id: "layer-t", ownerKind: "template", ownerId: "tpl-1", path: "/srv/ds1/clonefleet/templates/tpl-1/disk.qcow2" }));
-    await t.templates.insert({
-      id: "tpl-1",
-      name: "base",
-      datastoreId: "ds-1",
-      diskLayerId: "layer-t",
-      memoryMb: 256,
-      vcpus: 1,
-      sourcePath: "/images/base.raw",
-      kernelSource: null,
-      initrdSource: null,
-      kernel: null,
-      initrd: null,
-      cmdline: null,
-      state: "ready",
-      createdAt: "2025-01-01T00:00:00.000Z",
-    });
+    await t.templates.insert(templateRecord());
   });
 });
 

@@ -64,13 +64,15 @@ export class EngineEvents {
       const prior = seen.get(key);
       // A record created and changed in one commit is still news of its creation.
       seen.set(key, prior?.action === "created" && w.action === "updated" ? prior : w);
-      if (w.method === "jobs.update" && (w.args[1] as { finishedAt?: unknown } | undefined)?.finishedAt) finished.add(w.id);
+      if ((w.method === "jobs.update" || w.method === "jobs.finish") && (w.args[1] as { finishedAt?: unknown } | undefined)?.finishedAt) finished.add(w.id);
     }
     for (const w of seen.values()) {
       if (w.kind !== "job") {
         this.emitter.emit("event", { type: "record", action: w.action, kind: w.kind, id: w.id } satisfies RecordEvent);
         continue;
       }
+      // Read back only for someone: a subscriber of every event, or the job just ended.
+      if (!finished.has(w.id) && this.emitter.listenerCount("event") === 0) continue;
       const job = await this.store.jobs.get(w.id);
       if (!job) continue;
       if (finished.has(job.id)) this.emitter.emit("finished", job);

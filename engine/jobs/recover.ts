@@ -52,7 +52,7 @@ export async function recoverAtStart(store: Inventory, runner: JobRunner, log: L
       continue;
     }
     const handler = runner.handlerFor(job.kind);
-    const ctx = runner.contextFor(job.id, new AbortController().signal);
+    const ctx = runner.contextFor(job.id, new AbortController().signal, job.progress);
     // The engine listens only once recovery is done: these lines show which job a slow start is in.
     log.info({ jobId: job.id, kind: job.kind, step: job.progress.message }, "recovering an interrupted job");
     try {

@@ -54,7 +54,8 @@ export class JobRunner {
   private readonly events = new EventEmitter();
   private closed = false;
   /** Per job: writes pending progress now and stops its timer (before the job is finished). */
-  private readonly flushers = new Map<string, () => Promise<void>>();
+  /** Per running job: writes its pending progress and answers the progress last written. */
+  private readonly flushers = new Map<string, () => Promise<JobProgress>>();
   private pollTimer: NodeJS.Timeout | null = null;
   private pumping: Promise<void> | null = null;
   private leaseTimer: NodeJS.Timeout | null = null;
@@ -153,8 +154,9 @@ export class JobRunner {
         const now = await this.get(id);
         if (isTerminal(now.state)) settle(now);
       };
-      const onChange = (changedId: string) => {
-        if (changedId === id) look().catch((err: unknown) => fail(err));
+      // `ended` false: the runner says the job started or progressed, so there is nothing to read.
+      const onChange = (changedId: string, ended?: boolean) => {
+        if (changedId === id && ended !== false) look().catch((err: unknown) => fail(err));
       };
       const timer = setTimeout(() => void this.get(id).then(settle, fail), timeoutMs);
       // A job another host runs raises no event here: look at the inventory too.
@@ -252,12 +254,12 @@ export class JobRunner {
   }
 
   /** Builds the op context a job runs with (also used by recovery). */
-  contextFor(jobId: string, signal: AbortSignal): OpContext {
+  contextFor(jobId: string, signal: AbortSignal, recorded: JobProgress = { unit: "steps", done: 0, total: 0 }): OpContext {
     let lastWrite = 0;
     let pending: JobProgress | null = null;
     let timer: NodeJS.Timeout | null = null;
     // Progress is reported synchronously by ops and written behind them, one write at a time.
-    let written: JobProgress = { unit: "steps", done: 0, total: 0 };
+    let written: JobProgress = recorded;
     let writing: Promise<void> = Promise.resolve();
     const writeProgress = async () => {
       timer = null;
@@ -267,7 +269,7 @@ export class JobRunner {
       written = p;
       lastWrite = Date.now();
       await this.store.jobs.update(jobId, { progress: p });
-      this.events.emit("change", jobId);
+      this.events.emit("change", jobId, false);
     };
     const writeSoon = () => {
       writing = writing.then(writeProgress).catch((err: unknown) => this.log.warn({ err, jobId }, "writing a job's progress failed"));
@@ -276,6 +278,7 @@ export class JobRunner {
       if (timer) clearTimeout(timer);
       await writing;
       await writeProgress();
+      return written;
     });
     return {
       store: this.store,
@@ -283,8 +286,9 @@ export class JobRunner {
       warm: this.warm ?? undefined,
       log: this.log.child({ jobId }),
       signal,
+      // One statement, atomic on its own: no transaction (and no writer lock) needed.
       recordIntent: async (intent) => {
-        await this.store.tx(async (s) => await s.jobs.update(jobId, { intent }));
+        await this.store.jobs.update(jobId, { intent });
       },
       progress: (p) => {
         pending = { ...(pending ?? written), ...p };
@@ -334,8 +338,8 @@ export class JobRunner {
     // Started only while still queued (it may have been cancelled, or started by another engine
     // of this host, meanwhile), under this runner's lease.
     if (!(await this.store.jobs.start(job.id, this.owner, JOB_LEASE_MS))) return;
-    this.events.emit("change", job.id);
-    const ctx = this.contextFor(job.id, abort.signal);
+    this.events.emit("change", job.id, false);
+    const ctx = this.contextFor(job.id, abort.signal, job.progress);
     const done = (async () => {
       try {
         const { result, targetId } = await handler.run(ctx, job.request);
@@ -356,24 +360,29 @@ export class JobRunner {
 
   /** Moves a job to a terminal state. */
   async finish(id: string, patch: { state: Job["state"]; result?: unknown; error?: JobError; targetId?: string | null }): Promise<void> {
-    await this.flushers.get(id)?.();
+    const flush = this.flushers.get(id);
     this.flushers.delete(id);
+    const last = flush ? await flush() : null;
     // The engine that took the job over finishes it; this run's outcome is not the job's.
     if (this.running.get(id)?.leaseLost) return;
-    await this.store.tx(async (s) => {
-      const current = await s.jobs.get(id);
-      const progress = current && patch.state === "succeeded" ? { ...current.progress, done: current.progress.total } : undefined;
-      await s.jobs.update(id, {
+    let progress: JobProgress | undefined;
+    if (patch.state === "succeeded") {
+      const now = last ?? (await this.store.jobs.get(id))?.progress;
+      if (now) progress = { ...now, done: now.total };
+    }
+    await this.store.jobs.finish(
+      id,
+      {
         state: patch.state,
         result: patch.result ?? null,
         error: patch.error ?? null,
         ...(patch.targetId !== undefined ? { targetId: patch.targetId } : {}),
         ...(progress ? { progress } : {}),
         finishedAt: nowIso(),
-      });
-      await s.jobs.release(id, this.owner);
-    });
-    this.events.emit("change", id);
+      },
+      this.owner,
+    );
+    this.events.emit("change", id, true);
   }
 }
 

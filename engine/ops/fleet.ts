@@ -27,7 +27,7 @@ import { placeClones, PlacementError } from "./placement";
 import { checkHostId, sortPoolCopies } from "./pool";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneSource, type CloneTarget } from "./provision";
 import { checkCloneMode, removeVms, type VmFilesRemoval } from "./vm";
-import { liveVmState } from "./vm-view";
+import { liveVmState, topLayersOf } from "./vm-view";
 
 /** The job kind that applies a fleet. */
 export const APPLY_FLEET_KIND = JOB_KINDS.applyFleet;
@@ -254,7 +254,8 @@ export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promis
     );
 
     const members = await ctx.store.vms.list({ fleetId: fleet.id });
-    const states = await Promise.all(members.map(async (vm) => liveVmState(vm, await ctx.store.layers.get(vm.diskLayerId))));
+    const tops = await topLayersOf(ctx.store, members);
+    const states = members.map((vm) => liveVmState(vm, tops.get(vm.diskLayerId) ?? null));
     const drifted = members.filter((_, i) => states[i] === "drifted");
     let healthy = members.filter((vm) => !drifted.includes(vm));
     await removeVms(ctx, drifted);
@@ -425,6 +426,7 @@ async function planMembers(
     );
   }
   const byId = new Map(datastores.map((d) => [d.id, d]));
+  const nameMember = memberNamer(fleet.namePrefix);
   return placed.map((p) => {
     const ds = byId.get(p.datastoreId) as Datastore;
     const vmId = newId("vm");
@@ -433,7 +435,7 @@ async function planMembers(
       datastore: ds,
       makeVm: async (s, layer, provisionedBy): Promise<Vm> => ({
         id: vmId,
-        name: await freeMemberName(s, fleet.namePrefix),
+        name: await nameMember(s),
         templateId: fleet.templateId,
         datastoreId: ds.id,
         diskLayerId: layer.id,
@@ -450,12 +452,27 @@ async function planMembers(
   });
 }
 
-/** The lowest `<prefix>-<n>` no VM has; called inside the transaction that inserts the member. */
-async function freeMemberName(s: Inventory, prefix: string): Promise<string> {
-  for (let n = 1; ; n++) {
-    const name = `${prefix}-${n}`;
-    if (!(await s.vms.findByName(name))) return name;
-  }
+/**
+ * Names members `<prefix>-<n>` with the lowest n no VM has, called inside the transaction that
+ * inserts the member. The names taken are read once per transaction (one statement, not one per
+ * candidate n), and each handed-out name counts as taken for the rest of that transaction.
+ */
+function memberNamer(prefix: string): (s: Inventory) => Promise<string> {
+  const takenIn = new WeakMap<Inventory, Set<string>>();
+  return async (s) => {
+    let taken = takenIn.get(s);
+    if (!taken) {
+      taken = new Set(await s.vms.namesStartingWith(`${prefix}-`));
+      takenIn.set(s, taken);
+    }
+    for (let n = 1; ; n++) {
+      const name = `${prefix}-${n}`;
+      if (!taken.has(name)) {
+        taken.add(name);
+        return name;
+      }
+    }
+  };
 }
 
 /** The `<n>` of a member named `<prefix>-<n>` (0 when there is none). */
@@ -471,9 +488,10 @@ function newerFirst(a: Vm, b: Vm): number {
 async function fleetView(store: Inventory, fleet: Fleet, discountApplies = 0): Promise<FleetView> {
   const vms = await store.vms.list({ fleetId: fleet.id });
   const membersRunning = vms.filter((vm) => livePid(vm.stateDir) !== null).length;
+  const tops = await topLayersOf(store, vms);
   const members: FleetMemberView[] = await Promise.all(
     vms.map(async (vm) => {
-      const layer = await store.layers.get(vm.diskLayerId);
+      const layer = tops.get(vm.diskLayerId) ?? null;
       return {
         id: vm.id,
         name: vm.name,

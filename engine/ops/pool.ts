@@ -251,8 +251,10 @@ export async function sortPoolCopies(
 ): Promise<{ usable: { copy: PoolCopy; layer: DiskLayer }[]; stale: CopyWithLayer[] }> {
   const usable: { copy: PoolCopy; layer: DiskLayer }[] = [];
   const stale: CopyWithLayer[] = [];
-  for (const copy of await s.pools.listCopies(pool.id)) {
-    const layer = await s.layers.get(copy.layerId);
+  const copies = await s.pools.listCopies(pool.id);
+  const layers = new Map((await s.layers.getMany(copies.map((c) => c.layerId))).map((l) => [l.id, l]));
+  for (const copy of copies) {
+    const layer = layers.get(copy.layerId) ?? null;
     const ok =
       layer !== null &&
       layer.state === "ready" &&

@@ -34,6 +34,11 @@ export async function listVmViews(store: Inventory, filter: { fleetId?: string; 
   return Promise.all((await store.vms.list(filter)).map((vm) => vmView(store, vm)));
 }
 
+/** The top disk layer of each of `vms` by layer id, read in one statement. */
+export async function topLayersOf(store: Inventory, vms: readonly Vm[]): Promise<Map<string, DiskLayer>> {
+  return new Map((await store.layers.getMany(vms.map((vm) => vm.diskLayerId))).map((l) => [l.id, l]));
+}
+
 /** The state a VM is in now: drifted when its record says so or its disk record or file is gone. */
 export function liveVmState(vm: Vm, layer: DiskLayer | null): RecordState {
   return vm.state === "ready" && layer !== null && layer.state === "ready" && existsSync(layer.path) ? "ready" : "drifted";

@@ -55,6 +55,8 @@ export type LayerPatch = Partial<Pick<DiskLayer, "contentId" | "parentContentId"
 export interface LayerRecords {
   insert(layer: DiskLayer): Promise<void>;
   get(id: string): Promise<DiskLayer | null>;
+  /** The layers of `ids` that exist, in no particular order: one statement for a batch instead of one per id. */
+  getMany(ids: readonly string[]): Promise<DiskLayer[]>;
   findByPath(path: string): Promise<DiskLayer | null>;
   /** Oldest first. */
   findByContentId(contentId: string): Promise<DiskLayer[]>;
@@ -154,6 +156,8 @@ export interface VmRecords {
   insert(vm: Vm): Promise<void>;
   get(id: string): Promise<Vm | null>;
   findByName(name: string): Promise<Vm | null>;
+  /** The names of every VM whose name starts with `prefix` (taken literally: `_` and `%` are no wildcards). */
+  namesStartingWith(prefix: string): Promise<string[]>;
   /** By name; every filter given must match. */
   list(filter?: { fleetId?: string; datastoreId?: string; templateId?: string; instantCloneOf?: string; hostId?: string }): Promise<Vm[]>;
   update(id: string, patch: VmPatch): Promise<void>;
@@ -218,6 +222,8 @@ export interface JobRecords {
   renew(jobId: string, owner: string, leaseMs: number, now?: Date): Promise<boolean>;
   /** Ends `owner`'s lease (the job finished); a lease held by another owner is left alone. */
   release(jobId: string, owner: string): Promise<void>;
+  /** Applies a terminal patch and, in the same statement, releases the lease when `owner` still holds it. */
+  finish(jobId: string, patch: JobPatch, owner: string): Promise<void>;
   lease(jobId: string): Promise<JobLease | null>;
 }
 

@@ -49,6 +49,7 @@ function writeOf(kind: string, method: string, args: readonly unknown[], result:
     case "update":
     case "setState":
     case "transfer":
+    case "finish":
       return kind === "setting" ? null : { action: "updated", kind, id: idOf(args[0]) };
     case "delete":
       return { action: "deleted", kind, id: idOf(args[0]) };

@@ -105,6 +105,26 @@ describe.each(stores)("inventory on %s", (_name, open) => {
     expect(await inv.layers.get("nope")).toBeNull();
   });
 
+  test("layers are read by the batch: every id found once, unknown ids left out, past one statement's parameter limit too", async () => {
+    const ids = Array.from({ length: 1203 }, (_, i) => `layer-b${i}`);
+    await inv.tx(async (t) => {
+      for (const [i, id] of ids.entries()) await t.layers.insert(layer({ id, path: `/srv/ds1/b${i}.qcow2` }));
+    });
+    const got = await inv.layers.getMany([...ids, "nope", "layer-t"]);
+    expect(got.map((l) => l.id).sort()).toEqual([...ids, "layer-t"].sort());
+    expect(await inv.layers.getMany([])).toEqual([]);
+  });
+
+  test("VM names by prefix are matched literally: '_' and '%' in a prefix are no wildcards", async () => {
+    for (const [i, name] of ["web_1-1", "web_1-2", "webx1-1", "web%-1", "web_1"].entries()) {
+      await inv.layers.insert(layer({ id: `layer-n${i}`, path: `/srv/ds1/n${i}.qcow2`, ownerKind: "vm", ownerId: `vm-n${i}` }));
+      await inv.vms.insert(vm({ id: `vm-n${i}`, name, diskLayerId: `layer-n${i}`, homeDir: `/srv/ds1/vms/vm-n${i}` }));
+    }
+    expect((await inv.vms.namesStartingWith("web_1-")).sort()).toEqual(["web_1-1", "web_1-2"]);
+    expect(await inv.vms.namesStartingWith("web%-")).toEqual(["web%-1"]);
+    expect(await inv.vms.namesStartingWith("db-")).toEqual([]);
+  });
+
   test("VMs keep every field, including JSON and fractional ones, and filter by fleet and host", async () => {
     await inv.fleets.insert(fleet());
     await inv.layers.insert(layer({ id: "layer-v", path: "/srv/ds1/v.qcow2", ownerKind: "vm", ownerId: "vm-1" }));
@@ -266,6 +286,22 @@ describe.each(stores)("inventory on %s", (_name, open) => {
     // Running already: nobody starts it again.
     expect(await inv.jobs.start("job-s", "late", 30_000, now)).toBe(false);
     expect(await inv.jobs.start("job-none", "late", 30_000, now)).toBe(false);
+  });
+
+  test("finishing a job writes its outcome and releases the lease only when the finisher still holds it", async () => {
+    const now = new Date("2026-06-01T00:00:00.000Z");
+    for (const id of ["job-f1", "job-f2"]) {
+      await inv.jobs.insert(job({ id }));
+      expect(await inv.jobs.start(id, "runner-a", 30_000, now)).toBe(true);
+    }
+    const outcome = { state: "succeeded" as const, result: { ok: 1 }, finishedAt: "2026-06-01T00:00:05.000Z" };
+    await inv.jobs.finish("job-f1", outcome, "runner-a");
+    expect(await inv.jobs.get("job-f1")).toMatchObject(outcome);
+    expect(await inv.jobs.lease("job-f1")).toBeNull();
+    // Another engine took job-f2 over: a late finish by the old owner leaves the new lease alone.
+    await inv.jobs.finish("job-f2", { state: "failed", error: { code: "CF_X", message: "late" } }, "runner-b");
+    expect((await inv.jobs.get("job-f2"))?.state).toBe("failed");
+    expect(await inv.jobs.lease("job-f2")).toEqual({ owner: "runner-a", expiresAt: "2026-06-01T00:00:30.000Z" });
   });
 
   test("a lock held by one transaction makes another wait until the first ends", async () => {

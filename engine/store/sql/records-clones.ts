@@ -69,6 +69,8 @@ export function vmRecords(db: SqlSession): VmRecords {
     insert: (vm) => t.insert(vmRow(vm)),
     get: async (id) => map(await t.one("id = ?", [id]), toVm),
     findByName: async (name) => map(await t.one("name = ?", [name]), toVm),
+    namesStartingWith: async (prefix) =>
+      (await db.query<{ name: string }>("SELECT name FROM vms WHERE substr(name, 1, ?) = ?", [prefix.length, prefix])).map((r) => r.name),
     list: async (filter = {}) =>
       (
         await t.filtered(

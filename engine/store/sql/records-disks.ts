@@ -40,6 +40,7 @@ export function layerRecords(db: SqlSession): LayerRecords {
   return {
     insert: (layer: DiskLayer) => t.insert(layerRow(layer)),
     get: async (id) => map(await t.one("id = ?", [id]), toLayer),
+    getMany: async (ids) => (await t.whereIn("id", ids)).map(toLayer),
     findByPath: async (path) => map(await t.one("path = ?", [path]), toLayer),
     findByContentId: async (contentId) => (await t.many(`WHERE content_id = ? ORDER BY ${OLDEST_FIRST}`, [contentId])).map(toLayer),
     list: async (filter = {}) =>

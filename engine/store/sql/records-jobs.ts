@@ -5,7 +5,7 @@ import { apiTokenRow, toApiToken, type ApiTokenRow } from "../rows-api-tokens";
 import { HOST_PATCH, hostRow, toHost, type HostRow } from "../rows-hosts";
 import type { SqlSession, SqlValue } from "./driver";
 import { map } from "./records-disks";
-import { Table } from "./table";
+import { setClauses, Table } from "./table";
 
 type LeasedJobRow = JobRow & { lease_owner: string | null; lease_expires_at: string | null };
 
@@ -51,6 +51,12 @@ export function jobRecords(db: SqlSession, inTx: <T>(fn: (db: SqlSession) => Pro
       ])) === 1,
     renew: async (jobId, owner, leaseMs, now = new Date()) =>
       (await db.run("UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND lease_owner = ?", [new Date(now.getTime() + leaseMs).toISOString(), jobId, owner])) === 1,
+    finish: async (jobId, patch, owner) => {
+      const { sets, params } = setClauses(patch, JOB_PATCH);
+      // The lease is cleared only when it is still the finisher's; the right-hand sides read the row as it was.
+      const lease = "lease_owner = CASE WHEN lease_owner = ? THEN NULL ELSE lease_owner END, lease_expires_at = CASE WHEN lease_owner = ? THEN NULL ELSE lease_expires_at END";
+      await db.run(`UPDATE jobs SET ${[...sets, lease].join(", ")} WHERE id = ?`, [...params, owner, owner, jobId]);
+    },
     release: async (jobId, owner) => void (await db.run("UPDATE jobs SET lease_owner = NULL, lease_expires_at = NULL WHERE id = ? AND lease_owner = ?", [jobId, owner])),
     lease: async (jobId) => {
       const [row] = await db.query<{ lease_owner: string | null; lease_expires_at: string | null }>("SELECT lease_owner, lease_expires_at FROM jobs WHERE id = ?", [jobId]);

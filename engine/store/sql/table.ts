@@ -2,6 +2,9 @@ import { StoreConstraintError } from "../errors";
 import type { SqlRow, SqlSession, SqlValue } from "./driver";
 import type { PatchSpec } from "../rows";
 
+/** Values per `IN (…)` list: SQLite's default limit is 32766 parameters, PostgreSQL's 65535. */
+const IN_LIST_CHUNK = 500;
+
 /**
  * Row-level statements on one table, shared by every aggregate: insert a row, patch columns by a
  * spec, delete by id. Constraint failures carry the column; SQLite does not name the column of a
@@ -33,6 +36,16 @@ export class Table<R extends object> {
     return (await this.db.query(`SELECT * FROM ${this.name} ${whereAndOrder}`, params)) as unknown as R[];
   }
 
+  /** Rows whose `column` is one of `values`, fetched in chunks that stay under both databases' parameter limits. */
+  async whereIn(column: string, values: readonly SqlValue[]): Promise<R[]> {
+    const out: R[] = [];
+    for (let at = 0; at < values.length; at += IN_LIST_CHUNK) {
+      const chunk = values.slice(at, at + IN_LIST_CHUNK);
+      out.push(...(await this.many(`WHERE ${column} IN (${chunk.map(() => "?").join(", ")})`, chunk)));
+    }
+    return out;
+  }
+
   /** `SELECT *` filtered by the columns whose value is given, in `order`. */
   async filtered(filter: Record<string, SqlValue | undefined>, order: string): Promise<R[]> {
     const given = Object.entries(filter).filter(([, v]) => v !== undefined) as [string, SqlValue][];
@@ -42,15 +55,7 @@ export class Table<R extends object> {
 
   /** Sets the columns `spec` maps from the patch's defined fields; unknown fields are ignored. */
   async patch(id: string, patch: object, spec: PatchSpec): Promise<void> {
-    const sets: string[] = [];
-    const params: SqlValue[] = [];
-    for (const [field, value] of Object.entries(patch)) {
-      // undefined means "leave as is"; null clears a nullable column.
-      if (value === undefined || !Object.hasOwn(spec, field)) continue;
-      const [column, encode] = spec[field];
-      sets.push(`${column} = ?`);
-      params.push(encode(value) as SqlValue);
-    }
+    const { sets, params } = setClauses(patch, spec);
     if (sets.length === 0) return;
     await this.db.run(`UPDATE ${this.name} SET ${sets.join(", ")} WHERE ${this.key} = ?`, [...params, id]);
   }
@@ -96,4 +101,18 @@ export class Table<R extends object> {
     }
     return null;
   }
+}
+
+/** The `column = ?` assignments, and their values, for a patch's defined fields that `spec` maps. */
+export function setClauses(patch: object, spec: PatchSpec): { sets: string[]; params: SqlValue[] } {
+  const sets: string[] = [];
+  const params: SqlValue[] = [];
+  for (const [field, value] of Object.entries(patch)) {
+    // undefined means "leave as is"; null clears a nullable column.
+    if (value === undefined || !Object.hasOwn(spec, field)) continue;
+    const [column, encode] = spec[field];
+    sets.push(`${column} = ?`);
+    params.push(encode(value) as SqlValue);
+  }
+  return { sets, params };
 }

@@ -1,8 +1,8 @@
-import { randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { HOST_TOKEN_HEADER } from "../peer";
+import { HOST_ID_HEADER, HOST_TOKEN_HEADER } from "../peer";
 import { findApiToken } from "../ops";
 import type { Inventory } from "../store";
 import type { ErrorBody } from "./schemas";
@@ -24,9 +24,10 @@ export function tokenFile(stateDir: string): string {
 }
 
 /**
- * The hosts' own credential for the agent-to-agent routes under `/internal/`: read from
+ * This agent's host credential for the agent-to-agent routes under `/internal/`: read from
  * `<stateDir>/host-token`, or generated there at first start (256 random bits, mode 0600).
- * Agents on one state folder share it; the users' API token never opens those routes.
+ * Its SHA-256 goes into the host's inventory record, where other agents check it; the users'
+ * API token never opens those routes.
  */
 export async function loadOrCreateHostToken(stateDir: string): Promise<string> {
   return loadOrCreateSecret(hostTokenFile(stateDir));
@@ -69,30 +70,44 @@ export function isInternalRoute(url: string | undefined): boolean {
   return (url ?? "").startsWith("/internal/");
 }
 
+/** The SHA-256 (hex) of a host credential, as host records keep it. */
+export function hostTokenHash(hostToken: string): string {
+  return createHash("sha256").update(hostToken).digest("hex");
+}
+
 /**
- * An onRequest hook for `/internal/` routes: answers 401 unless the request carries the host
- * credential in `X-Clonefleet-Host-Token`, 403 when it shows a user's API token instead.
- * Installed whatever the API auth mode: these routes stop QEMUs and remove folders.
+ * An onRequest hook for `/internal/` routes: the calling agent names its host in
+ * `X-Clonefleet-Host` and shows its own credential in `X-Clonefleet-Host-Token`, which must
+ * hash to the credential that host's record in the shared inventory holds. Answers 401
+ * otherwise, 403 when a user's API token is shown instead. Installed whatever the API auth
+ * mode: these routes stop QEMUs and remove folders.
  */
-export function hostAuth(hostToken: string | null) {
-  const expected = hostToken ? Buffer.from(hostToken) : null;
+export function hostAuth(store: Inventory) {
+  const refuse = async (reply: FastifyReply, status: 401 | 403, message: string) => {
+    const body: ErrorBody = { error: { code: "CF_UNAUTHORIZED", message } };
+    await reply.status(status).send(body);
+  };
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (!isInternalRoute(req.routeOptions.url)) return;
-    const header = req.headers[HOST_TOKEN_HEADER];
-    const given = typeof header === "string" && header ? Buffer.from(header) : null;
-    if (expected && given && given.length === expected.length && timingSafeEqual(given, expected)) return;
-    if (!given && req.headers.authorization) {
-      const body: ErrorBody = {
-        error: { code: "CF_UNAUTHORIZED", message: "internal host-to-host routes accept only the hosts' credential (X-Clonefleet-Host-Token, from <state folder>/host-token), not the API token" },
-      };
-      await reply.status(403).send(body);
-      return;
+    const token = headerValue(req, HOST_TOKEN_HEADER);
+    const hostId = headerValue(req, HOST_ID_HEADER);
+    if (!token && req.headers.authorization) {
+      return refuse(reply, 403, "internal host-to-host routes accept only a host's credential (X-Clonefleet-Host and X-Clonefleet-Host-Token, from <state folder>/host-token), not the API token");
     }
-    const body: ErrorBody = {
-      error: { code: "CF_UNAUTHORIZED", message: given ? "the host credential is wrong" : "internal host-to-host routes require the hosts' credential (X-Clonefleet-Host-Token)" },
-    };
-    await reply.status(401).send(body);
+    if (!token || !hostId) return refuse(reply, 401, "internal host-to-host routes require the calling host's name (X-Clonefleet-Host) and its credential (X-Clonefleet-Host-Token)");
+    const host = await store.hosts.get(hostId);
+    const expected = host?.tokenHash ? Buffer.from(host.tokenHash, "hex") : null;
+    const given = Buffer.from(hostTokenHash(token), "hex");
+    if (!expected || expected.length !== given.length || !timingSafeEqual(given, expected)) {
+      // One answer for an unknown host and a wrong credential: a caller learns no host names.
+      return refuse(reply, 401, `the host credential is wrong for host ${JSON.stringify(hostId)}`);
+    }
   };
+}
+
+function headerValue(req: FastifyRequest, name: string): string | null {
+  const v = req.headers[name];
+  return typeof v === "string" && v ? v : null;
 }
 
 /** Methods that change nothing: the only ones a read-only token may use. */

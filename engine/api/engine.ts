@@ -5,7 +5,7 @@ import { allHandlers, JobRunner, recoverAtStart, type RecoveryReport } from "../
 import { observeInventory, openInventory, type Inventory, type InventoryObserver } from "../store";
 import { EngineMetrics, type MetricsSources } from "../metrics";
 import { EngineEvents } from "./event-stream";
-import { loadOrCreateHostToken, loadOrCreateToken } from "./auth";
+import { hostTokenHash, loadOrCreateHostToken, loadOrCreateToken } from "./auth";
 import { fdLogDestination } from "./log-destination";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
@@ -146,7 +146,12 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     const addr = app.server.address();
     const port = typeof addr === "object" && addr ? addr.port : opts.port;
     const hostPart = opts.host.includes(":") ? `[${opts.host}]` : opts.host;
-    hosts = new HostMonitor(store, log.child({ component: "hosts" }), { id: hostId, apiUrl: `http://${hostPart}:${port}`, stateDir, vmStateRoot: vmStateRootFor(stateDir, hostId) }, heartbeatIntervalMs);
+    hosts = new HostMonitor(
+      store,
+      log.child({ component: "hosts" }),
+      { id: hostId, apiUrl: `http://${hostPart}:${port}`, stateDir, vmStateRoot: vmStateRootFor(stateDir, hostId), tokenHash: hostTokenHash(hostToken) },
+      heartbeatIntervalMs,
+    );
     await hosts.start();
     const monitor = hosts;
     const warmChildren = warm;

@@ -51,7 +51,7 @@ export async function buildApi(services: EngineServices, token: string | null): 
     },
   });
   app.addHook("onRequest", token !== null ? bearerAuth(token, services.store) : loopbackHostOnly());
-  app.addHook("onRequest", hostAuth(services.settings?.hostToken ?? null));
+  app.addHook("onRequest", hostAuth(services.store));
   const metrics = services.metrics;
   // Labelled by route pattern (routeOptions.url), so ids in URLs never become label values.
   if (metrics) app.addHook("onResponse", async (req, reply) => metrics.request(req.method, req.routeOptions.url, reply.statusCode, reply.elapsedTime / 1000));

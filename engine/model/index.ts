@@ -195,6 +195,8 @@ export interface Host {
   downReason: string | null;
   startedAt: string;
   createdAt: string;
+  /** SHA-256 (hex) of the secret its agent shows other agents; null for a record made before hosts had credentials. */
+  tokenHash: string | null;
 }
 
 /** What a migration does when the guest has not acknowledged its notice by the deadline. */

@@ -9,6 +9,7 @@ const host = (over: Partial<Host> = {}): Host => ({
   pid: 1,
   stateDir: "/s",
   vmStateRoot: "/s/hosts/b/vms",
+  tokenHash: null,
   lastHeartbeatAt: "2025-01-01T00:00:00.000Z",
   status: "up",
   downReason: null,

@@ -98,6 +98,8 @@ export interface HostRegistration {
   apiUrl: string;
   stateDir: string;
   vmStateRoot: string;
+  /** SHA-256 (hex) of this agent's host credential: other agents check calls from it against this. */
+  tokenHash: string;
 }
 
 /**
@@ -138,6 +140,7 @@ export class HostMonitor {
         downReason: null,
         startedAt: now,
         createdAt: prior?.createdAt ?? now,
+        tokenHash: this.self.tokenHash,
       }),
     );
     this.timer = setInterval(() => void this.tick(), this.intervalMs);

@@ -243,7 +243,7 @@ export async function migrateVm(ctx: OpContext, req: MigrateVmRequest): Promise<
     // Named before the target is asked: should this engine die while the target starts its
     // QEMU, recovery knows which folder (and process) to remove.
     const targetHost = await ctx.store.hosts.get(req.targetHostId);
-    const target = httpPeerHost(ctx.store, req.targetHostId, { hostToken: ctx.settings.hostToken, signal: ctx.signal });
+    const target = httpPeerHost(ctx.store, req.targetHostId, { selfHostId: ctx.settings.hostId ?? LOCAL_HOST_ID, hostToken: ctx.settings.hostToken ?? null, signal: ctx.signal });
     intent.targetStateDir = targetHost ? vmStateDirIn(targetHost.vmStateRoot, vm.id) : null;
     await mark("accepted", move ? { source_host: self, target_host: req.targetHostId, target_datastore: move.targetDatastoreId } : { source_host: self, target_host: req.targetHostId });
 

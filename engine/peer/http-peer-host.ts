@@ -1,27 +1,31 @@
 /**
- * The HTTP transport of PeerHost: the other agent's `/internal/migrations/…` routes, with the
- * host credential both agents read from the shared state folder (never the users' API token).
+ * The HTTP transport of PeerHost: the other agent's `/internal/migrations/…` routes, called as
+ * this agent's host with its own credential (never the users' API token).
  * The only place that knows those URLs, their snake_case bodies and the API's error body.
  */
 import { EngineError, internal, notFound, type ErrorCode } from "../errors";
 import type { Inventory } from "../store";
 import type { CompletionRequest, IncomingReady, IncomingRequest, PeerHost, TargetDirRequest } from "./peer-host";
 
-/** The header the host credential travels in; the receiving agent's API checks it (api/auth.ts). */
+/** The header the calling agent's host credential travels in; the receiving agent's API checks it (api/auth.ts). */
 export const HOST_TOKEN_HEADER = "x-clonefleet-host-token";
+
+/** The header naming the calling agent's host, whose inventory record holds the credential's hash. */
+export const HOST_ID_HEADER = "x-clonefleet-host";
 
 /** Default deadline of one request to another agent. */
 export const HOST_REQUEST_TIMEOUT_MS = 60_000;
 
-/** How a PeerHost reaches its agent: the host credential, the caller's signal, a per-request deadline. */
+/** How a PeerHost reaches its agent: who calls (this agent's host and credential), the caller's signal, a per-request deadline. */
 export interface PeerHostOptions {
-  hostToken?: string | null;
+  selfHostId: string;
+  hostToken: string | null;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
 
 /** The agent of host `hostId` over HTTP, at the API URL its host record names (read at each call). */
-export function httpPeerHost(store: Inventory, hostId: string, opts: PeerHostOptions = {}): PeerHost {
+export function httpPeerHost(store: Inventory, hostId: string, opts: PeerHostOptions): PeerHost {
   const post = <T>(urlPath: string, body: unknown) => postToHost<T>(store, hostId, urlPath, body, opts);
   const targetDir = (r: TargetDirRequest) => ({ vm_id: r.vmId, state_dir: r.stateDir, ...(r.targetDatastoreId ? { target_datastore_id: r.targetDatastoreId } : {}) });
   return {
@@ -38,7 +42,7 @@ export function httpPeerHost(store: Inventory, hostId: string, opts: PeerHostOpt
 async function postToHost<T>(store: Inventory, hostId: string, urlPath: string, body: unknown, opts: PeerHostOptions): Promise<T> {
   const host = await store.hosts.get(hostId);
   if (!host) throw notFound("host", hostId, "host_id");
-  const headers: Record<string, string> = { "content-type": "application/json" };
+  const headers: Record<string, string> = { "content-type": "application/json", [HOST_ID_HEADER]: opts.selfHostId };
   if (opts.hostToken) headers[HOST_TOKEN_HEADER] = opts.hostToken;
   const deadline = AbortSignal.timeout(opts.timeoutMs ?? HOST_REQUEST_TIMEOUT_MS);
   let res: Response;

@@ -183,7 +183,7 @@ export interface SnapshotRecords {
   delete(id: string): Promise<void>;
 }
 
-export type HostPatch = Partial<Pick<Host, "apiUrl" | "pid" | "stateDir" | "vmStateRoot" | "lastHeartbeatAt" | "status" | "downReason" | "startedAt">>;
+export type HostPatch = Partial<Pick<Host, "apiUrl" | "pid" | "stateDir" | "vmStateRoot" | "lastHeartbeatAt" | "status" | "downReason" | "startedAt" | "tokenHash">>;
 
 export interface HostRecords {
   /** Records a host, or refreshes an existing one (its creation time stays). */

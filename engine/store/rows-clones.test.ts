@@ -194,6 +194,7 @@ test("hosts (S6): upsert keeps the creation time, patches status, VMs carry thei
     downReason: null,
     startedAt: "2025-01-01T00:00:05.000Z",
     createdAt: "2025-01-01T00:00:05.000Z",
+    tokenHash: null,
   };
   await s.hosts.upsert(host);
   await s.hosts.upsert({ ...host, apiUrl: "http://127.0.0.1:7422", pid: 4343, createdAt: "2030-01-01T00:00:00.000Z" });

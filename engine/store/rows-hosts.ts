@@ -17,6 +17,7 @@ export interface HostRow {
   down_reason: string | null;
   started_at: string;
   created_at: string;
+  token_hash: string | null;
 }
 
 const identity = (v: unknown): unknown => v;
@@ -31,6 +32,7 @@ export const HOST_PATCH: Record<string, [string, (v: unknown) => unknown]> = {
   status: ["status", identity],
   downReason: ["down_reason", identity],
   startedAt: ["started_at", identity],
+  tokenHash: ["token_hash", identity],
 };
 
 /** The row of a host. */
@@ -47,6 +49,7 @@ export function hostRow(h: Host): HostRow {
     down_reason: h.downReason,
     started_at: h.startedAt,
     created_at: h.createdAt,
+    token_hash: h.tokenHash ?? null,
   };
 }
 
@@ -64,5 +67,6 @@ export function toHost(r: HostRow): Host {
     downReason: r.down_reason,
     startedAt: r.started_at,
     createdAt: r.created_at,
+    tokenHash: r.token_hash,
   };
 }

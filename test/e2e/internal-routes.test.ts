@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import axios, { type AxiosInstance } from "axios";
@@ -8,6 +9,7 @@ import { startTestEngine, type TestEngine } from "../support/engine";
  * to the hosts' own credential only, and every VM id they get is checked before it reaches a path.
  */
 const HOST_HEADER = "x-clonefleet-host-token";
+const HOST_ID = "x-clonefleet-host";
 const UNKNOWN_VM = "vm-0123456789abcdef";
 
 const http = (url: string): AxiosInstance => axios.create({ baseURL: url, validateStatus: () => true, proxy: false });
@@ -24,13 +26,17 @@ describe("internal host-to-host routes", () => {
     asHost.headers[HOST_HEADER] = hostToken;
   });
   afterAll(() => t.stop());
-  const asHost = { headers: { [HOST_HEADER]: "" } };
+  const asHost = { headers: { [HOST_HEADER]: "", [HOST_ID]: "local" } };
 
   it("keeps the host credential in <state>/host-token, mode 0600, apart from the API token", async () => {
     const st = await fs.stat(path.join(t.stateDir, "host-token"));
     expect(st.mode & 0o777).toBe(0o600);
     expect(hostToken).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(hostToken).not.toBe(t.engine.token);
+    // The inventory holds only the credential's hash, which no API answer shows.
+    const record = await t.engine.store.hosts.get("local");
+    expect(record?.tokenHash).toBe(createHash("sha256").update(hostToken).digest("hex"));
+    expect(JSON.stringify(await t.client.hosts.list())).not.toContain(record!.tokenHash!);
   });
 
   it("refuses the user's API token, a missing and a wrong credential on /internal/, and the host credential on user routes", async () => {
@@ -40,13 +46,21 @@ describe("internal host-to-host routes", () => {
     const withUser = await http(t.engine.url).post("/internal/migrations/abort", body, { headers: { authorization: `Bearer ${t.engine.token}` } });
     expect(withUser.status).toBe(403);
     expect(withUser.data.error.code).toBe("CF_UNAUTHORIZED");
-    expect(withUser.data.error.message).toMatch(/only the hosts' credential .*not the API token/);
+    expect(withUser.data.error.message).toMatch(/only a host's credential .*not the API token/);
     const without = await http(t.engine.url).post("/internal/migrations/abort", body);
     expect(without.status).toBe(401);
-    expect(without.data.error).toMatchObject({ code: "CF_UNAUTHORIZED", message: expect.stringMatching(/require the hosts' credential/) });
-    const wrong = await http(t.engine.url).post("/internal/migrations/activate", body, { headers: { [HOST_HEADER]: "x".repeat(hostToken.length) } });
+    expect(without.data.error).toMatchObject({ code: "CF_UNAUTHORIZED", message: expect.stringMatching(/require the calling host's name .* and its credential/) });
+    const unnamed = await http(t.engine.url).post("/internal/migrations/abort", body, { headers: { [HOST_HEADER]: hostToken } });
+    expect(unnamed.status).toBe(401);
+    const wrong = await http(t.engine.url).post("/internal/migrations/activate", body, { headers: { [HOST_HEADER]: "x".repeat(hostToken.length), [HOST_ID]: "local" } });
     expect(wrong.status).toBe(401);
-    expect(wrong.data.error).toMatchObject({ code: "CF_UNAUTHORIZED", message: "the host credential is wrong" });
+    expect(wrong.data.error).toMatchObject({ code: "CF_UNAUTHORIZED", message: 'the host credential is wrong for host "local"' });
+    // A right credential shown for a host that is not its own, or for no host at all, opens nothing either.
+    for (const other of ["b", "nowhere"]) {
+      const res = await http(t.engine.url).post("/internal/migrations/activate", body, { headers: { [HOST_HEADER]: hostToken, [HOST_ID]: other } });
+      expect(res.status).toBe(401);
+      expect(res.data.error.message).toBe(`the host credential is wrong for host "${other}"`);
+    }
     expect((await http(t.engine.url).get("/datastores", asHost)).status).toBe(401);
     expect(await exists(sentinel)).toBe(true);
     await fs.rm(sentinel);
@@ -97,7 +111,7 @@ describe("internal routes without API auth", () => {
       const open = await http(t.engine.url).post("/internal/migrations/abort", body);
       expect(open.status).toBe(401);
       expect(open.data.error.code).toBe("CF_UNAUTHORIZED");
-      const withHost = await http(t.engine.url).post("/internal/migrations/abort", body, { headers: { [HOST_HEADER]: hostToken } });
+      const withHost = await http(t.engine.url).post("/internal/migrations/abort", body, { headers: { [HOST_HEADER]: hostToken, [HOST_ID]: "local" } });
       expect(withHost.status).toBe(400);
       expect(withHost.data.error.field).toBe("vm_id");
       expect(await exists(path.join(t.stateDir, "inventory.sqlite"))).toBe(true);

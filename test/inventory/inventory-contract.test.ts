@@ -199,7 +199,7 @@ describe.each(stores)("inventory on %s", (_name, open) => {
     await inv.parents.insert(parent);
     await inv.parents.update("par-1", { warmCount: 5 });
     expect(await inv.parents.findByName("app-base")).toEqual({ ...parent, warmCount: 5 });
-    const host: Host = { id: "b", name: "b", apiUrl: "http://198.18.0.2:7420", pid: 1, stateDir: "/s", vmStateRoot: "/s/vms", lastHeartbeatAt: T0, status: "up", downReason: null, startedAt: T0, createdAt: T0 };
+    const host: Host = { id: "b", name: "b", apiUrl: "http://198.18.0.2:7420", pid: 1, stateDir: "/s", vmStateRoot: "/s/vms", lastHeartbeatAt: T0, status: "up", downReason: null, startedAt: T0, createdAt: T0, tokenHash: "ab".repeat(32) };
     await inv.hosts.upsert(host);
     await inv.hosts.upsert({ ...host, pid: 2, createdAt: "2030-01-01T00:00:00.000Z" });
     expect(await inv.hosts.get("b")).toEqual({ ...host, pid: 2 });

@@ -4,7 +4,7 @@ import type { Logger } from "pino";
 import { conflict, EngineError, internal, isEngineError, notFound } from "../errors";
 import { isTerminal, LOCAL_HOST_ID, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
 import type { EngineSettings, OpContext } from "../ops/context";
-import type { WarmChildSource } from "../ops";
+import { checkHostUp, DEFAULT_HEARTBEAT_INTERVAL_MS, MISSED_HEARTBEATS_FOR_DOWN, type WarmChildSource } from "../ops";
 import { InventoryUnavailableError, type Inventory } from "../store";
 import type { JobHandler } from "./handler";
 
@@ -25,6 +25,9 @@ const PROGRESS_WRITE_INTERVAL_MS = 250;
  * processes share one inventory and only this process's own changes raise events).
  */
 const SHARED_POLL_MS = 200;
+
+/** When the engine did not say: the default heartbeat's down threshold. */
+const DEFAULT_HOST_DOWN_AFTER_MS = DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN;
 
 /**
  * How long a runner's claim on a job it runs holds unless renewed (every third of it). A job
@@ -98,6 +101,8 @@ export class JobRunner {
       }
       await handler.admit?.(s, request);
       const hostId = (await handler.hostFor?.(s, request)) ?? this.hostId;
+      // Work for another host waits for its agent: refused while that agent is down, not queued for ever.
+      if (hostId !== this.hostId) await checkHostUp(s, hostId, this.settings.hostDownAfterMs ?? DEFAULT_HOST_DOWN_AFTER_MS, `a ${kind} job`);
       const job: Job = {
         id: newId("job"),
         kind,

@@ -86,6 +86,17 @@ export async function admitHost(store: Inventory, hostId: string, downAfterMs: n
   }
 }
 
+/**
+ * Refuses to record work for host `hostId` that its agent cannot take up: 404 (naming `field`)
+ * for an unknown host, 409 while it is down. Reads only.
+ */
+export async function checkHostUp(store: Inventory, hostId: string, downAfterMs: number, what: string, field = "host_id"): Promise<void> {
+  const host = await store.hosts.get(hostId);
+  if (!host) throw notFound("host", hostId, field);
+  const judged = judgeHostStatus(host, Date.now(), downAfterMs);
+  if (judged.status === "down") throw conflict(`host ${hostId} is down (${judged.reason ?? "no heartbeat"}); its agent cannot run ${what}`, field);
+}
+
 /** True when some host other than `selfId` is up now (a fresh heartbeat). */
 export async function otherHostsUp(store: Inventory, selfId: string, downAfterMs: number): Promise<boolean> {
   const now = Date.now();

@@ -268,6 +268,13 @@ test("a host whose engine is killed is marked down, and migrations to it are ref
     expect(refused).toMatchObject({ status: 409, field: "host_id" });
     expect(refused.message).toMatch(/host b is down/);
     expect((await a.client.vms.get(vm.id))!).toMatchObject({ host_id: "local", power_state: "running" });
+    // Work for a VM that lives on host b is refused too, not queued for an agent that is gone.
+    const onB = (await a.client.vms.list()).find((v) => v.host_id === "b")!;
+    const jobsBefore = (await a.client.jobs.list()).length;
+    const startRefused = await apiError(a.client.vms.start(onB.id));
+    expect(startRefused).toMatchObject({ status: 409, field: "host_id" });
+    expect(startRefused.message).toMatch(/host b is down .*cannot run a vm\.start job/);
+    expect((await a.client.jobs.list()).length).toBe(jobsBefore);
   } finally {
     await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
   }

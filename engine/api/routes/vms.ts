@@ -19,7 +19,6 @@ import {
 } from "../schemas";
 import type { EngineServices } from "../services";
 import { idempotencyKeyOf } from "./idempotency";
-import { forwardToVmHost } from "./forward";
 import { hasPriorJob, submitAndAnswer } from "./job-answer";
 
 /** `/vms`: VMs as inventory records with their disks (create from a template — a job —, list, show, delete). */
@@ -89,7 +88,6 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
       },
     },
     async (req, reply) => {
-      if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
       const request: StartVmRequest = { id: req.params.id, ...(req.body?.accel !== undefined ? { accel: req.body.accel as StartVmRequest["accel"] } : {}) };
       await checkVmStart(services.store, request);
       return submitAndAnswer(services, req, reply, JOB_KINDS.startVm, request, (vm) => vmToWire(vm as VmView));
@@ -107,7 +105,6 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
       },
     },
     async (req, reply) => {
-      if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
       const t = req.body?.timeout_seconds;
       const request: StopVmRequest = { id: req.params.id, ...(t !== undefined ? { timeoutMs: t * 1000 } : {}) };
       await checkVmStop(services.store, request);
@@ -137,7 +134,6 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
       },
     },
     async (req, reply) => {
-      if (await forwardToVmHost(services, req.params.id, req, reply)) return reply;
       await checkVmDelete(services.store, req.params.id);
       return submitAndAnswer(services, req, reply, JOB_KINDS.deleteVm, { id: req.params.id }, () => reply.status(204).send());
     },

@@ -8,7 +8,7 @@ export const HostWire = Type.Object(
   {
     id: Type.String(),
     name: Type.String(),
-    api_url: Type.String({ description: "Where its agent serves the API; requests for its VMs are forwarded there." }),
+    api_url: Type.String({ description: "Where its agent serves the API; other agents call its /internal/ routes there." }),
     pid: Type.Integer({ description: "The engine process of the host." }),
     state_dir: Type.String(),
     vm_state_root: Type.String({ description: "Folder of its VMs' QEMU state folders." }),

@@ -1,0 +1,122 @@
+/**
+ * Two hosts that share nothing but the PostgreSQL inventory and a datastore: each engine has its
+ * own state folder (its own API token, host credential, QEMU state folders and job leases). Every
+ * request may go to either host; the VM's host runs the work, and the agents call each other as
+ * themselves, checked against the credential hashes in the inventory.
+ */
+import { promises as fs } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import axios from "axios";
+import { ClonefleetClient, type MigrateResultWire } from "../../engine/client";
+import type { Inventory } from "../../engine/store";
+import { openInventory } from "../../engine/store/sql/sql-inventory";
+import { apiError } from "../support/api-error";
+import { spawnEngine, type EngineProcess } from "../support/engine-process";
+import { startPostgresCluster, type PostgresCluster } from "../support/postgres-cluster";
+import { createVm, killAllVms, pidGoneSoon, vmFixture } from "../support/vms";
+
+jest.setTimeout(240_000);
+
+const HEARTBEAT = ["--heartbeat-interval-ms", "250"];
+
+let cluster: PostgresCluster;
+let inventory: Inventory;
+let dir: string;
+let a: EngineProcess;
+let b: EngineProcess;
+let templateId: string;
+const stateOf = (host: "a" | "b") => path.join(dir, host);
+const vmsRootOf = (host: "a" | "b") => (host === "a" ? path.join(stateOf("a"), "vms") : path.join(stateOf("b"), "hosts", "b", "vms"));
+
+beforeAll(async () => {
+  cluster = await startPostgresCluster();
+  dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-pg-hosts-"));
+  const url = await cluster.createDatabase("hosts");
+  a = await spawnEngine(stateOf("a"), ["--inventory", url, ...HEARTBEAT]);
+  b = await spawnEngine(stateOf("b"), ["--inventory", url, "--host-name", "b", ...HEARTBEAT]);
+  inventory = await openInventory(url);
+  ({ templateId } = await vmFixture(a.client, dir, 256));
+}, 120_000);
+
+afterAll(async () => {
+  await a?.stop();
+  await b?.stop();
+  await killAllVms(vmsRootOf("a"));
+  await killAllVms(vmsRootOf("b"));
+  await inventory?.close();
+  await cluster?.stop();
+  if (dir) await fs.rm(dir, { recursive: true, force: true });
+});
+
+test("each host registers its own folder and its own credential; agents accept a fellow agent only as the host it is", async () => {
+  const hosts = await a.client.hosts.list();
+  expect(hosts.map((h) => [h.id, h.status, h.state_dir])).toEqual([
+    ["b", "up", stateOf("b")],
+    ["local", "up", stateOf("a")],
+  ]);
+  const local = (await inventory.hosts.get("local"))!;
+  const hb = (await inventory.hosts.get("b"))!;
+  expect(local.tokenHash).toMatch(/^[0-9a-f]{64}$/);
+  expect(hb.tokenHash).toMatch(/^[0-9a-f]{64}$/);
+  expect(hb.tokenHash).not.toBe(local.tokenHash);
+
+  // Host local's credential opens b's internal routes when shown as host local, and only then.
+  const localSecret = (await fs.readFile(path.join(stateOf("a"), "host-token"), "utf8")).trim();
+  const call = (as: string) =>
+    axios.post(`${b.url}/internal/migrations/abort`, { vm_id: "..", state_dir: stateOf("b") }, {
+      headers: { "x-clonefleet-host": as, "x-clonefleet-host-token": localSecret },
+      validateStatus: () => true,
+      proxy: false,
+    });
+  const asLocal = await call("local");
+  // Past authentication: the request itself is refused for its bad vm_id.
+  expect([asLocal.status, asLocal.data.error.field]).toEqual([400, "vm_id"]);
+  const asB = await call("b");
+  expect([asB.status, asB.data.error.message]).toEqual([401, 'the host credential is wrong for host "b"']);
+});
+
+test("a VM on host b is created, started, stopped and deleted through host local's API; b's agent does the work in b's folder", async () => {
+  const created = await a.client.vms.create({ name: "far", template_id: templateId, clone_mode: "full", host_id: "b" });
+  const vm = (await a.client.waitJob(created.id)).result as { id: string; host_id: string };
+  expect(vm.host_id).toBe("b");
+  const running = await a.client.vms.start(vm.id);
+  expect(running).toMatchObject({ host_id: "b", power_state: "running", state_dir: path.join(vmsRootOf("b"), vm.id) });
+  const jobs = await a.client.jobs.list();
+  expect(jobs.find((j) => j.kind === "vm.start" && j.target_id === vm.id)?.host_id).toBe("b");
+  const stopped = await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
+  expect(stopped).toMatchObject({ host_id: "b", power_state: "stopped" });
+  expect(await pidGoneSoon(running.pid!)).toBe(true);
+  await a.client.vms.delete(vm.id);
+  expect(await a.client.vms.get(vm.id)).toBeNull();
+  expect(await b.client.vms.get(vm.id)).toBeNull();
+});
+
+test("a running VM live-migrates from host local's folder to host b's and back, each source cleaned up", async () => {
+  const vm = await createVm(a.client, "mover", templateId);
+  const started = await a.client.vms.start(vm.id);
+  expect(started.state_dir).toBe(path.join(vmsRootOf("a"), vm.id));
+
+  const there = (await a.client.waitJob((await a.client.vms.migrate(vm.id, { host_id: "b" })).id, { timeoutMs: 120_000 })).result as MigrateResultWire;
+  expect([there.source_host_id, there.target_host_id]).toEqual(["local", "b"]);
+  const onB = (await b.client.vms.get(vm.id))!;
+  expect(onB).toMatchObject({ host_id: "b", power_state: "running", state_dir: path.join(vmsRootOf("b"), vm.id) });
+  expect(await pidGoneSoon(started.pid!)).toBe(true);
+  await expect(fs.stat(started.state_dir!)).rejects.toThrow();
+
+  // Back again, asked through b's API this time: local's agent is the target.
+  const back = (await b.client.waitJob((await b.client.vms.migrate(vm.id, { host_id: "local" })).id, { timeoutMs: 120_000 })).result as MigrateResultWire;
+  expect([back.source_host_id, back.target_host_id]).toEqual(["b", "local"]);
+  const home = (await a.client.vms.get(vm.id))!;
+  expect(home).toMatchObject({ host_id: "local", power_state: "running", state_dir: path.join(vmsRootOf("a"), vm.id) });
+  expect(await pidGoneSoon(onB.pid!)).toBe(true);
+  await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
+});
+
+test("each state folder keeps its own API token: one host's token does not open another's API", async () => {
+  const aToken = (await fs.readFile(path.join(stateOf("a"), "token"), "utf8")).trim();
+  const bToken = (await fs.readFile(path.join(stateOf("b"), "token"), "utf8")).trim();
+  expect(aToken).not.toBe(bToken);
+  const err = await apiError(new ClonefleetClient({ endpoint: b.url, token: aToken }).vms.list());
+  expect(err).toMatchObject({ status: 401, code: "CF_UNAUTHORIZED" });
+});

@@ -49,7 +49,7 @@ async function seed(stateDir: string, dsPath: string, vmCount: number): Promise<
   });
   let layers = 0;
   await store.tx(async (s) => {
-    await s.datastores.insert({ id: "ds-0000000000000001", name: "bench", path: dsPath, createdAt: now });
+    await s.datastores.insert({ id: "ds-0000000000000001", name: "bench", path: dsPath, createdAt: now, hostId: null });
     const base = path.join(dsPath, "clonefleet", "templates", "tpl-0000000000000001", "disk.qcow2");
     await s.layers.insert(layer("layer-0000000000000000", base, null, "template", "tpl-0000000000000001"));
     layers++;

@@ -60,7 +60,7 @@ export interface RunningEngine {
   store: Inventory;
   runner: JobRunner;
   recovery: RecoveryReport;
-  /** Keeps disk pools at their size in the background (host `local` only). */
+  /** Keeps the pools on this host's datastores (and, on host `local`, on shared ones) at their size in the background. */
   refill: PoolRefill;
   /** This host's pre-started instant-clone children. */
   warm: WarmChildren;
@@ -132,7 +132,7 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     await admitHost(store, hostId, hostDownAfterMs);
     const recovery = await recoverAtStart(store, runner, log);
     // Made after recovery, so no fill starts before interrupted work is settled and orphans removed.
-    const refill = new PoolRefill(store, log.child({ component: "pool-refill" }), { copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec }, opts.pools);
+    const refill = new PoolRefill(store, log.child({ component: "pool-refill" }), { copyRateLimitBytesPerSec: opts.copyRateLimitBytesPerSec, hostId }, opts.pools);
     warm = new WarmChildren(store, log.child({ component: "warm-children" }), runner.settings, opts.warmChildren);
     runner.warm = warm;
     sources.refill = refill;
@@ -156,8 +156,8 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
     const monitor = hosts;
     const warmChildren = warm;
     runner.start();
-    // Pools have no host yet; one refill loop over the shared inventory is enough, and it is local's.
-    if (hostId === LOCAL_HOST_ID) refill.start();
+    // Each host fills the pools on its own datastores; host local also those on shared ones.
+    refill.start();
     warm.start();
     // Jobs that hand out pool copies change pools; look at them again at once.
     const stopNudging = runner.onChange(() => refill.nudge());

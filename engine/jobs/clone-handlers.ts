@@ -4,8 +4,10 @@ import {
   admitVmName,
   APPLY_FLEET_KIND,
   applyFleet,
+  fleetApplyHost,
   CREATE_VM_KIND,
   createVm,
+  createVmHost,
   recoverFleetApply,
   recoverVmCreate,
   type ApplyFleetRequest,
@@ -26,6 +28,7 @@ import { hostOfVm } from "./migrate-handler";
 export const applyFleetHandler: JobHandler<ApplyFleetRequest, ApplyFleetResult> = {
   kind: APPLY_FLEET_KIND,
   admit: (store, req) => admitFleetApply(store, req),
+  hostFor: (store, req) => fleetApplyHost(store, req),
   run: async (ctx, req) => ({ result: await applyFleet(ctx, req), targetId: req.fleetId }),
   recover: async (ctx, req, intent) => {
     const { finished, detail } = await recoverFleetApply(ctx, req, intent);
@@ -41,6 +44,7 @@ export const createVmHandler: JobHandler<CreateVmRequest, VmView> = {
     if (req.datastoreId && !(await store.datastores.get(req.datastoreId))) throw conflict(`datastore ${req.datastoreId} was removed`, "datastore_id");
     await admitVmName(store, req.name);
   },
+  hostFor: (store, req) => createVmHost(store, req),
   run: async (ctx, req) => {
     const view = await createVm(ctx, req);
     return { result: view, targetId: view.id };

@@ -49,6 +49,8 @@ export const createDatastoreHandler: JobHandler<AddDatastoreRequest, DatastoreSt
     const pending = (await pendingOf(store, CREATE_DATASTORE_KIND)).find((r) => (r as AddDatastoreRequest).name === req.name);
     if (pending) throw conflict(`a datastore named ${JSON.stringify(req.name)} is being added`, "name");
   },
+  // A host's own datastore is made by that host's agent, on its machine.
+  hostFor: (_store, req) => req.hostId ?? null,
   run: async (ctx, req) => {
     const ds = await runDatastoreAdd(ctx, req);
     return { result: ds, targetId: ds.id };
@@ -59,6 +61,7 @@ export const createDatastoreHandler: JobHandler<AddDatastoreRequest, DatastoreSt
 /** `datastore.delete`: a datastore forgotten, its empty engine folder removed (the user's directory stays). */
 export const deleteDatastoreHandler: JobHandler<RecordIdRequest, { id: string }> = {
   kind: DELETE_DATASTORE_KIND,
+  hostFor: async (store, req) => (await store.datastores.get(req.id))?.hostId ?? null,
   immediate: true,
   admit: async (store, req) => {
     await checkDatastoreRemove(store, req.id);
@@ -71,6 +74,7 @@ export const deleteDatastoreHandler: JobHandler<RecordIdRequest, { id: string }>
 /** `pool.create`: a pool recorded; the refill loop fills it in the background. */
 export const createPoolHandler: JobHandler<CreatePoolRequest, PoolView> = {
   kind: CREATE_POOL_KIND,
+  hostFor: async (store, req) => (await store.datastores.get(req.datastoreId))?.hostId ?? null,
   immediate: true,
   admit: async (store, req) => {
     await checkPoolRequest(store, req);
@@ -87,6 +91,7 @@ export const createPoolHandler: JobHandler<CreatePoolRequest, PoolView> = {
 /** `pool.resize`: a pool's size set; copies beyond it discarded. */
 export const resizePoolHandler: JobHandler<ResizePoolRequest, PoolView> = {
   kind: RESIZE_POOL_KIND,
+  hostFor: (store, req) => poolHost(store, req.id),
   immediate: true,
   admit: async (store, req) => void (await checkPoolResize(store, req.id, req.size)),
   run: async (ctx, req) => ({ result: await runPoolResize(ctx, req), targetId: req.id }),
@@ -96,6 +101,7 @@ export const resizePoolHandler: JobHandler<ResizePoolRequest, PoolView> = {
 /** `pool.delete`: a pool and its ready copies removed. */
 export const deletePoolHandler: JobHandler<RecordIdRequest, { id: string }> = {
   kind: DELETE_POOL_KIND,
+  hostFor: (store, req) => poolHost(store, req.id),
   immediate: true,
   admit: async (store, req) => {
     await checkPoolDelete(store, req.id);
@@ -131,6 +137,12 @@ function outcome<T>(r: { finished: T | null; detail: string }, targetOf: (result
 }
 
 /** The requests of the queued and running jobs of `kind`. */
+/** A pool's files live on its datastore: a host's own datastore has its pools' work run by that host. */
+async function poolHost(store: Inventory, poolId: string): Promise<string | null> {
+  const pool = await store.pools.get(poolId);
+  return pool ? ((await store.datastores.get(pool.datastoreId))?.hostId ?? null) : null;
+}
+
 async function pendingOf(store: Inventory, kind: string): Promise<unknown[]> {
   return (await store.jobs.list({ states: ["queued", "running"] }))
     .filter((j) => j.kind === kind)

@@ -10,6 +10,8 @@ export interface Datastore {
   /** Absolute, normalised path of the directory. */
   path: string;
   createdAt: string;
+  /** The one host that can read its files; null when it is shared (the same path on every host, as NFS). */
+  hostId: string | null;
 }
 
 /** What a disk layer belongs to; every file under a datastore's engine folder has one owner. */

@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { catalogPath, engineDir, ensureLayout, removeOwnedTree, tmpDir, writeCatalog } from "../disk";
 import { conflict, EngineError, invalidField, notFound } from "../errors";
-import { datastorePathProblem, nameProblem, newId, nowIso, pathIsWithin, type Datastore } from "../model";
+import { datastorePathProblem, LOCAL_HOST_ID, nameProblem, newId, nowIso, pathIsWithin, type Datastore } from "../model";
 import { StoreConstraintError, type Inventory } from "../store";
 import { settleCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
@@ -12,6 +12,30 @@ import { faultHold } from "./fault-hold";
 export interface AddDatastoreRequest {
   name: string;
   path: string;
+  /** The one host that can read it; null (or absent) for a datastore shared by every host at the same path. */
+  hostId?: string | null;
+}
+
+/**
+ * Whose a new datastore is, from what the user declared: `host_id` names its host; `shared: false`
+ * alone makes it the receiving host's; otherwise it is shared. 400 naming `shared` when both a
+ * host and `shared: true` are given. Pure.
+ */
+export function datastoreHostOf(declared: { shared?: boolean | null; hostId?: string | null }, receivingHostId: string): string | null {
+  const hostId = declared.hostId ?? null;
+  if (hostId !== null && declared.shared === true) throw invalidField("shared", `a datastore is shared by every host or belongs to host_id ${JSON.stringify(hostId)}, not both`);
+  if (hostId !== null) return hostId;
+  return declared.shared === false ? receivingHostId : null;
+}
+
+/** True when host `hostId` can read the files of datastore `ds` (it is shared, or that host's own). */
+export function datastoreVisibleFrom(ds: Datastore, hostId: string): boolean {
+  return ds.hostId === null || ds.hostId === hostId;
+}
+
+/** How a datastore's reach reads in messages: "shared" or "local to host b". */
+export function datastoreReach(ds: Datastore): string {
+  return ds.hostId === null ? "shared by every host" : `local to host ${ds.hostId}`;
 }
 
 /** A datastore with what the engine measured of it now. */
@@ -44,6 +68,17 @@ export async function checkDatastoreAdd(ctx: OpContext, req: AddDatastoreRequest
   // Checked before any file access: resolving a path under /proc can follow loops for ever.
   const pathIssue = datastorePathProblem(req.path);
   if (pathIssue) throw invalidField("path", pathIssue);
+  if (req.hostId) {
+    const host = await ctx.store.hosts.get(req.hostId);
+    if (!host) throw notFound("host", req.hostId, "host_id");
+  }
+  const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+  if (req.hostId && req.hostId !== self) {
+    // Another host's folder: this machine cannot look at it. That host's job checks the
+    // filesystem again before it makes anything.
+    await checkDatastoreUnique(ctx.store, req.name, path.resolve(req.path));
+    return path.resolve(req.path);
+  }
   const resolved = await resolveExisting(path.resolve(req.path));
   const resolvedIssue = datastorePathProblem(resolved);
   if (resolvedIssue) throw invalidField("path", `${req.path} resolves to ${resolved}: ${resolvedIssue}`);
@@ -91,7 +126,7 @@ export async function addDatastore(ctx: OpContext, req: AddDatastoreRequest, bef
   if (!(await exists(catalogPath(resolved)))) await writeCatalog(resolved, []);
   await faultHold(ctx, "CLONEFLEET_FAULT_HOLD", "datastore-create:after-layout");
 
-  const ds: Datastore = { id: plan.id, name: req.name, path: resolved, createdAt: nowIso() };
+  const ds: Datastore = { id: plan.id, name: req.name, path: resolved, createdAt: nowIso(), hostId: req.hostId ?? null };
   try {
     await ctx.store.tx(async (s) => {
       await checkDatastoreUnique(s, req.name, resolved);

@@ -141,6 +141,7 @@ export async function checkFleetSpec(store: Inventory, spec: FleetSpec, existing
       );
     }
   }
+  fleetHostOf(await Promise.all(spec.datastoreIds.map(async (id) => (await store.datastores.get(id))!)));
   const namePrefix = spec.namePrefix ?? existing?.namePrefix ?? source.template.name;
   const prefixIssue = namePrefixProblem(namePrefix);
   if (prefixIssue) throw invalidField("name_prefix", spec.namePrefix === null ? `the template's name cannot serve as prefix: ${prefixIssue}` : prefixIssue);
@@ -152,6 +153,32 @@ export async function checkFleetSpec(store: Inventory, spec: FleetSpec, existing
     if (other) throw conflict(`a fleet with name prefix ${JSON.stringify(namePrefix)} already exists (${other.id})`, "name_prefix");
   }
   return { ...spec, cloneMode, namePrefix };
+}
+
+/**
+ * The host whose agent applies a fleet and runs its members: the one host whose own datastores
+ * it lists, or null when it lists only shared ones (the receiving host then). 409 naming
+ * `datastore_ids[i]` for a fleet over two hosts' own datastores: placement across hosts is
+ * not there yet. Pure.
+ */
+export function fleetHostOf(datastores: readonly Datastore[]): string | null {
+  let host: string | null = null;
+  for (const [i, ds] of datastores.entries()) {
+    if (ds.hostId === null || ds.hostId === host) continue;
+    if (host !== null) {
+      throw incompatible(`datastore_ids[${i}]: datastore ${ds.name} is local to host ${ds.hostId}, another lists host ${host}'s own; a fleet's datastores are shared or one host's`, `datastore_ids[${i}]`);
+    }
+    host = ds.hostId;
+  }
+  return host;
+}
+
+/** The host that must run a `fleet.apply` job (see fleetHostOf; null: the receiving host). */
+export async function fleetApplyHost(store: Inventory, req: ApplyFleetRequest): Promise<string | null> {
+  const fleet = await store.fleets.get(req.fleetId);
+  if (!fleet) return null;
+  const datastores = await Promise.all(fleet.datastoreIds.map((id) => store.datastores.get(id)));
+  return fleetHostOf(datastores.filter((d): d is Datastore => d !== null));
 }
 
 /** Records a new fleet from a checked declaration, inside the caller's transaction; 409 naming `name_prefix` when the prefix is taken. */
@@ -446,7 +473,7 @@ async function planMembers(
         powerState: fleet.powerState,
         state: "ready",
         createdAt: nowIso(),
-        hostId: ctx.settings.hostId ?? LOCAL_HOST_ID,
+        hostId: ds.hostId ?? ctx.settings.hostId ?? LOCAL_HOST_ID,
       }),
     };
   });

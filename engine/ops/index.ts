@@ -3,7 +3,7 @@
  * listed on purpose (no `export *`), so an op's inner helpers stay inside this folder.
  */
 export { directContext, type EngineSettings } from "./context";
-export { type AddDatastoreRequest, checkDatastoreAdd, checkDatastoreRemove, type DatastoreStatus, getDatastore, listDatastores } from "./datastore";
+export { type AddDatastoreRequest, checkDatastoreAdd, checkDatastoreRemove, datastoreHostOf, datastoreReach, datastoreVisibleFrom, type DatastoreStatus, getDatastore, listDatastores } from "./datastore";
 export { admitTemplateName, checkTemplateDelete, getTemplateView, IMPORT_TEMPLATE_KIND, importTemplate, type ImportTemplateRequest, listTemplateViews, recoverTemplateImport, refreshTemplateViews, type TemplateView, validateTemplateImport } from "./template";
 export { type ChainLayerView, describeChain } from "./disk-chain";
 export { reconcileDatastores, type ReconcileReport } from "./reconcile";
@@ -13,9 +13,9 @@ export { checkDiskRegister, type RegisterDiskRequest, type RegisterDiskResult } 
 export { type CatalogRescanReport } from "./catalog-rescan";
 export { checkPoolDelete, checkPoolRequest, checkPoolResize, type CreatePoolRequest, getPoolView, listPoolViews, type PoolView, type PoolFillStatus } from "./pool";
 export { PoolRefill, type PoolRefillOptions } from "./pool-refill";
-export { admitVmName, checkVmDelete, checkVmRequest, CREATE_VM_KIND, createVm, type CreateVmRequest, recoverVmCreate } from "./vm";
+export { admitVmName, checkVmDelete, checkVmRequest, cloneHostOf, CREATE_VM_KIND, createVm, createVmHost, type CreateVmRequest, recoverVmCreate } from "./vm";
 export { getVmView, listVmViews, type VmView } from "./vm-view";
-export { admitFleetApply, APPLY_FLEET_KIND, applyFleet, type ApplyFleetRequest, type ApplyFleetResult, checkFleetDelete, declareFleet, type FleetSpec, type FleetView, getFleetView, listFleetViews, recoverFleetApply, redeclareFleet } from "./fleet";
+export { admitFleetApply, APPLY_FLEET_KIND, applyFleet, type ApplyFleetRequest, fleetApplyHost, fleetHostOf, type ApplyFleetResult, checkFleetDelete, declareFleet, type FleetSpec, type FleetView, getFleetView, listFleetViews, recoverFleetApply, redeclareFleet } from "./fleet";
 export { ramFolderOf } from "./guest-ram";
 export { checkVmStart, checkVmStop, livePid, reconcileVmRuntime, type StartVmRequest, type StopVmRequest, type VmRuntimeReport } from "./vm-power";
 export { admitForkName, checkForkRequest, FORK_VM_KIND, forkVm, type ForkVmRequest, type ForkVmResult, recoverVmFork } from "./vm-fork";

@@ -29,6 +29,7 @@ import { DEFAULT_HEARTBEAT_INTERVAL_MS, judgeHostStatus, MISSED_HEARTBEATS_FOR_D
 import {
   abandonMirror,
   applyStorageMoveRecords,
+  checkTargetSeesDisk,
   cleanUpStorageMove,
   finishMirror,
   migrateWithSwitchover,
@@ -187,6 +188,7 @@ export async function checkMigrateRequest(store: Inventory, req: MigrateVmReques
     throw invalidField("max_bandwidth_bytes_per_sec", "must be a whole number of at least 1048576 (1 MiB/s)");
   }
   await planStorageMove(store, vm, req.targetDatastoreId);
+  await checkTargetSeesDisk(store, vm, target.id, req.targetDatastoreId);
   if (opts.admit !== false) await admitMigration(store, req);
   return req;
 }

@@ -29,8 +29,8 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "clonefleet-migstore-"));
   store = await openInventory(path.join(dir, "inventory.db"));
   await store.tx(async (s) => {
-    await s.datastores.insert({ id: "ds-a", name: "a", path: "/srv/a", createdAt: T });
-    await s.datastores.insert({ id: "ds-b", name: "b", path: "/srv/b", createdAt: T });
+    await s.datastores.insert({ id: "ds-a", name: "a", path: "/srv/a", createdAt: T, hostId: null });
+    await s.datastores.insert({ id: "ds-b", name: "b", path: "/srv/b", createdAt: T, hostId: null });
     await s.layers.insert(layer("l-tpl", "/srv/a/clonefleet/templates/t/disk.qcow2", { ownerKind: "template", ownerId: "t", contentId: "a".repeat(32) }));
     await s.layers.insert(layer("l-vm", "/srv/a/clonefleet/vms/vm-1/disk.qcow2", { backingPath: "/srv/a/clonefleet/templates/t/disk.qcow2", parentContentId: "a".repeat(32) }));
     await s.vms.insert({

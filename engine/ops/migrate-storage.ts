@@ -27,6 +27,7 @@ import { liveDiskChain, pollUntil, setMigrationCapabilities, setMigrationParamet
 import { newId, nowIso, pathIsWithin, type DiskLayer, type Vm } from "../model";
 import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
+import { datastoreReach, datastoreVisibleFrom } from "./datastore";
 import { diskLayersOf } from "./vm-power";
 import { removeFromDatastore } from "./datastore-removal";
 
@@ -86,6 +87,30 @@ export async function planStorageMove(store: Inventory, vm: Vm, targetDatastoreI
     backingPath: layers[1]?.path ?? null,
     virtualSizeBytes: top.virtualSizeBytes,
   };
+}
+
+/**
+ * Refuses a migration whose target host could not read the VM's disk afterwards: the top layer's
+ * datastore (or the one it moves to) and every backing layer's must be shared or the target's
+ * own. 409 naming `target_datastore_id` when the move goes somewhere the target cannot see,
+ * `host_id` otherwise. Reads only.
+ */
+export async function checkTargetSeesDisk(store: Inventory, vm: Vm, targetHostId: string, targetDatastoreId: string | null | undefined): Promise<void> {
+  const layers = await diskLayersOf(store, vm);
+  const moving = targetDatastoreId !== null && targetDatastoreId !== undefined && targetDatastoreId !== vm.datastoreId;
+  const needed = [moving ? targetDatastoreId : vm.datastoreId, ...layers.slice(1).map((l) => l.datastoreId)];
+  for (const [i, id] of needed.entries()) {
+    const ds = await store.datastores.get(id);
+    if (!ds || datastoreVisibleFrom(ds, targetHostId)) continue;
+    if (i === 0 && moving) {
+      throw conflict(`host ${targetHostId} cannot read datastore ${ds.name} (${datastoreReach(ds)}); name one it can read in target_datastore_id`, "target_datastore_id");
+    }
+    const what = i === 0 ? `VM ${vm.name}'s disk is on datastore ${ds.name}` : `VM ${vm.name}'s disk is backed by a layer on datastore ${ds.name}`;
+    throw conflict(
+      `${what} (${datastoreReach(ds)}), which host ${targetHostId} cannot read; ${i === 0 ? "move the disk with target_datastore_id naming a datastore that host reads" : "replicate that layer to a datastore it reads first"}`,
+      "host_id",
+    );
+  }
 }
 
 /** Target side: creates the (empty) new top file of a move; 409 when the VM's folder exists there already. */

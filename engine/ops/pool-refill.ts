@@ -2,7 +2,7 @@ import { promises as fs } from "node:fs";
 import type { Logger } from "pino";
 import { ensureLayout, fullCopy, isAbortError, newContentId, partPath, poolCopyPath, poolDir } from "../disk";
 import { isEngineError, isNoSpaceError } from "../errors";
-import { newId, nowIso, type DiskLayer, type Pool, type PoolFillError } from "../model";
+import { LOCAL_HOST_ID, newId, nowIso, type DiskLayer, type Pool, type PoolFillError } from "../model";
 import type { Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { EngineSettings } from "./context";
@@ -64,6 +64,19 @@ export class PoolRefill implements PoolFillStatus {
       retryMaxMs: opts.retryMaxMs ?? 5 * 60_000,
       verifyEveryMs: opts.verifyEveryMs ?? 30_000,
     };
+  }
+
+  /**
+   * The pools this host keeps filled: those on its own datastores, and on shared ones when it
+   * is host local (one refill loop per shared datastore is enough).
+   */
+  private async poolsServedHere(): Promise<Pool[]> {
+    const self = this.settings.hostId ?? LOCAL_HOST_ID;
+    const datastores = new Map((await this.store.datastores.list()).map((d) => [d.id, d]));
+    return (await this.store.pools.list()).filter((p) => {
+      const ds = datastores.get(p.datastoreId);
+      return ds !== undefined && (ds.hostId === null ? self === LOCAL_HOST_ID : ds.hostId === self);
+    });
   }
 
   /** Starts looking at the pools (at once, then every interval); also restarts a loop stopped with `close`. */
@@ -130,7 +143,7 @@ export class PoolRefill implements PoolFillStatus {
   private async look(): Promise<void> {
     const verify = Date.now() - this.lastVerify >= this.opts.verifyEveryMs;
     if (verify) this.lastVerify = Date.now();
-    const pools = await this.store.pools.list();
+    const pools = await this.poolsServedHere();
     const live = new Set(pools.map((p) => p.id));
     for (const f of this.fills.values()) {
       if (!live.has(f.poolId)) f.abort.abort(new Error("the pool was deleted"));

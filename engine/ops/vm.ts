@@ -10,6 +10,7 @@ import {
   newId,
   nowIso,
   type CloneMode,
+  type Datastore,
   type MissingAckPolicy,
   type Vm,
 } from "../model";
@@ -22,6 +23,7 @@ import { powerOff, removeVmStateDir } from "./vm-power";
 import { getVmView, liveVmState, type VmView } from "./vm-view";
 import { removeFromDatastore } from "./datastore-removal";
 import { faultHold } from "./fault-hold";
+import { datastoreReach, datastoreVisibleFrom } from "./datastore";
 
 /** Every clone mode, in the order users read them. */
 export const CLONE_MODES: readonly CloneMode[] = ["pool", "full", "linked"];
@@ -83,8 +85,38 @@ export async function checkVmRequest(store: Inventory, req: CreateVmRequest, opt
       "datastore_id",
     );
   }
+  cloneHostOf(req.hostId ?? null, ds, source.datastore);
   if (opts.admitName !== false) await admitVmName(store, req.name);
   return { ...req, datastoreId: ds.id };
+}
+
+/**
+ * The host a new VM lives on, whose agent makes its disk: the one asked for, else the host that
+ * owns the target datastore or the template's; null when neither is any host's own (the
+ * receiving host then). 409 naming `host_id` (or `datastore_id`) when that host cannot read both
+ * the template's datastore and the VM's. Pure.
+ */
+export function cloneHostOf(requested: string | null, target: Datastore, templateDs: Datastore): string | null {
+  const host = requested ?? target.hostId ?? templateDs.hostId;
+  if (host === null) return null;
+  for (const [ds, what] of [
+    [target, "the VM's datastore"],
+    [templateDs, "the template's datastore"],
+  ] as const) {
+    if (datastoreVisibleFrom(ds, host)) continue;
+    const field = requested !== null ? "host_id" : "datastore_id";
+    throw conflict(`host ${host} cannot read ${what} ${ds.name} (${datastoreReach(ds)}); choose a datastore that host reads, or replicate the template there first`, field);
+  }
+  return host;
+}
+
+/** The host that must run a `vm.create` job: see cloneHostOf (null: the receiving host). */
+export async function createVmHost(store: Inventory, req: CreateVmRequest): Promise<string | null> {
+  const template = await store.templates.get(req.templateId);
+  const templateDs = template ? await store.datastores.get(template.datastoreId) : null;
+  const target = await store.datastores.get(req.datastoreId ?? template?.datastoreId ?? "");
+  if (!templateDs || !target) return req.hostId ?? null;
+  return cloneHostOf(req.hostId ?? null, target, templateDs);
 }
 
 /** Refuses a name a VM has, or that a queued or running creation will take. */
@@ -128,7 +160,7 @@ export async function createVm(ctx: OpContext, req: CreateVmRequest): Promise<Vm
         powerState: "stopped",
         state: "ready",
         createdAt: nowIso(),
-        hostId: req.hostId ?? ctx.settings.hostId ?? LOCAL_HOST_ID,
+        hostId: cloneHostOf(req.hostId ?? null, ds, source.datastore) ?? ctx.settings.hostId ?? LOCAL_HOST_ID,
         migrationNotifyTimeoutSeconds: req.migrationNotifyTimeoutSeconds ?? 0,
         migrationOnMissingAck: req.migrationOnMissingAck ?? "proceed",
       };

@@ -47,7 +47,7 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "clonefleet-parent-store-"));
   store = await openInventory(path.join(dir, "inventory.db"));
   await store.tx(async (s) => {
-    await s.datastores.insert({ id: "ds-1", name: "a", path: "/srv/a", createdAt: at });
+    await s.datastores.insert({ id: "ds-1", name: "a", path: "/srv/a", createdAt: at, hostId: null });
     for (const id of ["vm-src", "vm-a", "vm-b", "p1"]) {
       await s.layers.insert({ id: `layer-${id}`, datastoreId: "ds-1", path: `/srv/a/${id}.qcow2`, format: "qcow2", virtualSizeBytes: 1 << 20, contentId: "c".repeat(32), parentContentId: null, backingPath: null, ownerKind: "vm", ownerId: id, state: "ready", createdAt: at });
     }

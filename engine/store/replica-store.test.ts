@@ -11,8 +11,8 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "clonefleet-replica-store-"));
   store = await openInventory(path.join(dir, "inventory.db"));
   await store.tx(async (s) => {
-    await s.datastores.insert({ id: "ds-1", name: "a", path: "/srv/a", createdAt: "2025-01-01T00:00:00.000Z" });
-    await s.datastores.insert({ id: "ds-2", name: "b", path: "/srv/b", createdAt: "2025-01-01T00:00:00.000Z" });
+    await s.datastores.insert({ id: "ds-1", name: "a", path: "/srv/a", createdAt: "2025-01-01T00:00:00.000Z", hostId: null });
+    await s.datastores.insert({ id: "ds-2", name: "b", path: "/srv/b", createdAt: "2025-01-01T00:00:00.000Z", hostId: null });
     await s.layers.insert(layer("layer-top", "/srv/b/clonefleet/replicas/rep-1/0-top.qcow2"));
   });
 });

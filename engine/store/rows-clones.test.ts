@@ -12,8 +12,8 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "clonefleet-clones-"));
   s = await openInventory(path.join(dir, "inventory.db"));
   await s.tx(async (t) => {
-    await t.datastores.insert({ id: "ds-1", name: "one", path: "/srv/ds1", createdAt: "2025-01-01T00:00:00.000Z" });
-    await t.datastores.insert({ id: "ds-2", name: "two", path: "/srv/ds2", createdAt: "2025-01-01T00:00:00.000Z" });
+    await t.datastores.insert({ id: "ds-1", name: "one", path: "/srv/ds1", createdAt: "2025-01-01T00:00:00.000Z", hostId: null });
+    await t.datastores.insert({ id: "ds-2", name: "two", path: "/srv/ds2", createdAt: "2025-01-01T00:00:00.000Z", hostId: null });
     await t.layers.insert(layer({ id: "layer-t", ownerKind: "template", ownerId: "tpl-1", path: "/srv/ds1/clonefleet/templates/tpl-1/disk.qcow2" }));
     await t.templates.insert(templateRecord());
   });

@@ -27,6 +27,7 @@ export interface DatastoreRow {
   name: string;
   path: string;
   created_at: string;
+  host_id: string | null;
 }
 
 export interface LayerRow {
@@ -152,7 +153,7 @@ export function decodeJson(text: string | null): unknown {
 }
 
 export function toDatastore(r: DatastoreRow): Datastore {
-  return { id: r.id, name: r.name, path: r.path, createdAt: r.created_at };
+  return { id: r.id, name: r.name, path: r.path, createdAt: r.created_at, hostId: r.host_id };
 }
 
 export function toLayer(r: LayerRow): DiskLayer {
@@ -212,7 +213,7 @@ export function toJob(r: JobRow): Job {
 }
 
 export function datastoreRow(ds: Datastore): DatastoreRow {
-  return { id: ds.id, name: ds.name, path: ds.path, created_at: ds.createdAt };
+  return { id: ds.id, name: ds.name, path: ds.path, created_at: ds.createdAt, host_id: ds.hostId };
 }
 
 export function layerRow(layer: DiskLayer): LayerRow {

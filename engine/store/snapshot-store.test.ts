@@ -26,7 +26,7 @@ beforeEach(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), "clonefleet-snapshot-store-"));
   store = await openInventory(path.join(dir, "inventory.db"));
   await store.tx(async (s) => {
-    await s.datastores.insert({ id: "ds-1", name: "a", path: "/srv/a", createdAt: "2025-01-01T00:00:00.000Z" });
+    await s.datastores.insert({ id: "ds-1", name: "a", path: "/srv/a", createdAt: "2025-01-01T00:00:00.000Z", hostId: null });
     await s.layers.insert(layer("l-vm", "/srv/a/clonefleet/vms/vm-1/disk.qcow2", "vm", "vm-1"));
     await s.layers.insert(layer("l-f1", "/srv/a/clonefleet/vms/vm-1/f1.qcow2", "snapshot", "snap-1"));
     await s.layers.insert(layer("l-f2", "/srv/a/clonefleet/vms/vm-1/f2.qcow2", "snapshot", "snap-2"));

@@ -120,3 +120,72 @@ test("each state folder keeps its own API token: one host's token does not open 
   const err = await apiError(new ClonefleetClient({ endpoint: b.url, token: aToken }).vms.list());
   expect(err).toMatchObject({ status: 401, code: "CF_UNAUTHORIZED" });
 });
+
+describe("a datastore of host b's own", () => {
+  let own: { id: string; path: string };
+  let sharedId: string;
+
+  beforeAll(async () => {
+    sharedId = (await a.client.datastores.list()).find((d) => d.shared)!.id;
+    const ownPath = path.join(dir, "b-own");
+    // Declared through host local's API, made by host b's agent.
+    const made = await a.client.datastores.create({ name: "b-own", path: ownPath, host_id: "b" });
+    expect(made).toMatchObject({ shared: false, host_id: "b", path: ownPath });
+    own = made;
+    const job = (await a.client.jobs.list()).find((j) => j.kind === "datastore.create" && j.target_id === made.id)!;
+    expect(job.host_id).toBe("b");
+  });
+
+  test("bad declarations are refused naming the field, and nothing is made", async () => {
+    const before = (await a.client.datastores.list()).length;
+    const both = await apiError(a.client.datastores.create({ name: "both", path: path.join(dir, "both"), shared: true, host_id: "b" }));
+    expect(both).toMatchObject({ status: 400, field: "shared" });
+    const nowhere = await apiError(a.client.datastores.create({ name: "nowhere", path: path.join(dir, "nowhere"), host_id: "nowhere" }));
+    expect(nowhere).toMatchObject({ status: 404, field: "host_id" });
+    expect((await a.client.datastores.list()).length).toBe(before);
+    await expect(fs.stat(path.join(dir, "both"))).rejects.toThrow();
+  });
+
+  test("a VM cloned onto it lives on host b; host local is refused it; it migrates to local only with its disk moved to a datastore local reads", async () => {
+    const refused = await apiError(a.client.vms.create({ name: "wrong-host", template_id: templateId, clone_mode: "full", datastore_id: own.id, host_id: "local" }));
+    expect(refused).toMatchObject({ status: 409, field: "host_id" });
+    expect(refused.message).toMatch(/host local cannot read the VM's datastore b-own \(local to host b\)/);
+
+    const job = await a.client.vms.create({ name: "b-disk", template_id: templateId, clone_mode: "full", datastore_id: own.id });
+    expect(job.host_id).toBe("b");
+    const vm = (await a.client.waitJob(job.id)).result as { id: string; host_id: string; disk_path: string };
+    expect(vm.host_id).toBe("b");
+    expect(vm.disk_path.startsWith(own.path)).toBe(true);
+    const running = await a.client.vms.start(vm.id);
+
+    const stay = await apiError(a.client.vms.migrate(vm.id, { host_id: "local" }));
+    expect(stay).toMatchObject({ status: 409, field: "host_id" });
+    expect(stay.message).toMatch(/disk is on datastore b-own \(local to host b\), which host local cannot read/);
+    const moved = (await a.client.waitJob((await a.client.vms.migrate(vm.id, { host_id: "local", target_datastore_id: sharedId })).id, { timeoutMs: 120_000 })).result as MigrateResultWire;
+    expect(moved.target_host_id).toBe("local");
+    const after = (await a.client.vms.get(vm.id))!;
+    expect(after).toMatchObject({ host_id: "local", power_state: "running", datastore_id: sharedId });
+    expect(await pidGoneSoon(running.pid!)).toBe(true);
+    await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
+    await a.client.vms.delete(vm.id);
+  });
+
+  test("host b keeps a pool on it filled, and a fleet over it is applied by b with its members on b", async () => {
+    const pool = await a.client.pools.create({ template_id: templateId, datastore_id: own.id, size: 2 });
+    const ready = await b.client.waitPoolReady(pool.id, { timeoutMs: 120_000 });
+    expect(ready.ready).toBe(2);
+    const applied = await a.client.fleets.create({ template_id: templateId, size: 2, datastore_ids: [own.id], name_prefix: "bfleet" });
+    expect(applied.host_id).toBe("b");
+    const done = await a.client.waitJob(applied.id, { timeoutMs: 120_000 });
+    const members = (await a.client.vms.list()).filter((v) => v.fleet_id === done.target_id);
+    expect(members.map((m) => [m.host_id, m.provisioned_by])).toEqual([
+      ["b", "pool"],
+      ["b", "pool"],
+    ]);
+    // shared: false alone makes a datastore the answering host's own.
+    const localOwn = await a.client.datastores.create({ name: "local-own", path: path.join(dir, "local-own"), shared: false });
+    expect(localOwn).toMatchObject({ shared: false, host_id: "local" });
+    const across = await apiError(a.client.fleets.create({ template_id: templateId, size: 2, datastore_ids: [own.id, localOwn.id], name_prefix: "across", clone_mode: "full" }));
+    expect(across).toMatchObject({ status: 409, field: "datastore_ids[1]" });
+  });
+});

@@ -7,7 +7,7 @@ import type { Datastore, DiskLayer, Job, Template, Vm } from "../../engine/model
  */
 export const T0 = "2026-01-01T00:00:00.000Z";
 
-export const datastoreRecord = (over: Partial<Datastore> = {}): Datastore => ({ id: "ds-1", name: "one", path: "/srv/ds1", createdAt: T0, ...over });
+export const datastoreRecord = (over: Partial<Datastore> = {}): Datastore => ({ id: "ds-1", name: "one", path: "/srv/ds1", createdAt: T0, hostId: null, ...over });
 
 export const layerRecord = (over: Partial<DiskLayer> = {}): DiskLayer => ({
   id: "layer-t",

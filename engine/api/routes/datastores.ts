@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
-import { JOB_KINDS } from "../../model";
-import { checkDatastoreAdd, checkDatastoreRemove, directContext, getDatastore, listDatastoreLayers, listDatastores, type DatastoreStatus } from "../../ops";
+import { JOB_KINDS, LOCAL_HOST_ID } from "../../model";
+import { checkDatastoreAdd, checkDatastoreRemove, datastoreHostOf, directContext, type AddDatastoreRequest, getDatastore, listDatastoreLayers, listDatastores, type DatastoreStatus } from "../../ops";
 import { CreateDatastoreBody, datastoreLayerToWire, DatastoreLayerWire, datastoreToWire, DatastoreWire, IdParams, JobWire } from "../schemas";
 import type { EngineServices } from "../services";
 import { hasPriorJob, submitAndAnswer } from "./job-answer";
@@ -21,7 +21,11 @@ export const datastoreRoutes: FastifyPluginAsync<{ services: EngineServices }> =
       },
     },
     async (req, reply) => {
-      const request = { name: req.body.name, path: req.body.path };
+      const request: AddDatastoreRequest = {
+        name: req.body.name,
+        path: req.body.path,
+        hostId: datastoreHostOf({ shared: req.body.shared, hostId: req.body.host_id }, services.hostId ?? LOCAL_HOST_ID),
+      };
       // A retried request answers with its job; the name it took is no conflict then.
       if (!(await hasPriorJob(services, req))) await checkDatastoreAdd(ctx(), request);
       return submitAndAnswer(services, req, reply, JOB_KINDS.createDatastore, request, (ds) => reply.status(201).send(datastoreToWire(ds as DatastoreStatus)));

@@ -3,7 +3,7 @@ import { vmStopTimeout } from "./vm-stop-timeout";
 import { hostsMigration } from "./hosts";
 import { jobLeases } from "./job-leases";
 import { apiTokens } from "./api-tokens";
-import { hostCredentials } from "./host-credentials";
+import { hostsApart } from "./hosts-apart";
 
 /** One step of the inventory schema; `up` is SQL run inside one transaction with foreign keys on. */
 export interface Migration {
@@ -247,7 +247,7 @@ export const MIGRATIONS: readonly Migration[] = [
   parentWarmCount,
   apiTokens,
   jobLeases,
-  hostCredentials,
+  hostsApart,
 ];
 
 /** The schema version this code writes: the highest version in `MIGRATIONS`. */

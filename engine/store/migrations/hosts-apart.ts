@@ -1,0 +1,17 @@
+import type { Migration } from "./index";
+
+/**
+ * Hosts apart (separate machines sharing the network and the inventory):
+ * - each host's agent keeps its own secret in its own state folder and records only its
+ *   SHA-256 here, so agents can tell a fellow agent's call from anyone else's;
+ * - a datastore is shared (the same path on every host, host_id NULL, as every datastore was
+ *   before) or belongs to one host, which alone can read its files.
+ */
+export const hostsApart: Migration = {
+  version: 12,
+  name: "hosts-apart",
+  up: `
+ALTER TABLE hosts ADD COLUMN token_hash TEXT;
+ALTER TABLE datastores ADD COLUMN host_id TEXT;
+`,
+};

@@ -13,24 +13,31 @@ import { autonameInput } from "./autoname";
 export interface DatastoreInputs {
   name: string;
   path: string;
+  shared?: boolean;
+  hostId?: string;
   endpoint?: string;
   token?: string;
 }
 
 /** Outputs of a Datastore as the provider stores them; its space moves on its own, so `getDatastore` reads it. */
-export type DatastoreOutputs = DatastoreInputs;
+export interface DatastoreOutputs extends DatastoreInputs {
+  shared: boolean;
+  hostId?: string;
+}
 
 // Kept unexported: provider methods reference module-scope values, and an exported const would
 // be reached through `exports`, dragging the whole module (and the SDK) into the closure.
-const REPLACE_KEYS = ["name", "path"];
+const REPLACE_KEYS = ["name", "path", "shared", "hostId"];
 const INPUT_KEYS = ["name", "path"];
+// Left out, they read what the engine chose (shared, or the host that answered `shared: false`).
+const GIVEN_KEYS = ["shared", "hostId"];
 
 /** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_datastore. */
 export const DATASTORE_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
 
 /** The outputs for a datastore the engine answered with; the user's `path` is kept as written. */
 function datastoreOutputs(inputs: DatastoreInputs, d: DatastoreWire): DatastoreOutputs {
-  return { ...connectionOf(inputs), name: d.name, path: inputs.path ?? d.path };
+  return { ...connectionOf(inputs), name: d.name, path: inputs.path ?? d.path, shared: d.shared, ...(d.host_id ? { hostId: d.host_id } : {}) };
 }
 
 /** The dynamic provider of Datastore; the SDK serializes it, so each method builds its own client. */
@@ -39,13 +46,19 @@ export const datastoreProvider: pulumi.dynamic.ResourceProvider<DatastoreInputs,
   validate: "validateDatastoreInputs",
   inputKeys: INPUT_KEYS,
   replaceKeys: REPLACE_KEYS,
+  givenKeys: GIVEN_KEYS,
   autoname: true,
   // Names and paths are unique on the engine: the new datastore can be added before the old one
   // is gone only when both change.
   deleteBeforeReplace: (replaces) => !(replaces.includes("name") && replaces.includes("path")),
 
   async create(ctx, inputs) {
-    const d = await ctx.client.datastores.create({ name: inputs.name, path: inputs.path });
+    const d = await ctx.client.datastores.create({
+      name: inputs.name,
+      path: inputs.path,
+      ...(inputs.shared !== undefined ? { shared: inputs.shared } : {}),
+      ...(inputs.hostId !== undefined ? { host_id: inputs.hostId } : {}),
+    });
     return { id: d.id, outs: datastoreOutputs(inputs, d) };
   },
 
@@ -54,7 +67,9 @@ export const datastoreProvider: pulumi.dynamic.ResourceProvider<DatastoreInputs,
     if (!d) return null;
     const outs = datastoreOutputs({ ...props, name: d.name, path: props.path ?? d.path }, d);
     // An import or `get` starts from nothing but the id: hand Pulumi the inputs as well.
-    if (props.name === undefined) return { props: outs, inputs: { name: d.name, path: d.path, ...connectionOf({ endpoint: props.endpoint }) } };
+    if (props.name === undefined) {
+      return { props: outs, inputs: { name: d.name, path: d.path, shared: d.shared, ...(d.host_id ? { hostId: d.host_id } : {}), ...connectionOf({ endpoint: props.endpoint }) } };
+    }
     return { props: outs };
   },
 
@@ -69,6 +84,10 @@ export interface DatastoreArgs extends ConnectionArgs {
   name?: pulumi.Input<string>;
   /** Absolute directory on the engine host; created when missing. Changing it replaces the datastore. */
   path: pulumi.Input<string>;
+  /** True (default): every host sees the directory at the same path. False: it belongs to `hostId`, or to the host the provider talks to. Changing it replaces the datastore. */
+  shared?: pulumi.Input<boolean>;
+  /** The one host whose agent can read the directory; VMs, pools and fleets on it live there. Conflicts with `shared: true`. Changing it replaces the datastore. */
+  hostId?: pulumi.Input<string>;
 }
 
 /** A clonefleet datastore; creating one registers (and creates) its directory on the engine host. */
@@ -77,6 +96,10 @@ export class Datastore extends pulumi.dynamic.Resource {
   declare readonly name: pulumi.Output<string>;
   /** Directory on the engine host, as given. */
   declare readonly path: pulumi.Output<string>;
+  /** True when every host sees it at the same path. */
+  declare readonly shared: pulumi.Output<boolean>;
+  /** The one host that can read it; undefined when shared. */
+  declare readonly hostId: pulumi.Output<string | undefined>;
   /** Engine API URL the datastore is managed through. */
   declare readonly endpoint: pulumi.Output<string>;
   /** API token (secret). */
@@ -88,7 +111,7 @@ export class Datastore extends pulumi.dynamic.Resource {
     super(
       datastoreProvider,
       name,
-      { name: args.name, path: args.path, ...autonameInput(name, args, opts), endpoint: conn.endpoint, token: conn.token },
+      { name: args.name, path: args.path, shared: args.shared, hostId: args.hostId, ...autonameInput(name, args, opts), endpoint: conn.endpoint, token: conn.token },
       withSecretToken(opts),
       "clonefleet",
       "Datastore",

@@ -1,6 +1,6 @@
 import { UNKNOWN_VALUE } from "../../pulumi/provider-kit";
 import { PULUMI_FACE } from "../../pulumi/validate";
-import { fleetProblems, knownReferences, REFERENCES, TERRAFORM_FACE, timeoutsProblems, vmMayComeFromParent, vmProblems, type Face } from "../../engine/client/rules";
+import { datastoreProblems, fleetProblems, knownReferences, REFERENCES, TERRAFORM_FACE, timeoutsProblems, vmMayComeFromParent, vmProblems, type Face } from "../../engine/client/rules";
 
 /** The same configuration as each face writes it: snake_case with undefined for unknown, camelCase with UNKNOWN_VALUE. */
 const camel = (s: string) => s.replace(/_([a-z0-9])/g, (_m, c: string) => c.toUpperCase());
@@ -43,6 +43,17 @@ describe.each([
     const problems = vm({ name: "a/b", template_id: "", clone_mode: "thin", power_state: "on", stop_timeout_seconds: 3601, host_id: "../x" });
     expect(problems.map((p) => p.attribute).sort()).toEqual(["clone_mode", "host_id", "name", "power_state", "stop_timeout_seconds", "template_id"].map(n).sort());
     expect(problems.find((p) => p.attribute === n("clone_mode"))!.reason).toBe('must be one of pool, full, linked (got "thin")');
+  });
+
+  test("a datastore is shared or one host's own, not both; an unknown reach waits", () => {
+    const ds = (c: Record<string, unknown>) => datastoreProblems(asFace(face, { name: "d", path: "/srv/d", ...c }), face);
+    expect(ds({ shared: true })).toEqual([]);
+    expect(ds({ shared: false, host_id: "b" })).toEqual([]);
+    expect(ds({ shared: true, host_id: "b" })).toEqual([
+      { attribute: n("shared"), summary: "Conflicting datastore reach", reason: `a datastore is shared by every host or belongs to ${n("host_id")}, not both` },
+    ]);
+    expect(ds({ shared: true, host_id: UNKNOWN })).toEqual([]);
+    expect(ds({ host_id: "../b", shared: "yes" }).map((p) => p.attribute).sort()).toEqual([n("host_id"), n("shared")].sort());
   });
 
   test("unknown values wait: an unknown source neither conflicts nor is missing", () => {

@@ -168,7 +168,7 @@ test("get reads an existing resource by id", async () => {
 });
 
 test("replace keys match the Terraform schema's replace attributes in camelCase", () => {
-  expect([...DATASTORE_REPLACE_KEYS]).toEqual(["name", "path"]);
+  expect([...DATASTORE_REPLACE_KEYS]).toEqual(["name", "path", "shared", "hostId"]);
   expect([...TEMPLATE_REPLACE_KEYS]).toEqual(["name", "datastoreId", "sourcePath", "memoryMb", "vcpus", "kernel", "initrd", "cmdline"]);
   expect([...REPLICA_REPLACE_KEYS]).toEqual(["sourceDiskPath", "templateId", "targetDatastoreId"]);
 });

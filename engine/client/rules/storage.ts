@@ -17,6 +17,11 @@ export function datastoreProblems(config: Readonly<Record<string, unknown>>, fac
   const r = new RuleReader(config, face);
   r.check("name", "Invalid datastore name", nameProblem);
   r.check("path", "Invalid datastore path", datastorePathProblem);
+  r.check("shared", `Invalid ${r.n("shared")}`, boolProblem);
+  r.check("host_id", `Invalid ${r.n("host_id")}`, nameProblem);
+  if (r.value("shared") === true && r.isSet("host_id")) {
+    r.add(r.n("shared"), "Conflicting datastore reach", `a datastore is shared by every host or belongs to ${r.n("host_id")}, not both`);
+  }
   return r.problems;
 }
 

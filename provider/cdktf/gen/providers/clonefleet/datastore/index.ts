@@ -8,6 +8,12 @@ import * as cdktf from 'cdktf';
 
 export interface DatastoreConfig extends cdktf.TerraformMetaArguments {
   /**
+  * The one host whose agent can read the directory; VMs, pools and fleets on it live on that host. Conflicts with `shared = true`. Left unset, it reads the datastore's host (null when shared). Changing it replaces the datastore.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/datastore#host_id Datastore#host_id}
+  */
+  readonly hostId?: string;
+  /**
   * Unique name: letters, digits, `.`, `_`, `-`; at most 63 characters.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/datastore#name Datastore#name}
@@ -19,6 +25,12 @@ export interface DatastoreConfig extends cdktf.TerraformMetaArguments {
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/datastore#path Datastore#path}
   */
   readonly path: string;
+  /**
+  * True (default): every host sees the directory at the same path (NFS and the like). False: it belongs to `host_id`, or when that is unset to the host of the engine the provider talks to. Changing it replaces the datastore.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/datastore#shared Datastore#shared}
+  */
+  readonly shared?: boolean | cdktf.IResolvable;
 }
 
 /**
@@ -71,13 +83,31 @@ export class Datastore extends cdktf.TerraformResource {
       connection: config.connection,
       forEach: config.forEach
     });
+    this._hostId = config.hostId;
     this._name = config.name;
     this._path = config.path;
+    this._shared = config.shared;
   }
 
   // ==========
   // ATTRIBUTES
   // ==========
+
+  // host_id - computed: true, optional: true, required: false
+  private _hostId?: string; 
+  public get hostId() {
+    return this.getStringAttribute('host_id');
+  }
+  public set hostId(value: string) {
+    this._hostId = value;
+  }
+  public resetHostId() {
+    this._hostId = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get hostIdInput() {
+    return this._hostId;
+  }
 
   // id - computed: true, optional: false, required: false
   public get id() {
@@ -110,19 +140,43 @@ export class Datastore extends cdktf.TerraformResource {
     return this._path;
   }
 
+  // shared - computed: true, optional: true, required: false
+  private _shared?: boolean | cdktf.IResolvable; 
+  public get shared() {
+    return this.getBooleanAttribute('shared');
+  }
+  public set shared(value: boolean | cdktf.IResolvable) {
+    this._shared = value;
+  }
+  public resetShared() {
+    this._shared = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get sharedInput() {
+    return this._shared;
+  }
+
   // =========
   // SYNTHESIS
   // =========
 
   protected synthesizeAttributes(): { [name: string]: any } {
     return {
+      host_id: cdktf.stringToTerraform(this._hostId),
       name: cdktf.stringToTerraform(this._name),
       path: cdktf.stringToTerraform(this._path),
+      shared: cdktf.booleanToTerraform(this._shared),
     };
   }
 
   protected synthesizeHclAttributes(): { [name: string]: any } {
     const attrs = {
+      host_id: {
+        value: cdktf.stringToHclTerraform(this._hostId),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "string",
+      },
       name: {
         value: cdktf.stringToHclTerraform(this._name),
         isBlock: false,
@@ -134,6 +188,12 @@ export class Datastore extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "string",
+      },
+      shared: {
+        value: cdktf.booleanToHclTerraform(this._shared),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "boolean",
       },
     };
 

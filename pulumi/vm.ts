@@ -52,6 +52,7 @@ export interface VmOutputs extends VmInputs {
   forkedFrom: string | null;
   stopTimeoutSeconds: number | null;
   hostId: string;
+  hostState: string;
   migrationNotifyTimeoutSeconds: number;
   migrationOnMissingAck: string;
 }
@@ -94,6 +95,8 @@ async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v:
     stopTimeoutSeconds: v.stop_timeout_seconds ?? null,
     // The host it is on now: a VM moved outside Pulumi diffs against a declared hostId, and the update moves it back.
     hostId: v.host_id,
+    // down: the host stopped heartbeating, and powerState is the last the inventory knew.
+    hostState: v.host_state,
     migrationNotifyTimeoutSeconds: v.migration_notify_timeout_seconds ?? 0,
     migrationOnMissingAck: v.migration_on_missing_ack ?? "proceed",
   };
@@ -258,6 +261,8 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly stopTimeoutSeconds: pulumi.Output<number | null>;
   /** Id of the host it runs on, read from the engine. */
   declare readonly hostId: pulumi.Output<string>;
+  /** up, or down when its host stopped heartbeating (its power state is then the last the inventory knew). */
+  declare readonly hostState: pulumi.Output<string>;
   /** Seconds its guest gets to acknowledge a migration notice; 0 = no notice. */
   declare readonly migrationNotifyTimeoutSeconds: pulumi.Output<number>;
   /** abort or proceed when the acknowledgement does not come. */
@@ -296,6 +301,7 @@ export class Vm extends pulumi.dynamic.Resource {
         diskChain: undefined,
         state: undefined,
         forkedFrom: undefined,
+        hostState: undefined,
       },
       withSecretToken(opts),
       "clonefleet",

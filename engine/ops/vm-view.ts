@@ -2,9 +2,10 @@
 import { existsSync } from "node:fs";
 import { vmDir } from "../disk";
 import { notFound } from "../errors";
-import { LOCAL_HOST_ID, type DiskLayer, type MissingAckPolicy, type RecordState, type Vm } from "../model";
+import { LOCAL_HOST_ID, type DiskLayer, type HostStatus, type MissingAckPolicy, type RecordState, type Vm } from "../model";
 import type { Inventory } from "../store";
 import { livePid } from "../hypervisor";
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, judgeHostStatus, MISSED_HEARTBEATS_FOR_DOWN } from "./hosts";
 
 /** A VM with the facts of its disk; `state` is `drifted` when its disk file is gone now. */
 export interface VmView extends Vm {
@@ -20,18 +21,24 @@ export interface VmView extends Vm {
   diskLayers: { path: string; contentId: string | null; parentContentId: string | null }[];
   /** True when its QEMU died without clonefleet stopping it (found at restart or now). */
   crashed: boolean;
+  /** Whether its host's agent is up (judged from the host's heartbeat); `down`: what the view says of it is the last the inventory knew. */
+  hostState: HostStatus;
 }
 
-/** The VM with this id and its disk facts; 404 when unknown. */
-export async function getVmView(store: Inventory, id: string): Promise<VmView> {
+/**
+ * The VM with this id and its disk facts; 404 when unknown. `here` is the host answering: a VM
+ * of another host is described from its record (its process and files are on that host's
+ * machine), with that host's state; without it, the VM is looked at as this machine's.
+ */
+export async function getVmView(store: Inventory, id: string, here?: string): Promise<VmView> {
   const vm = await store.vms.get(id);
   if (!vm) throw notFound("vm", id, "id");
-  return vmView(store, vm);
+  return vmView(store, vm, here);
 }
 
 /** Every VM, optionally of one fleet, datastore or template. */
-export async function listVmViews(store: Inventory, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}): Promise<VmView[]> {
-  return Promise.all((await store.vms.list(filter)).map((vm) => vmView(store, vm)));
+export async function listVmViews(store: Inventory, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}, here?: string): Promise<VmView[]> {
+  return Promise.all((await store.vms.list(filter)).map((vm) => vmView(store, vm, here)));
 }
 
 /** The top disk layer of each of `vms` by layer id, read in one statement. */
@@ -40,12 +47,30 @@ export async function topLayersOf(store: Inventory, vms: readonly Vm[]): Promise
 }
 
 /** The state a VM is in now: drifted when its record says so or its disk record or file is gone. */
-export function liveVmState(vm: Vm, layer: DiskLayer | null): RecordState {
-  return vm.state === "ready" && layer !== null && layer.state === "ready" && existsSync(layer.path) ? "ready" : "drifted";
+export function liveVmState(vm: Vm, layer: DiskLayer | null, canSeeFile = true): RecordState {
+  return vm.state === "ready" && layer !== null && layer.state === "ready" && (!canSeeFile || existsSync(layer.path)) ? "ready" : "drifted";
 }
 
-/** The view of `vm`: its disk chain walked from the inventory, its power state checked against its process. */
-async function vmView(store: Inventory, vm: Vm): Promise<VmView> {
+/**
+ * What the answering host can know of a VM's host: `up` and able to look at the VM itself when
+ * the VM is its own; otherwise the host's state from its heartbeat, and whether the VM's disk
+ * file is on a datastore this machine reads.
+ */
+async function vantage(store: Inventory, vm: Vm, here: string | undefined): Promise<{ own: boolean; hostState: HostStatus; seesDisk: boolean }> {
+  const hostId = vm.hostId ?? LOCAL_HOST_ID;
+  if (here === undefined || hostId === here) return { own: true, hostState: "up", seesDisk: true };
+  const host = await store.hosts.get(hostId);
+  const ds = await store.datastores.get(vm.datastoreId);
+  return {
+    own: false,
+    hostState: host ? judgeHostStatus(host, Date.now(), DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN).status : "down",
+    seesDisk: ds !== null && (ds.hostId === null || ds.hostId === here),
+  };
+}
+
+/** The view of `vm`: its disk chain walked from the inventory, its power state checked against its process where this host can. */
+async function vmView(store: Inventory, vm: Vm, here?: string): Promise<VmView> {
+  const seen = await vantage(store, vm, here);
   const layer = await store.layers.get(vm.diskLayerId);
   const chain: string[] = [];
   const layers: VmView["diskLayers"] = [];
@@ -62,13 +87,14 @@ async function vmView(store: Inventory, vm: Vm): Promise<VmView> {
       layers.push({ path: backing, contentId: null, parentContentId: null });
     }
   }
-  // The record says what clonefleet did; the process says what is true now.
-  const pid = vm.powerState === "running" ? livePid(vm.stateDir) : null;
-  const died = vm.powerState === "running" && pid === null;
+  // The record says what clonefleet did; the process says what is true now (on the VM's own host).
+  const pid = vm.powerState !== "running" ? null : seen.own ? livePid(vm.stateDir) : (vm.pid ?? null);
+  const died = seen.own && vm.powerState === "running" && pid === null;
   return {
     ...vm,
-    state: liveVmState(vm, layer),
+    state: liveVmState(vm, layer, seen.seesDisk),
     hostId: vm.hostId ?? LOCAL_HOST_ID,
+    hostState: seen.hostState,
     migrationNotifyTimeoutSeconds: vm.migrationNotifyTimeoutSeconds ?? 0,
     migrationOnMissingAck: vm.migrationOnMissingAck ?? "proceed",
     diskPath: layer?.path ?? vmDir((await store.datastores.get(vm.datastoreId))?.path ?? "/", vm.id),
@@ -76,7 +102,7 @@ async function vmView(store: Inventory, vm: Vm): Promise<VmView> {
     diskChain: chain,
     chainDepth: chain.length,
     diskLayers: layers,
-    powerState: pid !== null ? "running" : "stopped",
+    powerState: seen.own ? (pid !== null ? "running" : "stopped") : vm.powerState,
     pid,
     crashed: Boolean(vm.crashed) || died,
   };

@@ -44,6 +44,7 @@ export interface VmState {
   forked_from: string | null;
   stop_timeout_seconds: number | null;
   host_id: string;
+  host_state: string;
   migration_notify_timeout_seconds: number;
   migration_on_missing_ack: string;
 }
@@ -112,6 +113,11 @@ export const vm = defineResource<VmState, ClonefleetClient>({
         "`power_state` is `running`, and refused when it is to stay stopped (only a running VM migrates). A VM found on another host than " +
         "the one declared shows as a change, and the apply moves it back. Left unset, it reads the host the VM is on.",
       keepPrior: true,
+    }),
+    host_state: computed("string", {
+      description:
+        "`up`, or `down` when the VM's host stopped heartbeating: its power state then is the last the inventory knew, and a refresh " +
+        "shows the change.",
     }),
     migration_notify_timeout_seconds: optional("number", {
       description:
@@ -204,6 +210,7 @@ async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string | 
     forked_from: v.forked_from ?? null,
     stop_timeout_seconds: v.stop_timeout_seconds ?? null,
     host_id: v.host_id,
+    host_state: v.host_state,
     migration_notify_timeout_seconds: v.migration_notify_timeout_seconds ?? DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
     migration_on_missing_ack: v.migration_on_missing_ack ?? DEFAULT_MIGRATION_ON_MISSING_ACK,
   };

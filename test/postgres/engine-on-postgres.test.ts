@@ -7,7 +7,7 @@ import { Client } from "pg";
 import { ApiError } from "../../engine/client";
 import { PROJECT_ROOT } from "../../engine/version";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-import { startPostgresCluster, type PostgresCluster } from "../support/postgres-cluster";
+import { startPostgresCluster, type PostgresCluster } from "../../scripts/cluster/postgres";
 
 // `engine serve --inventory postgres://…` as users run it: bad URLs at start, and PostgreSQL
 // restarted under a running engine.

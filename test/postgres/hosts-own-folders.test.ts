@@ -13,8 +13,9 @@ import type { Inventory } from "../../engine/store";
 import { openInventory } from "../../engine/store/sql/sql-inventory";
 import { apiError } from "../support/api-error";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-import { startPostgresCluster, type PostgresCluster } from "../support/postgres-cluster";
+import { startPostgresCluster, type PostgresCluster } from "../../scripts/cluster/postgres";
 import { createVm, killAllVms, pidGoneSoon, vmFixture } from "../support/vms";
+import { waitFor } from "../support/wait";
 
 jest.setTimeout(240_000);
 
@@ -26,6 +27,7 @@ let dir: string;
 let a: EngineProcess;
 let b: EngineProcess;
 let templateId: string;
+let inventoryUrl: string;
 const stateOf = (host: "a" | "b") => path.join(dir, host);
 const vmsRootOf = (host: "a" | "b") => (host === "a" ? path.join(stateOf("a"), "vms") : path.join(stateOf("b"), "hosts", "b", "vms"));
 
@@ -33,6 +35,7 @@ beforeAll(async () => {
   cluster = await startPostgresCluster();
   dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-pg-hosts-"));
   const url = await cluster.createDatabase("hosts");
+  inventoryUrl = url;
   a = await spawnEngine(stateOf("a"), ["--inventory", url, ...HEARTBEAT]);
   b = await spawnEngine(stateOf("b"), ["--inventory", url, "--host-name", "b", ...HEARTBEAT]);
   inventory = await openInventory(url);
@@ -188,4 +191,26 @@ describe("a datastore of host b's own", () => {
     const across = await apiError(a.client.fleets.create({ template_id: templateId, size: 2, datastore_ids: [own.id, localOwn.id], name_prefix: "across", clone_mode: "full" }));
     expect(across).toMatchObject({ status: 409, field: "datastore_ids[1]" });
   });
+});
+
+test("host b's agent killed: its running VM reads host_state down with its last known power state, and up again once b is back", async () => {
+  const created = await a.client.vms.create({ name: "orphaned", template_id: templateId, clone_mode: "full", host_id: "b" });
+  const vm = (await a.client.waitJob(created.id)).result as { id: string };
+  const running = await a.client.vms.start(vm.id);
+  expect((await a.client.vms.get(vm.id))!).toMatchObject({ host_state: "up", power_state: "running", pid: running.pid });
+  await b.kill();
+  const seen = await waitFor("host b down in the VM's view", async () => {
+    const v = await a.client.vms.get(vm.id);
+    return v?.host_state === "down" ? v : null;
+  }, 30_000);
+  // Host local cannot look at b's processes: it reports what b last recorded, not a crash.
+  expect(seen).toMatchObject({ host_id: "b", power_state: "running", pid: running.pid, crashed: false });
+  b = await spawnEngine(stateOf("b"), ["--inventory", inventoryUrl, "--host-name", "b", ...HEARTBEAT]);
+  const back = await waitFor("host b up again", async () => {
+    const v = await a.client.vms.get(vm.id);
+    return v?.host_state === "up" ? v : null;
+  }, 30_000);
+  // b's agent found its QEMU still running and kept it.
+  expect(back).toMatchObject({ power_state: "running", pid: running.pid });
+  await a.client.vms.stop(vm.id, { timeout_seconds: 0 });
 });

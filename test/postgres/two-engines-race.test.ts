@@ -4,7 +4,7 @@ import * as path from "node:path";
 import type { JobWire } from "../../engine/client";
 import { expectOneOwnerPerFile, importTemplate, makeDataImage } from "../support/clones";
 import { spawnEngine, type EngineProcess } from "../support/engine-process";
-import { startPostgresCluster, type PostgresCluster } from "../support/postgres-cluster";
+import { startPostgresCluster, type PostgresCluster } from "../../scripts/cluster/postgres";
 
 // Two engine processes (hosts local and b, each with its own state folder) on one PostgreSQL
 // inventory, racing fleet applies against one pool while it refills.

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
-import { JOB_KINDS, type MissingAckPolicy } from "../../model";
+import { JOB_KINDS, LOCAL_HOST_ID, type MissingAckPolicy } from "../../model";
 import { checkForkRequest, checkVmDelete, checkVmRequest, checkVmStart, checkVmStop, checkVmSettings, getVmView, listVmViews, type StartVmRequest, type StopVmRequest, type UpdateVmSettingsRequest, type VmView } from "../../ops";
 import {
   CreateVmBody,
@@ -23,6 +23,8 @@ import { hasPriorJob, submitAndAnswer } from "./job-answer";
 
 /** `/vms`: VMs as inventory records with their disks (create from a template — a job —, list, show, delete). */
 export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
+  // Reads describe other hosts' VMs from the inventory: their processes are on other machines.
+  const here = services.hostId ?? LOCAL_HOST_ID;
   app.post<{ Body: CreateVmBody }>(
     "/vms",
     {
@@ -47,12 +49,12 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     "/vms",
     { schema: { tags: ["vms"], summary: "List VMs", querystring: VmListQuery, response: { 200: Type.Array(VmWire) } } },
     async (req) =>
-      (await listVmViews(services.store, { fleetId: req.query.fleet_id, datastoreId: req.query.datastore_id, templateId: req.query.template_id })).map(vmToWire),
+      (await listVmViews(services.store, { fleetId: req.query.fleet_id, datastoreId: req.query.datastore_id, templateId: req.query.template_id }, here)).map(vmToWire),
   );
   app.get<{ Params: IdParams }>(
     "/vms/:id",
     { schema: { tags: ["vms"], summary: "Show a VM, its disk chain and whether its disk is still there", params: IdParams, response: { 200: VmWire } } },
-    async (req) => vmToWire(await getVmView(services.store, req.params.id)),
+    async (req) => vmToWire(await getVmView(services.store, req.params.id, here)),
   );
   app.patch<{ Params: IdParams; Body: UpdateVmBody }>(
     "/vms/:id",

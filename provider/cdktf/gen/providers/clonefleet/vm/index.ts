@@ -480,6 +480,11 @@ export class Vm extends cdktf.TerraformResource {
     return this._hostId;
   }
 
+  // host_state - computed: true, optional: false, required: false
+  public get hostState() {
+    return this.getStringAttribute('host_state');
+  }
+
   // id - computed: true, optional: false, required: false
   public get id() {
     return this.getStringAttribute('id');

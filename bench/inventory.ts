@@ -20,7 +20,7 @@ import type { Vm } from "../engine/model";
 import type { Inventory } from "../engine/store/inventory";
 import { openInventory } from "../engine/store/sql/sql-inventory";
 import { datastoreRecord, jobRecord, layerRecord, vmRecord } from "../test/support/inventory-records";
-import { startPostgresCluster } from "../test/support/postgres-cluster";
+import { startPostgresCluster } from "../scripts/cluster/postgres";
 
 interface Options {
   records: number;

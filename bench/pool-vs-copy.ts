@@ -26,7 +26,7 @@ import pino from "pino";
 import { startEngine } from "../engine/api/engine";
 import { ClonefleetClient, type FleetApplyWire, type TemplateWire } from "../engine/client";
 import { imageInfo, reflinkSupported } from "../engine/disk";
-import { startPostgresCluster, type PostgresCluster } from "../test/support/postgres-cluster";
+import { startPostgresCluster, type PostgresCluster } from "../scripts/cluster/postgres";
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what npm cannot from Debian: QEMU's tools, PostgreSQL (the tests' throwaway inventory
-# server) and Chromium (the console test). As root it installs what is missing;
+# server), iproute2 (the namespace cluster) and Chromium (the console test). As root it installs what is missing;
 # otherwise it prints the exact command to run and fails, so nothing runs half-equipped.
 set -euo pipefail
 
@@ -10,6 +10,8 @@ command -v qemu-io >/dev/null 2>&1 || need+=(qemu-utils)
 command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 command -v mke2fs >/dev/null 2>&1 || need+=(e2fsprogs)
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+# The namespace cluster (scripts/cluster.sh, test/cluster/) makes namespaces, veth pairs and a bridge.
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # The console's browser test drives Debian's Chromium (playwright-core, no bundled browser).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 # De-duplicate (qemu-utils may be listed twice).

@@ -14,7 +14,7 @@ export { type CatalogRescanReport } from "./catalog-rescan";
 export { checkPoolDelete, checkPoolRequest, checkPoolResize, type CreatePoolRequest, getPoolView, listPoolViews, type PoolView, type PoolFillStatus } from "./pool";
 export { PoolRefill, type PoolRefillOptions } from "./pool-refill";
 export { admitVmName, checkVmDelete, checkVmRequest, cloneHostOf, CREATE_VM_KIND, createVm, createVmHost, type CreateVmRequest, recoverVmCreate } from "./vm";
-export { getVmView, listVmViews, type VmView } from "./vm-view";
+export { getVmView, listVmViews, type ViewPoint, type VmView } from "./vm-view";
 export { admitFleetApply, APPLY_FLEET_KIND, applyFleet, type ApplyFleetRequest, fleetApplyHost, fleetHostOf, type ApplyFleetResult, checkFleetDelete, declareFleet, type FleetSpec, type FleetView, getFleetView, listFleetViews, recoverFleetApply, redeclareFleet } from "./fleet";
 export { ramFolderOf } from "./guest-ram";
 export { checkVmStart, checkVmStop, livePid, reconcileVmRuntime, type StartVmRequest, type StopVmRequest, type VmRuntimeReport } from "./vm-power";

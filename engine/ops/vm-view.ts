@@ -5,7 +5,7 @@ import { notFound } from "../errors";
 import { LOCAL_HOST_ID, type DiskLayer, type HostStatus, type MissingAckPolicy, type RecordState, type Vm } from "../model";
 import type { Inventory } from "../store";
 import { livePid } from "../hypervisor";
-import { DEFAULT_HEARTBEAT_INTERVAL_MS, judgeHostStatus, MISSED_HEARTBEATS_FOR_DOWN } from "./hosts";
+import { judgeHostStatus } from "./hosts";
 
 /** A VM with the facts of its disk; `state` is `drifted` when its disk file is gone now. */
 export interface VmView extends Vm {
@@ -25,19 +25,25 @@ export interface VmView extends Vm {
   hostState: HostStatus;
 }
 
+/** The host answering a read, and after how long without a heartbeat it takes another host for down. */
+export interface ViewPoint {
+  hostId: string;
+  downAfterMs: number;
+}
+
 /**
  * The VM with this id and its disk facts; 404 when unknown. `here` is the host answering: a VM
  * of another host is described from its record (its process and files are on that host's
  * machine), with that host's state; without it, the VM is looked at as this machine's.
  */
-export async function getVmView(store: Inventory, id: string, here?: string): Promise<VmView> {
+export async function getVmView(store: Inventory, id: string, here?: ViewPoint): Promise<VmView> {
   const vm = await store.vms.get(id);
   if (!vm) throw notFound("vm", id, "id");
   return vmView(store, vm, here);
 }
 
 /** Every VM, optionally of one fleet, datastore or template. */
-export async function listVmViews(store: Inventory, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}, here?: string): Promise<VmView[]> {
+export async function listVmViews(store: Inventory, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}, here?: ViewPoint): Promise<VmView[]> {
   return Promise.all((await store.vms.list(filter)).map((vm) => vmView(store, vm, here)));
 }
 
@@ -56,20 +62,20 @@ export function liveVmState(vm: Vm, layer: DiskLayer | null, canSeeFile = true):
  * the VM is its own; otherwise the host's state from its heartbeat, and whether the VM's disk
  * file is on a datastore this machine reads.
  */
-async function vantage(store: Inventory, vm: Vm, here: string | undefined): Promise<{ own: boolean; hostState: HostStatus; seesDisk: boolean }> {
+async function vantage(store: Inventory, vm: Vm, here: ViewPoint | undefined): Promise<{ own: boolean; hostState: HostStatus; seesDisk: boolean }> {
   const hostId = vm.hostId ?? LOCAL_HOST_ID;
-  if (here === undefined || hostId === here) return { own: true, hostState: "up", seesDisk: true };
+  if (here === undefined || hostId === here.hostId) return { own: true, hostState: "up", seesDisk: true };
   const host = await store.hosts.get(hostId);
   const ds = await store.datastores.get(vm.datastoreId);
   return {
     own: false,
-    hostState: host ? judgeHostStatus(host, Date.now(), DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN).status : "down",
-    seesDisk: ds !== null && (ds.hostId === null || ds.hostId === here),
+    hostState: host ? judgeHostStatus(host, Date.now(), here.downAfterMs).status : "down",
+    seesDisk: ds !== null && (ds.hostId === null || ds.hostId === here.hostId),
   };
 }
 
 /** The view of `vm`: its disk chain walked from the inventory, its power state checked against its process where this host can. */
-async function vmView(store: Inventory, vm: Vm, here?: string): Promise<VmView> {
+async function vmView(store: Inventory, vm: Vm, here?: ViewPoint): Promise<VmView> {
   const seen = await vantage(store, vm, here);
   const layer = await store.layers.get(vm.diskLayerId);
   const chain: string[] = [];

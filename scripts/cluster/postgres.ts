@@ -1,15 +1,16 @@
 import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import * as path from "node:path";
 import { Client } from "pg";
 
 /**
- * A throwaway PostgreSQL cluster for one test file: its own data folder under a temp folder,
- * loopback TCP on a free port, password auth, run as the unprivileged `postgres` user when the
- * tests run as root (PostgreSQL refuses root). `stop()` kills it and removes every file.
+ * A throwaway PostgreSQL cluster (for a test file, a benchmark or the namespace cluster): its own
+ * data folder under a temp folder, TCP on a free port of one address (loopback unless told),
+ * password auth, run as the unprivileged `postgres` user when started as root (PostgreSQL
+ * refuses root). `stop()` kills it and removes every file.
  */
 export interface PostgresCluster {
   /** URL of the cluster's `postgres` database, as the superuser `clonefleet`. */
@@ -35,7 +36,17 @@ export function postgresBinDir(): string | null {
   return versions.length ? path.join(root, versions[0], "bin") : null;
 }
 
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+/**
+ * Where the cluster listens: `host` must be an address of this machine (default 127.0.0.1);
+ * `allowFrom` (a CIDR such as 198.18.7.0/24) lets clients of that network in besides loopback.
+ */
+export interface PostgresClusterOptions {
+  host?: string;
+  allowFrom?: string;
+}
+
+export async function startPostgresCluster(opts: PostgresClusterOptions = {}): Promise<PostgresCluster> {
+  const host = opts.host ?? "127.0.0.1";
   const bin = postgresBinDir();
   if (!bin) throw new Error("PostgreSQL is not installed; run `bash scripts/setup.sh` as root (it installs Debian's postgresql)");
   const owner = process.getuid?.() === 0 ? postgresUser() : null;
@@ -50,7 +61,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   const asOwner = owner ? { uid: owner.uid, gid: owner.gid } : {};
 
   let child: ChildProcess | null = null;
-  const port = await freePort();
+  const port = await freePort(host);
   try {
     execFileSync(path.join(bin, "initdb"), ["-D", data, "-U", USER, `--pwfile=${pwfile}`, "--auth=scram-sha-256", "--no-sync", "-E", "UTF8"], {
       ...asOwner,
@@ -61,11 +72,12 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
     rmSync(dir, { recursive: true, force: true });
     throw new Error(`initdb failed: ${String((err as { stderr?: Buffer }).stderr ?? err)}`);
   }
-  const adminUrl = `postgres://${USER}:${password}@127.0.0.1:${port}/postgres`;
+  if (opts.allowFrom) appendFileSync(path.join(data, "pg_hba.conf"), `host all all ${opts.allowFrom} scram-sha-256\n`);
+  const adminUrl = `postgres://${USER}:${password}@${host}:${port}/postgres`;
 
   const start = async (): Promise<void> => {
     let log = "";
-    const proc = spawn(path.join(bin, "postgres"), ["-D", data, "-p", String(port), "-h", "127.0.0.1", "-k", sockets, "-c", "fsync=off"], {
+    const proc = spawn(path.join(bin, "postgres"), ["-D", data, "-p", String(port), "-h", host, "-k", sockets, "-c", "fsync=off"], {
       ...asOwner,
       cwd: dir,
       stdio: ["ignore", "ignore", "pipe"],
@@ -119,7 +131,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       } finally {
         await c.end();
       }
-      return `postgres://${USER}:${password}@127.0.0.1:${port}/${name}`;
+      return `postgres://${USER}:${password}@${host}:${port}/${name}`;
     },
     async restart() {
       await halt();
@@ -142,11 +154,11 @@ function postgresUser(): { uid: number; gid: number } {
   }
 }
 
-function freePort(): Promise<number> {
+function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
     srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
+    srv.listen(0, host, () => {
       const { port } = srv.address() as { port: number };
       srv.close(() => resolve(port));
     });

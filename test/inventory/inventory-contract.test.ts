@@ -6,7 +6,7 @@ import type { Inventory } from "../../engine/store/inventory";
 import { StoreConstraintError } from "../../engine/store";
 import { openInventory } from "../../engine/store/sql/sql-inventory";
 import { datastoreRecord, jobRecord, layerRecord, T0, templateRecord, vmRecord } from "../support/inventory-records";
-import { startPostgresCluster, type PostgresCluster } from "../support/postgres-cluster";
+import { startPostgresCluster, type PostgresCluster } from "../../scripts/cluster/postgres";
 
 // One contract, two databases: whatever the engine may rely on from its inventory holds on the
 // embedded SQLite file and on a PostgreSQL server alike.

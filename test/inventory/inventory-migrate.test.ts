@@ -9,7 +9,7 @@ import { SqliteDriver } from "../../engine/store/sql/sqlite-driver";
 import { cliRunner } from "../support/cli";
 import { startTestEngine, type TestEngine } from "../support/engine";
 import { makeEveryResource } from "../support/every-resource";
-import { startPostgresCluster, type PostgresCluster } from "../support/postgres-cluster";
+import { startPostgresCluster, type PostgresCluster } from "../../scripts/cluster/postgres";
 import { killAllVms } from "../support/vms";
 
 // A user who outgrows one machine copies the engine's SQLite inventory into PostgreSQL with

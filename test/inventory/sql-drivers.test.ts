@@ -7,7 +7,7 @@ import { INVENTORY_TABLES } from "../../engine/store/sql/inventory-copy";
 import { migrateSql, schemaVersionOf } from "../../engine/store/sql/migrate";
 import { PostgresDriver } from "../../engine/store/sql/postgres-driver";
 import { SqliteDriver } from "../../engine/store/sql/sqlite-driver";
-import { startPostgresCluster, type PostgresCluster } from "../support/postgres-cluster";
+import { startPostgresCluster, type PostgresCluster } from "../../scripts/cluster/postgres";
 
 // The same contract, run against both databases: what the inventory code above the driver may
 // rely on whichever one a user chose.

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import * as path from "node:path";
-import { startPostgresCluster, type PostgresCluster } from "./postgres-cluster";
+import { startPostgresCluster, type PostgresCluster } from "../../scripts/cluster/postgres";
 
 /**
  * Which inventory the engines of a test file use. A file that calls `useInventory("postgres")`

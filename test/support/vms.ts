@@ -3,10 +3,11 @@ import { promises as fs } from "node:fs";
 import * as path from "node:path";
 import { promisify } from "node:util";
 import type { ClonefleetClient, VmWire } from "../../engine/client";
-import { QmpClient, probeVm } from "../../engine/hypervisor";
-import { removeRamFile } from "../../engine/ops/guest-ram";
+import { QmpClient } from "../../engine/hypervisor";
 
 const run = promisify(execFile);
+
+export { killAllVms } from "../../scripts/cluster/vm-cleanup";
 
 /** A datastore and a small template (64 MiB of RAM, a 32 MiB blank disk) for VM tests. */
 export async function vmFixture(client: ClonefleetClient, dir: string, memoryMb = 64): Promise<{ datastoreId: string; templateId: string }> {
@@ -65,23 +66,6 @@ export async function checkClean(file: string): Promise<boolean> {
     () => null,
   );
   return r !== null && !r["check-errors"] && !r.corruptions && !r.leaks;
-}
-
-/** Kills every QEMU still running in the state folders under `vmsRoot` (test cleanup, also after failures). */
-export async function killAllVms(vmsRoot: string): Promise<void> {
-  const dirs = await fs.readdir(vmsRoot).catch(() => [] as string[]);
-  for (const d of dirs) {
-    const probe = await probeVm(path.join(vmsRoot, d)).catch(() => null);
-    if (probe?.state !== "running") continue;
-    try {
-      process.kill(-probe.pid, "SIGKILL");
-    } catch {
-      // already gone
-    }
-    for (let i = 0; i < 200 && (await probeVm(path.join(vmsRoot, d)).catch(() => null))?.state === "running"; i++) await new Promise((r) => setTimeout(r, 25));
-  }
-  // Guest RAM lives on the tmpfs, outside the test's folder.
-  for (const d of dirs) await removeRamFile(path.join(vmsRoot, d));
 }
 
 /** Whether any process (a zombie included) holds `pid`. */

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync } from "fastify";
 import { Type } from "@sinclair/typebox";
 import { JOB_KINDS, LOCAL_HOST_ID, type MissingAckPolicy } from "../../model";
-import { checkForkRequest, checkVmDelete, checkVmRequest, checkVmStart, checkVmStop, checkVmSettings, getVmView, listVmViews, type StartVmRequest, type StopVmRequest, type UpdateVmSettingsRequest, type VmView } from "../../ops";
+import { checkForkRequest, checkVmDelete, checkVmRequest, checkVmStart, checkVmStop, checkVmSettings, DEFAULT_HEARTBEAT_INTERVAL_MS, getVmView, listVmViews, MISSED_HEARTBEATS_FOR_DOWN, type ViewPoint, type StartVmRequest, type StopVmRequest, type UpdateVmSettingsRequest, type VmView } from "../../ops";
 import {
   CreateVmBody,
   createVmFromWire,
@@ -24,7 +24,7 @@ import { hasPriorJob, submitAndAnswer } from "./job-answer";
 /** `/vms`: VMs as inventory records with their disks (create from a template — a job —, list, show, delete). */
 export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async (app, { services }) => {
   // Reads describe other hosts' VMs from the inventory: their processes are on other machines.
-  const here = services.hostId ?? LOCAL_HOST_ID;
+  const here: ViewPoint = { hostId: services.hostId ?? LOCAL_HOST_ID, downAfterMs: services.hostDownAfterMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN };
   app.post<{ Body: CreateVmBody }>(
     "/vms",
     {

@@ -1,0 +1,141 @@
+/**
+ * Three hosts on the namespace cluster (scripts/cluster/): each engine, and the QEMU processes
+ * it starts, in its own network namespace with its own address in 198.18.0.0/15 and its own
+ * state folder; PostgreSQL on the bridge. Live migration between namespaces, a host's own
+ * datastore, and a host cut off by its link going down. Needs root; skips with a message elsewhere.
+ */
+import { execFile } from "node:child_process";
+import { promises as fs, readdirSync, readFileSync, readlinkSync } from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { promisify } from "node:util";
+import type { MigrateResultWire, VmWire } from "../../engine/client";
+import { clusterNetworkProblem } from "../../scripts/cluster/network";
+import { startNamespaceCluster, type ClusterHost, type NamespaceCluster } from "../../scripts/cluster/cluster";
+import { pidGoneSoon } from "../support/vms";
+import { waitFor } from "../support/wait";
+
+const run = promisify(execFile);
+const problem = clusterNetworkProblem();
+if (problem) {
+  test.skip(`namespace cluster: ${problem}`, () => undefined);
+}
+const suite = problem ? describe.skip : describe;
+
+jest.setTimeout(240_000);
+
+/** The network namespace a process is in (its inode link). */
+const netnsOf = (pid: number) => readlinkSync(`/proc/${pid}/ns/net`);
+
+/** Pids of QEMU processes whose command line names `needle` (a VM id), on the whole machine. */
+function qemuProcessesNaming(needle: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${entry}/cmdline`, "utf8");
+    } catch {
+      continue;
+    }
+    if (cmd.startsWith("qemu-system") || cmd.includes("/qemu-system")) {
+      if (cmd.includes(needle)) pids.push(Number(entry));
+    }
+  }
+  return pids;
+}
+
+suite("a namespace cluster of three hosts", () => {
+  let cluster: NamespaceCluster;
+  let local: ClusterHost;
+  let h2: ClusterHost;
+  let h3: ClusterHost;
+  let templateId: string;
+
+  beforeAll(async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), "cf-cluster-"));
+    cluster = await startNamespaceCluster({ dir, hosts: 3, heartbeatIntervalMs: 300 });
+    [local, h2, h3] = cluster.hosts;
+    const img = path.join(dir, "blank.qcow2");
+    await run("qemu-img", ["create", "-q", "-f", "qcow2", img, "32M"]);
+    const job = await local.client.templates.import({ name: "fw", datastore_id: cluster.sharedDatastoreId, source_path: img, memory_mb: 256, vcpus: 1 });
+    templateId = ((await local.client.waitJob(job.id)).result as { id: string }).id;
+  }, 180_000);
+
+  afterAll(async () => {
+    await cluster?.stop();
+  });
+
+  test("each host's engine runs in its own namespace on its own address; every host sees all three up", async () => {
+    const self = readlinkSync("/proc/self/ns/net");
+    const spaces = cluster.hosts.map((h) => netnsOf(h.engine!.pid!));
+    expect(new Set([self, ...spaces]).size).toBe(4);
+    for (const h of cluster.hosts) {
+      const hosts = await h.client.hosts.list();
+      expect(hosts.map((x) => [x.id, x.status, x.api_url])).toEqual(
+        [...cluster.hosts].sort((a, b) => a.id.localeCompare(b.id)).map((x) => [x.id, "up", x.url]),
+      );
+      expect(h.url).toMatch(/^http:\/\/198\.18\.\d+\.\d+:7420$/);
+    }
+  });
+
+  test("a VM's QEMU runs in its host's namespace, live-migrates between namespaces, and onto a host's own datastore", async () => {
+    const job = await h2.client.vms.create({ name: "roamer", template_id: templateId, clone_mode: "full", host_id: "local" });
+    const vm = (await h2.client.waitJob(job.id)).result as VmWire;
+    const started = await h2.client.vms.start(vm.id);
+    expect(started.host_id).toBe("local");
+    expect(netnsOf(started.pid!)).toBe(netnsOf(local.engine!.pid!));
+
+    const toH2 = (await h3.client.waitJob((await h3.client.vms.migrate(vm.id, { host_id: "h2" })).id, { timeoutMs: 120_000 })).result as MigrateResultWire;
+    expect([toH2.source_host_id, toH2.target_host_id]).toEqual(["local", "h2"]);
+    const onH2 = (await local.client.vms.get(vm.id))!;
+    expect(onH2).toMatchObject({ host_id: "h2", power_state: "running", host_state: "up" });
+    expect(netnsOf(onH2.pid!)).toBe(netnsOf(h2.engine!.pid!));
+    expect(await pidGoneSoon(started.pid!)).toBe(true);
+
+    // h3 cannot read h2's own datastore, but the VM is on the shared one; onto h3's own, the disk moves with it.
+    const toH3 = (await local.client.waitJob((await local.client.vms.migrate(vm.id, { host_id: "h3", target_datastore_id: h3.localDatastoreId })).id, { timeoutMs: 120_000 }))
+      .result as MigrateResultWire;
+    expect(toH3.target_host_id).toBe("h3");
+    const onH3 = (await h3.client.vms.get(vm.id))!;
+    expect(onH3).toMatchObject({ host_id: "h3", power_state: "running", datastore_id: h3.localDatastoreId });
+    expect(netnsOf(onH3.pid!)).toBe(netnsOf(h3.engine!.pid!));
+    expect(qemuProcessesNaming(vm.id)).toEqual([onH3.pid]);
+    await h3.client.vms.stop(vm.id, { timeout_seconds: 0 });
+  });
+
+  test("a host cut off by its link is marked down and its VM reads host_state down; with the link back there is still one QEMU per VM", async () => {
+    const job = await local.client.vms.create({ name: "cut-off", template_id: templateId, clone_mode: "full", host_id: "h2" });
+    const vm = (await local.client.waitJob(job.id)).result as VmWire;
+    const running = await local.client.vms.start(vm.id);
+    cluster.setLink("h2", false);
+    try {
+      const down = await waitFor(
+        "h2 marked down",
+        async () => {
+          const h = await local.client.hosts.get("h2");
+          return h?.status === "down" ? h : null;
+        },
+        30_000,
+      );
+      expect(down.down_reason).toMatch(/not answering|no heartbeat/);
+      expect((await local.client.vms.get(vm.id))!).toMatchObject({ host_state: "down", power_state: "running", pid: running.pid });
+      // Work for it is refused, not queued for an agent nobody reaches.
+      await expect(local.client.vms.stop(vm.id, { timeout_seconds: 0 })).rejects.toMatchObject({ status: 409, field: "host_id" });
+    } finally {
+      cluster.setLink("h2", true);
+    }
+    const back = await waitFor(
+      "h2 up again",
+      async () => {
+        const v = await local.client.vms.get(vm.id);
+        return v?.host_state === "up" ? v : null;
+      },
+      30_000,
+    );
+    expect(back).toMatchObject({ host_id: "h2", power_state: "running", pid: running.pid });
+    expect(qemuProcessesNaming(vm.id)).toEqual([running.pid]);
+    await local.client.vms.stop(vm.id, { timeout_seconds: 0 });
+    expect(await pidGoneSoon(running.pid!)).toBe(true);
+  });
+});

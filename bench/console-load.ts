@@ -55,7 +55,7 @@ async function seed(stateDir: string, dsPath: string, vmCount: number): Promise<
     layers++;
     await s.templates.insert({ id: "tpl-0000000000000001", name: "debian", datastoreId: "ds-0000000000000001", diskLayerId: "layer-0000000000000000", memoryMb: 512, vcpus: 1, sourcePath: "/images/debian.qcow2", kernelSource: null, initrdSource: null, kernel: null, initrd: null, cmdline: null, state: "ready", createdAt: now });
     for (let f = 0; f < FLEETS; f++) {
-      await s.fleets.insert({ id: `fleet-${hex(f + 1)}`, namePrefix: `web${f}`, templateId: "tpl-0000000000000001", size: vmCount / FLEETS, datastoreIds: ["ds-0000000000000001"], cloneMode: "linked", powerState: "stopped", createdAt: now, updatedAt: now });
+      await s.fleets.insert({ id: `fleet-${hex(f + 1)}`, namePrefix: `web${f}`, templateId: "tpl-0000000000000001", size: vmCount / FLEETS, datastoreIds: ["ds-0000000000000001"], cloneMode: "linked", powerState: "stopped", createdAt: now, updatedAt: now, hostIds: null });
     }
     for (let v = 0; v < vmCount; v++) {
       const vmId = `vm-${hex(v + 1)}`;

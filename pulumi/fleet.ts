@@ -15,6 +15,7 @@ export interface FleetInputs {
   size: number;
   namePrefix?: string | null;
   datastoreIds: string[];
+  hostIds?: string[];
   cloneMode?: string;
   powerState?: string;
   membersHealthy?: boolean;
@@ -28,6 +29,8 @@ export interface FleetMember {
   id: string;
   name: string;
   datastoreId: string;
+  /** The host it lives on. */
+  hostId: string;
   diskPath: string;
   /** pool (a pool copy moved in), copy or linked. */
   provisionedBy: string;
@@ -47,7 +50,7 @@ export interface FleetOutputs extends FleetInputs {
 // Kept unexported: an exported const would be reached through `exports` from the provider's
 // methods and drag the whole module into the serialized closure.
 const REPLACE_KEYS = ["templateId", "namePrefix", "cloneMode"];
-const INPUT_KEYS = ["templateId", "size", "datastoreIds", "cloneMode", "powerState", "membersHealthy"];
+const INPUT_KEYS = ["templateId", "size", "datastoreIds", "hostIds", "cloneMode", "powerState", "membersHealthy"];
 
 /** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_fleet. */
 export const FLEET_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
@@ -60,13 +63,14 @@ function fleetOutputs(inputs: Partial<FleetInputs>, f: FleetWire): FleetOutputs 
     size: f.size,
     namePrefix: f.name_prefix,
     datastoreIds: f.datastore_ids,
+    ...(f.host_ids ? { hostIds: f.host_ids } : {}),
     cloneMode: f.clone_mode,
     // A fleet declared running reads stopped while a member's QEMU is down (it died): the next update powers it on.
     powerState: f.power_state === "running" && (f.members_running ?? 0) < f.vms.length ? "stopped" : f.power_state,
     // `applying` (another apply under way) is not drift; a missing or broken member is.
     membersHealthy: f.state !== "drifted",
     membersRunning: f.members_running ?? 0,
-    vms: f.vms.map((m) => ({ id: m.id, name: m.name, datastoreId: m.datastore_id, diskPath: m.disk_path, provisionedBy: m.provisioned_by })),
+    vms: f.vms.map((m) => ({ id: m.id, name: m.name, datastoreId: m.datastore_id, hostId: m.host_id, diskPath: m.disk_path, provisionedBy: m.provisioned_by })),
   };
 }
 
@@ -84,6 +88,7 @@ function fleetBody(inputs: FleetInputs, namePrefix: string | null | undefined) {
     template_id: inputs.templateId,
     size: inputs.size,
     datastore_ids: inputs.datastoreIds,
+    ...(inputs.hostIds ? { host_ids: inputs.hostIds } : {}),
     ...(namePrefix ? { name_prefix: namePrefix } : {}),
     clone_mode: inputs.cloneMode ?? "pool",
     power_state: (inputs.powerState ?? "stopped") as "running" | "stopped",
@@ -121,6 +126,7 @@ export const fleetProvider: pulumi.dynamic.ResourceProvider<FleetInputs, FleetOu
       size: f.size,
       namePrefix: f.name_prefix,
       datastoreIds: f.datastore_ids,
+      ...(f.host_ids ? { hostIds: f.host_ids } : {}),
       cloneMode: f.clone_mode,
       powerState: f.power_state,
       ...connectionOf({ endpoint: props.endpoint }),
@@ -152,6 +158,8 @@ export interface FleetArgs extends ConnectionArgs {
   namePrefix?: pulumi.Input<string>;
   /** Ids of the Datastores new members are placed on; a change applies to members added from then on. */
   datastoreIds: pulumi.Input<pulumi.Input<string>[]>;
+  /** Hosts members may live on, spread by members and running VMs; left out: every host that is up at an apply. Changed in place (for members added from then on). */
+  hostIds?: pulumi.Input<pulumi.Input<string>[]>;
   /** `pool` (default), `full` or `linked`. Changing it replaces the fleet. */
   cloneMode?: pulumi.Input<string>;
   /** `running` powers every member on after each apply; `stopped` (default) leaves members as they are. Changed in place. */
@@ -172,6 +180,8 @@ export class Fleet extends pulumi.dynamic.Resource {
   declare readonly namePrefix: pulumi.Output<string>;
   /** Datastores new members are placed on. */
   declare readonly datastoreIds: pulumi.Output<string[]>;
+  /** Hosts members may live on; undefined: every host that is up. */
+  declare readonly hostIds: pulumi.Output<string[] | undefined>;
   /** How members' disks are made: pool, full or linked. */
   declare readonly cloneMode: pulumi.Output<string>;
   /** running (members are powered on after each apply) or stopped. */
@@ -198,6 +208,7 @@ export class Fleet extends pulumi.dynamic.Resource {
         size: args.size,
         namePrefix: args.namePrefix,
         datastoreIds: args.datastoreIds,
+        hostIds: args.hostIds,
         cloneMode: args.cloneMode,
         powerState: args.powerState,
         membersHealthy: args.membersHealthy,

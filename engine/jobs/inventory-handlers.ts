@@ -4,6 +4,7 @@ import {
   checkTemplateDelete,
   DELETE_FLEET_KIND,
   DELETE_TEMPLATE_KIND,
+  fleetApplyHost,
   recoverCatalogRescan,
   recoverDiskRegister,
   recoverFleetDelete,
@@ -41,6 +42,8 @@ export const deleteTemplateHandler: JobHandler<RecordIdRequest, { id: string }> 
 export const deleteFleetHandler: JobHandler<RecordIdRequest, { id: string }> = {
   kind: DELETE_FLEET_KIND,
   immediate: true,
+  // A fleet over a host's own datastores is removed by that host, which reads their files.
+  hostFor: (store, req) => fleetApplyHost(store, { fleetId: req.id }),
   admit: async (store, req) => {
     await checkFleetDelete(store, req.id);
     await refuseTwice(store, DELETE_FLEET_KIND, req.id, "fleet");

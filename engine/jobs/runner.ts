@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Logger } from "pino";
-import { conflict, EngineError, internal, isEngineError, notFound } from "../errors";
+import { conflict, EngineError, errorOfRecord, internal, isEngineError, notFound } from "../errors";
 import { isTerminal, LOCAL_HOST_ID, newId, nowIso, type Job, type JobError, type JobProgress } from "../model";
 import type { EngineSettings, OpContext } from "../ops/context";
 import { checkHostUp, DEFAULT_HEARTBEAT_INTERVAL_MS, MISSED_HEARTBEATS_FOR_DOWN, type WarmChildSource } from "../ops";
@@ -125,6 +125,19 @@ export class JobRunner {
     });
     if (outcome.created) this.pumpSoon();
     return outcome;
+  }
+
+  /** Submits a job and waits for its end (the op of another job asking another host for work); answers its result, or throws its error. */
+  private async runJob(kind: string, request: unknown, signal: AbortSignal): Promise<unknown> {
+    const { job } = await this.submit(kind, request);
+    for (;;) {
+      if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new EngineError("CF_CANCELLED", 409, "cancelled on request");
+      const now = await this.wait(job.id, 5_000);
+      if (now.state === "succeeded") return now.result;
+      if (now.state === "failed" || now.state === "cancelled") {
+        throw errorOfRecord(now.error ?? { code: "CF_INTERNAL", message: `job ${job.id} (${kind}) ended ${now.state}` });
+      }
+    }
   }
 
   /** The job with this id; throws 404 when unknown. */
@@ -288,6 +301,7 @@ export class JobRunner {
     return {
       store: this.store,
       settings: this.settings,
+      hostWork: { runJob: (kind, request) => this.runJob(kind, request, signal) },
       warm: this.warm ?? undefined,
       log: this.log.child({ jobId }),
       signal,

@@ -324,6 +324,8 @@ export interface Fleet {
   powerState: VmPowerState;
   createdAt: string;
   updatedAt: string;
+  /** The hosts its members may live on; null: every host that is up when an apply places them. */
+  hostIds: string[] | null;
 }
 
 /**

@@ -34,9 +34,21 @@ export interface EngineSettings {
   hostDownAfterMs?: number;
 }
 
+/**
+ * Work an op needs from another host's agent (a member of a fleet on another host started or
+ * stopped): a job, bound to that host by its kind's handler, which the op waits for. Ops see
+ * this interface; the job runner provides it.
+ */
+export interface HostWork {
+  /** Submits a job of `kind` and waits until it ends; answers its result, or throws its error. */
+  runJob(kind: string, request: unknown): Promise<unknown>;
+}
+
 export interface OpContext {
   store: Inventory;
   settings: EngineSettings;
+  /** Jobs for other hosts' agents; absent outside jobs. */
+  hostWork?: HostWork;
   /** Pre-started instant-clone children this host keeps, when it keeps any. */
   warm?: WarmChildSource;
   log: Logger;

@@ -22,9 +22,10 @@ import { StoreConstraintError, type Inventory } from "../store";
 import { syncCatalog } from "./catalog-sync";
 import type { OpContext } from "./context";
 import { livePid, startVm } from "./vm-power";
-import { measureDatastore } from "./datastore";
-import { placeClones, PlacementError } from "./placement";
-import { checkHostId, sortPoolCopies } from "./pool";
+import { placeClones, PlacementError, spreadOverHosts, type HostCandidate } from "./placement";
+import { sortPoolCopies } from "./pool";
+import { datastoreReach, datastoreVisibleFrom, measureDatastore } from "./datastore";
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, judgeHostStatus, MISSED_HEARTBEATS_FOR_DOWN } from "./hosts";
 import { cloneSource, provisionerFor, removeTargetFiles, type CloneSource, type CloneTarget } from "./provision";
 import { checkCloneMode, removeVms, type VmFilesRemoval } from "./vm";
 import { liveVmState, topLayersOf } from "./vm-view";
@@ -41,8 +42,10 @@ export interface FleetSpec {
   namePrefix: string | null;
   cloneMode: CloneMode;
   powerState: VmPowerState;
-  /** Must be `local` when given: there is one host. */
+  /** One host for every member: the same as `hostIds` naming it alone. */
   hostId?: string | null;
+  /** The hosts members may live on; absent or null: every host that is up at an apply. */
+  hostIds?: string[] | null;
 }
 
 /** The job request of `fleet.apply`: the fleet to bring to its declaration, and that declaration as submitted. */
@@ -56,6 +59,7 @@ export interface FleetMemberView {
   id: string;
   name: string;
   datastoreId: string;
+  hostId: string;
   diskPath: string;
   homeDir: string;
   provisionedBy: ProvisionedBy;
@@ -68,7 +72,8 @@ export type FleetState = "ready" | "applying" | "drifted";
 
 /** A fleet with its members now. */
 export interface FleetView extends Fleet {
-  hostId: string;
+  /** The one host of its members when it names exactly one, else null. */
+  hostId: string | null;
   members: FleetMemberView[];
   membersReady: number;
   /** Members whose QEMU process lives now (checked against the process, like a VM's power_state). */
@@ -81,6 +86,8 @@ export interface FleetChange {
   id: string;
   name: string;
   datastoreId: string;
+  /** The host it lives on (absent in results recorded before hosts had fleets). */
+  hostId?: string;
   diskPath: string;
   provisionedBy: ProvisionedBy;
 }
@@ -104,6 +111,9 @@ interface ApplyFleetIntent {
   planned: { vmId: string; datastoreId: string }[];
 }
 
+/** Hosts a fleet may name. */
+const FLEET_HOSTS_MAX = 64;
+
 /** Room an overlay takes at first; a linked clone needs little more than its header. */
 const LINKED_BYTES = 1024 * 1024;
 
@@ -113,8 +123,8 @@ const LINKED_BYTES = 1024 * 1024;
  * (an unknown template or datastore, a size out of range, another host, a linked fleet on a
  * datastore other than its template's, a change of template or prefix).
  */
-export async function checkFleetSpec(store: Inventory, spec: FleetSpec, existing?: Fleet): Promise<FleetSpec & { namePrefix: string }> {
-  checkHostId(spec.hostId);
+export async function checkFleetSpec(store: Inventory, spec: FleetSpec, existing?: Fleet): Promise<FleetSpec & { namePrefix: string; hostIds: string[] | null }> {
+  const hostIds = await checkFleetHosts(store, spec);
   const source = await cloneSource(store, spec.templateId, "template_id");
   if (existing && existing.templateId !== spec.templateId) {
     throw incompatible(`a fleet's template cannot change (fleet ${existing.id} clones ${existing.templateId}); declare another fleet`, "template_id");
@@ -141,7 +151,13 @@ export async function checkFleetSpec(store: Inventory, spec: FleetSpec, existing
       );
     }
   }
-  fleetHostOf(await Promise.all(spec.datastoreIds.map(async (id) => (await store.datastores.get(id))!)));
+  const datastores = await Promise.all(spec.datastoreIds.map(async (id) => (await store.datastores.get(id))!));
+  fleetHostOf(datastores);
+  for (const [i, ds] of datastores.entries()) {
+    if (hostIds && ds.hostId !== null && !hostIds.includes(ds.hostId)) {
+      throw incompatible(`datastore_ids[${i}]: datastore ${ds.name} is local to host ${ds.hostId}, which the fleet's hosts (${hostIds.join(", ")}) do not include`, `datastore_ids[${i}]`);
+    }
+  }
   const namePrefix = spec.namePrefix ?? existing?.namePrefix ?? source.template.name;
   const prefixIssue = namePrefixProblem(namePrefix);
   if (prefixIssue) throw invalidField("name_prefix", spec.namePrefix === null ? `the template's name cannot serve as prefix: ${prefixIssue}` : prefixIssue);
@@ -152,7 +168,27 @@ export async function checkFleetSpec(store: Inventory, spec: FleetSpec, existing
     const other = await store.fleets.findByNamePrefix(namePrefix);
     if (other) throw conflict(`a fleet with name prefix ${JSON.stringify(namePrefix)} already exists (${other.id})`, "name_prefix");
   }
-  return { ...spec, cloneMode, namePrefix };
+  return { ...spec, cloneMode, namePrefix, hostIds };
+}
+
+/** The hosts a declaration restricts members to (null: any host that is up); 400/404 naming `host_ids[i]` or `host_id`. */
+async function checkFleetHosts(store: Inventory, spec: FleetSpec): Promise<string[] | null> {
+  const given = spec.hostIds ?? null;
+  if (spec.hostId !== undefined && spec.hostId !== null) {
+    if (given !== null) throw invalidField("host_id", "give host_id (one host) or host_ids, not both");
+    if (!(await store.hosts.get(spec.hostId)) && spec.hostId !== LOCAL_HOST_ID) throw notFound("host", spec.hostId, "host_id");
+    return [spec.hostId];
+  }
+  if (given === null) return null;
+  if (!Array.isArray(given) || given.length === 0) throw invalidField("host_ids", "must list at least one host, or be left out for every host");
+  if (given.length > FLEET_HOSTS_MAX) throw invalidField("host_ids", `must list at most ${FLEET_HOSTS_MAX} hosts (got ${given.length})`);
+  for (const [i, id] of given.entries()) {
+    const field = `host_ids[${i}]`;
+    if (typeof id !== "string" || id.length === 0) throw invalidField(field, "must name a host");
+    if (given.indexOf(id) !== i) throw invalidField(field, `host ${id} is listed twice`);
+    if (!(await store.hosts.get(id)) && id !== LOCAL_HOST_ID) throw notFound("host", id, field);
+  }
+  return [...given];
 }
 
 /**
@@ -174,7 +210,7 @@ export function fleetHostOf(datastores: readonly Datastore[]): string | null {
 }
 
 /** The host that must run a `fleet.apply` job (see fleetHostOf; null: the receiving host). */
-export async function fleetApplyHost(store: Inventory, req: ApplyFleetRequest): Promise<string | null> {
+export async function fleetApplyHost(store: Inventory, req: Pick<ApplyFleetRequest, "fleetId">): Promise<string | null> {
   const fleet = await store.fleets.get(req.fleetId);
   if (!fleet) return null;
   const datastores = await Promise.all(fleet.datastoreIds.map((id) => store.datastores.get(id)));
@@ -195,6 +231,7 @@ export async function declareFleet(s: Inventory, spec: FleetSpec): Promise<Fleet
     powerState: checked.powerState,
     createdAt: now,
     updatedAt: now,
+    hostIds: checked.hostIds,
   };
   try {
     await s.fleets.insert(fleet);
@@ -215,6 +252,7 @@ export async function redeclareFleet(s: Inventory, id: string, spec: FleetSpec):
     datastoreIds: [...checked.datastoreIds],
     cloneMode: checked.cloneMode,
     powerState: checked.powerState,
+    hostIds: checked.hostIds,
     updatedAt: nowIso(),
   });
   return (await s.fleets.get(id)) as Fleet;
@@ -313,7 +351,7 @@ export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promis
           report();
         });
         for (const c of made) {
-          added.push({ id: c.vm.id, name: c.vm.name, datastoreId: c.vm.datastoreId, diskPath: c.layer.path, provisionedBy: c.vm.provisionedBy });
+          added.push({ id: c.vm.id, name: c.vm.name, datastoreId: c.vm.datastoreId, hostId: c.vm.hostId ?? LOCAL_HOST_ID, diskPath: c.layer.path, provisionedBy: c.vm.provisionedBy });
         }
         added.sort((a, b) => memberNumber(a.name) - memberNumber(b.name));
       } finally {
@@ -322,10 +360,17 @@ export async function applyFleet(ctx: OpContext, req: ApplyFleetRequest): Promis
       }
     }
     // Members are powered to the declaration: on when running, left as they are when stopped.
+    // This host starts its own; another host's agent starts each of its members (a vm.start job).
     if (fleet.powerState === "running") {
+      const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+      const elsewhere: Promise<unknown>[] = [];
       for (const vm of await ctx.store.vms.list({ fleetId: fleet.id })) {
-        if (livePid(vm.stateDir) === null) await startVm(ctx, { id: vm.id });
+        if ((vm.hostId ?? LOCAL_HOST_ID) !== self) {
+          // Its host recorded a pid once it started it; a new member has none yet.
+          if (vm.powerState !== "running" || vm.pid === null || vm.pid === undefined) elsewhere.push(onHost(ctx, JOB_KINDS.startVm, { id: vm.id }));
+        } else if (livePid(vm.stateDir) === null) await startVm(ctx, { id: vm.id });
       }
+      await Promise.all(elsewhere);
     }
     const result: ApplyFleetResult = {
       fleet: await getFleetView(ctx.store, fleet.id, { fromApply: true }),
@@ -453,8 +498,9 @@ async function planMembers(
     );
   }
   const byId = new Map(datastores.map((d) => [d.id, d]));
+  const hostOf = await placeOnHosts(ctx, fleet, healthy, placed.map((p) => byId.get(p.datastoreId) as Datastore));
   const nameMember = memberNamer(fleet.namePrefix);
-  return placed.map((p) => {
+  return placed.map((p, i) => {
     const ds = byId.get(p.datastoreId) as Datastore;
     const vmId = newId("vm");
     return {
@@ -473,10 +519,49 @@ async function planMembers(
         powerState: fleet.powerState,
         state: "ready",
         createdAt: nowIso(),
-        hostId: ds.hostId ?? ctx.settings.hostId ?? LOCAL_HOST_ID,
+        hostId: hostOf[i],
       }),
     };
   });
+}
+
+/**
+ * Chooses the host of each new member (whose datastore is given): among the fleet's hosts (all
+ * when it names none) that are up and read the datastore, the one with the fewest members, then
+ * the fewest running VMs. 409 naming `host_ids` when none can take a member.
+ */
+async function placeOnHosts(ctx: OpContext, fleet: Fleet, healthy: readonly Vm[], datastores: readonly Datastore[]): Promise<string[]> {
+  const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+  const now = Date.now();
+  const downAfterMs = ctx.settings.hostDownAfterMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN;
+  const up = (await ctx.store.hosts.list()).filter((h) => h.id === self || judgeHostStatus(h, now, downAfterMs).status === "up").map((h) => h.id);
+  // An engine without a host record yet (started without its monitor) still places on itself.
+  if (!up.includes(self)) up.push(self);
+  const allowed = fleet.hostIds ? up.filter((id) => fleet.hostIds!.includes(id)) : up;
+  const all = await ctx.store.datastores.list();
+  const running = (await ctx.store.vms.list()).filter((v) => v.powerState === "running");
+  const candidates: HostCandidate[] = allowed.map((hostId) => ({
+    hostId,
+    members: healthy.filter((vm) => (vm.hostId ?? LOCAL_HOST_ID) === hostId).length,
+    runningVms: running.filter((v) => (v.hostId ?? LOCAL_HOST_ID) === hostId).length,
+    reads: new Set(all.filter((d) => datastoreVisibleFrom(d, hostId)).map((d) => d.id)),
+  }));
+  const chosen = spreadOverHosts(
+    datastores.map((d) => d.id),
+    candidates,
+  );
+  return chosen.map((hostId, i) => {
+    if (hostId !== null) return hostId;
+    const ds = datastores[i];
+    const among = fleet.hostIds ? `the fleet's hosts (${fleet.hostIds.join(", ")})` : "the hosts";
+    throw conflict(`no host among ${among} that is up reads datastore ${ds.name} (${datastoreReach(ds)}); members cannot be placed`, "host_ids");
+  });
+}
+
+/** Runs a job on another host's agent and waits for it (a member's start there). */
+async function onHost(ctx: OpContext, kind: string, request: unknown): Promise<unknown> {
+  if (!ctx.hostWork) throw conflict(`this engine cannot ask another host for ${kind} outside a job`);
+  return ctx.hostWork.runJob(kind, request);
 }
 
 /**
@@ -523,6 +608,7 @@ async function fleetView(store: Inventory, fleet: Fleet, discountApplies = 0): P
         id: vm.id,
         name: vm.name,
         datastoreId: vm.datastoreId,
+        hostId: vm.hostId ?? LOCAL_HOST_ID,
         diskPath: layer?.path ?? vmDir((await store.datastores.get(vm.datastoreId))?.path ?? "/", vm.id),
         homeDir: vm.homeDir,
         provisionedBy: vm.provisionedBy,
@@ -535,6 +621,6 @@ async function fleetView(store: Inventory, fleet: Fleet, discountApplies = 0): P
   const membersReady = members.filter((m) => m.state === "ready").length;
   const applying = (await pendingApplies(store, fleet.id)).length > discountApplies;
   const state: FleetState = applying ? "applying" : membersReady === fleet.size && members.length === fleet.size ? "ready" : "drifted";
-  return { ...fleet, hostId: LOCAL_HOST_ID, members, membersReady, membersRunning, state };
+  return { ...fleet, hostId: fleet.hostIds?.length === 1 ? fleet.hostIds[0] : null, members, membersReady, membersRunning, state };
 }
 

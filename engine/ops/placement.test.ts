@@ -1,4 +1,4 @@
-import { placeClones, PlacementError, type PlacementCandidate } from "./placement";
+import { placeClones, PlacementError, spreadOverHosts, type HostCandidate, type PlacementCandidate } from "./placement";
 
 const GiB = 2 ** 30;
 const ds = (id: string, over: Partial<PlacementCandidate> = {}): PlacementCandidate => ({
@@ -75,5 +75,24 @@ describe("placeClones", () => {
   it("places nothing for zero clones and refuses a negative count", () => {
     expect(placeClones({ count: 0, bytesPerCopy: GiB, candidates: [] })).toEqual([]);
     expect(() => placeClones({ count: -1, bytesPerCopy: GiB, candidates: [ds("a")] })).toThrow(RangeError);
+  });
+});
+
+describe("spreadOverHosts", () => {
+  const host = (hostId: string, reads: string[], members = 0, runningVms = 0): HostCandidate => ({ hostId, members, runningVms, reads: new Set(reads) });
+
+  test("spreads members evenly, counting those the fleet has and those just placed", () => {
+    const hosts = [host("a", ["shared"], 2), host("b", ["shared"]), host("c", ["shared"], 1)];
+    expect(spreadOverHosts(["shared", "shared", "shared", "shared"], hosts)).toEqual(["b", "b", "c", "a"]);
+  });
+
+  test("a member on a host's own datastore goes to that host; one no candidate reads gets none", () => {
+    const hosts = [host("a", ["shared", "a-own"]), host("b", ["shared", "b-own"])];
+    expect(spreadOverHosts(["b-own", "b-own", "shared", "a-own", "c-own"], hosts)).toEqual(["b", "b", "a", "a", null]);
+  });
+
+  test("ties go to the host running fewer VMs, then by id", () => {
+    expect(spreadOverHosts(["s"], [host("a", ["s"], 0, 3), host("b", ["s"], 0, 1)])).toEqual(["b"]);
+    expect(spreadOverHosts(["s"], [host("b", ["s"]), host("a", ["s"])])).toEqual(["a"]);
   });
 });

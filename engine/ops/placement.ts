@@ -70,3 +70,32 @@ export function placeClones(req: PlacementRequest): Placement[] {
   }
   return out;
 }
+
+/** One host new members may live on, with what host placement weighs. */
+export interface HostCandidate {
+  hostId: string;
+  /** Members the fleet already has there. */
+  members: number;
+  /** VMs of any kind recorded running there now. */
+  runningVms: number;
+  /** Datastores whose files it reads (shared ones and its own). */
+  reads: ReadonlySet<string>;
+}
+
+/**
+ * Chooses a host for each new member, given the datastore each was placed on; pure. A member
+ * goes to the host that reads its datastore and has the fewest members of the fleet (new ones
+ * counted as they are placed), then the fewest running VMs, then by id. Answers null for a
+ * member whose datastore no candidate reads.
+ */
+export function spreadOverHosts(datastoreIds: readonly string[], hosts: readonly HostCandidate[]): (string | null)[] {
+  const load = new Map(hosts.map((h) => [h.hostId, h.members]));
+  return datastoreIds.map((ds) => {
+    const able = hosts.filter((h) => h.reads.has(ds));
+    if (able.length === 0) return null;
+    able.sort((a, b) => load.get(a.hostId)! - load.get(b.hostId)! || a.runningVms - b.runningVms || a.hostId.localeCompare(b.hostId));
+    const chosen = able[0].hostId;
+    load.set(chosen, load.get(chosen)! + 1);
+    return chosen;
+  });
+}

@@ -230,6 +230,13 @@ export interface VmFilesRemoval {
  */
 export async function removeVms(ctx: OpContext, vms: readonly Vm[], beforeCommit?: (removal: VmFilesRemoval) => Promise<void> | void): Promise<void> {
   if (vms.length === 0) return;
+  // A VM running on another host is stopped by that host's agent first: its QEMU is not this machine's to kill.
+  const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+  const elsewhere = vms.filter((vm) => (vm.hostId ?? LOCAL_HOST_ID) !== self && vm.powerState === "running");
+  if (elsewhere.length > 0 && ctx.hostWork) {
+    const work = ctx.hostWork;
+    await Promise.all(elsewhere.map((vm) => work.runJob(JOB_KINDS.stopVm, { id: vm.id, timeoutMs: 0 })));
+  }
   const removal: VmFilesRemoval = {
     vms: vms.map((vm) => ({ id: vm.id, hostId: vm.hostId ?? null, stateDir: vm.stateDir ?? null, homeDir: vm.homeDir, datastoreId: vm.datastoreId })),
     strays: await strayFilesOf(ctx.store, vms),

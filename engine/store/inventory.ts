@@ -118,7 +118,7 @@ export interface PoolRecords {
   takeOldestCopy(poolId: string): Promise<PoolCopy | null>;
 }
 
-export type FleetPatch = Partial<Pick<Fleet, "size" | "datastoreIds" | "cloneMode" | "powerState" | "updatedAt">>;
+export type FleetPatch = Partial<Pick<Fleet, "size" | "datastoreIds" | "cloneMode" | "powerState" | "updatedAt" | "hostIds">>;
 
 export interface FleetRecords {
   insert(f: Fleet): Promise<void>;

@@ -64,6 +64,7 @@ const fleet = (over: Partial<Fleet> = {}): Fleet => ({
   powerState: "stopped",
   createdAt: "2025-01-01T00:00:03.000Z",
   updatedAt: "2025-01-01T00:00:03.000Z",
+  hostIds: null,
   ...over,
 });
 

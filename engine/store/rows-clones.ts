@@ -35,6 +35,7 @@ export interface FleetRow {
   power_state: string;
   created_at: string;
   updated_at: string;
+  host_ids: string | null;
 }
 
 /** A `vms` row. */
@@ -85,6 +86,7 @@ export const FLEET_PATCH: PatchSpec = {
   cloneMode: ["clone_mode", identity],
   powerState: ["power_state", identity],
   updatedAt: ["updated_at", identity],
+  hostIds: ["host_ids", (v) => (v === null ? null : JSON.stringify(v))],
 };
 
 /** Patchable VM fields. */
@@ -157,6 +159,7 @@ export function fleetRow(f: Fleet): FleetRow {
     power_state: f.powerState,
     created_at: f.createdAt,
     updated_at: f.updatedAt,
+    host_ids: f.hostIds === null ? null : JSON.stringify(f.hostIds),
   };
 }
 
@@ -172,6 +175,7 @@ export function toFleet(r: FleetRow): Fleet {
     powerState: r.power_state as VmPowerState,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
+    hostIds: r.host_ids === null ? null : (JSON.parse(r.host_ids) as string[]),
   };
 }
 

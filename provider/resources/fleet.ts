@@ -6,13 +6,14 @@ import type { CtyType } from "../protocol/cty";
 import { fleetProblems, REFERENCES, type POWER_STATES, OPERATION_TIMEOUTS } from "../../engine/client/rules";
 import { checkReferences, validateWith } from "./rule-diagnostics";
 
-const MEMBER_TYPE: CtyType = ["object", { id: "string", name: "string", datastore_id: "string", disk_path: "string", provisioned_by: "string" }];
+const MEMBER_TYPE: CtyType = ["object", { id: "string", name: "string", datastore_id: "string", host_id: "string", disk_path: "string", provisioned_by: "string" }];
 
 /** One member of a fleet. */
 export interface FleetMemberState {
   id: string;
   name: string;
   datastore_id: string;
+  host_id: string;
   disk_path: string;
   provisioned_by: string;
 }
@@ -24,6 +25,7 @@ export interface FleetState {
   size: number;
   name_prefix: string;
   datastore_ids: string[];
+  host_ids: string[] | null;
   clone_mode: string;
   power_state: string;
   members_healthy: boolean;
@@ -46,6 +48,11 @@ export const fleet = defineResource<FleetState, ClonefleetClient>({
     datastore_ids: required(["list", "string"], {
       description: `Datastores new members are placed on (1–${FLEET_DATASTORES_MAX}); a change applies to members added from then on.`,
     }),
+    host_ids: optional(["list", "string"], {
+      description:
+        "Hosts members may live on, spread by how many members and running VMs each has (a member on a host's own datastore goes to " +
+        "that host). Unset: every host that is up at an apply. A change applies to members added from then on; changed in place.",
+    }),
     clone_mode: optional("string", {
       description: "How members' disks are made: `pool` (a ready pool copy when there is one, else a full copy), `full` or `linked`.",
       default: "pool",
@@ -65,7 +72,7 @@ export const fleet = defineResource<FleetState, ClonefleetClient>({
     }),
     members_running: computed("number", { description: "Members whose QEMU process runs now." }),
     vms: computed(["list", MEMBER_TYPE], {
-      description: "The members, oldest first: id, name, datastore_id, disk_path, provisioned_by (`pool`, `copy` or `linked`).",
+      description: "The members, oldest first: id, name, datastore_id, host_id, disk_path, provisioned_by (`pool`, `copy` or `linked`).",
     }),
   },
   blocks: { timeouts: timeouts(OPERATION_TIMEOUTS.fleet) },
@@ -99,6 +106,7 @@ function toApi(plan: Partial<FleetState>): FleetBody {
     template_id: plan.template_id!,
     size: plan.size!,
     datastore_ids: plan.datastore_ids!,
+    ...(plan.host_ids ? { host_ids: plan.host_ids } : {}),
     ...(plan.name_prefix ? { name_prefix: plan.name_prefix } : {}),
     clone_mode: plan.clone_mode ?? "pool",
     power_state: (plan.power_state ?? "stopped") as (typeof POWER_STATES)[number],
@@ -126,11 +134,12 @@ function fromApi(f: FleetWire): FleetState {
     size: f.size,
     name_prefix: f.name_prefix,
     datastore_ids: f.datastore_ids,
+    host_ids: f.host_ids ?? null,
     clone_mode: f.clone_mode,
     power_state: readPowerState(f),
     // `applying` (another apply under way) is not drift; a missing or broken member is.
     members_healthy: f.state !== "drifted",
     members_running: f.members_running ?? 0,
-    vms: f.vms.map((m) => ({ id: m.id, name: m.name, datastore_id: m.datastore_id, disk_path: m.disk_path, provisioned_by: m.provisioned_by })),
+    vms: f.vms.map((m) => ({ id: m.id, name: m.name, datastore_id: m.datastore_id, host_id: m.host_id, disk_path: m.disk_path, provisioned_by: m.provisioned_by })),
   };
 }

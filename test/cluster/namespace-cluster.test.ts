@@ -104,6 +104,43 @@ suite("a namespace cluster of three hosts", () => {
     await h3.client.vms.stop(vm.id, { timeout_seconds: 0 });
   });
 
+  test("a running fleet spreads over the three hosts, each member's QEMU in its host's namespace; shrinking and host_ids keep to the hosts", async () => {
+    const job = await h3.client.fleets.create({ template_id: templateId, size: 6, datastore_ids: [cluster.sharedDatastoreId], name_prefix: "spread", clone_mode: "full", power_state: "running" });
+    const applied = (await h3.client.waitJob(job.id, { timeoutMs: 180_000 })).result as { fleet: { id: string; host_ids: string[] | null; vms: { id: string; host_id: string }[] } };
+    const fleet = applied.fleet;
+    expect(fleet.host_ids).toBeNull();
+    const perHost = (vms: { host_id: string }[]) => Object.fromEntries(cluster.hosts.map((h) => [h.id, vms.filter((v) => v.host_id === h.id).length]));
+    expect(perHost(fleet.vms)).toEqual({ local: 2, h2: 2, h3: 2 });
+    for (const m of fleet.vms) {
+      const vm = (await local.client.vms.get(m.id))!;
+      expect(vm.power_state).toBe("running");
+      expect(netnsOf(vm.pid!)).toBe(netnsOf(cluster.hosts.find((h) => h.id === m.host_id)!.engine!.pid!));
+    }
+    // Shrinking removes the newest members wherever they run: their hosts stop them first.
+    const pids = new Map((await local.client.vms.list({ fleetId: fleet.id })).map((v) => [v.id, v.pid!]));
+    const shrunk = (await local.client.waitJob((await local.client.fleets.update(fleet.id, { template_id: templateId, size: 3, datastore_ids: [cluster.sharedDatastoreId], clone_mode: "full", power_state: "running" })).id, { timeoutMs: 120_000 })).result as {
+      removed: { id: string }[];
+    };
+    expect(shrunk.removed).toHaveLength(3);
+    for (const r of shrunk.removed) expect(await pidGoneSoon(pids.get(r.id)!)).toBe(true);
+    expect((await local.client.vms.list({ fleetId: fleet.id })).length).toBe(3);
+
+    // host_ids keeps members to the hosts it names.
+    const narrow = await local.client.fleets.create({ template_id: templateId, size: 4, datastore_ids: [cluster.sharedDatastoreId], name_prefix: "narrow", clone_mode: "full", host_ids: ["h2", "h3"] });
+    const narrowed = ((await local.client.waitJob(narrow.id, { timeoutMs: 120_000 })).result as { fleet: { id: string; host_ids: string[]; vms: { host_id: string }[] } }).fleet;
+    expect(narrowed.host_ids).toEqual(["h2", "h3"]);
+    expect(perHost(narrowed.vms)).toEqual({ local: 0, h2: 2, h3: 2 });
+    const unknown = await local.client.fleets.create({ template_id: templateId, size: 1, datastore_ids: [cluster.sharedDatastoreId], name_prefix: "nowhere", host_ids: ["h9"] }).then(
+      () => null,
+      (e: unknown) => e as { status: number; field: string },
+    );
+    expect(unknown).toMatchObject({ status: 404, field: "host_ids[0]" });
+
+    for (const id of [fleet.id, narrowed.id]) await local.client.fleets.delete(id);
+    for (const pid of pids.values()) expect(await pidGoneSoon(pid)).toBe(true);
+    expect(qemuProcessesNaming("spread-")).toEqual([]);
+  });
+
   test("a host cut off by its link is marked down and its VM reads host_state down; with the link back there is still one QEMU per VM", async () => {
     const job = await local.client.vms.create({ name: "cut-off", template_id: templateId, clone_mode: "full", host_id: "h2" });
     const vm = (await local.client.waitJob(job.id)).result as VmWire;

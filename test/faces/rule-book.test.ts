@@ -45,6 +45,17 @@ describe.each([
     expect(problems.find((p) => p.attribute === n("clone_mode"))!.reason).toBe('must be one of pool, full, linked (got "thin")');
   });
 
+  test("a fleet's hosts are checked item by item; unknown items wait", () => {
+    const fleet = (c: Record<string, unknown>) => fleetProblems(asFace(face, { template_id: "tpl-1", size: 2, datastore_ids: ["ds-1"], ...c }), face);
+    expect(fleet({ host_ids: ["local", "h2"] })).toEqual([]);
+    expect(fleet({ host_ids: ["h2", "../x", "h2"] })).toEqual([
+      { attribute: `${n("host_ids")}[1]`, summary: `Invalid ${n("host_ids")}`, reason: "must not contain '/' or '\\'" },
+      { attribute: `${n("host_ids")}[2]`, summary: `Invalid ${n("host_ids")}`, reason: "repeats h2" },
+    ]);
+    expect(fleet({ host_ids: [] }).map((p) => p.attribute)).toEqual([n("host_ids")]);
+    expect(fleet({ host_ids: [UNKNOWN, "h2"] })).toEqual([]);
+  });
+
   test("a datastore is shared or one host's own, not both; an unknown reach waits", () => {
     const ds = (c: Record<string, unknown>) => datastoreProblems(asFace(face, { name: "d", path: "/srv/d", ...c }), face);
     expect(ds({ shared: true })).toEqual([]);

@@ -38,6 +38,7 @@ const fleet = (over: Partial<Fleet> = {}): Fleet => ({
   powerState: "stopped",
   createdAt: T0,
   updatedAt: T0,
+  hostIds: null,
   ...over,
 });
 // Fractional and JSON fields set, so a round trip shows they survive.
@@ -135,6 +136,10 @@ describe.each(stores)("inventory on %s", (_name, open) => {
     await inv.vms.update("vm-1", { powerState: "running", pid: 4242, crashed: true, hostId: "b" });
     expect(await inv.vms.findByName("web-1")).toMatchObject({ powerState: "running", pid: 4242, crashed: true, hostId: "b" });
     expect((await inv.fleets.findByNamePrefix("web"))?.datastoreIds).toEqual(["ds-1"]);
+    await inv.fleets.update("fleet-1", { hostIds: ["local", "b"] });
+    expect((await inv.fleets.get("fleet-1"))?.hostIds).toEqual(["local", "b"]);
+    await inv.fleets.update("fleet-1", { hostIds: null });
+    expect((await inv.fleets.get("fleet-1"))?.hostIds).toBeNull();
     expect((await constraint(inv.fleets.delete("fleet-1"))).column).toBe("fleet_id");
   });
 

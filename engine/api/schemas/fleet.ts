@@ -15,6 +15,11 @@ export const FleetBody = Type.Object(
     clone_mode: Type.Optional(CloneModeWire),
     power_state: Type.Optional(Type.String({ enum: ["running", "stopped"], description: "running powers every member on after the apply; stopped (default) leaves members as they are." })),
     host_id: Type.Optional(NullableString),
+    host_ids: Type.Optional(
+      Type.Union([Type.Array(Type.String()), Type.Null()], {
+        description: "Hosts members may live on, spread by members and running VMs; left out: every host that is up at an apply. host_id is the same with one host.",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -31,6 +36,7 @@ const FleetMemberWire = Type.Object({
   id: Type.String(),
   name: Type.String(),
   datastore_id: Type.String(),
+  host_id: Type.String({ description: "The host it lives on." }),
   disk_path: Type.String(),
   home_dir: Type.String(),
   provisioned_by: Type.String({ description: "pool (a pool copy moved in), copy or linked." }),
@@ -48,7 +54,8 @@ export const FleetWire = Type.Object(
     datastore_ids: Type.Array(Type.String()),
     clone_mode: Type.String(),
     power_state: Type.String(),
-    host_id: Type.String(),
+    host_id: NullableString,
+    host_ids: Type.Union([Type.Array(Type.String()), Type.Null()], { description: "The hosts its members may live on; null: every host that is up." }),
     state: Type.String({ description: "ready (size members, all whole), applying, or drifted." }),
     members_ready: Type.Integer(),
     members_running: Type.Optional(Type.Integer({ description: "Members whose QEMU process lives now." })),
@@ -64,7 +71,7 @@ export type FleetWire = Static<typeof FleetWire>;
 export const FleetApplyWire = Type.Object({
   fleet: FleetWire,
   added: Type.Array(
-    Type.Object({ id: Type.String(), name: Type.String(), datastore_id: Type.String(), disk_path: Type.String(), provisioned_by: Type.String() }),
+    Type.Object({ id: Type.String(), name: Type.String(), datastore_id: Type.String(), host_id: Type.Optional(Type.String()), disk_path: Type.String(), provisioned_by: Type.String() }),
   ),
   removed: Type.Array(Type.Object({ id: Type.String(), name: Type.String() })),
   replaced: Type.Array(Type.Object({ id: Type.String(), name: Type.String() })),
@@ -83,6 +90,7 @@ export function fleetSpecFromWire(b: FleetBody): FleetSpec {
     cloneMode: (b.clone_mode ?? "pool") as CloneMode,
     powerState: (b.power_state ?? "stopped") as VmPowerState,
     hostId: b.host_id ?? null,
+    hostIds: b.host_ids ?? null,
   };
 }
 
@@ -97,6 +105,7 @@ export function fleetToWire(f: FleetView): FleetWire {
     clone_mode: f.cloneMode,
     power_state: f.powerState,
     host_id: f.hostId,
+    host_ids: f.hostIds,
     state: f.state,
     members_ready: f.membersReady,
     members_running: f.membersRunning,
@@ -104,6 +113,7 @@ export function fleetToWire(f: FleetView): FleetWire {
       id: m.id,
       name: m.name,
       datastore_id: m.datastoreId,
+      host_id: m.hostId,
       disk_path: m.diskPath,
       home_dir: m.homeDir,
       provisioned_by: m.provisionedBy,
@@ -119,7 +129,7 @@ export function fleetToWire(f: FleetView): FleetWire {
 export function fleetApplyToWire(r: ApplyFleetResult): FleetApplyWire {
   return {
     fleet: fleetToWire(r.fleet),
-    added: r.added.map((a) => ({ id: a.id, name: a.name, datastore_id: a.datastoreId, disk_path: a.diskPath, provisioned_by: a.provisionedBy })),
+    added: r.added.map((a) => ({ id: a.id, name: a.name, datastore_id: a.datastoreId, ...(a.hostId ? { host_id: a.hostId } : {}), disk_path: a.diskPath, provisioned_by: a.provisionedBy })),
     removed: r.removed,
     replaced: r.replaced,
     provision_ms: r.provisionMs,

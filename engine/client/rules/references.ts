@@ -15,7 +15,7 @@ export const REFERENCES = {
   replica: { template_id: "template", target_datastore_id: "datastore" },
   disk_pool: { template_id: "template", datastore_id: "datastore" },
   vm: { template_id: "template", fork_of: "vm", instant_clone_of: "parent", datastore_id: "datastore", host_id: "host" },
-  fleet: { template_id: "template", datastore_ids: "datastore" },
+  fleet: { template_id: "template", datastore_ids: "datastore", host_ids: "host" },
   snapshot: { vm_id: "vm" },
   instant_clone_parent: { source_vm_id: "vm" },
 } as const satisfies Record<string, Record<string, ReferenceKind>>;

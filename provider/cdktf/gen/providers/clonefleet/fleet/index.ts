@@ -20,6 +20,12 @@ export interface FleetConfig extends cdktf.TerraformMetaArguments {
   */
   readonly datastoreIds: string[];
   /**
+  * Hosts members may live on, spread by how many members and running VMs each has (a member on a host's own datastore goes to that host). Unset: every host that is up at an apply. A change applies to members added from then on; changed in place.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/fleet#host_ids Fleet#host_ids}
+  */
+  readonly hostIds?: string[];
+  /**
   * Leave it unset. The provider reports false when a member is missing or its disk vanished; the next plan then shows it going back to true, and the apply makes the missing members again.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/fleet#members_healthy Fleet#members_healthy}
@@ -115,6 +121,11 @@ export class FleetVmsOutputReference extends cdktf.ComplexObject {
   // disk_path - computed: true, optional: false, required: false
   public get diskPath() {
     return this.getStringAttribute('disk_path');
+  }
+
+  // host_id - computed: true, optional: false, required: false
+  public get hostId() {
+    return this.getStringAttribute('host_id');
   }
 
   // id - computed: true, optional: false, required: false
@@ -370,6 +381,7 @@ export class Fleet extends cdktf.TerraformResource {
     });
     this._cloneMode = config.cloneMode;
     this._datastoreIds = config.datastoreIds;
+    this._hostIds = config.hostIds;
     this._membersHealthy = config.membersHealthy;
     this._namePrefix = config.namePrefix;
     this._powerState = config.powerState;
@@ -409,6 +421,22 @@ export class Fleet extends cdktf.TerraformResource {
   // Temporarily expose input value. Use with caution.
   public get datastoreIdsInput() {
     return this._datastoreIds;
+  }
+
+  // host_ids - computed: false, optional: true, required: false
+  private _hostIds?: string[]; 
+  public get hostIds() {
+    return this.getListAttribute('host_ids');
+  }
+  public set hostIds(value: string[]) {
+    this._hostIds = value;
+  }
+  public resetHostIds() {
+    this._hostIds = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get hostIdsInput() {
+    return this._hostIds;
   }
 
   // id - computed: true, optional: false, required: false
@@ -525,6 +553,7 @@ export class Fleet extends cdktf.TerraformResource {
     return {
       clone_mode: cdktf.stringToTerraform(this._cloneMode),
       datastore_ids: cdktf.listMapper(cdktf.stringToTerraform, false)(this._datastoreIds),
+      host_ids: cdktf.listMapper(cdktf.stringToTerraform, false)(this._hostIds),
       members_healthy: cdktf.booleanToTerraform(this._membersHealthy),
       name_prefix: cdktf.stringToTerraform(this._namePrefix),
       power_state: cdktf.stringToTerraform(this._powerState),
@@ -544,6 +573,12 @@ export class Fleet extends cdktf.TerraformResource {
       },
       datastore_ids: {
         value: cdktf.listMapperHcl(cdktf.stringToHclTerraform, false)(this._datastoreIds),
+        isBlock: false,
+        type: "list",
+        storageClassType: "stringList",
+      },
+      host_ids: {
+        value: cdktf.listMapperHcl(cdktf.stringToHclTerraform, false)(this._hostIds),
         isBlock: false,
         type: "list",
         storageClassType: "stringList",

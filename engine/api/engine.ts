@@ -10,8 +10,8 @@ import { fdLogDestination } from "./log-destination";
 import { buildApi } from "./server";
 import type { FastifyInstance } from "fastify";
 import { ENGINE_VERSION } from "../version";
-import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, flushDeferredCatalogSyncs, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, vmStateRootFor, WarmChildren, type PoolRefillOptions, type WarmChildrenOptions } from "../ops";
-import { datastorePathProblem, LOCAL_HOST_ID, pathIsWithin } from "../model";
+import { admitHost, checkHostName, DEFAULT_HEARTBEAT_INTERVAL_MS, defaultParentTmpfsDir, directContext, flushDeferredCatalogSyncs, HostMonitor, MISSED_HEARTBEATS_FOR_DOWN, PoolRefill, restartLostHostVms, vmStateRootFor, WarmChildren, type PoolRefillOptions, type WarmChildrenOptions } from "../ops";
+import { datastorePathProblem, JOB_KINDS, LOCAL_HOST_ID, pathIsWithin } from "../model";
 import { applyEngineUmask } from "../disk";
 
 export interface EngineOptions {
@@ -151,6 +151,12 @@ export async function startEngine(opts: EngineOptions): Promise<RunningEngine> {
       log.child({ component: "hosts" }),
       { id: hostId, apiUrl: `http://${hostPart}:${port}`, stateDir, vmStateRoot: vmStateRootFor(stateDir, hostId), tokenHash: hostTokenHash(hostToken) },
       heartbeatIntervalMs,
+      async (lost) => {
+        const report = await restartLostHostVms(directContext(store, log.child({ component: "ha-restart" }), undefined, runner.settings), lost, async (vmId) => {
+          await runner.submit(JOB_KINDS.startVm, { id: vmId });
+        });
+        if (report.notFenced.length > 0) log.debug({ lost, vms: report.notFenced }, "HA VMs of a lost host wait: a process still holds their disks");
+      },
     );
     await hosts.start();
     const monitor = hosts;

@@ -7,6 +7,7 @@ export {
   createImage,
   createOverlay,
   imageInfo,
+  imageInUse,
   imageInfoChain,
   parseImageInfoJson,
   parseImageInfoChainJson,

@@ -331,6 +331,21 @@ export async function imageInfo(imagePath: string, opts: QemuImgCallOptions = {}
   return parseImageInfoJson(parseJsonOutput(r.stdout, args, r.stderr), abs);
 }
 
+/**
+ * True when a process (a QEMU) holds the image open for writing: qemu-img, asking for the image
+ * without -U, cannot take its lock. Image locks are what keeps two QEMUs from writing one disk;
+ * this is how a host proves a lost host's QEMU no longer holds it. Other failures throw.
+ */
+export async function imageInUse(imagePath: string, opts: QemuImgCallOptions = {}): Promise<boolean> {
+  try {
+    await run(["info", "--output=json", path.resolve(imagePath)], opts);
+    return false;
+  } catch (err) {
+    if (err instanceof QemuImgError && /lock/i.test(err.stderr)) return true;
+    throw err;
+  }
+}
+
 /** Describes every layer of the chain topped by `imagePath`, top first, also while a running QEMU holds it; throws QemuImgError when a layer is missing or unreadable. */
 export async function imageInfoChain(imagePath: string, opts: QemuImgCallOptions = {}): Promise<ImageInfo[]> {
   const abs = path.resolve(imagePath);

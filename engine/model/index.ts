@@ -272,6 +272,8 @@ export interface Vm {
   migrationNotifyTimeoutSeconds?: number;
   /** What a migration does when the acknowledgement does not come in time. */
   migrationOnMissingAck?: MissingAckPolicy;
+  /** Restart it on another host when its host is lost (once that host is fenced); shared datastores only. */
+  haRestart?: boolean;
 }
 
 /** Why a pool's last fill failed, as users see it. */

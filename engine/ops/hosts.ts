@@ -127,6 +127,8 @@ export class HostMonitor {
     private readonly log: Logger,
     private readonly self: HostRegistration,
     readonly intervalMs: number = DEFAULT_HEARTBEAT_INTERVAL_MS,
+    /** Called on every beat for each other host that is down (HA restarts look at its VMs). */
+    private readonly onHostDown?: (hostId: string) => Promise<void>,
   ) {}
 
   /** Time without a heartbeat after which a host counts as down. */
@@ -190,6 +192,11 @@ export class HostMonitor {
           if (current && current.lastHeartbeatAt === h.lastHeartbeatAt) await s.hosts.update(h.id, { status: "down", downReason: `not answering (no heartbeat for ${age} ms)` });
         });
         this.log.warn({ hostId: h.id, apiUrl: h.apiUrl }, "host stopped answering; marked down");
+      }
+      if (this.onHostDown) {
+        for (const h of await this.store.hosts.list()) {
+          if (h.id !== this.self.id && judgeHostStatus(h, Date.now(), this.downAfterMs).status === "down") await this.onHostDown(h.id);
+        }
       }
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, "checking other hosts failed");

@@ -30,6 +30,7 @@ export { checkInstantClone, INSTANT_CLONE_KIND, instantClone, type InstantCloneR
 export type { WarmChild, WarmChildSource } from "./instant-clone-child";
 export { checkParentDelete, checkParentUpdate, DELETE_PARENT_KIND, deleteParent, type DeleteParentRequest, getParentView, listParentViews, type ParentReconcileReport, type ParentView, reconcileParents, recoverParentDelete, recoverParentUpdate, UPDATE_PARENT_KIND, updateParent, type UpdateParentRequest } from "./parent-lifecycle";
 export { admitHost, checkHostName, checkHostUp, DEFAULT_HEARTBEAT_INTERVAL_MS, getHostView, HostMonitor, type HostView, judgeHostStatus, listHostViews, MISSED_HEARTBEATS_FOR_DOWN, otherHostsUp, vmStateRootFor } from "./hosts";
+export { type HaRestartReport, restartLostHostVms } from "./ha-restart";
 export { admitMigration, checkMigrateRequest, MIGRATE_VM_KIND, migrateVm, type MigrateVmRequest, type MigrateVmResult, migrationHost, type MigrationStep, recoverMigration } from "./migrate-source";
 export { ABORT_MIGRATION_KIND, abortIncoming, ACTIVATE_MIGRATION_KIND, activateIncoming, admitIncoming, checkAbort, checkCompletion, checkIncoming, checkTargetDir, COMPLETE_MIGRATION_KIND, INCOMING_MIGRATION_KIND, prepareIncoming, recoverAbort, recoverActivate, recoverCompletion, recoverIncoming, sendCompletion } from "./migrate-target";
 export { WarmChildren, type WarmChildrenOptions } from "./warm-children";

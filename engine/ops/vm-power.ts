@@ -329,9 +329,11 @@ export async function reconcileVmRuntime(ctx: OpContext): Promise<VmRuntimeRepor
     for (const name of entries) {
       const dir = path.join(root, name);
       const owner = await ctx.store.vms.get(name);
-      // A folder is the VM's while its record names it (or names none yet); a migration's
-      // target folder whose VM stayed on its source is left over from an interrupted migration.
-      if (owner && (!owner.stateDir || owner.stateDir === dir)) continue;
+      // A folder is the VM's while its record names it (or names none yet) and the VM is still
+      // this host's; a migration's target folder whose VM stayed on its source is left over
+      // from an interrupted migration, and a VM another host took over (HA restart) is not ours
+      // to run: its QEMU here, if any, is stopped.
+      if (owner && (owner.hostId ?? LOCAL_HOST_ID) === self && (!owner.stateDir || owner.stateDir === dir)) continue;
       // An entry that resolves outside the root (a planted symlink) is not the engine's to stop or remove.
       if (!(await ownedPath(root, dir).then(() => true, (err: unknown) => (ctx.log.warn({ err, dir }, "left alone a VM state entry outside the VM state root"), false)))) continue;
       const probe = await probeVm(dir).catch(() => null);

@@ -17,6 +17,7 @@ export interface UpdateVmSettingsRequest {
   stopTimeoutSeconds?: number | null;
   migrationNotifyTimeoutSeconds?: number;
   migrationOnMissingAck?: MissingAckPolicy;
+  haRestart?: boolean;
 }
 
 /** Refuses a stop timeout that is not a whole number of seconds from 0 to 3600; 400 naming `stop_timeout_seconds`. */
@@ -43,11 +44,21 @@ export async function updateVmSettings(store: Inventory, req: UpdateVmSettingsRe
   return getVmView(store, req.id);
 }
 
-async function settingsPatch(store: Inventory, req: UpdateVmSettingsRequest): Promise<Partial<Pick<Vm, "stopTimeoutSeconds" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck">>> {
+async function settingsPatch(
+  store: Inventory,
+  req: UpdateVmSettingsRequest,
+): Promise<Partial<Pick<Vm, "stopTimeoutSeconds" | "migrationNotifyTimeoutSeconds" | "migrationOnMissingAck" | "haRestart">>> {
   if (!(await store.vms.get(req.id))) throw notFound("vm", req.id, "id");
   return {
     ...(req.stopTimeoutSeconds === undefined ? {} : { stopTimeoutSeconds: checkStopTimeoutSeconds(req.stopTimeoutSeconds) }),
     ...(req.migrationNotifyTimeoutSeconds === undefined ? {} : { migrationNotifyTimeoutSeconds: checkNotifyTimeout(req.migrationNotifyTimeoutSeconds, "migration_notify_timeout_seconds") }),
     ...(req.migrationOnMissingAck === undefined ? {} : { migrationOnMissingAck: checkMissingAck(req.migrationOnMissingAck, "migration_on_missing_ack") }),
+    ...(req.haRestart === undefined ? {} : { haRestart: checkHaRestart(req.haRestart) }),
   };
+}
+
+/** 400 naming `ha_restart` unless it is a boolean. */
+function checkHaRestart(value: unknown): boolean {
+  if (typeof value !== "boolean") throw invalidField("ha_restart", `must be true or false (got ${JSON.stringify(value)})`);
+  return value;
 }

@@ -149,6 +149,7 @@ export type VmPatch = Partial<
     | "hostId"
     | "migrationNotifyTimeoutSeconds"
     | "migrationOnMissingAck"
+    | "haRestart"
   >
 >;
 

@@ -65,6 +65,7 @@ export interface VmRow {
   host_id: string;
   migration_notify_timeout_seconds: number;
   migration_on_missing_ack: string;
+  ha_restart: number;
 }
 
 type PatchSpec = Record<string, [string, (v: unknown) => unknown]>;
@@ -105,6 +106,7 @@ export const VM_PATCH: PatchSpec = {
   hostId: ["host_id", identity],
   migrationNotifyTimeoutSeconds: ["migration_notify_timeout_seconds", identity],
   migrationOnMissingAck: ["migration_on_missing_ack", identity],
+  haRestart: ["ha_restart", (v: unknown) => (v ? 1 : 0)],
   datastoreId: ["datastore_id", identity],
   homeDir: ["home_dir", identity],
 };
@@ -207,6 +209,7 @@ export function vmRow(v: Vm): VmRow {
     host_id: v.hostId ?? "local",
     migration_notify_timeout_seconds: v.migrationNotifyTimeoutSeconds ?? 0,
     migration_on_missing_ack: v.migrationOnMissingAck ?? "proceed",
+    ha_restart: v.haRestart ? 1 : 0,
   };
 }
 
@@ -238,5 +241,6 @@ export function toVm(r: VmRow): Vm {
     hostId: r.host_id,
     migrationNotifyTimeoutSeconds: r.migration_notify_timeout_seconds,
     migrationOnMissingAck: r.migration_on_missing_ack as MissingAckPolicy,
+    haRestart: r.ha_restart === 1,
   };
 }

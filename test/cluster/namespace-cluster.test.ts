@@ -12,6 +12,7 @@ import { promisify } from "node:util";
 import type { MigrateResultWire, VmWire } from "../../engine/client";
 import { clusterNetworkProblem } from "../../scripts/cluster/network";
 import { startNamespaceCluster, type ClusterHost, type NamespaceCluster } from "../../scripts/cluster/cluster";
+import { apiError as apiErrorOf } from "../support/api-error";
 import { pidGoneSoon } from "../support/vms";
 import { waitFor } from "../support/wait";
 
@@ -174,5 +175,53 @@ suite("a namespace cluster of three hosts", () => {
     expect(qemuProcessesNaming(vm.id)).toEqual([running.pid]);
     await local.client.vms.stop(vm.id, { timeout_seconds: 0 });
     expect(await pidGoneSoon(running.pid!)).toBe(true);
+  });
+
+  test("a lost host's ha_restart VM runs again on another host exactly once; one without ha_restart is reported, not lost; the host comes back without a second QEMU", async () => {
+    const make = async (name: string) => {
+      const job = await local.client.vms.create({ name, template_id: templateId, clone_mode: "full", host_id: "h3" });
+      const vm = (await local.client.waitJob(job.id)).result as VmWire;
+      return local.client.vms.start(vm.id);
+    };
+    const ha = await make("survivor");
+    const plain = await make("bystander");
+    const patched = await local.client.vms.update(ha.id, { ha_restart: true });
+    expect(patched.ha_restart).toBe(true);
+    expect((await apiErrorOf(local.client.vms.update(ha.id, { ha_restart: "yes" as unknown as boolean })))).toMatchObject({ status: 400, field: "ha_restart" });
+
+    // The machine is lost: its agent and its QEMU processes die.
+    await cluster.killHost("h3");
+    for (const pid of [ha.pid!, plain.pid!]) process.kill(pid, "SIGKILL");
+    expect(await pidGoneSoon(ha.pid!)).toBe(true);
+
+    const moved = await waitFor(
+      "the HA VM running on another host",
+      async () => {
+        const v = await local.client.vms.get(ha.id);
+        return v && v.host_id !== "h3" && v.power_state === "running" && v.pid ? v : null;
+      },
+      60_000,
+    );
+    expect(["local", "h2"]).toContain(moved.host_id);
+    expect(netnsOf(moved.pid!)).toBe(netnsOf(cluster.hosts.find((h) => h.id === moved.host_id)!.engine!.pid!));
+    expect(qemuProcessesNaming(ha.id)).toEqual([moved.pid]);
+    // Restarted once: exactly one start job took it over.
+    const starts = (await local.client.jobs.list()).filter((j) => j.kind === "vm.start" && j.target_id === ha.id && j.host_id !== "h3");
+    expect(starts).toHaveLength(1);
+    expect((await local.client.vms.get(plain.id))!).toMatchObject({ host_id: "h3", host_state: "down", power_state: "running" });
+
+    await cluster.startHost("h3");
+    const settled = await waitFor(
+      "h3 back, its lost VM found dead",
+      async () => {
+        const v = await local.client.vms.get(plain.id);
+        return v?.host_state === "up" && v.power_state === "stopped" ? v : null;
+      },
+      60_000,
+    );
+    expect(settled.crashed).toBe(true);
+    expect((await local.client.vms.get(ha.id))!).toMatchObject({ host_id: moved.host_id, power_state: "running", pid: moved.pid });
+    expect(qemuProcessesNaming(ha.id)).toEqual([moved.pid]);
+    await local.client.vms.stop(ha.id, { timeout_seconds: 0 });
   });
 });

@@ -69,6 +69,7 @@ export const vmRecord = (over: Partial<Vm> = {}): Vm => ({
   hostId: "local",
   migrationNotifyTimeoutSeconds: 0,
   migrationOnMissingAck: "proceed",
+  haRestart: false,
   ...over,
 });
 

@@ -61,7 +61,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
     {
       schema: {
         tags: ["vms"],
-        summary: "Change a VM's settings in place (stop timeout, migration policy; a `vm.update` job); answers with the VM, or 202 with the job on `Prefer: respond-async`",
+        summary: "Change a VM's settings in place (stop timeout, migration policy, HA restart; a `vm.update` job); answers with the VM, or 202 with the job on `Prefer: respond-async`",
         params: IdParams,
         body: UpdateVmBody,
         response: { 200: VmWire, 202: JobWire },
@@ -73,6 +73,7 @@ export const vmRoutes: FastifyPluginAsync<{ services: EngineServices }> = async 
         ...(req.body.stop_timeout_seconds !== undefined ? { stopTimeoutSeconds: req.body.stop_timeout_seconds } : {}),
         ...(req.body.migration_notify_timeout_seconds !== undefined ? { migrationNotifyTimeoutSeconds: req.body.migration_notify_timeout_seconds } : {}),
         ...(req.body.migration_on_missing_ack !== undefined ? { migrationOnMissingAck: req.body.migration_on_missing_ack as MissingAckPolicy } : {}),
+        ...(req.body.ha_restart !== undefined ? { haRestart: req.body.ha_restart } : {}),
       };
       if (!(await hasPriorJob(services, req))) await checkVmSettings(services.store, request);
       return submitAndAnswer(services, req, reply, JOB_KINDS.updateVm, request, (vm) => vmToWire(vm as VmView));

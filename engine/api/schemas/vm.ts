@@ -40,6 +40,7 @@ export const VmWire = Type.Object(
     template_id: NullableString,
     datastore_id: Type.String(),
     host_id: Type.String(),
+    ha_restart: Type.Boolean({ description: "Restarted on another host when its host is lost (once fenced)." }),
     host_state: Type.String({ description: "up, or down when the VM's host stopped heartbeating: then power_state and pid are the last the inventory knew (drift)." }),
     home_dir: Type.String(),
     disk_path: Type.String(),
@@ -97,6 +98,7 @@ export function vmToWire(v: VmView): VmWire {
     template_id: v.templateId,
     datastore_id: v.datastoreId,
     host_id: v.hostId,
+    ha_restart: v.haRestart ?? false,
     host_state: v.hostState,
     home_dir: v.homeDir,
     disk_path: v.diskPath,
@@ -146,6 +148,9 @@ export const UpdateVmBody = Type.Object(
     ),
     migration_notify_timeout_seconds: Type.Optional(Type.Number({ description: "Seconds the guest gets to acknowledge a migration notice (0–3600); 0 migrates without notice." })),
     migration_on_missing_ack: Type.Optional(Type.String({ description: "abort or proceed when the acknowledgement does not come." })),
+    ha_restart: Type.Optional(
+      Type.Boolean({ description: "Restart the VM on another host when its host is lost, once that host is fenced (its disk free of any QEMU); shared datastores only." }),
+    ),
   },
   { additionalProperties: false },
 );

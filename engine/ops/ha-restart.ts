@@ -1,0 +1,63 @@
+/**
+ * HA restart (S6): a VM that asked for it (`ha_restart`) and whose host was lost is restarted by
+ * another host, but only once the lost host is fenced: judged down (its heartbeat, its lease,
+ * stopped) and its QEMU provably gone from the VM's disk (no process holds the image's lock).
+ * The record moves in one transaction that checks it is still on the lost host, so of all the
+ * hosts that try, exactly one takes it; a VM whose disk is still held stays where it is, reported.
+ */
+import { imageInUse } from "../disk";
+import { LOCAL_HOST_ID, type Vm } from "../model";
+import type { Inventory } from "../store";
+import type { OpContext } from "./context";
+import { datastoreVisibleFrom } from "./datastore";
+import { judgeHostStatus } from "./hosts";
+
+/** What one pass over a lost host's VMs did. */
+export interface HaRestartReport {
+  /** VMs this host took over and asked its runner to start. */
+  restarted: string[];
+  /** VMs whose disk a process still holds: not fenced, left where they are. */
+  notFenced: string[];
+  /** VMs on a datastore this host cannot read. */
+  unreachable: string[];
+}
+
+/** The VMs of `lostHostId` that ask for an HA restart and were running when it was lost. */
+async function candidates(store: Inventory, lostHostId: string): Promise<Vm[]> {
+  return (await store.vms.list({ hostId: lostHostId })).filter((vm) => vm.haRestart === true && vm.powerState === "running");
+}
+
+/**
+ * Restarts here the HA VMs of a host judged down: fenced ones are moved to this host (their
+ * record says stopped, no process) and `start` is asked to start each (a `vm.start` job).
+ */
+export async function restartLostHostVms(ctx: OpContext, lostHostId: string, start: (vmId: string) => Promise<void>): Promise<HaRestartReport> {
+  const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
+  const downAfterMs = ctx.settings.hostDownAfterMs ?? 6000;
+  const report: HaRestartReport = { restarted: [], notFenced: [], unreachable: [] };
+  if (lostHostId === self) return report;
+  for (const vm of await candidates(ctx.store, lostHostId)) {
+    const ds = await ctx.store.datastores.get(vm.datastoreId);
+    const top = await ctx.store.layers.get(vm.diskLayerId);
+    if (!ds || !top || !datastoreVisibleFrom(ds, self)) {
+      report.unreachable.push(vm.id);
+      continue;
+    }
+    if (await imageInUse(top.path)) {
+      report.notFenced.push(vm.id);
+      continue;
+    }
+    const taken = await ctx.store.tx(async (s) => {
+      const now = await s.vms.get(vm.id);
+      const host = await s.hosts.get(lostHostId);
+      if (!now || now.hostId !== lostHostId || !host || judgeHostStatus(host, Date.now(), downAfterMs).status !== "down") return false;
+      await s.vms.update(vm.id, { hostId: self, powerState: "stopped", pid: null, stateDir: null, crashed: false });
+      return true;
+    });
+    if (!taken) continue;
+    ctx.log.warn({ vmId: vm.id, from: lostHostId }, "restarting a VM of a lost host here (ha_restart)");
+    await start(vm.id);
+    report.restarted.push(vm.id);
+  }
+  return report;
+}

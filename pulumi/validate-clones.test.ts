@@ -16,7 +16,7 @@ test("VM inputs: a name, a template, a known clone mode", () => {
   expect(validateVmInputs(good)).toEqual([]);
   expect(validateVmInputs({ ...good, cloneMode: "linked", datastoreId: "ds-1" })).toEqual([]);
   expect(props(validateVmInputs({ name: "a/b", templateId: "tpl-1", cloneMode: "thin", datastoreId: "" }))).toEqual(["cloneMode", "datastoreId", "name"]);
-  expect(withVmDefaults(good)).toEqual({ ...good, cloneMode: "pool", powerState: "stopped", migrationNotifyTimeoutSeconds: 0, migrationOnMissingAck: "proceed" });
+  expect(withVmDefaults(good)).toEqual({ ...good, cloneMode: "pool", powerState: "stopped", migrationNotifyTimeoutSeconds: 0, migrationOnMissingAck: "proceed", haRestart: false });
   // A fork names its parent instead of a template, and takes no datastore.
   expect(validateVmInputs({ name: "child", forkOf: "vm-1", powerState: "running" })).toEqual([]);
   expect(props(validateVmInputs({ name: "child", forkOf: "vm-1", templateId: "tpl-1", datastoreId: "ds-1", powerState: "on" }))).toEqual(["datastoreId", "powerState", "templateId"]);

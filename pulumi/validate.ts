@@ -125,6 +125,7 @@ export function withVmDefaults<T extends Props>(props: T): T {
     powerState: props.powerState ?? "stopped",
     migrationNotifyTimeoutSeconds: props.migrationNotifyTimeoutSeconds ?? DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
     migrationOnMissingAck: props.migrationOnMissingAck ?? DEFAULT_MIGRATION_ON_MISSING_ACK,
+    haRestart: props.haRestart ?? false,
   };
 }
 

@@ -25,6 +25,7 @@ export interface VmInputs {
   hostId?: string | null;
   migrationNotifyTimeoutSeconds?: number;
   migrationOnMissingAck?: string;
+  haRestart?: boolean;
   timeouts?: OperationTimeoutsArgs;
   endpoint?: string;
   token?: string;
@@ -55,12 +56,13 @@ export interface VmOutputs extends VmInputs {
   hostState: string;
   migrationNotifyTimeoutSeconds: number;
   migrationOnMissingAck: string;
+  haRestart: boolean;
 }
 
 // Kept unexported: an exported const would be reached through `exports` from the provider's
 // methods and drag the whole module into the serialized closure.
 const REPLACE_KEYS = ["name", "templateId", "forkOf", "instantCloneOf", "cloneMode", "datastoreId"];
-const INPUT_KEYS = ["name", "templateId", "forkOf", "instantCloneOf", "cloneMode", "powerState", "stopTimeoutSeconds", "migrationNotifyTimeoutSeconds", "migrationOnMissingAck"];
+const INPUT_KEYS = ["name", "templateId", "forkOf", "instantCloneOf", "cloneMode", "powerState", "stopTimeoutSeconds", "migrationNotifyTimeoutSeconds", "migrationOnMissingAck", "haRestart"];
 
 /** Inputs that cannot change in place; they match the Terraform schema's `replace` attributes of clonefleet_vm. */
 export const VM_REPLACE_KEYS: readonly string[] = Object.freeze([...REPLACE_KEYS]);
@@ -99,6 +101,7 @@ async function vmOutputs(client: ClonefleetClient, inputs: Partial<VmInputs>, v:
     hostState: v.host_state,
     migrationNotifyTimeoutSeconds: v.migration_notify_timeout_seconds ?? 0,
     migrationOnMissingAck: v.migration_on_missing_ack ?? "proceed",
+    haRestart: v.ha_restart ?? false,
   };
 }
 
@@ -117,6 +120,7 @@ function declaration(inputs: Partial<VmInputs>): VmDeclaration {
       powerState: inputs.powerState ?? "stopped",
       migrationNotifyTimeoutSeconds: inputs.migrationNotifyTimeoutSeconds ?? null,
       migrationOnMissingAck: inputs.migrationOnMissingAck ?? null,
+      haRestart: inputs.haRestart ?? null,
     },
   };
 }
@@ -170,6 +174,7 @@ export const vmProvider: pulumi.dynamic.ResourceProvider<VmInputs, VmOutputs> = 
       hostId: outs.hostId,
       migrationNotifyTimeoutSeconds: outs.migrationNotifyTimeoutSeconds,
       migrationOnMissingAck: outs.migrationOnMissingAck,
+      haRestart: outs.haRestart,
       ...(props.endpoint ? { endpoint: props.endpoint } : {}),
     };
     return { props: outs, inputs };
@@ -225,6 +230,8 @@ export interface VmArgs extends ConnectionArgs {
   migrationNotifyTimeoutSeconds?: pulumi.Input<number>;
   /** `abort` (the VM stays) or `proceed` (default) when the guest has not acknowledged by the deadline. Changed in place. */
   migrationOnMissingAck?: pulumi.Input<string>;
+  /** Restart on another host when its host is lost, once that host is fenced; shared datastores only. Default false; changed in place. */
+  haRestart?: pulumi.Input<boolean>;
   /** How long create (default 30m), update (10m) and delete (10m) wait for their jobs, such as `{ create: "45m" }`; see OperationTimeoutsArgs. */
   timeouts?: pulumi.Input<OperationTimeoutsArgs>;
 }
@@ -267,6 +274,8 @@ export class Vm extends pulumi.dynamic.Resource {
   declare readonly migrationNotifyTimeoutSeconds: pulumi.Output<number>;
   /** abort or proceed when the acknowledgement does not come. */
   declare readonly migrationOnMissingAck: pulumi.Output<string>;
+  /** Restarted on another host when its host is lost. */
+  declare readonly haRestart: pulumi.Output<boolean>;
   /** Engine API URL the VM is managed through. */
   declare readonly endpoint: pulumi.Output<string>;
   /** API token (secret). */
@@ -290,6 +299,7 @@ export class Vm extends pulumi.dynamic.Resource {
         hostId: args.hostId,
         migrationNotifyTimeoutSeconds: args.migrationNotifyTimeoutSeconds,
         migrationOnMissingAck: args.migrationOnMissingAck,
+        haRestart: args.haRestart,
         timeouts: args.timeouts,
         // A VM given no name (and not looked up by id) is named after this logical name.
         ...autonameInput(name, args, opts),

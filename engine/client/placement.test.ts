@@ -66,5 +66,8 @@ describe("planPlacement", () => {
   test("power changes alone start or stop", () => {
     expect(planPlacement(vm({ power_state: "stopped" }), want())).toEqual([{ kind: "start" }]);
     expect(planPlacement(vm(), want({ powerState: "stopped" }))).toEqual([{ kind: "stop" }]);
+    // ha_restart is policy too: set in place when it differs, left alone when undeclared.
+    expect(planPlacement(vm({ ha_restart: false }), want({ haRestart: true }))).toEqual([{ kind: "set_policy", body: { ha_restart: true } }]);
+    expect(planPlacement(vm({ ha_restart: true }), want({ haRestart: null }))).toEqual([]);
   });
 });

@@ -19,10 +19,12 @@ export interface PlacementWant {
   migrationNotifyTimeoutSeconds: number | null;
   /** `abort` or `proceed` without the acknowledgement; null leaves the VM's policy. */
   migrationOnMissingAck: string | null;
+  /** Restart on another host when its host is lost; null (or absent) leaves the VM's setting. */
+  haRestart?: boolean | null;
 }
 
 /** The part of a VM the planner looks at. */
-export type PlacedVm = Pick<VmWire, "name" | "host_id" | "power_state" | "migration_notify_timeout_seconds" | "migration_on_missing_ack">;
+export type PlacedVm = Pick<VmWire, "name" | "host_id" | "power_state" | "migration_notify_timeout_seconds" | "migration_on_missing_ack"> & Partial<Pick<VmWire, "ha_restart">>;
 
 /** One step towards the declaration, in the order they run. */
 export type PlacementStep =
@@ -46,6 +48,7 @@ export function planPlacement(vm: PlacedVm, want: PlacementWant): PlacementStep[
   if (want.migrationOnMissingAck !== null && want.migrationOnMissingAck !== vm.migration_on_missing_ack) {
     policy.migration_on_missing_ack = want.migrationOnMissingAck;
   }
+  if (want.haRestart !== null && want.haRestart !== undefined && want.haRestart !== (vm.ha_restart ?? false)) policy.ha_restart = want.haRestart;
   if (Object.keys(policy).length > 0) steps.push({ kind: "set_policy", body: policy });
 
   const moving = want.hostId !== null && want.hostId !== vm.host_id;

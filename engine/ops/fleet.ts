@@ -192,10 +192,10 @@ async function checkFleetHosts(store: Inventory, spec: FleetSpec): Promise<strin
 }
 
 /**
- * The host whose agent applies a fleet and runs its members: the one host whose own datastores
- * it lists, or null when it lists only shared ones (the receiving host then). 409 naming
- * `datastore_ids[i]` for a fleet over two hosts' own datastores: placement across hosts is
- * not there yet. Pure.
+ * The host whose agent applies a fleet: the one host whose own datastores it lists (it alone
+ * can write their files), or null when it lists only shared ones (the receiving host then;
+ * members still spread over every host). 409 naming `datastore_ids[i]` for a fleet over two
+ * hosts' own datastores, which no single agent can write. Pure.
  */
 export function fleetHostOf(datastores: readonly Datastore[]): string | null {
   let host: string | null = null;

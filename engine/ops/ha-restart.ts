@@ -10,7 +10,7 @@ import { LOCAL_HOST_ID, type Vm } from "../model";
 import type { Inventory } from "../store";
 import type { OpContext } from "./context";
 import { datastoreVisibleFrom } from "./datastore";
-import { judgeHostStatus } from "./hosts";
+import { DEFAULT_HEARTBEAT_INTERVAL_MS, judgeHostStatus, MISSED_HEARTBEATS_FOR_DOWN } from "./hosts";
 
 /** What one pass over a lost host's VMs did. */
 export interface HaRestartReport {
@@ -33,7 +33,7 @@ async function candidates(store: Inventory, lostHostId: string): Promise<Vm[]> {
  */
 export async function restartLostHostVms(ctx: OpContext, lostHostId: string, start: (vmId: string) => Promise<void>): Promise<HaRestartReport> {
   const self = ctx.settings.hostId ?? LOCAL_HOST_ID;
-  const downAfterMs = ctx.settings.hostDownAfterMs ?? 6000;
+  const downAfterMs = ctx.settings.hostDownAfterMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS * MISSED_HEARTBEATS_FOR_DOWN;
   const report: HaRestartReport = { restarted: [], notFenced: [], unreachable: [] };
   if (lostHostId === self) return report;
   for (const vm of await candidates(ctx.store, lostHostId)) {

@@ -47,6 +47,7 @@ export interface VmState {
   host_state: string;
   migration_notify_timeout_seconds: number;
   migration_on_missing_ack: string;
+  ha_restart: boolean;
 }
 
 /** `clonefleet_vm`: one VM cloned from a template, by a pool copy, a full copy or a linked overlay (S1). */
@@ -125,6 +126,12 @@ export const vm = defineResource<VmState, ClonefleetClient>({
         `\`migration_on_missing_ack\`; 0 (default) migrates without notice. ${MIGRATION_NOTIFY_RANGE_TEXT}. Changed in place.`,
       default: DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
     }),
+    ha_restart: optional("bool", {
+      description:
+        "Restart the VM on another host when its host is lost, once that host is fenced (judged down and no process holding the VM's disk); " +
+        "its disk must be on a shared datastore. Default false. Changed in place.",
+      default: false,
+    }),
     migration_on_missing_ack: optional("string", {
       description:
         "What a migration does when the guest has not acknowledged by the deadline: `abort` (the VM stays where it is and the apply fails) " +
@@ -174,6 +181,7 @@ function declaration(plan: Planned<VmState>): VmDeclaration {
       powerState: plan.power_state ?? "stopped",
       migrationNotifyTimeoutSeconds: plan.migration_notify_timeout_seconds ?? null,
       migrationOnMissingAck: plan.migration_on_missing_ack ?? null,
+      haRestart: plan.ha_restart ?? null,
     },
   };
 }
@@ -213,5 +221,6 @@ async function fromApi(client: ClonefleetClient, v: VmWire, cloneMode: string | 
     host_state: v.host_state,
     migration_notify_timeout_seconds: v.migration_notify_timeout_seconds ?? DEFAULT_MIGRATION_NOTIFY_TIMEOUT_SECONDS,
     migration_on_missing_ack: v.migration_on_missing_ack ?? DEFAULT_MIGRATION_ON_MISSING_ACK,
+    ha_restart: v.ha_restart ?? false,
   };
 }

@@ -45,12 +45,12 @@ test("every Terraform resource has a Pulumi counterpart checked here", () => {
   ]);
 });
 
-test("clonefleet_vm and Pulumi's Vm change the same inputs in place (power, stop timeout, host by live migration, migration policy)", () => {
+test("clonefleet_vm and Pulumi's Vm change the same inputs in place (power, stop timeout, host by live migration, migration policy, HA restart)", () => {
   const vm = resources.find((x) => x.typeName === "clonefleet_vm")!;
   const inPlace = Object.entries(vm.schema.attributes)
     .filter(([, spec]) => spec.mode !== "computed" && !spec.replace)
     .map(([name]) => camel(name))
     .sort();
   expect([...VM_IN_PLACE_KEYS].sort()).toEqual(inPlace);
-  expect(inPlace).toEqual(["hostId", "migrationNotifyTimeoutSeconds", "migrationOnMissingAck", "powerState", "stopTimeoutSeconds"]);
+  expect(inPlace).toEqual(["haRestart", "hostId", "migrationNotifyTimeoutSeconds", "migrationOnMissingAck", "powerState", "stopTimeoutSeconds"]);
 });

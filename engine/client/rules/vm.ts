@@ -2,7 +2,7 @@
 import { intRangeProblem, nameProblem } from "../../model/rules";
 import { missingAckProblem, notifyTimeoutProblem } from "../../model/migration-rules";
 import { RuleReader, type Face, type RuleProblem } from "./reading";
-import { CLONE_MODES, idProblem, oneOfProblem, POWER_STATES, STOP_TIMEOUT_RANGE } from "./values";
+import { boolProblem, CLONE_MODES, idProblem, oneOfProblem, POWER_STATES, STOP_TIMEOUT_RANGE } from "./values";
 
 /** The sources a VM is made from, in the order the engine prefers them; exactly one is set. */
 export const VM_SOURCES = ["instant_clone_of", "fork_of", "template_id"] as const;
@@ -44,6 +44,7 @@ export function vmProblems(config: Readonly<Record<string, unknown>>, face: Face
   r.check("host_id", `Invalid ${n("host_id")}`, nameProblem);
   r.check("migration_notify_timeout_seconds", `Invalid ${n("migration_notify_timeout_seconds")}`, notifyTimeoutProblem);
   r.check("migration_on_missing_ack", `Invalid ${n("migration_on_missing_ack")}`, missingAckProblem);
+  r.check("ha_restart", `Invalid ${n("ha_restart")}`, boolProblem);
   // Only values known to be set conflict: an unknown one may still turn out null.
   const conflicts = (source: string, fields: readonly string[], why: Record<string, string>) => {
     for (const f of fields) if (r.isSet(f)) r.add(n(f), "Conflicting VM source", `must be unset when ${n(source)} is set: ${why[f]}`);

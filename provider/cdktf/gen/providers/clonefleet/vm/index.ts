@@ -26,6 +26,12 @@ export interface VmConfig extends cdktf.TerraformMetaArguments {
   */
   readonly forkOf?: string;
   /**
+  * Restart the VM on another host when its host is lost, once that host is fenced (judged down and no process holding the VM's disk); its disk must be on a shared datastore. Default false. Changed in place.
+  *
+  * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#ha_restart Vm#ha_restart}
+  */
+  readonly haRestart?: boolean | cdktf.IResolvable;
+  /**
   * Host (engine agent) whose QEMU runs the VM; default: the host of the engine the provider talks to. A change is an in-place live migration of the running VM to that host (the apply waits for the `vm.migrate` job); a stopped VM is started first when `power_state` is `running`, and refused when it is to stay stopped (only a running VM migrates). A VM found on another host than the one declared shows as a change, and the apply moves it back. Left unset, it reads the host the VM is on.
   *
   * Docs at Terraform Registry: {@link https://registry.terraform.io/providers/clonefleet/clonefleet/latest/docs/resources/vm#host_id Vm#host_id}
@@ -380,6 +386,7 @@ export class Vm extends cdktf.TerraformResource {
     this._cloneMode = config.cloneMode;
     this._datastoreId = config.datastoreId;
     this._forkOf = config.forkOf;
+    this._haRestart = config.haRestart;
     this._hostId = config.hostId;
     this._instantCloneOf = config.instantCloneOf;
     this._migrationNotifyTimeoutSeconds = config.migrationNotifyTimeoutSeconds;
@@ -462,6 +469,22 @@ export class Vm extends cdktf.TerraformResource {
   // forked_from - computed: true, optional: false, required: false
   public get forkedFrom() {
     return this.getStringAttribute('forked_from');
+  }
+
+  // ha_restart - computed: true, optional: true, required: false
+  private _haRestart?: boolean | cdktf.IResolvable; 
+  public get haRestart() {
+    return this.getBooleanAttribute('ha_restart');
+  }
+  public set haRestart(value: boolean | cdktf.IResolvable) {
+    this._haRestart = value;
+  }
+  public resetHaRestart() {
+    this._haRestart = undefined;
+  }
+  // Temporarily expose input value. Use with caution.
+  public get haRestartInput() {
+    return this._haRestart;
   }
 
   // host_id - computed: true, optional: true, required: false
@@ -634,6 +657,7 @@ export class Vm extends cdktf.TerraformResource {
       clone_mode: cdktf.stringToTerraform(this._cloneMode),
       datastore_id: cdktf.stringToTerraform(this._datastoreId),
       fork_of: cdktf.stringToTerraform(this._forkOf),
+      ha_restart: cdktf.booleanToTerraform(this._haRestart),
       host_id: cdktf.stringToTerraform(this._hostId),
       instant_clone_of: cdktf.stringToTerraform(this._instantCloneOf),
       migration_notify_timeout_seconds: cdktf.numberToTerraform(this._migrationNotifyTimeoutSeconds),
@@ -665,6 +689,12 @@ export class Vm extends cdktf.TerraformResource {
         isBlock: false,
         type: "simple",
         storageClassType: "string",
+      },
+      ha_restart: {
+        value: cdktf.booleanToHclTerraform(this._haRestart),
+        isBlock: false,
+        type: "simple",
+        storageClassType: "boolean",
       },
       host_id: {
         value: cdktf.stringToHclTerraform(this._hostId),

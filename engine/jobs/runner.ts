@@ -56,7 +56,6 @@ export class JobRunner {
   private readonly running = new Map<string, { abort: AbortController; done: Promise<void>; kind: string; leaseLost: boolean }>();
   private readonly events = new EventEmitter();
   private closed = false;
-  /** Per job: writes pending progress now and stops its timer (before the job is finished). */
   /** Per running job: writes its pending progress and answers the progress last written. */
   private readonly flushers = new Map<string, () => Promise<JobProgress>>();
   private pollTimer: NodeJS.Timeout | null = null;

@@ -18,7 +18,7 @@ export interface HaRestartReport {
   restarted: string[];
   /** VMs whose disk a process still holds: not fenced, left where they are. */
   notFenced: string[];
-  /** VMs on a datastore this host cannot read. */
+  /** VMs whose disk this host cannot read or check (another host's datastore, a missing file), or whose start was refused. */
   unreachable: string[];
 }
 
@@ -37,27 +37,38 @@ export async function restartLostHostVms(ctx: OpContext, lostHostId: string, sta
   const report: HaRestartReport = { restarted: [], notFenced: [], unreachable: [] };
   if (lostHostId === self) return report;
   for (const vm of await candidates(ctx.store, lostHostId)) {
-    const ds = await ctx.store.datastores.get(vm.datastoreId);
-    const top = await ctx.store.layers.get(vm.diskLayerId);
-    if (!ds || !top || !datastoreVisibleFrom(ds, self)) {
-      report.unreachable.push(vm.id);
-      continue;
-    }
-    if (await imageInUse(top.path)) {
-      report.notFenced.push(vm.id);
-      continue;
-    }
-    const taken = await ctx.store.tx(async (s) => {
-      const now = await s.vms.get(vm.id);
-      const host = await s.hosts.get(lostHostId);
-      if (!now || now.hostId !== lostHostId || !host || judgeHostStatus(host, Date.now(), downAfterMs).status !== "down") return false;
-      await s.vms.update(vm.id, { hostId: self, powerState: "stopped", pid: null, stateDir: null, crashed: false });
-      return true;
+    // One VM that cannot be checked or started must not keep the others of the lost host waiting.
+    const outcome = await restartOne(ctx, vm, lostHostId, self, downAfterMs, start).catch((err: unknown) => {
+      ctx.log.debug({ err, vmId: vm.id, lostHostId }, "an HA VM of a lost host could not be checked or started here");
+      return "unreachable" as const;
     });
-    if (!taken) continue;
-    ctx.log.warn({ vmId: vm.id, from: lostHostId }, "restarting a VM of a lost host here (ha_restart)");
-    await start(vm.id);
-    report.restarted.push(vm.id);
+    if (outcome) report[outcome].push(vm.id);
   }
   return report;
+}
+
+/** Takes over and starts one VM of the lost host when it is fenced; null when another host took it first. */
+async function restartOne(
+  ctx: OpContext,
+  vm: Vm,
+  lostHostId: string,
+  self: string,
+  downAfterMs: number,
+  start: (vmId: string) => Promise<void>,
+): Promise<keyof HaRestartReport | null> {
+  const ds = await ctx.store.datastores.get(vm.datastoreId);
+  const top = await ctx.store.layers.get(vm.diskLayerId);
+  if (!ds || !top || !datastoreVisibleFrom(ds, self)) return "unreachable";
+  if (await imageInUse(top.path)) return "notFenced";
+  const taken = await ctx.store.tx(async (s) => {
+    const now = await s.vms.get(vm.id);
+    const host = await s.hosts.get(lostHostId);
+    if (!now || now.hostId !== lostHostId || !host || judgeHostStatus(host, Date.now(), downAfterMs).status !== "down") return false;
+    await s.vms.update(vm.id, { hostId: self, powerState: "stopped", pid: null, stateDir: null, crashed: false });
+    return true;
+  });
+  if (!taken) return null;
+  ctx.log.warn({ vmId: vm.id, from: lostHostId }, "restarting a VM of a lost host here (ha_restart)");
+  await start(vm.id);
+  return "restarted";
 }

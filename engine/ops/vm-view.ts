@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import { vmDir } from "../disk";
 import { notFound } from "../errors";
-import { LOCAL_HOST_ID, type DiskLayer, type HostStatus, type MissingAckPolicy, type RecordState, type Vm } from "../model";
+import { LOCAL_HOST_ID, type Datastore, type DiskLayer, type Host, type HostStatus, type MissingAckPolicy, type RecordState, type Vm } from "../model";
 import type { Inventory } from "../store";
 import { livePid } from "../hypervisor";
 import { judgeHostStatus } from "./hosts";
@@ -44,7 +44,23 @@ export async function getVmView(store: Inventory, id: string, here?: ViewPoint):
 
 /** Every VM, optionally of one fleet, datastore or template. */
 export async function listVmViews(store: Inventory, filter: { fleetId?: string; datastoreId?: string; templateId?: string } = {}, here?: ViewPoint): Promise<VmView[]> {
-  return Promise.all((await store.vms.list(filter)).map((vm) => vmView(store, vm, here)));
+  const vms = await store.vms.list(filter);
+  // Hosts and datastores read once for the whole list, not once per VM of another host.
+  const known = here && vms.some((vm) => (vm.hostId ?? LOCAL_HOST_ID) !== here.hostId) ? await hostsAndDatastores(store) : undefined;
+  return Promise.all(vms.map((vm) => vmView(store, vm, here, known)));
+}
+
+/** Every host and datastore by id, for describing many VMs of other hosts at once. */
+interface KnownRecords {
+  hosts: Map<string, Host>;
+  datastores: Map<string, Datastore>;
+}
+
+async function hostsAndDatastores(store: Inventory): Promise<KnownRecords> {
+  return {
+    hosts: new Map((await store.hosts.list()).map((h) => [h.id, h])),
+    datastores: new Map((await store.datastores.list()).map((d) => [d.id, d])),
+  };
 }
 
 /** The top disk layer of each of `vms` by layer id, read in one statement. */
@@ -62,11 +78,11 @@ export function liveVmState(vm: Vm, layer: DiskLayer | null, canSeeFile = true):
  * the VM is its own; otherwise the host's state from its heartbeat, and whether the VM's disk
  * file is on a datastore this machine reads.
  */
-async function vantage(store: Inventory, vm: Vm, here: ViewPoint | undefined): Promise<{ own: boolean; hostState: HostStatus; seesDisk: boolean }> {
+async function vantage(store: Inventory, vm: Vm, here: ViewPoint | undefined, known?: KnownRecords): Promise<{ own: boolean; hostState: HostStatus; seesDisk: boolean }> {
   const hostId = vm.hostId ?? LOCAL_HOST_ID;
   if (here === undefined || hostId === here.hostId) return { own: true, hostState: "up", seesDisk: true };
-  const host = await store.hosts.get(hostId);
-  const ds = await store.datastores.get(vm.datastoreId);
+  const host = known ? (known.hosts.get(hostId) ?? null) : await store.hosts.get(hostId);
+  const ds = known ? (known.datastores.get(vm.datastoreId) ?? null) : await store.datastores.get(vm.datastoreId);
   return {
     own: false,
     hostState: host ? judgeHostStatus(host, Date.now(), here.downAfterMs).status : "down",
@@ -75,8 +91,8 @@ async function vantage(store: Inventory, vm: Vm, here: ViewPoint | undefined): P
 }
 
 /** The view of `vm`: its disk chain walked from the inventory, its power state checked against its process where this host can. */
-async function vmView(store: Inventory, vm: Vm, here?: ViewPoint): Promise<VmView> {
-  const seen = await vantage(store, vm, here);
+async function vmView(store: Inventory, vm: Vm, here?: ViewPoint, known?: KnownRecords): Promise<VmView> {
+  const seen = await vantage(store, vm, here, known);
   const layer = await store.layers.get(vm.diskLayerId);
   const chain: string[] = [];
   const layers: VmView["diskLayers"] = [];
